@@ -1,0 +1,178 @@
+//! First come, first served allocation (SPEC 4.2) with the three cap scopes
+//! of SPEC 4.3. Pure and sequential by definition: the order of contracts
+//! decides who gets the room left under each cap.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use crate::codes::Code;
+use crate::policy::{CapScope, Policy, Tier};
+use crate::validate::Eligible;
+
+/// Year-to-date approved amounts, per item scope key, enterprise and provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunningTotals {
+    pub item_yuan: HashMap<String, Decimal>,
+    pub enterprise_yuan: HashMap<String, Decimal>,
+    pub provider_yuan: HashMap<String, Decimal>,
+}
+
+impl RunningTotals {
+    pub fn add(
+        &mut self,
+        scope_key: &str,
+        enterprise_id: &str,
+        provider_id: &str,
+        approved_yuan: Decimal,
+    ) {
+        *self.item_yuan.entry(scope_key.to_string()).or_default() += approved_yuan;
+        *self
+            .enterprise_yuan
+            .entry(enterprise_id.to_string())
+            .or_default() += approved_yuan;
+        *self
+            .provider_yuan
+            .entry(provider_id.to_string())
+            .or_default() += approved_yuan;
+    }
+}
+
+/// The key the per-item cap counts under (SPEC 4.3). Totals are kept per
+/// service year, so the year is implied.
+pub fn item_scope_key(
+    scope: CapScope,
+    enterprise_id: &str,
+    product_id: &str,
+    category: &str,
+    contract_id: &str,
+) -> String {
+    match scope {
+        CapScope::EnterpriseProductYear => format!("{enterprise_id}|product:{product_id}"),
+        CapScope::Contract => format!("contract:{contract_id}"),
+        CapScope::EnterpriseCategoryYear => format!("{enterprise_id}|category:{category}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Settled,
+    /// Reduced below the claim; the code names the bound that applied.
+    Reduced(Code),
+    /// Nothing approved; the code says why.
+    Rejected(Code),
+}
+
+/// The bounds one contract met and what it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub outcome: Outcome,
+    pub rate_limit_yuan: Decimal,
+    pub item_room_yuan: Decimal,
+    pub quota_room_yuan: Decimal,
+    pub provider_room_yuan: Decimal,
+    pub approved_yuan: Decimal,
+    pub item_scope_key: String,
+    pub item_cap_yuan: Decimal,
+    pub item_used_before_yuan: Decimal,
+    pub quota_yuan: Decimal,
+    pub tier: u32,
+    pub enterprise_used_before_yuan: Decimal,
+    pub provider_used_before_yuan: Decimal,
+}
+
+impl Allocation {
+    pub fn shortfall_yuan(&self, claimed_yuan: Decimal) -> Decimal {
+        claimed_yuan - self.approved_yuan
+    }
+}
+
+/// Allocates one contract against the running totals and adds what it was
+/// approved. Callers feed contracts in ascending (completed_on, contract_id).
+pub fn allocate_one(
+    policy: &Policy,
+    tier: &Tier,
+    eligible: &Eligible,
+    totals: &mut RunningTotals,
+) -> Allocation {
+    let c = &eligible.contract;
+    let rule = &policy.categories[&eligible.category];
+    let rate_limit_yuan = policy.rounding.to_cents(c.service_price * rule.rate);
+    let key = item_scope_key(
+        policy.cap_scope,
+        &c.enterprise_id,
+        &c.product_id,
+        eligible.category.code(),
+        &c.contract_id,
+    );
+    let used = |map: &HashMap<String, Decimal>, k: &str| map.get(k).copied().unwrap_or_default();
+    let item_used_before_yuan = used(&totals.item_yuan, &key);
+    let enterprise_used_before_yuan = used(&totals.enterprise_yuan, &c.enterprise_id);
+    let provider_used_before_yuan = used(&totals.provider_yuan, &c.provider_id);
+    let item_room_yuan = rule.cap_yuan - item_used_before_yuan;
+    let quota_room_yuan = tier.quota_yuan - enterprise_used_before_yuan;
+    let provider_room_yuan = policy.provider_cap_yuan - provider_used_before_yuan;
+    let approved_yuan = c
+        .voucher_amount
+        .min(rate_limit_yuan)
+        .min(item_room_yuan)
+        .min(quota_room_yuan)
+        .min(provider_room_yuan)
+        .max(Decimal::ZERO);
+
+    let bounds = [
+        (rate_limit_yuan, Code::W_OVER_RATE, Code::E_RATE_ZERO),
+        (item_room_yuan, Code::W_ITEM_CAP, Code::E_ITEM_CAP_EXHAUSTED),
+        (
+            quota_room_yuan,
+            Code::W_ENTERPRISE_QUOTA,
+            Code::E_QUOTA_EXHAUSTED,
+        ),
+        (
+            provider_room_yuan,
+            Code::W_PROVIDER_CAP,
+            Code::E_PROVIDER_CAP_EXHAUSTED,
+        ),
+    ];
+    let outcome = if approved_yuan == c.voucher_amount {
+        Outcome::Settled
+    } else if approved_yuan > Decimal::ZERO {
+        let (_, code, _) = bounds
+            .iter()
+            .find(|(bound, _, _)| *bound == approved_yuan)
+            .expect("a bound equals approved");
+        Outcome::Reduced(*code)
+    } else if rate_limit_yuan.is_zero() {
+        Outcome::Rejected(Code::E_RATE_ZERO)
+    } else {
+        let (_, _, code) = bounds[1..]
+            .iter()
+            .find(|(room, _, _)| *room <= Decimal::ZERO)
+            .expect("a room is exhausted");
+        Outcome::Rejected(*code)
+    };
+    totals.add(&key, &c.enterprise_id, &c.provider_id, approved_yuan);
+    Allocation {
+        outcome,
+        rate_limit_yuan,
+        item_room_yuan,
+        quota_room_yuan,
+        provider_room_yuan,
+        approved_yuan,
+        item_scope_key: key,
+        item_cap_yuan: rule.cap_yuan,
+        item_used_before_yuan,
+        quota_yuan: tier.quota_yuan,
+        tier: tier.number,
+        enterprise_used_before_yuan,
+        provider_used_before_yuan,
+    }
+}
+
+/// The allocation order: ascending (completed_on, contract_id as UTF-8 bytes).
+pub fn sort_for_allocation(eligible: &mut [Eligible]) {
+    eligible.sort_by(|a, b| {
+        (a.completed_on, a.contract.contract_id.as_bytes())
+            .cmp(&(b.completed_on, b.contract.contract_id.as_bytes()))
+    });
+}

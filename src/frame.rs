@@ -1,0 +1,190 @@
+//! The only module that imports polars: typed rows <-> Parquet. Money is
+//! Decimal(18, 2) built from exact fen (i128 mantissas), never from floats;
+//! dates are Date. Polars errors become our error type here.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use rust_decimal::Decimal;
+
+use crate::codes::ExceptionRow;
+use crate::settle::SettlementRow;
+use crate::{Error, Result};
+
+const MONEY_PRECISION: usize = 18;
+const MONEY_SCALE: u32 = 2;
+
+fn internal(what: &str) -> impl Fn(PolarsError) -> Error + '_ {
+    move |e| Error::Internal(format!("{what}: {e}"))
+}
+
+fn text<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<&str>>())
+}
+
+fn count(name: &str, values: impl Iterator<Item = u64>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<u64>>())
+}
+
+fn money(name: &str, values: impl Iterator<Item = Decimal>) -> Result<Column> {
+    let fen: Vec<i128> = values
+        .map(|amount| {
+            let mut exact = amount;
+            exact.rescale(MONEY_SCALE);
+            exact.mantissa()
+        })
+        .collect();
+    let series = Int128Chunked::from_vec(name.into(), fen)
+        .into_decimal(MONEY_PRECISION, MONEY_SCALE as usize)
+        .map_err(internal("decimal column"))?
+        .into_series();
+    Ok(series.into_column())
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
+fn dates(name: &str, values: impl Iterator<Item = NaiveDate>) -> Column {
+    let days: Vec<i32> = values.map(|d| (d - epoch()).num_days() as i32).collect();
+    Int32Chunked::from_vec(name.into(), days)
+        .into_date()
+        .into_series()
+        .into_column()
+}
+
+fn to_parquet(mut frame: DataFrame) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut frame)
+        .map_err(internal("parquet write"))?;
+    Ok(bytes)
+}
+
+/// settlements.parquet, columns as SPEC 6 orders them.
+pub fn settlements_parquet(rows: &[SettlementRow]) -> Result<Vec<u8>> {
+    let columns = vec![
+        text("batch_id", rows.iter().map(|r| r.batch_id.as_str())),
+        count("seq", rows.iter().map(|r| r.seq)),
+        text("contract_id", rows.iter().map(|r| r.contract_id.as_str())),
+        text(
+            "enterprise_id",
+            rows.iter().map(|r| r.enterprise_id.as_str()),
+        ),
+        text("provider_id", rows.iter().map(|r| r.provider_id.as_str())),
+        text("product_id", rows.iter().map(|r| r.product_id.as_str())),
+        text("category", rows.iter().map(|r| r.category.as_str())),
+        dates("signed_on", rows.iter().map(|r| r.signed_on)),
+        dates("completed_on", rows.iter().map(|r| r.completed_on)),
+        money("service_price", rows.iter().map(|r| r.service_price))?,
+        money("voucher_amount", rows.iter().map(|r| r.voucher_amount))?,
+        money("rate_limit", rows.iter().map(|r| r.rate_limit))?,
+        money("approved_amount", rows.iter().map(|r| r.approved_amount))?,
+        money("shortfall", rows.iter().map(|r| r.shortfall))?,
+        text("outcome", rows.iter().map(|r| r.outcome.as_str())),
+        text("code", rows.iter().map(|r| r.code.as_str())),
+        count("tier", rows.iter().map(|r| u64::from(r.tier))),
+        money("enterprise_quota", rows.iter().map(|r| r.enterprise_quota))?,
+        money(
+            "enterprise_used_before",
+            rows.iter().map(|r| r.enterprise_used_before),
+        )?,
+        money(
+            "enterprise_used_after",
+            rows.iter().map(|r| r.enterprise_used_after),
+        )?,
+        money("item_cap", rows.iter().map(|r| r.item_cap))?,
+        money("item_used_before", rows.iter().map(|r| r.item_used_before))?,
+        money("item_used_after", rows.iter().map(|r| r.item_used_after))?,
+        money(
+            "provider_used_before",
+            rows.iter().map(|r| r.provider_used_before),
+        )?,
+        money(
+            "provider_used_after",
+            rows.iter().map(|r| r.provider_used_after),
+        )?,
+        count("source_row", rows.iter().map(|r| r.source_row)),
+        text("fingerprint", rows.iter().map(|r| r.fingerprint.as_str())),
+    ];
+    let frame = DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))?;
+    to_parquet(frame)
+}
+
+/// exceptions.parquet, columns as SPEC 6 orders them.
+pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow]) -> Result<Vec<u8>> {
+    let messages: Vec<String> = rows.iter().map(|r| r.message()).collect();
+    let columns = vec![
+        text("batch_id", rows.iter().map(|_| batch_id)),
+        text("source", rows.iter().map(|r| r.source.as_str())),
+        count("source_row", rows.iter().map(|r| r.source_row)),
+        text("contract_id", rows.iter().map(|r| r.contract_id.as_str())),
+        text("severity", rows.iter().map(|r| r.severity().as_str())),
+        text("code", rows.iter().map(|r| r.code.as_str())),
+        text("field", rows.iter().map(|r| r.field)),
+        text("value", rows.iter().map(|r| r.value.as_str())),
+        text("message", messages.iter().map(String::as_str)),
+    ];
+    let frame = DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))?;
+    to_parquet(frame)
+}
+
+/// What a later batch needs from a committed settlements.parquet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSettlement {
+    pub contract_id: String,
+    pub enterprise_id: String,
+    pub provider_id: String,
+    pub product_id: String,
+    pub category: String,
+    pub approved_amount: Decimal,
+    pub fingerprint: String,
+}
+
+/// Reads the settled contracts back from a committed settlements.parquet.
+pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
+    let frame = ParquetReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .map_err(internal("settlements.parquet"))?;
+    let strings = |name: &str| -> Result<Vec<String>> {
+        let column = frame.column(name).map_err(internal(name))?;
+        let values = column.str().map_err(internal(name))?;
+        Ok(values
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let approved = {
+        let column = frame
+            .column("approved_amount")
+            .map_err(internal("approved_amount"))?;
+        let decimals = column.decimal().map_err(internal("approved_amount"))?;
+        let scale = decimals.scale() as u32;
+        decimals
+            .physical()
+            .iter()
+            .map(|v| Decimal::from_i128_with_scale(v.unwrap_or_default(), scale))
+            .collect::<Vec<Decimal>>()
+    };
+    let (contract_id, enterprise_id, provider_id) = (
+        strings("contract_id")?,
+        strings("enterprise_id")?,
+        strings("provider_id")?,
+    );
+    let (product_id, category, fingerprint) = (
+        strings("product_id")?,
+        strings("category")?,
+        strings("fingerprint")?,
+    );
+    Ok((0..frame.height())
+        .map(|i| LedgerSettlement {
+            contract_id: contract_id[i].clone(),
+            enterprise_id: enterprise_id[i].clone(),
+            provider_id: provider_id[i].clone(),
+            product_id: product_id[i].clone(),
+            category: category[i].clone(),
+            approved_amount: approved[i],
+            fingerprint: fingerprint[i].clone(),
+        })
+        .collect())
+}

@@ -1,0 +1,97 @@
+//! Canonical columns and their aliases (SPEC 2), per input.
+
+/// A canonical column: its name, aliases, and whether a file must have it.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub required: bool,
+}
+
+impl ColumnSpec {
+    /// Headers match after trimming, case-insensitively.
+    pub fn matches(&self, header: &str) -> bool {
+        self.name.eq_ignore_ascii_case(header)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(header))
+    }
+}
+
+const fn col(name: &'static str, aliases: &'static [&'static str], required: bool) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        aliases,
+        required,
+    }
+}
+
+/// SPEC 2.1, in table order (the order fields are parsed in).
+pub const CONTRACTS: [ColumnSpec; 12] = [
+    col("contract_id", &["合同编号"], true),
+    col(
+        "enterprise_id",
+        &["企业统一社会信用代码", "企业信用代码"],
+        true,
+    ),
+    col(
+        "provider_id",
+        &["服务商统一社会信用代码", "服务商信用代码"],
+        true,
+    ),
+    col("product_id", &["服务产品编号", "产品编号"], true),
+    col("category", &["服务类别"], false),
+    col("service_price", &["服务产品原价", "原价"], true),
+    col("voucher_amount", &["服务券抵扣金额", "抵扣金额"], true),
+    col("contract_amount", &["合同金额"], true),
+    col("deposit_paid", &["已付定金", "定金"], true),
+    col("balance_paid", &["已付余款", "余款"], true),
+    col("signed_on", &["签订日期", "合同签订日期"], true),
+    col("completed_on", &["完成确认日期", "服务完成确认日期"], false),
+];
+
+/// Indexes into `CONTRACTS`.
+pub mod contract {
+    pub const CONTRACT_ID: usize = 0;
+    pub const ENTERPRISE_ID: usize = 1;
+    pub const PROVIDER_ID: usize = 2;
+    pub const PRODUCT_ID: usize = 3;
+    pub const CATEGORY: usize = 4;
+    pub const SERVICE_PRICE: usize = 5;
+    pub const VOUCHER_AMOUNT: usize = 6;
+    pub const CONTRACT_AMOUNT: usize = 7;
+    pub const DEPOSIT_PAID: usize = 8;
+    pub const BALANCE_PAID: usize = 9;
+    pub const SIGNED_ON: usize = 10;
+    pub const COMPLETED_ON: usize = 11;
+}
+
+pub const ENTERPRISES: [ColumnSpec; 6] = [
+    col("enterprise_id", &["企业统一社会信用代码"], true),
+    col("name", &["企业名称"], false),
+    col("industry_code", &["行业代码"], true),
+    col("size_class", &["企业规模"], true),
+    col("above_scale", &["是否规上"], true),
+    col("above_scale_since", &["入规年份"], false),
+];
+
+pub const DESIGNATIONS: [ColumnSpec; 4] = [
+    col("enterprise_id", &["企业统一社会信用代码"], true),
+    col("designation", &["资质"], true),
+    col("valid_from", &["生效日期"], true),
+    col("valid_to", &["失效日期"], false),
+];
+
+pub const PROVIDERS: [ColumnSpec; 5] = [
+    col("provider_id", &["服务商统一社会信用代码"], true),
+    col("name", &["服务商名称"], false),
+    col("status", &["状态"], true),
+    col("signed_from", &["签约开始日期"], true),
+    col("signed_to", &["签约结束日期"], false),
+];
+
+pub const PRODUCTS: [ColumnSpec; 5] = [
+    col("product_id", &["服务产品编号"], true),
+    col("provider_id", &["服务商统一社会信用代码"], true),
+    col("category", &["服务类别"], true),
+    col("name", &["产品名称"], false),
+    col("list_price", &["指导价"], false),
+];

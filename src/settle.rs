@@ -1,0 +1,456 @@
+//! One batch, end to end but without I/O: validated tables and the carry-in
+//! from the ledger in, settlement rows, exceptions, payouts, usage and the
+//! control totals out.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::allocate::{Allocation, Outcome, RunningTotals, allocate_one, sort_for_allocation};
+use crate::codes::{Code, ExceptionRow, Severity, Source};
+use crate::ingest::Table;
+use crate::money::format_money;
+use crate::policy::{Policy, Tier};
+use crate::quota::tier_for;
+use crate::registry::build_registries;
+use crate::validate::{Context, Eligible, validate_contracts};
+use crate::{Error, Result};
+
+/// What the committed batches of the ledger hand to the next batch.
+#[derive(Debug, Default)]
+pub struct CarryIn {
+    /// Year-to-date totals of the batch's service year.
+    pub totals: RunningTotals,
+    /// contract_id -> fingerprint of every contract ever settled (any year).
+    pub settled: HashMap<String, String>,
+}
+
+/// The five input tables of a batch.
+pub struct BatchTables<'t> {
+    pub contracts: &'t Table,
+    pub enterprises: &'t Table,
+    pub designations: &'t Table,
+    pub providers: &'t Table,
+    pub products: &'t Table,
+}
+
+/// One row of settlements (SPEC 6), in column order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementRow {
+    pub batch_id: String,
+    pub seq: u64,
+    pub contract_id: String,
+    pub enterprise_id: String,
+    pub provider_id: String,
+    pub product_id: String,
+    pub category: String,
+    pub signed_on: NaiveDate,
+    pub completed_on: NaiveDate,
+    pub service_price: Decimal,
+    pub voucher_amount: Decimal,
+    pub rate_limit: Decimal,
+    pub approved_amount: Decimal,
+    pub shortfall: Decimal,
+    pub outcome: String,
+    pub code: String,
+    pub tier: u32,
+    pub enterprise_quota: Decimal,
+    pub enterprise_used_before: Decimal,
+    pub enterprise_used_after: Decimal,
+    pub item_cap: Decimal,
+    pub item_used_before: Decimal,
+    pub item_used_after: Decimal,
+    pub provider_used_before: Decimal,
+    pub provider_used_after: Decimal,
+    pub source_row: u64,
+    pub fingerprint: String,
+}
+
+impl SettlementRow {
+    /// Refuses a row whose approved amount exceeds the claim or the rate limit,
+    /// or is not positive: such a row is a bug, never data.
+    fn new(batch_id: &str, seq: u64, eligible: &Eligible, a: &Allocation) -> Result<SettlementRow> {
+        let c = &eligible.contract;
+        let (outcome, code) = match a.outcome {
+            Outcome::Settled => ("SETTLED", String::new()),
+            Outcome::Reduced(code) => ("SETTLED_REDUCED", code.to_string()),
+            Outcome::Rejected(code) => {
+                return Err(Error::Internal(format!(
+                    "contract {} rejected with {code} but written as settled",
+                    c.contract_id
+                )));
+            }
+        };
+        if a.approved_yuan > c.voucher_amount
+            || a.approved_yuan > a.rate_limit_yuan
+            || a.approved_yuan <= Decimal::ZERO
+        {
+            return Err(Error::Internal(format!(
+                "control total broken: contract {} approved {} of claim {} with rate limit {}",
+                c.contract_id, a.approved_yuan, c.voucher_amount, a.rate_limit_yuan
+            )));
+        }
+        Ok(SettlementRow {
+            batch_id: batch_id.to_string(),
+            seq,
+            contract_id: c.contract_id.clone(),
+            enterprise_id: c.enterprise_id.clone(),
+            provider_id: c.provider_id.clone(),
+            product_id: c.product_id.clone(),
+            category: eligible.category.code().to_string(),
+            signed_on: c.signed_on,
+            completed_on: eligible.completed_on,
+            service_price: c.service_price,
+            voucher_amount: c.voucher_amount,
+            rate_limit: a.rate_limit_yuan,
+            approved_amount: a.approved_yuan,
+            shortfall: a.shortfall_yuan(c.voucher_amount),
+            outcome: outcome.to_string(),
+            code,
+            tier: a.tier,
+            enterprise_quota: a.quota_yuan,
+            enterprise_used_before: a.enterprise_used_before_yuan,
+            enterprise_used_after: a.enterprise_used_before_yuan + a.approved_yuan,
+            item_cap: a.item_cap_yuan,
+            item_used_before: a.item_used_before_yuan,
+            item_used_after: a.item_used_before_yuan + a.approved_yuan,
+            provider_used_before: a.provider_used_before_yuan,
+            provider_used_after: a.provider_used_before_yuan + a.approved_yuan,
+            source_row: c.source_row,
+            fingerprint: eligible.fingerprint.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutRow {
+    pub provider_id: String,
+    pub provider_name: String,
+    pub contracts_settled: u64,
+    pub approved_amount_batch: Decimal,
+    pub approved_amount_year: Decimal,
+    pub cap_remaining: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub tier: u32,
+    pub quota: Decimal,
+    pub used_before: Decimal,
+    pub used_batch: Decimal,
+    pub used_after: Decimal,
+    pub remaining: Decimal,
+}
+
+/// The control totals of SPEC 6, as computed and checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlTotals {
+    pub contract_rows_in: u64,
+    pub settlement_rows: u64,
+    pub contract_error_rows: u64,
+    pub rows_balance: bool,
+    pub approved_total: String,
+    pub payouts_total: String,
+    pub payouts_balance: bool,
+    pub caps_checked: u64,
+    pub caps_hold: bool,
+    pub rows_within_claim_and_rate: bool,
+}
+
+impl ControlTotals {
+    pub fn all_hold(&self) -> bool {
+        self.rows_balance
+            && self.payouts_balance
+            && self.caps_hold
+            && self.rows_within_claim_and_rate
+    }
+}
+
+#[derive(Debug)]
+pub struct BatchOutcome {
+    pub batch_id: String,
+    pub service_year: i32,
+    pub cutoff: NaiveDate,
+    pub contract_rows_in: u64,
+    pub settlements: Vec<SettlementRow>,
+    /// Sorted: contracts first, then each registry, by row.
+    pub exceptions: Vec<ExceptionRow>,
+    pub payouts: Vec<PayoutRow>,
+    pub usage: Vec<UsageRow>,
+    pub control: ControlTotals,
+}
+
+impl BatchOutcome {
+    pub fn approved_total(&self) -> Decimal {
+        self.settlements.iter().map(|s| s.approved_amount).sum()
+    }
+
+    /// Counts per code over all exception rows, and per outcome.
+    pub fn code_counts(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for e in &self.exceptions {
+            *counts.entry(e.code.to_string()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// Settles one batch. Fails only on a broken invariant (exit 1).
+pub fn settle_batch(
+    tables: &BatchTables,
+    policy: &Policy,
+    batch_id: &str,
+    service_year: i32,
+    cutoff: NaiveDate,
+    carry_in: &CarryIn,
+) -> Result<BatchOutcome> {
+    let (registries, mut exceptions) = build_registries(
+        tables.enterprises,
+        tables.designations,
+        tables.providers,
+        tables.products,
+        policy,
+    );
+    let ctx = Context {
+        policy,
+        registries: &registries,
+        service_year,
+        cutoff,
+        settled: &carry_in.settled,
+    };
+    let validated = validate_contracts(tables.contracts, &ctx);
+    exceptions.extend(validated.exceptions);
+    let mut eligible = validated.eligible;
+    sort_for_allocation(&mut eligible);
+
+    let mut totals = carry_in.totals.clone();
+    let mut tiers: HashMap<String, &Tier> = HashMap::new();
+    let mut settlements = Vec::with_capacity(eligible.len());
+    let mut touched_items: BTreeMap<String, Decimal> = BTreeMap::new();
+    let no_designations = Vec::new();
+    for e in &eligible {
+        let enterprise_id = &e.contract.enterprise_id;
+        let tier = *tiers.entry(enterprise_id.clone()).or_insert_with(|| {
+            let enterprise = &registries.enterprises[enterprise_id];
+            let held = registries
+                .designations
+                .get(enterprise_id)
+                .unwrap_or(&no_designations);
+            tier_for(policy, enterprise, held, service_year, cutoff)
+        });
+        let allocation = allocate_one(policy, tier, e, &mut totals);
+        touched_items.insert(allocation.item_scope_key.clone(), allocation.item_cap_yuan);
+        match allocation.outcome {
+            Outcome::Rejected(code) => exceptions.push(allocation_exception(e, &allocation, code)),
+            outcome => {
+                if let Outcome::Reduced(code) = outcome {
+                    exceptions.push(allocation_exception(e, &allocation, code));
+                }
+                let seq = settlements.len() as u64 + 1;
+                settlements.push(SettlementRow::new(batch_id, seq, e, &allocation)?);
+            }
+        }
+    }
+    exceptions.sort_by_key(|e| e.sort_key());
+
+    let payouts = payouts(&settlements, &totals, policy, &registries);
+    let usage = usage(
+        &eligible,
+        &settlements,
+        carry_in,
+        &totals,
+        &tiers,
+        &registries,
+    );
+    let control = control_totals(
+        validated.rows_in,
+        &settlements,
+        &exceptions,
+        &payouts,
+        &totals,
+        &touched_items,
+        &usage,
+        policy,
+    );
+    if !control.all_hold() {
+        return Err(Error::Internal(format!(
+            "控制总数不平，未写入任何结果 (control totals do not hold; nothing written): {}",
+            serde_json::to_string(&control).unwrap_or_default()
+        )));
+    }
+    Ok(BatchOutcome {
+        batch_id: batch_id.to_string(),
+        service_year,
+        cutoff,
+        contract_rows_in: validated.rows_in,
+        settlements,
+        exceptions,
+        payouts,
+        usage,
+        control,
+    })
+}
+
+/// The exception row of an allocation that reduced or rejected a claim.
+fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRow {
+    let c = &e.contract;
+    let shortfall = a.shortfall_yuan(c.voucher_amount);
+    let detail = format!(
+        "申报 claimed {}，比例限额 rate limit {}，项目余额 item room {}，配额余额 quota room {}，服务商余额 provider room {}，核定 approved {}",
+        format_money(c.voucher_amount),
+        format_money(a.rate_limit_yuan),
+        format_money(a.item_room_yuan),
+        format_money(a.quota_room_yuan),
+        format_money(a.provider_room_yuan),
+        format_money(a.approved_yuan)
+    );
+    let (field, value) = match code.severity() {
+        Severity::Adjustment => ("shortfall", format_money(shortfall)),
+        _ => ("voucher_amount", format_money(c.voucher_amount)),
+    };
+    ExceptionRow {
+        source: Source::Contracts,
+        source_row: c.source_row,
+        contract_id: c.contract_id.clone(),
+        code,
+        field,
+        value,
+        detail,
+    }
+}
+
+fn payouts(
+    settlements: &[SettlementRow],
+    totals: &RunningTotals,
+    policy: &Policy,
+    registries: &crate::registry::Registries,
+) -> Vec<PayoutRow> {
+    let mut per_provider: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
+    for s in settlements {
+        let entry = per_provider.entry(&s.provider_id).or_default();
+        entry.0 += 1;
+        entry.1 += s.approved_amount;
+    }
+    per_provider
+        .into_iter()
+        .map(
+            |(provider_id, (contracts_settled, approved_amount_batch))| {
+                let approved_amount_year = totals.provider_yuan[provider_id];
+                PayoutRow {
+                    provider_id: provider_id.to_string(),
+                    provider_name: registries
+                        .providers
+                        .get(provider_id)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default(),
+                    contracts_settled,
+                    approved_amount_batch,
+                    approved_amount_year,
+                    cap_remaining: policy.provider_cap_yuan - approved_amount_year,
+                }
+            },
+        )
+        .collect()
+}
+
+/// One row per enterprise with a contract that reached allocation.
+fn usage(
+    eligible: &[Eligible],
+    settlements: &[SettlementRow],
+    carry_in: &CarryIn,
+    totals: &RunningTotals,
+    tiers: &HashMap<String, &Tier>,
+    registries: &crate::registry::Registries,
+) -> Vec<UsageRow> {
+    let mut used_batch: BTreeMap<&str, Decimal> = eligible
+        .iter()
+        .map(|e| (e.contract.enterprise_id.as_str(), Decimal::ZERO))
+        .collect();
+    for s in settlements {
+        *used_batch
+            .get_mut(s.enterprise_id.as_str())
+            .expect("settled enterprise reached allocation") += s.approved_amount;
+    }
+    used_batch
+        .into_iter()
+        .map(|(enterprise_id, used_batch)| {
+            let tier = tiers[enterprise_id];
+            let used_after = totals
+                .enterprise_yuan
+                .get(enterprise_id)
+                .copied()
+                .unwrap_or_default();
+            UsageRow {
+                enterprise_id: enterprise_id.to_string(),
+                enterprise_name: registries
+                    .enterprises
+                    .get(enterprise_id)
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default(),
+                tier: tier.number,
+                quota: tier.quota_yuan,
+                used_before: carry_in
+                    .totals
+                    .enterprise_yuan
+                    .get(enterprise_id)
+                    .copied()
+                    .unwrap_or_default(),
+                used_batch,
+                used_after,
+                remaining: tier.quota_yuan - used_after,
+            }
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn control_totals(
+    contract_rows_in: u64,
+    settlements: &[SettlementRow],
+    exceptions: &[ExceptionRow],
+    payouts: &[PayoutRow],
+    totals: &RunningTotals,
+    touched_items: &BTreeMap<String, Decimal>,
+    usage: &[UsageRow],
+    policy: &Policy,
+) -> ControlTotals {
+    let contract_error_rows = exceptions
+        .iter()
+        .filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error)
+        .count() as u64;
+    let approved_total: Decimal = settlements.iter().map(|s| s.approved_amount).sum();
+    let payouts_total: Decimal = payouts.iter().map(|p| p.approved_amount_batch).sum();
+    let mut caps_checked = 0u64;
+    let mut caps_hold = true;
+    let mut check = |used: Decimal, cap: Decimal| {
+        caps_checked += 1;
+        caps_hold &= used <= cap;
+    };
+    for (key, cap) in touched_items {
+        check(totals.item_yuan[key], *cap);
+    }
+    for u in usage {
+        check(u.used_after, u.quota);
+    }
+    for used in totals.provider_yuan.values() {
+        check(*used, policy.provider_cap_yuan);
+    }
+    ControlTotals {
+        contract_rows_in,
+        settlement_rows: settlements.len() as u64,
+        contract_error_rows,
+        rows_balance: contract_rows_in == settlements.len() as u64 + contract_error_rows,
+        approved_total: format_money(approved_total),
+        payouts_total: format_money(payouts_total),
+        payouts_balance: approved_total == payouts_total,
+        caps_checked,
+        caps_hold,
+        rows_within_claim_and_rate: settlements
+            .iter()
+            .all(|s| s.approved_amount <= s.voucher_amount && s.approved_amount <= s.rate_limit),
+    }
+}

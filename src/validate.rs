@@ -1,0 +1,374 @@
+//! Row checks of SPEC 4.1 for the contracts file: each row becomes either an
+//! `Eligible` contract for the allocation pass or exactly one error row.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use rayon::prelude::*;
+use rust_decimal::Decimal;
+
+use crate::category::Category;
+use crate::codes::{Code, ExceptionRow, Source};
+use crate::dates::parse_date;
+use crate::ingest::columns::{CONTRACTS, contract as col};
+use crate::ingest::{Record, Table};
+use crate::money::{format_money, parse_money};
+use crate::policy::Policy;
+use crate::registry::{ProviderStatus, Registries, SizeClass};
+use crate::uscc::normalize_uscc;
+
+/// Longest contract_id accepted, in Unicode scalar values.
+pub const MAX_CONTRACT_ID_CHARS: usize = 64;
+
+/// A contract row whose twelve fields parsed (SPEC 4.1 step 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contract {
+    pub source_row: u64,
+    pub contract_id: String,
+    pub enterprise_id: String,
+    pub provider_id: String,
+    pub product_id: String,
+    pub category_given: Option<Category>,
+    pub service_price: Decimal,
+    pub voucher_amount: Decimal,
+    pub contract_amount: Decimal,
+    pub deposit_paid: Decimal,
+    pub balance_paid: Decimal,
+    pub signed_on: NaiveDate,
+    pub completed_on: Option<NaiveDate>,
+}
+
+impl Contract {
+    /// SHA-256 of the normalized content (ids upper-cased, amounts as
+    /// decimals, dates as dates, an absent category stays absent), the
+    /// identity `E_ALREADY_SETTLED` / `E_SETTLED_CHANGED` compare.
+    pub fn fingerprint(&self) -> String {
+        let fields = [
+            self.contract_id.clone(),
+            self.enterprise_id.clone(),
+            self.provider_id.clone(),
+            self.product_id.clone(),
+            self.category_given
+                .map_or(String::new(), |c| c.code().to_string()),
+            format_money(self.service_price),
+            format_money(self.voucher_amount),
+            format_money(self.contract_amount),
+            format_money(self.deposit_paid),
+            format_money(self.balance_paid),
+            self.signed_on.to_string(),
+            self.completed_on.map_or(String::new(), |d| d.to_string()),
+        ];
+        crate::ingest::sha256_hex(fields.join("\u{1f}").as_bytes())
+    }
+}
+
+/// A contract that passed every row check and goes to allocation.
+#[derive(Debug, Clone)]
+pub struct Eligible {
+    pub contract: Contract,
+    /// The catalogue product's category, which the policy covers.
+    pub category: Category,
+    pub completed_on: NaiveDate,
+    pub fingerprint: String,
+}
+
+/// What the row checks need besides the row.
+pub struct Context<'a> {
+    pub policy: &'a Policy,
+    pub registries: &'a Registries,
+    pub service_year: i32,
+    pub cutoff: NaiveDate,
+    /// contract_id -> fingerprint, for every contract settled in a committed batch.
+    pub settled: &'a HashMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Validated {
+    pub rows_in: u64,
+    pub eligible: Vec<Eligible>,
+    /// Error rows (one per rejected row) and `W_OVERPAID` warnings.
+    pub exceptions: Vec<ExceptionRow>,
+}
+
+pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
+    let mut exceptions = Vec::new();
+    let mut candidates = Vec::with_capacity(table.records.len());
+    for record in &table.records {
+        if let Some(why) = &record.malformed {
+            exceptions.push(ExceptionRow {
+                detail: why.clone(),
+                ..exception(record, Code::E_ROW_MALFORMED, "")
+            });
+        } else if record.get(col::CONTRACT_ID).is_empty() {
+            exceptions.push(exception(record, Code::E_FIELD_MISSING, "contract_id"));
+        } else {
+            candidates.push(record);
+        }
+    }
+    let kept = drop_duplicates(candidates, &mut exceptions);
+    let checked: Vec<std::result::Result<(Eligible, Option<ExceptionRow>), ExceptionRow>> = kept
+        .par_iter()
+        .map(|record| check_row(record, ctx))
+        .collect();
+    let mut eligible = Vec::with_capacity(checked.len());
+    for result in checked {
+        match result {
+            Ok((contract, warning)) => {
+                eligible.push(contract);
+                exceptions.extend(warning);
+            }
+            Err(error) => exceptions.push(error),
+        }
+    }
+    Validated {
+        rows_in: table.records.len() as u64,
+        eligible,
+        exceptions,
+    }
+}
+
+/// Step 2: rows grouped by trimmed contract_id. All equal field by field ->
+/// the first is kept, the others `E_DUPLICATE_ROW`; otherwise every row of
+/// the group is `E_DUPLICATE_CONFLICT`.
+fn drop_duplicates<'r>(
+    candidates: Vec<&'r Record>,
+    exceptions: &mut Vec<ExceptionRow>,
+) -> Vec<&'r Record> {
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::with_capacity(candidates.len());
+    for (index, record) in candidates.iter().enumerate() {
+        groups
+            .entry(record.get(col::CONTRACT_ID))
+            .or_default()
+            .push(index);
+    }
+    let mut keep = vec![true; candidates.len()];
+    for members in groups.values().filter(|m| m.len() > 1) {
+        let first = candidates[members[0]];
+        let identical = members
+            .iter()
+            .all(|&i| (0..CONTRACTS.len()).all(|f| candidates[i].get(f) == first.get(f)));
+        let (code, flagged) = if identical {
+            (Code::E_DUPLICATE_ROW, &members[1..])
+        } else {
+            (Code::E_DUPLICATE_CONFLICT, &members[..])
+        };
+        for &i in flagged {
+            keep[i] = false;
+            exceptions.push(exception(candidates[i], code, "contract_id"));
+        }
+    }
+    candidates
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .collect()
+}
+
+fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
+    let value = CONTRACTS
+        .iter()
+        .position(|c| c.name == field)
+        .and_then(|i| record.fields.get(i))
+        .cloned()
+        .unwrap_or_default();
+    ExceptionRow {
+        source: Source::Contracts,
+        source_row: record.source_row,
+        contract_id: record.get(col::CONTRACT_ID).to_string(),
+        code,
+        field,
+        value,
+        detail: String::new(),
+    }
+}
+
+type Checked<T> = std::result::Result<T, ExceptionRow>;
+
+/// Step 3: every field in the order of SPEC table 2.1.
+pub fn parse_contract(record: &Record) -> Checked<Contract> {
+    let fail = |code, field| Err(exception(record, code, field));
+    let text = |index: usize| record.get(index);
+    let required = |index: usize, field: &'static str| -> Checked<&str> {
+        match text(index) {
+            "" => Err(exception(record, Code::E_FIELD_MISSING, field)),
+            t => Ok(t),
+        }
+    };
+    let uscc = |index, field| -> Checked<String> {
+        normalize_uscc(required(index, field)?)
+            .ok_or_else(|| exception(record, Code::E_BAD_USCC, field))
+    };
+    let money = |index, field| -> Checked<Decimal> {
+        parse_money(required(index, field)?)
+            .ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
+    };
+    let date = |index, field| -> Checked<NaiveDate> {
+        parse_date(required(index, field)?)
+            .ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
+    };
+
+    let contract_id = text(col::CONTRACT_ID);
+    if contract_id.chars().count() > MAX_CONTRACT_ID_CHARS {
+        return fail(Code::E_FIELD_INVALID, "contract_id");
+    }
+    let enterprise_id = uscc(col::ENTERPRISE_ID, "enterprise_id")?;
+    let provider_id = uscc(col::PROVIDER_ID, "provider_id")?;
+    let product_id = required(col::PRODUCT_ID, "product_id")?.to_string();
+    let category_given = match text(col::CATEGORY) {
+        "" => None,
+        given => Some(
+            Category::parse(given)
+                .ok_or_else(|| exception(record, Code::E_FIELD_INVALID, "category"))?,
+        ),
+    };
+    let service_price = money(col::SERVICE_PRICE, "service_price")?;
+    if service_price.is_zero() {
+        return fail(Code::E_FIELD_INVALID, "service_price");
+    }
+    let voucher_amount = money(col::VOUCHER_AMOUNT, "voucher_amount")?;
+    let contract_amount = money(col::CONTRACT_AMOUNT, "contract_amount")?;
+    let deposit_paid = money(col::DEPOSIT_PAID, "deposit_paid")?;
+    let balance_paid = money(col::BALANCE_PAID, "balance_paid")?;
+    let signed_on = date(col::SIGNED_ON, "signed_on")?;
+    let completed_on = match text(col::COMPLETED_ON) {
+        "" => None,
+        _ => Some(date(col::COMPLETED_ON, "completed_on")?),
+    };
+    Ok(Contract {
+        source_row: record.source_row,
+        contract_id: contract_id.to_string(),
+        enterprise_id,
+        provider_id,
+        product_id,
+        category_given,
+        service_price,
+        voucher_amount,
+        contract_amount,
+        deposit_paid,
+        balance_paid,
+        signed_on,
+        completed_on,
+    })
+}
+
+/// Steps 3–9 for one row that survived steps 0–2.
+fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<ExceptionRow>)> {
+    let contract = parse_contract(record)?;
+    let fail = |code: Code, field: &'static str| Err(exception(record, code, field));
+    let fingerprint = contract.fingerprint();
+
+    // Step 4: settled before, in any service year.
+    if let Some(settled_fingerprint) = ctx.settled.get(&contract.contract_id) {
+        let code = if *settled_fingerprint == fingerprint {
+            Code::E_ALREADY_SETTLED
+        } else {
+            Code::E_SETTLED_CHANGED
+        };
+        return fail(code, "contract_id");
+    }
+
+    // Step 5: dates.
+    if contract.signed_on.year() != ctx.service_year {
+        return fail(Code::E_OTHER_SERVICE_YEAR, "signed_on");
+    }
+    let Some(completed_on) = contract.completed_on else {
+        return fail(Code::E_NOT_COMPLETED, "completed_on");
+    };
+    if completed_on < contract.signed_on {
+        return fail(Code::E_DATE_ORDER, "completed_on");
+    }
+    if completed_on > ctx.cutoff {
+        return fail(Code::E_AFTER_CUTOFF, "completed_on");
+    }
+
+    // Step 6: enterprise.
+    let Some(enterprise) = ctx.registries.enterprises.get(&contract.enterprise_id) else {
+        return fail(Code::E_UNKNOWN_ENTERPRISE, "enterprise_id");
+    };
+    if !enterprise.manufacturing {
+        return fail(Code::E_NOT_MANUFACTURING, "enterprise_id");
+    }
+    if !enterprise.above_scale {
+        return fail(Code::E_NOT_ABOVE_SCALE, "enterprise_id");
+    }
+    if enterprise.size_class == SizeClass::Large {
+        return fail(Code::E_LARGE_ENTERPRISE, "enterprise_id");
+    }
+
+    // Step 7: provider.
+    let Some(provider) = ctx.registries.providers.get(&contract.provider_id) else {
+        return fail(Code::E_UNKNOWN_PROVIDER, "provider_id");
+    };
+    if contract.provider_id == contract.enterprise_id {
+        return fail(Code::E_SELF_DEALING, "provider_id");
+    }
+    match provider.status {
+        ProviderStatus::Revoked => return fail(Code::E_PROVIDER_REVOKED, "provider_id"),
+        ProviderStatus::Suspended => return fail(Code::E_PROVIDER_SUSPENDED, "provider_id"),
+        ProviderStatus::Active => {}
+    }
+    let signed_in_period = provider.signed_from <= contract.signed_on
+        && provider.signed_to.is_none_or(|to| contract.signed_on <= to);
+    if !signed_in_period {
+        return fail(Code::E_PROVIDER_NOT_SIGNED, "signed_on");
+    }
+
+    // Step 8: product.
+    let Some(product) = ctx.registries.products.get(&contract.product_id) else {
+        return fail(Code::E_UNKNOWN_PRODUCT, "product_id");
+    };
+    if product.provider_id != contract.provider_id {
+        return fail(Code::E_PRODUCT_PROVIDER_MISMATCH, "product_id");
+    }
+    if contract
+        .category_given
+        .is_some_and(|given| given != product.category)
+    {
+        return fail(Code::E_CATEGORY_MISMATCH, "category");
+    }
+    if !ctx.policy.categories.contains_key(&product.category) {
+        return fail(Code::E_CATEGORY_NOT_COVERED, "category");
+    }
+
+    // Step 9: amounts, compared exactly.
+    if contract.voucher_amount.is_zero() {
+        return fail(Code::E_NO_CLAIM, "voucher_amount");
+    }
+    if contract.voucher_amount > contract.service_price {
+        return fail(Code::E_AMOUNT_MISMATCH, "voucher_amount");
+    }
+    if contract.contract_amount != contract.service_price - contract.voucher_amount {
+        return fail(Code::E_AMOUNT_MISMATCH, "contract_amount");
+    }
+    let deposit_min = ctx.policy.deposit_ratio_min * contract.contract_amount;
+    if contract.deposit_paid < deposit_min {
+        return Err(ExceptionRow {
+            detail: format!(
+                "{} < {} × {}",
+                format_money(contract.deposit_paid),
+                ctx.policy.deposit_ratio_min,
+                format_money(contract.contract_amount)
+            ),
+            ..exception(record, Code::E_DEPOSIT_SHORT, "deposit_paid")
+        });
+    }
+    let paid = contract.deposit_paid + contract.balance_paid;
+    if paid < contract.contract_amount {
+        return fail(Code::E_BALANCE_UNPAID, "balance_paid");
+    }
+    let warning = (paid > contract.contract_amount).then(|| ExceptionRow {
+        detail: format!(
+            "已付 paid {} > 合同金额 contract {}",
+            format_money(paid),
+            format_money(contract.contract_amount)
+        ),
+        ..exception(record, Code::W_OVERPAID, "balance_paid")
+    });
+    let eligible = Eligible {
+        category: product.category,
+        completed_on,
+        fingerprint,
+        contract,
+    };
+    Ok((eligible, warning))
+}

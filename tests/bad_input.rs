@@ -1,0 +1,139 @@
+//! Bad contracts files: never a panic, every row accounted for, and a file
+//! that cannot be read at all is exit code 2 with nothing committed.
+
+use crate::workdir::{E1, P1, Workdir};
+
+const HEADER: &str = "contract_id,enterprise_id,provider_id,product_id,category,service_price,voucher_amount,contract_amount,deposit_paid,balance_paid,signed_on,completed_on";
+
+fn with_contracts(contents: &[u8]) -> Workdir {
+    let w = Workdir::with_example();
+    w.write("data/2025-Q1/contracts.csv", contents);
+    w
+}
+
+fn error_codes(w: &Workdir) -> Vec<(String, String)> {
+    w.csv("out/2025-Q1/exceptions.csv")
+        .into_iter()
+        .filter(|r| r["source"] == "contracts")
+        .map(|r| (r["source_row"].clone(), r["code"].clone()))
+        .collect()
+}
+
+#[test]
+fn empty_file_is_exit_2_and_nothing_committed() {
+    for contents in [&b""[..], b"\xEF\xBB\xBF", b"\n\n  \n"] {
+        let w = with_contracts(contents);
+        let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("contracts.csv") && stderr.contains("empty file"),
+            "{stderr}"
+        );
+        assert!(w.committed().is_empty());
+    }
+}
+
+#[test]
+fn header_only_settles_nothing() {
+    let w = with_contracts(format!("{HEADER}\r\n").as_bytes());
+    let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    assert!(printed.contains("0 = 0 + 0"), "{printed}");
+    assert!(w.csv("out/2025-Q1/settlements.csv").is_empty());
+    assert_eq!(w.committed().len(), 1);
+}
+
+#[test]
+fn missing_required_column_names_it_in_both_languages() {
+    let header = HEADER.replace(",contract_amount", "");
+    let w = with_contracts(format!("{header}\n").as_bytes());
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("缺少必填列 合同金额 (missing required column contract_amount)"),
+        "{stderr}"
+    );
+    assert!(w.committed().is_empty());
+}
+
+#[test]
+fn wrong_field_counts_blank_records_and_bad_bytes_are_row_exceptions() {
+    let good = format!("K1,{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20");
+    let mut contents =
+        format!("\u{feff}{HEADER}\r\n{good}\r\nK2,{E1}\r\n,,,,,,,,,,,\r\n\r\n").into_bytes();
+    contents.extend_from_slice(format!("{good},extra\r\n").as_bytes());
+    contents.extend_from_slice(b"K3\xff\xfe,");
+    contents.extend_from_slice(
+        format!("{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-21\r\n").as_bytes(),
+    );
+    contents.extend_from_slice(b"\"K4, quoted\nwith a line break\",");
+    contents.extend_from_slice(
+        format!("{E1},{P1},F001,,20000,10000,10000,2000,8000,2025-01-06,2025-01-22\n").as_bytes(),
+    );
+    let w = with_contracts(&contents);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let settled: Vec<(String, String)> = w
+        .csv("out/2025-Q1/settlements.csv")
+        .into_iter()
+        .map(|r| (r["source_row"].clone(), r["contract_id"].clone()))
+        .collect();
+    assert_eq!(
+        settled,
+        [
+            ("1".to_string(), "K1".to_string()),
+            ("5".to_string(), "K4, quoted\nwith a line break".to_string())
+        ]
+    );
+    let errors = error_codes(&w);
+    let want = [
+        ("2", "E_ROW_MALFORMED"),
+        ("3", "E_ROW_MALFORMED"),
+        ("4", "E_ROW_MALFORMED"),
+    ];
+    assert_eq!(errors, want.map(|(r, c)| (r.to_string(), c.to_string())));
+}
+
+#[test]
+fn every_row_of_a_messy_file_lands_exactly_once() {
+    // Many kinds of bad rows at once; rows are numbered from 1 and each ends
+    // up in exactly one of settlements or the error rows.
+    let mut text = format!("{HEADER}\n");
+    let mut rows = 0;
+    for i in 0..200 {
+        let line = match i % 8 {
+            0 => format!("M{i},{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20"),
+            1 => format!("M{i},{E1},{P1}"),
+            2 => format!("M{i},{E1},{P1},F001,,20000,10000,10000,2000,8000,2025-01-06,2025-13-01"),
+            3 => format!(
+                "M{},{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20",
+                i - 3
+            ),
+            4 => format!(",{E1},{P1},D001,,1,1,0,0,0,2025-01-06,2025-01-20"),
+            5 => format!("M{i},{E1},{P1},D001,,abc,10000,2500,500,2000,2025-01-06,2025-01-20,x,y"),
+            6 => format!("M{i},{E1},{P1},D001,,9e9,-1,,,,,"),
+            _ => format!(
+                "M{i},{E1},{P1},T001,,60000,30000,30000,6000,24000,2025-01-06,2025-02-{:02}",
+                i % 28 + 1
+            ),
+        };
+        text += &line;
+        text.push('\n');
+        rows += 1;
+    }
+    let w = with_contracts(text.as_bytes());
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let mut seen: Vec<u64> = w
+        .csv("out/2025-Q1/settlements.csv")
+        .iter()
+        .map(|r| r["source_row"].parse().unwrap())
+        .collect();
+    seen.extend(
+        w.csv("out/2025-Q1/exceptions.csv")
+            .iter()
+            .filter(|r| r["source"] == "contracts" && r["severity"] == "error")
+            .map(|r| r["source_row"].parse::<u64>().unwrap()),
+    );
+    seen.sort();
+    assert_eq!(seen, (1..=rows).collect::<Vec<u64>>());
+}

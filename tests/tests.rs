@@ -1,0 +1,8 @@
+//! One integration test binary; each module is one area.
+
+mod workdir;
+
+mod bad_input;
+mod batches;
+mod conformance;
+mod scenarios;
