@@ -188,3 +188,54 @@ pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
         })
         .collect())
 }
+
+/// Any Parquet file as text: the header and every cell cast to text (money
+/// as `12345.67`, dates as `YYYY-MM-DD`). `verify` compares files this way
+/// and `explain` reads them so.
+pub fn parquet_rows(bytes: &[u8]) -> Result<TextTable> {
+    let frame = ParquetReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .map_err(internal("parquet read"))?;
+    let header: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let mut columns = Vec::with_capacity(header.len());
+    for name in &header {
+        let column = frame
+            .column(name)
+            .map_err(internal(name))?
+            .cast(&DataType::String)
+            .map_err(internal(name))?;
+        let values = column.str().map_err(internal(name))?;
+        columns.push(
+            values
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect::<Vec<String>>(),
+        );
+    }
+    let rows = (0..frame.height())
+        .map(|i| columns.iter().map(|c| c[i].clone()).collect())
+        .collect();
+    Ok(TextTable { header, rows })
+}
+
+/// A table of text cells with its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextTable {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl TextTable {
+    /// The cell of `row` in column `name`, or "" if there is no such column.
+    pub fn cell<'a>(&'a self, row: &'a [String], name: &str) -> &'a str {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|i| row.get(i))
+            .map_or("", String::as_str)
+    }
+}

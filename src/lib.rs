@@ -7,6 +7,7 @@
 //! Only `frame` touches polars.
 
 pub mod allocate;
+pub mod batch;
 pub mod category;
 pub mod cmd;
 pub mod codes;

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use voucher_settle::cmd::explain::ExplainArgs;
 use voucher_settle::cmd::run::{RunArgs, RunReport};
+use voucher_settle::cmd::verify::VerifyArgs;
+use voucher_settle::cmd::{explain, run, verify};
 
 /// 服务券兑付结算 — settle Guangxi manufacturing service vouchers.
 #[derive(Debug, Parser)]
@@ -19,6 +22,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(RunArgs),
+    Verify(VerifyArgs),
+    Explain(ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,22 +40,9 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match &cli.command {
-        Command::Run(args) => voucher_settle::cmd::run::run(args).map(|report| match report {
-            RunReport::Settled { printed, output, committed } => {
-                print!("{printed}");
-                println!("输出 output: {}", output.display());
-                match committed {
-                    Some(dir) => println!("已提交账本 committed: {}", dir.display()),
-                    None => println!("试算，未提交账本 dry run: nothing committed"),
-                }
-            }
-            RunReport::AlreadyCommitted { batch_id, dir } => {
-                println!(
-                    "批次 {batch_id} 已以相同输入提交，无需重算 (batch {batch_id} already committed with identical inputs; nothing to do): {}",
-                    dir.display()
-                );
-            }
-        }),
+        Command::Run(args) => run::run(args).map(|report| print!("{}", describe_run(&report))),
+        Command::Verify(args) => verify::run(args).map(|line| println!("{line}")),
+        Command::Explain(args) => explain::run(args).map(|text| print!("{text}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,5 +50,35 @@ fn main() -> ExitCode {
             eprintln!("voucher-settle: {err}");
             ExitCode::from(err.exit_code() as u8)
         }
+    }
+}
+
+fn describe_run(report: &RunReport) -> String {
+    match report {
+        RunReport::Settled {
+            printed,
+            output,
+            committed,
+            manifest_sha256,
+        } => {
+            let commit = match committed {
+                Some(dir) => format!(
+                    "已提交账本 committed: {}\n清单 manifest {manifest_sha256}\n",
+                    dir.display()
+                ),
+                None => "试算，未提交账本 dry run: nothing committed\n".to_string(),
+            };
+            format!("{printed}输出 output: {}\n{commit}", output.display())
+        }
+        RunReport::AlreadyCommitted {
+            batch_id,
+            dir,
+            output,
+        } => format!(
+            "批次 {batch_id} 已以相同输入提交，无需重算；已将账本中的结果复制到 {} \
+             (batch {batch_id} already committed with identical inputs; nothing to do; outputs restored from {})\n",
+            output.display(),
+            dir.display()
+        ),
     }
 }

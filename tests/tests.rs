@@ -2,6 +2,7 @@
 
 mod workdir;
 
+mod audit;
 mod bad_input;
 mod batches;
 mod conformance;

@@ -1,3 +1,5 @@
 //! One module per subcommand, each with its clap `Args` and a `run`.
 
+pub mod explain;
 pub mod run;
+pub mod verify;

@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::batch::{BatchSpec, compute, input_columns};
 use crate::codes::Source;
 use crate::dates::parse_date;
-use crate::ingest::{ColumnSpec, Table, columns, read_table, sha256_hex};
+use crate::ingest::{Table, read_table, sha256_hex};
 use crate::job::{Batch, JobSpec, load_job};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest, write_synced};
 use crate::policy::load_policy;
-use crate::settle::{BatchOutcome, BatchTables, settle_batch};
-use crate::{Error, Result, TOOL_VERSION, frame, report};
+use crate::{Error, Result, TOOL_VERSION, report};
 
 /// Settle one batch of a service year and commit it to the ledger store.
 #[derive(Debug, clap::Args)]
@@ -35,10 +35,12 @@ pub enum RunReport {
         printed: String,
         output: PathBuf,
         committed: Option<PathBuf>,
+        manifest_sha256: String,
     },
     AlreadyCommitted {
         batch_id: String,
         dir: PathBuf,
+        output: PathBuf,
     },
 }
 
@@ -64,7 +66,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             job.service_year
         )));
     }
-    let policy_bytes = std::fs::read(&job.policy).map_err(|e| Error::unreadable(&job.policy, e))?;
+    let policy_entry = file_entry("policy", &job.policy)?;
+    let job_entry = file_entry("job", &job.job_path)?;
     let tables = read_inputs(&job)?;
     let input_entries: Vec<FileEntry> = tables
         .iter()
@@ -75,12 +78,6 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             rows: Some(table.records.len() as u64),
         })
         .collect();
-    let policy_entry = FileEntry {
-        name: "policy".into(),
-        path: Some(job.policy.display().to_string()),
-        sha256: sha256_hex(&policy_bytes),
-        rows: None,
-    };
 
     let ledger = Ledger::open(&job.ledger)?;
     let committed = ledger.committed()?;
@@ -88,34 +85,22 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         .iter()
         .find(|b| b.manifest.batch_id == job.batch.id)
     {
-        return already_committed(done, &policy_entry, &input_entries);
+        return already_committed(done, &policy_entry, &input_entries, &job.output);
     }
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year, policy.cap_scope)?;
-    let table = |source: Source| {
-        &tables
-            .iter()
-            .find(|(s, _)| *s == source)
-            .expect("five inputs")
-            .1
+    let spec = BatchSpec {
+        batch_id: &job.batch.id,
+        service_year: job.service_year,
+        cutoff: job.batch.cutoff,
     };
-    let batch_tables = BatchTables {
-        contracts: table(Source::Contracts),
-        enterprises: table(Source::Enterprises),
-        designations: table(Source::Designations),
-        providers: table(Source::Providers),
-        products: table(Source::Products),
-    };
-    let outcome = settle_batch(
-        &batch_tables,
-        &policy,
-        &job.batch.id,
-        job.service_year,
-        job.batch.cutoff,
-        &carry_in,
-    )?;
-    let summary = report::summary(&outcome, &policy);
-    let mut files = render_outputs(&outcome, &summary)?;
+    let computed = compute(&policy, &tables, &spec, &carry_in)?;
+    tracing::info!(
+        settled = computed.outcome.settlements.len(),
+        exceptions = computed.outcome.exceptions.len(),
+        "settled batch {}",
+        job.batch.id
+    );
     let manifest = Manifest {
         tool_version: TOOL_VERSION.to_string(),
         sequence: committed.last().map_or(1, |b| b.manifest.sequence + 1),
@@ -124,80 +109,104 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         cutoff: job.batch.cutoff.to_string(),
         dry_run: args.dry_run,
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        job: job.job_path.display().to_string(),
-        policy: policy_entry,
-        inputs: input_entries,
-        outputs: files.iter().map(|f| f.entry.clone()).collect(),
+        job: job_entry.clone(),
+        policy: policy_entry.clone(),
+        inputs: input_entries.clone(),
+        outputs: computed.files.iter().map(|f| f.entry()).collect(),
         prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.clone()),
     };
     let mut manifest_bytes =
         serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
     manifest_bytes.push(b'\n');
-    files.push(OutputFile {
-        entry: FileEntry {
-            name: MANIFEST.into(),
-            path: None,
-            sha256: sha256_hex(&manifest_bytes),
-            rows: None,
-        },
-        bytes: manifest_bytes,
-    });
-    let named: Vec<(String, Vec<u8>)> =
-        files.into_iter().map(|f| (f.entry.name, f.bytes)).collect();
+    let manifest_sha256 = sha256_hex(&manifest_bytes);
+    let mut files: Vec<(&str, &[u8])> = computed
+        .files
+        .iter()
+        .map(|f| (f.name, f.bytes.as_slice()))
+        .collect();
+    files.push((MANIFEST, &manifest_bytes));
     let committed_dir = if args.dry_run {
         None
     } else {
-        Some(ledger.commit(&manifest, &named)?)
+        let mut archive: Vec<(PathBuf, String)> = tables
+            .iter()
+            .map(|(_, t)| (t.path.clone(), t.sha256.clone()))
+            .collect();
+        archive.push((job.policy.clone(), policy_entry.sha256));
+        archive.push((job.job_path.clone(), job_entry.sha256));
+        Some(ledger.commit(&manifest, &files, &archive)?)
     };
-    write_output_folder(&job.output, &named)?;
+    write_output_folder(&job.output, &files)?;
     Ok(RunReport::Settled {
-        printed: report::printed_summary(&summary),
+        printed: report::printed_summary(&computed.summary),
         output: job.output.clone(),
         committed: committed_dir,
+        manifest_sha256,
+    })
+}
+
+fn file_entry(name: &str, path: &Path) -> Result<FileEntry> {
+    let bytes = std::fs::read(path).map_err(|e| Error::unreadable(path, e))?;
+    Ok(FileEntry {
+        name: name.into(),
+        path: Some(path.display().to_string()),
+        sha256: sha256_hex(&bytes),
+        rows: None,
     })
 }
 
 /// Reads the five inputs in parallel; any unreadable file stops the run.
 fn read_inputs(job: &JobSpec) -> Result<Vec<(Source, Table)>> {
-    let spec = |source: Source| -> &'static [ColumnSpec] {
-        match source {
-            Source::Contracts => &columns::CONTRACTS,
-            Source::Enterprises => &columns::ENTERPRISES,
-            Source::Designations => &columns::DESIGNATIONS,
-            Source::Providers => &columns::PROVIDERS,
-            Source::Products => &columns::PRODUCTS,
-        }
-    };
     Source::ALL
         .par_iter()
-        .map(|&source| read_table(job.input(source), spec(source)).map(|t| (source, t)))
+        .map(|&source| read_table(job.input(source), input_columns(source)).map(|t| (source, t)))
         .collect()
 }
 
+/// Identical inputs: nothing to do but put the committed files back into the
+/// output folder (a run that died after its commit may have left it
+/// incomplete). Different inputs: refused.
 fn already_committed(
     done: &CommittedBatch,
     policy: &FileEntry,
     inputs: &[FileEntry],
+    output: &Path,
 ) -> Result<RunReport> {
-    if done.manifest.same_inputs(&policy.sha256, inputs) {
-        return Ok(RunReport::AlreadyCommitted {
-            batch_id: done.manifest.batch_id.clone(),
-            dir: done.dir.clone(),
-        });
+    if !done.manifest.same_inputs(&policy.sha256, inputs) {
+        return Err(Error::Input(format!(
+            "批次 {} 已提交，且输入或政策与提交时不同，拒绝重算 (batch {} is already committed with different inputs or policy; refused): {}",
+            done.manifest.batch_id,
+            done.manifest.batch_id,
+            done.dir.display()
+        )));
     }
-    Err(Error::Input(format!(
-        "批次 {} 已提交，且输入或政策与提交时不同，拒绝重算 (batch {} is already committed with different inputs or policy; refused): {}",
-        done.manifest.batch_id,
-        done.manifest.batch_id,
-        done.dir.display()
-    )))
+    let mut files = Vec::new();
+    for name in done
+        .manifest
+        .outputs
+        .iter()
+        .map(|o| o.name.as_str())
+        .chain([MANIFEST])
+    {
+        let path = done.dir.join(name);
+        let bytes =
+            std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        files.push((name, bytes));
+    }
+    let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    write_output_folder(output, &borrowed)?;
+    Ok(RunReport::AlreadyCommitted {
+        batch_id: done.manifest.batch_id.clone(),
+        dir: done.dir.clone(),
+        output: output.to_path_buf(),
+    })
 }
 
 fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {
     let last = committed
         .iter()
         .rev()
-        .find(|b| b.manifest.service_year == job.service_year && !b.manifest.dry_run);
+        .find(|b| b.manifest.service_year == job.service_year);
     let Some(last) = last else { return Ok(()) };
     let last_cutoff = parse_date(&last.manifest.cutoff).ok_or_else(|| {
         Error::Input(format!(
@@ -215,64 +224,9 @@ fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<
     Ok(())
 }
 
-struct OutputFile {
-    entry: FileEntry,
-    bytes: Vec<u8>,
-}
-
-fn render_outputs(outcome: &BatchOutcome, summary: &report::Summary) -> Result<Vec<OutputFile>> {
-    let settled = outcome.settlements.len() as u64;
-    let exceptions = outcome.exceptions.len() as u64;
-    let rendered = [
-        (
-            "settlements.csv",
-            report::settlements_csv(outcome)?,
-            Some(settled),
-        ),
-        (
-            "settlements.parquet",
-            frame::settlements_parquet(&outcome.settlements)?,
-            Some(settled),
-        ),
-        (
-            "exceptions.csv",
-            report::exceptions_csv(outcome)?,
-            Some(exceptions),
-        ),
-        (
-            "exceptions.parquet",
-            frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions)?,
-            Some(exceptions),
-        ),
-        (
-            "payouts.csv",
-            report::payouts_csv(outcome)?,
-            Some(outcome.payouts.len() as u64),
-        ),
-        (
-            "enterprise_usage.csv",
-            report::usage_csv(outcome)?,
-            Some(outcome.usage.len() as u64),
-        ),
-        ("summary.json", report::summary_json(summary)?, None),
-    ];
-    Ok(rendered
-        .into_iter()
-        .map(|(name, bytes, rows)| OutputFile {
-            entry: FileEntry {
-                name: name.into(),
-                path: None,
-                sha256: sha256_hex(&bytes),
-                rows,
-            },
-            bytes,
-        })
-        .collect())
-}
-
 /// Writes the batch's files into the job's output folder, each through a
 /// temporary name so that a reader never sees half a file.
-fn write_output_folder(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+fn write_output_folder(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     for (name, bytes) in files {
         let temporary = dir.join(format!(".{name}.partial"));

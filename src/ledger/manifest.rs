@@ -24,7 +24,7 @@ pub struct Manifest {
     pub cutoff: String,
     pub dry_run: bool,
     pub created_at: String,
-    pub job: String,
+    pub job: FileEntry,
     pub policy: FileEntry,
     pub inputs: Vec<FileEntry>,
     pub outputs: Vec<FileEntry>,

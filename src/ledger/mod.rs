@@ -1,24 +1,31 @@
 //! The append-only ledger store. Layout:
 //!
 //! ```text
-//! LEDGER/.lock                      held for the whole of a run
+//! LEDGER/.lock                      held for the whole of a run (shared by verify/explain)
+//! LEDGER/HEAD                       the last committed batch: sequence and manifest SHA-256
 //! LEDGER/batches/000001_2025-Q1/    one folder per committed batch, in commit order
 //!     manifest.json settlements.csv settlements.parquet exceptions.csv
 //!     exceptions.parquet payouts.csv enterprise_usage.csv summary.json
+//! LEDGER/objects/sha256/<hex>       archived inputs, policies and job files, by content
 //! LEDGER/staging/                   a commit in progress; never read
 //! ```
 //!
-//! A commit writes the batch into `staging/`, fsyncs every file and the
-//! folder, then renames it into `batches/` and fsyncs that: the rename is the
-//! commit point, so a crash leaves the store as it was or fully committed.
+//! A commit archives the inputs (content-addressed, so an unchanged registry
+//! is stored once), writes the batch into `staging/`, fsyncs every file and
+//! folder, renames it into `batches/`, and finally replaces `HEAD`. Replacing
+//! HEAD is the commit point: a batch folder beyond HEAD is the leftover of a
+//! run that died and is removed by the next run, so a crash at any moment
+//! leaves the store as it was or with the batch fully committed.
 
 mod manifest;
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub use manifest::{FileEntry, Manifest};
 
@@ -31,7 +38,34 @@ use crate::{Error, Result};
 
 const BATCHES: &str = "batches";
 const STAGING: &str = "staging";
+const OBJECTS: &str = "objects/sha256";
+const HEAD: &str = "HEAD";
 pub const MANIFEST: &str = "manifest.json";
+
+/// Where the commit path can be made to stop dead, as `kill -9` would, for
+/// the crash tests: `VOUCHER_SETTLE_CRASH_AT=<point>` aborts the process there.
+pub const CRASH_POINTS: [&str; 6] = [
+    "objects",
+    "staging-first-file",
+    "staging-synced",
+    "renamed",
+    "head-written",
+    "committed",
+];
+
+fn crash_point(point: &str) {
+    if std::env::var("VOUCHER_SETTLE_CRASH_AT").is_ok_and(|p| p == point) {
+        std::process::abort();
+    }
+}
+
+/// The last committed batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub sequence: u64,
+    pub batch_id: String,
+    pub manifest_sha256: String,
+}
 
 /// A batch found in the store.
 #[derive(Debug, Clone)]
@@ -44,16 +78,23 @@ pub struct CommittedBatch {
 /// An open store; the lock is held until it is dropped.
 pub struct Ledger {
     root: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> Error {
     Error::Internal(format!("{}: {e}", path.display()))
 }
 
+fn corrupt(what: String) -> Error {
+    Error::Input(format!(
+        "账本不一致，请运行 verify (ledger inconsistent; run verify): {what}"
+    ))
+}
+
 impl Ledger {
-    /// Opens (creating if needed) the store and takes its lock. A second run
-    /// against the same store waits here until the first one is done.
+    /// Opens (creating if needed) the store for a run and takes its lock. A
+    /// second run against the same store waits here until the first is done.
+    /// Leftovers of a run that died before its commit point are removed.
     pub fn open(root: &Path) -> Result<Ledger> {
         fs::create_dir_all(root.join(BATCHES)).map_err(|e| io_error(root, e))?;
         let lock_path = root.join(".lock");
@@ -65,10 +106,31 @@ impl Ledger {
             );
             lock.lock_exclusive().map_err(|e| io_error(&lock_path, e))?;
         }
-        let staging = root.join(STAGING);
-        if staging.exists() {
-            // Left by a run that died before its commit point: never part of the store.
-            fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+        let ledger = Ledger {
+            root: root.to_path_buf(),
+            _lock: Some(lock),
+        };
+        ledger.remove_uncommitted()?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing store to read it (verify, explain). Takes a shared
+    /// lock when the store is writable, so that no commit runs meanwhile.
+    pub fn open_read(root: &Path) -> Result<Ledger> {
+        if !root.join(BATCHES).is_dir() {
+            return Err(Error::Input(format!(
+                "{}: 不是账本目录 (not a ledger store: no batches/ folder)",
+                root.display()
+            )));
+        }
+        let lock = File::options()
+            .read(true)
+            .write(true)
+            .open(root.join(".lock"))
+            .ok();
+        if let Some(lock) = &lock {
+            lock.lock_shared()
+                .map_err(|e| io_error(&root.join(".lock"), e))?;
         }
         Ok(Ledger {
             root: root.to_path_buf(),
@@ -80,33 +142,93 @@ impl Ledger {
         &self.root
     }
 
-    /// The committed batches, in commit order.
-    pub fn committed(&self) -> Result<Vec<CommittedBatch>> {
+    pub fn head(&self) -> Result<Option<Head>> {
+        let path = self.root.join(HEAD);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path, e)),
+        }
+    }
+
+    /// Every batch folder with its sequence number, committed or not, in order.
+    pub fn batch_dirs(&self) -> Result<Vec<(u64, PathBuf)>> {
         let batches_dir = self.root.join(BATCHES);
-        let mut batches = Vec::new();
+        let mut dirs = Vec::new();
         for entry in fs::read_dir(&batches_dir).map_err(|e| io_error(&batches_dir, e))? {
             let dir = entry.map_err(|e| io_error(&batches_dir, e))?.path();
-            let manifest_path = dir.join(MANIFEST);
-            let bytes = fs::read(&manifest_path).map_err(|e| {
-                Error::Input(format!(
-                    "{}: 账本批次缺少清单，请运行 verify (ledger batch without a readable manifest; run verify): {e}",
-                    dir.display()
-                ))
-            })?;
-            let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Input(format!(
-                    "{}: 清单无法解析 (manifest unreadable): {e}",
-                    manifest_path.display()
-                ))
-            })?;
-            batches.push(CommittedBatch {
-                dir,
-                manifest,
-                manifest_sha256: sha256_hex(&bytes),
-            });
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let sequence = name.split('_').next().and_then(|s| s.parse::<u64>().ok());
+            match sequence {
+                Some(sequence) => dirs.push((sequence, dir)),
+                None => return Err(corrupt(format!("{}: not a batch folder", dir.display()))),
+            }
         }
-        batches.sort_by_key(|b| b.manifest.sequence);
+        dirs.sort();
+        Ok(dirs)
+    }
+
+    fn remove_uncommitted(&self) -> Result<()> {
+        let staging = self.root.join(STAGING);
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+        }
+        let committed = self.head()?.map_or(0, |h| h.sequence);
+        for (sequence, dir) in self.batch_dirs()? {
+            if sequence > committed {
+                tracing::warn!(
+                    "移除未提交的批次残留 (removing an uncommitted leftover): {}",
+                    dir.display()
+                );
+                fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The committed batches (up to HEAD), in commit order. Checks only what a
+    /// run needs to go on safely; `verify` checks everything.
+    pub fn committed(&self) -> Result<Vec<CommittedBatch>> {
+        let head_sequence = self.head()?.map_or(0, |h| h.sequence);
+        let mut batches = Vec::new();
+        for (sequence, dir) in self.batch_dirs()? {
+            if sequence > head_sequence {
+                continue;
+            }
+            if sequence != batches.len() as u64 + 1 {
+                return Err(corrupt(format!(
+                    "batch {} missing before {}",
+                    batches.len() + 1,
+                    dir.display()
+                )));
+            }
+            batches.push(self.read_batch(&dir)?);
+        }
+        if batches.len() as u64 != head_sequence {
+            return Err(corrupt(format!(
+                "HEAD names batch {head_sequence}, the store has {}",
+                batches.len()
+            )));
+        }
         Ok(batches)
+    }
+
+    pub fn read_batch(&self, dir: &Path) -> Result<CommittedBatch> {
+        let manifest_path = dir.join(MANIFEST);
+        let bytes = fs::read(&manifest_path)
+            .map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
+        Ok(CommittedBatch {
+            dir: dir.to_path_buf(),
+            manifest,
+            manifest_sha256: sha256_hex(&bytes),
+        })
     }
 
     /// Totals of `service_year` and every settled contract, from the batches given.
@@ -119,8 +241,7 @@ impl Ledger {
         let mut carry_in = CarryIn::default();
         for batch in committed {
             let path = batch.dir.join("settlements.parquet");
-            let bytes =
-                fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+            let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
             for s in read_ledger_settlements(&bytes)? {
                 if batch.manifest.service_year == service_year {
                     let key = item_scope_key(
@@ -140,24 +261,107 @@ impl Ledger {
         Ok(carry_in)
     }
 
-    /// Commits a batch's files atomically; returns its folder.
-    pub fn commit(&self, manifest: &Manifest, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
+    pub fn object_path(&self, sha256: &str) -> PathBuf {
+        self.root
+            .join(OBJECTS)
+            .join(sha256.trim_start_matches("sha256:"))
+    }
+
+    /// Reads an archived object and checks that its content still has its name.
+    pub fn read_object(&self, sha256: &str) -> std::result::Result<Vec<u8>, String> {
+        let path = self.object_path(sha256);
+        let bytes = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let actual = sha256_hex(&bytes);
+        if actual != sha256 {
+            return Err(format!("{}: content is {actual}", path.display()));
+        }
+        Ok(bytes)
+    }
+
+    /// Archives a file under its SHA-256, refusing it if it changed since it
+    /// was read (its checksum then differs from `expected_sha256`).
+    pub fn archive(&self, source: &Path, expected_sha256: &str) -> Result<()> {
+        let target = self.object_path(expected_sha256);
+        if target.exists() {
+            return Ok(());
+        }
+        let dir = target.parent().expect("objects folder");
+        fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let partial = dir.join(format!(".{}.partial", std::process::id()));
+        let mut reader = File::open(source).map_err(|e| Error::unreadable(source, e))?;
+        let mut writer = File::create(&partial).map_err(|e| Error::write(&partial, e))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = reader
+                .read(&mut buffer)
+                .map_err(|e| Error::unreadable(source, e))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            writer
+                .write_all(&buffer[..read])
+                .map_err(|e| Error::write(&partial, e))?;
+        }
+        writer.sync_all().map_err(|e| Error::write(&partial, e))?;
+        if format!("sha256:{:x}", hasher.finalize()) != expected_sha256 {
+            let _ = fs::remove_file(&partial);
+            return Err(Error::Input(format!(
+                "{}: 文件在运行期间被修改 (the file changed while the run was reading it); nothing committed",
+                source.display()
+            )));
+        }
+        fs::rename(&partial, &target).map_err(|e| Error::write(&target, e))?;
+        sync_dir(dir)
+    }
+
+    /// Commits a batch's files atomically; returns its folder. `archive`
+    /// lists the input files to keep, with the checksums they were read with.
+    pub fn commit(
+        &self,
+        manifest: &Manifest,
+        files: &[(&str, &[u8])],
+        archive: &[(PathBuf, String)],
+    ) -> Result<PathBuf> {
+        for (source, sha256) in archive {
+            self.archive(source, sha256)?;
+        }
+        crash_point("objects");
         let name = format!("{:06}_{}", manifest.sequence, manifest.batch_id);
         let staging = self.root.join(STAGING).join(&name);
         fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
         for (file_name, bytes) in files {
             write_synced(&staging.join(file_name), bytes)?;
+            crash_point("staging-first-file");
         }
         sync_dir(&staging)?;
+        crash_point("staging-synced");
         let target = self.root.join(BATCHES).join(&name);
-        if target.exists() {
-            return Err(Error::Internal(format!(
-                "{}: already exists",
-                target.display()
-            )));
-        }
         fs::rename(&staging, &target).map_err(|e| io_error(&target, e))?;
         sync_dir(&self.root.join(BATCHES))?;
+        // Now empty; a leftover would be removed by the next run anyway.
+        let _ = fs::remove_dir(self.root.join(STAGING));
+        crash_point("renamed");
+        let head = Head {
+            sequence: manifest.sequence,
+            batch_id: manifest.batch_id.clone(),
+            manifest_sha256: files
+                .iter()
+                .find(|(n, _)| *n == MANIFEST)
+                .map(|(_, bytes)| sha256_hex(bytes))
+                .expect("a manifest is committed"),
+        };
+        let head_partial = self.root.join(".HEAD.partial");
+        let mut head_bytes =
+            serde_json::to_vec_pretty(&head).map_err(|e| Error::Internal(e.to_string()))?;
+        head_bytes.push(b'\n');
+        write_synced(&head_partial, &head_bytes)?;
+        crash_point("head-written");
+        fs::rename(&head_partial, self.root.join(HEAD))
+            .map_err(|e| io_error(&self.root.join(HEAD), e))?;
+        sync_dir(&self.root)?;
+        crash_point("committed");
         Ok(target)
     }
 }

@@ -1,0 +1,316 @@
+//! `voucher-settle verify LEDGER [--batch ID]`: re-run committed batches from
+//! their archived inputs and compare every output row with what is stored;
+//! check the hash chain, HEAD and every file's checksum.
+
+use std::path::PathBuf;
+
+use crate::batch::{BatchSpec, compute, input_columns};
+use crate::codes::Source;
+use crate::dates::parse_date;
+use crate::frame::{TextTable, parquet_rows};
+use crate::ingest::{parse_table, sha256_hex};
+use crate::ledger::{CommittedBatch, Ledger, MANIFEST};
+use crate::policy::parse_policy;
+use crate::{Error, Result};
+
+/// Re-run committed batches and prove the store unchanged.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The ledger store folder (the job's `ledger`).
+    pub ledger: PathBuf,
+    /// Verify only this batch (with the carry-in of the batches before it).
+    #[arg(long)]
+    pub batch: Option<String>,
+}
+
+fn differs(what: String) -> Error {
+    Error::Mismatch(format!("验证不一致 (verify found a difference): {what}"))
+}
+
+/// Returns the line to print: "N batches verified".
+pub fn run(args: &VerifyArgs) -> Result<String> {
+    let ledger = Ledger::open_read(&args.ledger)?;
+    let batches = chain(&ledger)?;
+    let selected: Vec<usize> = match &args.batch {
+        None => (0..batches.len()).collect(),
+        Some(id) => {
+            let index = batches
+                .iter()
+                .position(|b| &b.manifest.batch_id == id)
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "{}: 没有已提交的批次 {id} (no committed batch {id})",
+                        args.ledger.display()
+                    ))
+                })?;
+            vec![index]
+        }
+    };
+    // A single batch's carry-in comes from the stored batches before it:
+    // their files must still be the ones their manifests list.
+    for batch in &batches[..selected[0].min(batches.len())] {
+        check_file_hashes(batch)?;
+    }
+    for &index in &selected {
+        replay(&ledger, &batches, index)?;
+    }
+    Ok(format!("{} batches verified", selected.len()))
+}
+
+/// Reads the committed batches and checks their sequence, the hash chain
+/// and HEAD.
+fn chain(ledger: &Ledger) -> Result<Vec<CommittedBatch>> {
+    let head = ledger.head().map_err(|e| differs(e.to_string()))?;
+    let dirs = ledger.batch_dirs()?;
+    let Some(head) = head else {
+        if let Some((_, dir)) = dirs.first() {
+            return Err(differs(format!(
+                "HEAD missing, yet {} exists",
+                dir.display()
+            )));
+        }
+        return Ok(Vec::new());
+    };
+    let mut batches: Vec<CommittedBatch> = Vec::new();
+    for (sequence, dir) in dirs {
+        if sequence > head.sequence {
+            tracing::warn!(
+                "未提交的残留，不属于账本 (uncommitted leftover, not part of the store): {}",
+                dir.display()
+            );
+            continue;
+        }
+        let expected = batches.len() as u64 + 1;
+        if sequence != expected {
+            return Err(differs(format!(
+                "batch folder {expected:06}_* missing (next is {})",
+                dir.display()
+            )));
+        }
+        let batch = ledger
+            .read_batch(&dir)
+            .map_err(|e| differs(e.to_string()))?;
+        let name = format!("{:06}_{}", batch.manifest.sequence, batch.manifest.batch_id);
+        if dir.file_name().is_none_or(|n| n.to_string_lossy() != name) {
+            return Err(differs(format!("{}: manifest says {name}", dir.display())));
+        }
+        let previous = batches.last().map(|b| b.manifest_sha256.clone());
+        if batch.manifest.prev_manifest_sha256 != previous {
+            return Err(differs(format!(
+                "batch {}, {MANIFEST}: prev_manifest_sha256 {:?}, the previous manifest is {:?} (chain broken)",
+                batch.manifest.batch_id, batch.manifest.prev_manifest_sha256, previous
+            )));
+        }
+        batches.push(batch);
+    }
+    if (batches.len() as u64) < head.sequence {
+        return Err(differs(format!(
+            "batch folder {:06}_{} missing (HEAD names it as the last committed batch)",
+            head.sequence, head.batch_id
+        )));
+    }
+    match batches.last() {
+        Some(last)
+            if last.manifest_sha256 == head.manifest_sha256
+                && last.manifest.sequence == head.sequence => {}
+        Some(last) => {
+            return Err(differs(format!(
+                "HEAD names batch {} ({}), the last batch is {} ({})",
+                head.batch_id, head.manifest_sha256, last.manifest.batch_id, last.manifest_sha256
+            )));
+        }
+        None => {
+            return Err(differs(format!(
+                "HEAD names batch {}, the store has none",
+                head.batch_id
+            )));
+        }
+    }
+    Ok(batches)
+}
+
+/// Re-runs batch `index` from its archived inputs and compares every output.
+fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<()> {
+    let batch = &batches[index];
+    let m = &batch.manifest;
+    let object = |name: &str, sha256: &str| {
+        ledger
+            .read_object(sha256)
+            .map_err(|e| differs(format!("batch {}, archived {name}: {e}", m.batch_id)))
+    };
+    object("job", &m.job.sha256)?;
+    let policy_text = String::from_utf8(object("policy", &m.policy.sha256)?).map_err(|_| {
+        differs(format!(
+            "batch {}, archived policy is not UTF-8",
+            m.batch_id
+        ))
+    })?;
+    let policy = parse_policy(&policy_text)
+        .map_err(|e| differs(format!("batch {}, archived policy: {e}", m.batch_id)))?;
+    let mut tables = Vec::new();
+    for source in Source::ALL {
+        let entry = m
+            .inputs
+            .iter()
+            .find(|i| i.name == source.as_str())
+            .ok_or_else(|| {
+                differs(format!(
+                    "batch {}, {MANIFEST}: input {} not listed",
+                    m.batch_id,
+                    source.as_str()
+                ))
+            })?;
+        let bytes = object(source.as_str(), &entry.sha256)?;
+        let label = PathBuf::from(entry.path.clone().unwrap_or_else(|| entry.name.clone()));
+        let table = parse_table(&label, &bytes, input_columns(source)).map_err(|e| {
+            differs(format!(
+                "batch {}, archived {}: {e}",
+                m.batch_id,
+                source.as_str()
+            ))
+        })?;
+        tables.push((source, table));
+    }
+    let cutoff = parse_date(&m.cutoff)
+        .ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
+    let carry_in = ledger.carry_in(&batches[..index], m.service_year, policy.cap_scope)?;
+    let spec = BatchSpec {
+        batch_id: &m.batch_id,
+        service_year: m.service_year,
+        cutoff,
+    };
+    let computed = compute(&policy, &tables, &spec, &carry_in)?;
+
+    let listed: Vec<&str> = m.outputs.iter().map(|o| o.name.as_str()).collect();
+    let recomputed: Vec<&str> = computed.files.iter().map(|f| f.name).collect();
+    if listed != recomputed {
+        return Err(differs(format!(
+            "batch {}, {MANIFEST}: outputs {listed:?}, expected {recomputed:?}",
+            m.batch_id
+        )));
+    }
+    for (file, entry) in computed.files.iter().zip(&m.outputs) {
+        let path = batch.dir.join(file.name);
+        let stored = std::fs::read(&path)
+            .map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
+        if stored != file.bytes {
+            let place = first_difference(file.name, &stored, &file.bytes)
+                .unwrap_or_else(|| "bytes differ (formatting)".to_string());
+            return Err(differs(format!(
+                "batch {}, {}, {place}",
+                m.batch_id, file.name
+            )));
+        }
+        if sha256_hex(&stored) != entry.sha256 || entry.rows != file.rows {
+            return Err(differs(format!(
+                "batch {}, {MANIFEST}: {} listed as {} ({:?} rows), the file is {}",
+                m.batch_id,
+                file.name,
+                entry.sha256,
+                entry.rows,
+                sha256_hex(&stored)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every output file of a batch still has the checksum its
+/// manifest lists.
+fn check_file_hashes(batch: &CommittedBatch) -> Result<()> {
+    for entry in &batch.manifest.outputs {
+        let path = batch.dir.join(&entry.name);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            differs(format!(
+                "batch {}, {}: {e}",
+                batch.manifest.batch_id, entry.name
+            ))
+        })?;
+        if sha256_hex(&bytes) != entry.sha256 {
+            return Err(differs(format!(
+                "batch {}, {}: checksum {} differs from the manifest's {}",
+                batch.manifest.batch_id,
+                entry.name,
+                sha256_hex(&bytes),
+                entry.sha256
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Names the first differing row and column of two versions of an output.
+fn first_difference(name: &str, stored: &[u8], recomputed: &[u8]) -> Option<String> {
+    let (stored, recomputed) = if name.ends_with(".parquet") {
+        match (parquet_rows(stored), parquet_rows(recomputed)) {
+            (Ok(s), Ok(r)) => (s, r),
+            (Err(e), _) => return Some(format!("stored file unreadable: {e}")),
+            (_, Err(e)) => return Some(format!("recomputed file unreadable: {e}")),
+        }
+    } else if name.ends_with(".csv") {
+        (csv_rows(stored), csv_rows(recomputed))
+    } else {
+        let lines = |bytes: &[u8]| TextTable {
+            header: vec!["line".into()],
+            rows: String::from_utf8_lossy(bytes)
+                .lines()
+                .map(|l| vec![l.to_string()])
+                .collect(),
+        };
+        (lines(stored), lines(recomputed))
+    };
+    if stored.header != recomputed.header {
+        return Some(format!(
+            "header: stored {:?}, recomputed {:?}",
+            stored.header, recomputed.header
+        ));
+    }
+    let rows = stored.rows.len().max(recomputed.rows.len());
+    for row in 0..rows {
+        let (s, r) = (stored.rows.get(row), recomputed.rows.get(row));
+        let (Some(s), Some(r)) = (s, r) else {
+            return Some(format!(
+                "row {}: stored has {} rows, recomputed {}",
+                row + 1,
+                stored.rows.len(),
+                recomputed.rows.len()
+            ));
+        };
+        for (column, header) in stored.header.iter().enumerate() {
+            let (sv, rv) = (s.get(column), r.get(column));
+            if sv != rv {
+                return Some(format!(
+                    "row {}, column {header}: stored {:?}, recomputed {:?}",
+                    row + 1,
+                    sv.map_or("", String::as_str),
+                    rv.map_or("", String::as_str)
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn csv_rows(bytes: &[u8]) -> TextTable {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
+    let mut rows: Vec<Vec<String>> = reader
+        .byte_records()
+        .map(|r| match r {
+            Ok(record) => record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect(),
+            Err(e) => vec![format!("unreadable: {e}")],
+        })
+        .collect();
+    let header = if rows.is_empty() {
+        Vec::new()
+    } else {
+        rows.remove(0)
+    };
+    TextTable { header, rows }
+}

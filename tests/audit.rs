@@ -1,0 +1,428 @@
+//! The audit trail: verify by recomputation, one tamper test per kind of file
+//! in the store, explain, the ledger lock, and crashes at every point of a commit.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::workdir::{Workdir, binary};
+
+/// The example's two quarters, committed.
+fn two_quarters() -> Workdir {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
+    w
+}
+
+fn verify(w: &Workdir, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["verify", "ledger"];
+    args.extend_from_slice(extra);
+    let out = w.run(&args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+fn edit(w: &Workdir, relative: &str, from: &str, to: &str) {
+    let text = String::from_utf8(w.read(relative)).unwrap();
+    assert!(text.contains(from), "{relative} contains {from:?}");
+    w.write(relative, text.replacen(from, to, 1));
+}
+
+fn flip_byte(w: &Workdir, relative: &str, at: usize) {
+    let mut bytes = w.read(relative);
+    bytes[at] ^= 0x01;
+    w.write(relative, bytes);
+}
+
+/// The archived object of a batch's input, by the name in its manifest.
+fn object_of(w: &Workdir, batch_dir: &str, input: &str) -> String {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&w.read(&format!("ledger/batches/{batch_dir}/manifest.json")))
+            .unwrap();
+    let sha = match input {
+        "policy" | "job" => manifest[input]["sha256"].as_str().unwrap().to_string(),
+        _ => manifest["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == input)
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    };
+    format!(
+        "ledger/objects/sha256/{}",
+        sha.trim_start_matches("sha256:")
+    )
+}
+
+#[test]
+fn untouched_store_verifies() {
+    let w = two_quarters();
+    assert_eq!(
+        verify(&w, &[]),
+        (Some(0), "2 batches verified\n".to_string())
+    );
+    assert_eq!(
+        verify(&w, &["--batch", "2025-Q2"]),
+        (Some(0), "1 batches verified\n".to_string())
+    );
+    let (code, text) = verify(&w, &["--batch", "2025-Q9"]);
+    assert_eq!(code, Some(2), "{text}");
+}
+
+#[test]
+fn an_unchanged_registry_is_archived_once() {
+    let w = two_quarters();
+    let objects = std::fs::read_dir(w.path("ledger/objects/sha256"))
+        .unwrap()
+        .count();
+    // Two contracts files, four registries, the policy and the job file.
+    assert_eq!(objects, 8);
+    assert_eq!(
+        object_of(&w, "000001_2025-Q1", "providers"),
+        object_of(&w, "000002_2025-Q2", "providers")
+    );
+}
+
+#[test]
+fn every_kind_of_tampering_is_found() {
+    type Tamper = fn(&Workdir);
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "settlements.csv cell",
+            |w| {
+                edit(
+                    w,
+                    "ledger/batches/000001_2025-Q1/settlements.csv",
+                    "30000.00,10000.00,SETTLED_REDUCED",
+                    "20000.00,10000.00,SETTLED_REDUCED",
+                )
+            },
+            "batch 2025-Q1, settlements.csv, row 2, column approved_amount: stored \"20000.00\", recomputed \"30000.00\"",
+        ),
+        (
+            "settlements.parquet byte",
+            |w| flip_byte(w, "ledger/batches/000002_2025-Q2/settlements.parquet", 300),
+            "batch 2025-Q2, settlements.parquet",
+        ),
+        (
+            "exceptions.csv message",
+            |w| {
+                edit(
+                    w,
+                    "ledger/batches/000001_2025-Q1/exceptions.csv",
+                    "E_AFTER_CUTOFF",
+                    "E_NOT_COMPLETED",
+                )
+            },
+            "batch 2025-Q1, exceptions.csv, row 5, column code: stored \"E_NOT_COMPLETED\", recomputed \"E_AFTER_CUTOFF\"",
+        ),
+        (
+            "exceptions.parquet byte",
+            |w| flip_byte(w, "ledger/batches/000001_2025-Q1/exceptions.parquet", 200),
+            "batch 2025-Q1, exceptions.parquet",
+        ),
+        (
+            "payouts.csv amount",
+            |w| {
+                edit(
+                    w,
+                    "ledger/batches/000002_2025-Q2/payouts.csv",
+                    "6400.05",
+                    "6400.50",
+                )
+            },
+            "batch 2025-Q2, payouts.csv, row 1, column approved_amount_batch",
+        ),
+        (
+            "enterprise_usage.csv row removed",
+            |w| {
+                let text =
+                    String::from_utf8(w.read("ledger/batches/000001_2025-Q1/enterprise_usage.csv"))
+                        .unwrap();
+                let kept: Vec<&str> = text.lines().take(3).collect();
+                w.write(
+                    "ledger/batches/000001_2025-Q1/enterprise_usage.csv",
+                    kept.join("\n") + "\n",
+                );
+            },
+            "batch 2025-Q1, enterprise_usage.csv, row 3: stored has 2 rows, recomputed 3",
+        ),
+        (
+            "summary.json total",
+            |w| {
+                edit(
+                    w,
+                    "ledger/batches/000001_2025-Q1/summary.json",
+                    "\"approved_total\": \"74000.01\"",
+                    "\"approved_total\": \"74000.00\"",
+                )
+            },
+            "batch 2025-Q1, summary.json, row",
+        ),
+        (
+            "manifest.json field",
+            |w| {
+                edit(
+                    w,
+                    "ledger/batches/000001_2025-Q1/manifest.json",
+                    "\"cutoff\": \"2025-03-31\"",
+                    "\"cutoff\": \"2025-03-30\"",
+                )
+            },
+            "batch 2025-Q2, manifest.json: prev_manifest_sha256",
+        ),
+        (
+            "manifest taken out of the chain",
+            |w| {
+                std::fs::remove_file(w.path("ledger/batches/000001_2025-Q1/manifest.json")).unwrap()
+            },
+            "000001_2025-Q1/manifest.json",
+        ),
+        (
+            "archived contracts changed",
+            |w| {
+                let object = object_of(w, "000001_2025-Q1", "contracts");
+                edit(w, &object, "10000.00,2500.00", "10000.00,2500.01");
+            },
+            "batch 2025-Q1, archived contracts",
+        ),
+        (
+            "archived policy changed",
+            |w| {
+                let object = object_of(w, "000001_2025-Q1", "policy");
+                edit(w, &object, "cap = \"30000\"", "cap = \"40000\"");
+            },
+            "batch 2025-Q1, archived policy",
+        ),
+        (
+            "archived job deleted",
+            |w| std::fs::remove_file(w.path(&object_of(w, "000002_2025-Q2", "job"))).unwrap(),
+            "archived job",
+        ),
+        (
+            "first batch folder deleted",
+            |w| std::fs::remove_dir_all(w.path("ledger/batches/000001_2025-Q1")).unwrap(),
+            "batch folder 000001_* missing",
+        ),
+        (
+            "last batch folder deleted",
+            |w| std::fs::remove_dir_all(w.path("ledger/batches/000002_2025-Q2")).unwrap(),
+            "batch folder 000002_2025-Q2 missing",
+        ),
+        (
+            "HEAD deleted",
+            |w| std::fs::remove_file(w.path("ledger/HEAD")).unwrap(),
+            "HEAD missing",
+        ),
+    ];
+    for (what, tamper, want) in cases {
+        let w = two_quarters();
+        tamper(&w);
+        let (code, text) = verify(&w, &[]);
+        assert_eq!(code, Some(3), "{what}: {text}");
+        assert!(text.contains(want), "{what}: want {want:?} in {text}");
+    }
+}
+
+#[test]
+fn a_single_batch_checks_the_files_its_carry_in_comes_from() {
+    let w = two_quarters();
+    flip_byte(&w, "ledger/batches/000001_2025-Q1/settlements.parquet", 300);
+    let (code, text) = verify(&w, &["--batch", "2025-Q2"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("batch 2025-Q1, settlements.parquet: checksum"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_a_reduced_settlement_with_its_bounds_and_clauses() {
+    let w = two_quarters();
+    let text = w.run_ok(&["explain", "ledger", "C-2025-0002"]);
+    assert!(
+        text.contains("SETTLED_REDUCED W_ITEM_CAP：核定 approved 30000.00"),
+        "{text}"
+    );
+    assert!(text.contains("第十二条：数字化转型服务补贴50%"), "{text}");
+    let binding: Vec<&str> = text.lines().filter(|l| l.contains("binding")).collect();
+    assert_eq!(binding.len(), 1, "{text}");
+    assert!(
+        binding[0].contains("item_room") && binding[0].contains("30000.00 − 0.00"),
+        "{text}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run_ok(&["explain", "ledger", "C-2025-0002", "--json"])).unwrap();
+    let history = json["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    let s = &history[0]["settlement"];
+    assert_eq!(
+        (
+            s["approved"].as_str(),
+            s["claimed"].as_str(),
+            s["seq"].as_str()
+        ),
+        (Some("30000.00"), Some("40000.00"), Some("2"))
+    );
+    let bounds: Vec<(String, String, bool)> = s["bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().into(),
+                b["amount"].as_str().unwrap().into(),
+                b["binding"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bounds,
+        [
+            ("claimed".into(), "40000.00".into(), false),
+            ("rate_limit".into(), "40000.00".into(), false),
+            ("item_room".into(), "30000.00".into(), true),
+            ("quota_room".into(), "40000.00".into(), false),
+            ("provider_room".into(), "5000000.00".into(), false),
+        ]
+    );
+    let enterprise = &s["totals"][1];
+    assert_eq!(
+        (enterprise["before"].as_str(), enterprise["after"].as_str()),
+        (Some("10000.00"), Some("40000.00"))
+    );
+}
+
+#[test]
+fn explain_shows_the_whole_history() {
+    let w = two_quarters();
+    let history = |id: &str| -> Vec<(String, String, String)> {
+        let json: serde_json::Value =
+            serde_json::from_str(&w.run_ok(&["explain", "ledger", id, "--json"])).unwrap();
+        json["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let code = e["exceptions"]
+                    .as_array()
+                    .unwrap()
+                    .first()
+                    .map_or("", |x| x["code"].as_str().unwrap());
+                (
+                    e["batch_id"].as_str().unwrap().into(),
+                    e["kind"].as_str().unwrap().into(),
+                    code.into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        history("C-2025-0008"),
+        [
+            ("2025-Q1".into(), "rejected".into(), "E_AFTER_CUTOFF".into()),
+            (
+                "2025-Q2".into(),
+                "rejected".into(),
+                "E_ITEM_CAP_EXHAUSTED".into()
+            )
+        ]
+    );
+    assert_eq!(
+        history("C-2025-0001"),
+        [
+            ("2025-Q1".into(), "settled".into(), "".into()),
+            (
+                "2025-Q2".into(),
+                "rejected".into(),
+                "E_ALREADY_SETTLED".into()
+            )
+        ]
+    );
+    let text = w.run_ok(&["explain", "ledger", "C-2025-0010"]);
+    assert!(
+        text.contains("E_DEPOSIT_SHORT [第9步 金额 / step 9: amounts]")
+            && text.contains("deposit_paid = \"999.99\""),
+        "{text}"
+    );
+    let out = w.run(&["explain", "ledger", "C-NOPE"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_second_run_waits_for_the_ledger_lock() {
+    use fs2::FileExt;
+    let w = Workdir::with_example();
+    std::fs::create_dir_all(w.path("ledger/batches")).unwrap();
+    let lock = std::fs::File::create(w.path("ledger/.lock")).unwrap();
+    lock.lock_exclusive().unwrap();
+    let mut child = Command::new(binary())
+        .current_dir(w.path(""))
+        .args(["run", "job.toml", "--batch", "2025-Q1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run must wait while the ledger is locked"
+    );
+    assert!(w.committed().is_empty());
+    fs2::FileExt::unlock(&lock).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(w.committed(), ["000001_2025-Q1"]);
+}
+
+#[test]
+fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
+    let clean = two_quarters();
+    for point in voucher_settle::ledger::CRASH_POINTS {
+        let w = Workdir::with_example();
+        w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+        let out = w.run_env(
+            &["run", "job.toml", "--batch", "2025-Q2"],
+            &[("VOUCHER_SETTLE_CRASH_AT", point)],
+        );
+        assert_eq!(out.status.code(), None, "{point}: the process died");
+        let (code, text) = verify(&w, &[]);
+        let committed = point == "committed";
+        let want = if committed {
+            "2 batches verified"
+        } else {
+            "1 batches verified"
+        };
+        assert_eq!(code, Some(0), "{point}: {text}");
+        assert!(text.contains(want), "{point}: {text}");
+        // The next run works and ends where a run without a crash ends.
+        let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
+        assert_eq!(
+            printed.contains("already committed"),
+            committed,
+            "{point}: {printed}"
+        );
+        assert_eq!(
+            verify(&w, &[]),
+            (Some(0), "2 batches verified\n".to_string()),
+            "{point}"
+        );
+        for name in [
+            "settlements.csv",
+            "exceptions.csv",
+            "payouts.csv",
+            "summary.json",
+        ] {
+            let path = format!("out/2025-Q2/{name}");
+            assert_eq!(w.read(&path), clean.read(&path), "{point}: {name}");
+        }
+        assert!(!w.path("ledger/staging").exists(), "{point}");
+    }
+}
