@@ -636,6 +636,17 @@ fn provider_annual_cap() {
 }
 
 #[test]
+fn provider_cap_reached_exactly() {
+    let policy = policy_text("half_up", "enterprise_product_year", "14000");
+    let rows = [
+        diagnostic("K1", E1, "D1", "10000", "2025-03-01"),
+        diagnostic("K2", E2, "D1", "4000", "2025-03-02"),
+        diagnostic("K3", E3, "D1", "0.01", "2025-03-03"),
+    ];
+    check(&policy, &rows, &["SETTLED 10000.00", "SETTLED 4000.00", "E_PROVIDER_CAP_EXHAUSTED voucher_amount"]);
+}
+
+#[test]
 fn allocation_order_is_completed_on_then_contract_id_bytes() {
     // Same day: "K10" < "K9" as bytes, so K10 takes the item cap first.
     let rows = [
