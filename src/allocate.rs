@@ -19,22 +19,10 @@ pub struct RunningTotals {
 }
 
 impl RunningTotals {
-    pub fn add(
-        &mut self,
-        scope_key: &str,
-        enterprise_id: &str,
-        provider_id: &str,
-        approved_yuan: Decimal,
-    ) {
+    pub fn add(&mut self, scope_key: &str, enterprise_id: &str, provider_id: &str, approved_yuan: Decimal) {
         *self.item_yuan.entry(scope_key.to_string()).or_default() += approved_yuan;
-        *self
-            .enterprise_yuan
-            .entry(enterprise_id.to_string())
-            .or_default() += approved_yuan;
-        *self
-            .provider_yuan
-            .entry(provider_id.to_string())
-            .or_default() += approved_yuan;
+        *self.enterprise_yuan.entry(enterprise_id.to_string()).or_default() += approved_yuan;
+        *self.provider_yuan.entry(provider_id.to_string()).or_default() += approved_yuan;
     }
 }
 
@@ -89,22 +77,12 @@ impl Allocation {
 
 /// Allocates one contract against the running totals and adds what it was
 /// approved. Callers feed contracts in ascending (completed_on, contract_id).
-pub fn allocate_one(
-    policy: &Policy,
-    tier: &Tier,
-    eligible: &Eligible,
-    totals: &mut RunningTotals,
-) -> Allocation {
+pub fn allocate_one(policy: &Policy, tier: &Tier, eligible: &Eligible, totals: &mut RunningTotals) -> Allocation {
     let c = &eligible.contract;
     let rule = &policy.categories[&eligible.category];
     let rate_limit_yuan = policy.rounding.to_cents(c.service_price * rule.rate);
-    let key = item_scope_key(
-        policy.cap_scope,
-        &c.enterprise_id,
-        &c.product_id,
-        eligible.category.code(),
-        &c.contract_id,
-    );
+    let key =
+        item_scope_key(policy.cap_scope, &c.enterprise_id, &c.product_id, eligible.category.code(), &c.contract_id);
     let used = |map: &HashMap<String, Decimal>, k: &str| map.get(k).copied().unwrap_or_default();
     let item_used_before_yuan = used(&totals.item_yuan, &key);
     let enterprise_used_before_yuan = used(&totals.enterprise_yuan, &c.enterprise_id);
@@ -123,32 +101,19 @@ pub fn allocate_one(
     let bounds = [
         (rate_limit_yuan, Code::W_OVER_RATE, Code::E_RATE_ZERO),
         (item_room_yuan, Code::W_ITEM_CAP, Code::E_ITEM_CAP_EXHAUSTED),
-        (
-            quota_room_yuan,
-            Code::W_ENTERPRISE_QUOTA,
-            Code::E_QUOTA_EXHAUSTED,
-        ),
-        (
-            provider_room_yuan,
-            Code::W_PROVIDER_CAP,
-            Code::E_PROVIDER_CAP_EXHAUSTED,
-        ),
+        (quota_room_yuan, Code::W_ENTERPRISE_QUOTA, Code::E_QUOTA_EXHAUSTED),
+        (provider_room_yuan, Code::W_PROVIDER_CAP, Code::E_PROVIDER_CAP_EXHAUSTED),
     ];
     let outcome = if approved_yuan == c.voucher_amount {
         Outcome::Settled
     } else if approved_yuan > Decimal::ZERO {
-        let (_, code, _) = bounds
-            .iter()
-            .find(|(bound, _, _)| *bound == approved_yuan)
-            .expect("a bound equals approved");
+        let (_, code, _) =
+            bounds.iter().find(|(bound, _, _)| *bound == approved_yuan).expect("a bound equals approved");
         Outcome::Reduced(*code)
     } else if rate_limit_yuan.is_zero() {
         Outcome::Rejected(Code::E_RATE_ZERO)
     } else {
-        let (_, _, code) = bounds[1..]
-            .iter()
-            .find(|(room, _, _)| *room <= Decimal::ZERO)
-            .expect("a room is exhausted");
+        let (_, _, code) = bounds[1..].iter().find(|(room, _, _)| *room <= Decimal::ZERO).expect("a room is exhausted");
         Outcome::Rejected(*code)
     };
     totals.add(&key, &c.enterprise_id, &c.provider_id, approved_yuan);
@@ -172,7 +137,6 @@ pub fn allocate_one(
 /// The allocation order: ascending (completed_on, contract_id as UTF-8 bytes).
 pub fn sort_for_allocation(eligible: &mut [Eligible]) {
     eligible.sort_by(|a, b| {
-        (a.completed_on, a.contract.contract_id.as_bytes())
-            .cmp(&(b.completed_on, b.contract.contract_id.as_bytes()))
+        (a.completed_on, a.contract.contract_id.as_bytes()).cmp(&(b.completed_on, b.contract.contract_id.as_bytes()))
     });
 }

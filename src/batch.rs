@@ -33,12 +33,7 @@ pub struct OutputFile {
 
 impl OutputFile {
     pub fn entry(&self) -> FileEntry {
-        FileEntry {
-            name: self.name.to_string(),
-            path: None,
-            sha256: sha256_hex(&self.bytes),
-            rows: self.rows,
-        }
+        FileEntry { name: self.name.to_string(), path: None, sha256: sha256_hex(&self.bytes), rows: self.rows }
     }
 }
 
@@ -57,19 +52,8 @@ pub struct BatchSpec<'a> {
 }
 
 /// Settles the batch and renders every output file.
-pub fn compute(
-    policy: &Policy,
-    tables: &[(Source, Table)],
-    spec: &BatchSpec,
-    carry_in: &CarryIn,
-) -> Result<Computed> {
-    let table = |source: Source| {
-        &tables
-            .iter()
-            .find(|(s, _)| *s == source)
-            .expect("all five inputs")
-            .1
-    };
+pub fn compute(policy: &Policy, tables: &[(Source, Table)], spec: &BatchSpec, carry_in: &CarryIn) -> Result<Computed> {
+    let table = |source: Source| &tables.iter().find(|(s, _)| *s == source).expect("all five inputs").1;
     let batch_tables = BatchTables {
         contracts: table(Source::Contracts),
         enterprises: table(Source::Enterprises),
@@ -77,21 +61,10 @@ pub fn compute(
         providers: table(Source::Providers),
         products: table(Source::Products),
     };
-    let outcome = settle_batch(
-        &batch_tables,
-        policy,
-        spec.batch_id,
-        spec.service_year,
-        spec.cutoff,
-        carry_in,
-    )?;
+    let outcome = settle_batch(&batch_tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
     let summary = report::summary(&outcome, policy);
     let files = render(&outcome, &summary)?;
-    Ok(Computed {
-        outcome,
-        summary,
-        files,
-    })
+    Ok(Computed { outcome, summary, files })
 }
 
 fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> {
@@ -99,36 +72,12 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
     let exceptions = Some(outcome.exceptions.len() as u64);
     let file = |name, bytes, rows| OutputFile { name, bytes, rows };
     Ok(vec![
-        file(
-            "settlements.csv",
-            report::settlements_csv(outcome)?,
-            settled,
-        ),
-        file(
-            "settlements.parquet",
-            frame::settlements_parquet(&outcome.settlements)?,
-            settled,
-        ),
-        file(
-            "exceptions.csv",
-            report::exceptions_csv(outcome)?,
-            exceptions,
-        ),
-        file(
-            "exceptions.parquet",
-            frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions)?,
-            exceptions,
-        ),
-        file(
-            "payouts.csv",
-            report::payouts_csv(outcome)?,
-            Some(outcome.payouts.len() as u64),
-        ),
-        file(
-            "enterprise_usage.csv",
-            report::usage_csv(outcome)?,
-            Some(outcome.usage.len() as u64),
-        ),
+        file("settlements.csv", report::settlements_csv(outcome)?, settled),
+        file("settlements.parquet", frame::settlements_parquet(&outcome.settlements)?, settled),
+        file("exceptions.csv", report::exceptions_csv(outcome)?, exceptions),
+        file("exceptions.parquet", frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions)?, exceptions),
+        file("payouts.csv", report::payouts_csv(outcome)?, Some(outcome.payouts.len() as u64)),
+        file("enterprise_usage.csv", report::usage_csv(outcome)?, Some(outcome.usage.len() as u64)),
         file("summary.json", report::summary_json(summary)?, None),
     ])
 }

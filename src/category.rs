@@ -51,9 +51,7 @@ impl Category {
 
     /// A category code (any case) or its Chinese name; the caller trims.
     pub fn parse(text: &str) -> Option<Category> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.code().eq_ignore_ascii_case(text) || c.name_zh() == text)
+        Category::ALL.into_iter().find(|c| c.code().eq_ignore_ascii_case(text) || c.name_zh() == text)
     }
 }
 

@@ -76,13 +76,10 @@ impl Code {
     /// The severity of an exception row carrying this code.
     pub fn severity(self) -> Severity {
         match self {
-            Code::W_OVER_RATE
-            | Code::W_ITEM_CAP
-            | Code::W_ENTERPRISE_QUOTA
-            | Code::W_PROVIDER_CAP => Severity::Adjustment,
-            Code::W_OVERPAID | Code::R_DUPLICATE_ROW | Code::R_UNKNOWN_DESIGNATION => {
-                Severity::Warning
+            Code::W_OVER_RATE | Code::W_ITEM_CAP | Code::W_ENTERPRISE_QUOTA | Code::W_PROVIDER_CAP => {
+                Severity::Adjustment
             }
+            Code::W_OVERPAID | Code::R_DUPLICATE_ROW | Code::R_UNKNOWN_DESIGNATION => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -102,112 +99,56 @@ impl Code {
                 "malformed record (field count differs from the header, or invalid encoding)",
             ),
             E_FIELD_MISSING => ("E_FIELD_MISSING", "必填字段为空", "required field is empty"),
-            E_DUPLICATE_ROW => (
-                "E_DUPLICATE_ROW",
-                "重复记录，已保留第一条",
-                "duplicate row; the first one is kept",
-            ),
+            E_DUPLICATE_ROW => ("E_DUPLICATE_ROW", "重复记录，已保留第一条", "duplicate row; the first one is kept"),
             E_DUPLICATE_CONFLICT => (
                 "E_DUPLICATE_CONFLICT",
                 "同一合同编号存在内容不同的多条记录",
                 "several rows with this contract_id differ",
             ),
-            E_BAD_USCC => (
-                "E_BAD_USCC",
-                "统一社会信用代码无效",
-                "invalid unified social credit code",
-            ),
+            E_BAD_USCC => ("E_BAD_USCC", "统一社会信用代码无效", "invalid unified social credit code"),
             E_FIELD_INVALID => ("E_FIELD_INVALID", "字段格式无效", "field is malformed"),
-            E_ALREADY_SETTLED => (
-                "E_ALREADY_SETTLED",
-                "该合同已在以往批次兑付",
-                "contract already settled in a committed batch",
-            ),
+            E_ALREADY_SETTLED => {
+                ("E_ALREADY_SETTLED", "该合同已在以往批次兑付", "contract already settled in a committed batch")
+            }
             E_SETTLED_CHANGED => (
                 "E_SETTLED_CHANGED",
                 "该合同已兑付，但内容与兑付时不同",
                 "contract already settled, with different content",
             ),
-            E_OTHER_SERVICE_YEAR => (
-                "E_OTHER_SERVICE_YEAR",
-                "签订日期不属于本服务年度",
-                "signed_on is not in this service year",
-            ),
-            E_NOT_COMPLETED => (
-                "E_NOT_COMPLETED",
-                "服务尚未确认完成",
-                "service completion not confirmed",
-            ),
-            E_DATE_ORDER => (
-                "E_DATE_ORDER",
-                "完成确认日期早于签订日期",
-                "completed_on is before signed_on",
-            ),
-            E_AFTER_CUTOFF => (
-                "E_AFTER_CUTOFF",
-                "完成确认日期晚于本批次截止日",
-                "completed_on is after the batch cutoff",
-            ),
-            E_UNKNOWN_ENTERPRISE => (
-                "E_UNKNOWN_ENTERPRISE",
-                "企业不在名录中",
-                "enterprise not in the registry",
-            ),
-            E_NOT_MANUFACTURING => (
-                "E_NOT_MANUFACTURING",
-                "企业不属于制造业",
-                "enterprise is not in manufacturing",
-            ),
-            E_NOT_ABOVE_SCALE => (
-                "E_NOT_ABOVE_SCALE",
-                "企业不是规上企业",
-                "enterprise is not above scale",
-            ),
-            E_LARGE_ENTERPRISE => (
-                "E_LARGE_ENTERPRISE",
-                "大型企业不属于支持范围",
-                "large enterprises are not eligible",
-            ),
-            E_UNKNOWN_PROVIDER => (
-                "E_UNKNOWN_PROVIDER",
-                "服务商不在签约名单中",
-                "provider not in the signed-provider list",
-            ),
-            E_SELF_DEALING => (
-                "E_SELF_DEALING",
-                "服务商与企业为同一主体",
-                "provider and enterprise are the same entity",
-            ),
-            E_PROVIDER_REVOKED => (
-                "E_PROVIDER_REVOKED",
-                "服务商签约已取消",
-                "provider's signing is revoked",
-            ),
-            E_PROVIDER_SUSPENDED => (
-                "E_PROVIDER_SUSPENDED",
-                "服务商已暂停",
-                "provider is suspended",
-            ),
+            E_OTHER_SERVICE_YEAR => {
+                ("E_OTHER_SERVICE_YEAR", "签订日期不属于本服务年度", "signed_on is not in this service year")
+            }
+            E_NOT_COMPLETED => ("E_NOT_COMPLETED", "服务尚未确认完成", "service completion not confirmed"),
+            E_DATE_ORDER => ("E_DATE_ORDER", "完成确认日期早于签订日期", "completed_on is before signed_on"),
+            E_AFTER_CUTOFF => {
+                ("E_AFTER_CUTOFF", "完成确认日期晚于本批次截止日", "completed_on is after the batch cutoff")
+            }
+            E_UNKNOWN_ENTERPRISE => ("E_UNKNOWN_ENTERPRISE", "企业不在名录中", "enterprise not in the registry"),
+            E_NOT_MANUFACTURING => ("E_NOT_MANUFACTURING", "企业不属于制造业", "enterprise is not in manufacturing"),
+            E_NOT_ABOVE_SCALE => ("E_NOT_ABOVE_SCALE", "企业不是规上企业", "enterprise is not above scale"),
+            E_LARGE_ENTERPRISE => {
+                ("E_LARGE_ENTERPRISE", "大型企业不属于支持范围", "large enterprises are not eligible")
+            }
+            E_UNKNOWN_PROVIDER => {
+                ("E_UNKNOWN_PROVIDER", "服务商不在签约名单中", "provider not in the signed-provider list")
+            }
+            E_SELF_DEALING => {
+                ("E_SELF_DEALING", "服务商与企业为同一主体", "provider and enterprise are the same entity")
+            }
+            E_PROVIDER_REVOKED => ("E_PROVIDER_REVOKED", "服务商签约已取消", "provider's signing is revoked"),
+            E_PROVIDER_SUSPENDED => ("E_PROVIDER_SUSPENDED", "服务商已暂停", "provider is suspended"),
             E_PROVIDER_NOT_SIGNED => (
                 "E_PROVIDER_NOT_SIGNED",
                 "签订日期不在服务商签约期内",
                 "signed_on is outside the provider's signing period",
             ),
-            E_UNKNOWN_PRODUCT => (
-                "E_UNKNOWN_PRODUCT",
-                "服务产品不在目录中",
-                "product not in the catalogue",
-            ),
-            E_PRODUCT_PROVIDER_MISMATCH => (
-                "E_PRODUCT_PROVIDER_MISMATCH",
-                "服务产品不属于该服务商",
-                "product belongs to another provider",
-            ),
-            E_CATEGORY_MISMATCH => (
-                "E_CATEGORY_MISMATCH",
-                "服务类别与产品目录不符",
-                "category differs from the catalogue",
-            ),
+            E_UNKNOWN_PRODUCT => ("E_UNKNOWN_PRODUCT", "服务产品不在目录中", "product not in the catalogue"),
+            E_PRODUCT_PROVIDER_MISMATCH => {
+                ("E_PRODUCT_PROVIDER_MISMATCH", "服务产品不属于该服务商", "product belongs to another provider")
+            }
+            E_CATEGORY_MISMATCH => {
+                ("E_CATEGORY_MISMATCH", "服务类别与产品目录不符", "category differs from the catalogue")
+            }
             E_CATEGORY_NOT_COVERED => (
                 "E_CATEGORY_NOT_COVERED",
                 "该服务类别不在本年度政策支持范围",
@@ -224,72 +165,38 @@ impl Code {
                 "定金低于合同金额的最低比例",
                 "deposit below the minimum share of the contract amount",
             ),
-            E_BALANCE_UNPAID => (
-                "E_BALANCE_UNPAID",
-                "合同款未付清",
-                "contract amount not fully paid",
-            ),
+            E_BALANCE_UNPAID => ("E_BALANCE_UNPAID", "合同款未付清", "contract amount not fully paid"),
             E_RATE_ZERO => ("E_RATE_ZERO", "补贴比例限额为零", "rate limit is zero"),
-            E_ITEM_CAP_EXHAUSTED => (
-                "E_ITEM_CAP_EXHAUSTED",
-                "单个服务项目年度上限已用完",
-                "item cap already used up",
-            ),
-            E_QUOTA_EXHAUSTED => (
-                "E_QUOTA_EXHAUSTED",
-                "企业年度配额已用完",
-                "enterprise annual quota used up",
-            ),
-            E_PROVIDER_CAP_EXHAUSTED => (
-                "E_PROVIDER_CAP_EXHAUSTED",
-                "服务商年度结算上限已用完",
-                "provider annual cap used up",
-            ),
-            W_OVERPAID => (
-                "W_OVERPAID",
-                "已付金额超过合同金额",
-                "paid more than the contract amount",
-            ),
+            E_ITEM_CAP_EXHAUSTED => ("E_ITEM_CAP_EXHAUSTED", "单个服务项目年度上限已用完", "item cap already used up"),
+            E_QUOTA_EXHAUSTED => ("E_QUOTA_EXHAUSTED", "企业年度配额已用完", "enterprise annual quota used up"),
+            E_PROVIDER_CAP_EXHAUSTED => {
+                ("E_PROVIDER_CAP_EXHAUSTED", "服务商年度结算上限已用完", "provider annual cap used up")
+            }
+            W_OVERPAID => ("W_OVERPAID", "已付金额超过合同金额", "paid more than the contract amount"),
             W_OVER_RATE => (
                 "W_OVER_RATE",
                 "抵扣金额超过补贴比例，按比例限额兑付",
                 "voucher above the subsidy rate; reduced to the rate limit",
             ),
-            W_ITEM_CAP => (
-                "W_ITEM_CAP",
-                "受单个服务项目年度上限限制，部分兑付",
-                "reduced by the item cap",
-            ),
-            W_ENTERPRISE_QUOTA => (
-                "W_ENTERPRISE_QUOTA",
-                "受企业年度配额限制，部分兑付",
-                "reduced by the enterprise annual quota",
-            ),
-            W_PROVIDER_CAP => (
-                "W_PROVIDER_CAP",
-                "受服务商年度结算上限限制，部分兑付",
-                "reduced by the provider annual cap",
-            ),
-            R_FIELD_INVALID => (
-                "R_FIELD_INVALID",
-                "名录记录无效，已剔除",
-                "unusable registry row, left out",
-            ),
-            R_DUPLICATE_ROW => (
-                "R_DUPLICATE_ROW",
-                "名录重复记录，已保留第一条",
-                "duplicate registry row; the first one is kept",
-            ),
+            W_ITEM_CAP => ("W_ITEM_CAP", "受单个服务项目年度上限限制，部分兑付", "reduced by the item cap"),
+            W_ENTERPRISE_QUOTA => {
+                ("W_ENTERPRISE_QUOTA", "受企业年度配额限制，部分兑付", "reduced by the enterprise annual quota")
+            }
+            W_PROVIDER_CAP => {
+                ("W_PROVIDER_CAP", "受服务商年度结算上限限制，部分兑付", "reduced by the provider annual cap")
+            }
+            R_FIELD_INVALID => ("R_FIELD_INVALID", "名录记录无效，已剔除", "unusable registry row, left out"),
+            R_DUPLICATE_ROW => {
+                ("R_DUPLICATE_ROW", "名录重复记录，已保留第一条", "duplicate registry row; the first one is kept")
+            }
             R_DUPLICATE_CONFLICT => (
                 "R_DUPLICATE_CONFLICT",
                 "名录中同一编号存在内容不同的多条记录，全部剔除",
                 "registry rows sharing a key differ; all left out",
             ),
-            R_UNKNOWN_DESIGNATION => (
-                "R_UNKNOWN_DESIGNATION",
-                "政策未列明的资质，已忽略",
-                "designation not known to the policy; ignored",
-            ),
+            R_UNKNOWN_DESIGNATION => {
+                ("R_UNKNOWN_DESIGNATION", "政策未列明的资质，已忽略", "designation not known to the policy; ignored")
+            }
         }
     }
 }
@@ -312,13 +219,8 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 5] = [
-        Source::Contracts,
-        Source::Enterprises,
-        Source::Designations,
-        Source::Providers,
-        Source::Products,
-    ];
+    pub const ALL: [Source; 5] =
+        [Source::Contracts, Source::Enterprises, Source::Designations, Source::Providers, Source::Products];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -32,15 +32,9 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
     ymd(year, month, day, 2..=2)
 }
 
-fn ymd(
-    year: &str,
-    month: &str,
-    day: &str,
-    width: std::ops::RangeInclusive<usize>,
-) -> Option<NaiveDate> {
-    let digits = |s: &str, w: &std::ops::RangeInclusive<usize>| {
-        w.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
+fn ymd(year: &str, month: &str, day: &str, width: std::ops::RangeInclusive<usize>) -> Option<NaiveDate> {
+    let digits =
+        |s: &str, w: &std::ops::RangeInclusive<usize>| w.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(year, &(4..=4)) || !digits(month, &width) || !digits(day, &width) {
         return None;
     }
@@ -50,16 +44,8 @@ fn ymd(
 /// `[T ]HH:MM[:SS[.f…]][Z|±HH[:]MM]` — the shape only; the time is not checked.
 fn is_time_suffix(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let two_digits = |at: usize| {
-        bytes
-            .get(at..at + 2)
-            .is_some_and(|p| p.iter().all(u8::is_ascii_digit))
-    };
-    if !matches!(bytes.first(), Some(b'T' | b' '))
-        || !two_digits(1)
-        || bytes.get(3) != Some(&b':')
-        || !two_digits(4)
-    {
+    let two_digits = |at: usize| bytes.get(at..at + 2).is_some_and(|p| p.iter().all(u8::is_ascii_digit));
+    if !matches!(bytes.first(), Some(b'T' | b' ')) || !two_digits(1) || bytes.get(3) != Some(&b':') || !two_digits(4) {
         return false;
     }
     let mut at = 6;
@@ -127,9 +113,6 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse_date(text), want, "{text}");
         }
-        assert_eq!(
-            parse_date("2024-02-29"),
-            NaiveDate::from_ymd_opt(2024, 2, 29)
-        );
+        assert_eq!(parse_date("2024-02-29"), NaiveDate::from_ymd_opt(2024, 2, 29));
     }
 }

@@ -31,17 +31,11 @@ impl Error {
 
     /// An input file that cannot be read at all.
     pub fn unreadable(path: &Path, err: impl std::fmt::Display) -> Error {
-        Error::Input(format!(
-            "{}: 无法读取文件 (cannot read file): {err}",
-            path.display()
-        ))
+        Error::Input(format!("{}: 无法读取文件 (cannot read file): {err}", path.display()))
     }
 
     /// A failure while writing outputs or the ledger.
     pub fn write(path: &Path, err: impl std::fmt::Display) -> Error {
-        Error::Internal(format!(
-            "{}: 写入失败 (cannot write): {err}",
-            path.display()
-        ))
+        Error::Internal(format!("{}: 写入失败 (cannot write): {err}", path.display()))
     }
 }

@@ -46,10 +46,19 @@ fn epoch() -> NaiveDate {
 
 fn dates(name: &str, values: impl Iterator<Item = NaiveDate>) -> Column {
     let days: Vec<i32> = values.map(|d| (d - epoch()).num_days() as i32).collect();
-    Int32Chunked::from_vec(name.into(), days)
-        .into_date()
-        .into_series()
-        .into_column()
+    Int32Chunked::from_vec(name.into(), days).into_date().into_series().into_column()
+}
+
+/// Reads a Parquet file. Polars may panic on a damaged file instead of
+/// returning an error; such a panic becomes an error here, so no input file
+/// can crash the run.
+fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
+    let read = || ParquetReader::new(std::io::Cursor::new(bytes)).finish();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(Ok(frame)) => Ok(frame),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("damaged file (the Parquet reader gave up)".to_string()),
+    }
 }
 
 fn to_parquet(mut frame: DataFrame) -> Result<Vec<u8>> {
@@ -67,10 +76,7 @@ pub fn settlements_parquet(rows: &[SettlementRow]) -> Result<Vec<u8>> {
         text("batch_id", rows.iter().map(|r| r.batch_id.as_str())),
         count("seq", rows.iter().map(|r| r.seq)),
         text("contract_id", rows.iter().map(|r| r.contract_id.as_str())),
-        text(
-            "enterprise_id",
-            rows.iter().map(|r| r.enterprise_id.as_str()),
-        ),
+        text("enterprise_id", rows.iter().map(|r| r.enterprise_id.as_str())),
         text("provider_id", rows.iter().map(|r| r.provider_id.as_str())),
         text("product_id", rows.iter().map(|r| r.product_id.as_str())),
         text("category", rows.iter().map(|r| r.category.as_str())),
@@ -85,25 +91,13 @@ pub fn settlements_parquet(rows: &[SettlementRow]) -> Result<Vec<u8>> {
         text("code", rows.iter().map(|r| r.code.as_str())),
         count("tier", rows.iter().map(|r| u64::from(r.tier))),
         money("enterprise_quota", rows.iter().map(|r| r.enterprise_quota))?,
-        money(
-            "enterprise_used_before",
-            rows.iter().map(|r| r.enterprise_used_before),
-        )?,
-        money(
-            "enterprise_used_after",
-            rows.iter().map(|r| r.enterprise_used_after),
-        )?,
+        money("enterprise_used_before", rows.iter().map(|r| r.enterprise_used_before))?,
+        money("enterprise_used_after", rows.iter().map(|r| r.enterprise_used_after))?,
         money("item_cap", rows.iter().map(|r| r.item_cap))?,
         money("item_used_before", rows.iter().map(|r| r.item_used_before))?,
         money("item_used_after", rows.iter().map(|r| r.item_used_after))?,
-        money(
-            "provider_used_before",
-            rows.iter().map(|r| r.provider_used_before),
-        )?,
-        money(
-            "provider_used_after",
-            rows.iter().map(|r| r.provider_used_after),
-        )?,
+        money("provider_used_before", rows.iter().map(|r| r.provider_used_before))?,
+        money("provider_used_after", rows.iter().map(|r| r.provider_used_after))?,
         count("source_row", rows.iter().map(|r| r.source_row)),
         text("fingerprint", rows.iter().map(|r| r.fingerprint.as_str())),
     ];
@@ -143,21 +137,14 @@ pub struct LedgerSettlement {
 
 /// Reads the settled contracts back from a committed settlements.parquet.
 pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
-    let frame = ParquetReader::new(std::io::Cursor::new(bytes))
-        .finish()
-        .map_err(internal("settlements.parquet"))?;
+    let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("settlements.parquet: {e}")))?;
     let strings = |name: &str| -> Result<Vec<String>> {
         let column = frame.column(name).map_err(internal(name))?;
         let values = column.str().map_err(internal(name))?;
-        Ok(values
-            .iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
+        Ok(values.iter().map(|v| v.unwrap_or_default().to_string()).collect())
     };
     let approved = {
-        let column = frame
-            .column("approved_amount")
-            .map_err(internal("approved_amount"))?;
+        let column = frame.column("approved_amount").map_err(internal("approved_amount"))?;
         let decimals = column.decimal().map_err(internal("approved_amount"))?;
         let scale = decimals.scale() as u32;
         decimals
@@ -166,16 +153,9 @@ pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
             .map(|v| Decimal::from_i128_with_scale(v.unwrap_or_default(), scale))
             .collect::<Vec<Decimal>>()
     };
-    let (contract_id, enterprise_id, provider_id) = (
-        strings("contract_id")?,
-        strings("enterprise_id")?,
-        strings("provider_id")?,
-    );
-    let (product_id, category, fingerprint) = (
-        strings("product_id")?,
-        strings("category")?,
-        strings("fingerprint")?,
-    );
+    let (contract_id, enterprise_id, provider_id) =
+        (strings("contract_id")?, strings("enterprise_id")?, strings("provider_id")?);
+    let (product_id, category, fingerprint) = (strings("product_id")?, strings("category")?, strings("fingerprint")?);
     Ok((0..frame.height())
         .map(|i| LedgerSettlement {
             contract_id: contract_id[i].clone(),
@@ -193,32 +173,15 @@ pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
 /// as `12345.67`, dates as `YYYY-MM-DD`). `verify` compares files this way
 /// and `explain` reads them so.
 pub fn parquet_rows(bytes: &[u8]) -> Result<TextTable> {
-    let frame = ParquetReader::new(std::io::Cursor::new(bytes))
-        .finish()
-        .map_err(internal("parquet read"))?;
-    let header: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+    let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("parquet read: {e}")))?;
+    let header: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
     let mut columns = Vec::with_capacity(header.len());
     for name in &header {
-        let column = frame
-            .column(name)
-            .map_err(internal(name))?
-            .cast(&DataType::String)
-            .map_err(internal(name))?;
+        let column = frame.column(name).map_err(internal(name))?.cast(&DataType::String).map_err(internal(name))?;
         let values = column.str().map_err(internal(name))?;
-        columns.push(
-            values
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect::<Vec<String>>(),
-        );
+        columns.push(values.iter().map(|v| v.unwrap_or_default().to_string()).collect::<Vec<String>>());
     }
-    let rows = (0..frame.height())
-        .map(|i| columns.iter().map(|c| c[i].clone()).collect())
-        .collect();
+    let rows = (0..frame.height()).map(|i| columns.iter().map(|c| c[i].clone()).collect()).collect();
     Ok(TextTable { header, rows })
 }
 
@@ -232,10 +195,61 @@ pub struct TextTable {
 impl TextTable {
     /// The cell of `row` in column `name`, or "" if there is no such column.
     pub fn cell<'a>(&'a self, row: &'a [String], name: &str) -> &'a str {
-        self.header
-            .iter()
-            .position(|h| h == name)
-            .and_then(|i| row.get(i))
-            .map_or("", String::as_str)
+        self.header.iter().position(|h| h == name).and_then(|i| row.get(i)).map_or("", String::as_str)
     }
+}
+
+/// A Parquet input as text rows (all columns, file order), each typed cell
+/// read as SPEC 2.6 says: a float is the shortest decimal text that
+/// round-trips it, a decimal its exact text, a date or date-time its date
+/// (the stored value's own date, no time-zone conversion), null is empty.
+pub fn parquet_input_rows(path: &std::path::Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Error::Input(format!("{}: 不是可读取的 Parquet 文件 (not a readable Parquet file): {e}", path.display()))
+    };
+    let frame = read_parquet(bytes).map_err(|e| unreadable(&e))?;
+    let header: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
+    let mut columns = Vec::with_capacity(header.len());
+    for column in frame.columns() {
+        columns.push(column_text(column).map_err(|e| unreadable(&format!("column {}: {e}", column.name())))?);
+    }
+    let rows = (0..frame.height()).map(|i| columns.iter_mut().map(|c| std::mem::take(&mut c[i])).collect()).collect();
+    Ok((header, rows))
+}
+
+fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
+    let texts = |values: Vec<Option<String>>| values.into_iter().map(Option::unwrap_or_default).collect();
+    Ok(match column.dtype() {
+        DataType::String => texts(column.str()?.iter().map(|v| v.map(str::to_string)).collect()),
+        DataType::Boolean => texts(column.bool()?.iter().map(|v| v.map(|b| b.to_string())).collect()),
+        DataType::Float64 => texts(column.f64()?.iter().map(|v| v.map(|f| format!("{f}"))).collect()),
+        DataType::Float32 => texts(column.f32()?.iter().map(|v| v.map(|f| format!("{f}"))).collect()),
+        DataType::Decimal(_, scale) => {
+            let scale = *scale as u32;
+            let values = column.decimal()?.physical().iter();
+            texts(values.map(|v| v.map(|m| Decimal::from_i128_with_scale(m, scale).to_string())).collect())
+        }
+        DataType::Date => {
+            let days = column.date()?.physical().iter();
+            texts(days.map(|d| d.map(|d| (epoch() + chrono::Duration::days(i64::from(d))).to_string())).collect())
+        }
+        DataType::Datetime(unit, _) => {
+            let per_day: i64 = match unit {
+                TimeUnit::Nanoseconds => 86_400_000_000_000,
+                TimeUnit::Microseconds => 86_400_000_000,
+                TimeUnit::Milliseconds => 86_400_000,
+            };
+            let stamps = column.datetime()?.physical().iter();
+            texts(
+                stamps
+                    .map(|t| t.map(|t| (epoch() + chrono::Duration::days(t.div_euclid(per_day))).to_string()))
+                    .collect(),
+            )
+        }
+        DataType::Null => vec![String::new(); column.len()],
+        _ => {
+            let cast = column.cast(&DataType::String)?;
+            texts(cast.str()?.iter().map(|v| v.map(str::to_string)).collect())
+        }
+    })
 }

@@ -35,9 +35,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
         .init();
     let result = match &cli.command {
         Command::Run(args) => run::run(args).map(|report| print!("{}", describe_run(&report))),
@@ -55,26 +53,14 @@ fn main() -> ExitCode {
 
 fn describe_run(report: &RunReport) -> String {
     match report {
-        RunReport::Settled {
-            printed,
-            output,
-            committed,
-            manifest_sha256,
-        } => {
+        RunReport::Settled { printed, output, committed, manifest_sha256 } => {
             let commit = match committed {
-                Some(dir) => format!(
-                    "已提交账本 committed: {}\n清单 manifest {manifest_sha256}\n",
-                    dir.display()
-                ),
+                Some(dir) => format!("已提交账本 committed: {}\n清单 manifest {manifest_sha256}\n", dir.display()),
                 None => "试算，未提交账本 dry run: nothing committed\n".to_string(),
             };
             format!("{printed}输出 output: {}\n{commit}", output.display())
         }
-        RunReport::AlreadyCommitted {
-            batch_id,
-            dir,
-            output,
-        } => format!(
+        RunReport::AlreadyCommitted { batch_id, dir, output } => format!(
             "批次 {batch_id} 已以相同输入提交，无需重算；已将账本中的结果复制到 {} \
              (batch {batch_id} already committed with identical inputs; nothing to do; outputs restored from {})\n",
             output.display(),

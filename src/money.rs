@@ -10,10 +10,7 @@ const MAX_INTEGER_DIGITS: usize = 15;
 /// digits, optional thousands separators in groups of three, at most two
 /// decimals. The caller trims. Returns `None` for anything else.
 pub fn parse_money(text: &str) -> Option<Decimal> {
-    let body = text
-        .strip_prefix('¥')
-        .or_else(|| text.strip_prefix('￥'))
-        .unwrap_or(text);
+    let body = text.strip_prefix('¥').or_else(|| text.strip_prefix('￥')).unwrap_or(text);
     let (integer_part, fraction_part) = match body.split_once('.') {
         Some((i, f)) => (i, Some(f)),
         None => (body, None),

@@ -66,9 +66,7 @@ pub struct Policy {
 
 impl Policy {
     pub fn knows_designation(&self, code: &str) -> bool {
-        self.tiers
-            .iter()
-            .any(|t| t.designations.iter().any(|d| d == code))
+        self.tiers.iter().any(|t| t.designations.iter().any(|d| d == code))
     }
 }
 
@@ -122,12 +120,7 @@ struct RawTier {
 /// Loads and validates a policy file; any problem is exit code 2 naming the key.
 pub fn load_policy(path: &Path) -> Result<Policy> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
-    parse_policy(&text).map_err(|msg| {
-        Error::Input(format!(
-            "{}: 政策文件无效 (invalid policy): {msg}",
-            path.display()
-        ))
-    })
+    parse_policy(&text).map_err(|msg| Error::Input(format!("{}: 政策文件无效 (invalid policy): {msg}", path.display())))
 }
 
 pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
@@ -137,8 +130,9 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
     let clause_or_reference = |c: Option<String>| c.unwrap_or_else(|| reference.clone());
     let rounding = match scheme.rounding.as_deref() {
         None => Rounding::HalfUp,
-        Some(text) => Rounding::parse(text)
-            .ok_or_else(|| format!("scheme.rounding = {text:?}: must be half_up or down"))?,
+        Some(text) => {
+            Rounding::parse(text).ok_or_else(|| format!("scheme.rounding = {text:?}: must be half_up or down"))?
+        }
     };
     let cap_scope = match scheme.cap_scope.as_deref().map(str::trim) {
         None | Some("enterprise_product_year") => CapScope::EnterpriseProductYear,
@@ -158,15 +152,9 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
         let category = Category::ALL
             .into_iter()
             .find(|c| c.code() == key)
-            .ok_or_else(|| {
-                format!("categories.{key}: unknown category (SPEC 3 lists the codes)")
-            })?;
-        let rate_text = rule
-            .rate
-            .ok_or_else(|| format!("categories.{key}.rate is missing"))?;
-        let cap_text = rule
-            .cap
-            .ok_or_else(|| format!("categories.{key}.cap is missing"))?;
+            .ok_or_else(|| format!("categories.{key}: unknown category (SPEC 3 lists the codes)"))?;
+        let rate_text = rule.rate.ok_or_else(|| format!("categories.{key}.rate is missing"))?;
+        let cap_text = rule.cap.ok_or_else(|| format!("categories.{key}.cap is missing"))?;
         let parsed = CategoryRule {
             rate: ratio(&format!("categories.{key}.rate"), &rate_text)?,
             cap_yuan: amount(&format!("categories.{key}.cap"), &cap_text)?,
@@ -184,9 +172,7 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
             .ok_or_else(|| format!("tiers.{key}: a tier is named by its number, 1 or more"))?;
         let new_above_scale_years = match (number, tier.new_above_scale_years) {
             (_, Some(n)) if n < 0 => {
-                return Err(format!(
-                    "tiers.{key}.new_above_scale_years = {n}: must not be negative"
-                ));
+                return Err(format!("tiers.{key}.new_above_scale_years = {n}: must not be negative"));
             }
             (2, None) => Some(2),
             (_, n) => n,
@@ -194,11 +180,7 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
         tiers.push(Tier {
             number,
             quota_yuan: amount(&format!("tiers.{key}.quota"), &tier.quota)?,
-            designations: tier
-                .designations
-                .iter()
-                .map(|d| d.trim().to_ascii_lowercase())
-                .collect(),
+            designations: tier.designations.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
             new_above_scale_years,
             clause: clause_or_reference(tier.clause),
         });
@@ -223,8 +205,7 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
 }
 
 fn decimal(key: &str, text: &str) -> std::result::Result<Decimal, String> {
-    Decimal::from_str_exact(text.trim())
-        .map_err(|_| format!("{key} = {text:?}: not a decimal number"))
+    Decimal::from_str_exact(text.trim()).map_err(|_| format!("{key} = {text:?}: not a decimal number"))
 }
 
 /// A rate or ratio in [0, 1].
@@ -288,33 +269,17 @@ designations = ["Innovative_SME"]
     #[test]
     fn refuses_bad_values_naming_the_key() {
         let cases = [
-            (
-                r#"rate = "0.80""#,
-                r#"rate = "1.5""#,
-                "categories.diagnostic.rate",
-            ),
-            (
-                r#"cap = "10000""#,
-                r#"cap = "-1""#,
-                "categories.diagnostic.cap",
-            ),
+            (r#"rate = "0.80""#, r#"rate = "1.5""#, "categories.diagnostic.rate"),
+            (r#"cap = "10000""#, r#"cap = "-1""#, "categories.diagnostic.cap"),
             (
                 r#"cap = "10000""#,
                 r#"cap = "10000"
 bogus = "1""#,
                 "bogus",
             ),
-            (
-                r#"rate = "0.80""#,
-                "",
-                "categories.diagnostic.rate is missing",
-            ),
+            (r#"rate = "0.80""#, "", "categories.diagnostic.rate is missing"),
             (r#"rate = "0.80""#, "rate = 0.8", "invalid type"),
-            (
-                r#"quota = "50000""#,
-                r#"quota = "50000.001""#,
-                "tiers.1.quota",
-            ),
+            (r#"quota = "50000""#, r#"quota = "50000.001""#, "tiers.1.quota"),
             ("[tiers.1]\nquota = \"50000\"", "", "tiers.1 is missing"),
         ];
         for (from, to, want) in cases {

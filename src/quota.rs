@@ -6,11 +6,7 @@ use crate::policy::{Policy, Tier};
 use crate::registry::{Designation, Enterprise};
 
 /// A designation counts when it is valid on some day of [Y-01-01, C].
-pub fn designation_counts(
-    designation: &Designation,
-    year_start: NaiveDate,
-    cutoff: NaiveDate,
-) -> bool {
+pub fn designation_counts(designation: &Designation, year_start: NaiveDate, cutoff: NaiveDate) -> bool {
     designation.valid_from <= cutoff && designation.valid_to.is_none_or(|to| to >= year_start)
 }
 
@@ -25,21 +21,16 @@ pub fn tier_for<'p>(
 ) -> &'p Tier {
     let year_start = NaiveDate::from_ymd_opt(year, 1, 1).expect("service year validated at load");
     let qualifies = |tier: &Tier| {
-        let by_designation = designations.iter().any(|d| {
-            tier.designations.contains(&d.code) && designation_counts(d, year_start, cutoff)
-        });
+        let by_designation = designations
+            .iter()
+            .any(|d| tier.designations.contains(&d.code) && designation_counts(d, year_start, cutoff));
         let by_new_entry = match (tier.new_above_scale_years, enterprise.above_scale_since) {
             (Some(n), Some(since)) => year - n <= since && since < year,
             _ => false,
         };
         tier.number == 1 || by_designation || by_new_entry
     };
-    policy
-        .tiers
-        .iter()
-        .rev()
-        .find(|t| qualifies(t))
-        .expect("tier 1 always qualifies")
+    policy.tiers.iter().rev().find(|t| qualifies(t)).expect("tier 1 always qualifies")
 }
 
 #[cfg(test)]
@@ -83,11 +74,7 @@ designations = ["national_little_giant"]
     }
 
     fn held(code: &str, from: NaiveDate, to: Option<NaiveDate>) -> Designation {
-        Designation {
-            code: code.into(),
-            valid_from: from,
-            valid_to: to,
-        }
+        Designation { code: code.into(), valid_from: from, valid_to: to }
     }
 
     #[test]
@@ -103,32 +90,14 @@ designations = ["national_little_giant"]
         assert_eq!(tier(Some(2022), &[], q1), 1, "entered in Y-3");
         assert_eq!(tier(Some(2025), &[], q1), 1, "entered in Y itself");
         let giant_from_may = [held("national_little_giant", day(2025, 5, 1), None)];
-        assert_eq!(
-            tier(None, &giant_from_may, q1),
-            1,
-            "not yet valid at cutoff"
-        );
+        assert_eq!(tier(None, &giant_from_may, q1), 1, "not yet valid at cutoff");
         assert_eq!(tier(None, &giant_from_may, day(2025, 6, 30)), 4);
-        let expired_last_year = [held(
-            "gx_specialized_sme",
-            day(2020, 1, 1),
-            Some(day(2024, 12, 31)),
-        )];
+        let expired_last_year = [held("gx_specialized_sme", day(2020, 1, 1), Some(day(2024, 12, 31)))];
         assert_eq!(tier(None, &expired_last_year, q1), 1);
-        let expired_in_january = [held(
-            "gx_specialized_sme",
-            day(2020, 1, 1),
-            Some(day(2025, 1, 1)),
-        )];
-        assert_eq!(
-            tier(None, &expired_in_january, day(2025, 12, 31)),
-            3,
-            "valid on one day of the year"
-        );
-        let several = [
-            held("innovative_sme", day(2020, 1, 1), None),
-            held("gx_specialized_sme", day(2020, 1, 1), None),
-        ];
+        let expired_in_january = [held("gx_specialized_sme", day(2020, 1, 1), Some(day(2025, 1, 1)))];
+        assert_eq!(tier(None, &expired_in_january, day(2025, 12, 31)), 3, "valid on one day of the year");
+        let several =
+            [held("innovative_sme", day(2020, 1, 1), None), held("gx_specialized_sme", day(2020, 1, 1), None)];
         assert_eq!(tier(Some(2024), &several, q1), 3, "the highest tier wins");
     }
 }

@@ -81,19 +81,12 @@ struct Invalid {
 type Parsed<T> = std::result::Result<T, Invalid>;
 
 fn invalid<T>(record: &Record, index: usize, field: &'static str) -> Parsed<T> {
-    Err(Invalid {
-        field,
-        value: record.get(index).to_string(),
-    })
+    Err(Invalid { field, value: record.get(index).to_string() })
 }
 
 fn required<'r>(record: &'r Record, index: usize, field: &'static str) -> Parsed<&'r str> {
     let text = record.get(index);
-    if text.is_empty() {
-        invalid(record, index, field)
-    } else {
-        Ok(text)
-    }
+    if text.is_empty() { invalid(record, index, field) } else { Ok(text) }
 }
 
 fn uscc(record: &Record, index: usize, field: &'static str) -> Parsed<String> {
@@ -105,12 +98,7 @@ fn date(record: &Record, index: usize, field: &'static str) -> Parsed<NaiveDate>
 }
 
 /// An optional end date: empty means open; before `start` makes the row unusable.
-fn end_date(
-    record: &Record,
-    index: usize,
-    field: &'static str,
-    start: NaiveDate,
-) -> Parsed<Option<NaiveDate>> {
+fn end_date(record: &Record, index: usize, field: &'static str, start: NaiveDate) -> Parsed<Option<NaiveDate>> {
     if record.get(index).is_empty() {
         return Ok(None);
     }
@@ -120,12 +108,7 @@ fn end_date(
     }
 }
 
-fn one_of<T: Copy>(
-    record: &Record,
-    index: usize,
-    field: &'static str,
-    words: &[(&str, T)],
-) -> Parsed<T> {
+fn one_of<T: Copy>(record: &Record, index: usize, field: &'static str, words: &[(&str, T)]) -> Parsed<T> {
     let text = record.get(index);
     words
         .iter()
@@ -176,14 +159,7 @@ fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
     } else {
         return invalid(r, 5, "above_scale_since");
     };
-    Ok(Enterprise {
-        id,
-        name: r.get(1).to_string(),
-        manufacturing,
-        size_class,
-        above_scale,
-        above_scale_since,
-    })
+    Ok(Enterprise { id, name: r.get(1).to_string(), manufacturing, size_class, above_scale, above_scale_since })
 }
 
 /// GB/T 4754-2017: optional section letter, then 2–4 digits. Returns whether
@@ -210,14 +186,7 @@ fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
     let code = required(r, 1, "designation")?.to_ascii_lowercase();
     let valid_from = date(r, 2, "valid_from")?;
     let valid_to = end_date(r, 3, "valid_to", valid_from)?;
-    Ok((
-        enterprise_id,
-        Designation {
-            code,
-            valid_from,
-            valid_to,
-        },
-    ))
+    Ok((enterprise_id, Designation { code, valid_from, valid_to }))
 }
 
 fn parse_provider(r: &Record) -> Parsed<Provider> {
@@ -238,46 +207,21 @@ fn parse_provider(r: &Record) -> Parsed<Provider> {
     )?;
     let signed_from = date(r, 3, "signed_from")?;
     let signed_to = end_date(r, 4, "signed_to", signed_from)?;
-    Ok(Provider {
-        id,
-        name: r.get(1).to_string(),
-        status,
-        signed_from,
-        signed_to,
-    })
+    Ok(Provider { id, name: r.get(1).to_string(), status, signed_from, signed_to })
 }
 
 fn parse_product(r: &Record) -> Parsed<Product> {
     let id = required(r, 0, "product_id")?.to_string();
     let provider_id = uscc(r, 1, "provider_id")?;
-    let category = Category::parse(required(r, 2, "category")?)
-        .map_or_else(|| invalid(r, 2, "category"), Ok)?;
+    let category = Category::parse(required(r, 2, "category")?).map_or_else(|| invalid(r, 2, "category"), Ok)?;
     if !r.get(4).is_empty() && parse_money(r.get(4)).is_none() {
         return invalid(r, 4, "list_price");
     }
-    Ok(Product {
-        id,
-        provider_id,
-        category,
-    })
+    Ok(Product { id, provider_id, category })
 }
 
-fn registry_exception(
-    source: Source,
-    source_row: u64,
-    code: Code,
-    field: &'static str,
-    value: String,
-) -> ExceptionRow {
-    ExceptionRow {
-        source,
-        source_row,
-        contract_id: String::new(),
-        code,
-        field,
-        value,
-        detail: String::new(),
-    }
+fn registry_exception(source: Source, source_row: u64, code: Code, field: &'static str, value: String) -> ExceptionRow {
+    ExceptionRow { source, source_row, contract_id: String::new(), code, field, value, detail: String::new() }
 }
 
 /// Parses every record; unusable ones become `R_FIELD_INVALID`.
@@ -292,13 +236,7 @@ fn usable_rows<'t, T>(
         if let Some(why) = &record.malformed {
             exceptions.push(ExceptionRow {
                 detail: why.clone(),
-                ..registry_exception(
-                    source,
-                    record.source_row,
-                    Code::R_FIELD_INVALID,
-                    "",
-                    String::new(),
-                )
+                ..registry_exception(source, record.source_row, Code::R_FIELD_INVALID, "", String::new())
             });
             continue;
         }
@@ -336,23 +274,11 @@ fn unique_by_key<T>(
             continue;
         }
         let first = group[0].0;
-        let identical = group
-            .iter()
-            .all(|(r, _)| (0..r.fields.len()).all(|i| r.get(i) == first.get(i)));
-        let code = if identical {
-            Code::R_DUPLICATE_ROW
-        } else {
-            Code::R_DUPLICATE_CONFLICT
-        };
+        let identical = group.iter().all(|(r, _)| (0..r.fields.len()).all(|i| r.get(i) == first.get(i)));
+        let code = if identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
         let flagged = if identical { &group[1..] } else { &group[..] };
         for (record, _) in flagged {
-            exceptions.push(registry_exception(
-                source,
-                record.source_row,
-                code,
-                "",
-                key.clone(),
-            ));
+            exceptions.push(registry_exception(source, record.source_row, code, "", key.clone()));
         }
         if identical {
             unique.insert(key, group.swap_remove(0).1);
@@ -370,35 +296,19 @@ pub fn build_registries(
     policy: &Policy,
 ) -> (Registries, Vec<ExceptionRow>) {
     let mut exceptions = Vec::new();
-    let rows = usable_rows(
-        enterprises,
-        Source::Enterprises,
-        parse_enterprise,
-        &mut exceptions,
-    );
+    let rows = usable_rows(enterprises, Source::Enterprises, parse_enterprise, &mut exceptions);
     let enterprises = unique_by_key(rows, Source::Enterprises, |e| e.id.clone(), &mut exceptions);
-    let rows = usable_rows(
-        providers,
-        Source::Providers,
-        parse_provider,
-        &mut exceptions,
-    );
+    let rows = usable_rows(providers, Source::Providers, parse_provider, &mut exceptions);
     let providers = unique_by_key(rows, Source::Providers, |p| p.id.clone(), &mut exceptions);
     let rows = usable_rows(products, Source::Products, parse_product, &mut exceptions);
     let products = unique_by_key(rows, Source::Products, |p| p.id.clone(), &mut exceptions);
 
     let mut by_enterprise: HashMap<String, Vec<Designation>> = HashMap::new();
-    for (record, (enterprise_id, designation)) in usable_rows(
-        designations,
-        Source::Designations,
-        parse_designation,
-        &mut exceptions,
-    ) {
+    for (record, (enterprise_id, designation)) in
+        usable_rows(designations, Source::Designations, parse_designation, &mut exceptions)
+    {
         if policy.knows_designation(&designation.code) {
-            by_enterprise
-                .entry(enterprise_id)
-                .or_default()
-                .push(designation);
+            by_enterprise.entry(enterprise_id).or_default().push(designation);
         } else {
             exceptions.push(registry_exception(
                 Source::Designations,
@@ -409,12 +319,7 @@ pub fn build_registries(
             ));
         }
     }
-    let registries = Registries {
-        enterprises,
-        designations: by_enterprise,
-        providers,
-        products,
-    };
+    let registries = Registries { enterprises, designations: by_enterprise, providers, products };
     (registries, exceptions)
 }
 
@@ -431,11 +336,7 @@ mod tests {
         assert_eq!(industry_is_manufacturing("43"), Some(true));
         assert_eq!(industry_is_manufacturing("12"), Some(false));
         assert_eq!(industry_is_manufacturing("F5123"), Some(false));
-        assert_eq!(
-            industry_is_manufacturing("C0511"),
-            Some(false),
-            "letters not checked off manufacturing"
-        );
+        assert_eq!(industry_is_manufacturing("C0511"), Some(false), "letters not checked off manufacturing");
         assert_eq!(industry_is_manufacturing("A3311"), None);
         assert_eq!(industry_is_manufacturing("C3"), None);
         assert_eq!(industry_is_manufacturing("C33111"), None);

@@ -41,17 +41,8 @@ pub const SETTLEMENT_COLUMNS: [&str; 27] = [
     "source_row",
     "fingerprint",
 ];
-pub const EXCEPTION_COLUMNS: [&str; 9] = [
-    "batch_id",
-    "source",
-    "source_row",
-    "contract_id",
-    "severity",
-    "code",
-    "field",
-    "value",
-    "message",
-];
+pub const EXCEPTION_COLUMNS: [&str; 9] =
+    ["batch_id", "source", "source_row", "contract_id", "severity", "code", "field", "value", "message"];
 pub const PAYOUT_COLUMNS: [&str; 7] = [
     "batch_id",
     "provider_id",
@@ -81,9 +72,7 @@ fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result
     for row in rows {
         writer.write_record(&row).map_err(fail)?;
     }
-    writer
-        .into_inner()
-        .map_err(|e| Error::Internal(format!("CSV render: {e}")))
+    writer.into_inner().map_err(|e| Error::Internal(format!("CSV render: {e}")))
 }
 
 /// Input text shown in a spreadsheet must not run as a formula: a value
@@ -210,16 +199,10 @@ pub struct Summary {
 }
 
 pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
-    let reduced = outcome
-        .settlements
-        .iter()
-        .filter(|s| s.outcome == "SETTLED_REDUCED")
-        .count() as u64;
-    let rejected = outcome
-        .exceptions
-        .iter()
-        .filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error)
-        .count() as u64;
+    let reduced = outcome.settlements.iter().filter(|s| s.outcome == "SETTLED_REDUCED").count() as u64;
+    let rejected =
+        outcome.exceptions.iter().filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error).count()
+            as u64;
     Summary {
         batch_id: outcome.batch_id.clone(),
         service_year: outcome.service_year,
@@ -229,11 +212,7 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
         settled: outcome.settlements.len() as u64 - reduced,
         settled_reduced: reduced,
         rejected,
-        registry_exception_rows: outcome
-            .exceptions
-            .iter()
-            .filter(|e| e.source != Source::Contracts)
-            .count() as u64,
+        registry_exception_rows: outcome.exceptions.iter().filter(|e| e.source != Source::Contracts).count() as u64,
         codes: outcome.code_counts(),
         claimed_settled: format_money(outcome.settlements.iter().map(|s| s.voucher_amount).sum()),
         approved_total: format_money(outcome.approved_total()),
@@ -245,8 +224,7 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
 }
 
 pub fn summary_json(summary: &Summary) -> Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(summary)
-        .map_err(|e| Error::Internal(format!("summary.json: {e}")))?;
+    let mut bytes = serde_json::to_vec_pretty(summary).map_err(|e| Error::Internal(format!("summary.json: {e}")))?;
     bytes.push(b'\n');
     Ok(bytes)
 }
@@ -255,17 +233,10 @@ pub fn summary_json(summary: &Summary) -> Result<Vec<u8>> {
 pub fn printed_summary(s: &Summary) -> String {
     let c = &s.control_totals;
     let mark = |holds: bool| {
-        if holds {
-            "✓ 平衡 holds"
-        } else {
-            "✗ 不平 FAILS"
-        }
+        if holds { "✓ 平衡 holds" } else { "✗ 不平 FAILS" }
     };
     let mut out = String::new();
-    out += &format!(
-        "批次 batch {}  服务年度 service year {}  截止 cutoff {}\n",
-        s.batch_id, s.service_year, s.cutoff
-    );
+    out += &format!("批次 batch {}  服务年度 service year {}  截止 cutoff {}\n", s.batch_id, s.service_year, s.cutoff);
     out += &format!("政策 policy: {}\n", s.policy);
     out += &format!(
         "合同行 contract rows {}: 兑付 settled {}, 部分兑付 reduced {}, 拒绝 rejected {}\n",
@@ -280,11 +251,7 @@ pub fn printed_summary(s: &Summary) -> String {
         s.providers_paid, s.enterprises_touched, s.registry_exception_rows
     );
     if !s.codes.is_empty() {
-        let codes: Vec<String> = s
-            .codes
-            .iter()
-            .map(|(code, n)| format!("{code} {n}"))
-            .collect();
+        let codes: Vec<String> = s.codes.iter().map(|(code, n)| format!("{code} {n}")).collect();
         out += &format!("异常代码 codes: {}\n", codes.join(", "));
     }
     out += "控制总数 control totals:\n";
@@ -301,11 +268,8 @@ pub fn printed_summary(s: &Summary) -> String {
         c.payouts_total,
         mark(c.payouts_balance)
     );
-    out += &format!(
-        "  年度累计不超上限 year-to-date within caps ({} checked)  {}\n",
-        c.caps_checked,
-        mark(c.caps_hold)
-    );
+    out +=
+        &format!("  年度累计不超上限 year-to-date within caps ({} checked)  {}\n", c.caps_checked, mark(c.caps_hold));
     out += &format!(
         "  每行核定 ≤ 申报且 ≤ 比例限额 each row approved ≤ claim and ≤ rate limit  {}\n",
         mark(c.rows_within_claim_and_rate)

@@ -83,9 +83,7 @@ impl SettlementRow {
                 )));
             }
         };
-        if a.approved_yuan > c.voucher_amount
-            || a.approved_yuan > a.rate_limit_yuan
-            || a.approved_yuan <= Decimal::ZERO
+        if a.approved_yuan > c.voucher_amount || a.approved_yuan > a.rate_limit_yuan || a.approved_yuan <= Decimal::ZERO
         {
             return Err(Error::Internal(format!(
                 "control total broken: contract {} approved {} of claim {} with rate limit {}",
@@ -163,10 +161,7 @@ pub struct ControlTotals {
 
 impl ControlTotals {
     pub fn all_hold(&self) -> bool {
-        self.rows_balance
-            && self.payouts_balance
-            && self.caps_hold
-            && self.rows_within_claim_and_rate
+        self.rows_balance && self.payouts_balance && self.caps_hold && self.rows_within_claim_and_rate
     }
 }
 
@@ -208,20 +203,9 @@ pub fn settle_batch(
     cutoff: NaiveDate,
     carry_in: &CarryIn,
 ) -> Result<BatchOutcome> {
-    let (registries, mut exceptions) = build_registries(
-        tables.enterprises,
-        tables.designations,
-        tables.providers,
-        tables.products,
-        policy,
-    );
-    let ctx = Context {
-        policy,
-        registries: &registries,
-        service_year,
-        cutoff,
-        settled: &carry_in.settled,
-    };
+    let (registries, mut exceptions) =
+        build_registries(tables.enterprises, tables.designations, tables.providers, tables.products, policy);
+    let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
     let validated = validate_contracts(tables.contracts, &ctx);
     exceptions.extend(validated.exceptions);
     let mut eligible = validated.eligible;
@@ -236,10 +220,7 @@ pub fn settle_batch(
         let enterprise_id = &e.contract.enterprise_id;
         let tier = *tiers.entry(enterprise_id.clone()).or_insert_with(|| {
             let enterprise = &registries.enterprises[enterprise_id];
-            let held = registries
-                .designations
-                .get(enterprise_id)
-                .unwrap_or(&no_designations);
+            let held = registries.designations.get(enterprise_id).unwrap_or(&no_designations);
             tier_for(policy, enterprise, held, service_year, cutoff)
         });
         let allocation = allocate_one(policy, tier, e, &mut totals);
@@ -258,24 +239,9 @@ pub fn settle_batch(
     exceptions.sort_by_key(|e| e.sort_key());
 
     let payouts = payouts(&settlements, &totals, policy, &registries);
-    let usage = usage(
-        &eligible,
-        &settlements,
-        carry_in,
-        &totals,
-        &tiers,
-        &registries,
-    );
-    let control = control_totals(
-        validated.rows_in,
-        &settlements,
-        &exceptions,
-        &payouts,
-        &totals,
-        &touched_items,
-        &usage,
-        policy,
-    );
+    let usage = usage(&eligible, &settlements, carry_in, &totals, &tiers, &registries);
+    let control =
+        control_totals(validated.rows_in, &settlements, &exceptions, &payouts, &totals, &touched_items, &usage, policy);
     if !control.all_hold() {
         return Err(Error::Internal(format!(
             "控制总数不平，未写入任何结果 (control totals do not hold; nothing written): {}",
@@ -337,23 +303,17 @@ fn payouts(
     }
     per_provider
         .into_iter()
-        .map(
-            |(provider_id, (contracts_settled, approved_amount_batch))| {
-                let approved_amount_year = totals.provider_yuan[provider_id];
-                PayoutRow {
-                    provider_id: provider_id.to_string(),
-                    provider_name: registries
-                        .providers
-                        .get(provider_id)
-                        .map(|p| p.name.clone())
-                        .unwrap_or_default(),
-                    contracts_settled,
-                    approved_amount_batch,
-                    approved_amount_year,
-                    cap_remaining: policy.provider_cap_yuan - approved_amount_year,
-                }
-            },
-        )
+        .map(|(provider_id, (contracts_settled, approved_amount_batch))| {
+            let approved_amount_year = totals.provider_yuan[provider_id];
+            PayoutRow {
+                provider_id: provider_id.to_string(),
+                provider_name: registries.providers.get(provider_id).map(|p| p.name.clone()).unwrap_or_default(),
+                contracts_settled,
+                approved_amount_batch,
+                approved_amount_year,
+                cap_remaining: policy.provider_cap_yuan - approved_amount_year,
+            }
+        })
         .collect()
 }
 
@@ -366,39 +326,23 @@ fn usage(
     tiers: &HashMap<String, &Tier>,
     registries: &crate::registry::Registries,
 ) -> Vec<UsageRow> {
-    let mut used_batch: BTreeMap<&str, Decimal> = eligible
-        .iter()
-        .map(|e| (e.contract.enterprise_id.as_str(), Decimal::ZERO))
-        .collect();
+    let mut used_batch: BTreeMap<&str, Decimal> =
+        eligible.iter().map(|e| (e.contract.enterprise_id.as_str(), Decimal::ZERO)).collect();
     for s in settlements {
-        *used_batch
-            .get_mut(s.enterprise_id.as_str())
-            .expect("settled enterprise reached allocation") += s.approved_amount;
+        *used_batch.get_mut(s.enterprise_id.as_str()).expect("settled enterprise reached allocation") +=
+            s.approved_amount;
     }
     used_batch
         .into_iter()
         .map(|(enterprise_id, used_batch)| {
             let tier = tiers[enterprise_id];
-            let used_after = totals
-                .enterprise_yuan
-                .get(enterprise_id)
-                .copied()
-                .unwrap_or_default();
+            let used_after = totals.enterprise_yuan.get(enterprise_id).copied().unwrap_or_default();
             UsageRow {
                 enterprise_id: enterprise_id.to_string(),
-                enterprise_name: registries
-                    .enterprises
-                    .get(enterprise_id)
-                    .map(|e| e.name.clone())
-                    .unwrap_or_default(),
+                enterprise_name: registries.enterprises.get(enterprise_id).map(|e| e.name.clone()).unwrap_or_default(),
                 tier: tier.number,
                 quota: tier.quota_yuan,
-                used_before: carry_in
-                    .totals
-                    .enterprise_yuan
-                    .get(enterprise_id)
-                    .copied()
-                    .unwrap_or_default(),
+                used_before: carry_in.totals.enterprise_yuan.get(enterprise_id).copied().unwrap_or_default(),
                 used_batch,
                 used_after,
                 remaining: tier.quota_yuan - used_after,
@@ -418,10 +362,8 @@ fn control_totals(
     usage: &[UsageRow],
     policy: &Policy,
 ) -> ControlTotals {
-    let contract_error_rows = exceptions
-        .iter()
-        .filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error)
-        .count() as u64;
+    let contract_error_rows =
+        exceptions.iter().filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error).count() as u64;
     let approved_total: Decimal = settlements.iter().map(|s| s.approved_amount).sum();
     let payouts_total: Decimal = payouts.iter().map(|p| p.approved_amount_batch).sum();
     let mut caps_checked = 0u64;

@@ -48,8 +48,7 @@ impl Contract {
             self.enterprise_id.clone(),
             self.provider_id.clone(),
             self.product_id.clone(),
-            self.category_given
-                .map_or(String::new(), |c| c.code().to_string()),
+            self.category_given.map_or(String::new(), |c| c.code().to_string()),
             format_money(self.service_price),
             format_money(self.voucher_amount),
             format_money(self.contract_amount),
@@ -95,10 +94,7 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
     let mut candidates = Vec::with_capacity(table.records.len());
     for record in &table.records {
         if let Some(why) = &record.malformed {
-            exceptions.push(ExceptionRow {
-                detail: why.clone(),
-                ..exception(record, Code::E_ROW_MALFORMED, "")
-            });
+            exceptions.push(ExceptionRow { detail: why.clone(), ..exception(record, Code::E_ROW_MALFORMED, "") });
         } else if record.get(col::CONTRACT_ID).is_empty() {
             exceptions.push(exception(record, Code::E_FIELD_MISSING, "contract_id"));
         } else {
@@ -106,10 +102,8 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
         }
     }
     let kept = drop_duplicates(candidates, &mut exceptions);
-    let checked: Vec<std::result::Result<(Eligible, Option<ExceptionRow>), ExceptionRow>> = kept
-        .par_iter()
-        .map(|record| check_row(record, ctx))
-        .collect();
+    let checked: Vec<std::result::Result<(Eligible, Option<ExceptionRow>), ExceptionRow>> =
+        kept.par_iter().map(|record| check_row(record, ctx)).collect();
     let mut eligible = Vec::with_capacity(checked.len());
     for result in checked {
         match result {
@@ -120,57 +114,34 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
             Err(error) => exceptions.push(error),
         }
     }
-    Validated {
-        rows_in: table.records.len() as u64,
-        eligible,
-        exceptions,
-    }
+    Validated { rows_in: table.records.len() as u64, eligible, exceptions }
 }
 
 /// Step 2: rows grouped by trimmed contract_id. All equal field by field ->
 /// the first is kept, the others `E_DUPLICATE_ROW`; otherwise every row of
 /// the group is `E_DUPLICATE_CONFLICT`.
-fn drop_duplicates<'r>(
-    candidates: Vec<&'r Record>,
-    exceptions: &mut Vec<ExceptionRow>,
-) -> Vec<&'r Record> {
+fn drop_duplicates<'r>(candidates: Vec<&'r Record>, exceptions: &mut Vec<ExceptionRow>) -> Vec<&'r Record> {
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::with_capacity(candidates.len());
     for (index, record) in candidates.iter().enumerate() {
-        groups
-            .entry(record.get(col::CONTRACT_ID))
-            .or_default()
-            .push(index);
+        groups.entry(record.get(col::CONTRACT_ID)).or_default().push(index);
     }
     let mut keep = vec![true; candidates.len()];
     for members in groups.values().filter(|m| m.len() > 1) {
         let first = candidates[members[0]];
-        let identical = members
-            .iter()
-            .all(|&i| (0..CONTRACTS.len()).all(|f| candidates[i].get(f) == first.get(f)));
-        let (code, flagged) = if identical {
-            (Code::E_DUPLICATE_ROW, &members[1..])
-        } else {
-            (Code::E_DUPLICATE_CONFLICT, &members[..])
-        };
+        let identical = members.iter().all(|&i| (0..CONTRACTS.len()).all(|f| candidates[i].get(f) == first.get(f)));
+        let (code, flagged) =
+            if identical { (Code::E_DUPLICATE_ROW, &members[1..]) } else { (Code::E_DUPLICATE_CONFLICT, &members[..]) };
         for &i in flagged {
             keep[i] = false;
             exceptions.push(exception(candidates[i], code, "contract_id"));
         }
     }
-    candidates
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(r, k)| k.then_some(r))
-        .collect()
+    candidates.into_iter().zip(keep).filter_map(|(r, k)| k.then_some(r)).collect()
 }
 
 fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
-    let value = CONTRACTS
-        .iter()
-        .position(|c| c.name == field)
-        .and_then(|i| record.fields.get(i))
-        .cloned()
-        .unwrap_or_default();
+    let value =
+        CONTRACTS.iter().position(|c| c.name == field).and_then(|i| record.fields.get(i)).cloned().unwrap_or_default();
     ExceptionRow {
         source: Source::Contracts,
         source_row: record.source_row,
@@ -195,16 +166,13 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
         }
     };
     let uscc = |index, field| -> Checked<String> {
-        normalize_uscc(required(index, field)?)
-            .ok_or_else(|| exception(record, Code::E_BAD_USCC, field))
+        normalize_uscc(required(index, field)?).ok_or_else(|| exception(record, Code::E_BAD_USCC, field))
     };
     let money = |index, field| -> Checked<Decimal> {
-        parse_money(required(index, field)?)
-            .ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
+        parse_money(required(index, field)?).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
     };
     let date = |index, field| -> Checked<NaiveDate> {
-        parse_date(required(index, field)?)
-            .ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
+        parse_date(required(index, field)?).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
     };
 
     let contract_id = text(col::CONTRACT_ID);
@@ -216,10 +184,7 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
     let product_id = required(col::PRODUCT_ID, "product_id")?.to_string();
     let category_given = match text(col::CATEGORY) {
         "" => None,
-        given => Some(
-            Category::parse(given)
-                .ok_or_else(|| exception(record, Code::E_FIELD_INVALID, "category"))?,
-        ),
+        given => Some(Category::parse(given).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, "category"))?),
     };
     let service_price = money(col::SERVICE_PRICE, "service_price")?;
     if service_price.is_zero() {
@@ -259,11 +224,7 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
 
     // Step 4: settled before, in any service year.
     if let Some(settled_fingerprint) = ctx.settled.get(&contract.contract_id) {
-        let code = if *settled_fingerprint == fingerprint {
-            Code::E_ALREADY_SETTLED
-        } else {
-            Code::E_SETTLED_CHANGED
-        };
+        let code = if *settled_fingerprint == fingerprint { Code::E_ALREADY_SETTLED } else { Code::E_SETTLED_CHANGED };
         return fail(code, "contract_id");
     }
 
@@ -307,8 +268,8 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
         ProviderStatus::Suspended => return fail(Code::E_PROVIDER_SUSPENDED, "provider_id"),
         ProviderStatus::Active => {}
     }
-    let signed_in_period = provider.signed_from <= contract.signed_on
-        && provider.signed_to.is_none_or(|to| contract.signed_on <= to);
+    let signed_in_period =
+        provider.signed_from <= contract.signed_on && provider.signed_to.is_none_or(|to| contract.signed_on <= to);
     if !signed_in_period {
         return fail(Code::E_PROVIDER_NOT_SIGNED, "signed_on");
     }
@@ -320,10 +281,7 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
     if product.provider_id != contract.provider_id {
         return fail(Code::E_PRODUCT_PROVIDER_MISMATCH, "product_id");
     }
-    if contract
-        .category_given
-        .is_some_and(|given| given != product.category)
-    {
+    if contract.category_given.is_some_and(|given| given != product.category) {
         return fail(Code::E_CATEGORY_MISMATCH, "category");
     }
     if !ctx.policy.categories.contains_key(&product.category) {
@@ -364,11 +322,6 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
         ),
         ..exception(record, Code::W_OVERPAID, "balance_paid")
     });
-    let eligible = Eligible {
-        category: product.category,
-        completed_on,
-        fingerprint,
-        contract,
-    };
+    let eligible = Eligible { category: product.category, completed_on, fingerprint, contract };
     Ok((eligible, warning))
 }

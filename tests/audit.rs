@@ -18,11 +18,7 @@ fn verify(w: &Workdir, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["verify", "ledger"];
     args.extend_from_slice(extra);
     let out = w.run(&args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code(), text)
 }
 
@@ -41,37 +37,22 @@ fn flip_byte(w: &Workdir, relative: &str, at: usize) {
 /// The archived object of a batch's input, by the name in its manifest.
 fn object_of(w: &Workdir, batch_dir: &str, input: &str) -> String {
     let manifest: serde_json::Value =
-        serde_json::from_slice(&w.read(&format!("ledger/batches/{batch_dir}/manifest.json")))
-            .unwrap();
+        serde_json::from_slice(&w.read(&format!("ledger/batches/{batch_dir}/manifest.json"))).unwrap();
     let sha = match input {
         "policy" | "job" => manifest[input]["sha256"].as_str().unwrap().to_string(),
-        _ => manifest["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["name"] == input)
-            .unwrap()["sha256"]
+        _ => manifest["inputs"].as_array().unwrap().iter().find(|i| i["name"] == input).unwrap()["sha256"]
             .as_str()
             .unwrap()
             .to_string(),
     };
-    format!(
-        "ledger/objects/sha256/{}",
-        sha.trim_start_matches("sha256:")
-    )
+    format!("ledger/objects/sha256/{}", sha.trim_start_matches("sha256:"))
 }
 
 #[test]
 fn untouched_store_verifies() {
     let w = two_quarters();
-    assert_eq!(
-        verify(&w, &[]),
-        (Some(0), "2 batches verified\n".to_string())
-    );
-    assert_eq!(
-        verify(&w, &["--batch", "2025-Q2"]),
-        (Some(0), "1 batches verified\n".to_string())
-    );
+    assert_eq!(verify(&w, &[]), (Some(0), "2 batches verified\n".to_string()));
+    assert_eq!(verify(&w, &["--batch", "2025-Q2"]), (Some(0), "1 batches verified\n".to_string()));
     let (code, text) = verify(&w, &["--batch", "2025-Q9"]);
     assert_eq!(code, Some(2), "{text}");
 }
@@ -79,15 +60,10 @@ fn untouched_store_verifies() {
 #[test]
 fn an_unchanged_registry_is_archived_once() {
     let w = two_quarters();
-    let objects = std::fs::read_dir(w.path("ledger/objects/sha256"))
-        .unwrap()
-        .count();
+    let objects = std::fs::read_dir(w.path("ledger/objects/sha256")).unwrap().count();
     // Two contracts files, four registries, the policy and the job file.
     assert_eq!(objects, 8);
-    assert_eq!(
-        object_of(&w, "000001_2025-Q1", "providers"),
-        object_of(&w, "000002_2025-Q2", "providers")
-    );
+    assert_eq!(object_of(&w, "000001_2025-Q1", "providers"), object_of(&w, "000002_2025-Q2", "providers"));
 }
 
 #[test]
@@ -113,14 +89,7 @@ fn every_kind_of_tampering_is_found() {
         ),
         (
             "exceptions.csv message",
-            |w| {
-                edit(
-                    w,
-                    "ledger/batches/000001_2025-Q1/exceptions.csv",
-                    "E_AFTER_CUTOFF",
-                    "E_NOT_COMPLETED",
-                )
-            },
+            |w| edit(w, "ledger/batches/000001_2025-Q1/exceptions.csv", "E_AFTER_CUTOFF", "E_NOT_COMPLETED"),
             "batch 2025-Q1, exceptions.csv, row 5, column code: stored \"E_NOT_COMPLETED\", recomputed \"E_AFTER_CUTOFF\"",
         ),
         (
@@ -130,27 +99,15 @@ fn every_kind_of_tampering_is_found() {
         ),
         (
             "payouts.csv amount",
-            |w| {
-                edit(
-                    w,
-                    "ledger/batches/000002_2025-Q2/payouts.csv",
-                    "6400.05",
-                    "6400.50",
-                )
-            },
+            |w| edit(w, "ledger/batches/000002_2025-Q2/payouts.csv", "6400.05", "6400.50"),
             "batch 2025-Q2, payouts.csv, row 1, column approved_amount_batch",
         ),
         (
             "enterprise_usage.csv row removed",
             |w| {
-                let text =
-                    String::from_utf8(w.read("ledger/batches/000001_2025-Q1/enterprise_usage.csv"))
-                        .unwrap();
+                let text = String::from_utf8(w.read("ledger/batches/000001_2025-Q1/enterprise_usage.csv")).unwrap();
                 let kept: Vec<&str> = text.lines().take(3).collect();
-                w.write(
-                    "ledger/batches/000001_2025-Q1/enterprise_usage.csv",
-                    kept.join("\n") + "\n",
-                );
+                w.write("ledger/batches/000001_2025-Q1/enterprise_usage.csv", kept.join("\n") + "\n");
             },
             "batch 2025-Q1, enterprise_usage.csv, row 3: stored has 2 rows, recomputed 3",
         ),
@@ -180,9 +137,7 @@ fn every_kind_of_tampering_is_found() {
         ),
         (
             "manifest taken out of the chain",
-            |w| {
-                std::fs::remove_file(w.path("ledger/batches/000001_2025-Q1/manifest.json")).unwrap()
-            },
+            |w| std::fs::remove_file(w.path("ledger/batches/000001_2025-Q1/manifest.json")).unwrap(),
             "000001_2025-Q1/manifest.json",
         ),
         (
@@ -216,11 +171,7 @@ fn every_kind_of_tampering_is_found() {
             |w| std::fs::remove_dir_all(w.path("ledger/batches/000002_2025-Q2")).unwrap(),
             "batch folder 000002_2025-Q2 missing",
         ),
-        (
-            "HEAD deleted",
-            |w| std::fs::remove_file(w.path("ledger/HEAD")).unwrap(),
-            "HEAD missing",
-        ),
+        ("HEAD deleted", |w| std::fs::remove_file(w.path("ledger/HEAD")).unwrap(), "HEAD missing"),
     ];
     for (what, tamper, want) in cases {
         let w = two_quarters();
@@ -237,27 +188,18 @@ fn a_single_batch_checks_the_files_its_carry_in_comes_from() {
     flip_byte(&w, "ledger/batches/000001_2025-Q1/settlements.parquet", 300);
     let (code, text) = verify(&w, &["--batch", "2025-Q2"]);
     assert_eq!(code, Some(3), "{text}");
-    assert!(
-        text.contains("batch 2025-Q1, settlements.parquet: checksum"),
-        "{text}"
-    );
+    assert!(text.contains("batch 2025-Q1, settlements.parquet: checksum"), "{text}");
 }
 
 #[test]
 fn explain_a_reduced_settlement_with_its_bounds_and_clauses() {
     let w = two_quarters();
     let text = w.run_ok(&["explain", "ledger", "C-2025-0002"]);
-    assert!(
-        text.contains("SETTLED_REDUCED W_ITEM_CAP：核定 approved 30000.00"),
-        "{text}"
-    );
+    assert!(text.contains("SETTLED_REDUCED W_ITEM_CAP：核定 approved 30000.00"), "{text}");
     assert!(text.contains("第十二条：数字化转型服务补贴50%"), "{text}");
     let binding: Vec<&str> = text.lines().filter(|l| l.contains("binding")).collect();
     assert_eq!(binding.len(), 1, "{text}");
-    assert!(
-        binding[0].contains("item_room") && binding[0].contains("30000.00 − 0.00"),
-        "{text}"
-    );
+    assert!(binding[0].contains("item_room") && binding[0].contains("30000.00 − 0.00"), "{text}");
 
     let json: serde_json::Value =
         serde_json::from_str(&w.run_ok(&["explain", "ledger", "C-2025-0002", "--json"])).unwrap();
@@ -265,11 +207,7 @@ fn explain_a_reduced_settlement_with_its_bounds_and_clauses() {
     assert_eq!(history.len(), 1);
     let s = &history[0]["settlement"];
     assert_eq!(
-        (
-            s["approved"].as_str(),
-            s["claimed"].as_str(),
-            s["seq"].as_str()
-        ),
+        (s["approved"].as_str(), s["claimed"].as_str(), s["seq"].as_str()),
         (Some("30000.00"), Some("40000.00"), Some("2"))
     );
     let bounds: Vec<(String, String, bool)> = s["bounds"]
@@ -277,11 +215,7 @@ fn explain_a_reduced_settlement_with_its_bounds_and_clauses() {
         .unwrap()
         .iter()
         .map(|b| {
-            (
-                b["name"].as_str().unwrap().into(),
-                b["amount"].as_str().unwrap().into(),
-                b["binding"].as_bool().unwrap(),
-            )
+            (b["name"].as_str().unwrap().into(), b["amount"].as_str().unwrap().into(), b["binding"].as_bool().unwrap())
         })
         .collect();
     assert_eq!(
@@ -295,33 +229,21 @@ fn explain_a_reduced_settlement_with_its_bounds_and_clauses() {
         ]
     );
     let enterprise = &s["totals"][1];
-    assert_eq!(
-        (enterprise["before"].as_str(), enterprise["after"].as_str()),
-        (Some("10000.00"), Some("40000.00"))
-    );
+    assert_eq!((enterprise["before"].as_str(), enterprise["after"].as_str()), (Some("10000.00"), Some("40000.00")));
 }
 
 #[test]
 fn explain_shows_the_whole_history() {
     let w = two_quarters();
     let history = |id: &str| -> Vec<(String, String, String)> {
-        let json: serde_json::Value =
-            serde_json::from_str(&w.run_ok(&["explain", "ledger", id, "--json"])).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&w.run_ok(&["explain", "ledger", id, "--json"])).unwrap();
         json["history"]
             .as_array()
             .unwrap()
             .iter()
             .map(|e| {
-                let code = e["exceptions"]
-                    .as_array()
-                    .unwrap()
-                    .first()
-                    .map_or("", |x| x["code"].as_str().unwrap());
-                (
-                    e["batch_id"].as_str().unwrap().into(),
-                    e["kind"].as_str().unwrap().into(),
-                    code.into(),
-                )
+                let code = e["exceptions"].as_array().unwrap().first().map_or("", |x| x["code"].as_str().unwrap());
+                (e["batch_id"].as_str().unwrap().into(), e["kind"].as_str().unwrap().into(), code.into())
             })
             .collect()
     };
@@ -329,28 +251,19 @@ fn explain_shows_the_whole_history() {
         history("C-2025-0008"),
         [
             ("2025-Q1".into(), "rejected".into(), "E_AFTER_CUTOFF".into()),
-            (
-                "2025-Q2".into(),
-                "rejected".into(),
-                "E_ITEM_CAP_EXHAUSTED".into()
-            )
+            ("2025-Q2".into(), "rejected".into(), "E_ITEM_CAP_EXHAUSTED".into())
         ]
     );
     assert_eq!(
         history("C-2025-0001"),
         [
             ("2025-Q1".into(), "settled".into(), "".into()),
-            (
-                "2025-Q2".into(),
-                "rejected".into(),
-                "E_ALREADY_SETTLED".into()
-            )
+            ("2025-Q2".into(), "rejected".into(), "E_ALREADY_SETTLED".into())
         ]
     );
     let text = w.run_ok(&["explain", "ledger", "C-2025-0010"]);
     assert!(
-        text.contains("E_DEPOSIT_SHORT [第9步 金额 / step 9: amounts]")
-            && text.contains("deposit_paid = \"999.99\""),
+        text.contains("E_DEPOSIT_SHORT [第9步 金额 / step 9: amounts]") && text.contains("deposit_paid = \"999.99\""),
         "{text}"
     );
     let out = w.run(&["explain", "ledger", "C-NOPE"]);
@@ -372,10 +285,7 @@ fn a_second_run_waits_for_the_ledger_lock() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run must wait while the ledger is locked"
-    );
+    assert!(child.try_wait().unwrap().is_none(), "the run must wait while the ledger is locked");
     assert!(w.committed().is_empty());
     fs2::FileExt::unlock(&lock).unwrap();
     assert!(child.wait().unwrap().success());
@@ -388,38 +298,18 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
     for point in voucher_settle::ledger::CRASH_POINTS {
         let w = Workdir::with_example();
         w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
-        let out = w.run_env(
-            &["run", "job.toml", "--batch", "2025-Q2"],
-            &[("VOUCHER_SETTLE_CRASH_AT", point)],
-        );
+        let out = w.run_env(&["run", "job.toml", "--batch", "2025-Q2"], &[("VOUCHER_SETTLE_CRASH_AT", point)]);
         assert_eq!(out.status.code(), None, "{point}: the process died");
         let (code, text) = verify(&w, &[]);
         let committed = point == "committed";
-        let want = if committed {
-            "2 batches verified"
-        } else {
-            "1 batches verified"
-        };
+        let want = if committed { "2 batches verified" } else { "1 batches verified" };
         assert_eq!(code, Some(0), "{point}: {text}");
         assert!(text.contains(want), "{point}: {text}");
         // The next run works and ends where a run without a crash ends.
         let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
-        assert_eq!(
-            printed.contains("already committed"),
-            committed,
-            "{point}: {printed}"
-        );
-        assert_eq!(
-            verify(&w, &[]),
-            (Some(0), "2 batches verified\n".to_string()),
-            "{point}"
-        );
-        for name in [
-            "settlements.csv",
-            "exceptions.csv",
-            "payouts.csv",
-            "summary.json",
-        ] {
+        assert_eq!(printed.contains("already committed"), committed, "{point}: {printed}");
+        assert_eq!(verify(&w, &[]), (Some(0), "2 batches verified\n".to_string()), "{point}");
+        for name in ["settlements.csv", "exceptions.csv", "payouts.csv", "summary.json"] {
             let path = format!("out/2025-Q2/{name}");
             assert_eq!(w.read(&path), clean.read(&path), "{point}: {name}");
         }

@@ -26,10 +26,7 @@ fn empty_file_is_exit_2_and_nothing_committed() {
         let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("contracts.csv") && stderr.contains("empty file"),
-            "{stderr}"
-        );
+        assert!(stderr.contains("contracts.csv") && stderr.contains("empty file"), "{stderr}");
         assert!(w.committed().is_empty());
     }
 }
@@ -50,27 +47,21 @@ fn missing_required_column_names_it_in_both_languages() {
     let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr.contains("缺少必填列 合同金额 (missing required column contract_amount)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("缺少必填列 合同金额 (missing required column contract_amount)"), "{stderr}");
     assert!(w.committed().is_empty());
 }
 
 #[test]
 fn wrong_field_counts_blank_records_and_bad_bytes_are_row_exceptions() {
     let good = format!("K1,{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20");
-    let mut contents =
-        format!("\u{feff}{HEADER}\r\n{good}\r\nK2,{E1}\r\n,,,,,,,,,,,\r\n\r\n").into_bytes();
+    let mut contents = format!("\u{feff}{HEADER}\r\n{good}\r\nK2,{E1}\r\n,,,,,,,,,,,\r\n\r\n").into_bytes();
     contents.extend_from_slice(format!("{good},extra\r\n").as_bytes());
     contents.extend_from_slice(b"K3\xff\xfe,");
-    contents.extend_from_slice(
-        format!("{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-21\r\n").as_bytes(),
-    );
+    contents
+        .extend_from_slice(format!("{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-21\r\n").as_bytes());
     contents.extend_from_slice(b"\"K4, quoted\nwith a line break\",");
-    contents.extend_from_slice(
-        format!("{E1},{P1},F001,,20000,10000,10000,2000,8000,2025-01-06,2025-01-22\n").as_bytes(),
-    );
+    contents
+        .extend_from_slice(format!("{E1},{P1},F001,,20000,10000,10000,2000,8000,2025-01-06,2025-01-22\n").as_bytes());
     let w = with_contracts(&contents);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     let settled: Vec<(String, String)> = w
@@ -80,17 +71,10 @@ fn wrong_field_counts_blank_records_and_bad_bytes_are_row_exceptions() {
         .collect();
     assert_eq!(
         settled,
-        [
-            ("1".to_string(), "K1".to_string()),
-            ("5".to_string(), "K4, quoted\nwith a line break".to_string())
-        ]
+        [("1".to_string(), "K1".to_string()), ("5".to_string(), "K4, quoted\nwith a line break".to_string())]
     );
     let errors = error_codes(&w);
-    let want = [
-        ("2", "E_ROW_MALFORMED"),
-        ("3", "E_ROW_MALFORMED"),
-        ("4", "E_ROW_MALFORMED"),
-    ];
+    let want = [("2", "E_ROW_MALFORMED"), ("3", "E_ROW_MALFORMED"), ("4", "E_ROW_MALFORMED")];
     assert_eq!(errors, want.map(|(r, c)| (r.to_string(), c.to_string())));
 }
 
@@ -105,17 +89,11 @@ fn every_row_of_a_messy_file_lands_exactly_once() {
             0 => format!("M{i},{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20"),
             1 => format!("M{i},{E1},{P1}"),
             2 => format!("M{i},{E1},{P1},F001,,20000,10000,10000,2000,8000,2025-01-06,2025-13-01"),
-            3 => format!(
-                "M{},{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20",
-                i - 3
-            ),
+            3 => format!("M{},{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20", i - 3),
             4 => format!(",{E1},{P1},D001,,1,1,0,0,0,2025-01-06,2025-01-20"),
             5 => format!("M{i},{E1},{P1},D001,,abc,10000,2500,500,2000,2025-01-06,2025-01-20,x,y"),
             6 => format!("M{i},{E1},{P1},D001,,9e9,-1,,,,,"),
-            _ => format!(
-                "M{i},{E1},{P1},T001,,60000,30000,30000,6000,24000,2025-01-06,2025-02-{:02}",
-                i % 28 + 1
-            ),
+            _ => format!("M{i},{E1},{P1},T001,,60000,30000,30000,6000,24000,2025-01-06,2025-02-{:02}", i % 28 + 1),
         };
         text += &line;
         text.push('\n');
@@ -123,11 +101,8 @@ fn every_row_of_a_messy_file_lands_exactly_once() {
     }
     let w = with_contracts(text.as_bytes());
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
-    let mut seen: Vec<u64> = w
-        .csv("out/2025-Q1/settlements.csv")
-        .iter()
-        .map(|r| r["source_row"].parse().unwrap())
-        .collect();
+    let mut seen: Vec<u64> =
+        w.csv("out/2025-Q1/settlements.csv").iter().map(|r| r["source_row"].parse().unwrap()).collect();
     seen.extend(
         w.csv("out/2025-Q1/exceptions.csv")
             .iter()

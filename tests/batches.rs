@@ -21,11 +21,7 @@ fn payouts(w: &Workdir, batch: &str) -> BTreeMap<String, (String, String, String
         .map(|r| {
             (
                 r["provider_id"].clone(),
-                (
-                    r["approved_amount_batch"].clone(),
-                    r["approved_amount_year"].clone(),
-                    r["cap_remaining"].clone(),
-                ),
+                (r["approved_amount_batch"].clone(), r["approved_amount_year"].clone(), r["cap_remaining"].clone()),
             )
         })
         .collect()
@@ -40,32 +36,17 @@ fn example_two_quarters_carry_over() {
     let w = Workdir::with_example();
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     assert!(printed.contains("核定金额 approved 74000.01"), "{printed}");
-    assert!(
-        printed.contains("14 = 6 + 8"),
-        "rows balance printed: {printed}"
-    );
+    assert!(printed.contains("14 = 6 + 8"), "rows balance printed: {printed}");
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
     let q1 = payouts(&w, "2025-Q1");
-    assert_eq!(
-        q1[P1],
-        ("29000.00".into(), "29000.00".into(), "4971000.00".into())
-    );
-    assert_eq!(
-        q1[P2],
-        ("45000.01".into(), "45000.01".into(), "4954999.99".into())
-    );
+    assert_eq!(q1[P1], ("29000.00".into(), "29000.00".into(), "4971000.00".into()));
+    assert_eq!(q1[P2], ("45000.01".into(), "45000.01".into(), "4954999.99".into()));
 
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
     assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
     let q2 = payouts(&w, "2025-Q2");
-    assert_eq!(
-        q2[P1],
-        ("6400.05".into(), "35400.05".into(), "4964599.95".into())
-    );
-    assert_eq!(
-        q2[P2],
-        ("39999.99".into(), "85000.00".into(), "4915000.00".into())
-    );
+    assert_eq!(q2[P1], ("6400.05".into(), "35400.05".into(), "4964599.95".into()));
+    assert_eq!(q2[P2], ("39999.99".into(), "85000.00".into(), "4915000.00".into()));
     let s = summary(&w, "2025-Q2");
     assert_eq!(s["approved_total"], "46400.04");
     assert_eq!(s["codes"]["E_ALREADY_SETTLED"], 1);
@@ -75,29 +56,14 @@ fn example_two_quarters_carry_over() {
 
     // The quota of E1 was used up in Q1: its Q2 usage row starts at 50,000.
     let usage = w.csv("out/2025-Q2/enterprise_usage.csv");
-    let e1 = usage
-        .iter()
-        .find(|u| u["enterprise_id"] == crate::workdir::E1)
-        .unwrap();
+    let e1 = usage.iter().find(|u| u["enterprise_id"] == crate::workdir::E1).unwrap();
     assert_eq!(
-        (
-            e1["used_before"].as_str(),
-            e1["used_batch"].as_str(),
-            e1["remaining"].as_str()
-        ),
+        (e1["used_before"].as_str(), e1["used_batch"].as_str(), e1["remaining"].as_str()),
         ("50000.00", "0.00", "0.00")
     );
-    let reduced = w
-        .csv("out/2025-Q2/settlements.csv")
-        .into_iter()
-        .find(|r| r["contract_id"] == "C-2025-0020")
-        .unwrap();
+    let reduced = w.csv("out/2025-Q2/settlements.csv").into_iter().find(|r| r["contract_id"] == "C-2025-0020").unwrap();
     assert_eq!(
-        (
-            reduced["item_used_before"].as_str(),
-            reduced["item_used_after"].as_str(),
-            reduced["shortfall"].as_str()
-        ),
+        (reduced["item_used_before"].as_str(), reduced["item_used_after"].as_str(), reduced["shortfall"].as_str()),
         ("15000.01", "30000.00", "15000.01")
     );
 }
@@ -123,19 +89,12 @@ fn manifest_hashes_every_file_and_chains_batches() {
         let name = entry["name"].as_str().unwrap();
         let in_ledger = w.read(&format!("ledger/batches/000002_2025-Q2/{name}"));
         assert_eq!(entry["sha256"], sha(&in_ledger), "{name}");
-        assert_eq!(
-            in_ledger,
-            w.read(&format!("out/2025-Q2/{name}")),
-            "{name} same in output folder and ledger"
-        );
+        assert_eq!(in_ledger, w.read(&format!("out/2025-Q2/{name}")), "{name} same in output folder and ledger");
     }
     let inputs = manifest["inputs"].as_array().unwrap();
     let contracts = inputs.iter().find(|i| i["name"] == "contracts").unwrap();
     assert_eq!(contracts["rows"], 9);
-    assert_eq!(
-        contracts["sha256"],
-        sha(&w.read("data/2025-Q2/contracts.csv"))
-    );
+    assert_eq!(contracts["sha256"], sha(&w.read("data/2025-Q2/contracts.csv")));
     assert_eq!(manifest["policy"]["sha256"], sha(&w.read("policy.toml")));
 }
 
@@ -165,74 +124,29 @@ fn rerun_identical_is_a_no_op_and_changed_inputs_are_refused() {
     w.write("data/2025-Q1/contracts.csv", contracts);
     let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("already committed with different inputs")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already committed with different inputs"));
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
-    assert_eq!(
-        w.read("ledger/batches/000001_2025-Q1/manifest.json"),
-        ledger_before
-    );
+    assert_eq!(w.read("ledger/batches/000001_2025-Q1/manifest.json"), ledger_before);
 }
 
 #[test]
 fn earlier_cutoff_than_committed_is_refused() {
     let w = Workdir::with_example();
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
-    w.write(
-        "data/late/contracts.csv",
-        w.read("data/2025-Q1/contracts.csv"),
-    );
-    let out = w.run(&[
-        "run",
-        "job.toml",
-        "--batch",
-        "late",
-        "--cutoff",
-        "2025-03-31",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    w.write("data/late/contracts.csv", w.read("data/2025-Q1/contracts.csv"));
+    let out = w.run(&["run", "job.toml", "--batch", "late", "--cutoff", "2025-03-31"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(w.committed(), ["000001_2025-Q2"]);
 }
 
 #[test]
 fn job_and_policy_errors_exit_2_naming_the_key() {
     let cases: [(&str, &str, &str, &str); 5] = [
-        (
-            "job.toml",
-            "ledger = \"ledger\"",
-            "ledger = \"ledger\"\nledgr = \"x\"",
-            "ledgr",
-        ),
-        (
-            "job.toml",
-            "data/providers.csv",
-            "data/no-such-file.csv",
-            "inputs.providers",
-        ),
-        (
-            "policy.toml",
-            "rate = \"0.80\"",
-            "rate = \"1.20\"",
-            "categories.diagnostic.rate",
-        ),
-        (
-            "policy.toml",
-            "cap = \"10000\"",
-            "cap = \"-10000\"",
-            "categories.diagnostic.cap",
-        ),
-        (
-            "policy.toml",
-            "[scheme]",
-            "[scheme]\nbogus = \"1\"",
-            "bogus",
-        ),
+        ("job.toml", "ledger = \"ledger\"", "ledger = \"ledger\"\nledgr = \"x\"", "ledgr"),
+        ("job.toml", "data/providers.csv", "data/no-such-file.csv", "inputs.providers"),
+        ("policy.toml", "rate = \"0.80\"", "rate = \"1.20\"", "categories.diagnostic.rate"),
+        ("policy.toml", "cap = \"10000\"", "cap = \"-10000\"", "categories.diagnostic.cap"),
+        ("policy.toml", "[scheme]", "[scheme]\nbogus = \"1\"", "bogus"),
     ];
     for (file, from, to, want) in cases {
         let w = Workdir::with_example();
@@ -242,10 +156,7 @@ fn job_and_policy_errors_exit_2_naming_the_key() {
         let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{to}: {stderr}");
-        assert!(
-            stderr.contains(want),
-            "{to}: message names {want}: {stderr}"
-        );
+        assert!(stderr.contains(want), "{to}: message names {want}: {stderr}");
         assert!(stderr.contains(file) || file == "job.toml", "{stderr}");
         assert!(w.committed().is_empty());
         assert!(!w.path("out/2025-Q1").exists(), "nothing written");
@@ -280,19 +191,12 @@ fn shuffled_input_gives_the_same_results() {
     let header = lines.remove(0);
     lines.reverse();
     lines.rotate_left(3);
-    v.write(
-        "data/2025-Q1/contracts.csv",
-        format!("{header}\n{}\n", lines.join("\n")),
-    );
+    v.write("data/2025-Q1/contracts.csv", format!("{header}\n{}\n", lines.join("\n")));
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     v.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     assert_eq!(order_free(&w, "2025-Q1"), order_free(&v, "2025-Q1"));
     for name in ["payouts.csv", "enterprise_usage.csv", "summary.json"] {
-        assert_eq!(
-            w.read(&format!("out/2025-Q1/{name}")),
-            v.read(&format!("out/2025-Q1/{name}")),
-            "{name}"
-        );
+        assert_eq!(w.read(&format!("out/2025-Q1/{name}")), v.read(&format!("out/2025-Q1/{name}")), "{name}");
     }
 }
 
@@ -303,10 +207,7 @@ fn outputs_byte_identical_for_any_thread_count() {
         .map(|threads| {
             let w = Workdir::with_example();
             for batch in ["2025-Q1", "2025-Q2"] {
-                let out = w.run_env(
-                    &["run", "job.toml", "--batch", batch],
-                    &[("RAYON_NUM_THREADS", threads)],
-                );
+                let out = w.run_env(&["run", "job.toml", "--batch", batch], &[("RAYON_NUM_THREADS", threads)]);
                 assert_eq!(out.status.code(), Some(0));
             }
             w
@@ -324,21 +225,13 @@ fn outputs_byte_identical_for_any_thread_count() {
 fn every_contract_row_in_exactly_one_of_settlements_or_errors() {
     let w = Workdir::with_example();
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
-    let settled: Vec<String> = w
-        .csv("out/2025-Q1/settlements.csv")
-        .iter()
-        .map(|r| r["source_row"].clone())
-        .collect();
+    let settled: Vec<String> = w.csv("out/2025-Q1/settlements.csv").iter().map(|r| r["source_row"].clone()).collect();
     let errors: Vec<String> = read_csv(&w.path("out/2025-Q1/exceptions.csv"))
         .into_iter()
         .filter(|r| r["source"] == "contracts" && r["severity"] == "error")
         .map(|r| r["source_row"].clone())
         .collect();
-    let mut all: Vec<u64> = settled
-        .iter()
-        .chain(&errors)
-        .map(|r| r.parse().unwrap())
-        .collect();
+    let mut all: Vec<u64> = settled.iter().chain(&errors).map(|r| r.parse().unwrap()).collect();
     all.sort();
     assert_eq!(all, (1..=14).collect::<Vec<u64>>());
 }

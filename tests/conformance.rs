@@ -11,20 +11,13 @@ use crate::workdir::{binary, repo};
 fn run_check(dataset: &Path) {
     let checker = repo().join("../shared/conformance/check.py");
     if !checker.is_file() {
-        eprintln!(
-            "SKIPPED conformance on {}: {} not found",
-            dataset.display(),
-            checker.display()
-        );
+        eprintln!("SKIPPED conformance on {}: {} not found", dataset.display(), checker.display());
         return;
     }
     let python = match Command::new("python3").arg("--version").output() {
         Ok(out) if out.status.success() => "python3",
         _ => {
-            eprintln!(
-                "SKIPPED conformance on {}: python3 not available",
-                dataset.display()
-            );
+            eprintln!("SKIPPED conformance on {}: python3 not available", dataset.display());
             return;
         }
     };

@@ -65,9 +65,8 @@ fn registries() -> [String; 4] {
          {E4},丁,G5411,small,true,2010\n{E5},戊,C2221,large,true,2010\n{},己,C3311,small,false,\n",
         e6()
     );
-    let designations = format!(
-        "enterprise_id,designation,valid_from,valid_to\n{E3},national_little_giant,2024-01-01,\n"
-    );
+    let designations =
+        format!("enterprise_id,designation,valid_from,valid_to\n{E3},national_little_giant,2024-01-01,\n");
     let providers = format!(
         "provider_id,name,status,signed_from,signed_to\n{P1},一,active,2024-01-01,\n{P2},二,active,2025-03-01,2025-12-31\n\
          {P3},三,suspended,2024-01-01,\n{},四,revoked,2024-01-01,\n{E1},自营,active,2024-01-01,\n",
@@ -85,22 +84,9 @@ const HEADER: &str = "contract_id,enterprise_id,provider_id,product_id,category,
 
 /// The base contract: diagnostic, claim exactly at the rate limit and at the item cap.
 fn base() -> Vec<String> {
-    [
-        "K1",
-        E1,
-        P1,
-        "D1",
-        "",
-        "12500.00",
-        "10000.00",
-        "2500.00",
-        "500.00",
-        "2000.00",
-        "2025-02-01",
-        "2025-03-01",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["K1", E1, P1, "D1", "", "12500.00", "10000.00", "2500.00", "500.00", "2000.00", "2025-02-01", "2025-03-01"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// The base contract with some fields replaced, by column name.
@@ -108,29 +94,16 @@ fn row(changes: &[(&str, &str)]) -> String {
     let names: Vec<&str> = HEADER.split(',').collect();
     let mut fields = base();
     for (name, value) in changes {
-        let index = names
-            .iter()
-            .position(|n| n == name)
-            .unwrap_or_else(|| panic!("column {name}"));
+        let index = names.iter().position(|n| n == name).unwrap_or_else(|| panic!("column {name}"));
         fields[index] = value.to_string();
     }
-    fields
-        .iter()
-        .map(|f| {
-            if f.contains(',') {
-                format!("\"{f}\"")
-            } else {
-                f.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    fields.iter().map(|f| if f.contains(',') { format!("\"{f}\"") } else { f.clone() }).collect::<Vec<_>>().join(",")
 }
 
 fn settle_with(policy: &str, rows: &[String], carry_in: &CarryIn) -> BatchOutcome {
     let policy = parse_policy(policy).unwrap();
     let table = |name: &str, text: &str, spec: &[columns::ColumnSpec]| {
-        parse_table(Path::new(name), text.as_bytes(), spec).unwrap()
+        parse_table(Path::new(name), text.as_bytes(), spec, &Default::default()).unwrap()
     };
     let [enterprises, designations, providers, products] = registries();
     let contracts = format!("{HEADER}\n{}\n", rows.join("\n"));
@@ -159,46 +132,21 @@ fn default_policy() -> String {
 /// One line per contract row, as described at the top of this file.
 fn describe(outcome: &BatchOutcome, rows: usize) -> Vec<String> {
     assert!(
-        outcome
-            .exceptions
-            .iter()
-            .all(|e| e.source == Source::Contracts),
+        outcome.exceptions.iter().all(|e| e.source == Source::Contracts),
         "registries of the scenarios are clean: {:?}",
-        outcome
-            .exceptions
-            .iter()
-            .filter(|e| e.source != Source::Contracts)
-            .collect::<Vec<_>>()
+        outcome.exceptions.iter().filter(|e| e.source != Source::Contracts).collect::<Vec<_>>()
     );
     (1..=rows as u64)
         .map(|source_row| {
-            let of_row: Vec<_> = outcome
-                .exceptions
-                .iter()
-                .filter(|e| e.source_row == source_row)
-                .collect();
-            let mut text = match outcome
-                .settlements
-                .iter()
-                .find(|s| s.source_row == source_row)
-            {
+            let of_row: Vec<_> = outcome.exceptions.iter().filter(|e| e.source_row == source_row).collect();
+            let mut text = match outcome.settlements.iter().find(|s| s.source_row == source_row) {
                 Some(s) if s.code.is_empty() => {
                     format!("{} {}", s.outcome, format_money(s.approved_amount))
                 }
-                Some(s) => format!(
-                    "{} {} {}",
-                    s.outcome,
-                    s.code,
-                    format_money(s.approved_amount)
-                ),
+                Some(s) => format!("{} {} {}", s.outcome, s.code, format_money(s.approved_amount)),
                 None => {
-                    let error = of_row
-                        .iter()
-                        .find(|e| e.severity() == Severity::Error)
-                        .expect("an error row");
-                    format!("{} {}", error.code, error.field)
-                        .trim_end()
-                        .to_string()
+                    let error = of_row.iter().find(|e| e.severity() == Severity::Error).expect("an error row");
+                    format!("{} {}", error.code, error.field).trim_end().to_string()
                 }
             };
             for warning in of_row.iter().filter(|e| e.severity() == Severity::Warning) {
@@ -223,191 +171,50 @@ fn each_row_check_of_spec_4_1_in_order() {
         (vec![row(&[])], "SETTLED 10000.00"),
         (vec![format!("K1,{E1},{P1}")], "E_ROW_MALFORMED"),
         (vec![format!("{},extra", row(&[]))], "E_ROW_MALFORMED"),
-        (
-            vec![row(&[("contract_id", "  ")])],
-            "E_FIELD_MISSING contract_id",
-        ),
-        (
-            vec![row(&[("contract_id", &long_id)])],
-            "E_FIELD_INVALID contract_id",
-        ),
-        (
-            vec![row(&[("contract_id", &long_chinese_id)])],
-            "SETTLED 10000.00",
-        ),
-        (
-            vec![row(&[("enterprise_id", "")])],
-            "E_FIELD_MISSING enterprise_id",
-        ),
-        (
-            vec![row(&[("enterprise_id", "91450100MA5KEX001D")])],
-            "E_BAD_USCC enterprise_id",
-        ),
-        (
-            vec![row(&[
-                ("enterprise_id", "91450100MA5KEX001D"),
-                ("service_price", "abc"),
-            ])],
-            "E_BAD_USCC enterprise_id",
-        ),
-        (
-            vec![row(&[("provider_id", "914501")])],
-            "E_BAD_USCC provider_id",
-        ),
-        (
-            vec![row(&[("product_id", "")])],
-            "E_FIELD_MISSING product_id",
-        ),
-        (
-            vec![row(&[("category", "咨询服务")])],
-            "E_FIELD_INVALID category",
-        ),
-        (
-            vec![row(&[("service_price", "12,50.00")])],
-            "E_FIELD_INVALID service_price",
-        ),
-        (
-            vec![row(&[("service_price", "0")])],
-            "E_FIELD_INVALID service_price",
-        ),
-        (
-            vec![row(&[("service_price", "-12500")])],
-            "E_FIELD_INVALID service_price",
-        ),
-        (
-            vec![row(&[("voucher_amount", "10000.001")])],
-            "E_FIELD_INVALID voucher_amount",
-        ),
-        (
-            vec![row(&[("deposit_paid", "")])],
-            "E_FIELD_MISSING deposit_paid",
-        ),
-        (
-            vec![row(&[("signed_on", "2025-02-30")])],
-            "E_FIELD_INVALID signed_on",
-        ),
-        (
-            vec![row(&[("completed_on", "3/1/2025")])],
-            "E_FIELD_INVALID completed_on",
-        ),
-        (
-            vec![row(&[("signed_on", "2024-12-31")])],
-            "E_OTHER_SERVICE_YEAR signed_on",
-        ),
-        (
-            vec![row(&[("completed_on", "")])],
-            "E_NOT_COMPLETED completed_on",
-        ),
-        (
-            vec![row(&[("completed_on", "2025-01-31")])],
-            "E_DATE_ORDER completed_on",
-        ),
-        (
-            vec![row(&[("completed_on", "2025-04-01")])],
-            "E_AFTER_CUTOFF completed_on",
-        ),
-        (
-            vec![row(&[("completed_on", "2025-03-31 23:59:59")])],
-            "SETTLED 10000.00",
-        ),
-        (
-            vec![row(&[("enterprise_id", &other_enterprise)])],
-            "E_UNKNOWN_ENTERPRISE enterprise_id",
-        ),
-        (
-            vec![row(&[("enterprise_id", E4)])],
-            "E_NOT_MANUFACTURING enterprise_id",
-        ),
-        (
-            vec![row(&[("enterprise_id", &e6())])],
-            "E_NOT_ABOVE_SCALE enterprise_id",
-        ),
-        (
-            vec![row(&[("enterprise_id", E5)])],
-            "E_LARGE_ENTERPRISE enterprise_id",
-        ),
-        (
-            vec![row(&[("provider_id", &other_enterprise)])],
-            "E_UNKNOWN_PROVIDER provider_id",
-        ),
-        (
-            vec![row(&[("provider_id", E1), ("product_id", "S1")])],
-            "E_SELF_DEALING provider_id",
-        ),
-        (
-            vec![row(&[("provider_id", &p4())])],
-            "E_PROVIDER_REVOKED provider_id",
-        ),
-        (
-            vec![row(&[("provider_id", P3)])],
-            "E_PROVIDER_SUSPENDED provider_id",
-        ),
-        (
-            vec![row(&[("provider_id", P2), ("product_id", "M1")])],
-            "E_PROVIDER_NOT_SIGNED signed_on",
-        ),
-        (
-            vec![row(&[("product_id", "Z9")])],
-            "E_UNKNOWN_PRODUCT product_id",
-        ),
-        (
-            vec![row(&[("product_id", "M1")])],
-            "E_PRODUCT_PROVIDER_MISMATCH product_id",
-        ),
-        (
-            vec![row(&[("category", "financing")])],
-            "E_CATEGORY_MISMATCH category",
-        ),
+        (vec![row(&[("contract_id", "  ")])], "E_FIELD_MISSING contract_id"),
+        (vec![row(&[("contract_id", &long_id)])], "E_FIELD_INVALID contract_id"),
+        (vec![row(&[("contract_id", &long_chinese_id)])], "SETTLED 10000.00"),
+        (vec![row(&[("enterprise_id", "")])], "E_FIELD_MISSING enterprise_id"),
+        (vec![row(&[("enterprise_id", "91450100MA5KEX001D")])], "E_BAD_USCC enterprise_id"),
+        (vec![row(&[("enterprise_id", "91450100MA5KEX001D"), ("service_price", "abc")])], "E_BAD_USCC enterprise_id"),
+        (vec![row(&[("provider_id", "914501")])], "E_BAD_USCC provider_id"),
+        (vec![row(&[("product_id", "")])], "E_FIELD_MISSING product_id"),
+        (vec![row(&[("category", "咨询服务")])], "E_FIELD_INVALID category"),
+        (vec![row(&[("service_price", "12,50.00")])], "E_FIELD_INVALID service_price"),
+        (vec![row(&[("service_price", "0")])], "E_FIELD_INVALID service_price"),
+        (vec![row(&[("service_price", "-12500")])], "E_FIELD_INVALID service_price"),
+        (vec![row(&[("voucher_amount", "10000.001")])], "E_FIELD_INVALID voucher_amount"),
+        (vec![row(&[("deposit_paid", "")])], "E_FIELD_MISSING deposit_paid"),
+        (vec![row(&[("signed_on", "2025-02-30")])], "E_FIELD_INVALID signed_on"),
+        (vec![row(&[("completed_on", "3/1/2025")])], "E_FIELD_INVALID completed_on"),
+        (vec![row(&[("signed_on", "2024-12-31")])], "E_OTHER_SERVICE_YEAR signed_on"),
+        (vec![row(&[("completed_on", "")])], "E_NOT_COMPLETED completed_on"),
+        (vec![row(&[("completed_on", "2025-01-31")])], "E_DATE_ORDER completed_on"),
+        (vec![row(&[("completed_on", "2025-04-01")])], "E_AFTER_CUTOFF completed_on"),
+        (vec![row(&[("completed_on", "2025-03-31 23:59:59")])], "SETTLED 10000.00"),
+        (vec![row(&[("enterprise_id", &other_enterprise)])], "E_UNKNOWN_ENTERPRISE enterprise_id"),
+        (vec![row(&[("enterprise_id", E4)])], "E_NOT_MANUFACTURING enterprise_id"),
+        (vec![row(&[("enterprise_id", &e6())])], "E_NOT_ABOVE_SCALE enterprise_id"),
+        (vec![row(&[("enterprise_id", E5)])], "E_LARGE_ENTERPRISE enterprise_id"),
+        (vec![row(&[("provider_id", &other_enterprise)])], "E_UNKNOWN_PROVIDER provider_id"),
+        (vec![row(&[("provider_id", E1), ("product_id", "S1")])], "E_SELF_DEALING provider_id"),
+        (vec![row(&[("provider_id", &p4())])], "E_PROVIDER_REVOKED provider_id"),
+        (vec![row(&[("provider_id", P3)])], "E_PROVIDER_SUSPENDED provider_id"),
+        (vec![row(&[("provider_id", P2), ("product_id", "M1")])], "E_PROVIDER_NOT_SIGNED signed_on"),
+        (vec![row(&[("product_id", "Z9")])], "E_UNKNOWN_PRODUCT product_id"),
+        (vec![row(&[("product_id", "M1")])], "E_PRODUCT_PROVIDER_MISMATCH product_id"),
+        (vec![row(&[("category", "financing")])], "E_CATEGORY_MISMATCH category"),
         (vec![row(&[("category", "诊断服务")])], "SETTLED 10000.00"),
         (vec![row(&[("category", "DIAGNOSTIC")])], "SETTLED 10000.00"),
-        (
-            vec![row(&[("product_id", "X1")])],
-            "E_CATEGORY_NOT_COVERED category",
-        ),
-        (
-            vec![row(&[
-                ("voucher_amount", "0"),
-                ("contract_amount", "12500"),
-            ])],
-            "E_NO_CLAIM voucher_amount",
-        ),
-        (
-            vec![row(&[("voucher_amount", "12500.01")])],
-            "E_AMOUNT_MISMATCH voucher_amount",
-        ),
-        (
-            vec![row(&[("contract_amount", "2500.01")])],
-            "E_AMOUNT_MISMATCH contract_amount",
-        ),
-        (
-            vec![row(&[
-                ("deposit_paid", "499.99"),
-                ("balance_paid", "2000.01"),
-            ])],
-            "E_DEPOSIT_SHORT deposit_paid",
-        ),
-        (
-            vec![row(&[("balance_paid", "1999.99")])],
-            "E_BALANCE_UNPAID balance_paid",
-        ),
-        (
-            vec![row(&[("balance_paid", "2000.01")])],
-            "SETTLED 10000.00 +W_OVERPAID",
-        ),
-        (
-            vec![row(&[
-                ("service_price", "¥12,500"),
-                ("voucher_amount", "￥10,000.0"),
-            ])],
-            "SETTLED 10000.00",
-        ),
-        (
-            vec![row(&[
-                ("signed_on", "2025年2月1日"),
-                ("completed_on", "2025/3/1"),
-            ])],
-            "SETTLED 10000.00",
-        ),
+        (vec![row(&[("product_id", "X1")])], "E_CATEGORY_NOT_COVERED category"),
+        (vec![row(&[("voucher_amount", "0"), ("contract_amount", "12500")])], "E_NO_CLAIM voucher_amount"),
+        (vec![row(&[("voucher_amount", "12500.01")])], "E_AMOUNT_MISMATCH voucher_amount"),
+        (vec![row(&[("contract_amount", "2500.01")])], "E_AMOUNT_MISMATCH contract_amount"),
+        (vec![row(&[("deposit_paid", "499.99"), ("balance_paid", "2000.01")])], "E_DEPOSIT_SHORT deposit_paid"),
+        (vec![row(&[("balance_paid", "1999.99")])], "E_BALANCE_UNPAID balance_paid"),
+        (vec![row(&[("balance_paid", "2000.01")])], "SETTLED 10000.00 +W_OVERPAID"),
+        (vec![row(&[("service_price", "¥12,500"), ("voucher_amount", "￥10,000.0")])], "SETTLED 10000.00"),
+        (vec![row(&[("signed_on", "2025年2月1日"), ("completed_on", "2025/3/1")])], "SETTLED 10000.00"),
     ];
     for (rows, want) in cases {
         check(&default_policy(), &rows, &[want]);
@@ -418,24 +225,12 @@ fn each_row_check_of_spec_4_1_in_order() {
 fn duplicates_of_step_2() {
     let same = row(&[]);
     let same_padded = row(&[("contract_id", " K1 "), ("voucher_amount", " 10000.00")]);
-    check(
-        &default_policy(),
-        &[same.clone(), same_padded],
-        &["SETTLED 10000.00", "E_DUPLICATE_ROW contract_id"],
-    );
-    let other = row(&[
-        ("voucher_amount", "9000.00"),
-        ("contract_amount", "3500.00"),
-        ("balance_paid", "3000.00"),
-    ]);
+    check(&default_policy(), &[same.clone(), same_padded], &["SETTLED 10000.00", "E_DUPLICATE_ROW contract_id"]);
+    let other = row(&[("voucher_amount", "9000.00"), ("contract_amount", "3500.00"), ("balance_paid", "3000.00")]);
     check(
         &default_policy(),
         &[same.clone(), other, same],
-        &[
-            "E_DUPLICATE_CONFLICT contract_id",
-            "E_DUPLICATE_CONFLICT contract_id",
-            "E_DUPLICATE_CONFLICT contract_id",
-        ],
+        &["E_DUPLICATE_CONFLICT contract_id", "E_DUPLICATE_CONFLICT contract_id", "E_DUPLICATE_CONFLICT contract_id"],
     );
 }
 
@@ -450,11 +245,7 @@ fn rate_limit_rounding_half_up_and_down() {
         ("deposit_paid", "1000.00"),
         ("balance_paid", "4000.00"),
     ]);
-    check(
-        &default_policy(),
-        std::slice::from_ref(&half_fen),
-        &["SETTLED 5000.01"],
-    );
+    check(&default_policy(), std::slice::from_ref(&half_fen), &["SETTLED 5000.01"]);
     let down = policy_text("down", "enterprise_product_year", "5000000");
     check(&down, &[half_fen], &["SETTLED_REDUCED W_OVER_RATE 5000.00"]);
     // 0.01 x 0.50 = 0.005: half_up gives 0.01; down gives a zero rate limit.
@@ -466,11 +257,7 @@ fn rate_limit_rounding_half_up_and_down() {
         ("deposit_paid", "0"),
         ("balance_paid", "0"),
     ]);
-    check(
-        &default_policy(),
-        std::slice::from_ref(&one_fen),
-        &["SETTLED 0.01"],
-    );
+    check(&default_policy(), std::slice::from_ref(&one_fen), &["SETTLED 0.01"]);
     check(&down, &[one_fen], &["E_RATE_ZERO voucher_amount"]);
     let over_rate = row(&[
         ("service_price", "12000"),
@@ -478,21 +265,11 @@ fn rate_limit_rounding_half_up_and_down() {
         ("deposit_paid", "400"),
         ("balance_paid", "1600"),
     ]);
-    check(
-        &default_policy(),
-        &[over_rate],
-        &["SETTLED_REDUCED W_OVER_RATE 9600.00"],
-    );
+    check(&default_policy(), &[over_rate], &["SETTLED_REDUCED W_OVER_RATE 9600.00"]);
 }
 
 /// A diagnostic contract on `product` claiming `voucher` (price = voucher / 0.8).
-fn diagnostic(
-    id: &str,
-    enterprise: &str,
-    product: &str,
-    voucher: &str,
-    completed_on: &str,
-) -> String {
+fn diagnostic(id: &str, enterprise: &str, product: &str, voucher: &str, completed_on: &str) -> String {
     let voucher_yuan: Decimal = voucher.parse().unwrap();
     let price_yuan = voucher_yuan / Decimal::new(8, 1);
     let price = format_money(price_yuan);
@@ -530,12 +307,7 @@ fn item_cap_under_each_scope() {
     check(
         &policy_text("half_up", "contract", "5000000"),
         &rows,
-        &[
-            "SETTLED 8000.00",
-            "SETTLED 4000.00",
-            "SETTLED 4000.00",
-            "SETTLED 100.00",
-        ],
+        &["SETTLED 8000.00", "SETTLED 4000.00", "SETTLED 4000.00", "SETTLED 100.00"],
     );
     check(
         &policy_text("half_up", "enterprise_category_year", "5000000"),
@@ -575,12 +347,7 @@ fn enterprise_quota_by_tier() {
     check(
         &default_policy(),
         &exact,
-        &[
-            "SETTLED 30000.00",
-            "SETTLED 10000.00",
-            "SETTLED 10000.00",
-            "E_QUOTA_EXHAUSTED voucher_amount",
-        ],
+        &["SETTLED 30000.00", "SETTLED 10000.00", "SETTLED 10000.00", "E_QUOTA_EXHAUSTED voucher_amount"],
     );
     let over = [
         contract("A1", E1, "T1", "30000", "2025-03-01"),
@@ -590,30 +357,17 @@ fn enterprise_quota_by_tier() {
     check(
         &default_policy(),
         &over,
-        &[
-            "SETTLED 30000.00",
-            "SETTLED 15000.00",
-            "SETTLED_REDUCED W_ENTERPRISE_QUOTA 5000.00",
-        ],
+        &["SETTLED 30000.00", "SETTLED 15000.00", "SETTLED_REDUCED W_ENTERPRISE_QUOTA 5000.00"],
     );
     // E2 entered the roster in 2024 (tier 2, 100,000); E3 is a little giant (tier 4).
     let outcome = settle_with(
         &default_policy(),
-        &[
-            contract("B1", E2, "T1", "30000", "2025-03-01"),
-            contract("B2", E3, "T1", "30000", "2025-03-01"),
-        ],
+        &[contract("B1", E2, "T1", "30000", "2025-03-01"), contract("B2", E3, "T1", "30000", "2025-03-01")],
         &CarryIn::default(),
     );
-    let tiers: Vec<(u32, String)> = outcome
-        .settlements
-        .iter()
-        .map(|s| (s.tier, format_money(s.enterprise_quota)))
-        .collect();
-    assert_eq!(
-        tiers,
-        [(2, "100000.00".to_string()), (4, "300000.00".to_string())]
-    );
+    let tiers: Vec<(u32, String)> =
+        outcome.settlements.iter().map(|s| (s.tier, format_money(s.enterprise_quota))).collect();
+    assert_eq!(tiers, [(2, "100000.00".to_string()), (4, "300000.00".to_string())]);
 }
 
 #[test]
@@ -627,11 +381,7 @@ fn provider_annual_cap() {
     check(
         &policy,
         &rows,
-        &[
-            "SETTLED 10000.00",
-            "SETTLED_REDUCED W_PROVIDER_CAP 2000.00",
-            "E_PROVIDER_CAP_EXHAUSTED voucher_amount",
-        ],
+        &["SETTLED 10000.00", "SETTLED_REDUCED W_PROVIDER_CAP 2000.00", "E_PROVIDER_CAP_EXHAUSTED voucher_amount"],
     );
 }
 
@@ -654,52 +404,25 @@ fn allocation_order_is_completed_on_then_contract_id_bytes() {
         diagnostic("K10", E1, "D1", "6000", "2025-03-05"),
         diagnostic("K8", E1, "D1", "1000", "2025-03-04"),
     ];
-    check(
-        &default_policy(),
-        &rows,
-        &[
-            "SETTLED_REDUCED W_ITEM_CAP 3000.00",
-            "SETTLED 6000.00",
-            "SETTLED 1000.00",
-        ],
-    );
+    check(&default_policy(), &rows, &["SETTLED_REDUCED W_ITEM_CAP 3000.00", "SETTLED 6000.00", "SETTLED 1000.00"]);
     let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
-    let order: Vec<(&str, u64)> = outcome
-        .settlements
-        .iter()
-        .map(|s| (s.contract_id.as_str(), s.seq))
-        .collect();
+    let order: Vec<(&str, u64)> = outcome.settlements.iter().map(|s| (s.contract_id.as_str(), s.seq)).collect();
     assert_eq!(order, [("K8", 1), ("K10", 2), ("K9", 3)]);
     let first = &outcome.settlements[2];
     assert_eq!(
-        (
-            format_money(first.item_used_before),
-            format_money(first.item_used_after),
-            format_money(first.shortfall)
-        ),
-        (
-            "7000.00".to_string(),
-            "10000.00".to_string(),
-            "3000.00".to_string()
-        )
+        (format_money(first.item_used_before), format_money(first.item_used_after), format_money(first.shortfall)),
+        ("7000.00".to_string(), "10000.00".to_string(), "3000.00".to_string())
     );
 }
 
 #[test]
 fn carry_in_from_committed_batches() {
-    let first = settle_with(
-        &default_policy(),
-        &[diagnostic("K1", E1, "D1", "6000", "2025-03-01")],
-        &CarryIn::default(),
-    );
+    let first =
+        settle_with(&default_policy(), &[diagnostic("K1", E1, "D1", "6000", "2025-03-01")], &CarryIn::default());
     let settled = &first.settlements[0];
     let mut carry_in = CarryIn::default();
-    carry_in
-        .totals
-        .add(&format!("{E1}|product:D1"), E1, P1, settled.approved_amount);
-    carry_in
-        .settled
-        .insert("K1".into(), settled.fingerprint.clone());
+    carry_in.totals.add(&format!("{E1}|product:D1"), E1, P1, settled.approved_amount);
+    carry_in.settled.insert("K1".into(), settled.fingerprint.clone());
     let again_same = diagnostic("K1", E1, "D1", "6000.00", "2025-03-01 08:00");
     let again_changed = diagnostic("K1", E1, "D1", "6000", "2025-03-02");
     let next = diagnostic("K2", E1, "D1", "6000", "2025-03-03");
@@ -708,23 +431,14 @@ fn carry_in_from_committed_batches() {
     let outcome = settle_with(&default_policy(), &[again_changed], &carry_in);
     assert_eq!(describe(&outcome, 1), ["E_SETTLED_CHANGED contract_id"]);
     let outcome = settle_with(&default_policy(), &[next], &carry_in);
-    assert_eq!(
-        describe(&outcome, 1),
-        ["SETTLED_REDUCED W_ITEM_CAP 4000.00"]
-    );
+    assert_eq!(describe(&outcome, 1), ["SETTLED_REDUCED W_ITEM_CAP 4000.00"]);
     let s = &outcome.settlements[0];
     assert_eq!(
-        (
-            format_money(s.enterprise_used_before),
-            format_money(s.enterprise_used_after)
-        ),
+        (format_money(s.enterprise_used_before), format_money(s.enterprise_used_after)),
         ("6000.00".into(), "10000.00".into())
     );
     assert_eq!(format_money(outcome.usage[0].used_before), "6000.00");
-    assert_eq!(
-        format_money(outcome.payouts[0].approved_amount_year),
-        "10000.00"
-    );
+    assert_eq!(format_money(outcome.payouts[0].approved_amount_year), "10000.00");
 }
 
 #[test]
@@ -732,7 +446,7 @@ fn registry_rows_checked_and_left_out() {
     use voucher_settle::registry::build_registries;
     let policy = parse_policy(&default_policy()).unwrap();
     let table = |text: &str, spec: &[columns::ColumnSpec]| {
-        parse_table(Path::new("r.csv"), text.as_bytes(), spec).unwrap()
+        parse_table(Path::new("r.csv"), text.as_bytes(), spec, &Default::default()).unwrap()
     };
     let enterprises = table(
         &format!(
@@ -753,21 +467,14 @@ fn registry_rows_checked_and_left_out() {
         &columns::DESIGNATIONS,
     );
     let providers = table(
-        &format!(
-            "provider_id,name,status,signed_from\n{P1},一,正常,2024-01-01\n{P2},二,paused,2024-01-01\n"
-        ),
+        &format!("provider_id,name,status,signed_from\n{P1},一,正常,2024-01-01\n{P2},二,paused,2024-01-01\n"),
         &columns::PROVIDERS,
     );
-    let products = table(
-        &format!("product_id,provider_id,category\nD1,{P1},diagnostic\nD2,{P1},咨询\n"),
-        &columns::PRODUCTS,
-    );
-    let (registries, exceptions) =
-        build_registries(&enterprises, &designations, &providers, &products, &policy);
-    let mut got: Vec<(Source, u64, Code, &str)> = exceptions
-        .iter()
-        .map(|e| (e.source, e.source_row, e.code, e.field))
-        .collect();
+    let products =
+        table(&format!("product_id,provider_id,category\nD1,{P1},diagnostic\nD2,{P1},咨询\n"), &columns::PRODUCTS);
+    let (registries, exceptions) = build_registries(&enterprises, &designations, &providers, &products, &policy);
+    let mut got: Vec<(Source, u64, Code, &str)> =
+        exceptions.iter().map(|e| (e.source, e.source_row, e.code, e.field)).collect();
     got.sort();
     use Code::*;
     use Source::*;
@@ -789,11 +496,7 @@ fn registry_rows_checked_and_left_out() {
         ]
     );
     assert_eq!(registries.enterprises.len(), 1, "only E1 is usable");
-    assert_eq!(
-        registries.designations[E1].len(),
-        2,
-        "designations have no key: duplicates count"
-    );
+    assert_eq!(registries.designations[E1].len(), 2, "designations have no key: duplicates count");
     assert_eq!(registries.providers.len(), 1);
     assert_eq!(registries.products.len(), 1);
 }

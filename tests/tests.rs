@@ -6,4 +6,6 @@ mod audit;
 mod bad_input;
 mod batches;
 mod conformance;
+mod formats;
+mod properties;
 mod scenarios;

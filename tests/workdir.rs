@@ -28,9 +28,7 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Workdir {
-        Workdir {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Workdir { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -60,15 +58,9 @@ impl Workdir {
             "2025-Q1/contracts.csv",
             "2025-Q2/contracts.csv",
         ] {
-            w.write(
-                &format!("data/{name}"),
-                std::fs::read(example.join(name)).unwrap(),
-            );
+            w.write(&format!("data/{name}"), std::fs::read(example.join(name)).unwrap());
         }
-        w.write(
-            "policy.toml",
-            std::fs::read(repo().join("jobs/policy/gx-2025.toml")).unwrap(),
-        );
+        w.write("policy.toml", std::fs::read(repo().join("jobs/policy/gx-2025.toml")).unwrap());
         w.write("job.toml", JOB);
         w
     }
@@ -89,12 +81,7 @@ impl Workdir {
     /// Runs and asserts the exit code, showing stderr when it differs.
     pub fn run_ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -106,9 +93,7 @@ impl Workdir {
     pub fn committed(&self) -> Vec<String> {
         let dir = self.path("ledger/batches");
         let mut names: Vec<String> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
+            Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
             Err(_) => Vec::new(),
         };
         names.sort();
@@ -134,42 +119,24 @@ products = "data/products.csv"
 /// Rows of a BOM-prefixed CSV as column -> value maps.
 pub fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        bytes.starts_with(b"\xEF\xBB\xBF"),
-        "{} starts with a BOM",
-        path.display()
-    );
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "{} starts with a BOM", path.display());
     let mut reader = csv::Reader::from_reader(&bytes[3..]);
     let headers = reader.headers().unwrap().clone();
     reader
         .records()
-        .map(|r| {
-            headers
-                .iter()
-                .zip(r.unwrap().iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
+        .map(|r| headers.iter().zip(r.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
         .collect()
 }
 
 /// A valid USCC with the given 17-character body (check character computed).
 pub fn make_uscc(body: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const WEIGHTS: [usize; 17] = [
-        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-    ];
+    const WEIGHTS: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
     assert_eq!(body.len(), 17);
     let sum: usize = body
         .bytes()
         .zip(WEIGHTS)
-        .map(|(b, w)| {
-            ALPHABET
-                .iter()
-                .position(|a| *a == b)
-                .expect("USCC character")
-                * w
-        })
+        .map(|(b, w)| ALPHABET.iter().position(|a| *a == b).expect("USCC character") * w)
         .sum();
     format!("{body}{}", ALPHABET[(31 - sum % 31) % 31] as char)
 }

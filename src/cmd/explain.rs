@@ -93,8 +93,7 @@ pub struct ExceptionLine {
 pub fn run(args: &ExplainArgs) -> Result<String> {
     let explanation = explain(args)?;
     if args.json {
-        return serde_json::to_string_pretty(&explanation)
-            .map_err(|e| Error::Internal(e.to_string()));
+        return serde_json::to_string_pretty(&explanation).map_err(|e| Error::Internal(e.to_string()));
     }
     Ok(render_text(&explanation))
 }
@@ -106,17 +105,11 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     for batch in ledger.committed()? {
         let settlements = stored_table(&batch, "settlements.parquet")?;
         let exceptions = stored_table(&batch, "exceptions.parquet")?;
-        let settled = settlements
-            .rows
-            .iter()
-            .find(|r| settlements.cell(r, "contract_id") == contract_id);
+        let settled = settlements.rows.iter().find(|r| settlements.cell(r, "contract_id") == contract_id);
         let exception_rows: Vec<&Vec<String>> = exceptions
             .rows
             .iter()
-            .filter(|r| {
-                exceptions.cell(r, "contract_id") == contract_id
-                    && exceptions.cell(r, "source") == "contracts"
-            })
+            .filter(|r| exceptions.cell(r, "contract_id") == contract_id && exceptions.cell(r, "source") == "contracts")
             .collect();
         if settled.is_none() && exception_rows.is_empty() {
             continue;
@@ -130,11 +123,7 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             batch_id: batch.manifest.batch_id.clone(),
             sequence: batch.manifest.sequence,
             cutoff: batch.manifest.cutoff.clone(),
-            kind: if settled.is_some() {
-                "settled"
-            } else {
-                "rejected"
-            },
+            kind: if settled.is_some() { "settled" } else { "rejected" },
             source_row,
             settlement: settled.map(|row| settlement(&settlements, row, &policy)),
             exceptions: exception_rows
@@ -156,34 +145,21 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             args.ledger.display()
         )));
     }
-    Ok(Explanation {
-        contract_id: contract_id.to_string(),
-        history,
-    })
+    Ok(Explanation { contract_id: contract_id.to_string(), history })
 }
 
 fn stored_table(batch: &CommittedBatch, name: &str) -> Result<TextTable> {
     let path = batch.dir.join(name);
-    let bytes =
-        std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     parquet_rows(&bytes)
 }
 
 fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy> {
     let bytes = ledger
         .read_object(&batch.manifest.policy.sha256)
-        .map_err(|e| {
-            Error::Input(format!(
-                "archived policy of batch {}: {e}",
-                batch.manifest.batch_id
-            ))
-        })?;
-    parse_policy(&String::from_utf8_lossy(&bytes)).map_err(|e| {
-        Error::Input(format!(
-            "archived policy of batch {}: {e}",
-            batch.manifest.batch_id
-        ))
-    })
+        .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))?;
+    parse_policy(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))
 }
 
 fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement {
@@ -192,11 +168,8 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
     let category = Category::parse(table.cell(row, "category"));
     let rule = category.and_then(|c| policy.categories.get(&c));
     let tier_number: u32 = cell("tier").parse().unwrap_or(0);
-    let tier_clause = policy
-        .tiers
-        .iter()
-        .find(|t| t.number == tier_number)
-        .map_or_else(String::new, |t| t.clause.clone());
+    let tier_clause =
+        policy.tiers.iter().find(|t| t.number == tier_number).map_or_else(String::new, |t| t.clause.clone());
     let approved = amount("approved_amount");
     let code = cell("code");
     let (item_room, quota_room, provider_room) = (
@@ -204,15 +177,14 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
         amount("enterprise_quota") - amount("enterprise_used_before"),
         policy.provider_cap_yuan - amount("provider_used_before"),
     );
-    let bound =
-        |name, name_zh, value: Decimal, formula: String, clause: String, binds: bool| Bound {
-            name,
-            name_zh,
-            amount: format_money(value),
-            formula,
-            clause,
-            binding: binds,
-        };
+    let bound = |name, name_zh, value: Decimal, formula: String, clause: String, binds: bool| Bound {
+        name,
+        name_zh,
+        amount: format_money(value),
+        formula,
+        clause,
+        binding: binds,
+    };
     let bounds = vec![
         bound(
             "claimed",
@@ -240,12 +212,7 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
             "item_room",
             "项目年度上限余额",
             item_room,
-            format!(
-                "{} − {} ({})",
-                cell("item_cap"),
-                cell("item_used_before"),
-                policy.cap_scope.as_str()
-            ),
+            format!("{} − {} ({})", cell("item_cap"), cell("item_used_before"), policy.cap_scope.as_str()),
             rule.map_or_else(String::new, |r| r.clause.clone()),
             code == "W_ITEM_CAP",
         ),
@@ -267,11 +234,7 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
             "provider_room",
             "服务商年度上限余额",
             provider_room,
-            format!(
-                "{} − {}",
-                format_money(policy.provider_cap_yuan),
-                cell("provider_used_before")
-            ),
+            format!("{} − {}", format_money(policy.provider_cap_yuan), cell("provider_used_before")),
             policy.provider_cap_clause.clone(),
             code == "W_PROVIDER_CAP",
         ),
@@ -293,18 +256,8 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
         bounds,
         totals: vec![
             total("item", "项目累计", "item_used_before", "item_used_after"),
-            total(
-                "enterprise",
-                "企业累计",
-                "enterprise_used_before",
-                "enterprise_used_after",
-            ),
-            total(
-                "provider",
-                "服务商累计",
-                "provider_used_before",
-                "provider_used_after",
-            ),
+            total("enterprise", "企业累计", "enterprise_used_before", "enterprise_used_after"),
+            total("provider", "服务商累计", "provider_used_before", "provider_used_after"),
         ],
     }
 }
@@ -313,31 +266,24 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
 fn check_of(code: &str) -> &'static str {
     match code {
         "E_ROW_MALFORMED" => "第0步 记录格式 / step 0: record shape",
-        "E_DUPLICATE_ROW" | "E_DUPLICATE_CONFLICT" => {
-            "第2步 重复合同编号 / step 2: duplicate contract_id"
-        }
-        "E_FIELD_MISSING" | "E_BAD_USCC" | "E_FIELD_INVALID" => {
-            "第3步 字段格式 / step 3: field formats"
-        }
+        "E_DUPLICATE_ROW" | "E_DUPLICATE_CONFLICT" => "第2步 重复合同编号 / step 2: duplicate contract_id",
+        "E_FIELD_MISSING" | "E_BAD_USCC" | "E_FIELD_INVALID" => "第3步 字段格式 / step 3: field formats",
         "E_ALREADY_SETTLED" | "E_SETTLED_CHANGED" => "第4步 以往已兑付 / step 4: settled before",
-        "E_OTHER_SERVICE_YEAR" | "E_NOT_COMPLETED" | "E_DATE_ORDER" | "E_AFTER_CUTOFF" => {
-            "第5步 日期 / step 5: dates"
+        "E_OTHER_SERVICE_YEAR" | "E_NOT_COMPLETED" | "E_DATE_ORDER" | "E_AFTER_CUTOFF" => "第5步 日期 / step 5: dates",
+        "E_UNKNOWN_ENTERPRISE" | "E_NOT_MANUFACTURING" | "E_NOT_ABOVE_SCALE" | "E_LARGE_ENTERPRISE" => {
+            "第6步 企业资格 / step 6: enterprise"
         }
-        "E_UNKNOWN_ENTERPRISE"
-        | "E_NOT_MANUFACTURING"
-        | "E_NOT_ABOVE_SCALE"
-        | "E_LARGE_ENTERPRISE" => "第6步 企业资格 / step 6: enterprise",
         "E_UNKNOWN_PROVIDER"
         | "E_SELF_DEALING"
         | "E_PROVIDER_REVOKED"
         | "E_PROVIDER_SUSPENDED"
         | "E_PROVIDER_NOT_SIGNED" => "第7步 服务商 / step 7: provider",
-        "E_UNKNOWN_PRODUCT"
-        | "E_PRODUCT_PROVIDER_MISMATCH"
-        | "E_CATEGORY_MISMATCH"
-        | "E_CATEGORY_NOT_COVERED" => "第8步 服务产品 / step 8: product",
-        "E_NO_CLAIM" | "E_AMOUNT_MISMATCH" | "E_DEPOSIT_SHORT" | "E_BALANCE_UNPAID"
-        | "W_OVERPAID" => "第9步 金额 / step 9: amounts",
+        "E_UNKNOWN_PRODUCT" | "E_PRODUCT_PROVIDER_MISMATCH" | "E_CATEGORY_MISMATCH" | "E_CATEGORY_NOT_COVERED" => {
+            "第8步 服务产品 / step 8: product"
+        }
+        "E_NO_CLAIM" | "E_AMOUNT_MISMATCH" | "E_DEPOSIT_SHORT" | "E_BALANCE_UNPAID" | "W_OVERPAID" => {
+            "第9步 金额 / step 9: amounts"
+        }
         _ => "分配（先到先得） / allocation, first come first served (SPEC 4.2)",
     }
 }
@@ -350,46 +296,25 @@ fn render_text(explanation: &Explanation) -> String {
             event.batch_id, event.sequence, event.cutoff, event.source_row, event.source_row
         );
         if let Some(s) = &event.settlement {
-            let code = if s.code.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", s.code)
-            };
+            let code = if s.code.is_empty() { String::new() } else { format!(" {}", s.code) };
             out += &format!(
                 "  {}{}：核定 approved {}，申报 claimed {}，核减 shortfall {}，分配顺序 seq {}，配额档 tier {}\n",
                 s.outcome, code, s.approved, s.claimed, s.shortfall, s.seq, s.tier
             );
             out += "  约束 bounds (approved = min of these):\n";
             for b in &s.bounds {
-                let mark = if b.binding {
-                    "  ← 起作用 binding"
-                } else {
-                    ""
-                };
-                let clause = if b.clause.is_empty() {
-                    String::new()
-                } else {
-                    format!("  [{}]", b.clause)
-                };
-                out += &format!(
-                    "    {:<13} {:>12}  {} {}{clause}{mark}\n",
-                    b.name, b.amount, b.name_zh, b.formula
-                );
+                let mark = if b.binding { "  ← 起作用 binding" } else { "" };
+                let clause = if b.clause.is_empty() { String::new() } else { format!("  [{}]", b.clause) };
+                out += &format!("    {:<13} {:>12}  {} {}{clause}{mark}\n", b.name, b.amount, b.name_zh, b.formula);
             }
             out += "  累计 running totals (before → after):\n";
             for t in &s.totals {
-                out += &format!(
-                    "    {:<10} {} → {}  {}\n",
-                    t.name, t.before, t.after, t.name_zh
-                );
+                out += &format!("    {:<10} {} → {}  {}\n", t.name, t.before, t.after, t.name_zh);
             }
         }
         for e in &event.exceptions {
             out += &format!("  {} {} [{}]\n", e.severity, e.code, e.check);
-            out += &format!(
-                "    字段 field {} = {:?}\n    {}\n",
-                e.field, e.value, e.message
-            );
+            out += &format!("    字段 field {} = {:?}\n    {}\n", e.field, e.value, e.message);
         }
     }
     out

@@ -31,27 +31,17 @@ pub struct RunArgs {
 
 /// What a run did, for the caller to print.
 pub enum RunReport {
-    Settled {
-        printed: String,
-        output: PathBuf,
-        committed: Option<PathBuf>,
-        manifest_sha256: String,
-    },
-    AlreadyCommitted {
-        batch_id: String,
-        dir: PathBuf,
-        output: PathBuf,
-    },
+    Settled { printed: String, output: PathBuf, committed: Option<PathBuf>, manifest_sha256: String },
+    AlreadyCommitted { batch_id: String, dir: PathBuf, output: PathBuf },
 }
 
 pub fn run(args: &RunArgs) -> Result<RunReport> {
     let cutoff = match &args.cutoff {
         None => None,
-        Some(text) => Some(parse_date(text.trim()).ok_or_else(|| {
-            Error::Input(format!(
-                "--cutoff {text:?}: 日期无效 (not a date, use YYYY-MM-DD)"
-            ))
-        })?),
+        Some(text) => Some(
+            parse_date(text.trim())
+                .ok_or_else(|| Error::Input(format!("--cutoff {text:?}: 日期无效 (not a date, use YYYY-MM-DD)")))?,
+        ),
     };
     let batch = Batch::resolve(&args.batch, cutoff)?;
     let job = load_job(&args.job, batch)?;
@@ -81,19 +71,12 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     let ledger = Ledger::open(&job.ledger)?;
     let committed = ledger.committed()?;
-    if let Some(done) = committed
-        .iter()
-        .find(|b| b.manifest.batch_id == job.batch.id)
-    {
+    if let Some(done) = committed.iter().find(|b| b.manifest.batch_id == job.batch.id) {
         return already_committed(done, &policy_entry, &input_entries, &job.output);
     }
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year, policy.cap_scope)?;
-    let spec = BatchSpec {
-        batch_id: &job.batch.id,
-        service_year: job.service_year,
-        cutoff: job.batch.cutoff,
-    };
+    let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
     let computed = compute(&policy, &tables, &spec, &carry_in)?;
     tracing::info!(
         settled = computed.outcome.settlements.len(),
@@ -115,23 +98,16 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         outputs: computed.files.iter().map(|f| f.entry()).collect(),
         prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.clone()),
     };
-    let mut manifest_bytes =
-        serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
     manifest_bytes.push(b'\n');
     let manifest_sha256 = sha256_hex(&manifest_bytes);
-    let mut files: Vec<(&str, &[u8])> = computed
-        .files
-        .iter()
-        .map(|f| (f.name, f.bytes.as_slice()))
-        .collect();
+    let mut files: Vec<(&str, &[u8])> = computed.files.iter().map(|f| (f.name, f.bytes.as_slice())).collect();
     files.push((MANIFEST, &manifest_bytes));
     let committed_dir = if args.dry_run {
         None
     } else {
-        let mut archive: Vec<(PathBuf, String)> = tables
-            .iter()
-            .map(|(_, t)| (t.path.clone(), t.sha256.clone()))
-            .collect();
+        let mut archive: Vec<(PathBuf, String)> =
+            tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
         archive.push((job.policy.clone(), policy_entry.sha256));
         archive.push((job.job_path.clone(), job_entry.sha256));
         Some(ledger.commit(&manifest, &files, &archive)?)
@@ -147,19 +123,14 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
 fn file_entry(name: &str, path: &Path) -> Result<FileEntry> {
     let bytes = std::fs::read(path).map_err(|e| Error::unreadable(path, e))?;
-    Ok(FileEntry {
-        name: name.into(),
-        path: Some(path.display().to_string()),
-        sha256: sha256_hex(&bytes),
-        rows: None,
-    })
+    Ok(FileEntry { name: name.into(), path: Some(path.display().to_string()), sha256: sha256_hex(&bytes), rows: None })
 }
 
 /// Reads the five inputs in parallel; any unreadable file stops the run.
 fn read_inputs(job: &JobSpec) -> Result<Vec<(Source, Table)>> {
     Source::ALL
         .par_iter()
-        .map(|&source| read_table(job.input(source), input_columns(source)).map(|t| (source, t)))
+        .map(|&source| read_table(job.input(source), input_columns(source), job.options(source)).map(|t| (source, t)))
         .collect()
 }
 
@@ -181,16 +152,9 @@ fn already_committed(
         )));
     }
     let mut files = Vec::new();
-    for name in done
-        .manifest
-        .outputs
-        .iter()
-        .map(|o| o.name.as_str())
-        .chain([MANIFEST])
-    {
+    for name in done.manifest.outputs.iter().map(|o| o.name.as_str()).chain([MANIFEST]) {
         let path = done.dir.join(name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
         files.push((name, bytes));
     }
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
@@ -203,17 +167,10 @@ fn already_committed(
 }
 
 fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {
-    let last = committed
-        .iter()
-        .rev()
-        .find(|b| b.manifest.service_year == job.service_year);
+    let last = committed.iter().rev().find(|b| b.manifest.service_year == job.service_year);
     let Some(last) = last else { return Ok(()) };
     let last_cutoff = parse_date(&last.manifest.cutoff).ok_or_else(|| {
-        Error::Input(format!(
-            "{}: manifest cutoff {:?} is not a date",
-            last.dir.display(),
-            last.manifest.cutoff
-        ))
+        Error::Input(format!("{}: manifest cutoff {:?} is not a date", last.dir.display(), last.manifest.cutoff))
     })?;
     if job.batch.cutoff < last_cutoff {
         return Err(Error::Input(format!(

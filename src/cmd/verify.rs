@@ -9,6 +9,7 @@ use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::frame::{TextTable, parquet_rows};
 use crate::ingest::{parse_table, sha256_hex};
+use crate::job::input_options_of;
 use crate::ledger::{CommittedBatch, Ledger, MANIFEST};
 use crate::policy::parse_policy;
 use crate::{Error, Result};
@@ -34,15 +35,9 @@ pub fn run(args: &VerifyArgs) -> Result<String> {
     let selected: Vec<usize> = match &args.batch {
         None => (0..batches.len()).collect(),
         Some(id) => {
-            let index = batches
-                .iter()
-                .position(|b| &b.manifest.batch_id == id)
-                .ok_or_else(|| {
-                    Error::Input(format!(
-                        "{}: 没有已提交的批次 {id} (no committed batch {id})",
-                        args.ledger.display()
-                    ))
-                })?;
+            let index = batches.iter().position(|b| &b.manifest.batch_id == id).ok_or_else(|| {
+                Error::Input(format!("{}: 没有已提交的批次 {id} (no committed batch {id})", args.ledger.display()))
+            })?;
             vec![index]
         }
     };
@@ -64,32 +59,21 @@ fn chain(ledger: &Ledger) -> Result<Vec<CommittedBatch>> {
     let dirs = ledger.batch_dirs()?;
     let Some(head) = head else {
         if let Some((_, dir)) = dirs.first() {
-            return Err(differs(format!(
-                "HEAD missing, yet {} exists",
-                dir.display()
-            )));
+            return Err(differs(format!("HEAD missing, yet {} exists", dir.display())));
         }
         return Ok(Vec::new());
     };
     let mut batches: Vec<CommittedBatch> = Vec::new();
     for (sequence, dir) in dirs {
         if sequence > head.sequence {
-            tracing::warn!(
-                "未提交的残留，不属于账本 (uncommitted leftover, not part of the store): {}",
-                dir.display()
-            );
+            tracing::warn!("未提交的残留，不属于账本 (uncommitted leftover, not part of the store): {}", dir.display());
             continue;
         }
         let expected = batches.len() as u64 + 1;
         if sequence != expected {
-            return Err(differs(format!(
-                "batch folder {expected:06}_* missing (next is {})",
-                dir.display()
-            )));
+            return Err(differs(format!("batch folder {expected:06}_* missing (next is {})", dir.display())));
         }
-        let batch = ledger
-            .read_batch(&dir)
-            .map_err(|e| differs(e.to_string()))?;
+        let batch = ledger.read_batch(&dir).map_err(|e| differs(e.to_string()))?;
         let name = format!("{:06}_{}", batch.manifest.sequence, batch.manifest.batch_id);
         if dir.file_name().is_none_or(|n| n.to_string_lossy() != name) {
             return Err(differs(format!("{}: manifest says {name}", dir.display())));
@@ -110,9 +94,7 @@ fn chain(ledger: &Ledger) -> Result<Vec<CommittedBatch>> {
         )));
     }
     match batches.last() {
-        Some(last)
-            if last.manifest_sha256 == head.manifest_sha256
-                && last.manifest.sequence == head.sequence => {}
+        Some(last) if last.manifest_sha256 == head.manifest_sha256 && last.manifest.sequence == head.sequence => {}
         Some(last) => {
             return Err(differs(format!(
                 "HEAD names batch {} ({}), the last batch is {} ({})",
@@ -120,10 +102,7 @@ fn chain(ledger: &Ledger) -> Result<Vec<CommittedBatch>> {
             )));
         }
         None => {
-            return Err(differs(format!(
-                "HEAD names batch {}, the store has none",
-                head.batch_id
-            )));
+            return Err(differs(format!("HEAD names batch {}, the store has none", head.batch_id)));
         }
     }
     Ok(batches)
@@ -134,72 +113,46 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     let batch = &batches[index];
     let m = &batch.manifest;
     let object = |name: &str, sha256: &str| {
-        ledger
-            .read_object(sha256)
-            .map_err(|e| differs(format!("batch {}, archived {name}: {e}", m.batch_id)))
+        ledger.read_object(sha256).map_err(|e| differs(format!("batch {}, archived {name}: {e}", m.batch_id)))
     };
-    object("job", &m.job.sha256)?;
-    let policy_text = String::from_utf8(object("policy", &m.policy.sha256)?).map_err(|_| {
-        differs(format!(
-            "batch {}, archived policy is not UTF-8",
-            m.batch_id
-        ))
-    })?;
-    let policy = parse_policy(&policy_text)
-        .map_err(|e| differs(format!("batch {}, archived policy: {e}", m.batch_id)))?;
+    let job_text = String::from_utf8(object("job", &m.job.sha256)?)
+        .map_err(|_| differs(format!("batch {}, archived job is not UTF-8", m.batch_id)))?;
+    let options =
+        input_options_of(&job_text).map_err(|e| differs(format!("batch {}, archived job: {e}", m.batch_id)))?;
+    let policy_text = String::from_utf8(object("policy", &m.policy.sha256)?)
+        .map_err(|_| differs(format!("batch {}, archived policy is not UTF-8", m.batch_id)))?;
+    let policy =
+        parse_policy(&policy_text).map_err(|e| differs(format!("batch {}, archived policy: {e}", m.batch_id)))?;
     let mut tables = Vec::new();
     for source in Source::ALL {
-        let entry = m
-            .inputs
-            .iter()
-            .find(|i| i.name == source.as_str())
-            .ok_or_else(|| {
-                differs(format!(
-                    "batch {}, {MANIFEST}: input {} not listed",
-                    m.batch_id,
-                    source.as_str()
-                ))
-            })?;
+        let entry = m.inputs.iter().find(|i| i.name == source.as_str()).ok_or_else(|| {
+            differs(format!("batch {}, {MANIFEST}: input {} not listed", m.batch_id, source.as_str()))
+        })?;
         let bytes = object(source.as_str(), &entry.sha256)?;
         let label = PathBuf::from(entry.path.clone().unwrap_or_else(|| entry.name.clone()));
-        let table = parse_table(&label, &bytes, input_columns(source)).map_err(|e| {
-            differs(format!(
-                "batch {}, archived {}: {e}",
-                m.batch_id,
-                source.as_str()
-            ))
-        })?;
+        let source_options = &options.iter().find(|(s, _)| *s == source).expect("all five inputs").1;
+        let table = parse_table(&label, &bytes, input_columns(source), source_options)
+            .map_err(|e| differs(format!("batch {}, archived {}: {e}", m.batch_id, source.as_str())))?;
         tables.push((source, table));
     }
-    let cutoff = parse_date(&m.cutoff)
-        .ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
+    let cutoff =
+        parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
     let carry_in = ledger.carry_in(&batches[..index], m.service_year, policy.cap_scope)?;
-    let spec = BatchSpec {
-        batch_id: &m.batch_id,
-        service_year: m.service_year,
-        cutoff,
-    };
+    let spec = BatchSpec { batch_id: &m.batch_id, service_year: m.service_year, cutoff };
     let computed = compute(&policy, &tables, &spec, &carry_in)?;
 
     let listed: Vec<&str> = m.outputs.iter().map(|o| o.name.as_str()).collect();
     let recomputed: Vec<&str> = computed.files.iter().map(|f| f.name).collect();
     if listed != recomputed {
-        return Err(differs(format!(
-            "batch {}, {MANIFEST}: outputs {listed:?}, expected {recomputed:?}",
-            m.batch_id
-        )));
+        return Err(differs(format!("batch {}, {MANIFEST}: outputs {listed:?}, expected {recomputed:?}", m.batch_id)));
     }
     for (file, entry) in computed.files.iter().zip(&m.outputs) {
         let path = batch.dir.join(file.name);
-        let stored = std::fs::read(&path)
-            .map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
+        let stored = std::fs::read(&path).map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
         if stored != file.bytes {
             let place = first_difference(file.name, &stored, &file.bytes)
                 .unwrap_or_else(|| "bytes differ (formatting)".to_string());
-            return Err(differs(format!(
-                "batch {}, {}, {place}",
-                m.batch_id, file.name
-            )));
+            return Err(differs(format!("batch {}, {}, {place}", m.batch_id, file.name)));
         }
         if sha256_hex(&stored) != entry.sha256 || entry.rows != file.rows {
             return Err(differs(format!(
@@ -220,12 +173,8 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
 fn check_file_hashes(batch: &CommittedBatch) -> Result<()> {
     for entry in &batch.manifest.outputs {
         let path = batch.dir.join(&entry.name);
-        let bytes = std::fs::read(&path).map_err(|e| {
-            differs(format!(
-                "batch {}, {}: {e}",
-                batch.manifest.batch_id, entry.name
-            ))
-        })?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| differs(format!("batch {}, {}: {e}", batch.manifest.batch_id, entry.name)))?;
         if sha256_hex(&bytes) != entry.sha256 {
             return Err(differs(format!(
                 "batch {}, {}: checksum {} differs from the manifest's {}",
@@ -252,18 +201,12 @@ fn first_difference(name: &str, stored: &[u8], recomputed: &[u8]) -> Option<Stri
     } else {
         let lines = |bytes: &[u8]| TextTable {
             header: vec!["line".into()],
-            rows: String::from_utf8_lossy(bytes)
-                .lines()
-                .map(|l| vec![l.to_string()])
-                .collect(),
+            rows: String::from_utf8_lossy(bytes).lines().map(|l| vec![l.to_string()]).collect(),
         };
         (lines(stored), lines(recomputed))
     };
     if stored.header != recomputed.header {
-        return Some(format!(
-            "header: stored {:?}, recomputed {:?}",
-            stored.header, recomputed.header
-        ));
+        return Some(format!("header: stored {:?}, recomputed {:?}", stored.header, recomputed.header));
     }
     let rows = stored.rows.len().max(recomputed.rows.len());
     for row in 0..rows {
@@ -293,24 +236,14 @@ fn first_difference(name: &str, stored: &[u8], recomputed: &[u8]) -> Option<Stri
 
 fn csv_rows(bytes: &[u8]) -> TextTable {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
     let mut rows: Vec<Vec<String>> = reader
         .byte_records()
         .map(|r| match r {
-            Ok(record) => record
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect(),
+            Ok(record) => record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect(),
             Err(e) => vec![format!("unreadable: {e}")],
         })
         .collect();
-    let header = if rows.is_empty() {
-        Vec::new()
-    } else {
-        rows.remove(0)
-    };
+    let header = if rows.is_empty() { Vec::new() } else { rows.remove(0) };
     TextTable { header, rows }
 }

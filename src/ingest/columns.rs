@@ -9,34 +9,21 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
-    /// Headers match after trimming, case-insensitively.
-    pub fn matches(&self, header: &str) -> bool {
-        self.name.eq_ignore_ascii_case(header)
-            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(header))
+    /// Whether a header, with white space removed and lower-cased, names this column.
+    pub fn matches(&self, header_key: &str) -> bool {
+        self.name == header_key || self.aliases.contains(&header_key)
     }
 }
 
 const fn col(name: &'static str, aliases: &'static [&'static str], required: bool) -> ColumnSpec {
-    ColumnSpec {
-        name,
-        aliases,
-        required,
-    }
+    ColumnSpec { name, aliases, required }
 }
 
 /// SPEC 2.1, in table order (the order fields are parsed in).
 pub const CONTRACTS: [ColumnSpec; 12] = [
     col("contract_id", &["合同编号"], true),
-    col(
-        "enterprise_id",
-        &["企业统一社会信用代码", "企业信用代码"],
-        true,
-    ),
-    col(
-        "provider_id",
-        &["服务商统一社会信用代码", "服务商信用代码"],
-        true,
-    ),
+    col("enterprise_id", &["企业统一社会信用代码", "企业信用代码"], true),
+    col("provider_id", &["服务商统一社会信用代码", "服务商信用代码"], true),
     col("product_id", &["服务产品编号", "产品编号"], true),
     col("category", &["服务类别"], false),
     col("service_price", &["服务产品原价", "原价"], true),

@@ -1,114 +1,135 @@
-//! CSV in UTF-8, with or without BOM. Row-level problems become malformed
-//! records, never errors; only a file without a usable header is an error.
+//! CSV in UTF-8 (with or without BOM) or GBK/GB18030. The CSV structure is
+//! parsed on the raw bytes — GBK and GB18030 never use the bytes of `,`,
+//! `"` or line ends inside a character — and each field is then decoded, so
+//! a bad byte spoils only its own record.
 
 use std::path::Path;
 
-use super::{ColumnSpec, MAX_RECORDS, Record, map_header};
+use encoding_rs::GB18030;
+
+use super::{InputOptions, RawRow, Record, RecordBuilder, empty_file};
 use crate::{Error, Result};
 
-pub fn read_csv(path: &Path, bytes: &[u8], columns: &[ColumnSpec]) -> Result<Vec<Record>> {
+/// The text encoding of a CSV input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8, unless the bytes are not UTF-8 but are GB18030.
+    #[default]
+    Auto,
+    Utf8,
+    /// GB18030, a superset of GBK (what Excel on Chinese Windows writes).
+    Gb18030,
+}
+
+impl Encoding {
+    pub fn parse(text: &str) -> Option<Encoding> {
+        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "auto" => Some(Encoding::Auto),
+            "utf-8" | "utf8" => Some(Encoding::Utf8),
+            "gbk" | "gb2312" | "gb18030" | "cp936" => Some(Encoding::Gb18030),
+            _ => None,
+        }
+    }
+}
+
+/// Decides the encoding of a file whose job says `auto`: a BOM or valid
+/// UTF-8 is UTF-8. Otherwise, bytes that read cleanly as GB18030 and hold
+/// fewer well-formed UTF-8 characters than broken sequences are GB18030; the
+/// rest is UTF-8 with damaged records.
+pub fn detect(bytes: &[u8]) -> Encoding {
+    if bytes.starts_with(b"\xEF\xBB\xBF") || std::str::from_utf8(bytes).is_ok() {
+        return Encoding::Utf8;
+    }
+    let (mut well_formed, mut broken) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        well_formed += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        broken += usize::from(!chunk.invalid().is_empty());
+    }
+    let clean_gb18030 = GB18030.decode_without_bom_handling_and_without_replacement(bytes).is_some();
+    if clean_gb18030 && well_formed < broken { Encoding::Gb18030 } else { Encoding::Utf8 }
+}
+
+fn decode(field: &[u8], encoding: Encoding) -> Option<String> {
+    match encoding {
+        Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(field).map(|c| c.into_owned()),
+        _ => std::str::from_utf8(field).ok().map(str::to_string),
+    }
+}
+
+pub fn read_csv(
+    path: &Path,
+    bytes: &[u8],
+    columns: &[super::ColumnSpec],
+    options: &InputOptions,
+) -> Result<Vec<Record>> {
+    let encoding = match options.encoding {
+        Encoding::Auto => detect(bytes),
+        chosen => chosen,
+    };
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
     let mut record = csv::ByteRecord::new();
-    let mut header: Option<(Vec<String>, Vec<Option<usize>>)> = None;
-    let mut records = Vec::new();
-    let mut source_row = 0u64;
+    let mut builder: Option<RecordBuilder> = None;
     loop {
-        let more = reader.read_byte_record(&mut record).map_err(|e| {
-            Error::Input(format!(
-                "{}: CSV 无法解析 (cannot parse CSV): {e}",
-                path.display()
-            ))
-        })?;
+        let more = reader
+            .read_byte_record(&mut record)
+            .map_err(|e| Error::Input(format!("{}: CSV 无法解析 (cannot parse CSV): {e}", path.display())))?;
         if !more {
             break;
         }
         if record.iter().all(is_blank) {
             continue;
         }
-        let Some((names, mapping)) = &header else {
-            let names: Vec<String> = record
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect();
-            let mapping = map_header(path, &names, columns)?;
-            header = Some((names, mapping));
+        let Some(builder) = builder.as_mut() else {
+            let header: Vec<String> = record.iter().map(|f| decode(f, encoding).unwrap_or_default()).collect();
+            builder = Some(RecordBuilder::new(path, &header, columns, options)?);
             continue;
         };
-        source_row += 1;
-        if records.len() >= MAX_RECORDS {
-            return Err(Error::Input(format!(
-                "{}: 超过 {MAX_RECORDS} 行上限 (more than {MAX_RECORDS} records)",
-                path.display()
-            )));
-        }
-        records.push(to_record(
-            source_row,
-            &record,
-            names.len(),
-            mapping,
-            columns,
-        ));
+        builder.push(decode_row(&record, encoding))?;
     }
-    if header.is_none() {
-        return Err(Error::Input(format!(
-            "{}: 文件为空，没有表头 (empty file: no header row)",
-            path.display()
-        )));
-    }
-    Ok(records)
-}
-
-fn is_blank(field: &[u8]) -> bool {
-    match std::str::from_utf8(field) {
-        Ok(text) => text.trim().is_empty(),
-        Err(_) => false,
+    match builder {
+        Some(builder) => Ok(builder.finish()),
+        None => Err(empty_file(path, "文件为空", "empty file")),
     }
 }
 
-fn to_record(
-    source_row: u64,
-    record: &csv::ByteRecord,
-    header_len: usize,
-    mapping: &[Option<usize>],
-    columns: &[ColumnSpec],
-) -> Record {
-    let malformed = |why: String| Record {
-        source_row,
-        fields: Vec::new(),
-        malformed: Some(why),
-    };
-    if record.len() != header_len {
-        return malformed(format!(
-            "{} 个字段，表头有 {} 个 ({} fields, the header has {})",
-            record.len(),
-            header_len,
-            record.len(),
-            header_len
-        ));
-    }
-    let mut fields = Vec::with_capacity(mapping.len());
-    for (canonical, file_index) in mapping.iter().enumerate() {
-        let Some(file_index) = file_index else {
-            fields.push(String::new());
-            continue;
-        };
-        match std::str::from_utf8(&record[*file_index]) {
-            Ok(text) => fields.push(text.to_string()),
-            Err(_) => {
-                return malformed(format!(
-                    "{} 不是有效的 UTF-8 ({} is not valid UTF-8)",
-                    columns[canonical].name, columns[canonical].name
+fn decode_row(record: &csv::ByteRecord, encoding: Encoding) -> RawRow {
+    let mut fields = Vec::with_capacity(record.len());
+    for (index, field) in record.iter().enumerate() {
+        match decode(field, encoding) {
+            Some(text) => fields.push(text),
+            None => {
+                let name = if encoding == Encoding::Gb18030 { "GB18030" } else { "UTF-8" };
+                return RawRow::Malformed(format!(
+                    "第 {} 个字段不是有效的 {name} (field {} is not valid {name})",
+                    index + 1,
+                    index + 1
                 ));
             }
         }
     }
-    Record {
-        source_row,
-        fields,
-        malformed: None,
+    RawRow::Fields(fields)
+}
+
+/// A field of white space only; undecodable bytes are never blank.
+fn is_blank(field: &[u8]) -> bool {
+    field.iter().all(u8::is_ascii_whitespace) || std::str::from_utf8(field).is_ok_and(|t| t.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_gbk_and_keeps_damaged_utf8() {
+        let (gbk, _, _) = GB18030.encode("合同编号,企业名称\nC-1,广西示例机械制造有限公司\n");
+        assert_eq!(detect(&gbk), Encoding::Gb18030);
+        assert_eq!(detect("合同编号\nC-1\n".as_bytes()), Encoding::Utf8);
+        let mut damaged = "合同编号,企业名称\nC-1,广西示例机械制造有限公司\n".as_bytes().to_vec();
+        damaged.extend_from_slice(b"C-2,\xff\xfe\n");
+        assert_eq!(detect(&damaged), Encoding::Utf8);
+        assert_eq!(Encoding::parse("GBK"), Some(Encoding::Gb18030));
+        assert_eq!(Encoding::parse("utf_8"), Some(Encoding::Utf8));
+        assert_eq!(Encoding::parse("latin1"), None);
     }
 }

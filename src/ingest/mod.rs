@@ -1,17 +1,21 @@
 //! Readers: an input file -> a `Table` of raw text records in canonical
-//! column order. Formats and encodings slot in here; everything after sees
-//! only `Table`. Row numbering (SPEC 2): records whose fields are all empty
+//! column order. CSV (UTF-8 or GBK/GB18030), XLSX and Parquet all end in the
+//! same `RecordBuilder`, so row numbering and malformed records mean the same
+//! thing whatever the format (SPEC 2): records whose fields are all empty
 //! after trimming are skipped and not numbered; `source_row` 1 is the first
 //! data record after the header.
 
 pub mod columns;
 mod csv_reader;
+mod parquet_reader;
+mod xlsx_reader;
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 pub use columns::ColumnSpec;
+pub use csv_reader::Encoding;
 
 use crate::{Error, Result};
 
@@ -42,20 +46,34 @@ pub struct Table {
     pub records: Vec<Record>,
 }
 
-/// Reads a whole input file and hashes it.
-pub fn read_table(path: &Path, columns: &[ColumnSpec]) -> Result<Table> {
-    let bytes = std::fs::read(path).map_err(|e| Error::unreadable(path, e))?;
-    parse_table(path, &bytes, columns)
+/// How the job says to read one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputOptions {
+    pub encoding: Encoding,
+    /// XLSX: the sheet to read; the first one when absent.
+    pub sheet: Option<String>,
+    /// Extra header names: (header as in the file, canonical column).
+    pub columns: Vec<(String, String)>,
 }
 
-/// Parses the bytes of an input file; `path` names it in messages.
-pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec]) -> Result<Table> {
-    let records = csv_reader::read_csv(path, bytes, columns)?;
-    Ok(Table {
-        path: path.to_path_buf(),
-        sha256: sha256_hex(bytes),
-        records,
-    })
+/// Reads a whole input file and hashes it.
+pub fn read_table(path: &Path, columns: &[ColumnSpec], options: &InputOptions) -> Result<Table> {
+    let bytes = std::fs::read(path).map_err(|e| Error::unreadable(path, e))?;
+    parse_table(path, &bytes, columns, options)
+}
+
+/// Parses the bytes of an input file; `path` names it in messages. The
+/// format is told by the content, not the name: Parquet starts with `PAR1`,
+/// a workbook with a zip or OLE signature, anything else is CSV.
+pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Table> {
+    let records = if bytes.starts_with(b"PAR1") {
+        parquet_reader::read_parquet(path, bytes, columns, options)?
+    } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        xlsx_reader::read_workbook(path, bytes, columns, options)?
+    } else {
+        csv_reader::read_csv(path, bytes, columns, options)?
+    };
+    Ok(Table { path: path.to_path_buf(), sha256: sha256_hex(bytes), records })
 }
 
 /// `sha256:<hex>`, the checksum form used everywhere in the manifest.
@@ -63,44 +81,117 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
+/// Headers match after removing white space, case-insensitively.
+fn header_key(name: &str) -> String {
+    name.chars().filter(|c| !c.is_whitespace() && *c != '\u{feff}').flat_map(char::to_lowercase).collect()
+}
+
+/// A data row as a reader found it.
+pub(crate) enum RawRow {
+    /// The text of every column of the row, in file order.
+    Fields(Vec<String>),
+    /// A row that cannot be read faithfully, and why. Never blank.
+    Malformed(String),
+}
+
+/// Numbers rows, skips blank ones, checks widths and projects each row onto
+/// the canonical columns.
+pub(crate) struct RecordBuilder<'a> {
+    path: &'a Path,
+    header_len: usize,
+    mapping: Vec<Option<usize>>,
+    records: Vec<Record>,
+}
+
+impl<'a> RecordBuilder<'a> {
+    pub fn new(path: &'a Path, header: &[String], columns: &[ColumnSpec], options: &InputOptions) -> Result<Self> {
+        let mapping = map_header(path, header, columns, options)?;
+        Ok(RecordBuilder { path, header_len: header.len(), mapping, records: Vec::new() })
+    }
+
+    pub fn push(&mut self, row: RawRow) -> Result<()> {
+        let fields = match row {
+            RawRow::Fields(fields) if fields.iter().all(|f| f.trim().is_empty()) => return Ok(()),
+            RawRow::Fields(fields) => Ok(fields),
+            RawRow::Malformed(why) => Err(why),
+        };
+        if self.records.len() >= MAX_RECORDS {
+            return Err(Error::Input(format!(
+                "{}: 超过 {MAX_RECORDS} 行上限 (more than {MAX_RECORDS} records)",
+                self.path.display()
+            )));
+        }
+        let source_row = self.records.len() as u64 + 1;
+        let malformed = |why: String| Record { source_row, fields: Vec::new(), malformed: Some(why) };
+        let record = match fields {
+            Err(why) => malformed(why),
+            Ok(fields) if fields.len() != self.header_len => malformed(format!(
+                "{} 个字段，表头有 {} 个 ({} fields, the header has {})",
+                fields.len(),
+                self.header_len,
+                fields.len(),
+                self.header_len
+            )),
+            Ok(mut fields) => {
+                let projected = self
+                    .mapping
+                    .iter()
+                    .map(|m| m.map_or_else(String::new, |i| std::mem::take(&mut fields[i])))
+                    .collect();
+                Record { source_row, fields: projected, malformed: None }
+            }
+        };
+        self.records.push(record);
+        Ok(())
+    }
+
+    pub fn finish(self) -> Vec<Record> {
+        self.records
+    }
+}
+
 /// Maps the header cells of a file to canonical columns. Returns, per
 /// canonical column, the file column index it comes from.
-pub fn map_header(
+fn map_header(
     path: &Path,
     header: &[String],
     columns: &[ColumnSpec],
+    options: &InputOptions,
 ) -> Result<Vec<Option<usize>>> {
+    for (_, canonical) in &options.columns {
+        if !columns.iter().any(|c| c.name == canonical) {
+            return Err(Error::Input(format!(
+                "{}: 列映射指向未知列 {canonical} (column mapping names unknown column {canonical})",
+                path.display()
+            )));
+        }
+    }
     let mut mapping = vec![None; columns.len()];
     for (file_index, cell) in header.iter().enumerate() {
-        let name = cell.trim().trim_start_matches('\u{feff}').trim();
-        let Some(canonical) = columns.iter().position(|c| c.matches(name)) else {
-            continue;
+        let key = header_key(cell);
+        let mapped = options.columns.iter().find(|(name, _)| header_key(name) == key).map(|(_, c)| c.as_str());
+        let canonical = match mapped {
+            Some(name) => columns.iter().position(|c| c.name == name),
+            None => columns.iter().position(|c| c.matches(&key)),
         };
+        let Some(canonical) = canonical else { continue };
         if let Some(first) = mapping[canonical] {
+            let name = columns[canonical].name;
             return Err(Error::Input(format!(
-                "{}: 列 {} 出现两次（第 {} 列和第 {} 列）(column {} appears twice, columns {} and {})",
+                "{}: 列 {name} 出现两次（第 {} 列和第 {} 列）(column {name} appears twice, columns {} and {})",
                 path.display(),
-                columns[canonical].name,
                 first + 1,
                 file_index + 1,
-                columns[canonical].name,
                 first + 1,
                 file_index + 1
             )));
         }
         mapping[canonical] = Some(file_index);
     }
-    let missing: Vec<&ColumnSpec> = columns
-        .iter()
-        .zip(&mapping)
-        .filter(|(c, m)| c.required && m.is_none())
-        .map(|(c, _)| c)
-        .collect();
+    let missing: Vec<&ColumnSpec> =
+        columns.iter().zip(&mapping).filter(|(c, m)| c.required && m.is_none()).map(|(c, _)| c).collect();
     if !missing.is_empty() {
-        let zh: Vec<&str> = missing
-            .iter()
-            .map(|c| c.aliases.first().copied().unwrap_or(c.name))
-            .collect();
+        let zh: Vec<&str> = missing.iter().map(|c| c.aliases.first().copied().unwrap_or(c.name)).collect();
         let en: Vec<&str> = missing.iter().map(|c| c.name).collect();
         return Err(Error::Input(format!(
             "{}: 缺少必填列 {} (missing required column {})",
@@ -110,4 +201,9 @@ pub fn map_header(
         )));
     }
     Ok(mapping)
+}
+
+/// The error for a file with no header row.
+pub(crate) fn empty_file(path: &Path, what_zh: &str, what_en: &str) -> Error {
+    Error::Input(format!("{}: {what_zh}，没有表头 ({what_en}: no header row)", path.display()))
 }

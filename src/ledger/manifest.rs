@@ -36,12 +36,8 @@ impl Manifest {
     /// Whether a run with these policy and input checksums would settle the
     /// same batch again.
     pub fn same_inputs(&self, policy_sha256: &str, inputs: &[FileEntry]) -> bool {
-        let checksums = |entries: &[FileEntry]| {
-            entries
-                .iter()
-                .map(|e| (e.name.clone(), e.sha256.clone()))
-                .collect::<Vec<_>>()
-        };
+        let checksums =
+            |entries: &[FileEntry]| entries.iter().map(|e| (e.name.clone(), e.sha256.clone())).collect::<Vec<_>>();
         self.policy.sha256 == policy_sha256 && checksums(&self.inputs) == checksums(inputs)
     }
 }

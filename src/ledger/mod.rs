@@ -44,14 +44,8 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// Where the commit path can be made to stop dead, as `kill -9` would, for
 /// the crash tests: `VOUCHER_SETTLE_CRASH_AT=<point>` aborts the process there.
-pub const CRASH_POINTS: [&str; 6] = [
-    "objects",
-    "staging-first-file",
-    "staging-synced",
-    "renamed",
-    "head-written",
-    "committed",
-];
+pub const CRASH_POINTS: [&str; 6] =
+    ["objects", "staging-first-file", "staging-synced", "renamed", "head-written", "committed"];
 
 fn crash_point(point: &str) {
     if std::env::var("VOUCHER_SETTLE_CRASH_AT").is_ok_and(|p| p == point) {
@@ -86,9 +80,7 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
 }
 
 fn corrupt(what: String) -> Error {
-    Error::Input(format!(
-        "账本不一致，请运行 verify (ledger inconsistent; run verify): {what}"
-    ))
+    Error::Input(format!("账本不一致，请运行 verify (ledger inconsistent; run verify): {what}"))
 }
 
 impl Ledger {
@@ -100,16 +92,10 @@ impl Ledger {
         let lock_path = root.join(".lock");
         let lock = File::create(&lock_path).map_err(|e| io_error(&lock_path, e))?;
         if lock.try_lock_exclusive().is_err() {
-            tracing::warn!(
-                "账本正被另一运行占用，等待中 (ledger in use by another run; waiting): {}",
-                root.display()
-            );
+            tracing::warn!("账本正被另一运行占用，等待中 (ledger in use by another run; waiting): {}", root.display());
             lock.lock_exclusive().map_err(|e| io_error(&lock_path, e))?;
         }
-        let ledger = Ledger {
-            root: root.to_path_buf(),
-            _lock: Some(lock),
-        };
+        let ledger = Ledger { root: root.to_path_buf(), _lock: Some(lock) };
         ledger.remove_uncommitted()?;
         Ok(ledger)
     }
@@ -123,19 +109,11 @@ impl Ledger {
                 root.display()
             )));
         }
-        let lock = File::options()
-            .read(true)
-            .write(true)
-            .open(root.join(".lock"))
-            .ok();
+        let lock = File::options().read(true).write(true).open(root.join(".lock")).ok();
         if let Some(lock) = &lock {
-            lock.lock_shared()
-                .map_err(|e| io_error(&root.join(".lock"), e))?;
+            lock.lock_shared().map_err(|e| io_error(&root.join(".lock"), e))?;
         }
-        Ok(Ledger {
-            root: root.to_path_buf(),
-            _lock: lock,
-        })
+        Ok(Ledger { root: root.to_path_buf(), _lock: lock })
     }
 
     pub fn root(&self) -> &Path {
@@ -145,9 +123,9 @@ impl Ledger {
     pub fn head(&self) -> Result<Option<Head>> {
         let path = self.root.join(HEAD);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| corrupt(format!("{}: {e}", path.display()))),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(format!("{}: {e}", path.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error(&path, e)),
         }
@@ -159,10 +137,7 @@ impl Ledger {
         let mut dirs = Vec::new();
         for entry in fs::read_dir(&batches_dir).map_err(|e| io_error(&batches_dir, e))? {
             let dir = entry.map_err(|e| io_error(&batches_dir, e))?.path();
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let sequence = name.split('_').next().and_then(|s| s.parse::<u64>().ok());
             match sequence {
                 Some(sequence) => dirs.push((sequence, dir)),
@@ -181,10 +156,7 @@ impl Ledger {
         let committed = self.head()?.map_or(0, |h| h.sequence);
         for (sequence, dir) in self.batch_dirs()? {
             if sequence > committed {
-                tracing::warn!(
-                    "移除未提交的批次残留 (removing an uncommitted leftover): {}",
-                    dir.display()
-                );
+                tracing::warn!("移除未提交的批次残留 (removing an uncommitted leftover): {}", dir.display());
                 fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
             }
         }
@@ -201,59 +173,34 @@ impl Ledger {
                 continue;
             }
             if sequence != batches.len() as u64 + 1 {
-                return Err(corrupt(format!(
-                    "batch {} missing before {}",
-                    batches.len() + 1,
-                    dir.display()
-                )));
+                return Err(corrupt(format!("batch {} missing before {}", batches.len() + 1, dir.display())));
             }
             batches.push(self.read_batch(&dir)?);
         }
         if batches.len() as u64 != head_sequence {
-            return Err(corrupt(format!(
-                "HEAD names batch {head_sequence}, the store has {}",
-                batches.len()
-            )));
+            return Err(corrupt(format!("HEAD names batch {head_sequence}, the store has {}", batches.len())));
         }
         Ok(batches)
     }
 
     pub fn read_batch(&self, dir: &Path) -> Result<CommittedBatch> {
         let manifest_path = dir.join(MANIFEST);
-        let bytes = fs::read(&manifest_path)
-            .map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
-        Ok(CommittedBatch {
-            dir: dir.to_path_buf(),
-            manifest,
-            manifest_sha256: sha256_hex(&bytes),
-        })
+        let bytes = fs::read(&manifest_path).map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
+        Ok(CommittedBatch { dir: dir.to_path_buf(), manifest, manifest_sha256: sha256_hex(&bytes) })
     }
 
     /// Totals of `service_year` and every settled contract, from the batches given.
-    pub fn carry_in(
-        &self,
-        committed: &[CommittedBatch],
-        service_year: i32,
-        scope: CapScope,
-    ) -> Result<CarryIn> {
+    pub fn carry_in(&self, committed: &[CommittedBatch], service_year: i32, scope: CapScope) -> Result<CarryIn> {
         let mut carry_in = CarryIn::default();
         for batch in committed {
             let path = batch.dir.join("settlements.parquet");
             let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
             for s in read_ledger_settlements(&bytes)? {
                 if batch.manifest.service_year == service_year {
-                    let key = item_scope_key(
-                        scope,
-                        &s.enterprise_id,
-                        &s.product_id,
-                        &s.category,
-                        &s.contract_id,
-                    );
-                    carry_in
-                        .totals
-                        .add(&key, &s.enterprise_id, &s.provider_id, s.approved_amount);
+                    let key = item_scope_key(scope, &s.enterprise_id, &s.product_id, &s.category, &s.contract_id);
+                    carry_in.totals.add(&key, &s.enterprise_id, &s.provider_id, s.approved_amount);
                 }
                 carry_in.settled.insert(s.contract_id, s.fingerprint);
             }
@@ -262,9 +209,7 @@ impl Ledger {
     }
 
     pub fn object_path(&self, sha256: &str) -> PathBuf {
-        self.root
-            .join(OBJECTS)
-            .join(sha256.trim_start_matches("sha256:"))
+        self.root.join(OBJECTS).join(sha256.trim_start_matches("sha256:"))
     }
 
     /// Reads an archived object and checks that its content still has its name.
@@ -293,16 +238,12 @@ impl Ledger {
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
         loop {
-            let read = reader
-                .read(&mut buffer)
-                .map_err(|e| Error::unreadable(source, e))?;
+            let read = reader.read(&mut buffer).map_err(|e| Error::unreadable(source, e))?;
             if read == 0 {
                 break;
             }
             hasher.update(&buffer[..read]);
-            writer
-                .write_all(&buffer[..read])
-                .map_err(|e| Error::write(&partial, e))?;
+            writer.write_all(&buffer[..read]).map_err(|e| Error::write(&partial, e))?;
         }
         writer.sync_all().map_err(|e| Error::write(&partial, e))?;
         if format!("sha256:{:x}", hasher.finalize()) != expected_sha256 {
@@ -353,13 +294,11 @@ impl Ledger {
                 .expect("a manifest is committed"),
         };
         let head_partial = self.root.join(".HEAD.partial");
-        let mut head_bytes =
-            serde_json::to_vec_pretty(&head).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut head_bytes = serde_json::to_vec_pretty(&head).map_err(|e| Error::Internal(e.to_string()))?;
         head_bytes.push(b'\n');
         write_synced(&head_partial, &head_bytes)?;
         crash_point("head-written");
-        fs::rename(&head_partial, self.root.join(HEAD))
-            .map_err(|e| io_error(&self.root.join(HEAD), e))?;
+        fs::rename(&head_partial, self.root.join(HEAD)).map_err(|e| io_error(&self.root.join(HEAD), e))?;
         sync_dir(&self.root)?;
         crash_point("committed");
         Ok(target)
@@ -374,7 +313,5 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
 }
