@@ -203,11 +203,29 @@ impl JobSpec {
     }
 }
 
-/// Loads a job file; checks that the policy and every input exist.
-pub fn load_job(path: &Path, batch: Batch) -> Result<JobSpec> {
+/// The batch a run was asked for: an id or `auto`, an optional cutoff, and
+/// the date `auto` resolves against.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub id: String,
+    pub cutoff: Option<NaiveDate>,
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Loads a job file; resolves the batch; checks that the policy and every
+/// input exist.
+pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
     let raw: RawJob = toml::from_str(&text)
         .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
+    let batch_id = if request.id.trim().eq_ignore_ascii_case("auto") {
+        let batch_id = auto_batch(raw.job.service_year, request.as_of.unwrap_or_else(today_in_china))?;
+        tracing::info!(batch = %batch_id, "--batch auto resolved");
+        batch_id
+    } else {
+        request.id.clone()
+    };
+    let batch = Batch::resolve(&batch_id, request.cutoff)?;
     let options = input_options(&raw)
         .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));

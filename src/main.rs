@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use voucher_settle::cmd::explain::ExplainArgs;
 use voucher_settle::cmd::run::{RunArgs, RunReport};
 use voucher_settle::cmd::verify::VerifyArgs;
 use voucher_settle::cmd::{explain, run, verify};
+use voucher_settle::report::Summary;
 
 /// 服务券兑付结算 — settle Guangxi manufacturing service vouchers.
 #[derive(Debug, Parser)]
@@ -15,8 +16,17 @@ struct Cli {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Log format on stderr: `text` for people, `json` (one object per event) for log shippers.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,19 +36,34 @@ enum Command {
     Explain(ExplainArgs),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let level = match cli.verbose {
-        0 => "warn",
-        1 => "info",
+/// Where the one closing line of every `run` is logged; always enabled.
+const SUMMARY_TARGET: &str = "voucher_settle::summary";
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.verbose, cli.log_format) {
+        (0, LogFormat::Text) => "warn",
+        (0 | 1, _) => "info",
         _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| format!("{level},{SUMMARY_TARGET}=info").into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
     let result = match &cli.command {
-        Command::Run(args) => run::run(args).map(|report| print!("{}", describe_run(&report))),
+        Command::Run(args) => {
+            let result = run::run(args);
+            log_run_summary(args, &result);
+            result.map(|report| print!("{}", describe_run(&report)))
+        }
         Command::Verify(args) => verify::run(args).map(|line| println!("{line}")),
         Command::Explain(args) => explain::run(args).map(|text| print!("{text}")),
     };
@@ -51,16 +76,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// The one line every run ends with, for operations to watch.
+fn log_run_summary(args: &RunArgs, result: &voucher_settle::Result<RunReport>) {
+    let (outcome, summary, batch) = match result {
+        Ok(RunReport::Settled { summary, committed: Some(_), .. }) => {
+            ("committed", Some(summary), summary.batch_id.clone())
+        }
+        Ok(RunReport::Settled { summary, committed: None, .. }) => ("dry_run", Some(summary), summary.batch_id.clone()),
+        Ok(RunReport::AlreadyCommitted { summary, batch_id, .. }) => {
+            ("already_committed", summary.as_ref(), batch_id.clone())
+        }
+        Err(_) => ("failed", None, args.batch.clone()),
+    };
+    let count = |f: fn(&Summary) -> u64| summary.map_or(0, f);
+    let exit_status = result.as_ref().map_or_else(|e| e.exit_code(), |_| 0);
+    tracing::info!(
+        target: SUMMARY_TARGET,
+        batch = %batch,
+        outcome,
+        rows_in = count(|s| s.contract_rows_in),
+        settled = count(|s| s.settled),
+        reduced = count(|s| s.settled_reduced),
+        rejected = count(|s| s.rejected),
+        approved = %summary.map_or("0.00", |s| s.approved_total.as_str()),
+        exit_status,
+        "run finished"
+    );
+}
+
 fn describe_run(report: &RunReport) -> String {
     match report {
-        RunReport::Settled { printed, output, committed, manifest_sha256 } => {
+        RunReport::Settled { printed, output, committed, manifest_sha256, .. } => {
             let commit = match committed {
                 Some(dir) => format!("已提交账本 committed: {}\n清单 manifest {manifest_sha256}\n", dir.display()),
                 None => "试算，未提交账本 dry run: nothing committed\n".to_string(),
             };
             format!("{printed}输出 output: {}\n{commit}", output.display())
         }
-        RunReport::AlreadyCommitted { batch_id, dir, output } => format!(
+        RunReport::AlreadyCommitted { batch_id, dir, output, .. } => format!(
             "批次 {batch_id} 已以相同输入提交，无需重算；已将账本中的结果复制到 {} \
              (batch {batch_id} already committed with identical inputs; nothing to do; outputs restored from {})\n",
             output.display(),

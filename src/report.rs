@@ -177,7 +177,7 @@ pub fn usage_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub batch_id: String,
     pub service_year: i32,

@@ -145,7 +145,7 @@ pub struct UsageRow {
 }
 
 /// The control totals of SPEC 6, as computed and checked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ControlTotals {
     pub contract_rows_in: u64,
     pub settlement_rows: u64,

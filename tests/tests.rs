@@ -7,5 +7,6 @@ mod bad_input;
 mod batches;
 mod conformance;
 mod formats;
+mod operations;
 mod properties;
 mod scenarios;

@@ -1,6 +1,9 @@
 //! `voucher-settle run JOB.toml --batch 2025-Q1`: settle one batch and commit it.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::NaiveDate;
 
 use rayon::prelude::*;
 
@@ -8,9 +11,10 @@ use crate::batch::{BatchSpec, compute, input_columns};
 use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::ingest::{Table, read_table, sha256_hex};
-use crate::job::{Batch, JobSpec, load_job};
+use crate::job::{BatchRequest, JobSpec, load_job};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest, write_synced};
 use crate::policy::load_policy;
+use crate::report::Summary;
 use crate::{Error, Result, TOOL_VERSION, report};
 
 /// Settle one batch of a service year and commit it to the ledger store.
@@ -18,9 +22,13 @@ use crate::{Error, Result, TOOL_VERSION, report};
 pub struct RunArgs {
     /// The job file (TOML): policy, ledger, output folder and the five inputs.
     pub job: PathBuf,
-    /// Batch id. `YYYY-Qn` implies the quarter's last day as cutoff.
+    /// Batch id. `YYYY-Qn` implies the quarter's last day as cutoff; `auto`
+    /// is the last quarter ended as of --as-of (default: today, China time).
     #[arg(long)]
     pub batch: String,
+    /// With `--batch auto`: the date to resolve against (YYYY-MM-DD).
+    #[arg(long)]
+    pub as_of: Option<String>,
     /// Cutoff date (YYYY-MM-DD): contracts completed after it wait for a later batch.
     #[arg(long)]
     pub cutoff: Option<String>,
@@ -31,20 +39,26 @@ pub struct RunArgs {
 
 /// What a run did, for the caller to print.
 pub enum RunReport {
-    Settled { printed: String, output: PathBuf, committed: Option<PathBuf>, manifest_sha256: String },
-    AlreadyCommitted { batch_id: String, dir: PathBuf, output: PathBuf },
+    Settled { printed: String, output: PathBuf, committed: Option<PathBuf>, manifest_sha256: String, summary: Summary },
+    AlreadyCommitted { batch_id: String, dir: PathBuf, output: PathBuf, summary: Option<Summary> },
+}
+
+fn date_option(flag: &str, text: Option<&String>) -> Result<Option<NaiveDate>> {
+    let Some(text) = text else { return Ok(None) };
+    let date = parse_date(text.trim())
+        .ok_or_else(|| Error::Input(format!("{flag} {text:?}: 日期无效 (not a date, use YYYY-MM-DD)")))?;
+    Ok(Some(date))
 }
 
 pub fn run(args: &RunArgs) -> Result<RunReport> {
-    let cutoff = match &args.cutoff {
-        None => None,
-        Some(text) => Some(
-            parse_date(text.trim())
-                .ok_or_else(|| Error::Input(format!("--cutoff {text:?}: 日期无效 (not a date, use YYYY-MM-DD)")))?,
-        ),
+    let request = BatchRequest {
+        id: args.batch.clone(),
+        cutoff: date_option("--cutoff", args.cutoff.as_ref())?,
+        as_of: date_option("--as-of", args.as_of.as_ref())?,
     };
-    let batch = Batch::resolve(&args.batch, cutoff)?;
-    let job = load_job(&args.job, batch)?;
+    let started = Instant::now();
+    let job = load_job(&args.job, &request)?;
+    let batch_id = job.batch.id.as_str();
     let policy = load_policy(&job.policy)?;
     if policy.service_year != job.service_year {
         return Err(Error::Input(format!(
@@ -59,6 +73,13 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let policy_entry = file_entry("policy", &job.policy)?;
     let job_entry = file_entry("job", &job.job_path)?;
     let tables = read_inputs(&job)?;
+    tracing::info!(
+        batch = batch_id,
+        phase = "read",
+        rows = tables.iter().map(|(_, t)| t.records.len()).sum::<usize>(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "inputs read"
+    );
     let input_entries: Vec<FileEntry> = tables
         .iter()
         .map(|(source, table)| FileEntry {
@@ -77,12 +98,15 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year, policy.cap_scope)?;
     let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
+    let phase_started = Instant::now();
     let computed = compute(&policy, &tables, &spec, &carry_in)?;
     tracing::info!(
+        batch = batch_id,
+        phase = "settle",
         settled = computed.outcome.settlements.len(),
         exceptions = computed.outcome.exceptions.len(),
-        "settled batch {}",
-        job.batch.id
+        duration_ms = phase_started.elapsed().as_millis() as u64,
+        "batch settled and rendered"
     );
     let manifest = Manifest {
         tool_version: TOOL_VERSION.to_string(),
@@ -110,14 +134,29 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
         archive.push((job.policy.clone(), policy_entry.sha256));
         archive.push((job.job_path.clone(), job_entry.sha256));
-        Some(ledger.commit(&manifest, &files, &archive)?)
+        let phase_started = Instant::now();
+        let dir = ledger.commit(&manifest, &files, &archive)?;
+        tracing::info!(
+            batch = batch_id,
+            phase = "commit",
+            duration_ms = phase_started.elapsed().as_millis() as u64,
+            "committed"
+        );
+        Some(dir)
     };
     write_output_folder(&job.output, &files)?;
+    tracing::info!(
+        batch = batch_id,
+        phase = "done",
+        duration_ms = started.elapsed().as_millis() as u64,
+        "outputs written"
+    );
     Ok(RunReport::Settled {
         printed: report::printed_summary(&computed.summary),
         output: job.output.clone(),
         committed: committed_dir,
         manifest_sha256,
+        summary: computed.summary,
     })
 }
 
@@ -159,10 +198,12 @@ fn already_committed(
     }
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     write_output_folder(output, &borrowed)?;
+    let summary = files.iter().find(|(n, _)| *n == "summary.json").and_then(|(_, b)| serde_json::from_slice(b).ok());
     Ok(RunReport::AlreadyCommitted {
         batch_id: done.manifest.batch_id.clone(),
         dir: done.dir.clone(),
         output: output.to_path_buf(),
+        summary,
     })
 }
 
