@@ -2,9 +2,8 @@
 //! of SPEC 4.3. Pure and sequential by definition: the order of contracts
 //! decides who gets the room left under each cap.
 
-use std::collections::HashMap;
-
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 
 use crate::codes::Code;
 use crate::policy::{CapScope, Policy, Tier};
@@ -13,16 +12,26 @@ use crate::validate::Eligible;
 /// Year-to-date approved amounts, per item scope key, enterprise and provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunningTotals {
-    pub item_yuan: HashMap<String, Decimal>,
-    pub enterprise_yuan: HashMap<String, Decimal>,
-    pub provider_yuan: HashMap<String, Decimal>,
+    pub item_yuan: FxHashMap<String, Decimal>,
+    pub enterprise_yuan: FxHashMap<String, Decimal>,
+    pub provider_yuan: FxHashMap<String, Decimal>,
 }
 
 impl RunningTotals {
     pub fn add(&mut self, scope_key: &str, enterprise_id: &str, provider_id: &str, approved_yuan: Decimal) {
-        *self.item_yuan.entry(scope_key.to_string()).or_default() += approved_yuan;
-        *self.enterprise_yuan.entry(enterprise_id.to_string()).or_default() += approved_yuan;
-        *self.provider_yuan.entry(provider_id.to_string()).or_default() += approved_yuan;
+        add_to(&mut self.item_yuan, scope_key, approved_yuan);
+        add_to(&mut self.enterprise_yuan, enterprise_id, approved_yuan);
+        add_to(&mut self.provider_yuan, provider_id, approved_yuan);
+    }
+}
+
+/// Adds to a running total, allocating its key only the first time.
+fn add_to(totals: &mut FxHashMap<String, Decimal>, key: &str, amount_yuan: Decimal) {
+    match totals.get_mut(key) {
+        Some(total) => *total += amount_yuan,
+        None => {
+            totals.insert(key.to_string(), amount_yuan);
+        }
     }
 }
 
@@ -83,7 +92,7 @@ pub fn allocate_one(policy: &Policy, tier: &Tier, eligible: &Eligible, totals: &
     let rate_limit_yuan = policy.rounding.to_cents(c.service_price * rule.rate);
     let key =
         item_scope_key(policy.cap_scope, &c.enterprise_id, &c.product_id, eligible.category.code(), &c.contract_id);
-    let used = |map: &HashMap<String, Decimal>, k: &str| map.get(k).copied().unwrap_or_default();
+    let used = |map: &FxHashMap<String, Decimal>, k: &str| map.get(k).copied().unwrap_or_default();
     let item_used_before_yuan = used(&totals.item_yuan, &key);
     let enterprise_used_before_yuan = used(&totals.enterprise_yuan, &c.enterprise_id);
     let provider_used_before_yuan = used(&totals.provider_yuan, &c.provider_id);

@@ -71,11 +71,27 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
     let settled = Some(outcome.settlements.len() as u64);
     let exceptions = Some(outcome.exceptions.len() as u64);
     let file = |name, bytes, rows| OutputFile { name, bytes, rows };
+    // The four large files are independent: render them two at a time.
+    let ((settlements_csv, settlements_parquet), (exceptions_csv, exceptions_parquet)) = rayon::join(
+        || {
+            rayon::join(
+                || report::settlements_csv(outcome),
+                || frame::settlements_parquet(&outcome.batch_id, &outcome.settlements),
+            )
+        },
+        || {
+            let messages: Vec<String> = outcome.exceptions.iter().map(|e| e.message()).collect();
+            rayon::join(
+                || report::exceptions_csv(outcome, &messages),
+                || frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions, &messages),
+            )
+        },
+    );
     Ok(vec![
-        file("settlements.csv", report::settlements_csv(outcome)?, settled),
-        file("settlements.parquet", frame::settlements_parquet(&outcome.settlements)?, settled),
-        file("exceptions.csv", report::exceptions_csv(outcome)?, exceptions),
-        file("exceptions.parquet", frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions)?, exceptions),
+        file("settlements.csv", settlements_csv?, settled),
+        file("settlements.parquet", settlements_parquet?, settled),
+        file("exceptions.csv", exceptions_csv?, exceptions),
+        file("exceptions.parquet", exceptions_parquet?, exceptions),
         file("payouts.csv", report::payouts_csv(outcome)?, Some(outcome.payouts.len() as u64)),
         file("enterprise_usage.csv", report::usage_csv(outcome)?, Some(outcome.usage.len() as u64)),
         file("summary.json", report::summary_json(summary)?, None),

@@ -64,16 +64,16 @@ fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
 fn to_parquet(mut frame: DataFrame) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
-        .with_compression(ParquetCompression::Zstd(None))
+        .with_compression(ParquetCompression::Snappy)
         .finish(&mut frame)
         .map_err(internal("parquet write"))?;
     Ok(bytes)
 }
 
 /// settlements.parquet, columns as SPEC 6 orders them.
-pub fn settlements_parquet(rows: &[SettlementRow]) -> Result<Vec<u8>> {
+pub fn settlements_parquet(batch_id: &str, rows: &[SettlementRow]) -> Result<Vec<u8>> {
     let columns = vec![
-        text("batch_id", rows.iter().map(|r| r.batch_id.as_str())),
+        text("batch_id", rows.iter().map(|_| batch_id)),
         count("seq", rows.iter().map(|r| r.seq)),
         text("contract_id", rows.iter().map(|r| r.contract_id.as_str())),
         text("enterprise_id", rows.iter().map(|r| r.enterprise_id.as_str())),
@@ -87,8 +87,8 @@ pub fn settlements_parquet(rows: &[SettlementRow]) -> Result<Vec<u8>> {
         money("rate_limit", rows.iter().map(|r| r.rate_limit))?,
         money("approved_amount", rows.iter().map(|r| r.approved_amount))?,
         money("shortfall", rows.iter().map(|r| r.shortfall))?,
-        text("outcome", rows.iter().map(|r| r.outcome.as_str())),
-        text("code", rows.iter().map(|r| r.code.as_str())),
+        text("outcome", rows.iter().map(|r| r.outcome)),
+        text("code", rows.iter().map(|r| r.code)),
         count("tier", rows.iter().map(|r| u64::from(r.tier))),
         money("enterprise_quota", rows.iter().map(|r| r.enterprise_quota))?,
         money("enterprise_used_before", rows.iter().map(|r| r.enterprise_used_before))?,
@@ -106,8 +106,7 @@ pub fn settlements_parquet(rows: &[SettlementRow]) -> Result<Vec<u8>> {
 }
 
 /// exceptions.parquet, columns as SPEC 6 orders them.
-pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow]) -> Result<Vec<u8>> {
-    let messages: Vec<String> = rows.iter().map(|r| r.message()).collect();
+pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], messages: &[String]) -> Result<Vec<u8>> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         text("source", rows.iter().map(|r| r.source.as_str())),
@@ -252,4 +251,16 @@ fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
             texts(cast.str()?.iter().map(|v| v.map(str::to_string)).collect())
         }
     })
+}
+
+/// A table of text columns as Parquet (synthetic inputs; rows of other
+/// widths are not representable and must not be passed).
+pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
+    let columns: Vec<Column> = header
+        .iter()
+        .enumerate()
+        .map(|(i, name)| text(name, rows.iter().map(|r| r.get(i).map_or("", String::as_str))))
+        .collect();
+    let frame = DataFrame::new(rows.len(), columns).map_err(internal("text frame"))?;
+    to_parquet(frame)
 }

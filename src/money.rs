@@ -8,57 +8,86 @@ const MAX_INTEGER_DIGITS: usize = 15;
 
 /// Parses a money field as SPEC 2.6 defines it: optional `¥`/`￥`, ASCII
 /// digits, optional thousands separators in groups of three, at most two
-/// decimals. The caller trims. Returns `None` for anything else.
+/// decimals. The caller trims. Returns `None` for anything else. Exact: the
+/// digits become the decimal's integer mantissa, never a float.
 pub fn parse_money(text: &str) -> Option<Decimal> {
     let body = text.strip_prefix('¥').or_else(|| text.strip_prefix('￥')).unwrap_or(text);
     let (integer_part, fraction_part) = match body.split_once('.') {
         Some((i, f)) => (i, Some(f)),
         None => (body, None),
     };
+    let mut mantissa = integer_value(integer_part)?;
+    let mut scale = 0;
     if let Some(fraction) = fraction_part {
-        let ok = (1..=2).contains(&fraction.len()) && fraction.bytes().all(|b| b.is_ascii_digit());
-        if !ok {
+        if !(1..=2).contains(&fraction.len()) {
             return None;
         }
+        for digit in fraction.bytes() {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            mantissa = mantissa * 10 + i64::from(digit - b'0');
+            scale += 1;
+        }
     }
-    let digits = integer_digits(integer_part)?;
-    if digits.len() > MAX_INTEGER_DIGITS {
-        return None;
-    }
-    let exact = match fraction_part {
-        Some(fraction) => format!("{digits}.{fraction}"),
-        None => digits,
-    };
-    Decimal::from_str_exact(&exact).ok()
+    Some(Decimal::new(mantissa, scale))
 }
 
-/// The integer part without separators, if it is plain digits or correctly
-/// grouped thousands (`1,234,567`).
-fn integer_digits(integer_part: &str) -> Option<String> {
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !integer_part.contains(',') {
-        return all_digits(integer_part).then(|| integer_part.to_string());
-    }
-    let mut groups = integer_part.split(',');
-    let head = groups.next()?;
-    if !all_digits(head) || head.len() > 3 {
-        return None;
-    }
-    let mut digits = head.to_string();
-    for group in groups {
-        if group.len() != 3 || !all_digits(group) {
+/// The integer part's value, if it is plain digits or correctly grouped
+/// thousands (`1,234,567`) of at most `MAX_INTEGER_DIGITS` digits.
+fn integer_value(integer_part: &str) -> Option<i64> {
+    let bytes = integer_part.as_bytes();
+    let grouped = bytes.contains(&b',');
+    let mut value: i64 = 0;
+    let mut digits = 0;
+    for (index, group) in integer_part.split(',').enumerate() {
+        let size_ok = match (grouped, index) {
+            (false, _) => !group.is_empty(),
+            (true, 0) => (1..=3).contains(&group.len()),
+            (true, _) => group.len() == 3,
+        };
+        if !size_ok {
             return None;
         }
-        digits.push_str(group);
+        for digit in group.bytes() {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + i64::from(digit - b'0');
+            digits += 1;
+            if digits > MAX_INTEGER_DIGITS {
+                return None;
+            }
+        }
     }
-    Some(digits)
+    Some(value)
 }
 
 /// Formats an amount with exactly two decimals, as every money column is written.
 pub fn format_money(amount: Decimal) -> String {
+    let mut text = String::with_capacity(20);
+    push_money(&mut text, amount);
+    text
+}
+
+/// Appends an amount with exactly two decimals. Amounts here never carry more
+/// than two decimals, so rescaling only adds zeros.
+pub fn push_money(out: &mut String, amount: Decimal) {
     let mut cents = amount;
     cents.rescale(2);
-    cents.to_string()
+    let Ok(fen) = i64::try_from(cents.mantissa()) else {
+        out.push_str(&cents.to_string());
+        return;
+    };
+    if fen < 0 {
+        out.push('-');
+    }
+    let fen = fen.unsigned_abs();
+    out.push_str(itoa::Buffer::new().format(fen / 100));
+    out.push('.');
+    let fraction = (fen % 100) as u8;
+    out.push(char::from(b'0' + fraction / 10));
+    out.push(char::from(b'0' + fraction % 10));
 }
 
 /// The policy's rounding to 0.01 (SPEC 8: `half_up` or `down`).
@@ -124,6 +153,11 @@ mod tests {
             ("", None),
             ("１２３", None),
             ("1234567890123456", None),
+            ("123456789012345", Some("123456789012345")),
+            ("999,999,999,999,999.99", Some("999999999999999.99")),
+            ("¥", None),
+            ("1,,234", None),
+            ("1,234,", None),
         ];
         for (text, want) in cases {
             assert_eq!(parse_money(text), want.map(d), "{text}");
@@ -137,5 +171,9 @@ mod tests {
         assert_eq!(Rounding::HalfUp.to_cents(d("4000.404")), d("4000.40"));
         assert_eq!(format_money(d("30000")), "30000.00");
         assert_eq!(format_money(d("0.5")), "0.50");
+        assert_eq!(format_money(d("-0.05")), "-0.05");
+        assert_eq!(format_money(d("-12.3")), "-12.30");
+        assert_eq!(format_money(d("0")), "0.00");
+        assert_eq!(format_money(d("123456789012345678901.25")), "123456789012345678901.25");
     }
 }

@@ -2,9 +2,8 @@
 //! registry exceptions of SPEC 4.1 (unusable rows, duplicate keys, unknown
 //! designations).
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
+use rustc_hash::FxHashMap;
 
 use crate::category::Category;
 use crate::codes::{Code, ExceptionRow, Source};
@@ -65,11 +64,11 @@ pub struct Product {
 /// The usable rows of the four registries.
 #[derive(Debug, Default)]
 pub struct Registries {
-    pub enterprises: HashMap<String, Enterprise>,
+    pub enterprises: FxHashMap<String, Enterprise>,
     /// Usable designations known to the policy, per enterprise.
-    pub designations: HashMap<String, Vec<Designation>>,
-    pub providers: HashMap<String, Provider>,
-    pub products: HashMap<String, Product>,
+    pub designations: FxHashMap<String, Vec<Designation>>,
+    pub providers: FxHashMap<String, Provider>,
+    pub products: FxHashMap<String, Product>,
 }
 
 /// A field that made a registry row unusable.
@@ -262,12 +261,12 @@ fn unique_by_key<T>(
     source: Source,
     key: impl Fn(&T) -> String,
     exceptions: &mut Vec<ExceptionRow>,
-) -> HashMap<String, T> {
-    let mut groups: HashMap<String, Vec<(&Record, T)>> = HashMap::with_capacity(rows.len());
+) -> FxHashMap<String, T> {
+    let mut groups: FxHashMap<String, Vec<(&Record, T)>> = FxHashMap::default();
     for (record, value) in rows {
         groups.entry(key(&value)).or_default().push((record, value));
     }
-    let mut unique = HashMap::with_capacity(groups.len());
+    let mut unique = FxHashMap::default();
     for (key, mut group) in groups {
         if group.len() == 1 {
             unique.insert(key, group.pop().expect("one row").1);
@@ -303,7 +302,7 @@ pub fn build_registries(
     let rows = usable_rows(products, Source::Products, parse_product, &mut exceptions);
     let products = unique_by_key(rows, Source::Products, |p| p.id.clone(), &mut exceptions);
 
-    let mut by_enterprise: HashMap<String, Vec<Designation>> = HashMap::new();
+    let mut by_enterprise: FxHashMap<String, Vec<Designation>> = FxHashMap::default();
     for (record, (enterprise_id, designation)) in
         usable_rows(designations, Source::Designations, parse_designation, &mut exceptions)
     {

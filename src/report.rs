@@ -5,9 +5,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::codes::{Severity, Source};
-use crate::money::format_money;
+use crate::money::{format_money, push_money};
 use crate::policy::Policy;
-use crate::settle::{BatchOutcome, ControlTotals};
+use crate::settle::{BatchOutcome, ControlTotals, SettlementRow};
 use crate::{Error, Result};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -64,117 +64,162 @@ pub const USAGE_COLUMNS: [&str; 9] = [
     "remaining",
 ];
 
-/// Writes rows of text cells as CSV with a BOM.
-fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<Vec<u8>> {
-    let mut writer = csv::WriterBuilder::new().from_writer(BOM.to_vec());
-    let fail = |e: csv::Error| Error::Internal(format!("CSV render: {e}"));
-    writer.write_record(header).map_err(fail)?;
-    for row in rows {
-        writer.write_record(&row).map_err(fail)?;
+/// A CSV file being written: UTF-8 with BOM, one field at a time, money
+/// formatted in place without a string per cell.
+struct CsvOut {
+    writer: csv::Writer<Vec<u8>>,
+    scratch: String,
+}
+
+type CsvResult = std::result::Result<(), csv::Error>;
+
+impl CsvOut {
+    fn new(header: &[&str], rows: usize) -> std::result::Result<CsvOut, csv::Error> {
+        let mut buffer = Vec::with_capacity(256 * rows + 512);
+        buffer.extend_from_slice(BOM);
+        let mut writer = csv::WriterBuilder::new().from_writer(buffer);
+        writer.write_record(header)?;
+        Ok(CsvOut { writer, scratch: String::with_capacity(64) })
     }
-    writer.into_inner().map_err(|e| Error::Internal(format!("CSV render: {e}")))
+    fn text(&mut self, value: &str) -> CsvResult {
+        self.writer.write_field(value)
+    }
+    /// Input text a spreadsheet must not run as a formula.
+    fn input_text(&mut self, value: &str) -> CsvResult {
+        if needs_apostrophe(value) {
+            self.scratch.clear();
+            self.scratch.push('\'');
+            self.scratch.push_str(value);
+            return self.writer.write_field(&self.scratch);
+        }
+        self.writer.write_field(value)
+    }
+    fn money(&mut self, amount: Decimal) -> CsvResult {
+        self.scratch.clear();
+        push_money(&mut self.scratch, amount);
+        self.writer.write_field(&self.scratch)
+    }
+    fn number(&mut self, value: u64) -> CsvResult {
+        self.writer.write_field(itoa::Buffer::new().format(value))
+    }
+    fn end_row(&mut self) -> CsvResult {
+        self.writer.write_record(None::<&[u8]>)
+    }
+    fn finish(self) -> Result<Vec<u8>> {
+        self.writer.into_inner().map_err(|e| Error::Internal(format!("CSV render: {e}")))
+    }
+}
+
+fn render_failed(e: csv::Error) -> Error {
+    Error::Internal(format!("CSV render: {e}"))
+}
+
+fn needs_apostrophe(value: &str) -> bool {
+    matches!(value.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
 }
 
 /// Input text shown in a spreadsheet must not run as a formula: a value
 /// starting with = + - @ or a control character gets a leading apostrophe.
 pub fn spreadsheet_safe(value: &str) -> String {
-    match value.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
-        _ => value.to_string(),
-    }
+    if needs_apostrophe(value) { format!("'{value}") } else { value.to_string() }
 }
 
 pub fn settlements_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    let m = |d: Decimal| format_money(d);
-    csv_bytes(
-        &SETTLEMENT_COLUMNS,
-        outcome.settlements.iter().map(|s| {
-            vec![
-                s.batch_id.clone(),
-                s.seq.to_string(),
-                s.contract_id.clone(),
-                s.enterprise_id.clone(),
-                s.provider_id.clone(),
-                s.product_id.clone(),
-                s.category.clone(),
-                s.signed_on.to_string(),
-                s.completed_on.to_string(),
-                m(s.service_price),
-                m(s.voucher_amount),
-                m(s.rate_limit),
-                m(s.approved_amount),
-                m(s.shortfall),
-                s.outcome.clone(),
-                s.code.clone(),
-                s.tier.to_string(),
-                m(s.enterprise_quota),
-                m(s.enterprise_used_before),
-                m(s.enterprise_used_after),
-                m(s.item_cap),
-                m(s.item_used_before),
-                m(s.item_used_after),
-                m(s.provider_used_before),
-                m(s.provider_used_after),
-                s.source_row.to_string(),
-                s.fingerprint.clone(),
-            ]
-        }),
-    )
+    let mut out = CsvOut::new(&SETTLEMENT_COLUMNS, outcome.settlements.len()).map_err(render_failed)?;
+    for s in &outcome.settlements {
+        settlement_row(&mut out, &outcome.batch_id, s).map_err(render_failed)?;
+    }
+    out.finish()
 }
 
-pub fn exceptions_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    csv_bytes(
-        &EXCEPTION_COLUMNS,
-        outcome.exceptions.iter().map(|e| {
-            vec![
-                outcome.batch_id.clone(),
-                e.source.as_str().to_string(),
-                e.source_row.to_string(),
-                spreadsheet_safe(&e.contract_id),
-                e.severity().as_str().to_string(),
-                e.code.to_string(),
-                e.field.to_string(),
-                spreadsheet_safe(&e.value),
-                e.message(),
-            ]
-        }),
-    )
+fn settlement_row(out: &mut CsvOut, batch_id: &str, s: &SettlementRow) -> CsvResult {
+    out.text(batch_id)?;
+    out.number(s.seq)?;
+    out.text(&s.contract_id)?;
+    out.text(&s.enterprise_id)?;
+    out.text(&s.provider_id)?;
+    out.text(&s.product_id)?;
+    out.text(&s.category)?;
+    out.text(&s.signed_on.to_string())?;
+    out.text(&s.completed_on.to_string())?;
+    for amount in [s.service_price, s.voucher_amount, s.rate_limit, s.approved_amount, s.shortfall] {
+        out.money(amount)?;
+    }
+    out.text(s.outcome)?;
+    out.text(s.code)?;
+    out.number(u64::from(s.tier))?;
+    for amount in [
+        s.enterprise_quota,
+        s.enterprise_used_before,
+        s.enterprise_used_after,
+        s.item_cap,
+        s.item_used_before,
+        s.item_used_after,
+        s.provider_used_before,
+        s.provider_used_after,
+    ] {
+        out.money(amount)?;
+    }
+    out.number(s.source_row)?;
+    out.text(&s.fingerprint)?;
+    out.end_row()
+}
+
+/// exceptions.csv; `messages` are the rows' messages, rendered once for both formats.
+pub fn exceptions_csv(outcome: &BatchOutcome, messages: &[String]) -> Result<Vec<u8>> {
+    let mut out = CsvOut::new(&EXCEPTION_COLUMNS, outcome.exceptions.len()).map_err(render_failed)?;
+    for (e, message) in outcome.exceptions.iter().zip(messages) {
+        let row = |out: &mut CsvOut| -> CsvResult {
+            out.text(&outcome.batch_id)?;
+            out.text(e.source.as_str())?;
+            out.number(e.source_row)?;
+            out.input_text(&e.contract_id)?;
+            out.text(e.severity().as_str())?;
+            out.text(e.code.as_str())?;
+            out.text(e.field)?;
+            out.input_text(&e.value)?;
+            out.text(message)?;
+            out.end_row()
+        };
+        row(&mut out).map_err(render_failed)?;
+    }
+    out.finish()
 }
 
 pub fn payouts_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    csv_bytes(
-        &PAYOUT_COLUMNS,
-        outcome.payouts.iter().map(|p| {
-            vec![
-                outcome.batch_id.clone(),
-                p.provider_id.clone(),
-                spreadsheet_safe(&p.provider_name),
-                p.contracts_settled.to_string(),
-                format_money(p.approved_amount_batch),
-                format_money(p.approved_amount_year),
-                format_money(p.cap_remaining),
-            ]
-        }),
-    )
+    let mut out = CsvOut::new(&PAYOUT_COLUMNS, outcome.payouts.len()).map_err(render_failed)?;
+    for p in &outcome.payouts {
+        let row = |out: &mut CsvOut| -> CsvResult {
+            out.text(&outcome.batch_id)?;
+            out.text(&p.provider_id)?;
+            out.input_text(&p.provider_name)?;
+            out.number(p.contracts_settled)?;
+            out.money(p.approved_amount_batch)?;
+            out.money(p.approved_amount_year)?;
+            out.money(p.cap_remaining)?;
+            out.end_row()
+        };
+        row(&mut out).map_err(render_failed)?;
+    }
+    out.finish()
 }
 
 pub fn usage_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    csv_bytes(
-        &USAGE_COLUMNS,
-        outcome.usage.iter().map(|u| {
-            vec![
-                outcome.batch_id.clone(),
-                u.enterprise_id.clone(),
-                spreadsheet_safe(&u.enterprise_name),
-                u.tier.to_string(),
-                format_money(u.quota),
-                format_money(u.used_before),
-                format_money(u.used_batch),
-                format_money(u.used_after),
-                format_money(u.remaining),
-            ]
-        }),
-    )
+    let mut out = CsvOut::new(&USAGE_COLUMNS, outcome.usage.len()).map_err(render_failed)?;
+    for u in &outcome.usage {
+        let row = |out: &mut CsvOut| -> CsvResult {
+            out.text(&outcome.batch_id)?;
+            out.text(&u.enterprise_id)?;
+            out.input_text(&u.enterprise_name)?;
+            out.number(u64::from(u.tier))?;
+            for amount in [u.quota, u.used_before, u.used_batch, u.used_after, u.remaining] {
+                out.money(amount)?;
+            }
+            out.end_row()
+        };
+        row(&mut out).map_err(render_failed)?;
+    }
+    out.finish()
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]

@@ -2,7 +2,8 @@
 //! from the ledger in, settlement rows, exceptions, payouts, usage and the
 //! control totals out.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -24,7 +25,7 @@ pub struct CarryIn {
     /// Year-to-date totals of the batch's service year.
     pub totals: RunningTotals,
     /// contract_id -> fingerprint of every contract ever settled (any year).
-    pub settled: HashMap<String, String>,
+    pub settled: FxHashMap<String, String>,
 }
 
 /// The five input tables of a batch.
@@ -39,7 +40,6 @@ pub struct BatchTables<'t> {
 /// One row of settlements (SPEC 6), in column order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettlementRow {
-    pub batch_id: String,
     pub seq: u64,
     pub contract_id: String,
     pub enterprise_id: String,
@@ -53,8 +53,8 @@ pub struct SettlementRow {
     pub rate_limit: Decimal,
     pub approved_amount: Decimal,
     pub shortfall: Decimal,
-    pub outcome: String,
-    pub code: String,
+    pub outcome: &'static str,
+    pub code: &'static str,
     pub tier: u32,
     pub enterprise_quota: Decimal,
     pub enterprise_used_before: Decimal,
@@ -71,11 +71,11 @@ pub struct SettlementRow {
 impl SettlementRow {
     /// Refuses a row whose approved amount exceeds the claim or the rate limit,
     /// or is not positive: such a row is a bug, never data.
-    fn new(batch_id: &str, seq: u64, eligible: &Eligible, a: &Allocation) -> Result<SettlementRow> {
-        let c = &eligible.contract;
+    fn new(seq: u64, eligible: Eligible, a: &Allocation) -> Result<SettlementRow> {
+        let c = eligible.contract;
         let (outcome, code) = match a.outcome {
-            Outcome::Settled => ("SETTLED", String::new()),
-            Outcome::Reduced(code) => ("SETTLED_REDUCED", code.to_string()),
+            Outcome::Settled => ("SETTLED", ""),
+            Outcome::Reduced(code) => ("SETTLED_REDUCED", code.as_str()),
             Outcome::Rejected(code) => {
                 return Err(Error::Internal(format!(
                     "contract {} rejected with {code} but written as settled",
@@ -91,12 +91,7 @@ impl SettlementRow {
             )));
         }
         Ok(SettlementRow {
-            batch_id: batch_id.to_string(),
             seq,
-            contract_id: c.contract_id.clone(),
-            enterprise_id: c.enterprise_id.clone(),
-            provider_id: c.provider_id.clone(),
-            product_id: c.product_id.clone(),
             category: eligible.category.code().to_string(),
             signed_on: c.signed_on,
             completed_on: eligible.completed_on,
@@ -105,7 +100,7 @@ impl SettlementRow {
             rate_limit: a.rate_limit_yuan,
             approved_amount: a.approved_yuan,
             shortfall: a.shortfall_yuan(c.voucher_amount),
-            outcome: outcome.to_string(),
+            outcome,
             code,
             tier: a.tier,
             enterprise_quota: a.quota_yuan,
@@ -117,7 +112,11 @@ impl SettlementRow {
             provider_used_before: a.provider_used_before_yuan,
             provider_used_after: a.provider_used_before_yuan + a.approved_yuan,
             source_row: c.source_row,
-            fingerprint: eligible.fingerprint.clone(),
+            fingerprint: eligible.fingerprint,
+            contract_id: c.contract_id,
+            enterprise_id: c.enterprise_id,
+            provider_id: c.provider_id,
+            product_id: c.product_id,
         })
     }
 }
@@ -203,45 +202,66 @@ pub fn settle_batch(
     cutoff: NaiveDate,
     carry_in: &CarryIn,
 ) -> Result<BatchOutcome> {
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| tracing::debug!(step = what, elapsed_ms = clock.elapsed().as_millis() as u64, "settle step");
     let (registries, mut exceptions) =
         build_registries(tables.enterprises, tables.designations, tables.providers, tables.products, policy);
     let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
+    lap("registries");
     let validated = validate_contracts(tables.contracts, &ctx);
+    lap("validate");
     exceptions.extend(validated.exceptions);
     let mut eligible = validated.eligible;
     sort_for_allocation(&mut eligible);
+    let rows_in = validated.rows_in;
+    lap("sort");
 
     let mut totals = carry_in.totals.clone();
-    let mut tiers: HashMap<String, &Tier> = HashMap::new();
+    let mut tiers: FxHashMap<String, &Tier> = FxHashMap::default();
     let mut settlements = Vec::with_capacity(eligible.len());
-    let mut touched_items: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut touched_items: FxHashMap<String, Decimal> = FxHashMap::default();
+    // Every enterprise with a contract that reached allocation, and what it got.
+    let mut used_batch: BTreeMap<String, Decimal> = BTreeMap::new();
     let no_designations = Vec::new();
-    for e in &eligible {
+    for e in eligible {
         let enterprise_id = &e.contract.enterprise_id;
-        let tier = *tiers.entry(enterprise_id.clone()).or_insert_with(|| {
-            let enterprise = &registries.enterprises[enterprise_id];
-            let held = registries.designations.get(enterprise_id).unwrap_or(&no_designations);
-            tier_for(policy, enterprise, held, service_year, cutoff)
-        });
-        let allocation = allocate_one(policy, tier, e, &mut totals);
-        touched_items.insert(allocation.item_scope_key.clone(), allocation.item_cap_yuan);
+        let tier = match tiers.get(enterprise_id) {
+            Some(tier) => *tier,
+            None => {
+                let enterprise = &registries.enterprises[enterprise_id];
+                let held = registries.designations.get(enterprise_id).unwrap_or(&no_designations);
+                let tier = tier_for(policy, enterprise, held, service_year, cutoff);
+                tiers.insert(enterprise_id.clone(), tier);
+                tier
+            }
+        };
+        let mut allocation = allocate_one(policy, tier, &e, &mut totals);
+        touched_items.insert(std::mem::take(&mut allocation.item_scope_key), allocation.item_cap_yuan);
+        match used_batch.get_mut(enterprise_id) {
+            Some(used) => *used += allocation.approved_yuan,
+            None => {
+                used_batch.insert(enterprise_id.clone(), allocation.approved_yuan);
+            }
+        }
         match allocation.outcome {
-            Outcome::Rejected(code) => exceptions.push(allocation_exception(e, &allocation, code)),
+            Outcome::Rejected(code) => exceptions.push(allocation_exception(&e, &allocation, code)),
             outcome => {
                 if let Outcome::Reduced(code) = outcome {
-                    exceptions.push(allocation_exception(e, &allocation, code));
+                    exceptions.push(allocation_exception(&e, &allocation, code));
                 }
                 let seq = settlements.len() as u64 + 1;
-                settlements.push(SettlementRow::new(batch_id, seq, e, &allocation)?);
+                settlements.push(SettlementRow::new(seq, e, &allocation)?);
             }
         }
     }
+    lap("allocate");
     exceptions.sort_by_key(|e| e.sort_key());
-
+    lap("sort exceptions");
     let payouts = payouts(&settlements, &totals, policy, &registries);
-    let usage = usage(&eligible, &settlements, carry_in, &totals, &tiers, &registries);
-    let control =
-        control_totals(validated.rows_in, &settlements, &exceptions, &payouts, &totals, &touched_items, &usage, policy);
+    let usage = usage(used_batch, carry_in, &totals, &tiers, &registries);
+    lap("payouts and usage");
+    let control = control_totals(rows_in, &settlements, &exceptions, &payouts, &totals, &touched_items, &usage, policy);
+    lap("control totals");
     if !control.all_hold() {
         return Err(Error::Internal(format!(
             "控制总数不平，未写入任何结果 (control totals do not hold; nothing written): {}",
@@ -252,7 +272,7 @@ pub fn settle_batch(
         batch_id: batch_id.to_string(),
         service_year,
         cutoff,
-        contract_rows_in: validated.rows_in,
+        contract_rows_in: rows_in,
         settlements,
         exceptions,
         payouts,
@@ -319,33 +339,26 @@ fn payouts(
 
 /// One row per enterprise with a contract that reached allocation.
 fn usage(
-    eligible: &[Eligible],
-    settlements: &[SettlementRow],
+    used_batch: BTreeMap<String, Decimal>,
     carry_in: &CarryIn,
     totals: &RunningTotals,
-    tiers: &HashMap<String, &Tier>,
+    tiers: &FxHashMap<String, &Tier>,
     registries: &crate::registry::Registries,
 ) -> Vec<UsageRow> {
-    let mut used_batch: BTreeMap<&str, Decimal> =
-        eligible.iter().map(|e| (e.contract.enterprise_id.as_str(), Decimal::ZERO)).collect();
-    for s in settlements {
-        *used_batch.get_mut(s.enterprise_id.as_str()).expect("settled enterprise reached allocation") +=
-            s.approved_amount;
-    }
     used_batch
         .into_iter()
         .map(|(enterprise_id, used_batch)| {
-            let tier = tiers[enterprise_id];
-            let used_after = totals.enterprise_yuan.get(enterprise_id).copied().unwrap_or_default();
+            let tier = tiers[&enterprise_id];
+            let used_after = totals.enterprise_yuan.get(&enterprise_id).copied().unwrap_or_default();
             UsageRow {
-                enterprise_id: enterprise_id.to_string(),
-                enterprise_name: registries.enterprises.get(enterprise_id).map(|e| e.name.clone()).unwrap_or_default(),
+                enterprise_name: registries.enterprises.get(&enterprise_id).map(|e| e.name.clone()).unwrap_or_default(),
                 tier: tier.number,
                 quota: tier.quota_yuan,
-                used_before: carry_in.totals.enterprise_yuan.get(enterprise_id).copied().unwrap_or_default(),
+                used_before: carry_in.totals.enterprise_yuan.get(&enterprise_id).copied().unwrap_or_default(),
                 used_batch,
                 used_after,
                 remaining: tier.quota_yuan - used_after,
+                enterprise_id,
             }
         })
         .collect()
@@ -358,7 +371,7 @@ fn control_totals(
     exceptions: &[ExceptionRow],
     payouts: &[PayoutRow],
     totals: &RunningTotals,
-    touched_items: &BTreeMap<String, Decimal>,
+    touched_items: &FxHashMap<String, Decimal>,
     usage: &[UsageRow],
     policy: &Policy,
 ) -> ControlTotals {

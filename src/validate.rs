@@ -1,7 +1,7 @@
 //! Row checks of SPEC 4.1 for the contracts file: each row becomes either an
 //! `Eligible` contract for the allocation pass or exactly one error row.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
@@ -12,10 +12,11 @@ use crate::codes::{Code, ExceptionRow, Source};
 use crate::dates::parse_date;
 use crate::ingest::columns::{CONTRACTS, contract as col};
 use crate::ingest::{Record, Table};
-use crate::money::{format_money, parse_money};
+use crate::money::{format_money, parse_money, push_money};
 use crate::policy::Policy;
 use crate::registry::{ProviderStatus, Registries, SizeClass};
 use crate::uscc::normalize_uscc;
+use sha2::{Digest, Sha256};
 
 /// Longest contract_id accepted, in Unicode scalar values.
 pub const MAX_CONTRACT_ID_CHARS: usize = 64;
@@ -43,21 +44,32 @@ impl Contract {
     /// decimals, dates as dates, an absent category stays absent), the
     /// identity `E_ALREADY_SETTLED` / `E_SETTLED_CHANGED` compare.
     pub fn fingerprint(&self) -> String {
-        let fields = [
-            self.contract_id.clone(),
-            self.enterprise_id.clone(),
-            self.provider_id.clone(),
-            self.product_id.clone(),
-            self.category_given.map_or(String::new(), |c| c.code().to_string()),
-            format_money(self.service_price),
-            format_money(self.voucher_amount),
-            format_money(self.contract_amount),
-            format_money(self.deposit_paid),
-            format_money(self.balance_paid),
-            self.signed_on.to_string(),
-            self.completed_on.map_or(String::new(), |d| d.to_string()),
-        ];
-        crate::ingest::sha256_hex(fields.join("\u{1f}").as_bytes())
+        let mut hasher = Sha256::new();
+        let mut money = String::with_capacity(24);
+        let mut amount = |hasher: &mut Sha256, value: Decimal| {
+            money.clear();
+            push_money(&mut money, value);
+            hasher.update(money.as_bytes());
+        };
+        let separator = |hasher: &mut Sha256| hasher.update([0x1f]);
+        for text in [&self.contract_id, &self.enterprise_id, &self.provider_id, &self.product_id] {
+            hasher.update(text.as_bytes());
+            separator(&mut hasher);
+        }
+        hasher.update(self.category_given.map_or("", |c| c.code()).as_bytes());
+        for value in
+            [self.service_price, self.voucher_amount, self.contract_amount, self.deposit_paid, self.balance_paid]
+        {
+            separator(&mut hasher);
+            amount(&mut hasher, value);
+        }
+        separator(&mut hasher);
+        hasher.update(self.signed_on.to_string().as_bytes());
+        separator(&mut hasher);
+        if let Some(completed_on) = self.completed_on {
+            hasher.update(completed_on.to_string().as_bytes());
+        }
+        format!("sha256:{:x}", hasher.finalize())
     }
 }
 
@@ -78,7 +90,7 @@ pub struct Context<'a> {
     pub service_year: i32,
     pub cutoff: NaiveDate,
     /// contract_id -> fingerprint, for every contract settled in a committed batch.
-    pub settled: &'a HashMap<String, String>,
+    pub settled: &'a FxHashMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -121,12 +133,23 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
 /// the first is kept, the others `E_DUPLICATE_ROW`; otherwise every row of
 /// the group is `E_DUPLICATE_CONFLICT`.
 fn drop_duplicates<'r>(candidates: Vec<&'r Record>, exceptions: &mut Vec<ExceptionRow>) -> Vec<&'r Record> {
-    let mut groups: HashMap<&str, Vec<usize>> = HashMap::with_capacity(candidates.len());
+    // First occurrence of each id; only ids seen twice get a member list.
+    let mut first_of: FxHashMap<&str, usize> = FxHashMap::default();
+    first_of.reserve(candidates.len());
+    let mut repeated: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
     for (index, record) in candidates.iter().enumerate() {
-        groups.entry(record.get(col::CONTRACT_ID)).or_default().push(index);
+        let id = record.get(col::CONTRACT_ID);
+        match first_of.get(id) {
+            None => {
+                first_of.insert(id, index);
+            }
+            Some(&first) => repeated.entry(id).or_insert_with(|| vec![first]).push(index),
+        }
     }
     let mut keep = vec![true; candidates.len()];
-    for members in groups.values().filter(|m| m.len() > 1) {
+    let mut groups: Vec<&Vec<usize>> = repeated.values().collect();
+    groups.sort();
+    for members in groups {
         let first = candidates[members[0]];
         let identical = members.iter().all(|&i| (0..CONTRACTS.len()).all(|f| candidates[i].get(f) == first.get(f)));
         let (code, flagged) =
@@ -140,8 +163,12 @@ fn drop_duplicates<'r>(candidates: Vec<&'r Record>, exceptions: &mut Vec<Excepti
 }
 
 fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
-    let value =
-        CONTRACTS.iter().position(|c| c.name == field).and_then(|i| record.fields.get(i)).cloned().unwrap_or_default();
+    let value = CONTRACTS
+        .iter()
+        .position(|c| c.name == field)
+        .and_then(|i| record.fields.get(i))
+        .map(str::to_string)
+        .unwrap_or_default();
     ExceptionRow {
         source: Source::Contracts,
         source_row: record.source_row,

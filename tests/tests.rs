@@ -10,3 +10,4 @@ mod formats;
 mod operations;
 mod properties;
 mod scenarios;
+mod synth;

@@ -2,4 +2,5 @@
 
 pub mod explain;
 pub mod run;
+pub mod synth;
 pub mod verify;

@@ -12,7 +12,7 @@ use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::ingest::{Table, read_table, sha256_hex};
 use crate::job::{BatchRequest, JobSpec, load_job};
-use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest, write_synced};
+use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest};
 use crate::policy::load_policy;
 use crate::report::Summary;
 use crate::{Error, Result, TOOL_VERSION, report};
@@ -223,12 +223,13 @@ fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<
 }
 
 /// Writes the batch's files into the job's output folder, each through a
-/// temporary name so that a reader never sees half a file.
+/// temporary name so that a reader never sees half a file. Not fsynced: the
+/// ledger holds the durable copy, and a re-run restores this folder from it.
 fn write_output_folder(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     for (name, bytes) in files {
         let temporary = dir.join(format!(".{name}.partial"));
-        write_synced(&temporary, bytes)?;
+        std::fs::write(&temporary, bytes).map_err(|e| Error::write(&temporary, e))?;
         let path = dir.join(name);
         std::fs::rename(&temporary, &path).map_err(|e| Error::write(&path, e))?;
     }

@@ -77,7 +77,7 @@ pub fn read_csv(
         if !more {
             break;
         }
-        if record.iter().all(is_blank) {
+        if record.iter().all(is_blank) && builder.is_none() {
             continue;
         }
         let Some(builder) = builder.as_mut() else {
@@ -85,7 +85,7 @@ pub fn read_csv(
             builder = Some(RecordBuilder::new(path, &header, columns, options)?);
             continue;
         };
-        builder.push(decode_row(&record, encoding))?;
+        builder.push(&CsvRow { record: &record, encoding })?;
     }
     match builder {
         Some(builder) => Ok(builder.finish()),
@@ -93,22 +93,30 @@ pub fn read_csv(
     }
 }
 
-fn decode_row(record: &csv::ByteRecord, encoding: Encoding) -> RawRow {
-    let mut fields = Vec::with_capacity(record.len());
-    for (index, field) in record.iter().enumerate() {
-        match decode(field, encoding) {
-            Some(text) => fields.push(text),
-            None => {
-                let name = if encoding == Encoding::Gb18030 { "GB18030" } else { "UTF-8" };
-                return RawRow::Malformed(format!(
-                    "第 {} 个字段不是有效的 {name} (field {} is not valid {name})",
-                    index + 1,
-                    index + 1
-                ));
-            }
-        }
+/// A CSV record whose fields are decoded only when a canonical column needs them.
+struct CsvRow<'r> {
+    record: &'r csv::ByteRecord,
+    encoding: Encoding,
+}
+
+impl RawRow for CsvRow<'_> {
+    fn len(&self) -> usize {
+        self.record.len()
     }
-    RawRow::Fields(fields)
+    fn is_blank(&self) -> bool {
+        self.record.iter().all(is_blank)
+    }
+    fn text(&self, index: usize) -> std::result::Result<std::borrow::Cow<'_, str>, String> {
+        let field = &self.record[index];
+        let decoded = match self.encoding {
+            Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(field),
+            _ => std::str::from_utf8(field).ok().map(std::borrow::Cow::Borrowed),
+        };
+        decoded.ok_or_else(|| {
+            let name = if self.encoding == Encoding::Gb18030 { "GB18030" } else { "UTF-8" };
+            format!("第 {} 个字段不是有效的 {name} (field {} is not valid {name})", index + 1, index + 1)
+        })
+    }
 }
 
 /// A field of white space only; undecodable bytes are never blank.

@@ -26,16 +26,21 @@ pub const MAX_RECORDS: usize = 50_000_000;
 #[derive(Debug, Clone)]
 pub struct Record {
     pub source_row: u64,
-    /// Raw (untrimmed) text per canonical column; "" where the file lacks an
-    /// optional column. Empty when the record is malformed.
-    pub fields: Vec<String>,
+    /// Raw (untrimmed) text per canonical column, in one buffer; "" where the
+    /// file lacks an optional column. Empty when the record is malformed.
+    pub fields: csv::StringRecord,
     pub malformed: Option<String>,
 }
 
 impl Record {
     /// Trimmed text of canonical column `index`.
     pub fn get(&self, index: usize) -> &str {
-        self.fields.get(index).map_or("", |f| f.trim())
+        self.fields.get(index).map_or("", str::trim)
+    }
+
+    /// Raw text of canonical column `index`.
+    pub fn raw(&self, index: usize) -> &str {
+        self.fields.get(index).unwrap_or("")
     }
 }
 
@@ -86,12 +91,25 @@ fn header_key(name: &str) -> String {
     name.chars().filter(|c| !c.is_whitespace() && *c != '\u{feff}').flat_map(char::to_lowercase).collect()
 }
 
-/// A data row as a reader found it.
-pub(crate) enum RawRow {
-    /// The text of every column of the row, in file order.
-    Fields(Vec<String>),
-    /// A row that cannot be read faithfully, and why. Never blank.
-    Malformed(String),
+/// A data row as a reader found it: every column of the row, in file order.
+pub(crate) trait RawRow {
+    fn len(&self) -> usize;
+    /// Whether every field is empty after trimming.
+    fn is_blank(&self) -> bool;
+    /// The text of column `index`, or why it cannot be read.
+    fn text(&self, index: usize) -> std::result::Result<std::borrow::Cow<'_, str>, String>;
+}
+
+impl RawRow for Vec<String> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn is_blank(&self) -> bool {
+        self.iter().all(|f| f.trim().is_empty())
+    }
+    fn text(&self, index: usize) -> std::result::Result<std::borrow::Cow<'_, str>, String> {
+        Ok(std::borrow::Cow::Borrowed(self[index].as_str()))
+    }
 }
 
 /// Numbers rows, skips blank ones, checks widths and projects each row onto
@@ -109,40 +127,52 @@ impl<'a> RecordBuilder<'a> {
         Ok(RecordBuilder { path, header_len: header.len(), mapping, records: Vec::new() })
     }
 
-    pub fn push(&mut self, row: RawRow) -> Result<()> {
-        let fields = match row {
-            RawRow::Fields(fields) if fields.iter().all(|f| f.trim().is_empty()) => return Ok(()),
-            RawRow::Fields(fields) => Ok(fields),
-            RawRow::Malformed(why) => Err(why),
+    pub fn push(&mut self, row: &impl RawRow) -> Result<()> {
+        if row.is_blank() {
+            return Ok(());
+        }
+        let source_row = self.next_row()?;
+        let record = if row.len() != self.header_len {
+            malformed(
+                source_row,
+                format!(
+                    "{} 个字段，表头有 {} 个 ({} fields, the header has {})",
+                    row.len(),
+                    self.header_len,
+                    row.len(),
+                    self.header_len
+                ),
+            )
+        } else {
+            let mut fields = csv::StringRecord::with_capacity(64, self.mapping.len());
+            let mut problem = None;
+            for column in &self.mapping {
+                match column.map(|i| row.text(i)) {
+                    None => fields.push_field(""),
+                    Some(Ok(text)) => fields.push_field(&text),
+                    Some(Err(why)) => {
+                        problem = Some(why);
+                        break;
+                    }
+                }
+            }
+            match problem {
+                Some(why) => malformed(source_row, why),
+                None => Record { source_row, fields, malformed: None },
+            }
         };
+        self.records.push(record);
+        Ok(())
+    }
+
+    fn next_row(&self) -> Result<u64> {
         if self.records.len() >= MAX_RECORDS {
             return Err(Error::Input(format!(
                 "{}: 超过 {MAX_RECORDS} 行上限 (more than {MAX_RECORDS} records)",
                 self.path.display()
             )));
         }
-        let source_row = self.records.len() as u64 + 1;
-        let malformed = |why: String| Record { source_row, fields: Vec::new(), malformed: Some(why) };
-        let record = match fields {
-            Err(why) => malformed(why),
-            Ok(fields) if fields.len() != self.header_len => malformed(format!(
-                "{} 个字段，表头有 {} 个 ({} fields, the header has {})",
-                fields.len(),
-                self.header_len,
-                fields.len(),
-                self.header_len
-            )),
-            Ok(mut fields) => {
-                let projected = self
-                    .mapping
-                    .iter()
-                    .map(|m| m.map_or_else(String::new, |i| std::mem::take(&mut fields[i])))
-                    .collect();
-                Record { source_row, fields: projected, malformed: None }
-            }
-        };
-        self.records.push(record);
-        Ok(())
+        Ok(self.records.len() as u64 + 1)
     }
 
     pub fn finish(self) -> Vec<Record> {
@@ -201,6 +231,10 @@ fn map_header(
         )));
     }
     Ok(mapping)
+}
+
+fn malformed(source_row: u64, why: String) -> Record {
+    Record { source_row, fields: csv::StringRecord::new(), malformed: Some(why) }
 }
 
 /// The error for a file with no header row.

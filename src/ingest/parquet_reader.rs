@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use super::{ColumnSpec, InputOptions, RawRow, Record, RecordBuilder};
+use super::{ColumnSpec, InputOptions, Record, RecordBuilder};
 use crate::{Result, frame};
 
 pub fn read_parquet(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Vec<Record>> {
     let (header, rows) = frame::parquet_input_rows(path, bytes)?;
     let mut builder = RecordBuilder::new(path, &header, columns, options)?;
     for row in rows {
-        builder.push(RawRow::Fields(row))?;
+        builder.push(&row)?;
     }
     Ok(builder.finish())
 }

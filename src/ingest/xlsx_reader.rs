@@ -7,7 +7,7 @@ use std::path::Path;
 
 use calamine::{Data, Reader, open_workbook_auto_from_rs};
 
-use super::{ColumnSpec, InputOptions, RawRow, Record, RecordBuilder, empty_file};
+use super::{ColumnSpec, InputOptions, Record, RecordBuilder, empty_file};
 use crate::{Error, Result};
 
 pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Vec<Record>> {
@@ -44,7 +44,7 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
         // Cells beyond the header count only when they hold something.
         let width = row.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1).max(header.len());
         row.truncate(width);
-        builder.push(RawRow::Fields(row))?;
+        builder.push(&row)?;
     }
     Ok(builder.finish())
 }
