@@ -10,7 +10,7 @@ use crate::ledger::FileEntry;
 use crate::policy::Policy;
 use crate::report::{self, Summary};
 use crate::settle::{BatchOutcome, BatchTables, CarryIn, settle_batch};
-use crate::{Result, frame};
+use crate::{Result, frame, html, workbook};
 
 /// The canonical columns of each input.
 pub fn input_columns(source: Source) -> &'static [ColumnSpec] {
@@ -71,8 +71,9 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
     let settled = Some(outcome.settlements.len() as u64);
     let exceptions = Some(outcome.exceptions.len() as u64);
     let file = |name, bytes, rows| OutputFile { name, bytes, rows };
-    // The four large files are independent: render them two at a time.
-    let ((settlements_csv, settlements_parquet), (exceptions_csv, exceptions_parquet)) = rayon::join(
+    let messages: Vec<String> = outcome.exceptions.iter().map(|e| e.message()).collect();
+    // The large files are independent: render them side by side.
+    let ((settlements_csv, settlements_parquet), ((exceptions_csv, exceptions_parquet), workbook)) = rayon::join(
         || {
             rayon::join(
                 || report::settlements_csv(outcome),
@@ -80,10 +81,14 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
             )
         },
         || {
-            let messages: Vec<String> = outcome.exceptions.iter().map(|e| e.message()).collect();
             rayon::join(
-                || report::exceptions_csv(outcome, &messages),
-                || frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions, &messages),
+                || {
+                    rayon::join(
+                        || report::exceptions_csv(outcome, &messages),
+                        || frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions, &messages),
+                    )
+                },
+                || workbook::settlement_workbook(outcome, summary, &messages),
             )
         },
     );
@@ -95,5 +100,7 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
         file("payouts.csv", report::payouts_csv(outcome)?, Some(outcome.payouts.len() as u64)),
         file("enterprise_usage.csv", report::usage_csv(outcome)?, Some(outcome.usage.len() as u64)),
         file("summary.json", report::summary_json(summary)?, None),
+        file("settlement.xlsx", workbook?, None),
+        file("report.html", html::report_html(outcome, summary).into_bytes(), None),
     ])
 }

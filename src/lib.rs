@@ -8,23 +8,27 @@
 
 pub mod allocate;
 pub mod batch;
+pub mod capital;
 pub mod category;
 pub mod cmd;
 pub mod codes;
 pub mod dates;
 pub mod error;
 pub mod frame;
+pub mod html;
 pub mod ingest;
 pub mod job;
 pub mod ledger;
 pub mod money;
 pub mod policy;
+pub mod progress;
 pub mod quota;
 pub mod registry;
 pub mod report;
 pub mod settle;
 pub mod uscc;
 pub mod validate;
+pub mod workbook;
 
 pub use error::{Error, Result};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::workdir::{P1, P2, Workdir, read_csv};
 
-const OUTPUTS: [&str; 7] = [
+const OUTPUTS: [&str; 9] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -13,6 +13,8 @@ const OUTPUTS: [&str; 7] = [
     "payouts.csv",
     "enterprise_usage.csv",
     "summary.json",
+    "settlement.xlsx",
+    "report.html",
 ];
 
 fn payouts(w: &Workdir, batch: &str) -> BTreeMap<String, (String, String, String)> {

@@ -6,6 +6,7 @@ mod audit;
 mod bad_input;
 mod batches;
 mod conformance;
+mod finance;
 mod formats;
 mod operations;
 mod properties;

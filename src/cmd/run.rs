@@ -14,6 +14,7 @@ use crate::ingest::{Table, read_table, sha256_hex};
 use crate::job::{BatchRequest, JobSpec, load_job};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest};
 use crate::policy::load_policy;
+use crate::progress::Progress;
 use crate::report::Summary;
 use crate::{Error, Result, TOOL_VERSION, report};
 
@@ -35,6 +36,9 @@ pub struct RunArgs {
     /// Write the reports to the output folder but commit nothing to the ledger.
     #[arg(long)]
     pub dry_run: bool,
+    /// No progress display on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// What a run did, for the caller to print.
@@ -57,6 +61,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         as_of: date_option("--as-of", args.as_of.as_ref())?,
     };
     let started = Instant::now();
+    let progress = Progress::start(args.quiet);
+    progress.phase("读取输入 reading inputs");
     let job = load_job(&args.job, &request)?;
     let batch_id = job.batch.id.as_str();
     let policy = load_policy(&job.policy)?;
@@ -99,6 +105,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let carry_in = ledger.carry_in(&committed, job.service_year, policy.cap_scope)?;
     let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
     let phase_started = Instant::now();
+    progress.phase("校验、分配、生成报表 checking, allocating, rendering");
     let computed = compute(&policy, &tables, &spec, &carry_in)?;
     tracing::info!(
         batch = batch_id,
@@ -135,6 +142,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         archive.push((job.policy.clone(), policy_entry.sha256));
         archive.push((job.job_path.clone(), job_entry.sha256));
         let phase_started = Instant::now();
+        progress.phase("提交账本 committing");
         let dir = ledger.commit(&manifest, &files, &archive)?;
         tracing::info!(
             batch = batch_id,

@@ -1,0 +1,205 @@
+//! report.html: one self-contained page (inline CSS and SVG, no external
+//! asset, opens offline) with the batch summary, payouts by provider (top
+//! 20), quota use by tier and exception counts by code.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+
+use crate::capital::to_capital;
+use crate::money::format_money;
+use crate::report::Summary;
+use crate::settle::BatchOutcome;
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Thousands separators for display: 1234567.89 -> 1,234,567.89.
+fn grouped(amount: Decimal) -> String {
+    let text = format_money(amount);
+    let (sign, body) = text.strip_prefix('-').map_or(("", text.as_str()), |b| ("-", b));
+    let (integer, fraction) = body.split_once('.').unwrap_or((body, "00"));
+    let mut out = String::new();
+    for (i, c) in integer.chars().enumerate() {
+        if i > 0 && (integer.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}.{fraction}")
+}
+
+/// A horizontal bar chart as inline SVG; `bars` are (label, value, value text).
+fn bar_chart(bars: &[(String, Decimal, String)], color: &str) -> String {
+    if bars.is_empty() {
+        return "<p class=\"none\">无 none</p>".to_string();
+    }
+    let max = bars.iter().map(|(_, v, _)| *v).max().unwrap_or(Decimal::ONE).max(Decimal::new(1, 2));
+    let (label_width, bar_width, row_height) = (300, 420, 24);
+    let height = bars.len() * row_height + 10;
+    let mut svg = format!(
+        "<svg role=\"img\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\">",
+        label_width + bar_width + 140,
+        label_width + bar_width + 140
+    );
+    for (i, (label, value, text)) in bars.iter().enumerate() {
+        let y = i * row_height + 5;
+        // Bar length in whole pixels, from the exact ratio.
+        let length = (*value * Decimal::from(bar_width) / max).round().to_string().parse::<u32>().unwrap_or(0).max(1);
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"label\">{}</text>\
+             <rect x=\"{}\" y=\"{y}\" width=\"{length}\" height=\"{}\" fill=\"{color}\"><title>{}: {}</title></rect>\
+             <text x=\"{}\" y=\"{}\" class=\"value\">{}</text>",
+            label_width - 8,
+            y + 16,
+            escape(label),
+            label_width,
+            row_height - 6,
+            escape(label),
+            escape(text),
+            label_width + length as usize + 6,
+            y + 16,
+            escape(text)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+pub fn report_html(outcome: &BatchOutcome, summary: &Summary) -> String {
+    let s = summary;
+    let c = &s.control_totals;
+    let mut payouts: Vec<_> = outcome.payouts.iter().collect();
+    payouts
+        .sort_by(|a, b| b.approved_amount_batch.cmp(&a.approved_amount_batch).then(a.provider_id.cmp(&b.provider_id)));
+    let payout_bars: Vec<(String, Decimal, String)> = payouts
+        .iter()
+        .take(20)
+        .map(|p| {
+            let name = if p.provider_name.is_empty() { p.provider_id.clone() } else { p.provider_name.clone() };
+            (name, p.approved_amount_batch, grouped(p.approved_amount_batch))
+        })
+        .collect();
+    let code_bars: Vec<(String, Decimal, String)> =
+        s.codes.iter().map(|(code, n)| (code.clone(), Decimal::from(*n), n.to_string())).collect();
+
+    // Quota use by tier: enterprises, quota, used this batch, used in the year.
+    let mut tiers: BTreeMap<u32, (u64, Decimal, Decimal, Decimal)> = BTreeMap::new();
+    for u in &outcome.usage {
+        let entry = tiers.entry(u.tier).or_default();
+        entry.0 += 1;
+        entry.1 += u.quota;
+        entry.2 += u.used_batch;
+        entry.3 += u.used_after;
+    }
+    let mut tier_rows = String::new();
+    let mut tier_bars = Vec::new();
+    for (tier, (count, quota, used_batch, used_after)) in &tiers {
+        let share =
+            if quota.is_zero() { Decimal::ZERO } else { (*used_after * Decimal::from(100) / *quota).round_dp(1) };
+        let _ = write!(
+            tier_rows,
+            "<tr><td>第{tier}档 tier {tier}</td><td class=\"n\">{count}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{share}%</td></tr>",
+            grouped(*quota),
+            grouped(*used_batch),
+            grouped(*used_after)
+        );
+        tier_bars.push((format!("第{tier}档 tier {tier}"), share, format!("{share}%")));
+    }
+    let mark = |holds: bool| {
+        if holds { "<span class=\"ok\">✓ 平衡 holds</span>" } else { "<span class=\"bad\">✗ 不平 FAILS</span>" }
+    };
+    let approved: Decimal = s.approved_total.parse().unwrap_or_default();
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>服务券兑付结算报告 {batch}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 24px; color: #222; }}
+h1 {{ font-size: 22px; }} h2 {{ font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ccc; }}
+.cards {{ display: flex; flex-wrap: wrap; gap: 12px; }}
+.card {{ border: 1px solid #ccd; border-radius: 6px; padding: 10px 14px; min-width: 150px; }}
+.card .v {{ font-size: 20px; font-weight: bold; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
+th {{ background: #eef3fa; }} .n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.ok {{ color: #0a7a2f; font-weight: bold; }} .bad {{ color: #b00020; font-weight: bold; }}
+svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
+.none {{ color: #777; }} .meta {{ color: #555; }}
+</style>
+</head>
+<body>
+<h1>服务券兑付结算报告 Settlement report — {batch}</h1>
+<p class="meta">服务年度 service year {year} · 截止 cutoff {cutoff} · 政策 policy {policy}</p>
+<div class="cards">
+<div class="card"><div>合同行 contract rows</div><div class="v">{rows_in}</div></div>
+<div class="card"><div>全额兑付 settled</div><div class="v">{settled}</div></div>
+<div class="card"><div>部分兑付 reduced</div><div class="v">{reduced}</div></div>
+<div class="card"><div>拒绝 rejected</div><div class="v">{rejected}</div></div>
+<div class="card"><div>核定金额 approved (元)</div><div class="v">{approved}</div><div>{approved_capital}</div></div>
+<div class="card"><div>兑付服务商 providers paid</div><div class="v">{providers}</div></div>
+</div>
+<h2>控制总数 Control totals</h2>
+<table>
+<tr><th>检查 check</th><th>数值 values</th><th>结果 result</th></tr>
+<tr><td>合同行 = 兑付行 + 错误行 rows in = settled + errors</td><td class="n">{c_in} = {c_settled} + {c_errors}</td><td>{m_rows}</td></tr>
+<tr><td>核定合计 = 兑付清单合计 approved = payouts</td><td class="n">{c_approved} = {c_payouts}</td><td>{m_payouts}</td></tr>
+<tr><td>年度累计不超上限 year-to-date within caps</td><td class="n">{c_caps} checked</td><td>{m_caps}</td></tr>
+<tr><td>每行核定 ≤ 申报且 ≤ 比例限额 approved ≤ claim and ≤ rate limit</td><td></td><td>{m_rate}</td></tr>
+</table>
+<h2>服务商兑付金额（前 20） Payouts by provider (top 20)</h2>
+{payout_chart}
+<h2>按配额档的配额使用 Quota use by tier</h2>
+<table>
+<tr><th>配额档 tier</th><th>企业数 enterprises</th><th>配额合计 quota</th><th>本批使用 used this batch</th><th>年度累计 used this year</th><th>使用率 share used</th></tr>
+{tier_rows}
+</table>
+{tier_chart}
+<h2>异常代码统计 Exceptions by code</h2>
+{code_chart}
+</body>
+</html>
+"#,
+        batch = escape(&s.batch_id),
+        year = s.service_year,
+        cutoff = escape(&s.cutoff),
+        policy = escape(&s.policy),
+        rows_in = s.contract_rows_in,
+        settled = s.settled,
+        reduced = s.settled_reduced,
+        rejected = s.rejected,
+        approved = grouped(approved),
+        approved_capital = escape(&to_capital(approved)),
+        providers = s.providers_paid,
+        c_in = c.contract_rows_in,
+        c_settled = c.settlement_rows,
+        c_errors = c.contract_error_rows,
+        m_rows = mark(c.rows_balance),
+        c_approved = escape(&c.approved_total),
+        c_payouts = escape(&c.payouts_total),
+        m_payouts = mark(c.payouts_balance),
+        c_caps = c.caps_checked,
+        m_caps = mark(c.caps_hold),
+        m_rate = mark(c.rows_within_claim_and_rate),
+        payout_chart = bar_chart(&payout_bars, "#3b7dd8"),
+        tier_rows = tier_rows,
+        tier_chart = bar_chart(&tier_bars, "#2a9d8f"),
+        code_chart = bar_chart(&code_bars, "#e76f51"),
+    )
+}

@@ -1,0 +1,327 @@
+//! settlement.xlsx: what finance staff sign off on, one workbook per batch.
+//! Sheets: 汇总 (summary and control totals), 兑付清单 (the payout list, laid
+//! out for A4 with a total in capital numerals and room for signatures),
+//! 结算明细 (settlements), 异常清单 (exceptions), 配额使用 (quota use).
+//!
+//! Spreadsheet cells hold binary numbers: money is written from its exact
+//! two-decimal text, so each cell shows the ledger's amount to the fen; the
+//! CSV and Parquet files remain the exact record.
+
+use chrono::Datelike;
+use rust_decimal::Decimal;
+use rust_xlsxwriter::{
+    DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError,
+};
+
+use crate::capital::to_capital;
+use crate::codes::Severity;
+use crate::money::format_money;
+use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS};
+use crate::settle::BatchOutcome;
+use crate::{Error, Result};
+
+/// Detail sheets stop here; beyond it they point to the CSV and Parquet
+/// files (Excel holds 1,048,576 rows, and a sheet that size helps nobody).
+pub const DETAIL_ROWS_MAX: usize = 20_000;
+
+struct Formats {
+    header: Format,
+    money: Format,
+    text: Format,
+    title: Format,
+    total_label: Format,
+    total_money: Format,
+    bordered: Format,
+}
+
+fn formats() -> Formats {
+    let header =
+        Format::new().set_bold().set_border(FormatBorder::Thin).set_background_color("#DDEBF7").set_text_wrap();
+    Formats {
+        money: Format::new().set_num_format("#,##0.00"),
+        text: Format::new(),
+        title: Format::new().set_bold().set_font_size(16).set_align(FormatAlign::Center),
+        total_label: Format::new().set_bold().set_border(FormatBorder::Thin),
+        total_money: Format::new().set_bold().set_border(FormatBorder::Thin).set_num_format("#,##0.00"),
+        bordered: Format::new().set_border(FormatBorder::Thin),
+        header,
+    }
+}
+
+/// A money amount as a spreadsheet number, from its exact two-decimal text.
+fn number(amount: Decimal) -> f64 {
+    format_money(amount).parse().unwrap_or(0.0)
+}
+
+pub fn settlement_workbook(outcome: &BatchOutcome, summary: &Summary, messages: &[String]) -> Result<Vec<u8>> {
+    build(outcome, summary, messages).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
+}
+
+fn build(outcome: &BatchOutcome, summary: &Summary, messages: &[String]) -> std::result::Result<Vec<u8>, XlsxError> {
+    let f = formats();
+    let mut workbook = Workbook::new();
+    // A fixed creation date (the cutoff) keeps the file identical on replay.
+    let cutoff = outcome.cutoff;
+    let created = ExcelDateTime::from_ymd(cutoff.year() as u16, cutoff.month() as u8, cutoff.day() as u8)?;
+    workbook.set_properties(
+        &DocProperties::new().set_title(format!("服务券兑付结算 {}", outcome.batch_id)).set_creation_datetime(&created),
+    );
+    summary_sheet(workbook.add_worksheet(), summary, &f)?;
+    payout_sheet(workbook.add_worksheet(), outcome, &f)?;
+    settlements_sheet(workbook.add_worksheet(), outcome, &f)?;
+    exceptions_sheet(workbook.add_worksheet(), outcome, messages, &f)?;
+    usage_sheet(workbook.add_worksheet(), outcome, &f)?;
+    workbook.save_to_buffer()
+}
+
+fn header_row(sheet: &mut Worksheet, row: u32, names: &[&str], f: &Formats) -> std::result::Result<(), XlsxError> {
+    for (column, name) in names.iter().enumerate() {
+        sheet.write_string_with_format(row, column as u16, *name, &f.header)?;
+    }
+    Ok(())
+}
+
+fn summary_sheet(sheet: &mut Worksheet, s: &Summary, f: &Formats) -> std::result::Result<(), XlsxError> {
+    sheet.set_name("汇总")?;
+    sheet.set_column_width(0, 42)?;
+    sheet.set_column_width(1, 24)?;
+    sheet.set_column_width(2, 14)?;
+    sheet.merge_range(0, 0, 0, 2, &format!("服务券兑付结算汇总 Settlement summary — {}", s.batch_id), &f.title)?;
+    let c = &s.control_totals;
+    let texts: [(&str, String); 4] = [
+        ("批次 Batch", s.batch_id.clone()),
+        ("服务年度 Service year", s.service_year.to_string()),
+        ("截止日期 Cutoff", s.cutoff.clone()),
+        ("政策 Policy", s.policy.clone()),
+    ];
+    let mut row = 2;
+    for (label, value) in texts {
+        sheet.write_string(row, 0, label)?;
+        sheet.write_string(row, 1, value)?;
+        row += 1;
+    }
+    row += 1;
+    let counts: [(&str, u64); 5] = [
+        ("合同行 Contract rows", s.contract_rows_in),
+        ("全额兑付 Settled", s.settled),
+        ("部分兑付 Settled, reduced", s.settled_reduced),
+        ("拒绝 Rejected", s.rejected),
+        ("名录异常 Registry exception rows", s.registry_exception_rows),
+    ];
+    for (label, value) in counts {
+        sheet.write_string(row, 0, label)?;
+        sheet.write_number(row, 1, value as f64)?;
+        row += 1;
+    }
+    for (label, value) in [
+        ("申报金额（兑付行）Claimed on settled rows", &s.claimed_settled),
+        ("核定金额 Approved", &s.approved_total),
+        ("核减金额 Shortfall", &s.shortfall_total),
+    ] {
+        sheet.write_string(row, 0, label)?;
+        sheet.write_number_with_format(row, 1, value.parse().unwrap_or(0.0), &f.money)?;
+        row += 1;
+    }
+    sheet.write_string(row, 0, "核定金额大写 Approved in capitals")?;
+    sheet.write_string(row, 1, to_capital(s.approved_total.parse().unwrap_or_default()))?;
+    row += 2;
+    header_row(sheet, row, &["控制总数 Control total", "数值 Values", "是否平衡 Holds"], f)?;
+    row += 1;
+    let holds = |h: bool| if h { "✓ 平衡 holds" } else { "✗ 不平 FAILS" };
+    let controls = [
+        (
+            "合同行 = 兑付行 + 错误行 rows in = settled + errors",
+            format!("{} = {} + {}", c.contract_rows_in, c.settlement_rows, c.contract_error_rows),
+            c.rows_balance,
+        ),
+        (
+            "核定合计 = 兑付清单合计 approved = payouts",
+            format!("{} = {}", c.approved_total, c.payouts_total),
+            c.payouts_balance,
+        ),
+        ("年度累计不超上限 year-to-date within caps", format!("{} checked", c.caps_checked), c.caps_hold),
+        ("每行核定 ≤ 申报且 ≤ 比例限额 approved ≤ claim, ≤ rate limit", String::new(), c.rows_within_claim_and_rate),
+    ];
+    for (label, values, held) in controls {
+        sheet.write_string_with_format(row, 0, label, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, values, &f.bordered)?;
+        sheet.write_string_with_format(row, 2, holds(held), &f.bordered)?;
+        row += 1;
+    }
+    row += 1;
+    header_row(sheet, row, &["代码 Code", "行数 Rows"], f)?;
+    row += 1;
+    for (code, count) in &s.codes {
+        sheet.write_string(row, 0, code)?;
+        sheet.write_number(row, 1, *count as f64)?;
+        row += 1;
+    }
+    Ok(())
+}
+
+fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+    sheet.set_name("兑付清单")?;
+    sheet.set_paper_size(9); // A4
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    sheet.set_repeat_rows(2, 2)?;
+    let widths = [6.0, 34.0, 22.0, 10.0, 16.0, 16.0, 16.0];
+    for (column, width) in widths.into_iter().enumerate() {
+        sheet.set_column_width(column as u16, width)?;
+    }
+    let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
+    sheet.merge_range(0, 0, 0, 6, &title, &f.title)?;
+    let names = ["序号", "服务商名称", "统一社会信用代码", "合同数", "本批兑付金额", "年度累计", "年度剩余额度"];
+    header_row(sheet, 2, &names, f)?;
+    let mut row = 3;
+    let mut total = Decimal::ZERO;
+    let mut contracts = 0;
+    for (index, p) in outcome.payouts.iter().enumerate() {
+        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, &p.provider_name, &f.bordered)?;
+        sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
+        sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
+        sheet.write_number_with_format(row, 4, number(p.approved_amount_batch), &f.total_money)?;
+        sheet.write_number_with_format(row, 5, number(p.approved_amount_year), &f.total_money)?;
+        sheet.write_number_with_format(row, 6, number(p.cap_remaining), &f.total_money)?;
+        total += p.approved_amount_batch;
+        contracts += p.contracts_settled;
+        row += 1;
+    }
+    sheet.merge_range(row, 0, row, 2, "合计 Total", &f.total_label)?;
+    sheet.write_number_with_format(row, 3, contracts as f64, &f.total_label)?;
+    sheet.write_number_with_format(row, 4, number(total), &f.total_money)?;
+    row += 1;
+    sheet.merge_range(row, 0, row, 2, "合计金额（大写）", &f.total_label)?;
+    sheet.merge_range(row, 3, row, 6, &format!("人民币{}", to_capital(total)), &f.total_label)?;
+    row += 3;
+    for label in ["经办人：", "复核人：", "审批人：", "日期："] {
+        sheet.write_string(row, 1, label)?;
+        row += 2;
+    }
+    Ok(())
+}
+
+/// Writes up to `DETAIL_ROWS_MAX` rows, then a note where the rest is.
+fn overflow_note(sheet: &mut Worksheet, row: u32, total: usize, file: &str) -> std::result::Result<(), XlsxError> {
+    if total > DETAIL_ROWS_MAX {
+        let note = format!(
+            "仅列前 {DETAIL_ROWS_MAX} 行，共 {total} 行，完整数据见 {file} (first {DETAIL_ROWS_MAX} of {total} rows; all in {file})"
+        );
+        sheet.write_string(row, 0, note)?;
+    }
+    Ok(())
+}
+
+fn settlements_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+    sheet.set_name("结算明细")?;
+    header_row(sheet, 0, &SETTLEMENT_COLUMNS, f)?;
+    sheet.set_freeze_panes(1, 0)?;
+    for (column, width) in [(2u16, 20.0), (3, 20.0), (4, 20.0), (6, 22.0), (14, 16.0), (15, 20.0), (26, 24.0)] {
+        sheet.set_column_width(column, width)?;
+    }
+    let mut row = 1;
+    for s in outcome.settlements.iter().take(DETAIL_ROWS_MAX) {
+        let texts: [(u16, &str); 7] = [
+            (0, &outcome.batch_id),
+            (2, &s.contract_id),
+            (3, &s.enterprise_id),
+            (4, &s.provider_id),
+            (5, &s.product_id),
+            (6, &s.category),
+            (14, s.outcome),
+        ];
+        for (column, text) in texts {
+            sheet.write_string(row, column, text)?;
+        }
+        sheet.write_string(row, 15, s.code)?;
+        sheet.write_string(row, 26, &s.fingerprint)?;
+        sheet.write_string(row, 7, s.signed_on.to_string())?;
+        sheet.write_string(row, 8, s.completed_on.to_string())?;
+        sheet.write_number(row, 1, s.seq as f64)?;
+        sheet.write_number(row, 16, f64::from(s.tier))?;
+        sheet.write_number(row, 25, s.source_row as f64)?;
+        let money = [
+            (9u16, s.service_price),
+            (10, s.voucher_amount),
+            (11, s.rate_limit),
+            (12, s.approved_amount),
+            (13, s.shortfall),
+            (17, s.enterprise_quota),
+            (18, s.enterprise_used_before),
+            (19, s.enterprise_used_after),
+            (20, s.item_cap),
+            (21, s.item_used_before),
+            (22, s.item_used_after),
+            (23, s.provider_used_before),
+            (24, s.provider_used_after),
+        ];
+        for (column, amount) in money {
+            sheet.write_number_with_format(row, column, number(amount), &f.money)?;
+        }
+        row += 1;
+    }
+    overflow_note(sheet, row, outcome.settlements.len(), "settlements.csv")
+}
+
+fn exceptions_sheet(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    messages: &[String],
+    f: &Formats,
+) -> std::result::Result<(), XlsxError> {
+    sheet.set_name("异常清单")?;
+    header_row(sheet, 0, &EXCEPTION_COLUMNS, f)?;
+    sheet.set_freeze_panes(1, 0)?;
+    for (column, width) in [(1u16, 12.0), (3, 20.0), (5, 26.0), (6, 16.0), (7, 22.0), (8, 90.0)] {
+        sheet.set_column_width(column, width)?;
+    }
+    // Errors first, then adjustments, then warnings; by code within each.
+    let mut order: Vec<usize> = (0..outcome.exceptions.len()).collect();
+    let severity_rank = |s: Severity| match s {
+        Severity::Error => 0,
+        Severity::Adjustment => 1,
+        Severity::Warning => 2,
+    };
+    order.sort_by_key(|&i| {
+        let e = &outcome.exceptions[i];
+        (severity_rank(e.severity()), e.code.as_str(), e.source, e.source_row)
+    });
+    let mut row = 1;
+    for &i in order.iter().take(DETAIL_ROWS_MAX) {
+        let e = &outcome.exceptions[i];
+        sheet.write_string(row, 0, &outcome.batch_id)?;
+        sheet.write_string(row, 1, e.source.as_str())?;
+        sheet.write_number(row, 2, e.source_row as f64)?;
+        sheet.write_string(row, 3, &e.contract_id)?;
+        sheet.write_string(row, 4, e.severity().as_str())?;
+        sheet.write_string(row, 5, e.code.as_str())?;
+        sheet.write_string(row, 6, e.field)?;
+        sheet.write_string(row, 7, &e.value)?;
+        sheet.write_string(row, 8, &messages[i])?;
+        row += 1;
+    }
+    overflow_note(sheet, row, outcome.exceptions.len(), "exceptions.csv")
+}
+
+fn usage_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+    sheet.set_name("配额使用")?;
+    header_row(sheet, 0, &USAGE_COLUMNS, f)?;
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.set_column_width(1, 22)?;
+    sheet.set_column_width(2, 34)?;
+    let mut row = 1;
+    for u in outcome.usage.iter().take(DETAIL_ROWS_MAX) {
+        sheet.write_string(row, 0, &outcome.batch_id)?;
+        sheet.write_string(row, 1, &u.enterprise_id)?;
+        sheet.write_string_with_format(row, 2, &u.enterprise_name, &f.text)?;
+        sheet.write_number(row, 3, f64::from(u.tier))?;
+        for (column, amount) in
+            [(4u16, u.quota), (5, u.used_before), (6, u.used_batch), (7, u.used_after), (8, u.remaining)]
+        {
+            sheet.write_number_with_format(row, column, number(amount), &f.money)?;
+        }
+        row += 1;
+    }
+    overflow_note(sheet, row, outcome.usage.len(), "enterprise_usage.csv")
+}
