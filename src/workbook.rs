@@ -32,6 +32,7 @@ struct Formats {
     total_label: Format,
     total_money: Format,
     bordered: Format,
+    bordered_money: Format,
 }
 
 fn formats() -> Formats {
@@ -44,6 +45,7 @@ fn formats() -> Formats {
         total_label: Format::new().set_bold().set_border(FormatBorder::Thin),
         total_money: Format::new().set_bold().set_border(FormatBorder::Thin).set_num_format("#,##0.00"),
         bordered: Format::new().set_border(FormatBorder::Thin),
+        bordered_money: Format::new().set_border(FormatBorder::Thin).set_num_format("#,##0.00"),
         header,
     }
 }
@@ -83,6 +85,8 @@ fn header_row(sheet: &mut Worksheet, row: u32, names: &[&str], f: &Formats) -> s
 
 fn summary_sheet(sheet: &mut Worksheet, s: &Summary, f: &Formats) -> std::result::Result<(), XlsxError> {
     sheet.set_name("汇总")?;
+    sheet.set_paper_size(9); // A4
+    sheet.set_print_fit_to_pages(1, 0);
     sheet.set_column_width(0, 42)?;
     sheet.set_column_width(1, 24)?;
     sheet.set_column_width(2, 14)?;
@@ -181,9 +185,9 @@ fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> s
         sheet.write_string_with_format(row, 1, &p.provider_name, &f.bordered)?;
         sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
         sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
-        sheet.write_number_with_format(row, 4, number(p.approved_amount_batch), &f.total_money)?;
-        sheet.write_number_with_format(row, 5, number(p.approved_amount_year), &f.total_money)?;
-        sheet.write_number_with_format(row, 6, number(p.cap_remaining), &f.total_money)?;
+        sheet.write_number_with_format(row, 4, number(p.approved_amount_batch), &f.bordered_money)?;
+        sheet.write_number_with_format(row, 5, number(p.approved_amount_year), &f.bordered_money)?;
+        sheet.write_number_with_format(row, 6, number(p.cap_remaining), &f.bordered_money)?;
         total += p.approved_amount_batch;
         contracts += p.contracts_settled;
         row += 1;
