@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
+use crate::category::Category;
 use crate::codes::Code;
 use crate::policy::{CapScope, Policy, Tier};
 use crate::validate::Eligible;
@@ -22,6 +23,26 @@ impl RunningTotals {
         add_to(&mut self.item_yuan, scope_key, approved_yuan);
         add_to(&mut self.enterprise_yuan, enterprise_id, approved_yuan);
         add_to(&mut self.provider_yuan, provider_id, approved_yuan);
+    }
+}
+
+/// The running totals during one batch, kept by registry index so that the
+/// sequential pass touches small vectors instead of string-keyed maps.
+#[derive(Debug, Clone, Default)]
+pub struct BatchTotals {
+    pub enterprise_yuan: Vec<Decimal>,
+    pub provider_yuan: Vec<Decimal>,
+    pub item_yuan: FxHashMap<u64, Decimal>,
+}
+
+/// The item scope key of SPEC 4.3 as a number: enterprise index in the high
+/// half, product or category in the low half. Under `contract` scope each
+/// contract is its own key (`ordinal` is its position in the batch).
+pub fn item_key(scope: CapScope, enterprise_index: u32, product_index: u32, category: Category, ordinal: u64) -> u64 {
+    match scope {
+        CapScope::EnterpriseProductYear => (u64::from(enterprise_index) << 32) | u64::from(product_index),
+        CapScope::EnterpriseCategoryYear => (u64::from(enterprise_index) << 32) | (1 << 31) | category as u64,
+        CapScope::Contract => (1 << 63) | ordinal,
     }
 }
 
@@ -69,7 +90,6 @@ pub struct Allocation {
     pub quota_room_yuan: Decimal,
     pub provider_room_yuan: Decimal,
     pub approved_yuan: Decimal,
-    pub item_scope_key: String,
     pub item_cap_yuan: Decimal,
     pub item_used_before_yuan: Decimal,
     pub quota_yuan: Decimal,
@@ -86,16 +106,20 @@ impl Allocation {
 
 /// Allocates one contract against the running totals and adds what it was
 /// approved. Callers feed contracts in ascending (completed_on, contract_id).
-pub fn allocate_one(policy: &Policy, tier: &Tier, eligible: &Eligible, totals: &mut RunningTotals) -> Allocation {
+pub fn allocate_one(
+    policy: &Policy,
+    tier: &Tier,
+    eligible: &Eligible,
+    key: u64,
+    totals: &mut BatchTotals,
+) -> Allocation {
     let c = &eligible.contract;
     let rule = &policy.categories[&eligible.category];
     let rate_limit_yuan = policy.rounding.to_cents(c.service_price * rule.rate);
-    let key =
-        item_scope_key(policy.cap_scope, &c.enterprise_id, &c.product_id, eligible.category.code(), &c.contract_id);
-    let used = |map: &FxHashMap<String, Decimal>, k: &str| map.get(k).copied().unwrap_or_default();
-    let item_used_before_yuan = used(&totals.item_yuan, &key);
-    let enterprise_used_before_yuan = used(&totals.enterprise_yuan, &c.enterprise_id);
-    let provider_used_before_yuan = used(&totals.provider_yuan, &c.provider_id);
+    let (enterprise, provider) = (eligible.enterprise_index as usize, eligible.provider_index as usize);
+    let item_used_before_yuan = totals.item_yuan.get(&key).copied().unwrap_or_default();
+    let enterprise_used_before_yuan = totals.enterprise_yuan[enterprise];
+    let provider_used_before_yuan = totals.provider_yuan[provider];
     let item_room_yuan = rule.cap_yuan - item_used_before_yuan;
     let quota_room_yuan = tier.quota_yuan - enterprise_used_before_yuan;
     let provider_room_yuan = policy.provider_cap_yuan - provider_used_before_yuan;
@@ -125,7 +149,9 @@ pub fn allocate_one(policy: &Policy, tier: &Tier, eligible: &Eligible, totals: &
         let (_, _, code) = bounds[1..].iter().find(|(room, _, _)| *room <= Decimal::ZERO).expect("a room is exhausted");
         Outcome::Rejected(*code)
     };
-    totals.add(&key, &c.enterprise_id, &c.provider_id, approved_yuan);
+    *totals.item_yuan.entry(key).or_default() += approved_yuan;
+    totals.enterprise_yuan[enterprise] += approved_yuan;
+    totals.provider_yuan[provider] += approved_yuan;
     Allocation {
         outcome,
         rate_limit_yuan,
@@ -133,7 +159,6 @@ pub fn allocate_one(policy: &Policy, tier: &Tier, eligible: &Eligible, totals: &
         quota_room_yuan,
         provider_room_yuan,
         approved_yuan,
-        item_scope_key: key,
         item_cap_yuan: rule.cap_yuan,
         item_used_before_yuan,
         quota_yuan: tier.quota_yuan,

@@ -64,6 +64,7 @@ designations = ["national_little_giant"]
 
     fn enterprise(since: Option<i32>) -> Enterprise {
         Enterprise {
+            index: 0,
             id: "E".into(),
             name: String::new(),
             manufacturing: true,

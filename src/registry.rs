@@ -23,6 +23,8 @@ pub enum SizeClass {
 
 #[derive(Debug, Clone)]
 pub struct Enterprise {
+    /// Dense position among the usable enterprises (ids in byte order).
+    pub index: u32,
     pub id: String,
     pub name: String,
     pub manufacturing: bool,
@@ -47,6 +49,8 @@ pub enum ProviderStatus {
 
 #[derive(Debug, Clone)]
 pub struct Provider {
+    /// Dense position among the usable providers (ids in byte order).
+    pub index: u32,
     pub id: String,
     pub name: String,
     pub status: ProviderStatus,
@@ -56,6 +60,8 @@ pub struct Provider {
 
 #[derive(Debug, Clone)]
 pub struct Product {
+    /// Dense position among the usable products (ids in byte order).
+    pub index: u32,
     pub id: String,
     pub provider_id: String,
     pub category: Category,
@@ -158,7 +164,15 @@ fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
     } else {
         return invalid(r, 5, "above_scale_since");
     };
-    Ok(Enterprise { id, name: r.get(1).to_string(), manufacturing, size_class, above_scale, above_scale_since })
+    Ok(Enterprise {
+        index: 0,
+        id,
+        name: r.get(1).to_string(),
+        manufacturing,
+        size_class,
+        above_scale,
+        above_scale_since,
+    })
 }
 
 /// GB/T 4754-2017: optional section letter, then 2–4 digits. Returns whether
@@ -206,7 +220,7 @@ fn parse_provider(r: &Record) -> Parsed<Provider> {
     )?;
     let signed_from = date(r, 3, "signed_from")?;
     let signed_to = end_date(r, 4, "signed_to", signed_from)?;
-    Ok(Provider { id, name: r.get(1).to_string(), status, signed_from, signed_to })
+    Ok(Provider { index: 0, id, name: r.get(1).to_string(), status, signed_from, signed_to })
 }
 
 fn parse_product(r: &Record) -> Parsed<Product> {
@@ -216,7 +230,7 @@ fn parse_product(r: &Record) -> Parsed<Product> {
     if !r.get(4).is_empty() && parse_money(r.get(4)).is_none() {
         return invalid(r, 4, "list_price");
     }
-    Ok(Product { id, provider_id, category })
+    Ok(Product { index: 0, id, provider_id, category })
 }
 
 fn registry_exception(source: Source, source_row: u64, code: Code, field: &'static str, value: String) -> ExceptionRow {
@@ -286,6 +300,16 @@ fn unique_by_key<T>(
     unique
 }
 
+/// Gives each entry its dense index, in byte order of the ids, so that the
+/// allocation pass can keep its running totals in plain vectors.
+fn number<T>(entries: &mut FxHashMap<String, T>, set: impl Fn(&mut T, u32)) {
+    let mut ids: Vec<String> = entries.keys().cloned().collect();
+    ids.sort_unstable();
+    for (index, id) in ids.iter().enumerate() {
+        set(entries.get_mut(id).expect("id just listed"), index as u32);
+    }
+}
+
 /// Builds the registries from the four tables, reporting every problem row.
 pub fn build_registries(
     enterprises: &Table,
@@ -296,11 +320,14 @@ pub fn build_registries(
 ) -> (Registries, Vec<ExceptionRow>) {
     let mut exceptions = Vec::new();
     let rows = usable_rows(enterprises, Source::Enterprises, parse_enterprise, &mut exceptions);
-    let enterprises = unique_by_key(rows, Source::Enterprises, |e| e.id.clone(), &mut exceptions);
+    let mut enterprises = unique_by_key(rows, Source::Enterprises, |e| e.id.clone(), &mut exceptions);
+    number(&mut enterprises, |e, i| e.index = i);
     let rows = usable_rows(providers, Source::Providers, parse_provider, &mut exceptions);
-    let providers = unique_by_key(rows, Source::Providers, |p| p.id.clone(), &mut exceptions);
+    let mut providers = unique_by_key(rows, Source::Providers, |p| p.id.clone(), &mut exceptions);
+    number(&mut providers, |p, i| p.index = i);
     let rows = usable_rows(products, Source::Products, parse_product, &mut exceptions);
-    let products = unique_by_key(rows, Source::Products, |p| p.id.clone(), &mut exceptions);
+    let mut products = unique_by_key(rows, Source::Products, |p| p.id.clone(), &mut exceptions);
+    number(&mut products, |p, i| p.index = i);
 
     let mut by_enterprise: FxHashMap<String, Vec<Designation>> = FxHashMap::default();
     for (record, (enterprise_id, designation)) in

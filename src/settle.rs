@@ -9,12 +9,15 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, Outcome, RunningTotals, allocate_one, sort_for_allocation};
+use crate::allocate::{Allocation, BatchTotals, Outcome, RunningTotals, allocate_one, item_key, sort_for_allocation};
+use crate::category::Category;
 use crate::codes::{Code, ExceptionRow, Severity, Source};
 use crate::ingest::Table;
 use crate::money::format_money;
+use crate::policy::CapScope;
 use crate::policy::{Policy, Tier};
 use crate::quota::tier_for;
+use crate::registry::Registries;
 use crate::registry::build_registries;
 use crate::validate::{Context, Eligible, validate_contracts};
 use crate::{Error, Result};
@@ -216,39 +219,35 @@ pub fn settle_batch(
     let rows_in = validated.rows_in;
     lap("sort");
 
-    let mut totals = carry_in.totals.clone();
-    let mut tiers: FxHashMap<String, &Tier> = FxHashMap::default();
+    let mut totals = index_carry_in(carry_in, &registries, policy.cap_scope);
+    let mut tiers: Vec<Option<&Tier>> = vec![None; registries.enterprises.len()];
+    // Per enterprise that reached allocation: approved in this batch.
+    let mut used_batch: Vec<Option<Decimal>> = vec![None; registries.enterprises.len()];
+    // Per provider: contracts settled and approved in this batch.
+    let mut paid: Vec<(u64, Decimal)> = vec![(0, Decimal::ZERO); registries.providers.len()];
+    let mut touched_items: FxHashMap<u64, Decimal> = FxHashMap::default();
     let mut settlements = Vec::with_capacity(eligible.len());
-    let mut touched_items: FxHashMap<String, Decimal> = FxHashMap::default();
-    // Every enterprise with a contract that reached allocation, and what it got.
-    let mut used_batch: BTreeMap<String, Decimal> = BTreeMap::new();
     let no_designations = Vec::new();
-    for e in eligible {
-        let enterprise_id = &e.contract.enterprise_id;
-        let tier = match tiers.get(enterprise_id) {
-            Some(tier) => *tier,
-            None => {
-                let enterprise = &registries.enterprises[enterprise_id];
-                let held = registries.designations.get(enterprise_id).unwrap_or(&no_designations);
-                let tier = tier_for(policy, enterprise, held, service_year, cutoff);
-                tiers.insert(enterprise_id.clone(), tier);
-                tier
-            }
-        };
-        let mut allocation = allocate_one(policy, tier, &e, &mut totals);
-        touched_items.insert(std::mem::take(&mut allocation.item_scope_key), allocation.item_cap_yuan);
-        match used_batch.get_mut(enterprise_id) {
-            Some(used) => *used += allocation.approved_yuan,
-            None => {
-                used_batch.insert(enterprise_id.clone(), allocation.approved_yuan);
-            }
-        }
+    for (ordinal, e) in eligible.into_iter().enumerate() {
+        let enterprise = e.enterprise_index as usize;
+        let tier = *tiers[enterprise].get_or_insert_with(|| {
+            let id = &e.contract.enterprise_id;
+            let held = registries.designations.get(id).unwrap_or(&no_designations);
+            tier_for(policy, &registries.enterprises[id], held, service_year, cutoff)
+        });
+        let key = item_key(policy.cap_scope, e.enterprise_index, e.product_index, e.category, ordinal as u64);
+        let allocation = allocate_one(policy, tier, &e, key, &mut totals);
+        touched_items.insert(key, allocation.item_cap_yuan);
+        *used_batch[enterprise].get_or_insert(Decimal::ZERO) += allocation.approved_yuan;
         match allocation.outcome {
             Outcome::Rejected(code) => exceptions.push(allocation_exception(&e, &allocation, code)),
             outcome => {
                 if let Outcome::Reduced(code) = outcome {
                     exceptions.push(allocation_exception(&e, &allocation, code));
                 }
+                let provider = &mut paid[e.provider_index as usize];
+                provider.0 += 1;
+                provider.1 += allocation.approved_yuan;
                 let seq = settlements.len() as u64 + 1;
                 settlements.push(SettlementRow::new(seq, e, &allocation)?);
             }
@@ -257,10 +256,21 @@ pub fn settle_batch(
     lap("allocate");
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
-    let payouts = payouts(&settlements, &totals, policy, &registries);
-    let usage = usage(used_batch, carry_in, &totals, &tiers, &registries);
+    let payouts = payouts(&paid, &totals, policy, &registries);
+    let usage = usage(&used_batch, &tiers, carry_in, &totals, &registries);
     lap("payouts and usage");
-    let control = control_totals(rows_in, &settlements, &exceptions, &payouts, &totals, &touched_items, &usage, policy);
+    let control = control_totals(
+        rows_in,
+        &settlements,
+        &exceptions,
+        &payouts,
+        &totals,
+        &touched_items,
+        &usage,
+        carry_in,
+        &registries,
+        policy,
+    );
     lap("control totals");
     if !control.all_hold() {
         return Err(Error::Internal(format!(
@@ -309,25 +319,63 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
     }
 }
 
-fn payouts(
-    settlements: &[SettlementRow],
-    totals: &RunningTotals,
-    policy: &Policy,
-    registries: &crate::registry::Registries,
-) -> Vec<PayoutRow> {
-    let mut per_provider: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
-    for s in settlements {
-        let entry = per_provider.entry(&s.provider_id).or_default();
-        entry.0 += 1;
-        entry.1 += s.approved_amount;
+/// The registry entries in index order (which is id order).
+fn by_index<T>(entries: &FxHashMap<String, T>, index: impl Fn(&T) -> u32) -> Vec<&T> {
+    let mut ordered: Vec<&T> = entries.values().collect();
+    ordered.sort_by_key(|entry| index(entry));
+    ordered
+}
+
+/// The carry-in's string-keyed totals placed on this batch's registry indexes.
+/// Totals of an enterprise, provider or product no longer in the registries
+/// cannot bind any contract of this batch and stay in the carry-in only.
+fn index_carry_in(carry_in: &CarryIn, registries: &Registries, scope: CapScope) -> BatchTotals {
+    let mut totals = BatchTotals {
+        enterprise_yuan: vec![Decimal::ZERO; registries.enterprises.len()],
+        provider_yuan: vec![Decimal::ZERO; registries.providers.len()],
+        item_yuan: FxHashMap::default(),
+    };
+    for (id, enterprise) in &registries.enterprises {
+        if let Some(used) = carry_in.totals.enterprise_yuan.get(id) {
+            totals.enterprise_yuan[enterprise.index as usize] = *used;
+        }
     }
-    per_provider
+    for (id, provider) in &registries.providers {
+        if let Some(used) = carry_in.totals.provider_yuan.get(id) {
+            totals.provider_yuan[provider.index as usize] = *used;
+        }
+    }
+    for (scope_key, used) in &carry_in.totals.item_yuan {
+        let Some((enterprise_id, rest)) = scope_key.split_once('|') else { continue };
+        let Some(enterprise) = registries.enterprises.get(enterprise_id) else { continue };
+        let key = match (scope, rest.split_once(':')) {
+            (CapScope::EnterpriseProductYear, Some(("product", product_id))) => {
+                match registries.products.get(product_id) {
+                    Some(product) => item_key(scope, enterprise.index, product.index, Category::Diagnostic, 0),
+                    None => continue,
+                }
+            }
+            (CapScope::EnterpriseCategoryYear, Some(("category", code))) => match Category::parse(code) {
+                Some(category) => item_key(scope, enterprise.index, 0, category, 0),
+                None => continue,
+            },
+            _ => continue,
+        };
+        totals.item_yuan.insert(key, *used);
+    }
+    totals
+}
+
+fn payouts(paid: &[(u64, Decimal)], totals: &BatchTotals, policy: &Policy, registries: &Registries) -> Vec<PayoutRow> {
+    by_index(&registries.providers, |p| p.index)
         .into_iter()
-        .map(|(provider_id, (contracts_settled, approved_amount_batch))| {
-            let approved_amount_year = totals.provider_yuan[provider_id];
+        .filter(|p| paid[p.index as usize].0 > 0)
+        .map(|p| {
+            let (contracts_settled, approved_amount_batch) = paid[p.index as usize];
+            let approved_amount_year = totals.provider_yuan[p.index as usize];
             PayoutRow {
-                provider_id: provider_id.to_string(),
-                provider_name: registries.providers.get(provider_id).map(|p| p.name.clone()).unwrap_or_default(),
+                provider_id: p.id.clone(),
+                provider_name: p.name.clone(),
                 contracts_settled,
                 approved_amount_batch,
                 approved_amount_year,
@@ -339,27 +387,29 @@ fn payouts(
 
 /// One row per enterprise with a contract that reached allocation.
 fn usage(
-    used_batch: BTreeMap<String, Decimal>,
+    used_batch: &[Option<Decimal>],
+    tiers: &[Option<&Tier>],
     carry_in: &CarryIn,
-    totals: &RunningTotals,
-    tiers: &FxHashMap<String, &Tier>,
-    registries: &crate::registry::Registries,
+    totals: &BatchTotals,
+    registries: &Registries,
 ) -> Vec<UsageRow> {
-    used_batch
+    by_index(&registries.enterprises, |e| e.index)
         .into_iter()
-        .map(|(enterprise_id, used_batch)| {
-            let tier = tiers[&enterprise_id];
-            let used_after = totals.enterprise_yuan.get(&enterprise_id).copied().unwrap_or_default();
-            UsageRow {
-                enterprise_name: registries.enterprises.get(&enterprise_id).map(|e| e.name.clone()).unwrap_or_default(),
+        .filter_map(|e| {
+            let index = e.index as usize;
+            let used_batch = used_batch[index]?;
+            let tier = tiers[index].expect("an enterprise that reached allocation has its tier");
+            let used_after = totals.enterprise_yuan[index];
+            Some(UsageRow {
+                enterprise_id: e.id.clone(),
+                enterprise_name: e.name.clone(),
                 tier: tier.number,
                 quota: tier.quota_yuan,
-                used_before: carry_in.totals.enterprise_yuan.get(&enterprise_id).copied().unwrap_or_default(),
+                used_before: carry_in.totals.enterprise_yuan.get(&e.id).copied().unwrap_or_default(),
                 used_batch,
                 used_after,
                 remaining: tier.quota_yuan - used_after,
-                enterprise_id,
-            }
+            })
         })
         .collect()
 }
@@ -370,9 +420,11 @@ fn control_totals(
     settlements: &[SettlementRow],
     exceptions: &[ExceptionRow],
     payouts: &[PayoutRow],
-    totals: &RunningTotals,
-    touched_items: &FxHashMap<String, Decimal>,
+    totals: &BatchTotals,
+    touched_items: &FxHashMap<u64, Decimal>,
     usage: &[UsageRow],
+    carry_in: &CarryIn,
+    registries: &Registries,
     policy: &Policy,
 ) -> ControlTotals {
     let contract_error_rows =
@@ -391,8 +443,13 @@ fn control_totals(
     for u in usage {
         check(u.used_after, u.quota);
     }
-    for used in totals.provider_yuan.values() {
+    for used in &totals.provider_yuan {
         check(*used, policy.provider_cap_yuan);
+    }
+    for (id, used) in &carry_in.totals.provider_yuan {
+        if !registries.providers.contains_key(id) {
+            check(*used, policy.provider_cap_yuan);
+        }
     }
     ControlTotals {
         contract_rows_in,

@@ -77,6 +77,10 @@ impl Contract {
 #[derive(Debug, Clone)]
 pub struct Eligible {
     pub contract: Contract,
+    /// Registry positions of the contract's enterprise, provider and product.
+    pub enterprise_index: u32,
+    pub provider_index: u32,
+    pub product_index: u32,
     /// The catalogue product's category, which the policy covers.
     pub category: Category,
     pub completed_on: NaiveDate,
@@ -349,6 +353,14 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
         ),
         ..exception(record, Code::W_OVERPAID, "balance_paid")
     });
-    let eligible = Eligible { category: product.category, completed_on, fingerprint, contract };
+    let eligible = Eligible {
+        enterprise_index: enterprise.index,
+        provider_index: provider.index,
+        product_index: product.index,
+        category: product.category,
+        completed_on,
+        fingerprint,
+        contract,
+    };
     Ok((eligible, warning))
 }

@@ -430,7 +430,14 @@ fn carry_in_from_committed_batches() {
     assert_eq!(describe(&outcome, 1), ["E_ALREADY_SETTLED contract_id"]);
     let outcome = settle_with(&default_policy(), &[again_changed], &carry_in);
     assert_eq!(describe(&outcome, 1), ["E_SETTLED_CHANGED contract_id"]);
-    let outcome = settle_with(&default_policy(), &[next], &carry_in);
+    let outcome = settle_with(&default_policy(), std::slice::from_ref(&next), &carry_in);
+    assert_eq!(describe(&outcome, 1), ["SETTLED_REDUCED W_ITEM_CAP 4000.00"]);
+    // Under enterprise_category_year the carried total counts for every diagnostic product.
+    let mut by_category = CarryIn::default();
+    by_category.totals.add(&format!("{E1}|category:diagnostic"), E1, P1, settled.approved_amount);
+    let other_product = diagnostic("K3", E1, "D2", "6000", "2025-03-03");
+    let category_policy = policy_text("half_up", "enterprise_category_year", "5000000");
+    let outcome = settle_with(&category_policy, &[other_product], &by_category);
     assert_eq!(describe(&outcome, 1), ["SETTLED_REDUCED W_ITEM_CAP 4000.00"]);
     let s = &outcome.settlements[0];
     assert_eq!(
