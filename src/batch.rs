@@ -3,6 +3,7 @@
 //! original run wrote.
 
 use chrono::NaiveDate;
+use rayon::prelude::*;
 
 use crate::codes::Source;
 use crate::ingest::{ColumnSpec, Table, columns, sha256_hex};
@@ -71,7 +72,7 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
     let settled = Some(outcome.settlements.len() as u64);
     let exceptions = Some(outcome.exceptions.len() as u64);
     let file = |name, bytes, rows| OutputFile { name, bytes, rows };
-    let messages: Vec<String> = outcome.exceptions.iter().map(|e| e.message()).collect();
+    let messages: Vec<String> = outcome.exceptions.par_iter().map(|e| e.message()).collect();
     // The large files are independent: render them side by side.
     let ((settlements_csv, settlements_parquet), ((exceptions_csv, exceptions_parquet), workbook)) = rayon::join(
         || {

@@ -242,8 +242,20 @@ pub struct ExceptionRow {
     pub code: Code,
     pub field: &'static str,
     pub value: String,
-    /// Detail appended to the code's message, e.g. the bound that applied.
-    pub detail: String,
+    /// Detail appended to the code's message, e.g. the bounds that applied.
+    pub detail: Detail,
+}
+
+/// What an exception's message says beyond its code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Detail {
+    #[default]
+    None,
+    Text(String),
+    /// The bounds of an allocation: claimed, rate limit, item room, quota
+    /// room, provider room, approved. Kept as numbers; the text is written
+    /// only when the report is rendered.
+    Bounds(Box<[rust_decimal::Decimal; 6]>),
 }
 
 impl ExceptionRow {
@@ -252,11 +264,36 @@ impl ExceptionRow {
     }
 
     pub fn message(&self) -> String {
-        if self.detail.is_empty() {
-            self.code.message()
-        } else {
-            format!("{}（{}）", self.code.message(), self.detail)
+        let (_, zh, en) = self.code.describe();
+        let mut out = String::with_capacity(zh.len() + en.len() + 240);
+        out.push_str(zh);
+        out.push_str(" / ");
+        out.push_str(en);
+        match &self.detail {
+            Detail::None => {}
+            Detail::Text(text) => {
+                out.push('（');
+                out.push_str(text);
+                out.push('）');
+            }
+            Detail::Bounds(bounds) => {
+                const LABELS: [&str; 6] = [
+                    "申报 claimed ",
+                    "，比例限额 rate limit ",
+                    "，项目余额 item room ",
+                    "，配额余额 quota room ",
+                    "，服务商余额 provider room ",
+                    "，核定 approved ",
+                ];
+                out.push('（');
+                for (label, amount) in LABELS.iter().zip(bounds.iter()) {
+                    out.push_str(label);
+                    crate::money::push_money(&mut out, *amount);
+                }
+                out.push('）');
+            }
         }
+        out
     }
 
     /// The order rows are written in: contracts first, then each registry;

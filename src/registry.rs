@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
 
 use crate::category::Category;
-use crate::codes::{Code, ExceptionRow, Source};
+use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::parse_date;
 use crate::ingest::{Record, Table};
 use crate::money::parse_money;
@@ -234,7 +234,7 @@ fn parse_product(r: &Record) -> Parsed<Product> {
 }
 
 fn registry_exception(source: Source, source_row: u64, code: Code, field: &'static str, value: String) -> ExceptionRow {
-    ExceptionRow { source, source_row, contract_id: String::new(), code, field, value, detail: String::new() }
+    ExceptionRow { source, source_row, contract_id: String::new(), code, field, value, detail: Detail::None }
 }
 
 /// Parses every record; unusable ones become `R_FIELD_INVALID`.
@@ -248,7 +248,7 @@ fn usable_rows<'t, T>(
     for record in &table.records {
         if let Some(why) = &record.malformed {
             exceptions.push(ExceptionRow {
-                detail: why.clone(),
+                detail: Detail::Text(why.clone()),
                 ..registry_exception(source, record.source_row, Code::R_FIELD_INVALID, "", String::new())
             });
             continue;

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::allocate::{Allocation, BatchTotals, Outcome, RunningTotals, allocate_one, item_key, sort_for_allocation};
 use crate::category::Category;
-use crate::codes::{Code, ExceptionRow, Severity, Source};
+use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::ingest::Table;
 use crate::money::format_money;
 use crate::policy::CapScope;
@@ -295,15 +295,14 @@ pub fn settle_batch(
 fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRow {
     let c = &e.contract;
     let shortfall = a.shortfall_yuan(c.voucher_amount);
-    let detail = format!(
-        "申报 claimed {}，比例限额 rate limit {}，项目余额 item room {}，配额余额 quota room {}，服务商余额 provider room {}，核定 approved {}",
-        format_money(c.voucher_amount),
-        format_money(a.rate_limit_yuan),
-        format_money(a.item_room_yuan),
-        format_money(a.quota_room_yuan),
-        format_money(a.provider_room_yuan),
-        format_money(a.approved_yuan)
-    );
+    let detail = Detail::Bounds(Box::new([
+        c.voucher_amount,
+        a.rate_limit_yuan,
+        a.item_room_yuan,
+        a.quota_room_yuan,
+        a.provider_room_yuan,
+        a.approved_yuan,
+    ]));
     let (field, value) = match code.severity() {
         Severity::Adjustment => ("shortfall", format_money(shortfall)),
         _ => ("voucher_amount", format_money(c.voucher_amount)),

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::category::Category;
-use crate::codes::{Code, ExceptionRow, Source};
+use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::parse_date;
 use crate::ingest::columns::{CONTRACTS, contract as col};
 use crate::ingest::{Record, Table};
@@ -110,7 +110,10 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
     let mut candidates = Vec::with_capacity(table.records.len());
     for record in &table.records {
         if let Some(why) = &record.malformed {
-            exceptions.push(ExceptionRow { detail: why.clone(), ..exception(record, Code::E_ROW_MALFORMED, "") });
+            exceptions.push(ExceptionRow {
+                detail: Detail::Text(why.clone()),
+                ..exception(record, Code::E_ROW_MALFORMED, "")
+            });
         } else if record.get(col::CONTRACT_ID).is_empty() {
             exceptions.push(exception(record, Code::E_FIELD_MISSING, "contract_id"));
         } else {
@@ -180,7 +183,7 @@ fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
         code,
         field,
         value,
-        detail: String::new(),
+        detail: Detail::None,
     }
 }
 
@@ -332,12 +335,12 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
     let deposit_min = ctx.policy.deposit_ratio_min * contract.contract_amount;
     if contract.deposit_paid < deposit_min {
         return Err(ExceptionRow {
-            detail: format!(
+            detail: Detail::Text(format!(
                 "{} < {} × {}",
                 format_money(contract.deposit_paid),
                 ctx.policy.deposit_ratio_min,
                 format_money(contract.contract_amount)
-            ),
+            )),
             ..exception(record, Code::E_DEPOSIT_SHORT, "deposit_paid")
         });
     }
@@ -346,11 +349,11 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
         return fail(Code::E_BALANCE_UNPAID, "balance_paid");
     }
     let warning = (paid > contract.contract_amount).then(|| ExceptionRow {
-        detail: format!(
+        detail: Detail::Text(format!(
             "已付 paid {} > 合同金额 contract {}",
             format_money(paid),
             format_money(contract.contract_amount)
-        ),
+        )),
         ..exception(record, Code::W_OVERPAID, "balance_paid")
     });
     let eligible = Eligible {
