@@ -3,7 +3,6 @@
 //! original run wrote.
 
 use chrono::NaiveDate;
-use rayon::prelude::*;
 
 use crate::codes::Source;
 use crate::ingest::{ColumnSpec, Table, columns, sha256_hex};
@@ -53,16 +52,23 @@ pub struct BatchSpec<'a> {
 }
 
 /// Settles the batch and renders every output file.
-pub fn compute(policy: &Policy, tables: &[(Source, Table)], spec: &BatchSpec, carry_in: &CarryIn) -> Result<Computed> {
+pub fn compute(
+    policy: &Policy,
+    mut tables: Vec<(Source, Table)>,
+    spec: &BatchSpec,
+    carry_in: &CarryIn,
+) -> Result<Computed> {
+    let contracts_at = tables.iter().position(|(s, _)| *s == Source::Contracts).expect("a contracts table");
+    let (_, contracts) = tables.swap_remove(contracts_at);
     let table = |source: Source| &tables.iter().find(|(s, _)| *s == source).expect("all five inputs").1;
     let batch_tables = BatchTables {
-        contracts: table(Source::Contracts),
+        contracts,
         enterprises: table(Source::Enterprises),
         designations: table(Source::Designations),
         providers: table(Source::Providers),
         products: table(Source::Products),
     };
-    let outcome = settle_batch(&batch_tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
+    let outcome = settle_batch(batch_tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
     let summary = report::summary(&outcome, policy);
     let files = render(&outcome, &summary)?;
     Ok(Computed { outcome, summary, files })
@@ -72,7 +78,6 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
     let settled = Some(outcome.settlements.len() as u64);
     let exceptions = Some(outcome.exceptions.len() as u64);
     let file = |name, bytes, rows| OutputFile { name, bytes, rows };
-    let messages: Vec<String> = outcome.exceptions.par_iter().map(|e| e.message()).collect();
     // The large files are independent: render them side by side.
     let ((settlements_csv, settlements_parquet), ((exceptions_csv, exceptions_parquet), workbook)) = rayon::join(
         || {
@@ -85,11 +90,11 @@ fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> 
             rayon::join(
                 || {
                     rayon::join(
-                        || report::exceptions_csv(outcome, &messages),
-                        || frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions, &messages),
+                        || report::exceptions_csv(outcome),
+                        || frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions),
                     )
                 },
-                || workbook::settlement_workbook(outcome, summary, &messages),
+                || workbook::settlement_workbook(outcome, summary),
             )
         },
     );

@@ -264,8 +264,14 @@ impl ExceptionRow {
     }
 
     pub fn message(&self) -> String {
+        let mut out = String::with_capacity(320);
+        self.push_message(&mut out);
+        out
+    }
+
+    /// Appends the message, Chinese then English, with the detail.
+    pub fn push_message(&self, out: &mut String) {
         let (_, zh, en) = self.code.describe();
-        let mut out = String::with_capacity(zh.len() + en.len() + 240);
         out.push_str(zh);
         out.push_str(" / ");
         out.push_str(en);
@@ -288,12 +294,11 @@ impl ExceptionRow {
                 out.push('（');
                 for (label, amount) in LABELS.iter().zip(bounds.iter()) {
                     out.push_str(label);
-                    crate::money::push_money(&mut out, *amount);
+                    crate::money::push_money(out, *amount);
                 }
                 out.push('）');
             }
         }
-        out
     }
 
     /// The order rows are written in: contracts first, then each registry;

@@ -17,8 +17,8 @@ fn internal(what: &str) -> impl Fn(PolarsError) -> Error + '_ {
     move |e| Error::Internal(format!("{what}: {e}"))
 }
 
-fn text<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
-    Column::new(name.into(), values.collect::<Vec<&str>>())
+fn text<S: AsRef<str>>(name: &str, values: impl Iterator<Item = S>) -> Column {
+    StringChunked::from_iter_values(name.into(), values).into_series().into_column()
 }
 
 fn count(name: &str, values: impl Iterator<Item = u64>) -> Column {
@@ -106,7 +106,7 @@ pub fn settlements_parquet(batch_id: &str, rows: &[SettlementRow]) -> Result<Vec
 }
 
 /// exceptions.parquet, columns as SPEC 6 orders them.
-pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], messages: &[String]) -> Result<Vec<u8>> {
+pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow]) -> Result<Vec<u8>> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         text("source", rows.iter().map(|r| r.source.as_str())),
@@ -116,7 +116,7 @@ pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], messages: &[Str
         text("code", rows.iter().map(|r| r.code.as_str())),
         text("field", rows.iter().map(|r| r.field)),
         text("value", rows.iter().map(|r| r.value.as_str())),
-        text("message", messages.iter().map(String::as_str)),
+        text("message", rows.iter().map(|r| r.message())),
     ];
     let frame = DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))?;
     to_parquet(frame)

@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::codes::{Severity, Source};
+use crate::codes::{ExceptionRow, Severity, Source};
 use crate::money::{format_money, push_money};
 use crate::policy::Policy;
 use crate::settle::{BatchOutcome, ControlTotals, SettlementRow};
@@ -99,6 +99,11 @@ impl CsvOut {
         push_money(&mut self.scratch, amount);
         self.writer.write_field(&self.scratch)
     }
+    fn message(&mut self, exception: &ExceptionRow) -> CsvResult {
+        self.scratch.clear();
+        exception.push_message(&mut self.scratch);
+        self.writer.write_field(&self.scratch)
+    }
     fn number(&mut self, value: u64) -> CsvResult {
         self.writer.write_field(itoa::Buffer::new().format(value))
     }
@@ -165,10 +170,9 @@ fn settlement_row(out: &mut CsvOut, batch_id: &str, s: &SettlementRow) -> CsvRes
     out.end_row()
 }
 
-/// exceptions.csv; `messages` are the rows' messages, rendered once for both formats.
-pub fn exceptions_csv(outcome: &BatchOutcome, messages: &[String]) -> Result<Vec<u8>> {
+pub fn exceptions_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
     let mut out = CsvOut::new(&EXCEPTION_COLUMNS, outcome.exceptions.len()).map_err(render_failed)?;
-    for (e, message) in outcome.exceptions.iter().zip(messages) {
+    for e in &outcome.exceptions {
         let row = |out: &mut CsvOut| -> CsvResult {
             out.text(&outcome.batch_id)?;
             out.text(e.source.as_str())?;
@@ -178,7 +182,7 @@ pub fn exceptions_csv(outcome: &BatchOutcome, messages: &[String]) -> Result<Vec
             out.text(e.code.as_str())?;
             out.text(e.field)?;
             out.input_text(&e.value)?;
-            out.text(message)?;
+            out.message(e)?;
             out.end_row()
         };
         row(&mut out).map_err(render_failed)?;

@@ -31,9 +31,10 @@ pub struct CarryIn {
     pub settled: FxHashMap<String, String>,
 }
 
-/// The five input tables of a batch.
+/// The five input tables of a batch. The contracts table is handed over so
+/// that its records can be dropped once they are validated.
 pub struct BatchTables<'t> {
-    pub contracts: &'t Table,
+    pub contracts: Table,
     pub enterprises: &'t Table,
     pub designations: &'t Table,
     pub providers: &'t Table,
@@ -198,7 +199,7 @@ impl BatchOutcome {
 
 /// Settles one batch. Fails only on a broken invariant (exit 1).
 pub fn settle_batch(
-    tables: &BatchTables,
+    tables: BatchTables,
     policy: &Policy,
     batch_id: &str,
     service_year: i32,
@@ -211,7 +212,8 @@ pub fn settle_batch(
         build_registries(tables.enterprises, tables.designations, tables.providers, tables.products, policy);
     let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
     lap("registries");
-    let validated = validate_contracts(tables.contracts, &ctx);
+    let validated = validate_contracts(&tables.contracts, &ctx);
+    drop(tables.contracts);
     lap("validate");
     exceptions.extend(validated.exceptions);
     let mut eligible = validated.eligible;

@@ -121,18 +121,33 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
         }
     }
     let kept = drop_duplicates(candidates, &mut exceptions);
-    let checked: Vec<std::result::Result<(Eligible, Option<ExceptionRow>), ExceptionRow>> =
-        kept.par_iter().map(|record| check_row(record, ctx)).collect();
-    let mut eligible = Vec::with_capacity(checked.len());
-    for result in checked {
-        match result {
-            Ok((contract, warning)) => {
-                eligible.push(contract);
-                exceptions.extend(warning);
-            }
-            Err(error) => exceptions.push(error),
-        }
-    }
+    // Each thread gathers its own eligible contracts and exceptions; both
+    // lists are sorted later (allocation order, report order), so the order
+    // in which threads hand them back does not reach any output.
+    let (eligible, checked) = kept
+        .par_iter()
+        .fold(
+            || (Vec::new(), Vec::new()),
+            |(mut eligible, mut problems): (Vec<Eligible>, Vec<ExceptionRow>), record| {
+                match check_row(record, ctx) {
+                    Ok((contract, warning)) => {
+                        eligible.push(contract);
+                        problems.extend(warning);
+                    }
+                    Err(error) => problems.push(error),
+                }
+                (eligible, problems)
+            },
+        )
+        .reduce(
+            || (Vec::new(), Vec::new()),
+            |(mut eligible, mut problems), (more_eligible, more_problems)| {
+                eligible.extend(more_eligible);
+                problems.extend(more_problems);
+                (eligible, problems)
+            },
+        );
+    exceptions.extend(checked);
     Validated { rows_in: table.records.len() as u64, eligible, exceptions }
 }
 

@@ -55,11 +55,11 @@ fn number(amount: Decimal) -> f64 {
     format_money(amount).parse().unwrap_or(0.0)
 }
 
-pub fn settlement_workbook(outcome: &BatchOutcome, summary: &Summary, messages: &[String]) -> Result<Vec<u8>> {
-    build(outcome, summary, messages).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
+pub fn settlement_workbook(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<u8>> {
+    build(outcome, summary).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
 }
 
-fn build(outcome: &BatchOutcome, summary: &Summary, messages: &[String]) -> std::result::Result<Vec<u8>, XlsxError> {
+fn build(outcome: &BatchOutcome, summary: &Summary) -> std::result::Result<Vec<u8>, XlsxError> {
     let f = formats();
     let mut workbook = Workbook::new();
     // A fixed creation date (the cutoff) keeps the file identical on replay.
@@ -71,7 +71,7 @@ fn build(outcome: &BatchOutcome, summary: &Summary, messages: &[String]) -> std:
     summary_sheet(workbook.add_worksheet(), summary, &f)?;
     payout_sheet(workbook.add_worksheet(), outcome, &f)?;
     settlements_sheet(workbook.add_worksheet(), outcome, &f)?;
-    exceptions_sheet(workbook.add_worksheet(), outcome, messages, &f)?;
+    exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
     usage_sheet(workbook.add_worksheet(), outcome, &f)?;
     workbook.save_to_buffer()
 }
@@ -268,12 +268,7 @@ fn settlements_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats)
     overflow_note(sheet, row, outcome.settlements.len(), "settlements.csv")
 }
 
-fn exceptions_sheet(
-    sheet: &mut Worksheet,
-    outcome: &BatchOutcome,
-    messages: &[String],
-    f: &Formats,
-) -> std::result::Result<(), XlsxError> {
+fn exceptions_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
     sheet.set_name("异常清单")?;
     header_row(sheet, 0, &EXCEPTION_COLUMNS, f)?;
     sheet.set_freeze_panes(1, 0)?;
@@ -302,7 +297,7 @@ fn exceptions_sheet(
         sheet.write_string(row, 5, e.code.as_str())?;
         sheet.write_string(row, 6, e.field)?;
         sheet.write_string(row, 7, &e.value)?;
-        sheet.write_string(row, 8, &messages[i])?;
+        sheet.write_string(row, 8, e.message())?;
         row += 1;
     }
     overflow_note(sheet, row, outcome.exceptions.len(), "exceptions.csv")

@@ -85,14 +85,14 @@ proptest! {
         let contracts = parse_table(Path::new("contracts.csv"), text.as_bytes(), &columns::CONTRACTS, &InputOptions::default()).unwrap();
         let (enterprises, designations) = (registry("enterprises.csv", &columns::ENTERPRISES), registry("designations.csv", &columns::DESIGNATIONS));
         let (providers, products) = (registry("providers.csv", &columns::PROVIDERS), registry("products.csv", &columns::PRODUCTS));
-        let tables = BatchTables { contracts: &contracts, enterprises: &enterprises, designations: &designations, providers: &providers, products: &products };
+        let rows = contracts.records.len() as u64;
+        let tables = BatchTables { contracts, enterprises: &enterprises, designations: &designations, providers: &providers, products: &products };
         let policy = parse_policy(&std::fs::read_to_string(crate::workdir::repo().join("jobs/policy/gx-2025.toml")).unwrap()).unwrap();
         let cutoff = chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
-        let outcome = settle_batch(&tables, &policy, "P", 2025, cutoff, &CarryIn::default()).unwrap();
+        let outcome = settle_batch(tables, &policy, "P", 2025, cutoff, &CarryIn::default()).unwrap();
         let mut landed: Vec<u64> = outcome.settlements.iter().map(|s| s.source_row).collect();
         landed.extend(outcome.exceptions.iter().filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error).map(|e| e.source_row));
         landed.sort();
-        let rows = contracts.records.len() as u64;
         prop_assert_eq!(landed, (1..=rows).collect::<Vec<u64>>());
         prop_assert!(outcome.control.all_hold());
     }

@@ -106,7 +106,10 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
     let phase_started = Instant::now();
     progress.phase("校验、分配、生成报表 checking, allocating, rendering");
-    let computed = compute(&policy, &tables, &spec, &carry_in)?;
+    let mut archive: Vec<(PathBuf, String)> = tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
+    archive.push((job.policy.clone(), policy_entry.sha256.clone()));
+    archive.push((job.job_path.clone(), job_entry.sha256.clone()));
+    let computed = compute(&policy, tables, &spec, &carry_in)?;
     tracing::info!(
         batch = batch_id,
         phase = "settle",
@@ -137,10 +140,6 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let committed_dir = if args.dry_run {
         None
     } else {
-        let mut archive: Vec<(PathBuf, String)> =
-            tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
-        archive.push((job.policy.clone(), policy_entry.sha256));
-        archive.push((job.job_path.clone(), job_entry.sha256));
         let phase_started = Instant::now();
         progress.phase("提交账本 committing");
         let dir = ledger.commit(&manifest, &files, &archive)?;

@@ -139,7 +139,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
     let carry_in = ledger.carry_in(&batches[..index], m.service_year, policy.cap_scope)?;
     let spec = BatchSpec { batch_id: &m.batch_id, service_year: m.service_year, cutoff };
-    let computed = compute(&policy, &tables, &spec, &carry_in)?;
+    let computed = compute(&policy, tables, &spec, &carry_in)?;
 
     let listed: Vec<&str> = m.outputs.iter().map(|o| o.name.as_str()).collect();
     let recomputed: Vec<&str> = computed.files.iter().map(|f| f.name).collect();
