@@ -170,7 +170,9 @@ pub fn allocate_one(
 
 /// The allocation order: ascending (completed_on, contract_id as UTF-8 bytes).
 pub fn sort_for_allocation(eligible: &mut [Eligible]) {
-    eligible.sort_by(|a, b| {
+    // contract_ids are unique here (duplicates were removed), so the order is total
+    // and an unstable sort gives the same result every time.
+    eligible.sort_unstable_by(|a, b| {
         (a.completed_on, a.contract.contract_id.as_bytes()).cmp(&(b.completed_on, b.contract.contract_id.as_bytes()))
     });
 }
