@@ -119,14 +119,10 @@ fn render_failed(e: csv::Error) -> Error {
     Error::Internal(format!("CSV render: {e}"))
 }
 
-fn needs_apostrophe(value: &str) -> bool {
-    matches!(value.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
-}
-
 /// Input text shown in a spreadsheet must not run as a formula: a value
 /// starting with = + - @ or a control character gets a leading apostrophe.
-pub fn spreadsheet_safe(value: &str) -> String {
-    if needs_apostrophe(value) { format!("'{value}") } else { value.to_string() }
+fn needs_apostrophe(value: &str) -> bool {
+    matches!(value.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
 }
 
 pub fn settlements_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {

@@ -37,11 +37,6 @@ impl Record {
     pub fn get(&self, index: usize) -> &str {
         self.fields.get(index).map_or("", str::trim)
     }
-
-    /// Raw text of canonical column `index`.
-    pub fn raw(&self, index: usize) -> &str {
-        self.fields.get(index).unwrap_or("")
-    }
 }
 
 #[derive(Debug)]

@@ -116,10 +116,6 @@ impl Ledger {
         Ok(Ledger { root: root.to_path_buf(), _lock: lock })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn head(&self) -> Result<Option<Head>> {
         let path = self.root.join(HEAD);
         match fs::read(&path) {
