@@ -84,12 +84,6 @@ impl Code {
         }
     }
 
-    /// The message, Chinese then English.
-    pub fn message(self) -> String {
-        let (_, zh, en) = self.describe();
-        format!("{zh} / {en}")
-    }
-
     fn describe(self) -> (&'static str, &'static str, &'static str) {
         use Code::*;
         match self {
