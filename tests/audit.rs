@@ -124,6 +124,19 @@ fn every_kind_of_tampering_is_found() {
             "batch 2025-Q1, summary.json, row",
         ),
         (
+            "report.html edited",
+            |w| edit(w, "ledger/batches/000002_2025-Q2/report.html", "46,400.04", "46,400.40"),
+            "batch 2025-Q2, report.html, row",
+        ),
+        (
+            "settlement.xlsx byte",
+            |w| {
+                let len = w.read("ledger/batches/000001_2025-Q1/settlement.xlsx").len();
+                flip_byte(w, "ledger/batches/000001_2025-Q1/settlement.xlsx", len / 2)
+            },
+            "batch 2025-Q1, settlement.xlsx",
+        ),
+        (
             "manifest.json field",
             |w| {
                 edit(
