@@ -139,25 +139,25 @@ impl<'a> RecordBuilder<'a> {
                 ),
             )
         } else {
-            let mut fields = csv::StringRecord::with_capacity(64, self.mapping.len());
-            let mut problem = None;
-            for column in &self.mapping {
-                match column.map(|i| row.text(i)) {
-                    None => fields.push_field(""),
-                    Some(Ok(text)) => fields.push_field(&text),
-                    Some(Err(why)) => {
-                        problem = Some(why);
-                        break;
-                    }
-                }
-            }
-            match problem {
-                Some(why) => malformed(source_row, why),
-                None => Record { source_row, fields, malformed: None },
+            match self.project(row) {
+                Ok(fields) => Record { source_row, fields, malformed: None },
+                Err(why) => malformed(source_row, why),
             }
         };
         self.records.push(record);
         Ok(())
+    }
+
+    /// The row's canonical columns in one buffer; only those are decoded.
+    fn project(&self, row: &impl RawRow) -> std::result::Result<csv::StringRecord, String> {
+        let mut fields = csv::StringRecord::with_capacity(64, self.mapping.len());
+        for column in &self.mapping {
+            match column {
+                None => fields.push_field(""),
+                Some(index) => fields.push_field(&row.text(*index)?),
+            }
+        }
+        Ok(fields)
     }
 
     fn next_row(&self) -> Result<u64> {
