@@ -191,6 +191,8 @@ pub struct JobSpec {
     pub inputs: Vec<(Source, PathBuf)>,
     /// How to read each input, in `Source::ALL` order.
     pub options: Vec<(Source, InputOptions)>,
+    /// Checksum of the job file's bytes as they were parsed.
+    pub job_sha256: String,
 }
 
 impl JobSpec {
@@ -247,6 +249,7 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         batch,
         inputs,
         options,
+        job_sha256: crate::ingest::sha256_hex(text.as_bytes()),
     };
     let mut required = vec![("job.policy", job.policy.clone())];
     required.extend(job.inputs.iter().map(|(s, p)| (input_key(*s), p.clone())));

@@ -118,9 +118,13 @@ struct RawTier {
 }
 
 /// Loads and validates a policy file; any problem is exit code 2 naming the key.
-pub fn load_policy(path: &Path) -> Result<Policy> {
+/// Also returns the checksum of the very bytes that were parsed, so that the
+/// manifest and the archive name the policy that was applied.
+pub fn load_policy(path: &Path) -> Result<(Policy, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
-    parse_policy(&text).map_err(|msg| Error::Input(format!("{}: 政策文件无效 (invalid policy): {msg}", path.display())))
+    let policy = parse_policy(&text)
+        .map_err(|msg| Error::Input(format!("{}: 政策文件无效 (invalid policy): {msg}", path.display())))?;
+    Ok((policy, crate::ingest::sha256_hex(text.as_bytes())))
 }
 
 pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {

@@ -65,7 +65,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     progress.phase("读取输入 reading inputs");
     let job = load_job(&args.job, &request)?;
     let batch_id = job.batch.id.as_str();
-    let policy = load_policy(&job.policy)?;
+    let (policy, policy_sha256) = load_policy(&job.policy)?;
     if policy.service_year != job.service_year {
         return Err(Error::Input(format!(
             "{}: 政策年度 {} 与作业年度 {} 不符 (policy service_year {} differs from the job's {})",
@@ -76,8 +76,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             job.service_year
         )));
     }
-    let policy_entry = file_entry("policy", &job.policy)?;
-    let job_entry = file_entry("job", &job.job_path)?;
+    let policy_entry = file_entry("policy", &job.policy, policy_sha256);
+    let job_entry = file_entry("job", &job.job_path, job.job_sha256.clone());
     let tables = read_inputs(&job)?;
     tracing::info!(
         batch = batch_id,
@@ -167,9 +167,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     })
 }
 
-fn file_entry(name: &str, path: &Path) -> Result<FileEntry> {
-    let bytes = std::fs::read(path).map_err(|e| Error::unreadable(path, e))?;
-    Ok(FileEntry { name: name.into(), path: Some(path.display().to_string()), sha256: sha256_hex(&bytes), rows: None })
+fn file_entry(name: &str, path: &Path, sha256: String) -> FileEntry {
+    FileEntry { name: name.into(), path: Some(path.display().to_string()), sha256, rows: None }
 }
 
 /// Reads the five inputs in parallel; any unreadable file stops the run.

@@ -3,6 +3,7 @@
 //! `"` or line ends inside a character — and each field is then decoded, so
 //! a bad byte spoils only its own record.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use encoding_rs::GB18030;
@@ -49,10 +50,10 @@ pub fn detect(bytes: &[u8]) -> Encoding {
     if clean_gb18030 && well_formed < broken { Encoding::Gb18030 } else { Encoding::Utf8 }
 }
 
-fn decode(field: &[u8], encoding: Encoding) -> Option<String> {
+fn decode(field: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     match encoding {
-        Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(field).map(|c| c.into_owned()),
-        _ => std::str::from_utf8(field).ok().map(str::to_string),
+        Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(field),
+        _ => std::str::from_utf8(field).ok().map(Cow::Borrowed),
     }
 }
 
@@ -81,7 +82,8 @@ pub fn read_csv(
             continue;
         }
         let Some(builder) = builder.as_mut() else {
-            let header: Vec<String> = record.iter().map(|f| decode(f, encoding).unwrap_or_default()).collect();
+            let header: Vec<String> =
+                record.iter().map(|f| decode(f, encoding).unwrap_or_default().into_owned()).collect();
             builder = Some(RecordBuilder::new(path, &header, columns, options)?);
             continue;
         };
@@ -106,13 +108,8 @@ impl RawRow for CsvRow<'_> {
     fn is_blank(&self) -> bool {
         self.record.iter().all(is_blank)
     }
-    fn text(&self, index: usize) -> std::result::Result<std::borrow::Cow<'_, str>, String> {
-        let field = &self.record[index];
-        let decoded = match self.encoding {
-            Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(field),
-            _ => std::str::from_utf8(field).ok().map(std::borrow::Cow::Borrowed),
-        };
-        decoded.ok_or_else(|| {
+    fn text(&self, index: usize) -> std::result::Result<Cow<'_, str>, String> {
+        decode(&self.record[index], self.encoding).ok_or_else(|| {
             let name = if self.encoding == Encoding::Gb18030 { "GB18030" } else { "UTF-8" };
             format!("第 {} 个字段不是有效的 {name} (field {} is not valid {name})", index + 1, index + 1)
         })
