@@ -10,22 +10,6 @@ use crate::codes::Code;
 use crate::policy::{CapScope, Policy, Tier};
 use crate::validate::Eligible;
 
-/// Year-to-date approved amounts, per item scope key, enterprise and provider.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunningTotals {
-    pub item_yuan: FxHashMap<String, Decimal>,
-    pub enterprise_yuan: FxHashMap<String, Decimal>,
-    pub provider_yuan: FxHashMap<String, Decimal>,
-}
-
-impl RunningTotals {
-    pub fn add(&mut self, scope_key: &str, enterprise_id: &str, provider_id: &str, approved_yuan: Decimal) {
-        add_to(&mut self.item_yuan, scope_key, approved_yuan);
-        add_to(&mut self.enterprise_yuan, enterprise_id, approved_yuan);
-        add_to(&mut self.provider_yuan, provider_id, approved_yuan);
-    }
-}
-
 /// The running totals during one batch, kept by registry index so that the
 /// sequential pass touches small vectors instead of string-keyed maps.
 #[derive(Debug, Clone, Default)]
@@ -43,32 +27,6 @@ pub fn item_key(scope: CapScope, enterprise_index: u32, product_index: u32, cate
         CapScope::EnterpriseProductYear => (u64::from(enterprise_index) << 32) | u64::from(product_index),
         CapScope::EnterpriseCategoryYear => (u64::from(enterprise_index) << 32) | (1 << 31) | category as u64,
         CapScope::Contract => (1 << 63) | ordinal,
-    }
-}
-
-/// Adds to a running total, allocating its key only the first time.
-fn add_to(totals: &mut FxHashMap<String, Decimal>, key: &str, amount_yuan: Decimal) {
-    match totals.get_mut(key) {
-        Some(total) => *total += amount_yuan,
-        None => {
-            totals.insert(key.to_string(), amount_yuan);
-        }
-    }
-}
-
-/// The key the per-item cap counts under (SPEC 4.3). Totals are kept per
-/// service year, so the year is implied.
-pub fn item_scope_key(
-    scope: CapScope,
-    enterprise_id: &str,
-    product_id: &str,
-    category: &str,
-    contract_id: &str,
-) -> String {
-    match scope {
-        CapScope::EnterpriseProductYear => format!("{enterprise_id}|product:{product_id}"),
-        CapScope::Contract => format!("contract:{contract_id}"),
-        CapScope::EnterpriseCategoryYear => format!("{enterprise_id}|category:{category}"),
     }
 }
 

@@ -9,9 +9,10 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Outcome, RunningTotals, allocate_one, item_key, sort_for_allocation};
+use crate::allocate::{Allocation, BatchTotals, Outcome, allocate_one, item_key, sort_for_allocation};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
+use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
 use crate::money::format_money;
 use crate::policy::CapScope;
@@ -25,8 +26,9 @@ use crate::{Error, Result};
 /// What the committed batches of the ledger hand to the next batch.
 #[derive(Debug, Default)]
 pub struct CarryIn {
-    /// Year-to-date totals of the batch's service year.
-    pub totals: RunningTotals,
+    /// The settlements of the batch's service year committed before it;
+    /// the running totals start from them.
+    pub year_settlements: Vec<LedgerSettlement>,
     /// contract_id -> fingerprint of every contract ever settled (any year).
     pub settled: FxHashMap<String, String>,
 }
@@ -221,7 +223,8 @@ pub fn settle_batch(
     let rows_in = validated.rows_in;
     lap("sort");
 
-    let mut totals = index_carry_in(carry_in, &registries, policy.cap_scope);
+    let (mut totals, unlisted_providers) = carried_totals(carry_in, &registries, policy.cap_scope);
+    let enterprise_used_before = totals.enterprise_yuan.clone();
     let mut tiers: Vec<Option<&Tier>> = vec![None; registries.enterprises.len()];
     // Per enterprise that reached allocation: approved in this batch.
     let mut used_batch: Vec<Option<Decimal>> = vec![None; registries.enterprises.len()];
@@ -259,7 +262,7 @@ pub fn settle_batch(
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
     let payouts = payouts(&paid, &totals, policy, &registries);
-    let usage = usage(&used_batch, &tiers, carry_in, &totals, &registries);
+    let usage = usage(&used_batch, &tiers, &enterprise_used_before, &totals, &registries);
     lap("payouts and usage");
     let control = control_totals(
         rows_in,
@@ -269,8 +272,7 @@ pub fn settle_batch(
         &totals,
         &touched_items,
         &usage,
-        carry_in,
-        &registries,
+        &unlisted_providers,
         policy,
     );
     lap("control totals");
@@ -327,44 +329,44 @@ fn by_index<T>(entries: &FxHashMap<String, T>, index: impl Fn(&T) -> u32) -> Vec
     ordered
 }
 
-/// The carry-in's string-keyed totals placed on this batch's registry indexes.
-/// Totals of an enterprise, provider or product no longer in the registries
-/// cannot bind any contract of this batch and stay in the carry-in only.
-fn index_carry_in(carry_in: &CarryIn, registries: &Registries, scope: CapScope) -> BatchTotals {
+/// The running totals of the committed settlements of the year, placed on
+/// this batch's registry indexes. Totals of an enterprise or product no
+/// longer in the registries cannot bind any contract of this batch; a
+/// provider no longer in the registry is kept apart for the cap check.
+fn carried_totals(
+    carry_in: &CarryIn,
+    registries: &Registries,
+    scope: CapScope,
+) -> (BatchTotals, FxHashMap<String, Decimal>) {
     let mut totals = BatchTotals {
         enterprise_yuan: vec![Decimal::ZERO; registries.enterprises.len()],
         provider_yuan: vec![Decimal::ZERO; registries.providers.len()],
         item_yuan: FxHashMap::default(),
     };
-    for (id, enterprise) in &registries.enterprises {
-        if let Some(used) = carry_in.totals.enterprise_yuan.get(id) {
-            totals.enterprise_yuan[enterprise.index as usize] = *used;
+    let mut unlisted_providers: FxHashMap<String, Decimal> = FxHashMap::default();
+    for s in &carry_in.year_settlements {
+        let approved = s.approved_amount;
+        match registries.providers.get(&s.provider_id) {
+            Some(provider) => totals.provider_yuan[provider.index as usize] += approved,
+            None => *unlisted_providers.entry(s.provider_id.clone()).or_default() += approved,
         }
-    }
-    for (id, provider) in &registries.providers {
-        if let Some(used) = carry_in.totals.provider_yuan.get(id) {
-            totals.provider_yuan[provider.index as usize] = *used;
-        }
-    }
-    for (scope_key, used) in &carry_in.totals.item_yuan {
-        let Some((enterprise_id, rest)) = scope_key.split_once('|') else { continue };
-        let Some(enterprise) = registries.enterprises.get(enterprise_id) else { continue };
-        let key = match (scope, rest.split_once(':')) {
-            (CapScope::EnterpriseProductYear, Some(("product", product_id))) => {
-                match registries.products.get(product_id) {
-                    Some(product) => item_key(scope, enterprise.index, product.index, Category::Diagnostic, 0),
-                    None => continue,
-                }
-            }
-            (CapScope::EnterpriseCategoryYear, Some(("category", code))) => match Category::parse(code) {
+        let Some(enterprise) = registries.enterprises.get(&s.enterprise_id) else { continue };
+        totals.enterprise_yuan[enterprise.index as usize] += approved;
+        let key = match scope {
+            CapScope::EnterpriseProductYear => match registries.products.get(&s.product_id) {
+                Some(product) => item_key(scope, enterprise.index, product.index, Category::Diagnostic, 0),
+                None => continue,
+            },
+            CapScope::EnterpriseCategoryYear => match Category::parse(&s.category) {
                 Some(category) => item_key(scope, enterprise.index, 0, category, 0),
                 None => continue,
             },
-            _ => continue,
+            // A settled contract never comes back, so its own cap never binds again.
+            CapScope::Contract => continue,
         };
-        totals.item_yuan.insert(key, *used);
+        *totals.item_yuan.entry(key).or_default() += approved;
     }
-    totals
+    (totals, unlisted_providers)
 }
 
 fn payouts(paid: &[(u64, Decimal)], totals: &BatchTotals, policy: &Policy, registries: &Registries) -> Vec<PayoutRow> {
@@ -390,7 +392,7 @@ fn payouts(paid: &[(u64, Decimal)], totals: &BatchTotals, policy: &Policy, regis
 fn usage(
     used_batch: &[Option<Decimal>],
     tiers: &[Option<&Tier>],
-    carry_in: &CarryIn,
+    used_before: &[Decimal],
     totals: &BatchTotals,
     registries: &Registries,
 ) -> Vec<UsageRow> {
@@ -406,7 +408,7 @@ fn usage(
                 enterprise_name: e.name.clone(),
                 tier: tier.number,
                 quota: tier.quota_yuan,
-                used_before: carry_in.totals.enterprise_yuan.get(&e.id).copied().unwrap_or_default(),
+                used_before: used_before[index],
                 used_batch,
                 used_after,
                 remaining: tier.quota_yuan - used_after,
@@ -424,8 +426,7 @@ fn control_totals(
     totals: &BatchTotals,
     touched_items: &FxHashMap<u64, Decimal>,
     usage: &[UsageRow],
-    carry_in: &CarryIn,
-    registries: &Registries,
+    unlisted_providers: &FxHashMap<String, Decimal>,
     policy: &Policy,
 ) -> ControlTotals {
     let contract_error_rows =
@@ -447,10 +448,8 @@ fn control_totals(
     for used in &totals.provider_yuan {
         check(*used, policy.provider_cap_yuan);
     }
-    for (id, used) in &carry_in.totals.provider_yuan {
-        if !registries.providers.contains_key(id) {
-            check(*used, policy.provider_cap_yuan);
-        }
+    for used in unlisted_providers.values() {
+        check(*used, policy.provider_cap_yuan);
     }
     ControlTotals {
         contract_rows_in,

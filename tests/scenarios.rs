@@ -8,6 +8,7 @@ use std::path::Path;
 
 use rust_decimal::Decimal;
 use voucher_settle::codes::{Code, Severity, Source};
+use voucher_settle::frame::LedgerSettlement;
 use voucher_settle::ingest::{columns, parse_table};
 use voucher_settle::money::format_money;
 use voucher_settle::policy::parse_policy;
@@ -420,7 +421,16 @@ fn carry_in_from_committed_batches() {
         settle_with(&default_policy(), &[diagnostic("K1", E1, "D1", "6000", "2025-03-01")], &CarryIn::default());
     let settled = &first.settlements[0];
     let mut carry_in = CarryIn::default();
-    carry_in.totals.add(&format!("{E1}|product:D1"), E1, P1, settled.approved_amount);
+    let carried = LedgerSettlement {
+        contract_id: "K1".into(),
+        enterprise_id: E1.into(),
+        provider_id: P1.into(),
+        product_id: "D1".into(),
+        category: "diagnostic".into(),
+        approved_amount: settled.approved_amount,
+        fingerprint: settled.fingerprint.clone(),
+    };
+    carry_in.year_settlements.push(carried.clone());
     carry_in.settled.insert("K1".into(), settled.fingerprint.clone());
     let again_same = diagnostic("K1", E1, "D1", "6000.00", "2025-03-01 08:00");
     let again_changed = diagnostic("K1", E1, "D1", "6000", "2025-03-02");
@@ -433,7 +443,7 @@ fn carry_in_from_committed_batches() {
     assert_eq!(describe(&outcome, 1), ["SETTLED_REDUCED W_ITEM_CAP 4000.00"]);
     // Under enterprise_category_year the carried total counts for every diagnostic product.
     let mut by_category = CarryIn::default();
-    by_category.totals.add(&format!("{E1}|category:diagnostic"), E1, P1, settled.approved_amount);
+    by_category.year_settlements.push(LedgerSettlement { product_id: "D1".into(), ..carried });
     let other_product = diagnostic("K3", E1, "D2", "6000", "2025-03-03");
     let category_policy = policy_text("half_up", "enterprise_category_year", "5000000");
     let outcome = settle_with(&category_policy, &[other_product], &by_category);

@@ -102,7 +102,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         return already_committed(done, &policy_entry, &input_entries, &job.output);
     }
     refuse_earlier_cutoff(&committed, &job)?;
-    let carry_in = ledger.carry_in(&committed, job.service_year, policy.cap_scope)?;
+    let carry_in = ledger.carry_in(&committed, job.service_year)?;
     let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
     let phase_started = Instant::now();
     progress.phase("校验、分配、生成报表 checking, allocating, rendering");

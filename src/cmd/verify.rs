@@ -137,7 +137,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     }
     let cutoff =
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
-    let carry_in = ledger.carry_in(&batches[..index], m.service_year, policy.cap_scope)?;
+    let carry_in = ledger.carry_in(&batches[..index], m.service_year)?;
     let spec = BatchSpec { batch_id: &m.batch_id, service_year: m.service_year, cutoff };
     let computed = compute(&policy, tables, &spec, &carry_in)?;
 

@@ -29,10 +29,8 @@ use sha2::{Digest, Sha256};
 
 pub use manifest::{FileEntry, Manifest};
 
-use crate::allocate::item_scope_key;
 use crate::frame::read_ledger_settlements;
 use crate::ingest::sha256_hex;
-use crate::policy::CapScope;
 use crate::settle::CarryIn;
 use crate::{Error, Result};
 
@@ -187,18 +185,17 @@ impl Ledger {
         Ok(CommittedBatch { dir: dir.to_path_buf(), manifest, manifest_sha256: sha256_hex(&bytes) })
     }
 
-    /// Totals of `service_year` and every settled contract, from the batches given.
-    pub fn carry_in(&self, committed: &[CommittedBatch], service_year: i32, scope: CapScope) -> Result<CarryIn> {
+    /// The settlements of `service_year` and every settled contract, from the batches given.
+    pub fn carry_in(&self, committed: &[CommittedBatch], service_year: i32) -> Result<CarryIn> {
         let mut carry_in = CarryIn::default();
         for batch in committed {
             let path = batch.dir.join("settlements.parquet");
             let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
             for s in read_ledger_settlements(&bytes)? {
+                carry_in.settled.insert(s.contract_id.clone(), s.fingerprint.clone());
                 if batch.manifest.service_year == service_year {
-                    let key = item_scope_key(scope, &s.enterprise_id, &s.product_id, &s.category, &s.contract_id);
-                    carry_in.totals.add(&key, &s.enterprise_id, &s.provider_id, s.approved_amount);
+                    carry_in.year_settlements.push(s);
                 }
-                carry_in.settled.insert(s.contract_id, s.fingerprint);
             }
         }
         Ok(carry_in)
