@@ -264,3 +264,43 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let frame = DataFrame::new(rows.len(), columns).map_err(internal("text frame"))?;
     to_parquet(frame)
 }
+
+/// Per provider: settled contracts and Σ approved, computed by polars from
+/// the settlement rows — an aggregation independent of the allocation pass,
+/// which the control totals compare with the payout list.
+pub fn approved_by_provider(rows: &[SettlementRow]) -> Result<Vec<(String, u64, Decimal)>> {
+    let frame = DataFrame::new(
+        rows.len(),
+        vec![
+            text("provider_id", rows.iter().map(|r| r.provider_id.as_str())),
+            money("approved_amount", rows.iter().map(|r| r.approved_amount))?,
+        ],
+    )
+    .map_err(internal("payout frame"))?;
+    let grouped = frame
+        .lazy()
+        .group_by([col("provider_id")])
+        .agg([len().alias("contracts"), col("approved_amount").sum().alias("approved")])
+        .sort(["provider_id"], SortMultipleOptions::default())
+        .collect()
+        .map_err(internal("payout aggregation"))?;
+    let ids =
+        grouped.column("provider_id").map_err(internal("provider_id"))?.str().map_err(internal("provider_id"))?.clone();
+    let counts = grouped
+        .column("contracts")
+        .map_err(internal("contracts"))?
+        .cast(&DataType::UInt64)
+        .map_err(internal("contracts"))?;
+    let counts = counts.u64().map_err(internal("contracts"))?.clone();
+    let sums =
+        grouped.column("approved").map_err(internal("approved"))?.decimal().map_err(internal("approved"))?.clone();
+    let scale = sums.scale() as u32;
+    Ok(ids
+        .iter()
+        .zip(counts.iter())
+        .zip(sums.physical().iter())
+        .map(|((id, n), sum)| {
+            (id.unwrap_or_default().to_string(), n.unwrap_or(0), Decimal::from_i128_with_scale(sum.unwrap_or(0), scale))
+        })
+        .collect())
+}

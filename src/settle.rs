@@ -264,6 +264,7 @@ pub fn settle_batch(
     let payouts = payouts(&paid, &totals, policy, &registries);
     let usage = usage(&used_batch, &tiers, &enterprise_used_before, &totals, &registries);
     lap("payouts and usage");
+    let recounted = crate::frame::approved_by_provider(&settlements)?;
     let control = control_totals(
         rows_in,
         &settlements,
@@ -273,6 +274,7 @@ pub fn settle_batch(
         &touched_items,
         &usage,
         &unlisted_providers,
+        &recounted,
         policy,
     );
     lap("control totals");
@@ -427,6 +429,7 @@ fn control_totals(
     touched_items: &FxHashMap<u64, Decimal>,
     usage: &[UsageRow],
     unlisted_providers: &FxHashMap<String, Decimal>,
+    recounted: &[(String, u64, Decimal)],
     policy: &Policy,
 ) -> ControlTotals {
     let contract_error_rows =
@@ -458,7 +461,12 @@ fn control_totals(
         rows_balance: contract_rows_in == settlements.len() as u64 + contract_error_rows,
         approved_total: format_money(approved_total),
         payouts_total: format_money(payouts_total),
-        payouts_balance: approved_total == payouts_total,
+        // The payout list must also equal polars' own grouping of the settlement rows.
+        payouts_balance: approved_total == payouts_total
+            && recounted.len() == payouts.len()
+            && recounted.iter().zip(payouts).all(|((id, contracts, approved), p)| {
+                *id == p.provider_id && *contracts == p.contracts_settled && *approved == p.approved_amount_batch
+            }),
         caps_checked,
         caps_hold,
         rows_within_claim_and_rate: settlements
