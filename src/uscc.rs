@@ -1,7 +1,23 @@
 //! 统一社会信用代码 (USCC, GB 32100-2015) check as SPEC 2.6 defines it.
 
-const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+
+/// The characters a code is made of, in the order that gives their values.
+pub const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+/// The check character of a 17-character body, or `None` if a character is
+/// not in the alphabet.
+pub fn check_character(body: &[u8]) -> Option<u8> {
+    if body.len() != 17 {
+        return None;
+    }
+    let mut weighted_sum = 0;
+    for (byte, weight) in body.iter().zip(WEIGHTS) {
+        let value = ALPHABET.iter().position(|a| a == byte)? as u32;
+        weighted_sum += value * weight;
+    }
+    Some(ALPHABET[((31 - weighted_sum % 31) % 31) as usize])
+}
 
 /// Trims and upper-cases a code and returns it if its check character is right.
 pub fn normalize_uscc(text: &str) -> Option<String> {
@@ -10,13 +26,7 @@ pub fn normalize_uscc(text: &str) -> Option<String> {
     if bytes.len() != 18 {
         return None;
     }
-    let mut weighted_sum = 0;
-    for (byte, weight) in bytes[..17].iter().zip(WEIGHTS) {
-        let value = ALPHABET.iter().position(|a| a == byte)? as u32;
-        weighted_sum += value * weight;
-    }
-    let check_index = (31 - weighted_sum % 31) % 31;
-    (bytes[17] == ALPHABET[check_index as usize]).then_some(code)
+    (check_character(&bytes[..17])? == bytes[17]).then_some(code)
 }
 
 #[cfg(test)]

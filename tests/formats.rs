@@ -8,37 +8,24 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
+use voucher_settle::ingest::columns;
+
 use crate::workdir::{Workdir, repo};
 
-/// The Chinese alias of each canonical column (the first alias of SPEC 2).
-fn chinese(header: &str) -> &'static str {
-    match header {
-        "contract_id" => "合同编号",
-        "enterprise_id" => "企业统一社会信用代码",
-        "provider_id" => "服务商统一社会信用代码",
-        "product_id" => "服务产品编号",
-        "category" => "服务类别",
-        "service_price" => "服务产品原价",
-        "voucher_amount" => "服务券抵扣金额",
-        "contract_amount" => "合同金额",
-        "deposit_paid" => "已付定金",
-        "balance_paid" => "已付余款",
-        "signed_on" => "签订日期",
-        "completed_on" => "完成确认日期",
-        "name" => "企业名称",
-        "industry_code" => "行业代码",
-        "size_class" => "企业规模",
-        "above_scale" => "是否规上",
-        "above_scale_since" => "入规年份",
-        "designation" => "资质",
-        "valid_from" => "生效日期",
-        "valid_to" => "失效日期",
-        "status" => "状态",
-        "signed_from" => "签约开始日期",
-        "signed_to" => "签约结束日期",
-        "list_price" => "指导价",
-        already_chinese if !already_chinese.is_ascii() => Box::leak(already_chinese.to_string().into_boxed_str()),
-        other => panic!("no alias for {other}"),
+/// The Chinese header of a column of input `stem` (its first alias in SPEC 2).
+fn chinese(stem: &str, header: &str) -> String {
+    let spec: &[columns::ColumnSpec] = match stem {
+        "contracts" => &columns::CONTRACTS,
+        "enterprises" => &columns::ENTERPRISES,
+        "designations" => &columns::DESIGNATIONS,
+        "providers" => &columns::PROVIDERS,
+        "products" => &columns::PRODUCTS,
+        other => panic!("no input named {other}"),
+    };
+    match spec.iter().find(|c| c.name == header) {
+        Some(column) => column.aliases[0].to_string(),
+        None if !header.is_ascii() => header.to_string(),
+        None => panic!("no column {header} in {stem}"),
     }
 }
 
@@ -85,8 +72,9 @@ const MONEY: [&str; 6] =
 const DATES: [&str; 6] = ["signed_on", "completed_on", "valid_from", "valid_to", "signed_from", "signed_to"];
 
 fn write_gbk(csv: &Csv, target: &Path) {
+    let stem = target.file_stem().unwrap().to_str().unwrap();
     let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
-    writer.write_record(csv.header.iter().map(|h| chinese(h))).unwrap();
+    writer.write_record(csv.header.iter().map(|h| chinese(stem, h))).unwrap();
     for row in &csv.rows {
         writer.write_record(row).unwrap();
     }

@@ -130,13 +130,6 @@ pub fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
 
 /// A valid USCC with the given 17-character body (check character computed).
 pub fn make_uscc(body: &str) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const WEIGHTS: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-    assert_eq!(body.len(), 17);
-    let sum: usize = body
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| ALPHABET.iter().position(|a| *a == b).expect("USCC character") * w)
-        .sum();
-    format!("{body}{}", ALPHABET[(31 - sum % 31) % 31] as char)
+    let check = voucher_settle::uscc::check_character(body.as_bytes()).expect("a 17-character body from the alphabet");
+    format!("{body}{}", check as char)
 }

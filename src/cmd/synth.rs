@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::category::Category;
 use crate::codes::Code;
+use crate::uscc::{ALPHABET, check_character};
 use crate::{Error, Result, frame};
 
 /// Write a synthetic dataset (registries, policy, job, contracts per quarter).
@@ -64,8 +65,6 @@ impl Rng {
     }
 }
 
-const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-
 /// A valid USCC from a kind prefix and an index.
 fn uscc(kind: u8, index: u64) -> String {
     let mut body = format!("91450{}", kind as char).into_bytes();
@@ -76,10 +75,7 @@ fn uscc(kind: u8, index: u64) -> String {
         rest /= 31;
     }
     body.extend_from_slice(&tail);
-    const WEIGHTS: [u64; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-    let sum: u64 =
-        body.iter().zip(WEIGHTS).map(|(b, w)| ALPHABET.iter().position(|a| a == b).unwrap() as u64 * w).sum();
-    body.push(ALPHABET[((31 - sum % 31) % 31) as usize]);
+    body.push(check_character(&body).expect("a body from the alphabet"));
     String::from_utf8(body).expect("ASCII")
 }
 

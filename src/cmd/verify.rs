@@ -154,18 +154,14 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
                 .unwrap_or_else(|| "bytes differ (formatting)".to_string());
             return Err(differs(format!("batch {}, {}, {place}", m.batch_id, file.name)));
         }
-        if sha256_hex(&stored) != entry.sha256 || entry.rows != file.rows {
+        if entry.rows != file.rows {
             return Err(differs(format!(
-                "batch {}, {MANIFEST}: {} listed as {} ({:?} rows), the file is {}",
-                m.batch_id,
-                file.name,
-                entry.sha256,
-                entry.rows,
-                sha256_hex(&stored)
+                "batch {}, {MANIFEST}: {} listed with {:?} rows, it has {:?}",
+                m.batch_id, file.name, entry.rows, file.rows
             )));
         }
     }
-    Ok(())
+    check_file_hashes(batch)
 }
 
 /// Checks that every output file of a batch still has the checksum its
