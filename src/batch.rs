@@ -2,15 +2,17 @@
 //! `verify` both go through here, so a replay renders exactly what the
 //! original run wrote.
 
+use std::io::Write;
+
 use chrono::NaiveDate;
 
 use crate::codes::Source;
-use crate::ingest::{ColumnSpec, Table, columns, sha256_hex};
-use crate::ledger::FileEntry;
+use crate::ingest::{ColumnSpec, Table, columns};
+use crate::output::{Destination, OutputFile, OutputWriter, render_file};
 use crate::policy::Policy;
 use crate::report::{self, Summary};
 use crate::settle::{BatchOutcome, BatchTables, CarryIn, settle_batch};
-use crate::{Result, frame, html, workbook};
+use crate::{Error, Result, frame, html, workbook};
 
 /// The canonical columns of each input.
 pub fn input_columns(source: Source) -> &'static [ColumnSpec] {
@@ -23,26 +25,23 @@ pub fn input_columns(source: Source) -> &'static [ColumnSpec] {
     }
 }
 
-/// A rendered output file.
-pub struct OutputFile {
-    pub name: &'static str,
-    pub bytes: Vec<u8>,
-    /// Data rows, for tables.
-    pub rows: Option<u64>,
-}
-
-impl OutputFile {
-    pub fn entry(&self) -> FileEntry {
-        FileEntry { name: self.name.to_string(), path: None, sha256: sha256_hex(&self.bytes), rows: self.rows }
-    }
-}
-
 pub struct Computed {
     pub outcome: BatchOutcome,
     pub summary: Summary,
-    /// In the order they are listed in the manifest.
-    pub files: Vec<OutputFile>,
 }
+
+/// The output files, in the order the manifest lists them.
+pub const OUTPUT_NAMES: [&str; 9] = [
+    "settlements.csv",
+    "settlements.parquet",
+    "exceptions.csv",
+    "exceptions.parquet",
+    "payouts.csv",
+    "enterprise_usage.csv",
+    "summary.json",
+    "settlement.xlsx",
+    "report.html",
+];
 
 /// The identity of a batch: what `run` is told and the manifest records.
 pub struct BatchSpec<'a> {
@@ -51,7 +50,7 @@ pub struct BatchSpec<'a> {
     pub cutoff: NaiveDate,
 }
 
-/// Settles the batch and renders every output file.
+/// Settles the batch; [`render`] then writes its files.
 pub fn compute(
     policy: &Policy,
     mut tables: Vec<(Source, Table)>,
@@ -70,43 +69,63 @@ pub fn compute(
     };
     let outcome = settle_batch(batch_tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
     let summary = report::summary(&outcome, policy);
-    let files = render(&outcome, &summary)?;
-    Ok(Computed { outcome, summary, files })
+    Ok(Computed { outcome, summary })
 }
 
-fn render(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<OutputFile>> {
+/// Renders every output file into `destination`, in manifest order.
+pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<OutputFile>> {
+    let (outcome, summary) = (&computed.outcome, &computed.summary);
     let settled = Some(outcome.settlements.len() as u64);
     let exceptions = Some(outcome.exceptions.len() as u64);
-    let file = |name, bytes, rows| OutputFile { name, bytes, rows };
+    let file = |name, rows, render: &(dyn Fn(&mut OutputWriter) -> Result<()> + Sync)| {
+        render_file(destination, name, rows, render)
+    };
+    let whole = |bytes: Result<Vec<u8>>| {
+        move |w: &mut OutputWriter| -> Result<()> {
+            w.write_all(&bytes.as_ref().map_err(|e| Error::Internal(e.to_string()))?[..])
+                .map_err(|e| Error::Internal(e.to_string()))
+        }
+    };
+    let batch_id = outcome.batch_id.as_str();
     // The large files are independent: render them side by side.
     let ((settlements_csv, settlements_parquet), ((exceptions_csv, exceptions_parquet), workbook)) = rayon::join(
         || {
             rayon::join(
-                || report::settlements_csv(outcome),
-                || frame::settlements_parquet(&outcome.batch_id, &outcome.settlements),
+                || file("settlements.csv", settled, &|w| report::settlements_csv(outcome, w)),
+                || {
+                    file("settlements.parquet", settled, &|w| {
+                        frame::settlements_parquet(batch_id, &outcome.settlements, w)
+                    })
+                },
             )
         },
         || {
             rayon::join(
                 || {
                     rayon::join(
-                        || report::exceptions_csv(outcome),
-                        || frame::exceptions_parquet(&outcome.batch_id, &outcome.exceptions),
+                        || file("exceptions.csv", exceptions, &|w| report::exceptions_csv(outcome, w)),
+                        || {
+                            file("exceptions.parquet", exceptions, &|w| {
+                                frame::exceptions_parquet(batch_id, &outcome.exceptions, w)
+                            })
+                        },
                     )
                 },
-                || workbook::settlement_workbook(outcome, summary),
+                || file("settlement.xlsx", None, &whole(workbook::settlement_workbook(outcome, summary))),
             )
         },
     );
-    Ok(vec![
-        file("settlements.csv", settlements_csv?, settled),
-        file("settlements.parquet", settlements_parquet?, settled),
-        file("exceptions.csv", exceptions_csv?, exceptions),
-        file("exceptions.parquet", exceptions_parquet?, exceptions),
-        file("payouts.csv", report::payouts_csv(outcome)?, Some(outcome.payouts.len() as u64)),
-        file("enterprise_usage.csv", report::usage_csv(outcome)?, Some(outcome.usage.len() as u64)),
-        file("summary.json", report::summary_json(summary)?, None),
-        file("settlement.xlsx", workbook?, None),
-        file("report.html", html::report_html(outcome, summary).into_bytes(), None),
-    ])
+    let files = vec![
+        settlements_csv?,
+        settlements_parquet?,
+        exceptions_csv?,
+        exceptions_parquet?,
+        file("payouts.csv", Some(outcome.payouts.len() as u64), &|w| report::payouts_csv(outcome, w))?,
+        file("enterprise_usage.csv", Some(outcome.usage.len() as u64), &|w| report::usage_csv(outcome, w))?,
+        file("summary.json", None, &|w| report::summary_json(summary, w))?,
+        workbook?,
+        file("report.html", None, &whole(Ok(html::report_html(outcome, summary).into_bytes())))?,
+    ];
+    debug_assert!(files.iter().map(|f| f.name).eq(OUTPUT_NAMES));
+    Ok(files)
 }

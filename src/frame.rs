@@ -61,17 +61,39 @@ fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
     }
 }
 
-fn to_parquet(mut frame: DataFrame) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes)
+/// Rows per Parquet row group (polars' default). Frames are built one row
+/// group at a time, so a large table is never copied into columns whole.
+const ROW_GROUP: usize = 512 * 512;
+
+/// Writes `rows` as Parquet, building one frame per row group with `frame`.
+fn write_parquet<T, W: std::io::Write>(
+    what: &str,
+    rows: &[T],
+    out: W,
+    frame: impl Fn(&[T]) -> Result<DataFrame>,
+) -> Result<()> {
+    let first = frame(&rows[..rows.len().min(ROW_GROUP)])?;
+    let mut writer = ParquetWriter::new(out)
         .with_compression(ParquetCompression::Snappy)
-        .finish(&mut frame)
-        .map_err(internal("parquet write"))?;
-    Ok(bytes)
+        .batched(first.schema())
+        .map_err(internal(what))?;
+    if !rows.is_empty() {
+        writer.write_batch(&first).map_err(internal(what))?;
+    }
+    drop(first);
+    for chunk in rows.chunks(ROW_GROUP).skip(1) {
+        writer.write_batch(&frame(chunk)?).map_err(internal(what))?;
+    }
+    writer.finish().map_err(internal(what))?;
+    Ok(())
 }
 
 /// settlements.parquet, columns as SPEC 6 orders them.
-pub fn settlements_parquet(batch_id: &str, rows: &[SettlementRow]) -> Result<Vec<u8>> {
+pub fn settlements_parquet(batch_id: &str, rows: &[SettlementRow], out: impl std::io::Write) -> Result<()> {
+    write_parquet("settlements.parquet", rows, out, |rows| settlements_frame(batch_id, rows))
+}
+
+fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         count("seq", rows.iter().map(|r| r.seq)),
@@ -101,12 +123,15 @@ pub fn settlements_parquet(batch_id: &str, rows: &[SettlementRow]) -> Result<Vec
         count("source_row", rows.iter().map(|r| r.source_row)),
         text("fingerprint", rows.iter().map(|r| r.fingerprint.as_str())),
     ];
-    let frame = DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))?;
-    to_parquet(frame)
+    DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))
 }
 
 /// exceptions.parquet, columns as SPEC 6 orders them.
-pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow]) -> Result<Vec<u8>> {
+pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], out: impl std::io::Write) -> Result<()> {
+    write_parquet("exceptions.parquet", rows, out, |rows| exceptions_frame(batch_id, rows))
+}
+
+fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         text("source", rows.iter().map(|r| r.source.as_str())),
@@ -118,8 +143,7 @@ pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow]) -> Result<Vec<u
         text("value", rows.iter().map(|r| r.value.as_str())),
         text("message", rows.iter().map(|r| r.message())),
     ];
-    let frame = DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))?;
-    to_parquet(frame)
+    DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))
 }
 
 /// What a later batch needs from a committed settlements.parquet.
@@ -256,13 +280,16 @@ fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
 /// A table of text columns as Parquet (synthetic inputs; rows of other
 /// widths are not representable and must not be passed).
 pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
-    let columns: Vec<Column> = header
-        .iter()
-        .enumerate()
-        .map(|(i, name)| text(name, rows.iter().map(|r| r.get(i).map_or("", String::as_str))))
-        .collect();
-    let frame = DataFrame::new(rows.len(), columns).map_err(internal("text frame"))?;
-    to_parquet(frame)
+    let mut bytes = Vec::new();
+    write_parquet("text parquet", rows, &mut bytes, |rows| {
+        let columns: Vec<Column> = header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| text(name, rows.iter().map(|r| r.get(i).map_or("", String::as_str))))
+            .collect();
+        DataFrame::new(rows.len(), columns).map_err(internal("text frame"))
+    })?;
+    Ok(bytes)
 }
 
 /// Per provider: settled contracts and Σ approved, computed by polars from

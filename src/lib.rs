@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod job;
 pub mod ledger;
 pub mod money;
+pub mod output;
 pub mod policy;
 pub mod progress;
 pub mod quota;

@@ -1,6 +1,8 @@
 //! Output formats in one place: CSV files (UTF-8 with BOM, money with two
 //! decimals), summary.json and the printed summary.
 
+use std::io::Write;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -66,18 +68,17 @@ pub const USAGE_COLUMNS: [&str; 9] = [
 
 /// A CSV file being written: UTF-8 with BOM, one field at a time, money
 /// formatted in place without a string per cell.
-struct CsvOut {
-    writer: csv::Writer<Vec<u8>>,
+struct CsvOut<W: Write> {
+    writer: csv::Writer<W>,
     scratch: String,
 }
 
 type CsvResult = std::result::Result<(), csv::Error>;
 
-impl CsvOut {
-    fn new(header: &[&str], rows: usize) -> std::result::Result<CsvOut, csv::Error> {
-        let mut buffer = Vec::with_capacity(256 * rows + 512);
-        buffer.extend_from_slice(BOM);
-        let mut writer = csv::WriterBuilder::new().from_writer(buffer);
+impl<W: Write> CsvOut<W> {
+    fn new(mut out: W, header: &[&str]) -> std::result::Result<CsvOut<W>, csv::Error> {
+        out.write_all(BOM)?;
+        let mut writer = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(out);
         writer.write_record(header)?;
         Ok(CsvOut { writer, scratch: String::with_capacity(64) })
     }
@@ -110,8 +111,8 @@ impl CsvOut {
     fn end_row(&mut self) -> CsvResult {
         self.writer.write_record(None::<&[u8]>)
     }
-    fn finish(self) -> Result<Vec<u8>> {
-        self.writer.into_inner().map_err(|e| Error::Internal(format!("CSV render: {e}")))
+    fn finish(mut self) -> Result<()> {
+        self.writer.flush().map_err(|e| Error::Internal(format!("CSV render: {e}")))
     }
 }
 
@@ -125,15 +126,15 @@ fn needs_apostrophe(value: &str) -> bool {
     matches!(value.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
 }
 
-pub fn settlements_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    let mut out = CsvOut::new(&SETTLEMENT_COLUMNS, outcome.settlements.len()).map_err(render_failed)?;
+pub fn settlements_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
+    let mut out = CsvOut::new(w, &SETTLEMENT_COLUMNS).map_err(render_failed)?;
     for s in &outcome.settlements {
         settlement_row(&mut out, &outcome.batch_id, s).map_err(render_failed)?;
     }
     out.finish()
 }
 
-fn settlement_row(out: &mut CsvOut, batch_id: &str, s: &SettlementRow) -> CsvResult {
+fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRow) -> CsvResult {
     out.text(batch_id)?;
     out.number(s.seq)?;
     out.text(&s.contract_id)?;
@@ -166,10 +167,10 @@ fn settlement_row(out: &mut CsvOut, batch_id: &str, s: &SettlementRow) -> CsvRes
     out.end_row()
 }
 
-pub fn exceptions_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    let mut out = CsvOut::new(&EXCEPTION_COLUMNS, outcome.exceptions.len()).map_err(render_failed)?;
+pub fn exceptions_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
+    let mut out = CsvOut::new(w, &EXCEPTION_COLUMNS).map_err(render_failed)?;
     for e in &outcome.exceptions {
-        let row = |out: &mut CsvOut| -> CsvResult {
+        let row = |out: &mut CsvOut<_>| -> CsvResult {
             out.text(&outcome.batch_id)?;
             out.text(e.source.as_str())?;
             out.number(e.source_row)?;
@@ -186,10 +187,10 @@ pub fn exceptions_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
     out.finish()
 }
 
-pub fn payouts_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    let mut out = CsvOut::new(&PAYOUT_COLUMNS, outcome.payouts.len()).map_err(render_failed)?;
+pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
+    let mut out = CsvOut::new(w, &PAYOUT_COLUMNS).map_err(render_failed)?;
     for p in &outcome.payouts {
-        let row = |out: &mut CsvOut| -> CsvResult {
+        let row = |out: &mut CsvOut<_>| -> CsvResult {
             out.text(&outcome.batch_id)?;
             out.text(&p.provider_id)?;
             out.input_text(&p.provider_name)?;
@@ -204,10 +205,10 @@ pub fn payouts_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
     out.finish()
 }
 
-pub fn usage_csv(outcome: &BatchOutcome) -> Result<Vec<u8>> {
-    let mut out = CsvOut::new(&USAGE_COLUMNS, outcome.usage.len()).map_err(render_failed)?;
+pub fn usage_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
+    let mut out = CsvOut::new(w, &USAGE_COLUMNS).map_err(render_failed)?;
     for u in &outcome.usage {
-        let row = |out: &mut CsvOut| -> CsvResult {
+        let row = |out: &mut CsvOut<_>| -> CsvResult {
             out.text(&outcome.batch_id)?;
             out.text(&u.enterprise_id)?;
             out.input_text(&u.enterprise_name)?;
@@ -268,10 +269,10 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
     }
 }
 
-pub fn summary_json(summary: &Summary) -> Result<Vec<u8>> {
+pub fn summary_json(summary: &Summary, mut w: impl Write) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(summary).map_err(|e| Error::Internal(format!("summary.json: {e}")))?;
     bytes.push(b'\n');
-    Ok(bytes)
+    w.write_all(&bytes).map_err(|e| Error::Internal(format!("summary.json: {e}")))
 }
 
 /// The printed summary, Chinese with English alongside.

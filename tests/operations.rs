@@ -27,7 +27,7 @@ fn auto_batch_json_logs_and_a_timer_firing_twice() {
         }
     }
     let phases: Vec<&str> = events.iter().filter_map(|e| e["phase"].as_str()).collect();
-    assert_eq!(phases, ["read", "settle", "commit", "done"]);
+    assert_eq!(phases, ["read", "settle", "render", "commit", "done"]);
     assert!(
         events
             .iter()

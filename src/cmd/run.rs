@@ -7,12 +7,13 @@ use chrono::NaiveDate;
 
 use rayon::prelude::*;
 
-use crate::batch::{BatchSpec, compute, input_columns};
+use crate::batch::{BatchSpec, OUTPUT_NAMES, compute, input_columns, render};
 use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::ingest::{Table, read_table, sha256_hex};
 use crate::job::{BatchRequest, JobSpec, load_job};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest};
+use crate::output::{Destination, Folder, publish};
 use crate::policy::load_policy;
 use crate::progress::Progress;
 use crate::report::Summary;
@@ -105,7 +106,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let carry_in = ledger.carry_in(&committed, job.service_year)?;
     let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
     let phase_started = Instant::now();
-    progress.phase("校验、分配、生成报表 checking, allocating, rendering");
+    progress.phase("校验、分配 checking, allocating");
     let mut archive: Vec<(PathBuf, String)> = tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
     archive.push((job.policy.clone(), policy_entry.sha256.clone()));
     archive.push((job.job_path.clone(), job_entry.sha256.clone()));
@@ -116,11 +117,28 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         settled = computed.outcome.settlements.len(),
         exceptions = computed.outcome.exceptions.len(),
         duration_ms = phase_started.elapsed().as_millis() as u64,
-        "batch settled and rendered"
+        "batch settled"
+    );
+    let sequence = committed.last().map_or(1, |b| b.manifest.sequence + 1);
+    let staging = if args.dry_run { None } else { Some(ledger.begin(sequence, batch_id)?) };
+    let mut destination = Destination { folders: vec![Folder { dir: job.output.clone(), durable: false }] };
+    if let Some(staging) = &staging {
+        destination.folders.push(Folder { dir: staging.dir().to_path_buf(), durable: true });
+    }
+    let phase_started = Instant::now();
+    progress.phase("生成报表 rendering");
+    destination.prepare()?;
+    let files = render(&computed, &destination).inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+    tracing::info!(
+        batch = batch_id,
+        phase = "render",
+        bytes = files.iter().map(|f| f.len).sum::<u64>(),
+        duration_ms = phase_started.elapsed().as_millis() as u64,
+        "outputs rendered"
     );
     let manifest = Manifest {
         tool_version: TOOL_VERSION.to_string(),
-        sequence: committed.last().map_or(1, |b| b.manifest.sequence + 1),
+        sequence,
         batch_id: job.batch.id.clone(),
         service_year: job.service_year,
         cutoff: job.batch.cutoff.to_string(),
@@ -129,29 +147,31 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         job: job_entry.clone(),
         policy: policy_entry.clone(),
         inputs: input_entries.clone(),
-        outputs: computed.files.iter().map(|f| f.entry()).collect(),
+        outputs: files.iter().map(|f| f.entry()).collect(),
         prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.clone()),
     };
     let mut manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
     manifest_bytes.push(b'\n');
     let manifest_sha256 = sha256_hex(&manifest_bytes);
-    let mut files: Vec<(&str, &[u8])> = computed.files.iter().map(|f| (f.name, f.bytes.as_slice())).collect();
-    files.push((MANIFEST, &manifest_bytes));
-    let committed_dir = if args.dry_run {
-        None
-    } else {
-        let phase_started = Instant::now();
-        progress.phase("提交账本 committing");
-        let dir = ledger.commit(&manifest, &files, &archive)?;
-        tracing::info!(
-            batch = batch_id,
-            phase = "commit",
-            duration_ms = phase_started.elapsed().as_millis() as u64,
-            "committed"
-        );
-        Some(dir)
+    let committed_dir = match staging {
+        None => None,
+        Some(staging) => {
+            let phase_started = Instant::now();
+            progress.phase("提交账本 committing");
+            let dir = ledger
+                .commit(staging, &manifest, &manifest_bytes, &archive)
+                .inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+            tracing::info!(
+                batch = batch_id,
+                phase = "commit",
+                duration_ms = phase_started.elapsed().as_millis() as u64,
+                "committed"
+            );
+            Some(dir)
+        }
     };
-    write_output_folder(&job.output, &files)?;
+    publish(&destination, &OUTPUT_NAMES)?;
+    write_output_folder(&job.output, &[(MANIFEST, &manifest_bytes)])?;
     tracing::info!(
         batch = batch_id,
         phase = "done",

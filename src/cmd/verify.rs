@@ -4,13 +4,14 @@
 
 use std::path::PathBuf;
 
-use crate::batch::{BatchSpec, compute, input_columns};
+use crate::batch::{BatchSpec, compute, input_columns, render};
 use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::frame::{TextTable, parquet_rows};
 use crate::ingest::{parse_table, sha256_hex};
 use crate::job::input_options_of;
 use crate::ledger::{CommittedBatch, Ledger, MANIFEST};
+use crate::output::Destination;
 use crate::policy::parse_policy;
 use crate::{Error, Result};
 
@@ -140,17 +141,19 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     let carry_in = ledger.carry_in(&batches[..index], m.service_year)?;
     let spec = BatchSpec { batch_id: &m.batch_id, service_year: m.service_year, cutoff };
     let computed = compute(&policy, tables, &spec, &carry_in)?;
+    let files = render(&computed, &Destination::memory())?;
 
     let listed: Vec<&str> = m.outputs.iter().map(|o| o.name.as_str()).collect();
-    let recomputed: Vec<&str> = computed.files.iter().map(|f| f.name).collect();
+    let recomputed: Vec<&str> = files.iter().map(|f| f.name).collect();
     if listed != recomputed {
         return Err(differs(format!("batch {}, {MANIFEST}: outputs {listed:?}, expected {recomputed:?}", m.batch_id)));
     }
-    for (file, entry) in computed.files.iter().zip(&m.outputs) {
+    for (file, entry) in files.iter().zip(&m.outputs) {
         let path = batch.dir.join(file.name);
         let stored = std::fs::read(&path).map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
-        if stored != file.bytes {
-            let place = first_difference(file.name, &stored, &file.bytes)
+        let rendered = file.bytes.as_deref().unwrap_or_default();
+        if stored != rendered {
+            let place = first_difference(file.name, &stored, rendered)
                 .unwrap_or_else(|| "bytes differ (formatting)".to_string());
             return Err(differs(format!("batch {}, {}, {place}", m.batch_id, file.name)));
         }

@@ -10,9 +10,10 @@
 //! LEDGER/staging/                   a commit in progress; never read
 //! ```
 //!
-//! A commit archives the inputs (content-addressed, so an unchanged registry
-//! is stored once), writes the batch into `staging/`, fsyncs every file and
-//! folder, renames it into `batches/`, and finally replaces `HEAD`. Replacing
+//! A commit renders the batch's outputs into `staging/` (each fsynced),
+//! archives the inputs (content-addressed, so an unchanged registry is
+//! stored once), adds the manifest, fsyncs the folder, renames it into
+//! `batches/`, and finally replaces `HEAD`. Replacing
 //! HEAD is the commit point: a batch folder beyond HEAD is the leftover of a
 //! run that died and is removed by the next run, so a crash at any moment
 //! leaves the store as it was or with the batch fully committed.
@@ -42,10 +43,10 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// Where the commit path can be made to stop dead, as `kill -9` would, for
 /// the crash tests: `VOUCHER_SETTLE_CRASH_AT=<point>` aborts the process there.
-pub const CRASH_POINTS: [&str; 6] =
-    ["objects", "staging-first-file", "staging-synced", "renamed", "head-written", "committed"];
+pub const CRASH_POINTS: [&str; 7] =
+    ["staging-first-file", "objects", "staging-written", "staging-synced", "renamed", "head-written", "committed"];
 
-fn crash_point(point: &str) {
+pub(crate) fn crash_point(point: &str) {
     if std::env::var("VOUCHER_SETTLE_CRASH_AT").is_ok_and(|p| p == point) {
         std::process::abort();
     }
@@ -250,29 +251,38 @@ impl Ledger {
         sync_dir(dir)
     }
 
-    /// Commits a batch's files atomically; returns its folder. `archive`
-    /// lists the input files to keep, with the checksums they were read with.
+    /// Starts a commit: an empty staging folder for the batch's outputs,
+    /// which are rendered straight into it (see [`crate::output`]).
+    pub fn begin(&self, sequence: u64, batch_id: &str) -> Result<Staging> {
+        let name = format!("{sequence:06}_{batch_id}");
+        let dir = self.root.join(STAGING).join(&name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        }
+        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        Ok(Staging { dir, name })
+    }
+
+    /// Commits a staged batch atomically; returns its folder. The staged
+    /// outputs are already fsynced; `archive` lists the input files to keep,
+    /// with the checksums they were read with.
     pub fn commit(
         &self,
+        staging: Staging,
         manifest: &Manifest,
-        files: &[(&str, &[u8])],
+        manifest_bytes: &[u8],
         archive: &[(PathBuf, String)],
     ) -> Result<PathBuf> {
         for (source, sha256) in archive {
             self.archive(source, sha256)?;
         }
         crash_point("objects");
-        let name = format!("{:06}_{}", manifest.sequence, manifest.batch_id);
-        let staging = self.root.join(STAGING).join(&name);
-        fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
-        for (file_name, bytes) in files {
-            write_synced(&staging.join(file_name), bytes)?;
-            crash_point("staging-first-file");
-        }
-        sync_dir(&staging)?;
+        write_synced(&staging.dir.join(MANIFEST), manifest_bytes)?;
+        crash_point("staging-written");
+        sync_dir(&staging.dir)?;
         crash_point("staging-synced");
-        let target = self.root.join(BATCHES).join(&name);
-        fs::rename(&staging, &target).map_err(|e| io_error(&target, e))?;
+        let target = self.root.join(BATCHES).join(&staging.name);
+        fs::rename(&staging.dir, &target).map_err(|e| io_error(&target, e))?;
         sync_dir(&self.root.join(BATCHES))?;
         // Now empty; a leftover would be removed by the next run anyway.
         let _ = fs::remove_dir(self.root.join(STAGING));
@@ -280,11 +290,7 @@ impl Ledger {
         let head = Head {
             sequence: manifest.sequence,
             batch_id: manifest.batch_id.clone(),
-            manifest_sha256: files
-                .iter()
-                .find(|(n, _)| *n == MANIFEST)
-                .map(|(_, bytes)| sha256_hex(bytes))
-                .expect("a manifest is committed"),
+            manifest_sha256: sha256_hex(manifest_bytes),
         };
         let head_partial = self.root.join(".HEAD.partial");
         let mut head_bytes = serde_json::to_vec_pretty(&head).map_err(|e| Error::Internal(e.to_string()))?;
@@ -295,6 +301,19 @@ impl Ledger {
         sync_dir(&self.root)?;
         crash_point("committed");
         Ok(target)
+    }
+}
+
+/// A batch being staged: its outputs are written here before the commit.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    name: String,
+}
+
+impl Staging {
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 

@@ -1,0 +1,191 @@
+//! Where rendered output files go. `verify` keeps them in memory to compare
+//! with the ledger; `run` writes each file while it is rendered, hashing it on
+//! the way, into the ledger's staging folder (fsynced, final names) and into
+//! the job's output folder (as `.NAME.partial`, renamed once the batch is
+//! committed). Nothing is held whole in memory and nothing is copied twice.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::ledger::FileEntry;
+use crate::{Error, Result};
+
+/// Bytes gathered before they are hashed and written out.
+const CHUNK: usize = 1 << 20;
+
+/// A folder the outputs are written into.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub dir: PathBuf,
+    /// Ledger staging: final names, fsynced. Otherwise `.NAME.partial`,
+    /// published by [`publish`] and not fsynced (the ledger is the durable copy).
+    pub durable: bool,
+}
+
+impl Folder {
+    fn path(&self, name: &str) -> PathBuf {
+        if self.durable { self.dir.join(name) } else { partial_path(&self.dir, name) }
+    }
+}
+
+fn partial_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.partial"))
+}
+
+/// Where to put the outputs: no folders means in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Destination {
+    pub folders: Vec<Folder>,
+}
+
+impl Destination {
+    pub fn memory() -> Destination {
+        Destination::default()
+    }
+
+    /// Creates the folders.
+    pub fn prepare(&self) -> Result<()> {
+        for folder in &self.folders {
+            std::fs::create_dir_all(&folder.dir).map_err(|e| Error::write(&folder.dir, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn create(&self, name: &'static str) -> Result<OutputWriter> {
+        let mut files = Vec::with_capacity(self.folders.len());
+        for folder in &self.folders {
+            let path = folder.path(name);
+            let file = File::create(&path).map_err(|e| Error::write(&path, e))?;
+            files.push((path, file, folder.durable));
+        }
+        let capacity = if files.is_empty() { 0 } else { CHUNK + CHUNK / 4 };
+        Ok(OutputWriter { name, buffer: Vec::with_capacity(capacity), files, hasher: Sha256::new(), len: 0 })
+    }
+
+    /// Removes the partial files of a run that did not commit.
+    pub fn discard(&self, names: &[&str]) {
+        for folder in self.folders.iter().filter(|f| !f.durable) {
+            for name in names {
+                let _ = std::fs::remove_file(partial_path(&folder.dir, name));
+            }
+        }
+    }
+}
+
+/// Moves the partial files into place, each in one rename, so that a reader
+/// of the output folder never sees half a file.
+pub fn publish(destination: &Destination, names: &[&str]) -> Result<()> {
+    for folder in destination.folders.iter().filter(|f| !f.durable) {
+        for name in names {
+            let path = folder.dir.join(name);
+            std::fs::rename(partial_path(&folder.dir, name), &path).map_err(|e| Error::write(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// One output file being rendered.
+pub struct OutputWriter {
+    name: &'static str,
+    buffer: Vec<u8>,
+    files: Vec<(PathBuf, File, bool)>,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl OutputWriter {
+    fn in_memory(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.hasher.update(&self.buffer);
+        self.len += self.buffer.len() as u64;
+        for (path, file, _) in &mut self.files {
+            file.write_all(&self.buffer).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        }
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Hashes and closes the file; `rows` is its number of data rows.
+    pub fn finish(mut self, rows: Option<u64>) -> Result<OutputFile> {
+        let name = self.name;
+        let failed = |e: std::io::Error| Error::Internal(format!("{name}: 写入失败 (cannot write): {e}"));
+        if self.in_memory() {
+            self.hasher.update(&self.buffer);
+            self.len = self.buffer.len() as u64;
+        } else {
+            self.drain().map_err(failed)?;
+            for (path, file, durable) in &self.files {
+                if *durable {
+                    file.sync_all().map_err(|e| Error::write(path, e))?;
+                    crate::ledger::crash_point("staging-first-file");
+                }
+            }
+        }
+        let bytes = if self.in_memory() { Some(std::mem::take(&mut self.buffer)) } else { None };
+        Ok(OutputFile {
+            name: self.name,
+            sha256: format!("sha256:{:x}", self.hasher.finalize()),
+            len: self.len,
+            rows,
+            bytes,
+        })
+    }
+}
+
+impl Write for OutputWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if !self.in_memory() && self.buffer.len() >= CHUNK {
+            self.drain()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A rendered output file.
+#[derive(Debug)]
+pub struct OutputFile {
+    pub name: &'static str,
+    pub sha256: String,
+    pub len: u64,
+    /// Data rows, for tables.
+    pub rows: Option<u64>,
+    /// The content, when rendered in memory.
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl OutputFile {
+    pub fn entry(&self) -> FileEntry {
+        FileEntry { name: self.name.to_string(), path: None, sha256: self.sha256.clone(), rows: self.rows }
+    }
+}
+
+/// Renders one file with `render`, which writes into the writer it is given.
+pub fn render_file(
+    destination: &Destination,
+    name: &'static str,
+    rows: Option<u64>,
+    render: impl FnOnce(&mut OutputWriter) -> Result<()>,
+) -> Result<OutputFile> {
+    let started = std::time::Instant::now();
+    let mut writer = destination.create(name)?;
+    render(&mut writer)?;
+    let file = writer.finish(rows)?;
+    tracing::debug!(
+        file = name,
+        bytes = file.len,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "output rendered"
+    );
+    Ok(file)
+}
