@@ -232,10 +232,10 @@ impl Source {
 pub struct ExceptionRow {
     pub source: Source,
     pub source_row: u64,
-    pub contract_id: String,
+    pub contract_id: crate::Id,
     pub code: Code,
     pub field: &'static str,
-    pub value: String,
+    pub value: crate::Id,
     /// Detail appended to the code's message, e.g. the bounds that applied.
     pub detail: Detail,
 }

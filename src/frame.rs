@@ -101,7 +101,7 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
         text("enterprise_id", rows.iter().map(|r| r.enterprise_id.as_str())),
         text("provider_id", rows.iter().map(|r| r.provider_id.as_str())),
         text("product_id", rows.iter().map(|r| r.product_id.as_str())),
-        text("category", rows.iter().map(|r| r.category.as_str())),
+        text("category", rows.iter().map(|r| r.category)),
         dates("signed_on", rows.iter().map(|r| r.signed_on)),
         dates("completed_on", rows.iter().map(|r| r.completed_on)),
         money("service_price", rows.iter().map(|r| r.service_price))?,

@@ -6,6 +6,10 @@
 //! -> allocate (SPEC 4.2, pure and sequential) -> report (outputs) -> ledger (commit).
 //! Only `frame` touches polars.
 
+/// An identifier (contract, USCC, product) or other short text: kept inline
+/// up to 24 bytes, so a million rows do not mean millions of allocations.
+pub type Id = compact_str::CompactString;
+
 pub mod allocate;
 pub mod batch;
 pub mod capital;

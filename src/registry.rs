@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
 
+use crate::Id;
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::parse_date;
@@ -95,7 +96,7 @@ fn required<'r>(record: &'r Record, index: usize, field: &'static str) -> Parsed
 }
 
 fn uscc(record: &Record, index: usize, field: &'static str) -> Parsed<String> {
-    normalize_uscc(record.get(index)).map_or_else(|| invalid(record, index, field), Ok)
+    normalize_uscc(record.get(index)).map_or_else(|| invalid(record, index, field), |id| Ok(id.into()))
 }
 
 fn date(record: &Record, index: usize, field: &'static str) -> Parsed<NaiveDate> {
@@ -234,7 +235,15 @@ fn parse_product(r: &Record) -> Parsed<Product> {
 }
 
 fn registry_exception(source: Source, source_row: u64, code: Code, field: &'static str, value: String) -> ExceptionRow {
-    ExceptionRow { source, source_row, contract_id: String::new(), code, field, value, detail: Detail::None }
+    ExceptionRow {
+        source,
+        source_row,
+        contract_id: Id::default(),
+        code,
+        field,
+        value: value.into(),
+        detail: Detail::None,
+    }
 }
 
 /// Parses every record; unusable ones become `R_FIELD_INVALID`.
@@ -243,17 +252,17 @@ fn usable_rows<'t, T>(
     source: Source,
     parse: impl Fn(&Record) -> Parsed<T>,
     exceptions: &mut Vec<ExceptionRow>,
-) -> Vec<(&'t Record, T)> {
-    let mut rows = Vec::with_capacity(table.records.len());
-    for record in &table.records {
-        if let Some(why) = &record.malformed {
+) -> Vec<(Record<'t>, T)> {
+    let mut rows = Vec::with_capacity(table.len());
+    for record in table.records() {
+        if let Some(why) = record.malformed {
             exceptions.push(ExceptionRow {
-                detail: Detail::Text(why.clone()),
+                detail: Detail::Text(why.to_string()),
                 ..registry_exception(source, record.source_row, Code::R_FIELD_INVALID, "", String::new())
             });
             continue;
         }
-        match parse(record) {
+        match parse(&record) {
             Ok(value) => rows.push((record, value)),
             Err(bad) => exceptions.push(registry_exception(
                 source,
@@ -271,12 +280,12 @@ fn usable_rows<'t, T>(
 /// column) -> the first is kept, the others `R_DUPLICATE_ROW`; otherwise all
 /// are left out, each `R_DUPLICATE_CONFLICT`.
 fn unique_by_key<T>(
-    rows: Vec<(&Record, T)>,
+    rows: Vec<(Record, T)>,
     source: Source,
     key: impl Fn(&T) -> String,
     exceptions: &mut Vec<ExceptionRow>,
 ) -> FxHashMap<String, T> {
-    let mut groups: FxHashMap<String, Vec<(&Record, T)>> = FxHashMap::default();
+    let mut groups: FxHashMap<String, Vec<(Record, T)>> = FxHashMap::default();
     for (record, value) in rows {
         groups.entry(key(&value)).or_default().push((record, value));
     }
@@ -287,7 +296,7 @@ fn unique_by_key<T>(
             continue;
         }
         let first = group[0].0;
-        let identical = group.iter().all(|(r, _)| (0..r.fields.len()).all(|i| r.get(i) == first.get(i)));
+        let identical = group.iter().all(|(r, _)| (0..r.width()).all(|i| r.get(i) == first.get(i)));
         let code = if identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
         let flagged = if identical { &group[1..] } else { &group[..] };
         for (record, _) in flagged {

@@ -141,7 +141,7 @@ fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRo
     out.text(&s.enterprise_id)?;
     out.text(&s.provider_id)?;
     out.text(&s.product_id)?;
-    out.text(&s.category)?;
+    out.text(s.category)?;
     out.text(&s.signed_on.to_string())?;
     out.text(&s.completed_on.to_string())?;
     for amount in [s.service_price, s.voucher_amount, s.rate_limit, s.approved_amount, s.shortfall] {

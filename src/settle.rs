@@ -21,7 +21,7 @@ use crate::quota::tier_for;
 use crate::registry::Registries;
 use crate::registry::build_registries;
 use crate::validate::{Context, Eligible, validate_contracts};
-use crate::{Error, Result};
+use crate::{Error, Id, Result};
 
 /// What the committed batches of the ledger hand to the next batch.
 #[derive(Debug, Default)]
@@ -47,11 +47,11 @@ pub struct BatchTables<'t> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettlementRow {
     pub seq: u64,
-    pub contract_id: String,
-    pub enterprise_id: String,
-    pub provider_id: String,
-    pub product_id: String,
-    pub category: String,
+    pub contract_id: Id,
+    pub enterprise_id: Id,
+    pub provider_id: Id,
+    pub product_id: Id,
+    pub category: &'static str,
     pub signed_on: NaiveDate,
     pub completed_on: NaiveDate,
     pub service_price: Decimal,
@@ -98,7 +98,7 @@ impl SettlementRow {
         }
         Ok(SettlementRow {
             seq,
-            category: eligible.category.code().to_string(),
+            category: eligible.category.code(),
             signed_on: c.signed_on,
             completed_on: eligible.completed_on,
             service_price: c.service_price,
@@ -215,8 +215,9 @@ pub fn settle_batch(
     let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
     lap("registries");
     let validated = validate_contracts(&tables.contracts, &ctx);
-    drop(tables.contracts);
     lap("validate");
+    drop(tables.contracts);
+    lap("drop contracts table");
     exceptions.extend(validated.exceptions);
     let mut eligible = validated.eligible;
     sort_for_allocation(&mut eligible);
@@ -237,8 +238,8 @@ pub fn settle_batch(
         let enterprise = e.enterprise_index as usize;
         let tier = *tiers[enterprise].get_or_insert_with(|| {
             let id = &e.contract.enterprise_id;
-            let held = registries.designations.get(id).unwrap_or(&no_designations);
-            tier_for(policy, &registries.enterprises[id], held, service_year, cutoff)
+            let held = registries.designations.get(id.as_str()).unwrap_or(&no_designations);
+            tier_for(policy, &registries.enterprises[id.as_str()], held, service_year, cutoff)
         });
         let key = item_key(policy.cap_scope, e.enterprise_index, e.product_index, e.category, ordinal as u64);
         let allocation = allocate_one(policy, tier, &e, key, &mut totals);
@@ -319,7 +320,7 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
         contract_id: c.contract_id.clone(),
         code,
         field,
-        value,
+        value: value.into(),
         detail,
     }
 }

@@ -1,5 +1,7 @@
 //! 统一社会信用代码 (USCC, GB 32100-2015) check as SPEC 2.6 defines it.
 
+use crate::Id;
+
 const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 /// The characters a code is made of, in the order that gives their values.
@@ -20,12 +22,13 @@ pub fn check_character(body: &[u8]) -> Option<u8> {
 }
 
 /// Trims and upper-cases a code and returns it if its check character is right.
-pub fn normalize_uscc(text: &str) -> Option<String> {
-    let code = text.trim().to_ascii_uppercase();
-    let bytes = code.as_bytes();
-    if bytes.len() != 18 {
+pub fn normalize_uscc(text: &str) -> Option<Id> {
+    let text = text.trim();
+    if text.len() != 18 {
         return None;
     }
+    let code = Id::from(text.to_ascii_uppercase());
+    let bytes = code.as_bytes();
     (check_character(&bytes[..17])? == bytes[17]).then_some(code)
 }
 

@@ -7,6 +7,7 @@ use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 
+use crate::Id;
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::parse_date;
@@ -18,6 +19,9 @@ use crate::registry::{ProviderStatus, Registries, SizeClass};
 use crate::uscc::normalize_uscc;
 use sha2::{Digest, Sha256};
 
+/// Records checked together by one thread.
+const VALIDATE_CHUNK: usize = 1 << 14;
+
 /// Longest contract_id accepted, in Unicode scalar values.
 pub const MAX_CONTRACT_ID_CHARS: usize = 64;
 
@@ -25,10 +29,10 @@ pub const MAX_CONTRACT_ID_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contract {
     pub source_row: u64,
-    pub contract_id: String,
-    pub enterprise_id: String,
-    pub provider_id: String,
-    pub product_id: String,
+    pub contract_id: Id,
+    pub enterprise_id: Id,
+    pub provider_id: Id,
+    pub product_id: Id,
     pub category_given: Option<Category>,
     pub service_price: Decimal,
     pub voucher_amount: Decimal,
@@ -107,28 +111,33 @@ pub struct Validated {
 
 pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
     let mut exceptions = Vec::new();
-    let mut candidates = Vec::with_capacity(table.records.len());
-    for record in &table.records {
-        if let Some(why) = &record.malformed {
+    let mut candidates = Vec::with_capacity(table.len());
+    for record in table.records() {
+        if let Some(why) = record.malformed {
             exceptions.push(ExceptionRow {
-                detail: Detail::Text(why.clone()),
-                ..exception(record, Code::E_ROW_MALFORMED, "")
+                detail: Detail::Text(why.to_string()),
+                ..exception(&record, Code::E_ROW_MALFORMED, "")
             });
         } else if record.get(col::CONTRACT_ID).is_empty() {
-            exceptions.push(exception(record, Code::E_FIELD_MISSING, "contract_id"));
+            exceptions.push(exception(&record, Code::E_FIELD_MISSING, "contract_id"));
         } else {
             candidates.push(record);
         }
     }
+    let clock = std::time::Instant::now();
+    let lap =
+        |what: &str| tracing::debug!(step = what, elapsed_ms = clock.elapsed().as_millis() as u64, "validate step");
+    lap("records");
     let kept = drop_duplicates(candidates, &mut exceptions);
-    // Each thread gathers its own eligible contracts and exceptions; both
-    // lists are sorted later (allocation order, report order), so the order
-    // in which threads hand them back does not reach any output.
-    let (eligible, checked) = kept
-        .par_iter()
-        .fold(
-            || (Vec::new(), Vec::new()),
-            |(mut eligible, mut problems): (Vec<Eligible>, Vec<ExceptionRow>), record| {
+    lap("duplicates");
+    // Checked in parallel chunks; both lists are sorted later (allocation
+    // order, report order), and the chunks are joined in input order anyway.
+    let parts: Vec<(Vec<Eligible>, Vec<ExceptionRow>)> = kept
+        .par_chunks(VALIDATE_CHUNK)
+        .map(|chunk| {
+            let mut eligible = Vec::with_capacity(chunk.len());
+            let mut problems = Vec::new();
+            for record in chunk {
                 match check_row(record, ctx) {
                     Ok((contract, warning)) => {
                         eligible.push(contract);
@@ -136,25 +145,26 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
                     }
                     Err(error) => problems.push(error),
                 }
-                (eligible, problems)
-            },
-        )
-        .reduce(
-            || (Vec::new(), Vec::new()),
-            |(mut eligible, mut problems), (more_eligible, more_problems)| {
-                eligible.extend(more_eligible);
-                problems.extend(more_problems);
-                (eligible, problems)
-            },
-        );
+            }
+            (eligible, problems)
+        })
+        .collect();
+    lap("checks");
+    let mut eligible = Vec::with_capacity(parts.iter().map(|(e, _)| e.len()).sum());
+    let mut checked = Vec::with_capacity(parts.iter().map(|(_, p)| p.len()).sum());
+    for (more_eligible, more_problems) in parts {
+        eligible.extend(more_eligible);
+        checked.extend(more_problems);
+    }
     exceptions.extend(checked);
-    Validated { rows_in: table.records.len() as u64, eligible, exceptions }
+    lap("joined");
+    Validated { rows_in: table.len() as u64, eligible, exceptions }
 }
 
 /// Step 2: rows grouped by trimmed contract_id. All equal field by field ->
 /// the first is kept, the others `E_DUPLICATE_ROW`; otherwise every row of
 /// the group is `E_DUPLICATE_CONFLICT`.
-fn drop_duplicates<'r>(candidates: Vec<&'r Record>, exceptions: &mut Vec<ExceptionRow>) -> Vec<&'r Record> {
+fn drop_duplicates<'t>(candidates: Vec<Record<'t>>, exceptions: &mut Vec<ExceptionRow>) -> Vec<Record<'t>> {
     // First occurrence of each id; only ids seen twice get a member list.
     let mut first_of: FxHashMap<&str, usize> = FxHashMap::default();
     first_of.reserve(candidates.len());
@@ -178,23 +188,19 @@ fn drop_duplicates<'r>(candidates: Vec<&'r Record>, exceptions: &mut Vec<Excepti
             if identical { (Code::E_DUPLICATE_ROW, &members[1..]) } else { (Code::E_DUPLICATE_CONFLICT, &members[..]) };
         for &i in flagged {
             keep[i] = false;
-            exceptions.push(exception(candidates[i], code, "contract_id"));
+            exceptions.push(exception(&candidates[i], code, "contract_id"));
         }
     }
     candidates.into_iter().zip(keep).filter_map(|(r, k)| k.then_some(r)).collect()
 }
 
 fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
-    let value = CONTRACTS
-        .iter()
-        .position(|c| c.name == field)
-        .and_then(|i| record.fields.get(i))
-        .map(str::to_string)
-        .unwrap_or_default();
+    let value =
+        CONTRACTS.iter().position(|c| c.name == field).and_then(|i| record.raw(i)).map(Id::from).unwrap_or_default();
     ExceptionRow {
         source: Source::Contracts,
         source_row: record.source_row,
-        contract_id: record.get(col::CONTRACT_ID).to_string(),
+        contract_id: Id::from(record.get(col::CONTRACT_ID)),
         code,
         field,
         value,
@@ -214,7 +220,7 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
             t => Ok(t),
         }
     };
-    let uscc = |index, field| -> Checked<String> {
+    let uscc = |index, field| -> Checked<Id> {
         normalize_uscc(required(index, field)?).ok_or_else(|| exception(record, Code::E_BAD_USCC, field))
     };
     let money = |index, field| -> Checked<Decimal> {
@@ -230,7 +236,7 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
     }
     let enterprise_id = uscc(col::ENTERPRISE_ID, "enterprise_id")?;
     let provider_id = uscc(col::PROVIDER_ID, "provider_id")?;
-    let product_id = required(col::PRODUCT_ID, "product_id")?.to_string();
+    let product_id = Id::from(required(col::PRODUCT_ID, "product_id")?);
     let category_given = match text(col::CATEGORY) {
         "" => None,
         given => Some(Category::parse(given).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, "category"))?),
@@ -250,7 +256,7 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
     };
     Ok(Contract {
         source_row: record.source_row,
-        contract_id: contract_id.to_string(),
+        contract_id: Id::from(contract_id),
         enterprise_id,
         provider_id,
         product_id,
@@ -272,7 +278,7 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
     let fingerprint = contract.fingerprint();
 
     // Step 4: settled before, in any service year.
-    if let Some(settled_fingerprint) = ctx.settled.get(&contract.contract_id) {
+    if let Some(settled_fingerprint) = ctx.settled.get(contract.contract_id.as_str()) {
         let code = if *settled_fingerprint == fingerprint { Code::E_ALREADY_SETTLED } else { Code::E_SETTLED_CHANGED };
         return fail(code, "contract_id");
     }
@@ -292,7 +298,7 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
     }
 
     // Step 6: enterprise.
-    let Some(enterprise) = ctx.registries.enterprises.get(&contract.enterprise_id) else {
+    let Some(enterprise) = ctx.registries.enterprises.get(contract.enterprise_id.as_str()) else {
         return fail(Code::E_UNKNOWN_ENTERPRISE, "enterprise_id");
     };
     if !enterprise.manufacturing {
@@ -306,7 +312,7 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
     }
 
     // Step 7: provider.
-    let Some(provider) = ctx.registries.providers.get(&contract.provider_id) else {
+    let Some(provider) = ctx.registries.providers.get(contract.provider_id.as_str()) else {
         return fail(Code::E_UNKNOWN_PROVIDER, "provider_id");
     };
     if contract.provider_id == contract.enterprise_id {
@@ -324,7 +330,7 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
     }
 
     // Step 8: product.
-    let Some(product) = ctx.registries.products.get(&contract.product_id) else {
+    let Some(product) = ctx.registries.products.get(contract.product_id.as_str()) else {
         return fail(Code::E_UNKNOWN_PRODUCT, "product_id");
     };
     if product.provider_id != contract.provider_id {

@@ -232,7 +232,7 @@ fn settlements_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats)
             (3, &s.enterprise_id),
             (4, &s.provider_id),
             (5, &s.product_id),
-            (6, &s.category),
+            (6, s.category),
             (14, s.outcome),
         ];
         for (column, text) in texts {
@@ -292,11 +292,11 @@ fn exceptions_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
         sheet.write_string(row, 0, &outcome.batch_id)?;
         sheet.write_string(row, 1, e.source.as_str())?;
         sheet.write_number(row, 2, e.source_row as f64)?;
-        sheet.write_string(row, 3, &e.contract_id)?;
+        sheet.write_string(row, 3, e.contract_id.as_str())?;
         sheet.write_string(row, 4, e.severity().as_str())?;
         sheet.write_string(row, 5, e.code.as_str())?;
         sheet.write_string(row, 6, e.field)?;
-        sheet.write_string(row, 7, &e.value)?;
+        sheet.write_string(row, 7, e.value.as_str())?;
         sheet.write_string(row, 8, e.message())?;
         row += 1;
     }

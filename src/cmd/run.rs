@@ -83,7 +83,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     tracing::info!(
         batch = batch_id,
         phase = "read",
-        rows = tables.iter().map(|(_, t)| t.records.len()).sum::<usize>(),
+        rows = tables.iter().map(|(_, t)| t.len()).sum::<usize>(),
         duration_ms = started.elapsed().as_millis() as u64,
         "inputs read"
     );
@@ -93,7 +93,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             name: source.as_str().to_string(),
             path: Some(table.path.display().to_string()),
             sha256: table.sha256.clone(),
-            rows: Some(table.records.len() as u64),
+            rows: Some(table.len() as u64),
         })
         .collect();
 

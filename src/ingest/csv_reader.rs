@@ -8,7 +8,7 @@ use std::path::Path;
 
 use encoding_rs::GB18030;
 
-use super::{InputOptions, RawRow, Record, RecordBuilder, empty_file};
+use super::{InputOptions, RawRow, RecordBuilder, Rows, empty_file};
 use crate::{Error, Result};
 
 /// The text encoding of a CSV input.
@@ -57,12 +57,7 @@ fn decode(field: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     }
 }
 
-pub fn read_csv(
-    path: &Path,
-    bytes: &[u8],
-    columns: &[super::ColumnSpec],
-    options: &InputOptions,
-) -> Result<Vec<Record>> {
+pub fn read_csv(path: &Path, bytes: &[u8], columns: &[super::ColumnSpec], options: &InputOptions) -> Result<Rows> {
     let encoding = match options.encoding {
         Encoding::Auto => detect(bytes),
         chosen => chosen,
@@ -84,7 +79,9 @@ pub fn read_csv(
         let Some(builder) = builder.as_mut() else {
             let header: Vec<String> =
                 record.iter().map(|f| decode(f, encoding).unwrap_or_default().into_owned()).collect();
-            builder = Some(RecordBuilder::new(path, &header, columns, options)?);
+            // One record per line is the usual case; the text is at most the body.
+            let lines = memchr::memchr_iter(b'\n', body).count() + 1;
+            builder = Some(RecordBuilder::new(path, &header, columns, options, (lines, body.len()))?);
             continue;
         };
         builder.push(&CsvRow { record: &record, encoding })?;

@@ -22,20 +22,50 @@ use crate::{Error, Result};
 /// At most this many data records per input file (a limit on everything).
 pub const MAX_RECORDS: usize = 50_000_000;
 
-/// One data record: the canonical columns' raw text, or why it is malformed.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub source_row: u64,
-    /// Raw (untrimmed) text per canonical column, in one buffer; "" where the
-    /// file lacks an optional column. Empty when the record is malformed.
-    pub fields: csv::StringRecord,
-    pub malformed: Option<String>,
+/// The data records of one file: the canonical columns' raw (untrimmed)
+/// text of every record in one buffer, so a million records are three
+/// allocations, not three million. "" where the file lacks an optional column.
+#[derive(Debug, Default)]
+pub struct Rows {
+    width: usize,
+    text: String,
+    /// Per record: where its text starts in `text`.
+    starts: Vec<usize>,
+    /// Per record, `width` field ends relative to its start (zeros for a
+    /// malformed record).
+    ends: Vec<u32>,
+    /// Malformed records: (index, why), ascending.
+    malformed: Vec<(usize, String)>,
 }
 
-impl Record {
+/// One data record, borrowed from its table.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'t> {
+    pub source_row: u64,
+    text: &'t str,
+    ends: &'t [u32],
+    /// Why the record cannot be read; its fields are then all empty.
+    pub malformed: Option<&'t str>,
+}
+
+impl<'t> Record<'t> {
     /// Trimmed text of canonical column `index`.
-    pub fn get(&self, index: usize) -> &str {
-        self.fields.get(index).map_or("", str::trim)
+    pub fn get(&self, index: usize) -> &'t str {
+        self.raw(index).map_or("", str::trim)
+    }
+
+    /// Untrimmed text of canonical column `index`; none for a malformed record.
+    pub fn raw(&self, index: usize) -> Option<&'t str> {
+        if self.malformed.is_some() || index >= self.ends.len() {
+            return None;
+        }
+        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
+        Some(&self.text[start..self.ends[index] as usize])
+    }
+
+    /// Number of canonical columns.
+    pub fn width(&self) -> usize {
+        self.ends.len()
     }
 }
 
@@ -43,7 +73,37 @@ impl Record {
 pub struct Table {
     pub path: PathBuf,
     pub sha256: String,
-    pub records: Vec<Record>,
+    pub rows: Rows,
+}
+
+impl Table {
+    /// Number of data records.
+    pub fn len(&self) -> usize {
+        self.rows.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Record `index` (0-based; its source_row is `index + 1`).
+    pub fn record(&self, index: usize) -> Record<'_> {
+        let rows = &self.rows;
+        let start = rows.starts[index];
+        let end = rows.starts.get(index + 1).copied().unwrap_or(rows.text.len());
+        let malformed =
+            rows.malformed.binary_search_by_key(&index, |(i, _)| *i).ok().map(|at| rows.malformed[at].1.as_str());
+        Record {
+            source_row: index as u64 + 1,
+            text: &rows.text[start..end],
+            ends: &rows.ends[index * rows.width..(index + 1) * rows.width],
+            malformed,
+        }
+    }
+
+    pub fn records(&self) -> impl ExactSizeIterator<Item = Record<'_>> + '_ {
+        (0..self.len()).map(|index| self.record(index))
+    }
 }
 
 /// How the job says to read one input.
@@ -66,14 +126,14 @@ pub fn read_table(path: &Path, columns: &[ColumnSpec], options: &InputOptions) -
 /// format is told by the content, not the name: Parquet starts with `PAR1`,
 /// a workbook with a zip or OLE signature, anything else is CSV.
 pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Table> {
-    let records = if bytes.starts_with(b"PAR1") {
+    let rows = if bytes.starts_with(b"PAR1") {
         parquet_reader::read_parquet(path, bytes, columns, options)?
     } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         xlsx_reader::read_workbook(path, bytes, columns, options)?
     } else {
         csv_reader::read_csv(path, bytes, columns, options)?
     };
-    Ok(Table { path: path.to_path_buf(), sha256: sha256_hex(bytes), records })
+    Ok(Table { path: path.to_path_buf(), sha256: sha256_hex(bytes), rows })
 }
 
 /// `sha256:<hex>`, the checksum form used everywhere in the manifest.
@@ -113,65 +173,84 @@ pub(crate) struct RecordBuilder<'a> {
     path: &'a Path,
     header_len: usize,
     mapping: Vec<Option<usize>>,
-    records: Vec<Record>,
+    rows: Rows,
 }
 
 impl<'a> RecordBuilder<'a> {
-    pub fn new(path: &'a Path, header: &[String], columns: &[ColumnSpec], options: &InputOptions) -> Result<Self> {
+    /// `expected` sizes the buffers: about how many records and bytes of text are coming.
+    pub fn new(
+        path: &'a Path,
+        header: &[String],
+        columns: &[ColumnSpec],
+        options: &InputOptions,
+        expected: (usize, usize),
+    ) -> Result<Self> {
         let mapping = map_header(path, header, columns, options)?;
-        Ok(RecordBuilder { path, header_len: header.len(), mapping, records: Vec::new() })
+        let (records, text) = expected;
+        let rows = Rows {
+            width: mapping.len(),
+            text: String::with_capacity(text),
+            starts: Vec::with_capacity(records),
+            ends: Vec::with_capacity(records * mapping.len()),
+            malformed: Vec::new(),
+        };
+        Ok(RecordBuilder { path, header_len: header.len(), mapping, rows })
     }
 
     pub fn push(&mut self, row: &impl RawRow) -> Result<()> {
         if row.is_blank() {
             return Ok(());
         }
-        let source_row = self.next_row()?;
-        let record = if row.len() != self.header_len {
-            malformed(
-                source_row,
-                format!(
-                    "{} 个字段，表头有 {} 个 ({} fields, the header has {})",
-                    row.len(),
-                    self.header_len,
-                    row.len(),
-                    self.header_len
-                ),
-            )
-        } else {
-            match self.project(row) {
-                Ok(fields) => Record { source_row, fields, malformed: None },
-                Err(why) => malformed(source_row, why),
-            }
-        };
-        self.records.push(record);
-        Ok(())
-    }
-
-    /// The row's canonical columns in one buffer; only those are decoded.
-    fn project(&self, row: &impl RawRow) -> std::result::Result<csv::StringRecord, String> {
-        let mut fields = csv::StringRecord::with_capacity(64, self.mapping.len());
-        for column in &self.mapping {
-            match column {
-                None => fields.push_field(""),
-                Some(index) => fields.push_field(&row.text(*index)?),
-            }
-        }
-        Ok(fields)
-    }
-
-    fn next_row(&self) -> Result<u64> {
-        if self.records.len() >= MAX_RECORDS {
+        let index = self.rows.starts.len();
+        if index >= MAX_RECORDS {
             return Err(Error::Input(format!(
                 "{}: 超过 {MAX_RECORDS} 行上限 (more than {MAX_RECORDS} records)",
                 self.path.display()
             )));
         }
-        Ok(self.records.len() as u64 + 1)
+        self.rows.starts.push(self.rows.text.len());
+        if row.len() != self.header_len {
+            let why = format!(
+                "{} 个字段，表头有 {} 个 ({} fields, the header has {})",
+                row.len(),
+                self.header_len,
+                row.len(),
+                self.header_len
+            );
+            self.malformed(index, why);
+            return Ok(());
+        }
+        if let Err(why) = self.project(row) {
+            self.malformed(index, why);
+        }
+        Ok(())
     }
 
-    pub fn finish(self) -> Vec<Record> {
-        self.records
+    /// Appends the row's canonical columns; only those are decoded.
+    fn project(&mut self, row: &impl RawRow) -> std::result::Result<(), String> {
+        let start = self.rows.text.len();
+        for column in &self.mapping {
+            if let Some(index) = column {
+                self.rows.text.push_str(&row.text(*index)?);
+            }
+            let end = u32::try_from(self.rows.text.len() - start)
+                .map_err(|_| "记录超过 4 GiB (record longer than 4 GiB)".to_string())?;
+            self.rows.ends.push(end);
+        }
+        Ok(())
+    }
+
+    /// Records `index` as malformed: no text, all fields empty.
+    fn malformed(&mut self, index: usize, why: String) {
+        let rows = &mut self.rows;
+        rows.text.truncate(rows.starts[index]);
+        rows.ends.truncate(index * rows.width);
+        rows.ends.resize((index + 1) * rows.width, 0);
+        rows.malformed.push((index, why));
+    }
+
+    pub fn finish(self) -> Rows {
+        self.rows
     }
 }
 
@@ -226,10 +305,6 @@ fn map_header(
         )));
     }
     Ok(mapping)
-}
-
-fn malformed(source_row: u64, why: String) -> Record {
-    Record { source_row, fields: csv::StringRecord::new(), malformed: Some(why) }
 }
 
 /// The error for a file with no header row.

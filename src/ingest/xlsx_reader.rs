@@ -7,10 +7,10 @@ use std::path::Path;
 
 use calamine::{Data, Reader, open_workbook_auto_from_rs};
 
-use super::{ColumnSpec, InputOptions, Record, RecordBuilder, empty_file};
+use super::{ColumnSpec, InputOptions, RecordBuilder, Rows, empty_file};
 use crate::{Error, Result};
 
-pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Vec<Record>> {
+pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Rows> {
     let not_a_workbook = |e: &dyn std::fmt::Display| {
         Error::Input(format!("{}: 不是可读取的 Excel 工作簿 (not a readable workbook): {e}", path.display()))
     };
@@ -39,7 +39,7 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
             None => return Err(empty_file(path, &format!("工作表 {sheet} 为空"), &format!("sheet {sheet} is empty"))),
         }
     };
-    let mut builder = RecordBuilder::new(path, &header, columns, options)?;
+    let mut builder = RecordBuilder::new(path, &header, columns, options, (0, 0))?;
     for mut row in rows {
         // Cells beyond the header count only when they hold something.
         let width = row.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1).max(header.len());
