@@ -62,42 +62,102 @@ impl Allocation {
     }
 }
 
-/// Allocates one contract against the running totals and adds what it was
-/// approved. Callers feed contracts in ascending (completed_on, contract_id).
-pub fn allocate_one(
+/// What the sequential pass records for one contract: the running totals
+/// it met and what it was approved. Everything else about its allocation
+/// follows from these ([`allocation`]), away from the sequential pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub approved_yuan: Decimal,
+    pub item_used_before_yuan: Decimal,
+    pub enterprise_used_before_yuan: Decimal,
+    pub provider_used_before_yuan: Decimal,
+}
+
+impl Step {
+    /// Whether the contract gets a settlement row (something approved).
+    pub fn settles(&self) -> bool {
+        self.approved_yuan > Decimal::ZERO
+    }
+}
+
+/// The rate limit of SPEC 4.2: price × the category's rate, rounded to the fen.
+pub fn rate_limit(policy: &Policy, eligible: &Eligible) -> Decimal {
+    let rule = &policy.categories[&eligible.category];
+    policy.rounding.to_cents(eligible.contract.service_price * rule.rate)
+}
+
+/// The least of the claim and the four bounds, never below zero.
+fn approved(
+    claimed: Decimal,
+    rate_limit: Decimal,
+    item_room: Decimal,
+    quota_room: Decimal,
+    provider_room: Decimal,
+) -> Decimal {
+    claimed.min(rate_limit).min(item_room).min(quota_room).min(provider_room).max(Decimal::ZERO)
+}
+
+/// The sequential step of SPEC 4.2 for one contract: meets the running
+/// totals, takes what fits and adds it to them. Callers feed contracts in
+/// ascending (completed_on, contract_id).
+pub fn take(
     policy: &Policy,
     tier: &Tier,
     eligible: &Eligible,
+    rate_limit_yuan: Decimal,
+    item_cap_yuan: Decimal,
     key: u64,
     totals: &mut BatchTotals,
+) -> Step {
+    let (enterprise, provider) = (eligible.enterprise_index as usize, eligible.provider_index as usize);
+    let item = totals.item_yuan.entry(key).or_default();
+    let step = Step {
+        item_used_before_yuan: *item,
+        enterprise_used_before_yuan: totals.enterprise_yuan[enterprise],
+        provider_used_before_yuan: totals.provider_yuan[provider],
+        approved_yuan: Decimal::ZERO,
+    };
+    let approved_yuan = approved(
+        eligible.contract.voucher_amount,
+        rate_limit_yuan,
+        item_cap_yuan - step.item_used_before_yuan,
+        tier.quota_yuan - step.enterprise_used_before_yuan,
+        policy.provider_cap_yuan - step.provider_used_before_yuan,
+    );
+    *item += approved_yuan;
+    totals.enterprise_yuan[enterprise] += approved_yuan;
+    totals.provider_yuan[provider] += approved_yuan;
+    Step { approved_yuan, ..step }
+}
+
+/// The bounds a contract met, what it got and why, from its step. Pure, so
+/// the rows are built in parallel once the sequential pass is done.
+pub fn allocation(
+    policy: &Policy,
+    tier: &Tier,
+    eligible: &Eligible,
+    rate_limit_yuan: Decimal,
+    step: &Step,
 ) -> Allocation {
     let c = &eligible.contract;
     let rule = &policy.categories[&eligible.category];
-    let rate_limit_yuan = policy.rounding.to_cents(c.service_price * rule.rate);
-    let (enterprise, provider) = (eligible.enterprise_index as usize, eligible.provider_index as usize);
-    let item_used_before_yuan = totals.item_yuan.get(&key).copied().unwrap_or_default();
-    let enterprise_used_before_yuan = totals.enterprise_yuan[enterprise];
-    let provider_used_before_yuan = totals.provider_yuan[provider];
-    let item_room_yuan = rule.cap_yuan - item_used_before_yuan;
-    let quota_room_yuan = tier.quota_yuan - enterprise_used_before_yuan;
-    let provider_room_yuan = policy.provider_cap_yuan - provider_used_before_yuan;
-    let approved_yuan = c
-        .voucher_amount
-        .min(rate_limit_yuan)
-        .min(item_room_yuan)
-        .min(quota_room_yuan)
-        .min(provider_room_yuan)
-        .max(Decimal::ZERO);
-
+    let item_room_yuan = rule.cap_yuan - step.item_used_before_yuan;
+    let quota_room_yuan = tier.quota_yuan - step.enterprise_used_before_yuan;
+    let provider_room_yuan = policy.provider_cap_yuan - step.provider_used_before_yuan;
+    let approved_yuan = step.approved_yuan;
+    debug_assert_eq!(
+        approved_yuan,
+        approved(c.voucher_amount, rate_limit_yuan, item_room_yuan, quota_room_yuan, provider_room_yuan)
+    );
     let bounds = [
         (rate_limit_yuan, Code::W_OVER_RATE, Code::E_RATE_ZERO),
         (item_room_yuan, Code::W_ITEM_CAP, Code::E_ITEM_CAP_EXHAUSTED),
         (quota_room_yuan, Code::W_ENTERPRISE_QUOTA, Code::E_QUOTA_EXHAUSTED),
         (provider_room_yuan, Code::W_PROVIDER_CAP, Code::E_PROVIDER_CAP_EXHAUSTED),
     ];
-    let outcome = if approved_yuan == c.voucher_amount {
+    let outcome = if step.settles() && approved_yuan == c.voucher_amount {
         Outcome::Settled
-    } else if approved_yuan > Decimal::ZERO {
+    } else if step.settles() {
         let (_, code, _) =
             bounds.iter().find(|(bound, _, _)| *bound == approved_yuan).expect("a bound equals approved");
         Outcome::Reduced(*code)
@@ -107,9 +167,6 @@ pub fn allocate_one(
         let (_, _, code) = bounds[1..].iter().find(|(room, _, _)| *room <= Decimal::ZERO).expect("a room is exhausted");
         Outcome::Rejected(*code)
     };
-    *totals.item_yuan.entry(key).or_default() += approved_yuan;
-    totals.enterprise_yuan[enterprise] += approved_yuan;
-    totals.provider_yuan[provider] += approved_yuan;
     Allocation {
         outcome,
         rate_limit_yuan,
@@ -118,11 +175,11 @@ pub fn allocate_one(
         provider_room_yuan,
         approved_yuan,
         item_cap_yuan: rule.cap_yuan,
-        item_used_before_yuan,
+        item_used_before_yuan: step.item_used_before_yuan,
         quota_yuan: tier.quota_yuan,
         tier: tier.number,
-        enterprise_used_before_yuan,
-        provider_used_before_yuan,
+        enterprise_used_before_yuan: step.enterprise_used_before_yuan,
+        provider_used_before_yuan: step.provider_used_before_yuan,
     }
 }
 

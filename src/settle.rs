@@ -2,6 +2,7 @@
 //! from the ledger in, settlement rows, exceptions, payouts, usage and the
 //! control totals out.
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Outcome, allocate_one, item_key, sort_for_allocation};
+use crate::allocate::{Allocation, BatchTotals, Outcome, allocation, item_key, rate_limit, sort_for_allocation, take};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -75,28 +76,14 @@ pub struct SettlementRow {
 }
 
 impl SettlementRow {
-    /// Refuses a row whose approved amount exceeds the claim or the rate limit,
-    /// or is not positive: such a row is a bug, never data.
-    fn new(seq: u64, eligible: Eligible, a: &Allocation) -> Result<SettlementRow> {
-        let c = eligible.contract;
+    fn new(seq: u64, eligible: &Eligible, a: &Allocation) -> SettlementRow {
+        let c = &eligible.contract;
         let (outcome, code) = match a.outcome {
             Outcome::Settled => ("SETTLED", ""),
             Outcome::Reduced(code) => ("SETTLED_REDUCED", code.as_str()),
-            Outcome::Rejected(code) => {
-                return Err(Error::Internal(format!(
-                    "contract {} rejected with {code} but written as settled",
-                    c.contract_id
-                )));
-            }
+            Outcome::Rejected(code) => ("REJECTED", code.as_str()),
         };
-        if a.approved_yuan > c.voucher_amount || a.approved_yuan > a.rate_limit_yuan || a.approved_yuan <= Decimal::ZERO
-        {
-            return Err(Error::Internal(format!(
-                "control total broken: contract {} approved {} of claim {} with rate limit {}",
-                c.contract_id, a.approved_yuan, c.voucher_amount, a.rate_limit_yuan
-            )));
-        }
-        Ok(SettlementRow {
+        SettlementRow {
             seq,
             category: eligible.category.code(),
             signed_on: c.signed_on,
@@ -118,11 +105,30 @@ impl SettlementRow {
             provider_used_before: a.provider_used_before_yuan,
             provider_used_after: a.provider_used_before_yuan + a.approved_yuan,
             source_row: c.source_row,
-            fingerprint: eligible.fingerprint,
-            contract_id: c.contract_id,
-            enterprise_id: c.enterprise_id,
-            provider_id: c.provider_id,
-            product_id: c.product_id,
+            fingerprint: eligible.fingerprint.clone(),
+            contract_id: c.contract_id.clone(),
+            enterprise_id: c.enterprise_id.clone(),
+            provider_id: c.provider_id.clone(),
+            product_id: c.product_id.clone(),
+        }
+    }
+
+    /// A row that must not exist: a rejected contract written as settled, or
+    /// an approved amount above the claim or the rate limit, or not
+    /// positive. Such a row is a bug, never data.
+    fn broken(&self) -> Option<Error> {
+        if self.outcome == "REJECTED" {
+            return Some(Error::Internal(format!(
+                "contract {} rejected with {} but written as settled",
+                self.contract_id, self.code
+            )));
+        }
+        let approved = self.approved_amount;
+        (approved > self.voucher_amount || approved > self.rate_limit || approved <= Decimal::ZERO).then(|| {
+            Error::Internal(format!(
+                "control total broken: contract {} approved {} of claim {} with rate limit {}",
+                self.contract_id, approved, self.voucher_amount, self.rate_limit
+            ))
         })
     }
 }
@@ -226,40 +232,66 @@ pub fn settle_batch(
 
     let (mut totals, unlisted_providers) = carried_totals(carry_in, &registries, policy.cap_scope);
     let enterprise_used_before = totals.enterprise_yuan.clone();
-    let mut tiers: Vec<Option<&Tier>> = vec![None; registries.enterprises.len()];
-    // Per enterprise that reached allocation: approved in this batch.
+    let tiers = tiers_of(&eligible, &registries, policy, service_year, cutoff);
+    // Per contract, in allocation order: rate limit, item cap and item key
+    // (computed in parallel; only the running totals need the sequence).
+    let bounds: Vec<(Decimal, Decimal, u64)> = eligible
+        .par_iter()
+        .enumerate()
+        .map(|(ordinal, e)| {
+            let key = item_key(policy.cap_scope, e.enterprise_index, e.product_index, e.category, ordinal as u64);
+            (rate_limit(policy, e), policy.categories[&e.category].cap_yuan, key)
+        })
+        .collect();
+    lap("bounds");
+
+    // The sequential pass: first come, first served.
     let mut used_batch: Vec<Option<Decimal>> = vec![None; registries.enterprises.len()];
     // Per provider: contracts settled and approved in this batch.
     let mut paid: Vec<(u64, Decimal)> = vec![(0, Decimal::ZERO); registries.providers.len()];
     let mut touched_items: FxHashMap<u64, Decimal> = FxHashMap::default();
-    let mut settlements = Vec::with_capacity(eligible.len());
-    let no_designations = Vec::new();
-    for (ordinal, e) in eligible.into_iter().enumerate() {
-        let enterprise = e.enterprise_index as usize;
-        let tier = *tiers[enterprise].get_or_insert_with(|| {
-            let id = &e.contract.enterprise_id;
-            let held = registries.designations.get(id.as_str()).unwrap_or(&no_designations);
-            tier_for(policy, &registries.enterprises[id.as_str()], held, service_year, cutoff)
-        });
-        let key = item_key(policy.cap_scope, e.enterprise_index, e.product_index, e.category, ordinal as u64);
-        let allocation = allocate_one(policy, tier, &e, key, &mut totals);
-        touched_items.insert(key, allocation.item_cap_yuan);
-        *used_batch[enterprise].get_or_insert(Decimal::ZERO) += allocation.approved_yuan;
-        match allocation.outcome {
-            Outcome::Rejected(code) => exceptions.push(allocation_exception(&e, &allocation, code)),
-            outcome => {
-                if let Outcome::Reduced(code) = outcome {
-                    exceptions.push(allocation_exception(&e, &allocation, code));
-                }
-                let provider = &mut paid[e.provider_index as usize];
-                provider.0 += 1;
-                provider.1 += allocation.approved_yuan;
-                let seq = settlements.len() as u64 + 1;
-                settlements.push(SettlementRow::new(seq, e, &allocation)?);
-            }
+    let mut steps = Vec::with_capacity(eligible.len());
+    for (e, &(rate_limit_yuan, item_cap_yuan, key)) in eligible.iter().zip(&bounds) {
+        let tier = tiers[e.enterprise_index as usize].expect("every enterprise in allocation has its tier");
+        let step = take(policy, tier, e, rate_limit_yuan, item_cap_yuan, key, &mut totals);
+        touched_items.insert(key, item_cap_yuan);
+        *used_batch[e.enterprise_index as usize].get_or_insert(Decimal::ZERO) += step.approved_yuan;
+        if step.settles() {
+            let provider = &mut paid[e.provider_index as usize];
+            provider.0 += 1;
+            provider.1 += step.approved_yuan;
         }
+        steps.push(step);
     }
     lap("allocate");
+
+    // The rows, in parallel, from each contract's step.
+    let allocation_of = |i: usize| {
+        let e = &eligible[i];
+        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, bounds[i].0, &steps[i])
+    };
+    let settled: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].settles()).collect();
+    let mut settlements = Vec::with_capacity(settled.len());
+    settled
+        .par_iter()
+        .enumerate()
+        .map(|(at, &i)| SettlementRow::new(at as u64 + 1, &eligible[i], &allocation_of(i)))
+        .collect_into_vec(&mut settlements);
+    if let Some(broken) = settlements.par_iter().find_map_first(SettlementRow::broken) {
+        return Err(broken);
+    }
+    let flagged: Vec<ExceptionRow> = (0..steps.len())
+        .into_par_iter()
+        .filter_map(|i| match allocation_of(i) {
+            a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
+                Some(allocation_exception(&eligible[i], &a, code))
+            }
+            Allocation { outcome: Outcome::Settled, .. } => None,
+        })
+        .collect();
+    exceptions.extend(flagged);
+    drop(eligible);
+    lap("rows");
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
     let payouts = payouts(&paid, &totals, policy, &registries);
@@ -323,6 +355,30 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
         value: value.into(),
         detail,
     }
+}
+
+/// The tier of every enterprise that reaches allocation, by registry index.
+fn tiers_of<'p>(
+    eligible: &[Eligible],
+    registries: &Registries,
+    policy: &'p Policy,
+    service_year: i32,
+    cutoff: NaiveDate,
+) -> Vec<Option<&'p Tier>> {
+    let mut needed = vec![false; registries.enterprises.len()];
+    for e in eligible {
+        needed[e.enterprise_index as usize] = true;
+    }
+    let no_designations = Vec::new();
+    by_index(&registries.enterprises, |e| e.index)
+        .par_iter()
+        .map(|enterprise| {
+            needed[enterprise.index as usize].then(|| {
+                let held = registries.designations.get(&enterprise.id).unwrap_or(&no_designations);
+                tier_for(policy, enterprise, held, service_year, cutoff)
+            })
+        })
+        .collect()
 }
 
 /// The registry entries in index order (which is id order).
