@@ -2,6 +2,7 @@
 //! of SPEC 4.3. Pure and sequential by definition: the order of contracts
 //! decides who gets the room left under each cap.
 
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
@@ -183,11 +184,14 @@ pub fn allocation(
     }
 }
 
-/// The allocation order: ascending (completed_on, contract_id as UTF-8 bytes).
-pub fn sort_for_allocation(eligible: &mut [Eligible]) {
-    // contract_ids are unique here (duplicates were removed), so the order is total
-    // and an unstable sort gives the same result every time.
-    eligible.sort_unstable_by(|a, b| {
-        (a.completed_on, a.contract.contract_id.as_bytes()).cmp(&(b.completed_on, b.contract.contract_id.as_bytes()))
-    });
+/// The allocation order: ascending (completed_on, contract_id as UTF-8
+/// bytes). The contracts stay where validation put them; only references
+/// are sorted, on keys held inline (ids up to 24 bytes live in the key).
+pub fn allocation_order(parts: &[Vec<Eligible>]) -> Vec<&Eligible> {
+    let mut keys: Vec<(chrono::NaiveDate, crate::Id, &Eligible)> =
+        parts.iter().flatten().map(|e| (e.completed_on, e.contract.contract_id.clone(), e)).collect();
+    // contract_ids are unique here (duplicates were removed), so the order is
+    // total and an unstable sort gives the same result every time.
+    keys.par_sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
+    keys.into_iter().map(|(_, _, e)| e).collect()
 }

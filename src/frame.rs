@@ -21,6 +21,18 @@ fn text<S: AsRef<str>>(name: &str, values: impl Iterator<Item = S>) -> Column {
     StringChunked::from_iter_values(name.into(), values).into_series().into_column()
 }
 
+/// The message column, each message written into one reused buffer.
+fn messages(rows: &[ExceptionRow]) -> Column {
+    let mut builder = StringChunkedBuilder::new("message".into(), rows.len());
+    let mut message = String::with_capacity(512);
+    for row in rows {
+        message.clear();
+        row.push_message(&mut message);
+        builder.append_value(&message);
+    }
+    builder.finish().into_series().into_column()
+}
+
 fn count(name: &str, values: impl Iterator<Item = u64>) -> Column {
     Column::new(name.into(), values.collect::<Vec<u64>>())
 }
@@ -121,7 +133,7 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
         money("provider_used_before", rows.iter().map(|r| r.provider_used_before))?,
         money("provider_used_after", rows.iter().map(|r| r.provider_used_after))?,
         count("source_row", rows.iter().map(|r| r.source_row)),
-        text("fingerprint", rows.iter().map(|r| r.fingerprint.as_str())),
+        text("fingerprint", rows.iter().map(|r| r.fingerprint.text())),
     ];
     DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))
 }
@@ -141,7 +153,7 @@ fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> 
         text("code", rows.iter().map(|r| r.code.as_str())),
         text("field", rows.iter().map(|r| r.field)),
         text("value", rows.iter().map(|r| r.value.as_str())),
-        text("message", rows.iter().map(|r| r.message())),
+        messages(rows),
     ];
     DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))
 }

@@ -163,7 +163,7 @@ fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRo
         out.money(amount)?;
     }
     out.number(s.source_row)?;
-    out.text(&s.fingerprint)?;
+    out.text(s.fingerprint.text().as_str())?;
     out.end_row()
 }
 

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Outcome, allocation, item_key, rate_limit, sort_for_allocation, take};
+use crate::allocate::{Allocation, BatchTotals, Outcome, allocation, allocation_order, item_key, rate_limit, take};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -21,7 +21,7 @@ use crate::policy::{Policy, Tier};
 use crate::quota::tier_for;
 use crate::registry::Registries;
 use crate::registry::build_registries;
-use crate::validate::{Context, Eligible, validate_contracts};
+use crate::validate::{Context, Eligible, Fingerprint, validate_contracts};
 use crate::{Error, Id, Result};
 
 /// What the committed batches of the ledger hand to the next batch.
@@ -72,7 +72,7 @@ pub struct SettlementRow {
     pub provider_used_before: Decimal,
     pub provider_used_after: Decimal,
     pub source_row: u64,
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
 }
 
 impl SettlementRow {
@@ -105,7 +105,7 @@ impl SettlementRow {
             provider_used_before: a.provider_used_before_yuan,
             provider_used_after: a.provider_used_before_yuan + a.approved_yuan,
             source_row: c.source_row,
-            fingerprint: eligible.fingerprint.clone(),
+            fingerprint: eligible.fingerprint,
             contract_id: c.contract_id.clone(),
             enterprise_id: c.enterprise_id.clone(),
             provider_id: c.provider_id.clone(),
@@ -225,8 +225,7 @@ pub fn settle_batch(
     drop(tables.contracts);
     lap("drop contracts table");
     exceptions.extend(validated.exceptions);
-    let mut eligible = validated.eligible;
-    sort_for_allocation(&mut eligible);
+    let eligible = allocation_order(&validated.eligible);
     let rows_in = validated.rows_in;
     lap("sort");
 
@@ -267,7 +266,7 @@ pub fn settle_batch(
 
     // The rows, in parallel, from each contract's step.
     let allocation_of = |i: usize| {
-        let e = &eligible[i];
+        let e = eligible[i];
         allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, bounds[i].0, &steps[i])
     };
     let settled: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].settles()).collect();
@@ -275,7 +274,7 @@ pub fn settle_batch(
     settled
         .par_iter()
         .enumerate()
-        .map(|(at, &i)| SettlementRow::new(at as u64 + 1, &eligible[i], &allocation_of(i)))
+        .map(|(at, &i)| SettlementRow::new(at as u64 + 1, eligible[i], &allocation_of(i)))
         .collect_into_vec(&mut settlements);
     if let Some(broken) = settlements.par_iter().find_map_first(SettlementRow::broken) {
         return Err(broken);
@@ -284,13 +283,14 @@ pub fn settle_batch(
         .into_par_iter()
         .filter_map(|i| match allocation_of(i) {
             a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
-                Some(allocation_exception(&eligible[i], &a, code))
+                Some(allocation_exception(eligible[i], &a, code))
             }
             Allocation { outcome: Outcome::Settled, .. } => None,
         })
         .collect();
     exceptions.extend(flagged);
     drop(eligible);
+    drop(validated.eligible);
     lap("rows");
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
@@ -359,7 +359,7 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
 
 /// The tier of every enterprise that reaches allocation, by registry index.
 fn tiers_of<'p>(
-    eligible: &[Eligible],
+    eligible: &[&Eligible],
     registries: &Registries,
     policy: &'p Policy,
     service_year: i32,

@@ -47,7 +47,7 @@ impl Contract {
     /// SHA-256 of the normalized content (ids upper-cased, amounts as
     /// decimals, dates as dates, an absent category stays absent), the
     /// identity `E_ALREADY_SETTLED` / `E_SETTLED_CHANGED` compare.
-    pub fn fingerprint(&self) -> String {
+    pub fn fingerprint(&self) -> Fingerprint {
         let mut hasher = Sha256::new();
         let mut money = String::with_capacity(24);
         let mut amount = |hasher: &mut Sha256, value: Decimal| {
@@ -73,7 +73,41 @@ impl Contract {
         if let Some(completed_on) = self.completed_on {
             hasher.update(completed_on.to_string().as_bytes());
         }
-        format!("sha256:{:x}", hasher.finalize())
+        Fingerprint(hasher.finalize().into())
+    }
+}
+
+/// A contract's fingerprint: the SHA-256 of its normalized content, kept as
+/// 32 bytes and written as `sha256:<hex>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// `sha256:` and 64 lowercase hex digits, without allocating.
+    pub fn text(&self) -> FingerprintText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 71];
+        out[..7].copy_from_slice(b"sha256:");
+        for (i, byte) in self.0.iter().enumerate() {
+            out[7 + 2 * i] = HEX[usize::from(byte >> 4)];
+            out[8 + 2 * i] = HEX[usize::from(byte & 0xf)];
+        }
+        FingerprintText(out)
+    }
+}
+
+/// The text of a [`Fingerprint`].
+pub struct FingerprintText([u8; 71]);
+
+impl FingerprintText {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII by construction")
+    }
+}
+
+impl AsRef<str> for FingerprintText {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -88,7 +122,7 @@ pub struct Eligible {
     /// The catalogue product's category, which the policy covers.
     pub category: Category,
     pub completed_on: NaiveDate,
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
 }
 
 /// What the row checks need besides the row.
@@ -104,7 +138,8 @@ pub struct Context<'a> {
 #[derive(Debug, Default)]
 pub struct Validated {
     pub rows_in: u64,
-    pub eligible: Vec<Eligible>,
+    /// In chunks of the input, not yet in allocation order.
+    pub eligible: Vec<Vec<Eligible>>,
     /// Error rows (one per rejected row) and `W_OVERPAID` warnings.
     pub exceptions: Vec<ExceptionRow>,
 }
@@ -150,10 +185,10 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
         })
         .collect();
     lap("checks");
-    let mut eligible = Vec::with_capacity(parts.iter().map(|(e, _)| e.len()).sum());
+    let mut eligible = Vec::with_capacity(parts.len());
     let mut checked = Vec::with_capacity(parts.iter().map(|(_, p)| p.len()).sum());
     for (more_eligible, more_problems) in parts {
-        eligible.extend(more_eligible);
+        eligible.push(more_eligible);
         checked.extend(more_problems);
     }
     exceptions.extend(checked);
@@ -279,7 +314,8 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
 
     // Step 4: settled before, in any service year.
     if let Some(settled_fingerprint) = ctx.settled.get(contract.contract_id.as_str()) {
-        let code = if *settled_fingerprint == fingerprint { Code::E_ALREADY_SETTLED } else { Code::E_SETTLED_CHANGED };
+        let same = settled_fingerprint.as_str() == fingerprint.text().as_str();
+        let code = if same { Code::E_ALREADY_SETTLED } else { Code::E_SETTLED_CHANGED };
         return fail(code, "contract_id");
     }
 

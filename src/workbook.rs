@@ -239,7 +239,7 @@ fn settlements_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats)
             sheet.write_string(row, column, text)?;
         }
         sheet.write_string(row, 15, s.code)?;
-        sheet.write_string(row, 26, &s.fingerprint)?;
+        sheet.write_string(row, 26, s.fingerprint.text().as_str())?;
         sheet.write_string(row, 7, s.signed_on.to_string())?;
         sheet.write_string(row, 8, s.completed_on.to_string())?;
         sheet.write_number(row, 1, s.seq as f64)?;

@@ -428,10 +428,10 @@ fn carry_in_from_committed_batches() {
         product_id: "D1".into(),
         category: "diagnostic".into(),
         approved_amount: settled.approved_amount,
-        fingerprint: settled.fingerprint.clone(),
+        fingerprint: settled.fingerprint.text().as_str().to_string(),
     };
     carry_in.year_settlements.push(carried.clone());
-    carry_in.settled.insert("K1".into(), settled.fingerprint.clone());
+    carry_in.settled.insert("K1".into(), settled.fingerprint.text().as_str().to_string());
     let again_same = diagnostic("K1", E1, "D1", "6000.00", "2025-03-01 08:00");
     let again_changed = diagnostic("K1", E1, "D1", "6000", "2025-03-02");
     let next = diagnostic("K2", E1, "D1", "6000", "2025-03-03");
