@@ -98,20 +98,42 @@ fn approved(
     claimed.min(rate_limit).min(item_room).min(quota_room).min(provider_room).max(Decimal::ZERO)
 }
 
+/// What the sequential pass needs of one contract, prepared in parallel
+/// and laid out in allocation order, so that the pass reads one array
+/// front to back instead of following references.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub voucher_yuan: Decimal,
+    pub rate_limit_yuan: Decimal,
+    pub item_cap_yuan: Decimal,
+    pub quota_yuan: Decimal,
+    pub item_key: u64,
+    pub enterprise_index: u32,
+    pub provider_index: u32,
+}
+
+impl Claim {
+    /// `ordinal` is the contract's place in the allocation order.
+    pub fn new(policy: &Policy, tier: &Tier, eligible: &Eligible, ordinal: u64) -> Claim {
+        let e = eligible;
+        Claim {
+            voucher_yuan: e.contract.voucher_amount,
+            rate_limit_yuan: rate_limit(policy, e),
+            item_cap_yuan: policy.categories[&e.category].cap_yuan,
+            quota_yuan: tier.quota_yuan,
+            item_key: item_key(policy.cap_scope, e.enterprise_index, e.product_index, e.category, ordinal),
+            enterprise_index: e.enterprise_index,
+            provider_index: e.provider_index,
+        }
+    }
+}
+
 /// The sequential step of SPEC 4.2 for one contract: meets the running
 /// totals, takes what fits and adds it to them. Callers feed contracts in
 /// ascending (completed_on, contract_id).
-pub fn take(
-    policy: &Policy,
-    tier: &Tier,
-    eligible: &Eligible,
-    rate_limit_yuan: Decimal,
-    item_cap_yuan: Decimal,
-    key: u64,
-    totals: &mut BatchTotals,
-) -> Step {
-    let (enterprise, provider) = (eligible.enterprise_index as usize, eligible.provider_index as usize);
-    let item = totals.item_yuan.entry(key).or_default();
+pub fn take(policy: &Policy, claim: &Claim, totals: &mut BatchTotals) -> Step {
+    let (enterprise, provider) = (claim.enterprise_index as usize, claim.provider_index as usize);
+    let item = totals.item_yuan.entry(claim.item_key).or_default();
     let step = Step {
         item_used_before_yuan: *item,
         enterprise_used_before_yuan: totals.enterprise_yuan[enterprise],
@@ -119,10 +141,10 @@ pub fn take(
         approved_yuan: Decimal::ZERO,
     };
     let approved_yuan = approved(
-        eligible.contract.voucher_amount,
-        rate_limit_yuan,
-        item_cap_yuan - step.item_used_before_yuan,
-        tier.quota_yuan - step.enterprise_used_before_yuan,
+        claim.voucher_yuan,
+        claim.rate_limit_yuan,
+        claim.item_cap_yuan - step.item_used_before_yuan,
+        claim.quota_yuan - step.enterprise_used_before_yuan,
         policy.provider_cap_yuan - step.provider_used_before_yuan,
     );
     *item += approved_yuan;

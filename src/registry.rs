@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 
 use crate::Id;
 use crate::category::Category;
@@ -278,35 +279,45 @@ fn usable_rows<'t, T>(
 
 /// Among usable rows sharing a key: all identical (trimmed text of every
 /// column) -> the first is kept, the others `R_DUPLICATE_ROW`; otherwise all
-/// are left out, each `R_DUPLICATE_CONFLICT`.
+/// are left out, each `R_DUPLICATE_CONFLICT`. Only keys seen twice get a
+/// member list; the exceptions are sorted with the others later.
 fn unique_by_key<T>(
     rows: Vec<(Record, T)>,
     source: Source,
     key: impl Fn(&T) -> String,
     exceptions: &mut Vec<ExceptionRow>,
 ) -> FxHashMap<String, T> {
-    let mut groups: FxHashMap<String, Vec<(Record, T)>> = FxHashMap::default();
-    for (record, value) in rows {
-        groups.entry(key(&value)).or_default().push((record, value));
-    }
-    let mut unique = FxHashMap::default();
-    for (key, mut group) in groups {
-        if group.len() == 1 {
-            unique.insert(key, group.pop().expect("one row").1);
-            continue;
-        }
-        let first = group[0].0;
-        let identical = group.iter().all(|(r, _)| (0..r.width()).all(|i| r.get(i) == first.get(i)));
-        let code = if identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
-        let flagged = if identical { &group[1..] } else { &group[..] };
-        for (record, _) in flagged {
-            exceptions.push(registry_exception(source, record.source_row, code, "", key.clone()));
-        }
-        if identical {
-            unique.insert(key, group.swap_remove(0).1);
+    let mut first_of: FxHashMap<String, usize> = FxHashMap::default();
+    first_of.reserve(rows.len());
+    let mut repeated: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+    for (index, (_, value)) in rows.iter().enumerate() {
+        match first_of.entry(key(value)) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(index);
+            }
+            Entry::Occupied(seen) => {
+                repeated.entry(seen.key().clone()).or_insert_with(|| vec![*seen.get()]).push(index)
+            }
         }
     }
-    unique
+    let mut conflicting = Vec::new();
+    for (key, members) in &repeated {
+        let first = &rows[members[0]].0;
+        let identical = members.iter().all(|&m| (0..first.width()).all(|i| rows[m].0.get(i) == first.get(i)));
+        let (code, flagged) =
+            if identical { (Code::R_DUPLICATE_ROW, &members[1..]) } else { (Code::R_DUPLICATE_CONFLICT, &members[..]) };
+        for &m in flagged {
+            exceptions.push(registry_exception(source, rows[m].0.source_row, code, "", key.clone()));
+        }
+        if !identical {
+            conflicting.push(key);
+        }
+    }
+    for key in conflicting {
+        first_of.remove(key);
+    }
+    let mut values: Vec<Option<T>> = rows.into_iter().map(|(_, value)| Some(value)).collect();
+    first_of.into_iter().map(|(key, index)| (key, values[index].take().expect("each row taken once"))).collect()
 }
 
 /// Gives each entry its dense index, in byte order of the ids, so that the

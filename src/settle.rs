@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Outcome, allocation, allocation_order, item_key, rate_limit, take};
+use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, allocation, allocation_order, item_key, take};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -232,42 +232,43 @@ pub fn settle_batch(
     let (mut totals, unlisted_providers) = carried_totals(carry_in, &registries, policy.cap_scope);
     let enterprise_used_before = totals.enterprise_yuan.clone();
     let tiers = tiers_of(&eligible, &registries, policy, service_year, cutoff);
-    // Per contract, in allocation order: rate limit, item cap and item key
+    // Per contract, in allocation order: what the sequential pass reads
     // (computed in parallel; only the running totals need the sequence).
-    let bounds: Vec<(Decimal, Decimal, u64)> = eligible
+    let claims: Vec<Claim> = eligible
         .par_iter()
         .enumerate()
         .map(|(ordinal, e)| {
-            let key = item_key(policy.cap_scope, e.enterprise_index, e.product_index, e.category, ordinal as u64);
-            (rate_limit(policy, e), policy.categories[&e.category].cap_yuan, key)
+            let tier = tiers[e.enterprise_index as usize].expect("every enterprise in allocation has its tier");
+            Claim::new(policy, tier, e, ordinal as u64)
         })
         .collect();
-    lap("bounds");
+    lap("claims");
 
     // The sequential pass: first come, first served.
     let mut used_batch: Vec<Option<Decimal>> = vec![None; registries.enterprises.len()];
     // Per provider: contracts settled and approved in this batch.
     let mut paid: Vec<(u64, Decimal)> = vec![(0, Decimal::ZERO); registries.providers.len()];
-    let mut touched_items: FxHashMap<u64, Decimal> = FxHashMap::default();
-    let mut steps = Vec::with_capacity(eligible.len());
-    for (e, &(rate_limit_yuan, item_cap_yuan, key)) in eligible.iter().zip(&bounds) {
-        let tier = tiers[e.enterprise_index as usize].expect("every enterprise in allocation has its tier");
-        let step = take(policy, tier, e, rate_limit_yuan, item_cap_yuan, key, &mut totals);
-        touched_items.insert(key, item_cap_yuan);
-        *used_batch[e.enterprise_index as usize].get_or_insert(Decimal::ZERO) += step.approved_yuan;
+    let mut steps = Vec::with_capacity(claims.len());
+    for claim in &claims {
+        let step = take(policy, claim, &mut totals);
+        *used_batch[claim.enterprise_index as usize].get_or_insert(Decimal::ZERO) += step.approved_yuan;
         if step.settles() {
-            let provider = &mut paid[e.provider_index as usize];
+            let provider = &mut paid[claim.provider_index as usize];
             provider.0 += 1;
             provider.1 += step.approved_yuan;
         }
         steps.push(step);
     }
     lap("allocate");
+    // The item scope keys this batch touched, each once, with their caps.
+    let mut touched_items: Vec<(u64, Decimal)> = claims.par_iter().map(|c| (c.item_key, c.item_cap_yuan)).collect();
+    touched_items.par_sort_unstable_by_key(|(key, _)| *key);
+    touched_items.dedup_by_key(|(key, _)| *key);
 
     // The rows, in parallel, from each contract's step.
     let allocation_of = |i: usize| {
         let e = eligible[i];
-        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, bounds[i].0, &steps[i])
+        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, claims[i].rate_limit_yuan, &steps[i])
     };
     let settled: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].settles()).collect();
     let mut settlements = Vec::with_capacity(settled.len());
@@ -483,7 +484,7 @@ fn control_totals(
     exceptions: &[ExceptionRow],
     payouts: &[PayoutRow],
     totals: &BatchTotals,
-    touched_items: &FxHashMap<u64, Decimal>,
+    touched_items: &[(u64, Decimal)],
     usage: &[UsageRow],
     unlisted_providers: &FxHashMap<String, Decimal>,
     recounted: &[(String, u64, Decimal)],

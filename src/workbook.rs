@@ -282,10 +282,17 @@ fn exceptions_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
         Severity::Adjustment => 1,
         Severity::Warning => 2,
     };
-    order.sort_by_key(|&i| {
+    // The row index ends the key, so the order is total (and the same as a
+    // stable sort); only the rows shown are sorted.
+    let key = |&i: &usize| {
         let e = &outcome.exceptions[i];
-        (severity_rank(e.severity()), e.code.as_str(), e.source, e.source_row)
-    });
+        (severity_rank(e.severity()), e.code.as_str(), e.source, e.source_row, i)
+    };
+    if order.len() > DETAIL_ROWS_MAX {
+        order.select_nth_unstable_by_key(DETAIL_ROWS_MAX, key);
+        order.truncate(DETAIL_ROWS_MAX);
+    }
+    order.sort_unstable_by_key(key);
     let mut row = 1;
     for &i in order.iter().take(DETAIL_ROWS_MAX) {
         let e = &outcome.exceptions[i];
