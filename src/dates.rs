@@ -81,9 +81,55 @@ fn is_time_suffix(text: &str) -> bool {
     }
 }
 
+/// A date as `YYYY-MM-DD`, written without allocating for years 0–9999
+/// (other years as chrono writes them).
+pub enum IsoDate {
+    Short([u8; 10]),
+    Long(String),
+}
+
+impl IsoDate {
+    pub fn as_str(&self) -> &str {
+        match self {
+            IsoDate::Short(bytes) => std::str::from_utf8(bytes).expect("ASCII digits"),
+            IsoDate::Long(text) => text,
+        }
+    }
+}
+
+pub fn iso(date: NaiveDate) -> IsoDate {
+    use chrono::Datelike;
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        return IsoDate::Long(date.to_string());
+    }
+    let digit = |n: u32| b'0' + n as u8;
+    let (year, month, day) = (year as u32, date.month(), date.day());
+    IsoDate::Short([
+        digit(year / 1000),
+        digit(year / 100 % 10),
+        digit(year / 10 % 10),
+        digit(year % 10),
+        b'-',
+        digit(month / 10),
+        digit(month % 10),
+        b'-',
+        digit(day / 10),
+        digit(day % 10),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_dates_match_chrono() {
+        for (y, m, d) in [(2025, 1, 5), (999, 12, 31), (9999, 2, 28), (0, 1, 1), (10000, 1, 1), (-1, 6, 30)] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(iso(date).as_str(), date.to_string());
+        }
+    }
 
     #[test]
     fn date_forms_of_spec_2_6() {

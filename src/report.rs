@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::codes::{ExceptionRow, Severity, Source};
+use crate::dates::iso;
 use crate::money::{format_money, push_money};
 use crate::policy::Policy;
 use crate::settle::{BatchOutcome, ControlTotals, SettlementRow};
@@ -142,8 +143,8 @@ fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRo
     out.text(&s.provider_id)?;
     out.text(&s.product_id)?;
     out.text(s.category)?;
-    out.text(&s.signed_on.to_string())?;
-    out.text(&s.completed_on.to_string())?;
+    out.text(iso(s.signed_on).as_str())?;
+    out.text(iso(s.completed_on).as_str())?;
     for amount in [s.service_price, s.voucher_amount, s.rate_limit, s.approved_amount, s.shortfall] {
         out.money(amount)?;
     }

@@ -249,6 +249,8 @@ pub fn settle_batch(
     // Per provider: contracts settled and approved in this batch.
     let mut paid: Vec<(u64, Decimal)> = vec![(0, Decimal::ZERO); registries.providers.len()];
     let mut steps = Vec::with_capacity(claims.len());
+    // At most one new item key per contract: no rehashing during the pass.
+    totals.item_yuan.reserve(claims.len());
     for claim in &claims {
         let step = take(policy, claim, &mut totals);
         *used_batch[claim.enterprise_index as usize].get_or_insert(Decimal::ZERO) += step.approved_yuan;

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use crate::Id;
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Source};
-use crate::dates::parse_date;
+use crate::dates::{iso, parse_date};
 use crate::ingest::columns::{CONTRACTS, contract as col};
 use crate::ingest::{Record, Table};
 use crate::money::{format_money, parse_money, push_money};
@@ -68,10 +68,10 @@ impl Contract {
             amount(&mut hasher, value);
         }
         separator(&mut hasher);
-        hasher.update(self.signed_on.to_string().as_bytes());
+        hasher.update(iso(self.signed_on).as_str().as_bytes());
         separator(&mut hasher);
         if let Some(completed_on) = self.completed_on {
-            hasher.update(completed_on.to_string().as_bytes());
+            hasher.update(iso(completed_on).as_str().as_bytes());
         }
         Fingerprint(hasher.finalize().into())
     }
