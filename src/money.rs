@@ -73,21 +73,33 @@ pub fn format_money(amount: Decimal) -> String {
 /// Appends an amount with exactly two decimals. Amounts here never carry more
 /// than two decimals, so rescaling only adds zeros.
 pub fn push_money(out: &mut String, amount: Decimal) {
+    write_money(out, amount);
+}
+
+/// An amount with exactly two decimals as an inline id-sized text (no
+/// allocation: every amount within the 15 integer digits allowed fits).
+pub fn money_id(amount: Decimal) -> crate::Id {
+    let mut text = crate::Id::default();
+    write_money(&mut text, amount);
+    text
+}
+
+fn write_money(out: &mut impl std::fmt::Write, amount: Decimal) {
+    // Writing into a String or CompactString cannot fail.
+    let mut put = |text: &str| out.write_str(text).expect("in-memory text");
     let mut cents = amount;
     cents.rescale(2);
     let Ok(fen) = i64::try_from(cents.mantissa()) else {
-        out.push_str(&cents.to_string());
+        put(&cents.to_string());
         return;
     };
     if fen < 0 {
-        out.push('-');
+        put("-");
     }
     let fen = fen.unsigned_abs();
-    out.push_str(itoa::Buffer::new().format(fen / 100));
-    out.push('.');
+    put(itoa::Buffer::new().format(fen / 100));
     let fraction = (fen % 100) as u8;
-    out.push(char::from(b'0' + fraction / 10));
-    out.push(char::from(b'0' + fraction % 10));
+    put(std::str::from_utf8(&[b'.', b'0' + fraction / 10, b'0' + fraction % 10]).expect("ASCII"));
 }
 
 /// The policy's rounding to 0.01 (SPEC 8: `half_up` or `down`).

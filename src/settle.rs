@@ -15,7 +15,7 @@ use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
-use crate::money::format_money;
+use crate::money::{format_money, money_id};
 use crate::policy::CapScope;
 use crate::policy::{Policy, Tier};
 use crate::quota::tier_for;
@@ -279,19 +279,23 @@ pub fn settle_batch(
         .enumerate()
         .map(|(at, &i)| SettlementRow::new(at as u64 + 1, eligible[i], &allocation_of(i)))
         .collect_into_vec(&mut settlements);
+    lap("rows: settlements");
     if let Some(broken) = settlements.par_iter().find_map_first(SettlementRow::broken) {
         return Err(broken);
     }
-    let flagged: Vec<ExceptionRow> = (0..steps.len())
-        .into_par_iter()
-        .filter_map(|i| match allocation_of(i) {
-            a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
-                Some(allocation_exception(eligible[i], &a, code))
-            }
-            Allocation { outcome: Outcome::Settled, .. } => None,
-        })
-        .collect();
-    exceptions.extend(flagged);
+    lap("rows: checked");
+    // Reduced and rejected contracts: their exception rows, in allocation
+    // order, written straight into the exception list.
+    let settled_whole = |i: usize| steps[i].settles() && steps[i].approved_yuan == claims[i].voucher_yuan;
+    let flagged: Vec<usize> = (0..steps.len()).filter(|&i| !settled_whole(i)).collect();
+    exceptions.reserve(flagged.len());
+    exceptions.par_extend(flagged.par_iter().map(|&i| match allocation_of(i) {
+        a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
+            allocation_exception(eligible[i], &a, code)
+        }
+        Allocation { outcome: Outcome::Settled, .. } => unreachable!("a settled contract got its whole claim"),
+    }));
+    lap("rows: flagged");
     drop(eligible);
     drop(validated.eligible);
     lap("rows");
@@ -346,8 +350,8 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
         a.approved_yuan,
     ]));
     let (field, value) = match code.severity() {
-        Severity::Adjustment => ("shortfall", format_money(shortfall)),
-        _ => ("voucher_amount", format_money(c.voucher_amount)),
+        Severity::Adjustment => ("shortfall", money_id(shortfall)),
+        _ => ("voucher_amount", money_id(c.voucher_amount)),
     };
     ExceptionRow {
         source: Source::Contracts,
@@ -355,7 +359,7 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
         contract_id: c.contract_id.clone(),
         code,
         field,
-        value: value.into(),
+        value,
         detail,
     }
 }
