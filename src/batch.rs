@@ -4,6 +4,8 @@
 
 use std::io::Write;
 
+use rayon::prelude::*;
+
 use chrono::NaiveDate;
 
 use crate::codes::Source;
@@ -75,57 +77,36 @@ pub fn compute(
 /// Renders every output file into `destination`, in manifest order.
 pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<OutputFile>> {
     let (outcome, summary) = (&computed.outcome, &computed.summary);
+    let batch_id = outcome.batch_id.as_str();
     let settled = Some(outcome.settlements.len() as u64);
     let exceptions = Some(outcome.exceptions.len() as u64);
-    let file = |name, rows, render: &(dyn Fn(&mut OutputWriter) -> Result<()> + Sync)| {
-        render_file(destination, name, rows, render)
+    let whole = |bytes: Result<Vec<u8>>, w: &mut OutputWriter| -> Result<()> {
+        w.write_all(&bytes?).map_err(|e| Error::Internal(e.to_string()))
     };
-    let whole = |bytes: Result<Vec<u8>>| {
-        move |w: &mut OutputWriter| -> Result<()> {
-            w.write_all(&bytes.as_ref().map_err(|e| Error::Internal(e.to_string()))?[..])
-                .map_err(|e| Error::Internal(e.to_string()))
-        }
-    };
-    let batch_id = outcome.batch_id.as_str();
-    // The large files are independent: render them side by side.
-    let ((settlements_csv, settlements_parquet), ((exceptions_csv, exceptions_parquet), workbook)) = rayon::join(
-        || {
-            rayon::join(
-                || file("settlements.csv", settled, &|w| report::settlements_csv(outcome, w)),
-                || {
-                    file("settlements.parquet", settled, &|w| {
-                        frame::settlements_parquet(batch_id, &outcome.settlements, w)
-                    })
-                },
-            )
-        },
-        || {
-            rayon::join(
-                || {
-                    rayon::join(
-                        || file("exceptions.csv", exceptions, &|w| report::exceptions_csv(outcome, w)),
-                        || {
-                            file("exceptions.parquet", exceptions, &|w| {
-                                frame::exceptions_parquet(batch_id, &outcome.exceptions, w)
-                            })
-                        },
-                    )
-                },
-                || file("settlement.xlsx", None, &whole(workbook::settlement_workbook(outcome, summary))),
-            )
-        },
-    );
-    let files = vec![
-        settlements_csv?,
-        settlements_parquet?,
-        exceptions_csv?,
-        exceptions_parquet?,
-        file("payouts.csv", Some(outcome.payouts.len() as u64), &|w| report::payouts_csv(outcome, w))?,
-        file("enterprise_usage.csv", Some(outcome.usage.len() as u64), &|w| report::usage_csv(outcome, w))?,
-        file("summary.json", None, &|w| report::summary_json(summary, w))?,
-        workbook?,
-        file("report.html", None, &whole(Ok(html::report_html(outcome, summary).into_bytes())))?,
+    type Render<'a> = Box<dyn Fn(&mut OutputWriter) -> Result<()> + Sync + 'a>;
+    let files: [(&'static str, Option<u64>, Render); 9] = [
+        ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w))),
+        ("settlements.parquet", settled, Box::new(|w| frame::settlements_parquet(batch_id, &outcome.settlements, w))),
+        ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w))),
+        ("exceptions.parquet", exceptions, Box::new(|w| frame::exceptions_parquet(batch_id, &outcome.exceptions, w))),
+        ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w))),
+        ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w))),
+        ("summary.json", None, Box::new(|w| report::summary_json(summary, w))),
+        ("settlement.xlsx", None, Box::new(|w| whole(workbook::settlement_workbook(outcome, summary), w))),
+        ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary).into_bytes()), w))),
     ];
-    debug_assert!(files.iter().map(|f| f.name).eq(OUTPUT_NAMES));
-    Ok(files)
+    debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
+    // The files are independent: rendered side by side, the longest started
+    // first (rayon hands the later half of the list to the other thread),
+    // then listed in manifest order.
+    const LONGEST_FIRST: [usize; 9] = [1, 0, 7, 5, 8, 4, 6, 2, 3];
+    let mut rendered: Vec<(usize, OutputFile)> = LONGEST_FIRST
+        .par_iter()
+        .map(|&at| {
+            let (name, rows, render) = &files[at];
+            render_file(destination, name, *rows, render).map(|file| (at, file))
+        })
+        .collect::<Result<_>>()?;
+    rendered.sort_by_key(|(at, _)| *at);
+    Ok(rendered.into_iter().map(|(_, file)| file).collect())
 }

@@ -67,57 +67,119 @@ pub const USAGE_COLUMNS: [&str; 9] = [
     "remaining",
 ];
 
-/// A CSV file being written: UTF-8 with BOM, one field at a time, money
-/// formatted in place without a string per cell.
+/// A CSV file being written: UTF-8 with BOM, comma-separated, `\n` after
+/// each record, a field quoted only when it holds a comma, a quote or a line
+/// break (quotes doubled) — what the csv crate writes by default, without
+/// its per-byte state machine for the fields that cannot need quoting
+/// (money, counts, dates, codes). Money is formatted in place.
 struct CsvOut<W: Write> {
-    writer: csv::Writer<W>,
+    out: W,
+    buffer: Vec<u8>,
+    row_started: bool,
     scratch: String,
 }
 
-type CsvResult = std::result::Result<(), csv::Error>;
+type CsvResult = std::io::Result<()>;
+
+const CSV_BUFFER: usize = 1 << 16;
 
 impl<W: Write> CsvOut<W> {
-    fn new(mut out: W, header: &[&str]) -> std::result::Result<CsvOut<W>, csv::Error> {
+    fn new(mut out: W, header: &[&str]) -> std::io::Result<CsvOut<W>> {
         out.write_all(BOM)?;
-        let mut writer = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(out);
-        writer.write_record(header)?;
-        Ok(CsvOut { writer, scratch: String::with_capacity(64) })
+        let mut csv =
+            CsvOut { out, buffer: Vec::with_capacity(CSV_BUFFER + 4096), row_started: false, scratch: String::new() };
+        for name in header {
+            csv.text(name)?;
+        }
+        csv.end_row()?;
+        Ok(csv)
+    }
+    fn separator(&mut self) {
+        if self.row_started {
+            self.buffer.push(b',');
+        }
+        self.row_started = true;
+    }
+    /// A field that cannot hold a comma, a quote or a line break.
+    fn plain(&mut self, value: &str) {
+        debug_assert!(!needs_quotes(value.as_bytes()));
+        self.separator();
+        self.buffer.extend_from_slice(value.as_bytes());
     }
     fn text(&mut self, value: &str) -> CsvResult {
-        self.writer.write_field(value)
+        self.separator();
+        let bytes = value.as_bytes();
+        if needs_quotes(bytes) {
+            self.buffer.push(b'"');
+            for &byte in bytes {
+                if byte == b'"' {
+                    self.buffer.push(b'"');
+                }
+                self.buffer.push(byte);
+            }
+            self.buffer.push(b'"');
+        } else {
+            self.buffer.extend_from_slice(bytes);
+        }
+        Ok(())
     }
     /// Input text a spreadsheet must not run as a formula.
     fn input_text(&mut self, value: &str) -> CsvResult {
         if needs_apostrophe(value) {
-            self.scratch.clear();
-            self.scratch.push('\'');
-            self.scratch.push_str(value);
-            return self.writer.write_field(&self.scratch);
+            let mut guarded = std::mem::take(&mut self.scratch);
+            guarded.clear();
+            guarded.push('\'');
+            guarded.push_str(value);
+            let written = self.text(&guarded);
+            self.scratch = guarded;
+            return written;
         }
-        self.writer.write_field(value)
+        self.text(value)
     }
     fn money(&mut self, amount: Decimal) -> CsvResult {
-        self.scratch.clear();
-        push_money(&mut self.scratch, amount);
-        self.writer.write_field(&self.scratch)
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        push_money(&mut text, amount);
+        self.plain(&text);
+        self.scratch = text;
+        Ok(())
     }
     fn message(&mut self, exception: &ExceptionRow) -> CsvResult {
-        self.scratch.clear();
-        exception.push_message(&mut self.scratch);
-        self.writer.write_field(&self.scratch)
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        exception.push_message(&mut text);
+        let written = self.text(&text);
+        self.scratch = text;
+        written
     }
     fn number(&mut self, value: u64) -> CsvResult {
-        self.writer.write_field(itoa::Buffer::new().format(value))
+        self.plain(itoa::Buffer::new().format(value));
+        Ok(())
+    }
+    fn date(&mut self, date: chrono::NaiveDate) -> CsvResult {
+        self.plain(iso(date).as_str());
+        Ok(())
     }
     fn end_row(&mut self) -> CsvResult {
-        self.writer.write_record(None::<&[u8]>)
+        self.buffer.push(b'\n');
+        self.row_started = false;
+        if self.buffer.len() >= CSV_BUFFER {
+            self.out.write_all(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
     }
     fn finish(mut self) -> Result<()> {
-        self.writer.flush().map_err(|e| Error::Internal(format!("CSV render: {e}")))
+        self.out.write_all(&self.buffer).map_err(render_failed)
     }
 }
 
-fn render_failed(e: csv::Error) -> Error {
+/// Whether a CSV field must be quoted: it holds a comma, a quote or a line break.
+fn needs_quotes(bytes: &[u8]) -> bool {
+    memchr::memchr3(b',', b'"', b'\n', bytes).is_some() || memchr::memchr(b'\r', bytes).is_some()
+}
+
+fn render_failed(e: std::io::Error) -> Error {
     Error::Internal(format!("CSV render: {e}"))
 }
 
@@ -143,8 +205,8 @@ fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRo
     out.text(&s.provider_id)?;
     out.text(&s.product_id)?;
     out.text(s.category)?;
-    out.text(iso(s.signed_on).as_str())?;
-    out.text(iso(s.completed_on).as_str())?;
+    out.date(s.signed_on)?;
+    out.date(s.completed_on)?;
     for amount in [s.service_price, s.voucher_amount, s.rate_limit, s.approved_amount, s.shortfall] {
         out.money(amount)?;
     }
@@ -322,4 +384,47 @@ pub fn printed_summary(s: &Summary) -> String {
         mark(c.rows_within_claim_and_rate)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Our writer must give the bytes the csv crate's default writer gives.
+    #[test]
+    fn csv_fields_match_the_csv_crate() {
+        let fields = [
+            "",
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "\"",
+            "line\nbreak",
+            "cr\rhere",
+            "广西，示例（有限）公司",
+            " padded ",
+            "'=apostrophe",
+            "tab\there",
+            "#hash",
+        ];
+        let mut ours = Vec::new();
+        let mut out = CsvOut::new(&mut ours, &["a", "b"]).unwrap();
+        for pair in fields.chunks(2) {
+            for field in pair {
+                out.text(field).unwrap();
+            }
+            out.end_row().unwrap();
+        }
+        out.finish().unwrap();
+
+        let mut theirs = BOM.to_vec();
+        let mut writer = csv::WriterBuilder::new().from_writer(&mut theirs);
+        writer.write_record(["a", "b"]).unwrap();
+        for pair in fields.chunks(2) {
+            writer.write_record(pair).unwrap();
+        }
+        writer.flush().unwrap();
+        drop(writer);
+        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+    }
 }
