@@ -234,11 +234,43 @@ impl TextTable {
     }
 }
 
+/// The cells of a Parquet input as text, column by column: string columns
+/// are read in place, typed ones (decimal, float, integer, date, datetime,
+/// boolean) converted to the text a CSV export would hold.
+pub struct InputColumns {
+    pub header: Vec<String>,
+    height: usize,
+    columns: Vec<InputColumn>,
+}
+
+enum InputColumn {
+    Text(StringChunked),
+    Converted(Vec<String>),
+}
+
+impl InputColumns {
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The text of one cell; a null is empty.
+    pub fn cell(&self, row: usize, column: usize) -> &str {
+        match &self.columns[column] {
+            InputColumn::Text(values) => values.get(row).unwrap_or(""),
+            InputColumn::Converted(values) => &values[row],
+        }
+    }
+}
+
 /// A Parquet input as text rows (all columns, file order), each typed cell
 /// read as SPEC 2.6 says: a float is the shortest decimal text that
 /// round-trips it, a decimal its exact text, a date or date-time its date
 /// (the stored value's own date, no time-zone conversion), null is empty.
-pub fn parquet_input_rows(path: &std::path::Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+pub fn parquet_input_columns(path: &std::path::Path, bytes: &[u8]) -> Result<InputColumns> {
     let unreadable = |e: &dyn std::fmt::Display| {
         Error::Input(format!("{}: 不是可读取的 Parquet 文件 (not a readable Parquet file): {e}", path.display()))
     };
@@ -246,10 +278,13 @@ pub fn parquet_input_rows(path: &std::path::Path, bytes: &[u8]) -> Result<(Vec<S
     let header: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
     let mut columns = Vec::with_capacity(header.len());
     for column in frame.columns() {
-        columns.push(column_text(column).map_err(|e| unreadable(&format!("column {}: {e}", column.name())))?);
+        let converted = match column.dtype() {
+            DataType::String => column.str().map(|values| InputColumn::Text(values.rechunk().into_owned())),
+            _ => column_text(column).map(InputColumn::Converted),
+        };
+        columns.push(converted.map_err(|e| unreadable(&format!("column {}: {e}", column.name())))?);
     }
-    let rows = (0..frame.height()).map(|i| columns.iter_mut().map(|c| std::mem::take(&mut c[i])).collect()).collect();
-    Ok((header, rows))
+    Ok(InputColumns { header, height: frame.height(), columns })
 }
 
 fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
