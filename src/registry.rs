@@ -72,11 +72,13 @@ pub struct Product {
 /// The usable rows of the four registries.
 #[derive(Debug, Default)]
 pub struct Registries {
-    pub enterprises: FxHashMap<String, Enterprise>,
+    // Keyed by inline ids: a lookup compares the key without following a
+    // pointer, which matters with millions of entries.
+    pub enterprises: FxHashMap<Id, Enterprise>,
     /// Usable designations known to the policy, per enterprise.
-    pub designations: FxHashMap<String, Vec<Designation>>,
-    pub providers: FxHashMap<String, Provider>,
-    pub products: FxHashMap<String, Product>,
+    pub designations: FxHashMap<Id, Vec<Designation>>,
+    pub providers: FxHashMap<Id, Provider>,
+    pub products: FxHashMap<Id, Product>,
 }
 
 /// A field that made a registry row unusable.
@@ -284,12 +286,12 @@ fn usable_rows<'t, T>(
 fn unique_by_key<T>(
     rows: Vec<(Record, T)>,
     source: Source,
-    key: impl Fn(&T) -> String,
+    key: impl Fn(&T) -> Id,
     exceptions: &mut Vec<ExceptionRow>,
-) -> FxHashMap<String, T> {
-    let mut first_of: FxHashMap<String, usize> = FxHashMap::default();
+) -> FxHashMap<Id, T> {
+    let mut first_of: FxHashMap<Id, usize> = FxHashMap::default();
     first_of.reserve(rows.len());
-    let mut repeated: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+    let mut repeated: FxHashMap<Id, Vec<usize>> = FxHashMap::default();
     for (index, (_, value)) in rows.iter().enumerate() {
         match first_of.entry(key(value)) {
             Entry::Vacant(vacant) => {
@@ -307,7 +309,7 @@ fn unique_by_key<T>(
         let (code, flagged) =
             if identical { (Code::R_DUPLICATE_ROW, &members[1..]) } else { (Code::R_DUPLICATE_CONFLICT, &members[..]) };
         for &m in flagged {
-            exceptions.push(registry_exception(source, rows[m].0.source_row, code, "", key.clone()));
+            exceptions.push(registry_exception(source, rows[m].0.source_row, code, "", key.to_string()));
         }
         if !identical {
             conflicting.push(key);
@@ -322,8 +324,8 @@ fn unique_by_key<T>(
 
 /// Gives each entry its dense index, in byte order of the ids, so that the
 /// allocation pass can keep its running totals in plain vectors.
-fn number<T>(entries: &mut FxHashMap<String, T>, set: impl Fn(&mut T, u32)) {
-    let mut ids: Vec<String> = entries.keys().cloned().collect();
+fn number<T>(entries: &mut FxHashMap<Id, T>, set: impl Fn(&mut T, u32)) {
+    let mut ids: Vec<Id> = entries.keys().cloned().collect();
     ids.sort_unstable();
     for (index, id) in ids.iter().enumerate() {
         set(entries.get_mut(id).expect("id just listed"), index as u32);
@@ -340,21 +342,21 @@ pub fn build_registries(
 ) -> (Registries, Vec<ExceptionRow>) {
     let mut exceptions = Vec::new();
     let rows = usable_rows(enterprises, Source::Enterprises, parse_enterprise, &mut exceptions);
-    let mut enterprises = unique_by_key(rows, Source::Enterprises, |e| e.id.clone(), &mut exceptions);
+    let mut enterprises = unique_by_key(rows, Source::Enterprises, |e| Id::from(e.id.as_str()), &mut exceptions);
     number(&mut enterprises, |e, i| e.index = i);
     let rows = usable_rows(providers, Source::Providers, parse_provider, &mut exceptions);
-    let mut providers = unique_by_key(rows, Source::Providers, |p| p.id.clone(), &mut exceptions);
+    let mut providers = unique_by_key(rows, Source::Providers, |p| Id::from(p.id.as_str()), &mut exceptions);
     number(&mut providers, |p, i| p.index = i);
     let rows = usable_rows(products, Source::Products, parse_product, &mut exceptions);
-    let mut products = unique_by_key(rows, Source::Products, |p| p.id.clone(), &mut exceptions);
+    let mut products = unique_by_key(rows, Source::Products, |p| Id::from(p.id.as_str()), &mut exceptions);
     number(&mut products, |p, i| p.index = i);
 
-    let mut by_enterprise: FxHashMap<String, Vec<Designation>> = FxHashMap::default();
+    let mut by_enterprise: FxHashMap<Id, Vec<Designation>> = FxHashMap::default();
     for (record, (enterprise_id, designation)) in
         usable_rows(designations, Source::Designations, parse_designation, &mut exceptions)
     {
         if policy.knows_designation(&designation.code) {
-            by_enterprise.entry(enterprise_id).or_default().push(designation);
+            by_enterprise.entry(Id::from(enterprise_id)).or_default().push(designation);
         } else {
             exceptions.push(registry_exception(
                 Source::Designations,

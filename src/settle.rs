@@ -381,7 +381,7 @@ fn tiers_of<'p>(
         .par_iter()
         .map(|enterprise| {
             needed[enterprise.index as usize].then(|| {
-                let held = registries.designations.get(&enterprise.id).unwrap_or(&no_designations);
+                let held = registries.designations.get(enterprise.id.as_str()).unwrap_or(&no_designations);
                 tier_for(policy, enterprise, held, service_year, cutoff)
             })
         })
@@ -389,7 +389,7 @@ fn tiers_of<'p>(
 }
 
 /// The registry entries in index order (which is id order).
-fn by_index<T>(entries: &FxHashMap<String, T>, index: impl Fn(&T) -> u32) -> Vec<&T> {
+fn by_index<T>(entries: &FxHashMap<Id, T>, index: impl Fn(&T) -> u32) -> Vec<&T> {
     let mut ordered: Vec<&T> = entries.values().collect();
     ordered.sort_by_key(|entry| index(entry));
     ordered
@@ -412,14 +412,14 @@ fn carried_totals(
     let mut unlisted_providers: FxHashMap<String, Decimal> = FxHashMap::default();
     for s in &carry_in.year_settlements {
         let approved = s.approved_amount;
-        match registries.providers.get(&s.provider_id) {
+        match registries.providers.get(s.provider_id.as_str()) {
             Some(provider) => totals.provider_yuan[provider.index as usize] += approved,
             None => *unlisted_providers.entry(s.provider_id.clone()).or_default() += approved,
         }
-        let Some(enterprise) = registries.enterprises.get(&s.enterprise_id) else { continue };
+        let Some(enterprise) = registries.enterprises.get(s.enterprise_id.as_str()) else { continue };
         totals.enterprise_yuan[enterprise.index as usize] += approved;
         let key = match scope {
-            CapScope::EnterpriseProductYear => match registries.products.get(&s.product_id) {
+            CapScope::EnterpriseProductYear => match registries.products.get(s.product_id.as_str()) {
                 Some(product) => item_key(scope, enterprise.index, product.index, Category::Diagnostic, 0),
                 None => continue,
             },
