@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, allocation, allocation_order, item_key, take};
+use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, Step, allocation, allocation_order, item_key, take};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -221,9 +221,8 @@ pub fn settle_batch(
     let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
     lap("registries");
     let validated = validate_contracts(&tables.contracts, &ctx);
-    lap("validate");
     drop(tables.contracts);
-    lap("drop contracts table");
+    lap("validate");
     exceptions.extend(validated.exceptions);
     let eligible = allocation_order(&validated.eligible);
     let rows_in = validated.rows_in;
@@ -267,35 +266,7 @@ pub fn settle_batch(
     touched_items.par_sort_unstable_by_key(|(key, _)| *key);
     touched_items.dedup_by_key(|(key, _)| *key);
 
-    // The rows, in parallel, from each contract's step.
-    let allocation_of = |i: usize| {
-        let e = eligible[i];
-        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, claims[i].rate_limit_yuan, &steps[i])
-    };
-    let settled: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].settles()).collect();
-    let mut settlements = Vec::with_capacity(settled.len());
-    settled
-        .par_iter()
-        .enumerate()
-        .map(|(at, &i)| SettlementRow::new(at as u64 + 1, eligible[i], &allocation_of(i)))
-        .collect_into_vec(&mut settlements);
-    lap("rows: settlements");
-    if let Some(broken) = settlements.par_iter().find_map_first(SettlementRow::broken) {
-        return Err(broken);
-    }
-    lap("rows: checked");
-    // Reduced and rejected contracts: their exception rows, in allocation
-    // order, written straight into the exception list.
-    let settled_whole = |i: usize| steps[i].settles() && steps[i].approved_yuan == claims[i].voucher_yuan;
-    let flagged: Vec<usize> = (0..steps.len()).filter(|&i| !settled_whole(i)).collect();
-    exceptions.reserve(flagged.len());
-    exceptions.par_extend(flagged.par_iter().map(|&i| match allocation_of(i) {
-        a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
-            allocation_exception(eligible[i], &a, code)
-        }
-        Allocation { outcome: Outcome::Settled, .. } => unreachable!("a settled contract got its whole claim"),
-    }));
-    lap("rows: flagged");
+    let settlements = rows(policy, &eligible, &tiers, &claims, &steps, &mut exceptions)?;
     drop(eligible);
     drop(validated.eligible);
     lap("rows");
@@ -335,6 +306,44 @@ pub fn settle_batch(
         usage,
         control,
     })
+}
+
+/// The settlement rows (in allocation order, numbered from 1) and the
+/// exception rows of reduced and rejected contracts, built in parallel from
+/// each contract's step. The exception rows are written straight into
+/// `exceptions`.
+fn rows(
+    policy: &Policy,
+    eligible: &[&Eligible],
+    tiers: &[Option<&Tier>],
+    claims: &[Claim],
+    steps: &[Step],
+    exceptions: &mut Vec<ExceptionRow>,
+) -> Result<Vec<SettlementRow>> {
+    let allocation_of = |i: usize| {
+        let e = eligible[i];
+        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, claims[i].rate_limit_yuan, &steps[i])
+    };
+    let settled: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].settles()).collect();
+    let mut settlements = Vec::with_capacity(settled.len());
+    settled
+        .par_iter()
+        .enumerate()
+        .map(|(at, &i)| SettlementRow::new(at as u64 + 1, eligible[i], &allocation_of(i)))
+        .collect_into_vec(&mut settlements);
+    if let Some(broken) = settlements.par_iter().find_map_first(SettlementRow::broken) {
+        return Err(broken);
+    }
+    let settled_whole = |i: usize| steps[i].settles() && steps[i].approved_yuan == claims[i].voucher_yuan;
+    let flagged: Vec<usize> = (0..steps.len()).filter(|&i| !settled_whole(i)).collect();
+    exceptions.reserve(flagged.len());
+    exceptions.par_extend(flagged.par_iter().map(|&i| match allocation_of(i) {
+        a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
+            allocation_exception(eligible[i], &a, code)
+        }
+        Allocation { outcome: Outcome::Settled, .. } => unreachable!("a settled contract got its whole claim"),
+    }));
+    Ok(settlements)
 }
 
 /// The exception row of an allocation that reduced or rejected a claim.
