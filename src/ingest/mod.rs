@@ -126,14 +126,20 @@ pub fn read_table(path: &Path, columns: &[ColumnSpec], options: &InputOptions) -
 /// format is told by the content, not the name: Parquet starts with `PAR1`,
 /// a workbook with a zip or OLE signature, anything else is CSV.
 pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Table> {
-    let rows = if bytes.starts_with(b"PAR1") {
-        parquet_reader::read_parquet(path, bytes, columns, options)?
-    } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        xlsx_reader::read_workbook(path, bytes, columns, options)?
-    } else {
-        csv_reader::read_csv(path, bytes, columns, options)?
-    };
-    Ok(Table { path: path.to_path_buf(), sha256: sha256_hex(bytes), rows })
+    // The checksum is computed while the file is parsed.
+    let (sha256, rows) = rayon::join(
+        || sha256_hex(bytes),
+        || {
+            if bytes.starts_with(b"PAR1") {
+                parquet_reader::read_parquet(path, bytes, columns, options)
+            } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+                xlsx_reader::read_workbook(path, bytes, columns, options)
+            } else {
+                csv_reader::read_csv(path, bytes, columns, options)
+            }
+        },
+    );
+    Ok(Table { path: path.to_path_buf(), sha256, rows: rows? })
 }
 
 /// `sha256:<hex>`, the checksum form used everywhere in the manifest.
@@ -203,10 +209,7 @@ impl<'a> RecordBuilder<'a> {
         }
         let index = self.rows.starts.len();
         if index >= MAX_RECORDS {
-            return Err(Error::Input(format!(
-                "{}: 超过 {MAX_RECORDS} 行上限 (more than {MAX_RECORDS} records)",
-                self.path.display()
-            )));
+            return Err(too_many_records(self.path));
         }
         self.rows.starts.push(self.rows.text.len());
         if row.len() != self.header_len {
@@ -305,6 +308,10 @@ fn map_header(
         )));
     }
     Ok(mapping)
+}
+
+fn too_many_records(path: &Path) -> Error {
+    Error::Input(format!("{}: 超过 {MAX_RECORDS} 行上限 (more than {MAX_RECORDS} records)", path.display()))
 }
 
 /// The error for a file with no header row.
