@@ -31,7 +31,8 @@ impl Folder {
     }
 }
 
-fn partial_path(dir: &Path, name: &str) -> PathBuf {
+/// The temporary name of an output file in a folder readers use.
+pub(crate) fn partial_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.partial"))
 }
 

@@ -327,5 +327,11 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
             assert_eq!(w.read(&path), clean.read(&path), "{point}: {name}");
         }
         assert!(!w.path("ledger/staging").exists(), "{point}");
+        let hidden: Vec<String> = std::fs::read_dir(w.path("out/2025-Q2"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.'))
+            .collect();
+        assert!(hidden.is_empty(), "{point}: partial files left in the output folder: {hidden:?}");
     }
 }

@@ -13,7 +13,7 @@ use crate::dates::parse_date;
 use crate::ingest::{Table, read_table, sha256_hex};
 use crate::job::{BatchRequest, JobSpec, load_job};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest};
-use crate::output::{Destination, Folder, publish};
+use crate::output::{Destination, Folder, partial_path, publish};
 use crate::policy::load_policy;
 use crate::progress::Progress;
 use crate::report::Summary;
@@ -223,6 +223,8 @@ fn already_committed(
         files.push((name, bytes));
     }
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    // Written through the same .NAME.partial names a run that died after its
+    // commit point may have left, so none of those stays behind.
     write_output_folder(output, &borrowed)?;
     let summary = files.iter().find(|(n, _)| *n == "summary.json").and_then(|(_, b)| serde_json::from_slice(b).ok());
     Ok(RunReport::AlreadyCommitted {
@@ -254,7 +256,7 @@ fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<
 fn write_output_folder(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     for (name, bytes) in files {
-        let temporary = dir.join(format!(".{name}.partial"));
+        let temporary = partial_path(dir, name);
         std::fs::write(&temporary, bytes).map_err(|e| Error::write(&temporary, e))?;
         let path = dir.join(name);
         std::fs::rename(&temporary, &path).map_err(|e| Error::write(&path, e))?;
