@@ -76,6 +76,9 @@ pub struct SettlementRow {
 }
 
 impl SettlementRow {
+    /// Private to this module: rows are built only by [`rows`], which
+    /// refuses the whole batch if any of them is [`broken`](Self::broken),
+    /// so no row with approved above claim or rate limit ever leaves here.
     fn new(seq: u64, eligible: &Eligible, a: &Allocation) -> SettlementRow {
         let c = &eligible.contract;
         let (outcome, code) = match a.outcome {
