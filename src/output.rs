@@ -1,11 +1,12 @@
-//! Where rendered output files go. `verify` keeps them in memory to compare
-//! with the ledger; `run` writes each file while it is rendered, hashing it on
+//! Where rendered output files go. `verify` compares them with the ledger's
+//! files as they are rendered (and keeps one in memory only to show where it
+//! differs); `run` writes each file while it is rendered, hashing it on
 //! the way, into the ledger's staging folder (fsynced, final names) and into
 //! the job's output folder (as `.NAME.partial`, renamed once the batch is
 //! committed). Nothing is held whole in memory and nothing is copied twice.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -36,15 +37,23 @@ pub(crate) fn partial_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.partial"))
 }
 
-/// Where to put the outputs: no folders means in memory.
+/// Where to put the outputs: no folders (and nothing to compare with)
+/// means in memory.
 #[derive(Debug, Clone, Default)]
 pub struct Destination {
     pub folders: Vec<Folder>,
+    /// A folder of files the outputs are compared with as they are rendered
+    /// (`verify`); nothing is kept or written.
+    pub compare_with: Option<PathBuf>,
 }
 
 impl Destination {
     pub fn memory() -> Destination {
         Destination::default()
+    }
+
+    pub fn compare_with(dir: &Path) -> Destination {
+        Destination { folders: Vec::new(), compare_with: Some(dir.to_path_buf()) }
     }
 
     /// Creates the folders.
@@ -62,8 +71,15 @@ impl Destination {
             let file = File::create(&path).map_err(|e| Error::write(&path, e))?;
             files.push((path, file, folder.durable));
         }
-        let capacity = if files.is_empty() { 0 } else { CHUNK + CHUNK / 4 };
-        Ok(OutputWriter { name, buffer: Vec::with_capacity(capacity), files, hasher: Sha256::new(), len: 0 })
+        // A stored file that cannot be opened simply differs.
+        let stored = self.compare_with.as_ref().map(|dir| Stored {
+            file: File::open(dir.join(name)).ok(),
+            scratch: Vec::new(),
+            same: true,
+        });
+        let streamed = !files.is_empty() || stored.is_some();
+        let capacity = if streamed { CHUNK + CHUNK / 4 } else { 0 };
+        Ok(OutputWriter { name, buffer: Vec::with_capacity(capacity), files, stored, hasher: Sha256::new(), len: 0 })
     }
 
     /// Removes the partial files of a run that did not commit.
@@ -93,13 +109,39 @@ pub struct OutputWriter {
     name: &'static str,
     buffer: Vec<u8>,
     files: Vec<(PathBuf, File, bool)>,
+    stored: Option<Stored>,
     hasher: Sha256,
     len: u64,
 }
 
+/// The stored file an output is compared with, read along as it is rendered.
+struct Stored {
+    file: Option<File>,
+    scratch: Vec<u8>,
+    same: bool,
+}
+
+impl Stored {
+    /// Reads as many bytes as `rendered` holds and compares them.
+    fn compare(&mut self, rendered: &[u8]) {
+        let Some(file) = self.file.as_mut().filter(|_| self.same) else {
+            self.same = false;
+            return;
+        };
+        self.scratch.resize(rendered.len(), 0);
+        self.same = file.read_exact(&mut self.scratch).is_ok() && self.scratch == rendered;
+    }
+
+    /// Whether the stored file ends where the rendered one does.
+    fn ends_here(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        self.same && self.file.as_mut().is_some_and(|file| matches!(file.read(&mut byte), Ok(0)))
+    }
+}
+
 impl OutputWriter {
     fn in_memory(&self) -> bool {
-        self.files.is_empty()
+        self.files.is_empty() && self.stored.is_none()
     }
 
     fn drain(&mut self) -> std::io::Result<()> {
@@ -107,6 +149,9 @@ impl OutputWriter {
         self.len += self.buffer.len() as u64;
         for (path, file, _) in &mut self.files {
             file.write_all(&self.buffer).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        }
+        if let Some(stored) = &mut self.stored {
+            stored.compare(&self.buffer);
         }
         self.buffer.clear();
         Ok(())
@@ -129,12 +174,14 @@ impl OutputWriter {
             }
         }
         let bytes = if self.in_memory() { Some(std::mem::take(&mut self.buffer)) } else { None };
+        let same_as_stored = self.stored.as_mut().map(Stored::ends_here);
         Ok(OutputFile {
             name: self.name,
             sha256: format!("sha256:{:x}", self.hasher.finalize()),
             len: self.len,
             rows,
             bytes,
+            same_as_stored,
         })
     }
 }
@@ -163,6 +210,8 @@ pub struct OutputFile {
     pub rows: Option<u64>,
     /// The content, when rendered in memory.
     pub bytes: Option<Vec<u8>>,
+    /// Whether it equals the stored file, when compared with one.
+    pub same_as_stored: Option<bool>,
 }
 
 impl OutputFile {

@@ -121,7 +121,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     );
     let sequence = committed.last().map_or(1, |b| b.manifest.sequence + 1);
     let staging = if args.dry_run { None } else { Some(ledger.begin(sequence, batch_id)?) };
-    let mut destination = Destination { folders: vec![Folder { dir: job.output.clone(), durable: false }] };
+    let mut destination =
+        Destination { folders: vec![Folder { dir: job.output.clone(), durable: false }], compare_with: None };
     if let Some(staging) = &staging {
         destination.folders.push(Folder { dir: staging.dir().to_path_buf(), durable: true });
     }

@@ -8,7 +8,7 @@ use crate::batch::{BatchSpec, compute, input_columns, render};
 use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::frame::{TextTable, parquet_rows};
-use crate::ingest::{parse_table, sha256_hex};
+use crate::ingest::{parse_table, sha256_file};
 use crate::job::input_options_of;
 use crate::ledger::{CommittedBatch, Ledger, MANIFEST};
 use crate::output::Destination;
@@ -141,7 +141,9 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     let carry_in = ledger.carry_in(&batches[..index], m.service_year)?;
     let spec = BatchSpec { batch_id: &m.batch_id, service_year: m.service_year, cutoff };
     let computed = compute(&policy, tables, &spec, &carry_in)?;
-    let files = render(&computed, &Destination::memory())?;
+    // Compared with the stored files as they are rendered, so a replay needs
+    // no more memory than the run did.
+    let files = render(&computed, &Destination::compare_with(&batch.dir))?;
 
     let listed: Vec<&str> = m.outputs.iter().map(|o| o.name.as_str()).collect();
     let recomputed: Vec<&str> = files.iter().map(|f| f.name).collect();
@@ -149,10 +151,14 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         return Err(differs(format!("batch {}, {MANIFEST}: outputs {listed:?}, expected {recomputed:?}", m.batch_id)));
     }
     for (file, entry) in files.iter().zip(&m.outputs) {
-        let path = batch.dir.join(file.name);
-        let stored = std::fs::read(&path).map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
-        let rendered = file.bytes.as_deref().unwrap_or_default();
-        if stored != rendered {
+        if file.same_as_stored != Some(true) {
+            // Rendered again, in memory, to say where it differs.
+            let path = batch.dir.join(file.name);
+            let stored =
+                std::fs::read(&path).map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
+            let again = render(&computed, &Destination::memory())?;
+            let rendered =
+                again.iter().find(|f| f.name == file.name).and_then(|f| f.bytes.as_deref()).unwrap_or_default();
             let place = first_difference(file.name, &stored, rendered)
                 .unwrap_or_else(|| "bytes differ (formatting)".to_string());
             return Err(differs(format!("batch {}, {}, {place}", m.batch_id, file.name)));
@@ -172,15 +178,12 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
 fn check_file_hashes(batch: &CommittedBatch) -> Result<()> {
     for entry in &batch.manifest.outputs {
         let path = batch.dir.join(&entry.name);
-        let bytes = std::fs::read(&path)
+        let sha256 = sha256_file(&path)
             .map_err(|e| differs(format!("batch {}, {}: {e}", batch.manifest.batch_id, entry.name)))?;
-        if sha256_hex(&bytes) != entry.sha256 {
+        if sha256 != entry.sha256 {
             return Err(differs(format!(
-                "batch {}, {}: checksum {} differs from the manifest's {}",
-                batch.manifest.batch_id,
-                entry.name,
-                sha256_hex(&bytes),
-                entry.sha256
+                "batch {}, {}: checksum {sha256} differs from the manifest's {}",
+                batch.manifest.batch_id, entry.name, entry.sha256
             )));
         }
     }
