@@ -218,7 +218,14 @@ pub fn settle_batch(
     carry_in: &CarryIn,
 ) -> Result<BatchOutcome> {
     let clock = std::time::Instant::now();
-    let lap = |what: &str| tracing::debug!(step = what, elapsed_ms = clock.elapsed().as_millis() as u64, "settle step");
+    let lap = |what: &str| {
+        tracing::debug!(
+            step = what,
+            elapsed_ms = clock.elapsed().as_millis() as u64,
+            rss_mib = rss_mib(),
+            "settle step"
+        )
+    };
     let (registries, mut exceptions) =
         build_registries(tables.enterprises, tables.designations, tables.providers, tables.products, policy);
     let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
@@ -374,6 +381,14 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
         value,
         detail,
     }
+}
+
+/// The process's resident memory in MiB (Linux; 0 elsewhere), for the step log.
+fn rss_mib() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1).and_then(|field| field.parse::<u64>().ok()));
+    pages.map_or(0, |pages| pages * 4096 / (1 << 20))
 }
 
 /// The tier of every enterprise that reaches allocation, by registry index.
