@@ -383,7 +383,7 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
     }
 }
 
-/// The process's resident memory in MiB (Linux; 0 elsewhere), for the step log.
+/// The process's resident memory in MiB (Linux, 4 KiB pages; 0 elsewhere), for the step log.
 fn rss_mib() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")
         .ok()
