@@ -271,12 +271,20 @@ pub fn settle_batch(
         steps.push(step);
     }
     lap("allocate");
-    // The item scope keys this batch touched, each once, with their caps.
+    // The item scope keys this batch touched, each once: year-to-date total
+    // and cap, for the control totals. Then the item totals and the claims
+    // are freed before the rows are built (the batch's memory peak).
     let mut touched_items: Vec<(u64, Decimal)> = claims.par_iter().map(|c| (c.item_key, c.item_cap_yuan)).collect();
     touched_items.par_sort_unstable_by_key(|(key, _)| *key);
     touched_items.dedup_by_key(|(key, _)| *key);
+    let item_caps: Vec<(Decimal, Decimal)> =
+        touched_items.iter().map(|(key, cap)| (totals.item_yuan[key], *cap)).collect();
+    drop(touched_items);
+    totals.item_yuan = FxHashMap::default();
+    let rate_limits: Vec<Decimal> = claims.iter().map(|c| c.rate_limit_yuan).collect();
+    drop(claims);
 
-    let settlements = rows(policy, &eligible, &tiers, &claims, &steps, &mut exceptions)?;
+    let settlements = rows(policy, &eligible, &tiers, &rate_limits, &steps, &mut exceptions)?;
     drop(eligible);
     drop(validated.eligible);
     lap("rows");
@@ -292,7 +300,7 @@ pub fn settle_batch(
         &exceptions,
         &payouts,
         &totals,
-        &touched_items,
+        &item_caps,
         &usage,
         &unlisted_providers,
         &recounted,
@@ -326,13 +334,13 @@ fn rows(
     policy: &Policy,
     eligible: &[&Eligible],
     tiers: &[Option<&Tier>],
-    claims: &[Claim],
+    rate_limits: &[Decimal],
     steps: &[Step],
     exceptions: &mut Vec<ExceptionRow>,
 ) -> Result<Vec<SettlementRow>> {
     let allocation_of = |i: usize| {
         let e = eligible[i];
-        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, claims[i].rate_limit_yuan, &steps[i])
+        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, rate_limits[i], &steps[i])
     };
     let settled: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].settles()).collect();
     let mut settlements = Vec::with_capacity(settled.len());
@@ -344,7 +352,7 @@ fn rows(
     if let Some(broken) = settlements.par_iter().find_map_first(SettlementRow::broken) {
         return Err(broken);
     }
-    let settled_whole = |i: usize| steps[i].settles() && steps[i].approved_yuan == claims[i].voucher_yuan;
+    let settled_whole = |i: usize| steps[i].settles() && steps[i].approved_yuan == eligible[i].contract.voucher_amount;
     let flagged: Vec<usize> = (0..steps.len()).filter(|&i| !settled_whole(i)).collect();
     exceptions.reserve(flagged.len());
     exceptions.par_extend(flagged.par_iter().map(|&i| match allocation_of(i) {
@@ -517,7 +525,7 @@ fn control_totals(
     exceptions: &[ExceptionRow],
     payouts: &[PayoutRow],
     totals: &BatchTotals,
-    touched_items: &[(u64, Decimal)],
+    item_caps: &[(Decimal, Decimal)],
     usage: &[UsageRow],
     unlisted_providers: &FxHashMap<String, Decimal>,
     recounted: &[(String, u64, Decimal)],
@@ -533,8 +541,8 @@ fn control_totals(
         caps_checked += 1;
         caps_hold &= used <= cap;
     };
-    for (key, cap) in touched_items {
-        check(totals.item_yuan[key], *cap);
+    for (used, cap) in item_caps {
+        check(*used, *cap);
     }
     for u in usage {
         check(u.used_after, u.quota);
