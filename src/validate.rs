@@ -111,10 +111,40 @@ impl AsRef<str> for FingerprintText {
     }
 }
 
+/// What allocation and the settlement row use of a contract; the amounts
+/// only the row checks need (contract, deposit, balance) stay behind, which
+/// keeps the eligible contracts of a large batch 56 bytes smaller each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractCore {
+    pub source_row: u64,
+    pub contract_id: Id,
+    pub enterprise_id: Id,
+    pub provider_id: Id,
+    pub product_id: Id,
+    pub service_price: Decimal,
+    pub voucher_amount: Decimal,
+    pub signed_on: NaiveDate,
+}
+
+impl From<Contract> for ContractCore {
+    fn from(c: Contract) -> ContractCore {
+        ContractCore {
+            source_row: c.source_row,
+            contract_id: c.contract_id,
+            enterprise_id: c.enterprise_id,
+            provider_id: c.provider_id,
+            product_id: c.product_id,
+            service_price: c.service_price,
+            voucher_amount: c.voucher_amount,
+            signed_on: c.signed_on,
+        }
+    }
+}
+
 /// A contract that passed every row check and goes to allocation.
 #[derive(Debug, Clone)]
 pub struct Eligible {
-    pub contract: Contract,
+    pub contract: ContractCore,
     /// Registry positions of the contract's enterprise, provider and product.
     pub enterprise_index: u32,
     pub provider_index: u32,
@@ -420,7 +450,7 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
         category: product.category,
         completed_on,
         fingerprint,
-        contract,
+        contract: contract.into(),
     };
     Ok((eligible, warning))
 }
