@@ -4,13 +4,12 @@
 
 use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
-use std::collections::hash_map::Entry;
 
 use crate::Id;
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::parse_date;
-use crate::ingest::{Record, Table};
+use crate::ingest::{Record, Table, duplicate_groups};
 use crate::money::parse_money;
 use crate::policy::Policy;
 use crate::uscc::normalize_uscc;
@@ -281,45 +280,25 @@ fn usable_rows<'t, T>(
 
 /// Among usable rows sharing a key: all identical (trimmed text of every
 /// column) -> the first is kept, the others `R_DUPLICATE_ROW`; otherwise all
-/// are left out, each `R_DUPLICATE_CONFLICT`. Only keys seen twice get a
-/// member list; the exceptions are sorted with the others later.
+/// are left out, each `R_DUPLICATE_CONFLICT`. The exceptions are sorted with
+/// the others later.
 fn unique_by_key<T>(
     rows: Vec<(Record, T)>,
     source: Source,
     key: impl Fn(&T) -> Id,
     exceptions: &mut Vec<ExceptionRow>,
 ) -> FxHashMap<Id, T> {
-    let mut first_of: FxHashMap<Id, usize> = FxHashMap::default();
-    first_of.reserve(rows.len());
-    let mut repeated: FxHashMap<Id, Vec<usize>> = FxHashMap::default();
-    for (index, (_, value)) in rows.iter().enumerate() {
-        match first_of.entry(key(value)) {
-            Entry::Vacant(vacant) => {
-                vacant.insert(index);
-            }
-            Entry::Occupied(seen) => {
-                repeated.entry(seen.key().clone()).or_insert_with(|| vec![*seen.get()]).push(index)
-            }
+    let groups = duplicate_groups(rows.iter().map(|(_, value)| key(value)), |i| rows[i].0);
+    let mut keep = vec![true; rows.len()];
+    for group in &groups {
+        let code = if group.identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
+        for &m in group.flagged() {
+            keep[m] = false;
+            let (record, value) = &rows[m];
+            exceptions.push(registry_exception(source, record.source_row, code, "", key(value).to_string()));
         }
     }
-    let mut conflicting = Vec::new();
-    for (key, members) in &repeated {
-        let first = &rows[members[0]].0;
-        let identical = members.iter().all(|&m| (0..first.width()).all(|i| rows[m].0.get(i) == first.get(i)));
-        let (code, flagged) =
-            if identical { (Code::R_DUPLICATE_ROW, &members[1..]) } else { (Code::R_DUPLICATE_CONFLICT, &members[..]) };
-        for &m in flagged {
-            exceptions.push(registry_exception(source, rows[m].0.source_row, code, "", key.to_string()));
-        }
-        if !identical {
-            conflicting.push(key);
-        }
-    }
-    for key in conflicting {
-        first_of.remove(key);
-    }
-    let mut values: Vec<Option<T>> = rows.into_iter().map(|(_, value)| Some(value)).collect();
-    first_of.into_iter().map(|(key, index)| (key, values[index].take().expect("each row taken once"))).collect()
+    rows.into_iter().zip(keep).filter(|(_, kept)| *kept).map(|((_, value), _)| (key(&value), value)).collect()
 }
 
 /// Gives each entry its dense index, in byte order of the ids, so that the

@@ -12,7 +12,7 @@ use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::{iso, parse_date};
 use crate::ingest::columns::{CONTRACTS, contract as col};
-use crate::ingest::{Record, Table};
+use crate::ingest::{Record, Table, duplicate_groups};
 use crate::money::{format_money, parse_money, push_money};
 use crate::policy::Policy;
 use crate::registry::{ProviderStatus, Registries, SizeClass};
@@ -175,6 +175,9 @@ pub struct Validated {
 }
 
 pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
+    let clock = std::time::Instant::now();
+    let lap =
+        |what: &str| tracing::debug!(step = what, elapsed_ms = clock.elapsed().as_millis() as u64, "validate step");
     let mut exceptions = Vec::new();
     let mut candidates = Vec::with_capacity(table.len());
     for record in table.records() {
@@ -189,14 +192,11 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
             candidates.push(record);
         }
     }
-    let clock = std::time::Instant::now();
-    let lap =
-        |what: &str| tracing::debug!(step = what, elapsed_ms = clock.elapsed().as_millis() as u64, "validate step");
     lap("records");
     let kept = drop_duplicates(candidates, &mut exceptions);
     lap("duplicates");
-    // Checked in parallel chunks; both lists are sorted later (allocation
-    // order, report order), and the chunks are joined in input order anyway.
+    // Checked in parallel chunks, kept in input order; both lists are sorted
+    // later (allocation order, report order).
     let parts: Vec<(Vec<Eligible>, Vec<ExceptionRow>)> = kept
         .par_chunks(VALIDATE_CHUNK)
         .map(|chunk| {
@@ -215,14 +215,8 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
         })
         .collect();
     lap("checks");
-    let mut eligible = Vec::with_capacity(parts.len());
-    let mut checked = Vec::with_capacity(parts.iter().map(|(_, p)| p.len()).sum());
-    for (more_eligible, more_problems) in parts {
-        eligible.push(more_eligible);
-        checked.extend(more_problems);
-    }
-    exceptions.extend(checked);
-    lap("joined");
+    let (eligible, problems): (Vec<Vec<Eligible>>, Vec<Vec<ExceptionRow>>) = parts.into_iter().unzip();
+    exceptions.extend(problems.into_iter().flatten());
     Validated { rows_in: table.len() as u64, eligible, exceptions }
 }
 
@@ -230,28 +224,11 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
 /// the first is kept, the others `E_DUPLICATE_ROW`; otherwise every row of
 /// the group is `E_DUPLICATE_CONFLICT`.
 fn drop_duplicates<'t>(candidates: Vec<Record<'t>>, exceptions: &mut Vec<ExceptionRow>) -> Vec<Record<'t>> {
-    // First occurrence of each id; only ids seen twice get a member list.
-    let mut first_of: FxHashMap<&str, usize> = FxHashMap::default();
-    first_of.reserve(candidates.len());
-    let mut repeated: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
-    for (index, record) in candidates.iter().enumerate() {
-        let id = record.get(col::CONTRACT_ID);
-        match first_of.get(id) {
-            None => {
-                first_of.insert(id, index);
-            }
-            Some(&first) => repeated.entry(id).or_insert_with(|| vec![first]).push(index),
-        }
-    }
+    let groups = duplicate_groups(candidates.iter().map(|r| r.get(col::CONTRACT_ID)), |i| candidates[i]);
     let mut keep = vec![true; candidates.len()];
-    let mut groups: Vec<&Vec<usize>> = repeated.values().collect();
-    groups.sort();
-    for members in groups {
-        let first = candidates[members[0]];
-        let identical = members.iter().all(|&i| (0..CONTRACTS.len()).all(|f| candidates[i].get(f) == first.get(f)));
-        let (code, flagged) =
-            if identical { (Code::E_DUPLICATE_ROW, &members[1..]) } else { (Code::E_DUPLICATE_CONFLICT, &members[..]) };
-        for &i in flagged {
+    for group in &groups {
+        let code = if group.identical { Code::E_DUPLICATE_ROW } else { Code::E_DUPLICATE_CONFLICT };
+        for &i in group.flagged() {
             keep[i] = false;
             exceptions.push(exception(&candidates[i], code, "contract_id"));
         }

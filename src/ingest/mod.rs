@@ -12,7 +12,9 @@ mod xlsx_reader;
 
 use std::path::{Path, PathBuf};
 
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
+use std::collections::hash_map::Entry;
 
 pub use columns::ColumnSpec;
 pub use csv_reader::Encoding;
@@ -67,6 +69,57 @@ impl<'t> Record<'t> {
     pub fn width(&self) -> usize {
         self.ends.len()
     }
+
+    /// Whether two records hold the same trimmed text in every column.
+    pub fn same_text(&self, other: &Record) -> bool {
+        self.width() == other.width() && (0..self.width()).all(|i| self.get(i) == other.get(i))
+    }
+}
+
+/// Records sharing a key that should be unique (contract_id, a registry
+/// id): their indices in input order, and whether they are all identical.
+#[derive(Debug)]
+pub struct DuplicateGroup {
+    pub members: Vec<usize>,
+    pub identical: bool,
+}
+
+impl DuplicateGroup {
+    /// The records left out (SPEC 4.1 step 2 and its registry twin): all
+    /// but the first of identical records, every one of differing records.
+    pub fn flagged(&self) -> &[usize] {
+        if self.identical { &self.members[1..] } else { &self.members }
+    }
+}
+
+/// The groups of records whose keys occur more than once, in order of their
+/// first record. `keys` gives one key per record; `record` looks one up by index.
+pub fn duplicate_groups<'t, K: std::hash::Hash + Eq>(
+    keys: impl ExactSizeIterator<Item = K>,
+    record: impl Fn(usize) -> Record<'t>,
+) -> Vec<DuplicateGroup> {
+    // First occurrence of each key; only keys seen twice get a member list.
+    let mut first_of: FxHashMap<K, usize> = FxHashMap::default();
+    first_of.reserve(keys.len());
+    let mut repeated: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    for (index, key) in keys.enumerate() {
+        match first_of.entry(key) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(index);
+            }
+            Entry::Occupied(seen) => repeated.entry(*seen.get()).or_insert_with(|| vec![*seen.get()]).push(index),
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = repeated.into_values().collect();
+    groups.sort_unstable();
+    groups
+        .into_iter()
+        .map(|members| {
+            let first = record(members[0]);
+            let identical = members.iter().all(|&m| record(m).same_text(&first));
+            DuplicateGroup { members, identical }
+        })
+        .collect()
 }
 
 #[derive(Debug)]
