@@ -76,6 +76,25 @@ pub fn compute(
 
 /// Renders every output file into `destination`, in manifest order.
 pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<OutputFile>> {
+    // The files are independent: rendered side by side, the longest started
+    // first (rayon hands the later half of the list to the other thread),
+    // then listed in manifest order.
+    const LONGEST_FIRST: [usize; 9] = [1, 0, 7, 5, 8, 4, 6, 2, 3];
+    let mut rendered = render_files(computed, destination, &LONGEST_FIRST)?;
+    rendered.sort_by_key(|(at, _)| *at);
+    Ok(rendered.into_iter().map(|(_, file)| file).collect())
+}
+
+/// Renders one output file, by name (one of [`OUTPUT_NAMES`]).
+pub fn render_one(computed: &Computed, name: &str, destination: &Destination) -> Result<OutputFile> {
+    let at =
+        OUTPUT_NAMES.iter().position(|n| *n == name).ok_or_else(|| Error::Internal(format!("no output {name}")))?;
+    let (_, file) = render_files(computed, destination, &[at])?.pop().expect("one file rendered");
+    Ok(file)
+}
+
+/// Renders the output files at the given positions of [`OUTPUT_NAMES`], in parallel.
+fn render_files(computed: &Computed, destination: &Destination, which: &[usize]) -> Result<Vec<(usize, OutputFile)>> {
     let (outcome, summary) = (&computed.outcome, &computed.summary);
     let batch_id = outcome.batch_id.as_str();
     let settled = Some(outcome.settlements.len() as u64);
@@ -96,17 +115,11 @@ pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<Outp
         ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary).into_bytes()), w))),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
-    // The files are independent: rendered side by side, the longest started
-    // first (rayon hands the later half of the list to the other thread),
-    // then listed in manifest order.
-    const LONGEST_FIRST: [usize; 9] = [1, 0, 7, 5, 8, 4, 6, 2, 3];
-    let mut rendered: Vec<(usize, OutputFile)> = LONGEST_FIRST
+    which
         .par_iter()
         .map(|&at| {
             let (name, rows, render) = &files[at];
             render_file(destination, name, *rows, render).map(|file| (at, file))
         })
-        .collect::<Result<_>>()?;
-    rendered.sort_by_key(|(at, _)| *at);
-    Ok(rendered.into_iter().map(|(_, file)| file).collect())
+        .collect()
 }

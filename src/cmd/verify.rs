@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::batch::{BatchSpec, compute, input_columns, render};
+use crate::batch::{BatchSpec, compute, input_columns, render, render_one};
 use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::frame::{TextTable, parquet_rows};
@@ -156,9 +156,8 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
             let path = batch.dir.join(file.name);
             let stored =
                 std::fs::read(&path).map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
-            let again = render(&computed, &Destination::memory())?;
-            let rendered =
-                again.iter().find(|f| f.name == file.name).and_then(|f| f.bytes.as_deref()).unwrap_or_default();
+            let again = render_one(&computed, file.name, &Destination::memory())?;
+            let rendered = again.bytes.as_deref().unwrap_or_default();
             let place = first_difference(file.name, &stored, rendered)
                 .unwrap_or_else(|| "bytes differ (formatting)".to_string());
             return Err(differs(format!("batch {}, {}, {place}", m.batch_id, file.name)));
