@@ -77,9 +77,11 @@ impl Destination {
             scratch: Vec::new(),
             same: true,
         });
-        let streamed = !files.is_empty() || stored.is_some();
-        let capacity = if streamed { CHUNK + CHUNK / 4 } else { 0 };
-        Ok(OutputWriter { name, buffer: Vec::with_capacity(capacity), files, stored, hasher: Sha256::new(), len: 0 })
+        let mut writer = OutputWriter { name, buffer: Vec::new(), files, stored, hasher: Sha256::new(), len: 0 };
+        if !writer.in_memory() {
+            writer.buffer.reserve(CHUNK + CHUNK / 4);
+        }
+        Ok(writer)
     }
 
     /// Removes the partial files of a run that did not commit.

@@ -27,7 +27,8 @@ pub fn normalize_uscc(text: &str) -> Option<Id> {
     if text.len() != 18 {
         return None;
     }
-    let code = Id::from(text.to_ascii_uppercase());
+    let mut code = Id::from(text);
+    code.make_ascii_uppercase();
     let bytes = code.as_bytes();
     (check_character(&bytes[..17])? == bytes[17]).then_some(code)
 }

@@ -252,13 +252,11 @@ impl Ledger {
     }
 
     /// Starts a commit: an empty staging folder for the batch's outputs,
-    /// which are rendered straight into it (see [`crate::output`]).
+    /// which are rendered straight into it (see [`crate::output`]). `open`
+    /// removed any staging leftover, under the lock this store holds.
     pub fn begin(&self, sequence: u64, batch_id: &str) -> Result<Staging> {
         let name = format!("{sequence:06}_{batch_id}");
         let dir = self.root.join(STAGING).join(&name);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-        }
         fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         Ok(Staging { dir, name })
     }
