@@ -206,14 +206,34 @@ pub fn allocation(
     }
 }
 
+/// Where an eligible contract sits among validation's chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    part: u32,
+    index: u32,
+}
+
+impl At {
+    pub fn of(self, parts: &[Vec<Eligible>]) -> &Eligible {
+        &parts[self.part as usize][self.index as usize]
+    }
+}
+
 /// The allocation order: ascending (completed_on, contract_id as UTF-8
-/// bytes). The contracts stay where validation put them; only references
+/// bytes). The contracts stay where validation put them; only positions
 /// are sorted, on keys held inline (ids up to 24 bytes live in the key).
-pub fn allocation_order(parts: &[Vec<Eligible>]) -> Vec<&Eligible> {
-    let mut keys: Vec<(chrono::NaiveDate, crate::Id, &Eligible)> =
-        parts.iter().flatten().map(|e| (e.completed_on, e.contract.contract_id.clone(), e)).collect();
+pub fn allocation_order(parts: &[Vec<Eligible>]) -> Vec<At> {
+    let mut keys: Vec<(chrono::NaiveDate, crate::Id, At)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(part, contracts)| {
+            contracts.iter().enumerate().map(move |(index, e)| {
+                (e.completed_on, e.contract.contract_id.clone(), At { part: part as u32, index: index as u32 })
+            })
+        })
+        .collect();
     // contract_ids are unique here (duplicates were removed), so the order is
     // total and an unstable sort gives the same result every time.
     keys.par_sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
-    keys.into_iter().map(|(_, _, e)| e).collect()
+    keys.into_iter().map(|(_, _, at)| at).collect()
 }

@@ -7,7 +7,7 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::codes::ExceptionRow;
-use crate::settle::SettlementRow;
+use crate::settle::Settlements;
 use crate::{Error, Result};
 
 const MONEY_PRECISION: usize = 18;
@@ -77,35 +77,43 @@ fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
 /// group at a time, so a large table is never copied into columns whole.
 const ROW_GROUP: usize = 512 * 512;
 
-/// Writes `rows` as Parquet, building one frame per row group with `frame`.
-fn write_parquet<T, W: std::io::Write>(
+/// Writes `rows` rows as Parquet, building the frame of each row group
+/// (a range of row numbers) with `frame`.
+fn write_parquet<W: std::io::Write>(
     what: &str,
-    rows: &[T],
+    rows: usize,
     out: W,
-    frame: impl Fn(&[T]) -> Result<DataFrame>,
+    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
 ) -> Result<()> {
-    let first = frame(&rows[..rows.len().min(ROW_GROUP)])?;
+    let groups = (0..rows.div_ceil(ROW_GROUP)).map(|g| g * ROW_GROUP..rows.min((g + 1) * ROW_GROUP));
+    let first = frame(0..rows.min(ROW_GROUP))?;
     let mut writer = ParquetWriter::new(out)
         .with_compression(ParquetCompression::Snappy)
         .batched(first.schema())
         .map_err(internal(what))?;
-    if !rows.is_empty() {
+    if rows > 0 {
         writer.write_batch(&first).map_err(internal(what))?;
     }
     drop(first);
-    for chunk in rows.chunks(ROW_GROUP).skip(1) {
-        writer.write_batch(&frame(chunk)?).map_err(internal(what))?;
+    for group in groups.skip(1) {
+        writer.write_batch(&frame(group)?).map_err(internal(what))?;
     }
     writer.finish().map_err(internal(what))?;
     Ok(())
 }
 
 /// settlements.parquet, columns as SPEC 6 orders them.
-pub fn settlements_parquet(batch_id: &str, rows: &[SettlementRow], out: impl std::io::Write) -> Result<()> {
-    write_parquet("settlements.parquet", rows, out, |rows| settlements_frame(batch_id, rows))
+pub fn settlements_parquet(batch_id: &str, rows: &Settlements, out: impl std::io::Write) -> Result<()> {
+    // One buffer for the rows of every row group, filled anew for each.
+    let buffer = std::sync::Mutex::new(Vec::new());
+    write_parquet("settlements.parquet", rows.len(), out, |group| {
+        let mut group_rows = buffer.lock().map_err(|_| Error::Internal("settlements.parquet: buffer".into()))?;
+        rows.rows_into(group, &mut group_rows);
+        settlements_frame(batch_id, &group_rows)
+    })
 }
 
-fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
+fn settlements_frame(batch_id: &str, rows: &[crate::settle::SettlementRow]) -> Result<DataFrame> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         count("seq", rows.iter().map(|r| r.seq)),
@@ -140,7 +148,7 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
 
 /// exceptions.parquet, columns as SPEC 6 orders them.
 pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], out: impl std::io::Write) -> Result<()> {
-    write_parquet("exceptions.parquet", rows, out, |rows| exceptions_frame(batch_id, rows))
+    write_parquet("exceptions.parquet", rows.len(), out, |group| exceptions_frame(batch_id, &rows[group]))
 }
 
 fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
@@ -328,7 +336,8 @@ fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
 /// widths are not representable and must not be passed).
 pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    write_parquet("text parquet", rows, &mut bytes, |rows| {
+    write_parquet("text parquet", rows.len(), &mut bytes, |group| {
+        let rows = &rows[group];
         let columns: Vec<Column> = header
             .iter()
             .enumerate()
@@ -342,12 +351,12 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
 /// Per provider: settled contracts and Σ approved, computed by polars from
 /// the settlement rows — an aggregation independent of the allocation pass,
 /// which the control totals compare with the payout list.
-pub fn approved_by_provider(rows: &[SettlementRow]) -> Result<Vec<(String, u64, Decimal)>> {
+pub fn approved_by_provider(rows: &Settlements) -> Result<Vec<(String, u64, Decimal)>> {
     let frame = DataFrame::new(
         rows.len(),
         vec![
-            text("provider_id", rows.iter().map(|r| r.provider_id.as_str())),
-            money("approved_amount", rows.iter().map(|r| r.approved_amount))?,
+            text("provider_id", (0..rows.len()).map(|i| rows.provider_id(i))),
+            money("approved_amount", (0..rows.len()).map(|i| rows.approved(i)))?,
         ],
     )
     .map_err(internal("payout frame"))?;

@@ -191,8 +191,8 @@ fn needs_apostrophe(value: &str) -> bool {
 
 pub fn settlements_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
     let mut out = CsvOut::new(w, &SETTLEMENT_COLUMNS).map_err(render_failed)?;
-    for s in &outcome.settlements {
-        settlement_row(&mut out, &outcome.batch_id, s).map_err(render_failed)?;
+    for s in outcome.settlements.iter() {
+        settlement_row(&mut out, &outcome.batch_id, &s).map_err(render_failed)?;
     }
     out.finish()
 }
@@ -308,7 +308,8 @@ pub struct Summary {
 }
 
 pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
-    let reduced = outcome.settlements.iter().filter(|s| s.outcome == "SETTLED_REDUCED").count() as u64;
+    let totals = outcome.settlements.totals();
+    let reduced = totals.reduced;
     let rejected =
         outcome.exceptions.iter().filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error).count()
             as u64;
@@ -323,9 +324,9 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
         rejected,
         registry_exception_rows: outcome.exceptions.iter().filter(|e| e.source != Source::Contracts).count() as u64,
         codes: outcome.code_counts(),
-        claimed_settled: format_money(outcome.settlements.iter().map(|s| s.voucher_amount).sum()),
-        approved_total: format_money(outcome.approved_total()),
-        shortfall_total: format_money(outcome.settlements.iter().map(|s| s.shortfall).sum()),
+        claimed_settled: format_money(totals.claimed),
+        approved_total: format_money(totals.approved),
+        shortfall_total: format_money(totals.claimed - totals.approved),
         providers_paid: outcome.payouts.len() as u64,
         enterprises_touched: outcome.usage.len() as u64,
         control_totals: outcome.control.clone(),

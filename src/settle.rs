@@ -10,7 +10,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, Step, allocation, allocation_order, item_key, take};
+use crate::allocate::{
+    Allocation, At, BatchTotals, Claim, Outcome, Step, allocation, allocation_order, item_key, take,
+};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -76,9 +78,9 @@ pub struct SettlementRow {
 }
 
 impl SettlementRow {
-    /// Private to this module: rows are built only by [`rows`], which
-    /// refuses the whole batch if any of them is [`broken`](Self::broken),
-    /// so no row with approved above claim or rate limit ever leaves here.
+    /// Private to this module: rows are built only by [`Settlements`],
+    /// which refuses a batch with any row whose approved amount is above its
+    /// claim or rate limit or not positive.
     fn new(seq: u64, eligible: &Eligible, a: &Allocation) -> SettlementRow {
         let c = &eligible.contract;
         let (outcome, code) = match a.outcome {
@@ -115,24 +117,154 @@ impl SettlementRow {
             product_id: c.product_id.clone(),
         }
     }
+}
 
-    /// A row that must not exist: a rejected contract written as settled, or
-    /// an approved amount above the claim or the rate limit, or not
-    /// positive. Such a row is a bug, never data.
-    fn broken(&self) -> Option<Error> {
-        if self.outcome == "REJECTED" {
-            return Some(Error::Internal(format!(
-                "contract {} rejected with {} but written as settled",
-                self.contract_id, self.code
+/// The settlement rows of a batch, in allocation order. They are not
+/// stored as rows: each is built when it is read, from its contract and the
+/// step the sequential pass recorded, so a batch holds its contracts once
+/// instead of once more as rows.
+pub struct Settlements {
+    policy: Policy,
+    /// Per enterprise registry index: its tier's position in the policy.
+    tiers: Vec<Option<u8>>,
+    contracts: Vec<Vec<Eligible>>,
+    /// In allocation order, for every eligible contract.
+    steps: Vec<Step>,
+    rate_limits: Vec<Decimal>,
+    /// Per settlement row: its contract and its place in allocation order.
+    rows: Vec<(At, u32)>,
+    totals: RowTotals,
+}
+
+/// Sums over the settlement rows, taken once.
+#[derive(Debug, Clone, Copy)]
+pub struct RowTotals {
+    pub claimed: Decimal,
+    pub approved: Decimal,
+    /// Rows approved less than their claim (SETTLED_REDUCED).
+    pub reduced: u64,
+    /// Every row's approved amount is within its claim and its rate limit.
+    pub within_claim_and_rate: bool,
+}
+
+impl RowTotals {
+    const NONE: RowTotals =
+        RowTotals { claimed: Decimal::ZERO, approved: Decimal::ZERO, reduced: 0, within_claim_and_rate: true };
+
+    fn add(self, other: RowTotals) -> RowTotals {
+        RowTotals {
+            claimed: self.claimed + other.claimed,
+            approved: self.approved + other.approved,
+            reduced: self.reduced + other.reduced,
+            within_claim_and_rate: self.within_claim_and_rate && other.within_claim_and_rate,
+        }
+    }
+}
+
+impl Settlements {
+    /// Fails (a bug, never data) if any row's approved amount is above its
+    /// claim or its rate limit, or not positive.
+    fn new(
+        policy: &Policy,
+        tiers: &[Option<&Tier>],
+        contracts: Vec<Vec<Eligible>>,
+        steps: Vec<Step>,
+        rate_limits: Vec<Decimal>,
+        rows: Vec<(At, u32)>,
+    ) -> Result<Settlements> {
+        let tier_at = |tier: &Tier| policy.tiers.iter().position(|t| std::ptr::eq(t, tier)).expect("a policy tier");
+        let mut settlements = Settlements {
+            policy: policy.clone(),
+            tiers: tiers.iter().map(|tier| tier.map(|t| tier_at(t) as u8)).collect(),
+            contracts,
+            steps,
+            rate_limits,
+            rows,
+            totals: RowTotals::NONE,
+        };
+        // One pass: the totals, and the first row that must not exist.
+        let this = &settlements;
+        let (totals, broken) = (0..this.len())
+            .into_par_iter()
+            .map(|i| {
+                let (e, step, rate_limit) = this.parts(i);
+                let (approved, claimed) = (step.approved_yuan, e.contract.voucher_amount);
+                let within = approved <= claimed && approved <= rate_limit;
+                let totals = RowTotals {
+                    claimed,
+                    approved,
+                    reduced: u64::from(approved != claimed),
+                    within_claim_and_rate: within,
+                };
+                (totals, (!within || approved <= Decimal::ZERO).then_some(i))
+            })
+            .reduce(
+                || (RowTotals::NONE, None),
+                |(a, i), (b, j)| {
+                    let first = match (i, j) {
+                        (Some(i), Some(j)) => Some(i.min(j)),
+                        (i, j) => i.or(j),
+                    };
+                    (a.add(b), first)
+                },
+            );
+        if let Some(i) = broken {
+            let (e, step, rate_limit) = this.parts(i);
+            return Err(Error::Internal(format!(
+                "control total broken: contract {} approved {} of claim {} with rate limit {rate_limit}",
+                e.contract.contract_id, step.approved_yuan, e.contract.voucher_amount
             )));
         }
-        let approved = self.approved_amount;
-        (approved > self.voucher_amount || approved > self.rate_limit || approved <= Decimal::ZERO).then(|| {
-            Error::Internal(format!(
-                "control total broken: contract {} approved {} of claim {} with rate limit {}",
-                self.contract_id, approved, self.voucher_amount, self.rate_limit
-            ))
-        })
+        settlements.totals = totals;
+        Ok(settlements)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn parts(&self, i: usize) -> (&Eligible, &Step, Decimal) {
+        let (at, ordinal) = self.rows[i];
+        (at.of(&self.contracts), &self.steps[ordinal as usize], self.rate_limits[ordinal as usize])
+    }
+
+    /// Row `i` (from 0; its seq is `i + 1`).
+    pub fn row(&self, i: usize) -> SettlementRow {
+        let (e, step, rate_limit) = self.parts(i);
+        let tier = self.tiers[e.enterprise_index as usize].expect("a settled contract's enterprise has its tier");
+        let a = allocation(&self.policy, &self.policy.tiers[tier as usize], e, rate_limit, step);
+        SettlementRow::new(i as u64 + 1, e, &a)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = SettlementRow> + '_ {
+        (0..self.len()).map(|i| self.row(i))
+    }
+
+    /// The rows in `range`, built in parallel into `rows` (replacing what it held).
+    pub fn rows_into(&self, range: std::ops::Range<usize>, rows: &mut Vec<SettlementRow>) {
+        range.into_par_iter().map(|i| self.row(i)).collect_into_vec(rows);
+    }
+
+    pub fn approved(&self, i: usize) -> Decimal {
+        self.parts(i).1.approved_yuan
+    }
+
+    pub fn provider_id(&self, i: usize) -> &str {
+        &self.parts(i).0.contract.provider_id
+    }
+
+    pub fn totals(&self) -> RowTotals {
+        self.totals
+    }
+}
+
+impl std::fmt::Debug for Settlements {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Settlements({} rows, {:?})", self.len(), self.totals)
     }
 }
 
@@ -185,7 +317,7 @@ pub struct BatchOutcome {
     pub service_year: i32,
     pub cutoff: NaiveDate,
     pub contract_rows_in: u64,
-    pub settlements: Vec<SettlementRow>,
+    pub settlements: Settlements,
     /// Sorted: contracts first, then each registry, by row.
     pub exceptions: Vec<ExceptionRow>,
     pub payouts: Vec<PayoutRow>,
@@ -194,10 +326,6 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    pub fn approved_total(&self) -> Decimal {
-        self.settlements.iter().map(|s| s.approved_amount).sum()
-    }
-
     /// Counts per code over all exception rows, and per outcome.
     pub fn code_counts(&self) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
@@ -234,7 +362,8 @@ pub fn settle_batch(
     drop(tables.contracts);
     lap("validate");
     exceptions.extend(validated.exceptions);
-    let eligible = allocation_order(&validated.eligible);
+    let order = allocation_order(&validated.eligible);
+    let eligible: Vec<&Eligible> = order.par_iter().map(|at| at.of(&validated.eligible)).collect();
     let rows_in = validated.rows_in;
     lap("sort");
 
@@ -273,7 +402,7 @@ pub fn settle_batch(
     lap("allocate");
     // The item scope keys this batch touched, each once: year-to-date total
     // and cap, for the control totals. Then the item totals and the claims
-    // are freed before the rows are built (the batch's memory peak).
+    // are freed before the exception rows are built.
     let mut touched_items: Vec<(u64, Decimal)> = claims.par_iter().map(|c| (c.item_key, c.item_cap_yuan)).collect();
     touched_items.par_sort_unstable_by_key(|(key, _)| *key);
     touched_items.dedup_by_key(|(key, _)| *key);
@@ -284,9 +413,11 @@ pub fn settle_batch(
     let rate_limits: Vec<Decimal> = claims.iter().map(|c| c.rate_limit_yuan).collect();
     drop(claims);
 
-    let settlements = rows(policy, &eligible, &tiers, &rate_limits, &steps, &mut exceptions)?;
+    allocation_exceptions(policy, &eligible, &tiers, &rate_limits, &steps, &mut exceptions);
     drop(eligible);
-    drop(validated.eligible);
+    let rows = (0..steps.len()).filter(|&i| steps[i].settles()).map(|i| (order[i], i as u32)).collect();
+    drop(order);
+    let settlements = Settlements::new(policy, &tiers, validated.eligible, steps, rate_limits, rows)?;
     lap("rows");
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
@@ -326,42 +457,29 @@ pub fn settle_batch(
     })
 }
 
-/// The settlement rows (in allocation order, numbered from 1) and the
-/// exception rows of reduced and rejected contracts, built in parallel from
-/// each contract's step. The exception rows are written straight into
-/// `exceptions`.
-fn rows(
+/// The exception rows of reduced and rejected contracts, built in parallel
+/// from each contract's step and written straight into `exceptions`.
+fn allocation_exceptions(
     policy: &Policy,
     eligible: &[&Eligible],
     tiers: &[Option<&Tier>],
     rate_limits: &[Decimal],
     steps: &[Step],
     exceptions: &mut Vec<ExceptionRow>,
-) -> Result<Vec<SettlementRow>> {
-    let allocation_of = |i: usize| {
-        let e = eligible[i];
-        allocation(policy, tiers[e.enterprise_index as usize].expect("tier"), e, rate_limits[i], &steps[i])
-    };
-    let settled: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].settles()).collect();
-    let mut settlements = Vec::with_capacity(settled.len());
-    settled
-        .par_iter()
-        .enumerate()
-        .map(|(at, &i)| SettlementRow::new(at as u64 + 1, eligible[i], &allocation_of(i)))
-        .collect_into_vec(&mut settlements);
-    if let Some(broken) = settlements.par_iter().find_map_first(SettlementRow::broken) {
-        return Err(broken);
-    }
+) {
     let settled_whole = |i: usize| steps[i].settles() && steps[i].approved_yuan == eligible[i].contract.voucher_amount;
     let flagged: Vec<usize> = (0..steps.len()).filter(|&i| !settled_whole(i)).collect();
     exceptions.reserve(flagged.len());
-    exceptions.par_extend(flagged.par_iter().map(|&i| match allocation_of(i) {
-        a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
-            allocation_exception(eligible[i], &a, code)
+    exceptions.par_extend(flagged.par_iter().map(|&i| {
+        let e = eligible[i];
+        let tier = tiers[e.enterprise_index as usize].expect("tier");
+        match allocation(policy, tier, e, rate_limits[i], &steps[i]) {
+            a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
+                allocation_exception(e, &a, code)
+            }
+            Allocation { outcome: Outcome::Settled, .. } => unreachable!("a settled contract got its whole claim"),
         }
-        Allocation { outcome: Outcome::Settled, .. } => unreachable!("a settled contract got its whole claim"),
     }));
-    Ok(settlements)
 }
 
 /// The exception row of an allocation that reduced or rejected a claim.
@@ -521,7 +639,7 @@ fn usage(
 #[allow(clippy::too_many_arguments)]
 fn control_totals(
     contract_rows_in: u64,
-    settlements: &[SettlementRow],
+    settlements: &Settlements,
     exceptions: &[ExceptionRow],
     payouts: &[PayoutRow],
     totals: &BatchTotals,
@@ -533,7 +651,8 @@ fn control_totals(
 ) -> ControlTotals {
     let contract_error_rows =
         exceptions.iter().filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error).count() as u64;
-    let approved_total: Decimal = settlements.iter().map(|s| s.approved_amount).sum();
+    let row_totals = settlements.totals();
+    let approved_total = row_totals.approved;
     let payouts_total: Decimal = payouts.iter().map(|p| p.approved_amount_batch).sum();
     let mut caps_checked = 0u64;
     let mut caps_hold = true;
@@ -568,8 +687,6 @@ fn control_totals(
             }),
         caps_checked,
         caps_hold,
-        rows_within_claim_and_rate: settlements
-            .iter()
-            .all(|s| s.approved_amount <= s.voucher_amount && s.approved_amount <= s.rate_limit),
+        rows_within_claim_and_rate: row_totals.within_claim_and_rate,
     }
 }

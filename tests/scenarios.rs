@@ -406,9 +406,9 @@ fn allocation_order_is_completed_on_then_contract_id_bytes() {
     ];
     check(&default_policy(), &rows, &["SETTLED_REDUCED W_ITEM_CAP 3000.00", "SETTLED 6000.00", "SETTLED 1000.00"]);
     let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
-    let order: Vec<(&str, u64)> = outcome.settlements.iter().map(|s| (s.contract_id.as_str(), s.seq)).collect();
-    assert_eq!(order, [("K8", 1), ("K10", 2), ("K9", 3)]);
-    let first = &outcome.settlements[2];
+    let order: Vec<(String, u64)> = outcome.settlements.iter().map(|s| (s.contract_id.to_string(), s.seq)).collect();
+    assert_eq!(order, [("K8".to_string(), 1), ("K10".to_string(), 2), ("K9".to_string(), 3)]);
+    let first = &outcome.settlements.row(2);
     assert_eq!(
         (format_money(first.item_used_before), format_money(first.item_used_after), format_money(first.shortfall)),
         ("7000.00".to_string(), "10000.00".to_string(), "3000.00".to_string())
@@ -419,7 +419,7 @@ fn allocation_order_is_completed_on_then_contract_id_bytes() {
 fn carry_in_from_committed_batches() {
     let first =
         settle_with(&default_policy(), &[diagnostic("K1", E1, "D1", "6000", "2025-03-01")], &CarryIn::default());
-    let settled = &first.settlements[0];
+    let settled = &first.settlements.row(0);
     let mut carry_in = CarryIn::default();
     let carried = LedgerSettlement {
         contract_id: "K1".into(),
@@ -448,7 +448,7 @@ fn carry_in_from_committed_batches() {
     let category_policy = policy_text("half_up", "enterprise_category_year", "5000000");
     let outcome = settle_with(&category_policy, &[other_product], &by_category);
     assert_eq!(describe(&outcome, 1), ["SETTLED_REDUCED W_ITEM_CAP 4000.00"]);
-    let s = &outcome.settlements[0];
+    let s = &outcome.settlements.row(0);
     assert_eq!(
         (format_money(s.enterprise_used_before), format_money(s.enterprise_used_after)),
         ("6000.00".into(), "10000.00".into())
