@@ -148,9 +148,13 @@ impl OutputWriter {
 
     fn drain(&mut self) -> std::io::Result<()> {
         self.hasher.update(&self.buffer);
+        let offset = self.len;
         self.len += self.buffer.len() as u64;
-        for (path, file, _) in &mut self.files {
+        for (path, file, durable) in &mut self.files {
             file.write_all(&self.buffer).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+            if *durable {
+                crate::ledger::start_writeback(file, offset, self.buffer.len() as u64);
+            }
         }
         if let Some(stored) = &mut self.stored {
             stored.compare(&self.buffer);
