@@ -7,9 +7,10 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use encoding_rs::GB18030;
+use rayon::prelude::*;
 
 use super::{InputOptions, RawRow, RecordBuilder, Rows, empty_file};
-use crate::{Error, Result};
+use crate::Result;
 
 /// The text encoding of a CSV input.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,55 +59,176 @@ fn decode(field: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
 }
 
 pub fn read_csv(path: &Path, bytes: &[u8], columns: &[super::ColumnSpec], options: &InputOptions) -> Result<Rows> {
+    read_csv_in_pieces(path, bytes, columns, options, PIECE_MIN)
+}
+
+/// [`read_csv`] with pieces of at least `piece_min` bytes.
+fn read_csv_in_pieces(
+    path: &Path,
+    bytes: &[u8],
+    columns: &[super::ColumnSpec],
+    options: &InputOptions,
+    piece_min: usize,
+) -> Result<Rows> {
     let encoding = match options.encoding {
         Encoding::Auto => detect(bytes),
         chosen => chosen,
     };
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
-    let mut record = csv::ByteRecord::new();
-    let mut builder: Option<RecordBuilder> = None;
-    loop {
-        let more = reader
-            .read_byte_record(&mut record)
-            .map_err(|e| Error::Input(format!("{}: CSV 无法解析 (cannot parse CSV): {e}", path.display())))?;
-        if !more {
-            break;
+    // The header is the first record that is not blank.
+    let mut header = None;
+    let header_end = each_record(body, true, |row| {
+        let blank = row.is_blank();
+        if !blank {
+            header =
+                Some((0..row.len()).map(|i| decode(row.field(i), encoding).unwrap_or_default().into_owned()).collect());
         }
-        if record.iter().all(is_blank) && builder.is_none() {
-            continue;
+        Ok(if blank { Next::Continue } else { Next::Stop })
+    })?;
+    let Some(header): Option<Vec<String>> = header else {
+        return Err(empty_file(path, "文件为空", "empty file"));
+    };
+    let data = &body[header_end.consumed..];
+    let builder = |expected| RecordBuilder::new(path, &header, columns, options, expected);
+    // Large files are parsed in pieces side by side, each cut just after a
+    // line end. A cut is right only if the piece before it ends between
+    // records (not inside a quoted field); if any does not, the file is
+    // parsed again front to back, so the result never depends on the cuts.
+    let pieces = pieces(data, piece_min);
+    if pieces.len() > 1 {
+        let parsed: Vec<Result<Option<Rows>>> = pieces
+            .par_iter()
+            .enumerate()
+            .map(|(at, piece)| {
+                let mut builder = builder(expected(piece))?;
+                let end = each_record(piece, at + 1 == pieces.len(), |row| {
+                    builder.push(&CsvRowOf { row, encoding })?;
+                    Ok(Next::Continue)
+                })?;
+                Ok(end.between_records.then(|| builder.finish()))
+            })
+            .collect();
+        let parsed: Option<Vec<Rows>> = parsed.into_iter().collect::<Result<_>>()?;
+        if let Some(parts) = parsed {
+            return Rows::concat(parts).ok_or_else(|| super::too_many_records(path));
         }
-        let Some(builder) = builder.as_mut() else {
-            let header: Vec<String> =
-                record.iter().map(|f| decode(f, encoding).unwrap_or_default().into_owned()).collect();
-            // One record per line is the usual case; the text is at most the body.
-            let lines = memchr::memchr_iter(b'\n', body).count() + 1;
-            builder = Some(RecordBuilder::new(path, &header, columns, options, (lines, body.len()))?);
-            continue;
-        };
-        builder.push(&CsvRow { record: &record, encoding })?;
     }
-    match builder {
-        Some(builder) => Ok(builder.finish()),
-        None => Err(empty_file(path, "文件为空", "empty file")),
+    let mut builder = builder(expected(data))?;
+    each_record(data, true, |row| {
+        builder.push(&CsvRowOf { row, encoding })?;
+        Ok(Next::Continue)
+    })?;
+    Ok(builder.finish())
+}
+
+/// About how many records and bytes of text `data` holds: one record per
+/// line is the usual case, and the text is at most the bytes.
+fn expected(data: &[u8]) -> (usize, usize) {
+    (memchr::memchr_iter(b'\n', data).count() + 1, data.len())
+}
+
+/// Below this many bytes a file is parsed in one piece.
+const PIECE_MIN: usize = 8 << 20;
+
+/// `data` cut into pieces of about equal size for the threads, each cut
+/// just after a line end.
+fn pieces(data: &[u8], piece_min: usize) -> Vec<&[u8]> {
+    let count = (rayon::current_num_threads() * 4).min(data.len() / piece_min).max(1);
+    let mut pieces = Vec::with_capacity(count);
+    let mut start = 0;
+    for k in 1..count {
+        let aim = (data.len() * k / count).max(start);
+        let Some(newline) = memchr::memchr(b'\n', &data[aim..]) else { break };
+        pieces.push(&data[start..aim + newline + 1]);
+        start = aim + newline + 1;
+    }
+    pieces.push(&data[start..]);
+    pieces
+}
+
+enum Next {
+    Continue,
+    Stop,
+}
+
+/// Where [`each_record`] stopped.
+struct End {
+    /// Bytes of the input used.
+    consumed: usize,
+    /// The input ended between two records, not inside one.
+    between_records: bool,
+}
+
+/// Calls `f` with each record of `input`, parsed as the `csv` crate's
+/// default reader does (comma, double quotes, CR, LF or CRLF ends; blank
+/// lines skipped). `at_eof` says the input is the end of the file, so a
+/// last record without a line end counts.
+fn each_record(input: &[u8], at_eof: bool, mut f: impl FnMut(Fields) -> Result<Next>) -> Result<End> {
+    let mut reader = csv_core::ReaderBuilder::new().build();
+    let (mut output, mut ends) = (vec![0u8; 4096], vec![0usize; 64]);
+    let (mut out_len, mut ends_len, mut consumed) = (0, 0, 0);
+    loop {
+        let rest = &input[consumed..];
+        if rest.is_empty() && !at_eof {
+            return Ok(End { consumed, between_records: out_len == 0 && ends_len == 0 });
+        }
+        let (result, read, wrote, ended) = reader.read_record(rest, &mut output[out_len..], &mut ends[ends_len..]);
+        consumed += read;
+        out_len += wrote;
+        ends_len += ended;
+        match result {
+            csv_core::ReadRecordResult::InputEmpty => {}
+            csv_core::ReadRecordResult::OutputFull => output.resize(output.len() * 2, 0),
+            csv_core::ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+            csv_core::ReadRecordResult::Record => {
+                let next = f(Fields { bytes: &output[..out_len], ends: &ends[..ends_len] })?;
+                (out_len, ends_len) = (0, 0);
+                if let Next::Stop = next {
+                    return Ok(End { consumed, between_records: true });
+                }
+            }
+            csv_core::ReadRecordResult::End => return Ok(End { consumed, between_records: true }),
+        }
+    }
+}
+
+/// The fields of one CSV record, as raw bytes.
+#[derive(Clone, Copy)]
+struct Fields<'r> {
+    bytes: &'r [u8],
+    ends: &'r [usize],
+}
+
+impl<'r> Fields<'r> {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn field(&self, index: usize) -> &'r [u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.bytes[start..self.ends[index]]
+    }
+
+    fn is_blank(&self) -> bool {
+        (0..self.len()).all(|i| is_blank(self.field(i)))
     }
 }
 
 /// A CSV record whose fields are decoded only when a canonical column needs them.
-struct CsvRow<'r> {
-    record: &'r csv::ByteRecord,
+struct CsvRowOf<'r> {
+    row: Fields<'r>,
     encoding: Encoding,
 }
 
-impl RawRow for CsvRow<'_> {
+impl RawRow for CsvRowOf<'_> {
     fn len(&self) -> usize {
-        self.record.len()
+        self.row.len()
     }
     fn is_blank(&self) -> bool {
-        self.record.iter().all(is_blank)
+        self.row.is_blank()
     }
     fn text(&self, index: usize) -> std::result::Result<Cow<'_, str>, String> {
-        decode(&self.record[index], self.encoding).ok_or_else(|| {
+        decode(self.row.field(index), self.encoding).ok_or_else(|| {
             let name = if self.encoding == Encoding::Gb18030 { "GB18030" } else { "UTF-8" };
             format!("第 {} 个字段不是有效的 {name} (field {} is not valid {name})", index + 1, index + 1)
         })
@@ -133,5 +255,40 @@ mod tests {
         assert_eq!(Encoding::parse("GBK"), Some(Encoding::Gb18030));
         assert_eq!(Encoding::parse("utf_8"), Some(Encoding::Utf8));
         assert_eq!(Encoding::parse("latin1"), None);
+    }
+
+    /// Any text as a field: plain, quoted (with commas, quotes and line
+    /// ends inside), or with a stray quote in the middle.
+    fn field() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[a-z0-9 ]{0,6}",
+            "[a-z,\n\r\"]{0,6}".prop_map(|t| format!("\"{}\"", t.replace('"', "\"\""))),
+            "[a-z]{1,3}\"[a-z,]{0,3}",
+            Just(String::new()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the cuts, the pieces give the records a front-to-back
+        /// parse gives: same text, numbering and malformed records.
+        #[test]
+        fn pieces_read_as_one(
+            rows in proptest::collection::vec(proptest::collection::vec(field(), 1..5), 0..60),
+            ends in proptest::collection::vec(proptest::sample::select(vec!["\n", "\r\n", "\n\n", "\r"]), 60),
+            piece_min in 1usize..64,
+        ) {
+            let columns = &super::super::columns::PROVIDERS;
+            let mut text = String::from("provider_id,name,status,signed_from,signed_to\n");
+            for (row, end) in rows.iter().zip(&ends) {
+                text.push_str(&row.join(","));
+                text.push_str(end);
+            }
+            let path = Path::new("p.csv");
+            let options = InputOptions::default();
+            let whole = read_csv_in_pieces(path, text.as_bytes(), columns, &options, usize::MAX).unwrap();
+            let pieces = read_csv_in_pieces(path, text.as_bytes(), columns, &options, piece_min).unwrap();
+            proptest::prop_assert_eq!(format!("{whole:?}"), format!("{pieces:?}"));
+        }
     }
 }

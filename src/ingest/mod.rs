@@ -40,6 +40,32 @@ pub struct Rows {
     malformed: Vec<(usize, String)>,
 }
 
+impl Rows {
+    /// The records of consecutive pieces of one file as one table; none if
+    /// there are more than [`MAX_RECORDS`].
+    pub(crate) fn concat(parts: Vec<Rows>) -> Option<Rows> {
+        let records: usize = parts.iter().map(|p| p.starts.len()).sum();
+        if records > MAX_RECORDS {
+            return None;
+        }
+        let mut all = Rows {
+            width: parts.first().map_or(0, |p| p.width),
+            text: String::with_capacity(parts.iter().map(|p| p.text.len()).sum()),
+            starts: Vec::with_capacity(records),
+            ends: Vec::with_capacity(parts.iter().map(|p| p.ends.len()).sum()),
+            malformed: Vec::new(),
+        };
+        for part in parts {
+            let (text_at, record_at) = (all.text.len(), all.starts.len());
+            all.text.push_str(&part.text);
+            all.starts.extend(part.starts.iter().map(|start| start + text_at));
+            all.ends.extend_from_slice(&part.ends);
+            all.malformed.extend(part.malformed.into_iter().map(|(index, why)| (index + record_at, why)));
+        }
+        Some(all)
+    }
+}
+
 /// One data record, borrowed from its table.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'t> {
@@ -370,7 +396,7 @@ fn map_header(
     Ok(mapping)
 }
 
-fn too_many_records(path: &Path) -> Error {
+pub(crate) fn too_many_records(path: &Path) -> Error {
     Error::Input(format!("{}: 超过 {MAX_RECORDS} 行上限 (more than {MAX_RECORDS} records)", path.display()))
 }
 
