@@ -25,10 +25,19 @@ use crate::{Error, Result};
 pub const MAX_RECORDS: usize = 50_000_000;
 
 /// The data records of one file: the canonical columns' raw (untrimmed)
-/// text of every record in one buffer, so a million records are three
-/// allocations, not three million. "" where the file lacks an optional column.
+/// text of every record in a few large buffers (one per piece the file was
+/// parsed in), so a million records are a handful of allocations, not three
+/// million. "" where the file lacks an optional column.
 #[derive(Debug, Default)]
 pub struct Rows {
+    pieces: Vec<Piece>,
+    /// Per piece: the index of its first record.
+    firsts: Vec<usize>,
+}
+
+/// The records of one consecutive piece of a file.
+#[derive(Debug, Default)]
+pub(crate) struct Piece {
     width: usize,
     text: String,
     /// Per record: where its text starts in `text`.
@@ -36,33 +45,51 @@ pub struct Rows {
     /// Per record, `width` field ends relative to its start (zeros for a
     /// malformed record).
     ends: Vec<u32>,
-    /// Malformed records: (index, why), ascending.
+    /// Malformed records: (index in the piece, why), ascending.
     malformed: Vec<(usize, String)>,
 }
 
 impl Rows {
-    /// The records of consecutive pieces of one file as one table; none if
-    /// there are more than [`MAX_RECORDS`].
-    pub(crate) fn concat(parts: Vec<Rows>) -> Option<Rows> {
-        let records: usize = parts.iter().map(|p| p.starts.len()).sum();
-        if records > MAX_RECORDS {
-            return None;
+    /// The records of consecutive pieces of one file, numbered on from one
+    /// piece to the next; none if there are more than [`MAX_RECORDS`].
+    pub(crate) fn concat(pieces: Vec<Piece>) -> Option<Rows> {
+        let mut firsts = Vec::with_capacity(pieces.len());
+        let mut records = 0;
+        for piece in &pieces {
+            firsts.push(records);
+            records += piece.starts.len();
         }
-        let mut all = Rows {
-            width: parts.first().map_or(0, |p| p.width),
-            text: String::with_capacity(parts.iter().map(|p| p.text.len()).sum()),
-            starts: Vec::with_capacity(records),
-            ends: Vec::with_capacity(parts.iter().map(|p| p.ends.len()).sum()),
-            malformed: Vec::new(),
-        };
-        for part in parts {
-            let (text_at, record_at) = (all.text.len(), all.starts.len());
-            all.text.push_str(&part.text);
-            all.starts.extend(part.starts.iter().map(|start| start + text_at));
-            all.ends.extend_from_slice(&part.ends);
-            all.malformed.extend(part.malformed.into_iter().map(|(index, why)| (index + record_at, why)));
+        (records <= MAX_RECORDS).then_some(Rows { pieces, firsts })
+    }
+
+    fn len(&self) -> usize {
+        self.pieces.iter().map(|p| p.starts.len()).sum()
+    }
+
+    /// Record `index` (0-based; its source_row is `index + 1`).
+    fn record(&self, index: usize) -> Record<'_> {
+        let at = self.firsts.partition_point(|&first| first <= index) - 1;
+        self.pieces[at].record(index - self.firsts[at], index as u64 + 1)
+    }
+
+    /// Every record, in file order.
+    fn records(&self) -> impl ExactSizeIterator<Item = Record<'_>> + '_ {
+        (0..self.len()).map(|index| self.record(index))
+    }
+}
+
+impl Piece {
+    fn record(&self, index: usize, source_row: u64) -> Record<'_> {
+        let start = self.starts[index];
+        let end = self.starts.get(index + 1).copied().unwrap_or(self.text.len());
+        let malformed =
+            self.malformed.binary_search_by_key(&index, |(i, _)| *i).ok().map(|at| self.malformed[at].1.as_str());
+        Record {
+            source_row,
+            text: &self.text[start..end],
+            ends: &self.ends[index * self.width..(index + 1) * self.width],
+            malformed,
         }
-        Some(all)
     }
 }
 
@@ -152,13 +179,14 @@ pub fn duplicate_groups<'t, K: std::hash::Hash + Eq>(
 pub struct Table {
     pub path: PathBuf,
     pub sha256: String,
-    pub rows: Rows,
+    rows: Rows,
+    len: usize,
 }
 
 impl Table {
     /// Number of data records.
     pub fn len(&self) -> usize {
-        self.rows.starts.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -167,21 +195,11 @@ impl Table {
 
     /// Record `index` (0-based; its source_row is `index + 1`).
     pub fn record(&self, index: usize) -> Record<'_> {
-        let rows = &self.rows;
-        let start = rows.starts[index];
-        let end = rows.starts.get(index + 1).copied().unwrap_or(rows.text.len());
-        let malformed =
-            rows.malformed.binary_search_by_key(&index, |(i, _)| *i).ok().map(|at| rows.malformed[at].1.as_str());
-        Record {
-            source_row: index as u64 + 1,
-            text: &rows.text[start..end],
-            ends: &rows.ends[index * rows.width..(index + 1) * rows.width],
-            malformed,
-        }
+        self.rows.record(index)
     }
 
     pub fn records(&self) -> impl ExactSizeIterator<Item = Record<'_>> + '_ {
-        (0..self.len()).map(|index| self.record(index))
+        self.rows.records()
     }
 }
 
@@ -218,7 +236,8 @@ pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &
             }
         },
     );
-    Ok(Table { path: path.to_path_buf(), sha256, rows: rows? })
+    let rows = rows?;
+    Ok(Table { path: path.to_path_buf(), sha256, len: rows.len(), rows })
 }
 
 /// `sha256:<hex>`, the checksum form used everywhere in the manifest.
@@ -265,7 +284,7 @@ pub(crate) struct RecordBuilder<'a> {
     path: &'a Path,
     header_len: usize,
     mapping: Vec<Option<usize>>,
-    rows: Rows,
+    rows: Piece,
 }
 
 impl<'a> RecordBuilder<'a> {
@@ -279,7 +298,7 @@ impl<'a> RecordBuilder<'a> {
     ) -> Result<Self> {
         let mapping = map_header(path, header, columns, options)?;
         let (records, text) = expected;
-        let rows = Rows {
+        let rows = Piece {
             width: mapping.len(),
             text: String::with_capacity(text),
             starts: Vec::with_capacity(records),
@@ -339,6 +358,11 @@ impl<'a> RecordBuilder<'a> {
     }
 
     pub fn finish(self) -> Rows {
+        Rows { pieces: vec![self.rows], firsts: vec![0] }
+    }
+
+    /// The records so far as one piece of a file parsed in pieces.
+    pub fn finish_piece(self) -> Piece {
         self.rows
     }
 }
