@@ -3,6 +3,7 @@
 //! designations).
 
 use chrono::NaiveDate;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::Id;
@@ -248,23 +249,32 @@ fn registry_exception(source: Source, source_row: u64, code: Code, field: &'stat
     }
 }
 
-/// Parses every record; unusable ones become `R_FIELD_INVALID`.
-fn usable_rows<'t, T>(
+/// Parses every record (in parallel, kept in file order); unusable ones
+/// become `R_FIELD_INVALID`.
+fn usable_rows<'t, T: Send>(
     table: &'t Table,
     source: Source,
-    parse: impl Fn(&Record) -> Parsed<T>,
+    parse: impl Fn(&Record) -> Parsed<T> + Sync,
     exceptions: &mut Vec<ExceptionRow>,
 ) -> Vec<(Record<'t>, T)> {
+    let parsed: Vec<(Record, Option<Parsed<T>>)> = (0..table.len())
+        .into_par_iter()
+        .map(|index| {
+            let record = table.record(index);
+            let parsed = record.malformed.is_none().then(|| parse(&record));
+            (record, parsed)
+        })
+        .collect();
     let mut rows = Vec::with_capacity(table.len());
-    for record in table.records() {
-        if let Some(why) = record.malformed {
+    for (record, parsed) in parsed {
+        let Some(parsed) = parsed else {
             exceptions.push(ExceptionRow {
-                detail: Detail::Text(why.to_string()),
+                detail: Detail::Text(record.malformed.unwrap_or_default().to_string()),
                 ..registry_exception(source, record.source_row, Code::R_FIELD_INVALID, "", String::new())
             });
             continue;
-        }
-        match parse(&record) {
+        };
+        match parsed {
             Ok(value) => rows.push((record, value)),
             Err(bad) => exceptions.push(registry_exception(
                 source,
@@ -311,6 +321,21 @@ fn number<T>(entries: &mut FxHashMap<Id, T>, set: impl Fn(&mut T, u32)) {
     }
 }
 
+/// One registry keyed by id, each entry numbered, with its problem rows.
+fn registry<T: Send>(
+    table: &Table,
+    source: Source,
+    parse: impl Fn(&Record) -> Parsed<T> + Sync,
+    id: impl Fn(&T) -> &str,
+    set_index: impl Fn(&mut T, u32),
+) -> (FxHashMap<Id, T>, Vec<ExceptionRow>) {
+    let mut problems = Vec::new();
+    let rows = usable_rows(table, source, parse, &mut problems);
+    let mut entries = unique_by_key(rows, source, |entry| Id::from(id(entry)), &mut problems);
+    number(&mut entries, set_index);
+    (entries, problems)
+}
+
 /// Builds the registries from the four tables, reporting every problem row.
 pub fn build_registries(
     enterprises: &Table,
@@ -319,16 +344,21 @@ pub fn build_registries(
     products: &Table,
     policy: &Policy,
 ) -> (Registries, Vec<ExceptionRow>) {
-    let mut exceptions = Vec::new();
-    let rows = usable_rows(enterprises, Source::Enterprises, parse_enterprise, &mut exceptions);
-    let mut enterprises = unique_by_key(rows, Source::Enterprises, |e| Id::from(e.id.as_str()), &mut exceptions);
-    number(&mut enterprises, |e, i| e.index = i);
-    let rows = usable_rows(providers, Source::Providers, parse_provider, &mut exceptions);
-    let mut providers = unique_by_key(rows, Source::Providers, |p| Id::from(p.id.as_str()), &mut exceptions);
-    number(&mut providers, |p, i| p.index = i);
-    let rows = usable_rows(products, Source::Products, parse_product, &mut exceptions);
-    let mut products = unique_by_key(rows, Source::Products, |p| Id::from(p.id.as_str()), &mut exceptions);
-    number(&mut products, |p, i| p.index = i);
+    // The tables are independent: built side by side, their problems
+    // listed in the same order as one after the other.
+    let ((enterprises, enterprise_problems), ((providers, provider_problems), (products, product_problems))) =
+        rayon::join(
+            || registry(enterprises, Source::Enterprises, parse_enterprise, |e| &e.id, |e, i| e.index = i),
+            || {
+                rayon::join(
+                    || registry(providers, Source::Providers, parse_provider, |p| &p.id, |p, i| p.index = i),
+                    || registry(products, Source::Products, parse_product, |p| &p.id, |p, i| p.index = i),
+                )
+            },
+        );
+    let mut exceptions = enterprise_problems;
+    exceptions.extend(provider_problems);
+    exceptions.extend(product_problems);
 
     let mut by_enterprise: FxHashMap<Id, Vec<Designation>> = FxHashMap::default();
     for (record, (enterprise_id, designation)) in
