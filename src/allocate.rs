@@ -4,7 +4,6 @@
 
 use rayon::prelude::*;
 use rust_decimal::Decimal;
-use rustc_hash::FxHashMap;
 
 use crate::category::Category;
 use crate::codes::Code;
@@ -17,7 +16,8 @@ use crate::validate::Eligible;
 pub struct BatchTotals {
     pub enterprise_yuan: Vec<Decimal>,
     pub provider_yuan: Vec<Decimal>,
-    pub item_yuan: FxHashMap<u64, Decimal>,
+    /// Per item scope key the batch touches, by its slot ([`Claim::item_slot`]).
+    pub item_yuan: Vec<Decimal>,
 }
 
 /// The item scope key of SPEC 4.3 as a number: enterprise index in the high
@@ -108,6 +108,8 @@ pub struct Claim {
     pub item_cap_yuan: Decimal,
     pub quota_yuan: Decimal,
     pub item_key: u64,
+    /// The item key's place among the keys the batch touches, in key order.
+    pub item_slot: u32,
     pub enterprise_index: u32,
     pub provider_index: u32,
 }
@@ -122,6 +124,7 @@ impl Claim {
             item_cap_yuan: policy.categories[&e.category].cap_yuan,
             quota_yuan: tier.quota_yuan,
             item_key: item_key(policy.cap_scope, e.enterprise_index, e.product_index, e.category, ordinal),
+            item_slot: 0,
             enterprise_index: e.enterprise_index,
             provider_index: e.provider_index,
         }
@@ -133,7 +136,7 @@ impl Claim {
 /// ascending (completed_on, contract_id).
 pub fn take(policy: &Policy, claim: &Claim, totals: &mut BatchTotals) -> Step {
     let (enterprise, provider) = (claim.enterprise_index as usize, claim.provider_index as usize);
-    let item = totals.item_yuan.entry(claim.item_key).or_default();
+    let item = &mut totals.item_yuan[claim.item_slot as usize];
     let step = Step {
         item_used_before_yuan: *item,
         enterprise_used_before_yuan: totals.enterprise_yuan[enterprise],

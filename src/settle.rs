@@ -328,11 +328,11 @@ pub struct BatchOutcome {
 impl BatchOutcome {
     /// Counts per code over all exception rows, and per outcome.
     pub fn code_counts(&self) -> BTreeMap<String, u64> {
-        let mut counts = BTreeMap::new();
+        let mut by_code: FxHashMap<Code, u64> = FxHashMap::default();
         for e in &self.exceptions {
-            *counts.entry(e.code.to_string()).or_insert(0) += 1;
+            *by_code.entry(e.code).or_insert(0) += 1;
         }
-        counts
+        by_code.into_iter().map(|(code, count)| (code.to_string(), count)).collect()
     }
 }
 
@@ -367,12 +367,12 @@ pub fn settle_batch(
     let rows_in = validated.rows_in;
     lap("sort");
 
-    let (mut totals, unlisted_providers) = carried_totals(carry_in, &registries, policy.cap_scope);
+    let (mut totals, carried_items, unlisted_providers) = carried_totals(carry_in, &registries, policy.cap_scope);
     let enterprise_used_before = totals.enterprise_yuan.clone();
     let tiers = tiers_of(&eligible, &registries, policy, service_year, cutoff);
     // Per contract, in allocation order: what the sequential pass reads
     // (computed in parallel; only the running totals need the sequence).
-    let claims: Vec<Claim> = eligible
+    let mut claims: Vec<Claim> = eligible
         .par_iter()
         .enumerate()
         .map(|(ordinal, e)| {
@@ -380,6 +380,16 @@ pub fn settle_batch(
             Claim::new(policy, tier, e, ordinal as u64)
         })
         .collect();
+    // The item scope keys this batch touches, each once with its cap, in key
+    // order; a claim finds its running total by its key's place (slot) here.
+    let mut item_keys: Vec<(u64, Decimal)> = claims.par_iter().map(|c| (c.item_key, c.item_cap_yuan)).collect();
+    item_keys.par_sort_unstable_by_key(|(key, _)| *key);
+    item_keys.dedup_by_key(|(key, _)| *key);
+    claims.par_iter_mut().for_each(|c| {
+        c.item_slot = item_keys.binary_search_by_key(&c.item_key, |(key, _)| *key).expect("a listed key") as u32;
+    });
+    totals.item_yuan = item_keys.iter().map(|(key, _)| carried_items.get(key).copied().unwrap_or_default()).collect();
+    drop(carried_items);
     lap("claims");
 
     // The sequential pass: first come, first served.
@@ -387,8 +397,6 @@ pub fn settle_batch(
     // Per provider: contracts settled and approved in this batch.
     let mut paid: Vec<(u64, Decimal)> = vec![(0, Decimal::ZERO); registries.providers.len()];
     let mut steps = Vec::with_capacity(claims.len());
-    // At most one new item key per contract: no rehashing during the pass.
-    totals.item_yuan.reserve(claims.len());
     for claim in &claims {
         let step = take(policy, claim, &mut totals);
         *used_batch[claim.enterprise_index as usize].get_or_insert(Decimal::ZERO) += step.approved_yuan;
@@ -400,16 +408,13 @@ pub fn settle_batch(
         steps.push(step);
     }
     lap("allocate");
-    // The item scope keys this batch touched, each once: year-to-date total
-    // and cap, for the control totals. Then the item totals and the claims
-    // are freed before the exception rows are built.
-    let mut touched_items: Vec<(u64, Decimal)> = claims.par_iter().map(|c| (c.item_key, c.item_cap_yuan)).collect();
-    touched_items.par_sort_unstable_by_key(|(key, _)| *key);
-    touched_items.dedup_by_key(|(key, _)| *key);
+    // Year-to-date total and cap of each item scope key touched, for the
+    // control totals. Then the item totals and the claims are freed before
+    // the exception rows are built.
     let item_caps: Vec<(Decimal, Decimal)> =
-        touched_items.iter().map(|(key, cap)| (totals.item_yuan[key], *cap)).collect();
-    drop(touched_items);
-    totals.item_yuan = FxHashMap::default();
+        item_keys.iter().zip(&totals.item_yuan).map(|((_, cap), used)| (*used, *cap)).collect();
+    drop(item_keys);
+    totals.item_yuan = Vec::new();
     let rate_limits: Vec<Decimal> = claims.iter().map(|c| c.rate_limit_yuan).collect();
     drop(claims);
 
@@ -542,26 +547,28 @@ fn tiers_of<'p>(
 }
 
 /// The registry entries in index order (which is id order).
-fn by_index<T>(entries: &FxHashMap<Id, T>, index: impl Fn(&T) -> u32) -> Vec<&T> {
+fn by_index<T: Sync>(entries: &FxHashMap<Id, T>, index: impl Fn(&T) -> u32 + Sync) -> Vec<&T> {
     let mut ordered: Vec<&T> = entries.values().collect();
-    ordered.sort_by_key(|entry| index(entry));
+    ordered.par_sort_unstable_by_key(|entry| index(entry));
     ordered
 }
 
 /// The running totals of the committed settlements of the year, placed on
-/// this batch's registry indexes. Totals of an enterprise or product no
-/// longer in the registries cannot bind any contract of this batch; a
-/// provider no longer in the registry is kept apart for the cap check.
+/// this batch's registry indexes, and per item scope key. Totals of an
+/// enterprise or product no longer in the registries cannot bind any
+/// contract of this batch; a provider no longer in the registry is kept
+/// apart for the cap check.
 fn carried_totals(
     carry_in: &CarryIn,
     registries: &Registries,
     scope: CapScope,
-) -> (BatchTotals, FxHashMap<String, Decimal>) {
+) -> (BatchTotals, FxHashMap<u64, Decimal>, FxHashMap<String, Decimal>) {
     let mut totals = BatchTotals {
         enterprise_yuan: vec![Decimal::ZERO; registries.enterprises.len()],
         provider_yuan: vec![Decimal::ZERO; registries.providers.len()],
-        item_yuan: FxHashMap::default(),
+        item_yuan: Vec::new(),
     };
+    let mut items: FxHashMap<u64, Decimal> = FxHashMap::default();
     let mut unlisted_providers: FxHashMap<String, Decimal> = FxHashMap::default();
     for s in &carry_in.year_settlements {
         let approved = s.approved_amount;
@@ -583,9 +590,9 @@ fn carried_totals(
             // A settled contract never comes back, so its own cap never binds again.
             CapScope::Contract => continue,
         };
-        *totals.item_yuan.entry(key).or_default() += approved;
+        *items.entry(key).or_default() += approved;
     }
-    (totals, unlisted_providers)
+    (totals, items, unlisted_providers)
 }
 
 fn payouts(paid: &[(u64, Decimal)], totals: &BatchTotals, policy: &Policy, registries: &Registries) -> Vec<PayoutRow> {
@@ -616,7 +623,7 @@ fn usage(
     registries: &Registries,
 ) -> Vec<UsageRow> {
     by_index(&registries.enterprises, |e| e.index)
-        .into_iter()
+        .into_par_iter()
         .filter_map(|e| {
             let index = e.index as usize;
             let used_batch = used_batch[index]?;
