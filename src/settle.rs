@@ -81,7 +81,7 @@ impl SettlementRow {
     /// Private to this module: rows are built only by [`Settlements`],
     /// which refuses a batch with any row whose approved amount is above its
     /// claim or rate limit or not positive.
-    fn new(seq: u64, eligible: &Eligible, a: &Allocation) -> SettlementRow {
+    fn new(seq: u64, eligible: &Eligible, a: &Allocation, ids: &RegistryIds) -> SettlementRow {
         let c = &eligible.contract;
         let (outcome, code) = match a.outcome {
             Outcome::Settled => ("SETTLED", ""),
@@ -112,9 +112,32 @@ impl SettlementRow {
             source_row: c.source_row,
             fingerprint: eligible.fingerprint,
             contract_id: c.contract_id.clone(),
-            enterprise_id: c.enterprise_id.clone(),
-            provider_id: c.provider_id.clone(),
-            product_id: c.product_id.clone(),
+            enterprise_id: ids.enterprises[eligible.enterprise_index as usize].clone(),
+            provider_id: ids.providers[eligible.provider_index as usize].clone(),
+            product_id: ids.products[eligible.product_index as usize].clone(),
+        }
+    }
+}
+
+/// The registries' ids by index (byte order of the ids, as the registries
+/// number them), kept for the settlement rows after the registries are gone.
+pub struct RegistryIds {
+    enterprises: Vec<Id>,
+    providers: Vec<Id>,
+    products: Vec<Id>,
+}
+
+impl RegistryIds {
+    fn of(registries: &Registries) -> RegistryIds {
+        fn by_index<T: Sync>(entries: &FxHashMap<Id, T>) -> Vec<Id> {
+            let mut ids: Vec<Id> = entries.keys().cloned().collect();
+            ids.par_sort_unstable();
+            ids
+        }
+        RegistryIds {
+            enterprises: by_index(&registries.enterprises),
+            providers: by_index(&registries.providers),
+            products: by_index(&registries.products),
         }
     }
 }
@@ -133,6 +156,7 @@ pub struct Settlements {
     rate_limits: Vec<Decimal>,
     /// Per settlement row: its contract and its place in allocation order.
     rows: Vec<(At, u32)>,
+    ids: RegistryIds,
     totals: RowTotals,
 }
 
@@ -171,6 +195,7 @@ impl Settlements {
         steps: Vec<Step>,
         rate_limits: Vec<Decimal>,
         rows: Vec<(At, u32)>,
+        ids: RegistryIds,
     ) -> Result<Settlements> {
         let tier_at = |tier: &Tier| policy.tiers.iter().position(|t| std::ptr::eq(t, tier)).expect("a policy tier");
         let mut settlements = Settlements {
@@ -180,6 +205,7 @@ impl Settlements {
             steps,
             rate_limits,
             rows,
+            ids,
             totals: RowTotals::NONE,
         };
         // One pass: the totals, and the first row that must not exist.
@@ -237,7 +263,7 @@ impl Settlements {
         let (e, step, rate_limit) = self.parts(i);
         let tier = self.tiers[e.enterprise_index as usize].expect("a settled contract's enterprise has its tier");
         let a = allocation(&self.policy, &self.policy.tiers[tier as usize], e, rate_limit, step);
-        SettlementRow::new(i as u64 + 1, e, &a)
+        SettlementRow::new(i as u64 + 1, e, &a, &self.ids)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = SettlementRow> + '_ {
@@ -254,7 +280,7 @@ impl Settlements {
     }
 
     pub fn provider_id(&self, i: usize) -> &str {
-        &self.parts(i).0.contract.provider_id
+        &self.ids.providers[self.parts(i).0.provider_index as usize]
     }
 
     pub fn totals(&self) -> RowTotals {
@@ -422,7 +448,8 @@ pub fn settle_batch(
     drop(eligible);
     let rows = (0..steps.len()).filter(|&i| steps[i].settles()).map(|i| (order[i], i as u32)).collect();
     drop(order);
-    let settlements = Settlements::new(policy, &tiers, validated.eligible, steps, rate_limits, rows)?;
+    let ids = RegistryIds::of(&registries);
+    let settlements = Settlements::new(policy, &tiers, validated.eligible, steps, rate_limits, rows, ids)?;
     lap("rows");
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");

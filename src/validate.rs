@@ -107,15 +107,14 @@ impl AsRef<str> for FingerprintText {
 }
 
 /// What allocation and the settlement row use of a contract; the amounts
-/// only the row checks need (contract, deposit, balance) stay behind, which
-/// keeps the eligible contracts of a large batch 56 bytes smaller each.
+/// only the row checks need (contract, deposit, balance) stay behind, and
+/// the enterprise, provider and product ids are their registries' (found by
+/// equality, so the same text), reached by index. That keeps each eligible
+/// contract of a large batch 128 bytes smaller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractCore {
     pub source_row: u64,
     pub contract_id: Id,
-    pub enterprise_id: Id,
-    pub provider_id: Id,
-    pub product_id: Id,
     pub service_price: Decimal,
     pub voucher_amount: Decimal,
     pub signed_on: NaiveDate,
@@ -126,9 +125,6 @@ impl From<Contract> for ContractCore {
         ContractCore {
             source_row: c.source_row,
             contract_id: c.contract_id,
-            enterprise_id: c.enterprise_id,
-            provider_id: c.provider_id,
-            product_id: c.product_id,
             service_price: c.service_price,
             voucher_amount: c.voucher_amount,
             signed_on: c.signed_on,
