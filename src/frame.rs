@@ -352,23 +352,26 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
 /// the settlement rows — an aggregation independent of the allocation pass,
 /// which the control totals compare with the payout list.
 pub fn approved_by_provider(rows: &Settlements) -> Result<Vec<(String, u64, Decimal)>> {
+    // Grouped by the provider's registry index (its place in id order), so
+    // a million rows are a column of integers, not of strings.
+    let providers: Vec<u32> = (0..rows.len()).map(|i| rows.provider_index(i)).collect();
     let frame = DataFrame::new(
         rows.len(),
         vec![
-            text("provider_id", (0..rows.len()).map(|i| rows.provider_id(i))),
+            Column::new("provider".into(), providers),
             money("approved_amount", (0..rows.len()).map(|i| rows.approved(i)))?,
         ],
     )
     .map_err(internal("payout frame"))?;
     let grouped = frame
         .lazy()
-        .group_by([col("provider_id")])
+        .group_by([col("provider")])
         .agg([len().alias("contracts"), col("approved_amount").sum().alias("approved")])
-        .sort(["provider_id"], SortMultipleOptions::default())
+        .sort(["provider"], SortMultipleOptions::default())
         .collect()
         .map_err(internal("payout aggregation"))?;
-    let ids =
-        grouped.column("provider_id").map_err(internal("provider_id"))?.str().map_err(internal("provider_id"))?.clone();
+    let providers =
+        grouped.column("provider").map_err(internal("provider"))?.u32().map_err(internal("provider"))?.clone();
     let counts = grouped
         .column("contracts")
         .map_err(internal("contracts"))?
@@ -378,12 +381,15 @@ pub fn approved_by_provider(rows: &Settlements) -> Result<Vec<(String, u64, Deci
     let sums =
         grouped.column("approved").map_err(internal("approved"))?.decimal().map_err(internal("approved"))?.clone();
     let scale = sums.scale() as u32;
-    Ok(ids
+    providers
         .iter()
         .zip(counts.iter())
         .zip(sums.physical().iter())
-        .map(|((id, n), sum)| {
-            (id.unwrap_or_default().to_string(), n.unwrap_or(0), Decimal::from_i128_with_scale(sum.unwrap_or(0), scale))
+        .map(|((provider, n), sum)| {
+            let id = provider
+                .and_then(|p| rows.provider_id_at(p))
+                .ok_or_else(|| Error::Internal(format!("payout aggregation: no provider with index {provider:?}")))?;
+            Ok((id.to_string(), n.unwrap_or(0), Decimal::from_i128_with_scale(sum.unwrap_or(0), scale)))
         })
-        .collect())
+        .collect()
 }

@@ -279,8 +279,14 @@ impl Settlements {
         self.parts(i).1.approved_yuan
     }
 
-    pub fn provider_id(&self, i: usize) -> &str {
-        &self.ids.providers[self.parts(i).0.provider_index as usize]
+    /// The registry index of row `i`'s provider.
+    pub fn provider_index(&self, i: usize) -> u32 {
+        self.parts(i).0.provider_index
+    }
+
+    /// The id of the provider with registry index `index`.
+    pub fn provider_id_at(&self, index: u32) -> Option<&str> {
+        self.ids.providers.get(index as usize).map(|id| id.as_str())
     }
 
     pub fn totals(&self) -> RowTotals {
