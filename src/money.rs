@@ -84,6 +84,12 @@ pub fn money_id(amount: Decimal) -> crate::Id {
     text
 }
 
+/// "00" to "99", for the fen of an amount.
+const TWO_DIGITS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+const _: () = assert!(TWO_DIGITS.len() == 200);
+
 fn write_money(out: &mut impl std::fmt::Write, amount: Decimal) {
     // Writing into a String or CompactString cannot fail.
     let mut put = |text: &str| out.write_str(text).expect("in-memory text");
@@ -98,8 +104,9 @@ fn write_money(out: &mut impl std::fmt::Write, amount: Decimal) {
     }
     let fen = fen.unsigned_abs();
     put(itoa::Buffer::new().format(fen / 100));
-    let fraction = (fen % 100) as u8;
-    put(std::str::from_utf8(&[b'.', b'0' + fraction / 10, b'0' + fraction % 10]).expect("ASCII"));
+    let fraction = (fen % 100) as usize;
+    put(".");
+    put(&TWO_DIGITS[2 * fraction..2 * fraction + 2]);
 }
 
 /// The policy's rounding to 0.01 (SPEC 8: `half_up` or `down`).
