@@ -457,7 +457,7 @@ pub fn settle_batch(
     let ids = RegistryIds::of(&registries);
     let settlements = Settlements::new(policy, &tiers, validated.eligible, steps, rate_limits, rows, ids)?;
     lap("rows");
-    exceptions.par_sort_by_key(|e| e.sort_key());
+    exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
     let payouts = payouts(&paid, &totals, policy, &registries);
     let usage = usage(&used_batch, &tiers, &enterprise_used_before, &totals, &registries);
