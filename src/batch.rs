@@ -105,7 +105,11 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
     type Render<'a> = Box<dyn Fn(&mut OutputWriter) -> Result<()> + Sync + 'a>;
     let files: [(&'static str, Option<u64>, Render); 9] = [
         ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w))),
-        ("settlements.parquet", settled, Box::new(|w| frame::settlements_parquet(batch_id, &outcome.settlements, w))),
+        (
+            "settlements.parquet",
+            settled,
+            Box::new(|w| frame::settlements_parquet(batch_id, &outcome.settlements, w, |_| Ok(()))),
+        ),
         ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w))),
         ("exceptions.parquet", exceptions, Box::new(|w| frame::exceptions_parquet(batch_id, &outcome.exceptions, w))),
         ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w))),
@@ -115,11 +119,47 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary).into_bytes()), w))),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
-    which
+    // settlements.csv and .parquet, when both are asked for, are rendered
+    // together: each settlement row is built once for both.
+    let together = which.contains(&SETTLEMENTS_CSV) && which.contains(&SETTLEMENTS_PARQUET);
+    let rendered: Vec<Vec<(usize, OutputFile)>> = which
         .par_iter()
+        .filter(|&&at| !(together && at == SETTLEMENTS_CSV))
         .map(|&at| {
+            if together && at == SETTLEMENTS_PARQUET {
+                return render_settlements(outcome, destination, settled);
+            }
             let (name, rows, render) = &files[at];
-            render_file(destination, name, *rows, render).map(|file| (at, file))
+            render_file(destination, name, *rows, render).map(|file| vec![(at, file)])
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(rendered.into_iter().flatten().collect())
+}
+
+/// Positions of the settlement files in [`OUTPUT_NAMES`].
+const SETTLEMENTS_CSV: usize = 0;
+const SETTLEMENTS_PARQUET: usize = 1;
+
+/// settlements.csv and settlements.parquet in one pass over the rows.
+fn render_settlements(
+    outcome: &BatchOutcome,
+    destination: &Destination,
+    rows: Option<u64>,
+) -> Result<Vec<(usize, OutputFile)>> {
+    let started = std::time::Instant::now();
+    let mut csv_writer = destination.create(OUTPUT_NAMES[SETTLEMENTS_CSV])?;
+    let mut parquet_writer = destination.create(OUTPUT_NAMES[SETTLEMENTS_PARQUET])?;
+    let mut csv = report::SettlementsCsv::new(&mut csv_writer, &outcome.batch_id)?;
+    frame::settlements_parquet(&outcome.batch_id, &outcome.settlements, &mut parquet_writer, |group| csv.write(group))?;
+    csv.finish()?;
+    let files = vec![(SETTLEMENTS_CSV, csv_writer.finish(rows)?), (SETTLEMENTS_PARQUET, parquet_writer.finish(rows)?)];
+    for (_, file) in &files {
+        tracing::debug!(
+            file = file.name,
+            bytes = file.len,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "output rendered"
+        );
+    }
+    Ok(files)
 }

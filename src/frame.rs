@@ -7,7 +7,7 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::codes::ExceptionRow;
-use crate::settle::Settlements;
+use crate::settle::{SettlementRow, Settlements};
 use crate::{Error, Result};
 
 const MONEY_PRECISION: usize = 18;
@@ -83,7 +83,7 @@ fn write_parquet<W: std::io::Write>(
     what: &str,
     rows: usize,
     out: W,
-    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+    mut frame: impl FnMut(std::ops::Range<usize>) -> Result<DataFrame>,
 ) -> Result<()> {
     let groups = (0..rows.div_ceil(ROW_GROUP)).map(|g| g * ROW_GROUP..rows.min((g + 1) * ROW_GROUP));
     let first = frame(0..rows.min(ROW_GROUP))?;
@@ -102,18 +102,25 @@ fn write_parquet<W: std::io::Write>(
     Ok(())
 }
 
-/// settlements.parquet, columns as SPEC 6 orders them.
-pub fn settlements_parquet(batch_id: &str, rows: &Settlements, out: impl std::io::Write) -> Result<()> {
+/// settlements.parquet, columns as SPEC 6 orders them. The rows of each
+/// row group are built once (in parallel) and also handed to `also`, which
+/// writes them into settlements.csv when both files are rendered together.
+pub fn settlements_parquet(
+    batch_id: &str,
+    rows: &Settlements,
+    out: impl std::io::Write,
+    mut also: impl FnMut(&[SettlementRow]) -> Result<()>,
+) -> Result<()> {
     // One buffer for the rows of every row group, filled anew for each.
-    let buffer = std::sync::Mutex::new(Vec::new());
+    let mut group_rows = Vec::new();
     write_parquet("settlements.parquet", rows.len(), out, |group| {
-        let mut group_rows = buffer.lock().map_err(|_| Error::Internal("settlements.parquet: buffer".into()))?;
         rows.rows_into(group, &mut group_rows);
+        also(&group_rows)?;
         settlements_frame(batch_id, &group_rows)
     })
 }
 
-fn settlements_frame(batch_id: &str, rows: &[crate::settle::SettlementRow]) -> Result<DataFrame> {
+fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         count("seq", rows.iter().map(|r| r.seq)),

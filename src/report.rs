@@ -190,11 +190,35 @@ fn needs_apostrophe(value: &str) -> bool {
 }
 
 pub fn settlements_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
-    let mut out = CsvOut::new(w, &SETTLEMENT_COLUMNS).map_err(render_failed)?;
+    let mut csv = SettlementsCsv::new(w, &outcome.batch_id)?;
     for s in outcome.settlements.iter() {
-        settlement_row(&mut out, &outcome.batch_id, &s).map_err(render_failed)?;
+        csv.write(std::slice::from_ref(&s))?;
     }
-    out.finish()
+    csv.finish()
+}
+
+/// settlements.csv written a slice of rows at a time, so that the rows
+/// built for a Parquet row group serve the CSV file too.
+pub struct SettlementsCsv<'b, W: Write> {
+    out: CsvOut<W>,
+    batch_id: &'b str,
+}
+
+impl<'b, W: Write> SettlementsCsv<'b, W> {
+    pub fn new(w: W, batch_id: &'b str) -> Result<Self> {
+        Ok(SettlementsCsv { out: CsvOut::new(w, &SETTLEMENT_COLUMNS).map_err(render_failed)?, batch_id })
+    }
+
+    pub fn write(&mut self, rows: &[SettlementRow]) -> Result<()> {
+        for s in rows {
+            settlement_row(&mut self.out, self.batch_id, s).map_err(render_failed)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        self.out.finish()
+    }
 }
 
 fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRow) -> CsvResult {
