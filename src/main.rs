@@ -20,7 +20,7 @@ unsafe extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }
 
-/// `mi_option_purge_delay` in the mimalloc (v3) that `mimalloc` builds.
+/// `mi_option_purge_delay` (15 in both the v2 and the v3 `mimalloc.h`).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// A run is one process that ends when the batch is written: memory it

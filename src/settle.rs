@@ -119,8 +119,8 @@ impl SettlementRow {
     }
 }
 
-/// The registries' ids by index (byte order of the ids, as the registries
-/// number them), kept for the settlement rows after the registries are gone.
+/// The registries' ids by their entries' indexes, kept for the settlement
+/// rows after the registries are gone.
 pub struct RegistryIds {
     enterprises: Vec<Id>,
     providers: Vec<Id>,
@@ -129,15 +129,17 @@ pub struct RegistryIds {
 
 impl RegistryIds {
     fn of(registries: &Registries) -> RegistryIds {
-        fn by_index<T: Sync>(entries: &FxHashMap<Id, T>) -> Vec<Id> {
-            let mut ids: Vec<Id> = entries.keys().cloned().collect();
-            ids.par_sort_unstable();
+        fn by_index<T>(entries: &FxHashMap<Id, T>, index: impl Fn(&T) -> u32) -> Vec<Id> {
+            let mut ids = vec![Id::default(); entries.len()];
+            for (id, entry) in entries {
+                ids[index(entry) as usize] = id.clone();
+            }
             ids
         }
         RegistryIds {
-            enterprises: by_index(&registries.enterprises),
-            providers: by_index(&registries.providers),
-            products: by_index(&registries.products),
+            enterprises: by_index(&registries.enterprises, |e| e.index),
+            providers: by_index(&registries.providers, |p| p.index),
+            products: by_index(&registries.products, |p| p.index),
         }
     }
 }
@@ -149,7 +151,7 @@ impl RegistryIds {
 pub struct Settlements {
     policy: Policy,
     /// Per enterprise registry index: its tier's position in the policy.
-    tiers: Vec<Option<u8>>,
+    tiers: Vec<Option<u32>>,
     contracts: Vec<Vec<Eligible>>,
     /// In allocation order, for every eligible contract.
     steps: Vec<Step>,
@@ -200,7 +202,7 @@ impl Settlements {
         let tier_at = |tier: &Tier| policy.tiers.iter().position(|t| std::ptr::eq(t, tier)).expect("a policy tier");
         let mut settlements = Settlements {
             policy: policy.clone(),
-            tiers: tiers.iter().map(|tier| tier.map(|t| tier_at(t) as u8)).collect(),
+            tiers: tiers.iter().map(|tier| tier.map(|t| tier_at(t) as u32)).collect(),
             contracts,
             steps,
             rate_limits,
