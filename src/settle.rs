@@ -10,9 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{
-    Allocation, At, BatchTotals, Claim, Outcome, Step, allocation, allocation_order, item_key, take,
-};
+use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, Step, allocation, allocation_order, item_key, take};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -152,12 +150,12 @@ pub struct Settlements {
     policy: Policy,
     /// Per enterprise registry index: its tier's position in the policy.
     tiers: Vec<Option<u32>>,
-    contracts: Vec<Vec<Eligible>>,
-    /// In allocation order, for every eligible contract.
+    /// Every eligible contract, in allocation order, with its step and rate limit.
+    contracts: Vec<Eligible>,
     steps: Vec<Step>,
     rate_limits: Vec<Decimal>,
-    /// Per settlement row: its contract and its place in allocation order.
-    rows: Vec<(At, u32)>,
+    /// Per settlement row: its contract's place in allocation order.
+    rows: Vec<u32>,
     ids: RegistryIds,
     totals: RowTotals,
 }
@@ -193,10 +191,10 @@ impl Settlements {
     fn new(
         policy: &Policy,
         tiers: &[Option<&Tier>],
-        contracts: Vec<Vec<Eligible>>,
+        contracts: Vec<Eligible>,
         steps: Vec<Step>,
         rate_limits: Vec<Decimal>,
-        rows: Vec<(At, u32)>,
+        rows: Vec<u32>,
         ids: RegistryIds,
     ) -> Result<Settlements> {
         let tier_at = |tier: &Tier| policy.tiers.iter().position(|t| std::ptr::eq(t, tier)).expect("a policy tier");
@@ -256,8 +254,8 @@ impl Settlements {
     }
 
     fn parts(&self, i: usize) -> (&Eligible, &Step, Decimal) {
-        let (at, ordinal) = self.rows[i];
-        (at.of(&self.contracts), &self.steps[ordinal as usize], self.rate_limits[ordinal as usize])
+        let ordinal = self.rows[i] as usize;
+        (&self.contracts[ordinal], &self.steps[ordinal], self.rate_limits[ordinal])
     }
 
     /// Row `i` (from 0; its seq is `i + 1`).
@@ -396,8 +394,12 @@ pub fn settle_batch(
     drop(tables.contracts);
     lap("validate");
     exceptions.extend(validated.exceptions);
+    // The eligible contracts moved into allocation order, so that every later
+    // pass, and the writers, read them front to back.
     let order = allocation_order(&validated.eligible);
-    let eligible: Vec<&Eligible> = order.par_iter().map(|at| at.of(&validated.eligible)).collect();
+    let eligible: Vec<Eligible> = order.par_iter().map(|at| at.of(&validated.eligible).clone()).collect();
+    drop(order);
+    drop(validated.eligible);
     let rows_in = validated.rows_in;
     lap("sort");
 
@@ -453,11 +455,9 @@ pub fn settle_batch(
     drop(claims);
 
     allocation_exceptions(policy, &eligible, &tiers, &rate_limits, &steps, &mut exceptions);
-    drop(eligible);
-    let rows = (0..steps.len()).filter(|&i| steps[i].settles()).map(|i| (order[i], i as u32)).collect();
-    drop(order);
+    let rows = (0..steps.len()).filter(|&i| steps[i].settles()).map(|i| i as u32).collect();
     let ids = RegistryIds::of(&registries);
-    let settlements = Settlements::new(policy, &tiers, validated.eligible, steps, rate_limits, rows, ids)?;
+    let settlements = Settlements::new(policy, &tiers, eligible, steps, rate_limits, rows, ids)?;
     lap("rows");
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
@@ -501,7 +501,7 @@ pub fn settle_batch(
 /// from each contract's step and written straight into `exceptions`.
 fn allocation_exceptions(
     policy: &Policy,
-    eligible: &[&Eligible],
+    eligible: &[Eligible],
     tiers: &[Option<&Tier>],
     rate_limits: &[Decimal],
     steps: &[Step],
@@ -511,7 +511,7 @@ fn allocation_exceptions(
     let flagged: Vec<usize> = (0..steps.len()).filter(|&i| !settled_whole(i)).collect();
     exceptions.reserve(flagged.len());
     exceptions.par_extend(flagged.par_iter().map(|&i| {
-        let e = eligible[i];
+        let e = &eligible[i];
         let tier = tiers[e.enterprise_index as usize].expect("tier");
         match allocation(policy, tier, e, rate_limits[i], &steps[i]) {
             a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
@@ -559,7 +559,7 @@ fn rss_mib() -> u64 {
 
 /// The tier of every enterprise that reaches allocation, by registry index.
 fn tiers_of<'p>(
-    eligible: &[&Eligible],
+    eligible: &[Eligible],
     registries: &Registries,
     policy: &'p Policy,
     service_year: i32,
