@@ -78,12 +78,14 @@ fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
 const ROW_GROUP: usize = 512 * 512;
 
 /// Writes `rows` rows as Parquet, building the frame of each row group
-/// (a range of row numbers) with `frame`.
-fn write_parquet<W: std::io::Write>(
+/// (a range of row numbers) with `frame`; `alongside` runs on another thread
+/// while each group is encoded (the CSV twin of the same rows, if any).
+fn write_parquet<W: std::io::Write + Send>(
     what: &str,
     rows: usize,
     out: W,
     mut frame: impl FnMut(std::ops::Range<usize>) -> Result<DataFrame>,
+    mut alongside: impl FnMut() -> Result<()> + Send,
 ) -> Result<()> {
     let groups = (0..rows.div_ceil(ROW_GROUP)).map(|g| g * ROW_GROUP..rows.min((g + 1) * ROW_GROUP));
     let first = frame(0..rows.min(ROW_GROUP))?;
@@ -91,12 +93,17 @@ fn write_parquet<W: std::io::Write>(
         .with_compression(ParquetCompression::Snappy)
         .batched(first.schema())
         .map_err(internal(what))?;
+    let mut write = |frame: &DataFrame| -> Result<()> {
+        let (written, beside) = rayon::join(|| writer.write_batch(frame), &mut alongside);
+        written.map_err(internal(what))?;
+        beside
+    };
     if rows > 0 {
-        writer.write_batch(&first).map_err(internal(what))?;
+        write(&first)?;
     }
     drop(first);
     for group in groups.skip(1) {
-        writer.write_batch(&frame(group)?).map_err(internal(what))?;
+        write(&frame(group)?)?;
     }
     writer.finish().map_err(internal(what))?;
     Ok(())
@@ -108,16 +115,24 @@ fn write_parquet<W: std::io::Write>(
 pub fn settlements_parquet(
     batch_id: &str,
     rows: &Settlements,
-    out: impl std::io::Write,
-    mut also: impl FnMut(&[SettlementRow]) -> Result<()>,
+    out: impl std::io::Write + Send,
+    mut also: impl FnMut(&[SettlementRow]) -> Result<()> + Send,
 ) -> Result<()> {
-    // One buffer for the rows of every row group, filled anew for each.
-    let mut group_rows = Vec::new();
-    write_parquet("settlements.parquet", rows.len(), out, |group| {
-        rows.rows_into(group, &mut group_rows);
-        also(&group_rows)?;
-        settlements_frame(batch_id, &group_rows)
-    })
+    // One buffer for the rows of every row group, filled anew for each; the
+    // twin gets them while the group is encoded.
+    let buffer = std::sync::Mutex::new(Vec::new());
+    let lock = || buffer.lock().map_err(|_| Error::Internal("settlements.parquet: row buffer".into()));
+    write_parquet(
+        "settlements.parquet",
+        rows.len(),
+        out,
+        |group| {
+            let mut group_rows = lock()?;
+            rows.rows_into(group, &mut group_rows);
+            settlements_frame(batch_id, &group_rows)
+        },
+        || also(&lock()?),
+    )
 }
 
 fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
@@ -154,8 +169,8 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
 }
 
 /// exceptions.parquet, columns as SPEC 6 orders them.
-pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], out: impl std::io::Write) -> Result<()> {
-    write_parquet("exceptions.parquet", rows.len(), out, |group| exceptions_frame(batch_id, &rows[group]))
+pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], out: impl std::io::Write + Send) -> Result<()> {
+    write_parquet("exceptions.parquet", rows.len(), out, |group| exceptions_frame(batch_id, &rows[group]), || Ok(()))
 }
 
 fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
@@ -343,15 +358,21 @@ fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
 /// widths are not representable and must not be passed).
 pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    write_parquet("text parquet", rows.len(), &mut bytes, |group| {
-        let rows = &rows[group];
-        let columns: Vec<Column> = header
-            .iter()
-            .enumerate()
-            .map(|(i, name)| text(name, rows.iter().map(|r| r.get(i).map_or("", String::as_str))))
-            .collect();
-        DataFrame::new(rows.len(), columns).map_err(internal("text frame"))
-    })?;
+    write_parquet(
+        "text parquet",
+        rows.len(),
+        &mut bytes,
+        |group| {
+            let rows = &rows[group];
+            let columns: Vec<Column> = header
+                .iter()
+                .enumerate()
+                .map(|(i, name)| text(name, rows.iter().map(|r| r.get(i).map_or("", String::as_str))))
+                .collect();
+            DataFrame::new(rows.len(), columns).map_err(internal("text frame"))
+        },
+        || Ok(()),
+    )?;
     Ok(bytes)
 }
 
