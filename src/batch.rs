@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 
 use crate::codes::Source;
 use crate::ingest::{ColumnSpec, Table, columns};
-use crate::output::{Destination, OutputFile, OutputWriter, render_file};
+use crate::output::{Destination, OutputFile, OutputWriter, log_rendered, render_file};
 use crate::policy::Policy;
 use crate::report::{self, Summary};
 use crate::settle::{BatchOutcome, BatchTables, CarryIn, settle_batch};
@@ -154,12 +154,7 @@ fn render_settlements(
     csv.finish()?;
     let files = vec![(SETTLEMENTS_CSV, csv_writer.finish(rows)?), (SETTLEMENTS_PARQUET, parquet_writer.finish(rows)?)];
     for (_, file) in &files {
-        tracing::debug!(
-            file = file.name,
-            bytes = file.len,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "output rendered"
-        );
+        log_rendered(file, started);
     }
     Ok(files)
 }

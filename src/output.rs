@@ -237,11 +237,12 @@ pub fn render_file(
     let mut writer = destination.create(name)?;
     render(&mut writer)?;
     let file = writer.finish(rows)?;
-    tracing::debug!(
-        file = name,
-        bytes = file.len,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "output rendered"
-    );
+    log_rendered(&file, started);
     Ok(file)
+}
+
+/// The step log's line for a rendered file.
+pub fn log_rendered(file: &OutputFile, started: std::time::Instant) {
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    tracing::debug!(file = file.name, bytes = file.len, elapsed_ms, "output rendered");
 }
