@@ -211,21 +211,16 @@ pub fn allocation(
 
 /// Where an eligible contract sits among validation's chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct At {
+struct At {
     part: u32,
     index: u32,
 }
 
-impl At {
-    pub fn of(self, parts: &[Vec<Eligible>]) -> &Eligible {
-        &parts[self.part as usize][self.index as usize]
-    }
-}
-
-/// The allocation order: ascending (completed_on, contract_id as UTF-8
-/// bytes). The contracts stay where validation put them; only positions
-/// are sorted, on keys held inline (ids up to 24 bytes live in the key).
-pub fn allocation_order(parts: &[Vec<Eligible>]) -> Vec<At> {
+/// The eligible contracts in allocation order: ascending (completed_on,
+/// contract_id as UTF-8 bytes), gathered into one vector so that every later
+/// pass reads them front to back. Only (date, inline id, position) keys are
+/// sorted, not the contracts themselves.
+pub fn in_allocation_order(parts: Vec<Vec<Eligible>>) -> Vec<Eligible> {
     let mut keys: Vec<(chrono::NaiveDate, crate::Id, At)> = parts
         .iter()
         .enumerate()
@@ -238,5 +233,6 @@ pub fn allocation_order(parts: &[Vec<Eligible>]) -> Vec<At> {
     // contract_ids are unique here (duplicates were removed), so the order is
     // total and an unstable sort gives the same result every time.
     keys.par_sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
-    keys.into_iter().map(|(_, _, at)| at).collect()
+    let order: Vec<At> = keys.into_iter().map(|(_, _, at)| at).collect();
+    order.par_iter().map(|at| parts[at.part as usize][at.index as usize].clone()).collect()
 }

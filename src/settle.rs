@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, Step, allocation, allocation_order, item_key, take};
+use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, Step, allocation, in_allocation_order, item_key, take};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -394,12 +394,7 @@ pub fn settle_batch(
     drop(tables.contracts);
     lap("validate");
     exceptions.extend(validated.exceptions);
-    // The eligible contracts moved into allocation order, so that every later
-    // pass, and the writers, read them front to back.
-    let order = allocation_order(&validated.eligible);
-    let eligible: Vec<Eligible> = order.par_iter().map(|at| at.of(&validated.eligible).clone()).collect();
-    drop(order);
-    drop(validated.eligible);
+    let eligible = in_allocation_order(validated.eligible);
     let rows_in = validated.rows_in;
     lap("sort");
 
