@@ -183,7 +183,7 @@ impl OutputWriter {
         let same_as_stored = self.stored.as_mut().map(Stored::ends_here);
         Ok(OutputFile {
             name: self.name,
-            sha256: format!("sha256:{:x}", self.hasher.finalize()),
+            sha256: crate::ingest::sha256_text(self.hasher),
             len: self.len,
             rows,
             bytes,

@@ -127,7 +127,7 @@ pub struct RegistryIds {
 
 impl RegistryIds {
     fn of(registries: &Registries) -> RegistryIds {
-        fn by_index<T>(entries: &FxHashMap<Id, T>, index: impl Fn(&T) -> u32) -> Vec<Id> {
+        fn ids_by_index<T>(entries: &FxHashMap<Id, T>, index: impl Fn(&T) -> u32) -> Vec<Id> {
             let mut ids = vec![Id::default(); entries.len()];
             for (id, entry) in entries {
                 ids[index(entry) as usize] = id.clone();
@@ -135,9 +135,9 @@ impl RegistryIds {
             ids
         }
         RegistryIds {
-            enterprises: by_index(&registries.enterprises, |e| e.index),
-            providers: by_index(&registries.providers, |p| p.index),
-            products: by_index(&registries.products, |p| p.index),
+            enterprises: ids_by_index(&registries.enterprises, |e| e.index),
+            providers: ids_by_index(&registries.providers, |p| p.index),
+            products: ids_by_index(&registries.products, |p| p.index),
         }
     }
 }

@@ -242,14 +242,19 @@ pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &
 
 /// `sha256:<hex>`, the checksum form used everywhere in the manifest.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
+    sha256_text(Sha256::new_with_prefix(bytes))
+}
+
+/// The `sha256:<hex>` form of what `hasher` was fed.
+pub fn sha256_text(hasher: Sha256) -> String {
+    format!("sha256:{:x}", hasher.finalize())
 }
 
 /// The checksum of a file, read in pieces (output files can be gigabytes).
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok(format!("sha256:{:x}", hasher.finalize()))
+    Ok(sha256_text(hasher))
 }
 
 /// Headers match after removing white space, case-insensitively.

@@ -243,7 +243,7 @@ impl Ledger {
             written += read as u64;
         }
         writer.sync_all().map_err(|e| Error::write(&partial, e))?;
-        if format!("sha256:{:x}", hasher.finalize()) != expected_sha256 {
+        if crate::ingest::sha256_text(hasher) != expected_sha256 {
             let _ = fs::remove_file(&partial);
             return Err(Error::Input(format!(
                 "{}: 文件在运行期间被修改 (the file changed while the run was reading it); nothing committed",
