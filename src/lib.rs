@@ -17,6 +17,7 @@ pub mod category;
 pub mod cmd;
 pub mod codes;
 pub mod dates;
+pub mod direct_io;
 pub mod error;
 pub mod frame;
 pub mod html;

@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::direct_io::{Chunk, DirectFile};
 use crate::ledger::FileEntry;
 use crate::{Error, Result};
-
-/// Bytes gathered before they are hashed and written out.
-const CHUNK: usize = 1 << 20;
 
 /// A folder the outputs are written into.
 #[derive(Debug, Clone)]
@@ -68,7 +66,7 @@ impl Destination {
         let mut files = Vec::with_capacity(self.folders.len());
         for folder in &self.folders {
             let path = folder.path(name);
-            let file = File::create(&path).map_err(|e| Error::write(&path, e))?;
+            let file = DirectFile::create(&path).map_err(|e| Error::write(&path, e))?;
             files.push((path, file, folder.durable));
         }
         // A stored file that cannot be opened simply differs.
@@ -77,11 +75,8 @@ impl Destination {
             scratch: Vec::new(),
             same: true,
         });
-        let mut writer = OutputWriter { name, buffer: Vec::new(), files, stored, hasher: Sha256::new(), len: 0 };
-        if !writer.in_memory() {
-            writer.buffer.reserve(CHUNK + CHUNK / 4);
-        }
-        Ok(writer)
+        let chunk = (!files.is_empty() || stored.is_some()).then(Chunk::new);
+        Ok(OutputWriter { name, memory: Vec::new(), chunk, files, stored, hasher: Sha256::new(), len: 0 })
     }
 
     /// Removes the partial files of a run that did not commit.
@@ -109,8 +104,11 @@ pub fn publish(destination: &Destination, names: &[&str]) -> Result<()> {
 /// One output file being rendered.
 pub struct OutputWriter {
     name: &'static str,
-    buffer: Vec<u8>,
-    files: Vec<(PathBuf, File, bool)>,
+    /// The whole file, when rendered in memory.
+    memory: Vec<u8>,
+    /// Otherwise the bytes not yet hashed and written out.
+    chunk: Option<Chunk>,
+    files: Vec<(PathBuf, DirectFile, bool)>,
     stored: Option<Stored>,
     hasher: Sha256,
     len: u64,
@@ -142,24 +140,22 @@ impl Stored {
 }
 
 impl OutputWriter {
-    fn in_memory(&self) -> bool {
-        self.files.is_empty() && self.stored.is_none()
-    }
-
     fn drain(&mut self) -> std::io::Result<()> {
-        self.hasher.update(&self.buffer);
+        let Some(chunk) = &mut self.chunk else { return Ok(()) };
+        let bytes = chunk.filled();
+        self.hasher.update(bytes);
         let offset = self.len;
-        self.len += self.buffer.len() as u64;
+        self.len += bytes.len() as u64;
         for (path, file, durable) in &mut self.files {
-            file.write_all(&self.buffer).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-            if *durable {
-                crate::ledger::start_writeback(file, offset, self.buffer.len() as u64);
+            file.write(bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+            if *durable && !file.is_direct() {
+                crate::ledger::start_writeback(file.file(), offset, bytes.len() as u64);
             }
         }
         if let Some(stored) = &mut self.stored {
-            stored.compare(&self.buffer);
+            stored.compare(bytes);
         }
-        self.buffer.clear();
+        chunk.clear();
         Ok(())
     }
 
@@ -167,9 +163,9 @@ impl OutputWriter {
     pub fn finish(mut self, rows: Option<u64>) -> Result<OutputFile> {
         let name = self.name;
         let failed = |e: std::io::Error| Error::Internal(format!("{name}: 写入失败 (cannot write): {e}"));
-        if self.in_memory() {
-            self.hasher.update(&self.buffer);
-            self.len = self.buffer.len() as u64;
+        if self.chunk.is_none() {
+            self.hasher.update(&self.memory);
+            self.len = self.memory.len() as u64;
         } else {
             self.drain().map_err(failed)?;
             for (path, file, durable) in &self.files {
@@ -179,7 +175,7 @@ impl OutputWriter {
                 }
             }
         }
-        let bytes = if self.in_memory() { Some(std::mem::take(&mut self.buffer)) } else { None };
+        let bytes = if self.chunk.is_none() { Some(std::mem::take(&mut self.memory)) } else { None };
         let same_as_stored = self.stored.as_mut().map(Stored::ends_here);
         Ok(OutputFile {
             name: self.name,
@@ -194,9 +190,17 @@ impl OutputWriter {
 
 impl Write for OutputWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buffer.extend_from_slice(data);
-        if !self.in_memory() && self.buffer.len() >= CHUNK {
-            self.drain()?;
+        if self.chunk.is_none() {
+            self.memory.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let chunk = self.chunk.as_mut().expect("written to files");
+            rest = &rest[chunk.push(rest)..];
+            if chunk.is_full() {
+                self.drain()?;
+            }
         }
         Ok(data.len())
     }

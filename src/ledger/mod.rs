@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 pub use manifest::{FileEntry, Manifest};
 
+use crate::direct_io::{Chunk, DirectFile};
 use crate::frame::read_ledger_settlements;
 use crate::ingest::sha256_hex;
 use crate::settle::CarryIn;
@@ -228,19 +229,20 @@ impl Ledger {
         fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         let partial = dir.join(format!(".{}.partial", std::process::id()));
         let mut reader = File::open(source).map_err(|e| Error::unreadable(source, e))?;
-        let mut writer = File::create(&partial).map_err(|e| Error::write(&partial, e))?;
+        let mut writer = DirectFile::create(&partial).map_err(|e| Error::write(&partial, e))?;
         let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut written = 0u64;
+        let mut chunk = Chunk::new();
         loop {
-            let read = reader.read(&mut buffer).map_err(|e| Error::unreadable(source, e))?;
+            let read = reader.read(chunk.spare()).map_err(|e| Error::unreadable(source, e))?;
+            chunk.grow(read);
+            if chunk.is_full() || read == 0 {
+                hasher.update(chunk.filled());
+                writer.write(chunk.filled()).map_err(|e| Error::write(&partial, e))?;
+                chunk.clear();
+            }
             if read == 0 {
                 break;
             }
-            hasher.update(&buffer[..read]);
-            writer.write_all(&buffer[..read]).map_err(|e| Error::write(&partial, e))?;
-            start_writeback(&writer, written, read as u64);
-            written += read as u64;
         }
         writer.sync_all().map_err(|e| Error::write(&partial, e))?;
         if crate::ingest::sha256_text(hasher) != expected_sha256 {
