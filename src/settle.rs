@@ -545,7 +545,7 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
 }
 
 /// The process's resident memory in MiB (Linux, 4 KiB pages; 0 elsewhere), for the step log.
-fn rss_mib() -> u64 {
+pub(crate) fn rss_mib() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|text| text.split_whitespace().nth(1).and_then(|field| field.parse::<u64>().ok()));

@@ -129,7 +129,16 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let phase_started = Instant::now();
     progress.phase("生成报表 rendering");
     destination.prepare()?;
-    let files = render(&computed, &destination).inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+    // The inputs are archived into the store while the outputs are rendered.
+    let (files, archived) = std::thread::scope(|scope| {
+        let archiving = staging.as_ref().map(|_| scope.spawn(|| ledger.archive_all(&archive)));
+        let files = render(&computed, &destination);
+        let archived = archiving.map_or(Ok(()), |handle| {
+            handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
+        });
+        (files, archived)
+    });
+    let files = files.and_then(|files| archived.map(|()| files)).inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
     tracing::info!(
         batch = batch_id,
         phase = "render",
@@ -160,7 +169,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             let phase_started = Instant::now();
             progress.phase("提交账本 committing");
             let dir = ledger
-                .commit(staging, &manifest, &manifest_bytes, &archive)
+                .commit(staging, &manifest, &manifest_bytes)
                 .inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
             tracing::info!(
                 batch = batch_id,

@@ -10,9 +10,9 @@
 //! LEDGER/staging/                   a commit in progress; never read
 //! ```
 //!
-//! A commit renders the batch's outputs into `staging/` (each fsynced),
-//! archives the inputs (content-addressed, so an unchanged registry is
-//! stored once), adds the manifest, fsyncs the folder, renames it into
+//! A commit renders the batch's outputs into `staging/` (each fsynced)
+//! while it archives the inputs (content-addressed, so an unchanged registry
+//! is stored once), adds the manifest, fsyncs the folder, renames it into
 //! `batches/`, and finally replaces `HEAD`. Replacing
 //! HEAD is the commit point: a batch folder beyond HEAD is the leftover of a
 //! run that died and is removed by the next run, so a crash at any moment
@@ -266,19 +266,16 @@ impl Ledger {
         Ok(Staging { dir, name })
     }
 
+    /// Archives the input files of a batch (paths with the checksums they
+    /// were read with) before it is committed. An object that no batch
+    /// names yet is harmless: the store is content-addressed.
+    pub fn archive_all(&self, files: &[(PathBuf, String)]) -> Result<()> {
+        files.iter().try_for_each(|(source, sha256)| self.archive(source, sha256))
+    }
+
     /// Commits a staged batch atomically; returns its folder. The staged
-    /// outputs are already fsynced; `archive` lists the input files to keep,
-    /// with the checksums they were read with.
-    pub fn commit(
-        &self,
-        staging: Staging,
-        manifest: &Manifest,
-        manifest_bytes: &[u8],
-        archive: &[(PathBuf, String)],
-    ) -> Result<PathBuf> {
-        for (source, sha256) in archive {
-            self.archive(source, sha256)?;
-        }
+    /// outputs are already fsynced and the inputs archived ([`Ledger::archive_all`]).
+    pub fn commit(&self, staging: Staging, manifest: &Manifest, manifest_bytes: &[u8]) -> Result<PathBuf> {
         crash_point("objects");
         write_synced(&staging.dir.join(MANIFEST), manifest_bytes)?;
         crash_point("staging-written");
@@ -345,4 +342,31 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
 
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An input archived byte for byte under its checksum (a size that ends
+    /// in a partial block), and one that changed since it was read refused,
+    /// leaving no object and no partial file behind.
+    #[test]
+    fn archive_keeps_the_input_as_read_or_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        let input = dir.path().join("contracts.csv");
+        let bytes: Vec<u8> = (0..3 * crate::direct_io::CHUNK + 123).map(|i| (i % 97) as u8).collect();
+        fs::write(&input, &bytes).unwrap();
+        let sha256 = sha256_hex(&bytes);
+        ledger.archive_all(&[(input.clone(), sha256.clone())]).unwrap();
+        assert_eq!(fs::read(ledger.object_path(&sha256)).unwrap(), bytes);
+
+        let read_as = sha256_hex(b"what the run read");
+        let refused = ledger.archive(&input, &read_as).unwrap_err();
+        assert!(refused.to_string().contains("changed while the run was reading it"), "{refused}");
+        assert!(!ledger.object_path(&read_as).exists());
+        let objects: Vec<_> = fs::read_dir(dir.path().join("ledger").join(OBJECTS)).unwrap().collect();
+        assert_eq!(objects.len(), 1, "only the first object: {objects:?}");
+    }
 }
