@@ -411,14 +411,22 @@ pub fn settle_batch(
             Claim::new(policy, tier, e, ordinal as u64)
         })
         .collect();
-    // The item scope keys this batch touches, each once with its cap, in key
-    // order; a claim finds its running total by its key's place (slot) here.
-    let mut item_keys: Vec<(u64, Decimal)> = claims.par_iter().map(|c| (c.item_key, c.item_cap_yuan)).collect();
-    item_keys.par_sort_unstable_by_key(|(key, _)| *key);
-    item_keys.dedup_by_key(|(key, _)| *key);
-    claims.par_iter_mut().for_each(|c| {
-        c.item_slot = item_keys.binary_search_by_key(&c.item_key, |(key, _)| *key).expect("a listed key") as u32;
-    });
+    // The item scope keys this batch touches, each once with its cap (the
+    // key includes the category, so one cap per key), in key order; a claim
+    // finds its running total by its key's place (slot) here. Numbered by
+    // sorting (key, claim) pairs and walking them in order: searching
+    // millions of keys per claim would miss the cache at every step.
+    let mut by_key: Vec<(u64, u32)> = claims.par_iter().enumerate().map(|(at, c)| (c.item_key, at as u32)).collect();
+    by_key.par_sort_unstable();
+    let mut item_keys: Vec<(u64, Decimal)> = Vec::new();
+    for &(key, at) in &by_key {
+        let claim = &mut claims[at as usize];
+        if item_keys.last().is_none_or(|(last, _)| *last != key) {
+            item_keys.push((key, claim.item_cap_yuan));
+        }
+        claim.item_slot = (item_keys.len() - 1) as u32;
+    }
+    drop(by_key);
     totals.item_yuan = item_keys.iter().map(|(key, _)| carried_items.get(key).copied().unwrap_or_default()).collect();
     drop(carried_items);
     lap("claims");
