@@ -292,13 +292,13 @@ fn usable_rows<'t, T: Send>(
 /// column) -> the first is kept, the others `R_DUPLICATE_ROW`; otherwise all
 /// are left out, each `R_DUPLICATE_CONFLICT`. The exceptions are sorted with
 /// the others later.
-fn unique_by_key<T>(
+fn unique_by_key<T: Sync>(
     rows: Vec<(Record, T)>,
     source: Source,
-    key: impl Fn(&T) -> Id,
+    key: impl Fn(&T) -> Id + Sync,
     exceptions: &mut Vec<ExceptionRow>,
 ) -> FxHashMap<Id, T> {
-    let groups = duplicate_groups(rows.iter().map(|(_, value)| key(value)), |i| rows[i].0);
+    let groups = duplicate_groups(rows.len(), |i| key(&rows[i].1), |i| rows[i].0);
     let mut keep = vec![true; rows.len()];
     for group in &groups {
         let code = if group.identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
@@ -322,11 +322,11 @@ fn number<T>(entries: &mut FxHashMap<Id, T>, set: impl Fn(&mut T, u32)) {
 }
 
 /// One registry keyed by id, each entry numbered, with its problem rows.
-fn registry<T: Send>(
+fn registry<T: Send + Sync>(
     table: &Table,
     source: Source,
     parse: impl Fn(&Record) -> Parsed<T> + Sync,
-    id: impl Fn(&T) -> &str,
+    id: impl Fn(&T) -> &str + Sync,
     set_index: impl Fn(&mut T, u32),
 ) -> (FxHashMap<Id, T>, Vec<ExceptionRow>) {
     let mut problems = Vec::new();

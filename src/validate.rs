@@ -215,7 +215,7 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
 /// the first is kept, the others `E_DUPLICATE_ROW`; otherwise every row of
 /// the group is `E_DUPLICATE_CONFLICT`.
 fn drop_duplicates<'t>(candidates: Vec<Record<'t>>, exceptions: &mut Vec<ExceptionRow>) -> Vec<Record<'t>> {
-    let groups = duplicate_groups(candidates.iter().map(|r| r.get(col::CONTRACT_ID)), |i| candidates[i]);
+    let groups = duplicate_groups(candidates.len(), |i| candidates[i].get(col::CONTRACT_ID), |i| candidates[i]);
     let mut keep = vec![true; candidates.len()];
     for group in &groups {
         let code = if group.identical { Code::E_DUPLICATE_ROW } else { Code::E_DUPLICATE_CONFLICT };

@@ -12,9 +12,10 @@ mod xlsx_reader;
 
 use std::path::{Path, PathBuf};
 
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::hash_map::Entry;
 
 pub use columns::ColumnSpec;
 pub use csv_reader::Encoding;
@@ -146,24 +147,36 @@ impl DuplicateGroup {
 }
 
 /// The groups of records whose keys occur more than once, in order of their
-/// first record. `keys` gives one key per record; `record` looks one up by index.
+/// first record. `key` gives the key of record `index` (of `len`); `record`
+/// looks one up by index.
+///
+/// Found by sorting (hash, index) pairs side by side rather than filling one
+/// hash map front to back: only records whose hashes collide are compared.
 pub fn duplicate_groups<'t, K: std::hash::Hash + Eq>(
-    keys: impl ExactSizeIterator<Item = K>,
+    len: usize,
+    key: impl Fn(usize) -> K + Sync,
     record: impl Fn(usize) -> Record<'t>,
 ) -> Vec<DuplicateGroup> {
-    // First occurrence of each key; only keys seen twice get a member list.
-    let mut first_of: FxHashMap<K, usize> = FxHashMap::default();
-    first_of.reserve(keys.len());
-    let mut repeated: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
-    for (index, key) in keys.enumerate() {
-        match first_of.entry(key) {
-            Entry::Vacant(vacant) => {
-                vacant.insert(index);
+    let hash = |index: usize| {
+        let mut hasher = rustc_hash::FxHasher::default();
+        key(index).hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut hashed: Vec<(u64, u32)> = (0..len).into_par_iter().map(|index| (hash(index), index as u32)).collect();
+    hashed.par_sort_unstable();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        // Records of equal hash, in input order; split by their actual keys.
+        let mut left: Vec<usize> = run.iter().map(|&(_, index)| index as usize).collect();
+        while left.len() > 1 {
+            let first = key(left[0]);
+            let (same, other): (Vec<usize>, Vec<usize>) = left.iter().partition(|&&index| key(index) == first);
+            if same.len() > 1 {
+                groups.push(same);
             }
-            Entry::Occupied(seen) => repeated.entry(*seen.get()).or_insert_with(|| vec![*seen.get()]).push(index),
+            left = other;
         }
     }
-    let mut groups: Vec<Vec<usize>> = repeated.into_values().collect();
     groups.sort_unstable();
     groups
         .into_iter()
@@ -432,4 +445,33 @@ pub(crate) fn too_many_records(path: &Path) -> Error {
 /// The error for a file with no header row.
 pub(crate) fn empty_file(path: &Path, what_zh: &str, what_en: &str) -> Error {
     Error::Input(format!("{}: {what_zh}，没有表头 ({what_en}: no header row)", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key whose hash says nothing, so every record's hash collides.
+    #[derive(PartialEq, Eq)]
+    struct Colliding<'a>(&'a str);
+
+    impl std::hash::Hash for Colliding<'_> {
+        fn hash<H: Hasher>(&self, _: &mut H) {}
+    }
+
+    /// Groups hold equal keys only, in input order, ordered by their first
+    /// record, whether or not the hashes of different keys collide.
+    #[test]
+    fn duplicate_groups_split_colliding_hashes_by_key() {
+        let csv = "provider_id,name,status,signed_from,signed_to\n\
+                   B,x,,,\nA,x,,,\nB,x,,,\nC,x,,,\nA,y,,,\nB,x,,,\n";
+        let table =
+            parse_table(Path::new("p.csv"), csv.as_bytes(), &columns::PROVIDERS, &InputOptions::default()).unwrap();
+        let check = |groups: Vec<DuplicateGroup>| {
+            let found: Vec<(Vec<usize>, bool)> = groups.into_iter().map(|g| (g.members, g.identical)).collect();
+            assert_eq!(found, vec![(vec![0, 2, 5], true), (vec![1, 4], false)]);
+        };
+        check(duplicate_groups(table.len(), |i| table.record(i).get(0), |i| table.record(i)));
+        check(duplicate_groups(table.len(), |i| Colliding(table.record(i).get(0)), |i| table.record(i)));
+    }
 }
