@@ -248,5 +248,11 @@ pub fn render_file(
 /// The step log's line for a rendered file.
 pub fn log_rendered(file: &OutputFile, started: std::time::Instant) {
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    tracing::debug!(file = file.name, bytes = file.len, elapsed_ms, rss = crate::settle::rss_mib(), "output rendered");
+    tracing::debug!(
+        file = file.name,
+        bytes = file.len,
+        elapsed_ms,
+        rss_mib = crate::settle::rss_mib(),
+        "output rendered"
+    );
 }
