@@ -149,6 +149,13 @@ impl Ledger {
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
         }
+        // An archive cut short leaves its partial object file.
+        let objects = self.root.join(OBJECTS);
+        for entry in fs::read_dir(&objects).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".partial") {
+                fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
+            }
+        }
         let committed = self.head()?.map_or(0, |h| h.sequence);
         for (sequence, dir) in self.batch_dirs()? {
             if sequence > committed {
@@ -368,5 +375,24 @@ mod tests {
         assert!(!ledger.object_path(&read_as).exists());
         let objects: Vec<_> = fs::read_dir(dir.path().join("ledger").join(OBJECTS)).unwrap().collect();
         assert_eq!(objects.len(), 1, "only the first object: {objects:?}");
+    }
+
+    /// A run killed while archiving leaves a partial object; the next run
+    /// removes it and keeps the archived objects.
+    #[test]
+    fn a_partial_object_is_removed_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ledger");
+        let ledger = Ledger::open(&root).unwrap();
+        let input = dir.path().join("providers.csv");
+        fs::write(&input, b"provider_id\n").unwrap();
+        let sha256 = sha256_hex(b"provider_id\n");
+        ledger.archive_all(&[(input, sha256.clone())]).unwrap();
+        let partial = root.join(OBJECTS).join(".4242.partial");
+        fs::write(&partial, b"half").unwrap();
+        drop(ledger);
+        let ledger = Ledger::open(&root).unwrap();
+        assert!(!partial.exists());
+        assert!(ledger.object_path(&sha256).exists());
     }
 }
