@@ -66,7 +66,7 @@ impl Destination {
         let mut files = Vec::with_capacity(self.folders.len());
         for folder in &self.folders {
             let path = folder.path(name);
-            let file = DirectFile::create(&path).map_err(|e| Error::write(&path, e))?;
+            let file = DirectFile::create(&path, folder.durable).map_err(|e| Error::write(&path, e))?;
             files.push((path, file, folder.durable));
         }
         // A stored file that cannot be opened simply differs.
@@ -144,13 +144,9 @@ impl OutputWriter {
         let Some(chunk) = &mut self.chunk else { return Ok(()) };
         let bytes = chunk.filled();
         self.hasher.update(bytes);
-        let offset = self.len;
         self.len += bytes.len() as u64;
-        for (path, file, durable) in &mut self.files {
+        for (path, file, _) in &mut self.files {
             file.write(bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-            if *durable && !file.is_direct() {
-                crate::ledger::start_writeback(file.file(), offset, bytes.len() as u64);
-            }
         }
         if let Some(stored) = &mut self.stored {
             stored.compare(bytes);

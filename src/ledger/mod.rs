@@ -236,7 +236,7 @@ impl Ledger {
         fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         let partial = dir.join(format!(".{}.partial", std::process::id()));
         let mut reader = File::open(source).map_err(|e| Error::unreadable(source, e))?;
-        let mut writer = DirectFile::create(&partial).map_err(|e| Error::write(&partial, e))?;
+        let mut writer = DirectFile::create(&partial, true).map_err(|e| Error::write(&partial, e))?;
         let mut hasher = Sha256::new();
         let mut chunk = Chunk::new();
         loop {
@@ -329,22 +329,6 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = File::create(path).map_err(|e| Error::write(path, e))?;
     file.write_all(bytes).map_err(|e| Error::write(path, e))?;
     file.sync_all().map_err(|e| Error::write(path, e))
-}
-
-/// Asks the kernel to start writing `len` bytes from `offset` of `file` to
-/// disk now, without waiting, so that the fsync that ends the file finds
-/// most of it written (Linux; nothing elsewhere). Errors surface at the fsync.
-pub fn start_writeback(file: &File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain system call on an open descriptor; no memory is passed.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file, offset, len);
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
