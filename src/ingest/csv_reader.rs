@@ -101,10 +101,7 @@ fn read_csv_in_pieces(
             .enumerate()
             .map(|(at, piece)| {
                 let mut builder = builder(expected(piece))?;
-                let end = each_record(piece, at + 1 == pieces.len(), |row| {
-                    builder.push(&CsvRowOf { row, encoding })?;
-                    Ok(Next::Continue)
-                })?;
+                let end = push_records(&mut builder, piece, at + 1 == pieces.len(), encoding)?;
                 Ok(end.between_records.then(|| builder.finish_piece()))
             })
             .collect();
@@ -114,11 +111,16 @@ fn read_csv_in_pieces(
         }
     }
     let mut builder = builder(expected(data))?;
-    each_record(data, true, |row| {
+    push_records(&mut builder, data, true, encoding)?;
+    Ok(builder.finish())
+}
+
+/// Every record of `input` into `builder` (see [`each_record`] for `at_eof`).
+fn push_records(builder: &mut RecordBuilder, input: &[u8], at_eof: bool, encoding: Encoding) -> Result<End> {
+    each_record(input, at_eof, |row| {
         builder.push(&CsvRowOf { row, encoding })?;
         Ok(Next::Continue)
-    })?;
-    Ok(builder.finish())
+    })
 }
 
 /// About how many records and bytes of text `data` holds: one record per
