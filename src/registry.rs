@@ -10,7 +10,7 @@ use crate::Id;
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::parse_date;
-use crate::ingest::{Record, Table, duplicate_groups};
+use crate::ingest::{Record, Table, duplicate_groups, kept_after};
 use crate::money::parse_money;
 use crate::policy::Policy;
 use crate::uscc::normalize_uscc;
@@ -299,15 +299,11 @@ fn unique_by_key<T: Sync>(
     exceptions: &mut Vec<ExceptionRow>,
 ) -> FxHashMap<Id, T> {
     let groups = duplicate_groups(rows.len(), |i| key(&rows[i].1), |i| rows[i].0);
-    let mut keep = vec![true; rows.len()];
-    for group in &groups {
-        let code = if group.identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
-        for &m in group.flagged() {
-            keep[m] = false;
-            let (record, value) = &rows[m];
-            exceptions.push(registry_exception(source, record.source_row, code, "", key(value).to_string()));
-        }
-    }
+    let keep = kept_after(&groups, rows.len(), |m, identical| {
+        let code = if identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
+        let (record, value) = &rows[m];
+        exceptions.push(registry_exception(source, record.source_row, code, "", key(value).to_string()));
+    });
     rows.into_iter().zip(keep).filter(|(_, kept)| *kept).map(|((_, value), _)| (key(&value), value)).collect()
 }
 

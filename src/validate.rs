@@ -12,7 +12,7 @@ use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Source};
 use crate::dates::{iso, parse_date};
 use crate::ingest::columns::{CONTRACTS, contract as col};
-use crate::ingest::{Record, Table, duplicate_groups};
+use crate::ingest::{Record, Table, duplicate_groups, kept_after};
 use crate::money::{format_money, parse_money, push_money};
 use crate::policy::Policy;
 use crate::registry::{ProviderStatus, Registries, SizeClass};
@@ -219,14 +219,10 @@ pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
 fn drop_duplicates(table: &Table, candidates: Vec<u32>, exceptions: &mut Vec<ExceptionRow>) -> Vec<u32> {
     let record = |i: usize| table.record(candidates[i] as usize);
     let groups = duplicate_groups(candidates.len(), |i| record(i).get(col::CONTRACT_ID), record);
-    let mut keep = vec![true; candidates.len()];
-    for group in &groups {
-        let code = if group.identical { Code::E_DUPLICATE_ROW } else { Code::E_DUPLICATE_CONFLICT };
-        for &i in group.flagged() {
-            keep[i] = false;
-            exceptions.push(exception(&record(i), code, "contract_id"));
-        }
-    }
+    let keep = kept_after(&groups, candidates.len(), |i, identical| {
+        let code = if identical { Code::E_DUPLICATE_ROW } else { Code::E_DUPLICATE_CONFLICT };
+        exceptions.push(exception(&record(i), code, "contract_id"));
+    });
     candidates.into_iter().zip(keep).filter_map(|(index, k)| k.then_some(index)).collect()
 }
 

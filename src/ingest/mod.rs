@@ -146,6 +146,19 @@ impl DuplicateGroup {
     }
 }
 
+/// Which of `len` records stay once the duplicate `groups` are left out;
+/// `flag` is told of each record left out and whether its group was identical.
+pub fn kept_after(groups: &[DuplicateGroup], len: usize, mut flag: impl FnMut(usize, bool)) -> Vec<bool> {
+    let mut keep = vec![true; len];
+    for group in groups {
+        for &member in group.flagged() {
+            keep[member] = false;
+            flag(member, group.identical);
+        }
+    }
+    keep
+}
+
 /// The groups of records whose keys occur more than once, in order of their
 /// first record. `key` gives the key of record `index` (of `len`); `record`
 /// looks one up by index.
