@@ -4,10 +4,13 @@
 //! the way, into the ledger's staging folder (fsynced, final names) and into
 //! the job's output folder (as `.NAME.partial`, renamed once the batch is
 //! committed). Nothing is held whole in memory and nothing is copied twice.
+//! Each file's hashing and writing run on a thread of their own, a chunk
+//! behind the rendering, so the render does not wait for the disk.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
@@ -75,8 +78,13 @@ impl Destination {
             scratch: Vec::new(),
             same: true,
         });
-        let chunk = (!files.is_empty() || stored.is_some()).then(Chunk::new);
-        Ok(OutputWriter { name, memory: Vec::new(), chunk, files, stored, hasher: Sha256::new(), len: 0 })
+        let sink = Sink { hasher: Sha256::new(), len: 0, files, stored };
+        let drain = if sink.files.is_empty() && sink.stored.is_none() {
+            Drain::Memory(Vec::new(), sink)
+        } else {
+            Drain::Background(Background::start(name, sink).map_err(|e| Error::Internal(format!("{name}: {e}")))?)
+        };
+        Ok(OutputWriter { name, chunk: Chunk::new(), drain })
     }
 
     /// Removes the partial files of a run that did not commit.
@@ -104,14 +112,92 @@ pub fn publish(destination: &Destination, names: &[&str]) -> Result<()> {
 /// One output file being rendered.
 pub struct OutputWriter {
     name: &'static str,
-    /// The whole file, when rendered in memory.
-    memory: Vec<u8>,
-    /// Otherwise the bytes not yet hashed and written out.
-    chunk: Option<Chunk>,
-    files: Vec<(PathBuf, DirectFile, bool)>,
-    stored: Option<Stored>,
+    /// The bytes not yet handed on.
+    chunk: Chunk,
+    drain: Drain,
+}
+
+/// Where an output's bytes go.
+enum Drain {
+    /// Kept whole (rendered in memory); hashed at the end.
+    Memory(Vec<u8>, Sink),
+    /// Each full chunk handed to a thread that hashes and writes it.
+    Background(Background),
+}
+
+/// What becomes of an output's bytes, chunk by chunk: hashed, counted,
+/// written into each file and compared with the stored file.
+struct Sink {
     hasher: Sha256,
     len: u64,
+    files: Vec<(PathBuf, DirectFile, bool)>,
+    stored: Option<Stored>,
+}
+
+impl Sink {
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
+        for (path, file, _) in &mut self.files {
+            file.write(bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        }
+        if let Some(stored) = &mut self.stored {
+            stored.compare(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// A [`Sink`] on its own thread. Direct writes block until the disk has the
+/// bytes; on their own thread they overlap the rendering of the next chunk
+/// instead of stalling it. Two chunks take turns: the renderer fills one
+/// while the thread empties the other, so the bytes arrive in order.
+struct Background {
+    full: mpsc::SyncSender<Chunk>,
+    empty: mpsc::Receiver<Chunk>,
+    /// Until it is joined (at the end, or after it stopped on an error).
+    thread: Option<std::thread::JoinHandle<std::io::Result<Sink>>>,
+}
+
+impl Background {
+    fn start(name: &str, mut sink: Sink) -> std::io::Result<Background> {
+        let (full, full_rx) = mpsc::sync_channel::<Chunk>(1);
+        let (empty_tx, empty) = mpsc::sync_channel::<Chunk>(1);
+        let thread = std::thread::Builder::new().name(format!("write {name}")).spawn(move || {
+            // The second chunk; the renderer fills the first.
+            let _ = empty_tx.send(Chunk::new());
+            for mut chunk in full_rx {
+                sink.take(chunk.filled())?;
+                chunk.clear();
+                let _ = empty_tx.send(chunk);
+            }
+            Ok(sink)
+        })?;
+        Ok(Background { full, empty, thread: Some(thread) })
+    }
+
+    /// Hands over the full `chunk`, leaving an empty one in its place.
+    fn swap(&mut self, chunk: &mut Chunk) -> std::io::Result<()> {
+        let handed = self.empty.recv().ok().and_then(|empty| self.full.send(std::mem::replace(chunk, empty)).ok());
+        // Only a thread that stopped hangs up: on an error, which it returns.
+        handed.ok_or_else(|| match self.thread.take().map(|thread| thread.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => std::io::Error::other("the writing thread panicked"),
+            _ => std::io::Error::other("the writing thread has stopped"),
+        })
+    }
+
+    /// Hands over the last chunk and waits until everything is written.
+    fn finish(self, last: Chunk) -> std::io::Result<Sink> {
+        let Background { full, empty, thread } = self;
+        let _ = full.send(last);
+        drop((full, empty));
+        match thread.map(|thread| thread.join()) {
+            Some(Ok(written)) => written,
+            Some(Err(_)) => Err(std::io::Error::other("the writing thread panicked")),
+            None => Err(std::io::Error::other("the writing thread has stopped")),
+        }
+    }
 }
 
 /// The stored file an output is compared with, read along as it is rendered.
@@ -140,62 +226,56 @@ impl Stored {
 }
 
 impl OutputWriter {
-    fn drain(&mut self) -> std::io::Result<()> {
-        let Some(chunk) = &mut self.chunk else { return Ok(()) };
-        let bytes = chunk.filled();
-        self.hasher.update(bytes);
-        self.len += bytes.len() as u64;
-        for (path, file, _) in &mut self.files {
-            file.write(bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-        }
-        if let Some(stored) = &mut self.stored {
-            stored.compare(bytes);
-        }
-        chunk.clear();
-        Ok(())
-    }
-
     /// Hashes and closes the file; `rows` is its number of data rows.
-    pub fn finish(mut self, rows: Option<u64>) -> Result<OutputFile> {
-        let name = self.name;
+    pub fn finish(self, rows: Option<u64>) -> Result<OutputFile> {
+        let OutputWriter { name, chunk, drain } = self;
         let failed = |e: std::io::Error| Error::Internal(format!("{name}: 写入失败 (cannot write): {e}"));
-        if self.chunk.is_none() {
-            self.hasher.update(&self.memory);
-            self.len = self.memory.len() as u64;
-        } else {
-            self.drain().map_err(failed)?;
-            for (path, file, durable) in &self.files {
-                if *durable {
-                    file.sync_all().map_err(|e| Error::write(path, e))?;
-                    crate::ledger::crash_point("staging-first-file");
-                }
+        let (mut sink, bytes) = match drain {
+            Drain::Memory(mut memory, mut sink) => {
+                memory.extend_from_slice(chunk.filled());
+                sink.hasher.update(&memory);
+                sink.len = memory.len() as u64;
+                (sink, Some(memory))
+            }
+            Drain::Background(background) => (background.finish(chunk).map_err(failed)?, None),
+        };
+        for (path, file, durable) in &sink.files {
+            if *durable {
+                file.sync_all().map_err(|e| Error::write(path, e))?;
+                crate::ledger::crash_point("staging-first-file");
             }
         }
-        let bytes = if self.chunk.is_none() { Some(std::mem::take(&mut self.memory)) } else { None };
-        let same_as_stored = self.stored.as_mut().map(Stored::ends_here);
+        let same_as_stored = sink.stored.as_mut().map(Stored::ends_here);
         Ok(OutputFile {
-            name: self.name,
-            sha256: crate::ingest::sha256_text(self.hasher),
-            len: self.len,
+            name,
+            sha256: crate::ingest::sha256_text(sink.hasher),
+            len: sink.len,
             rows,
             bytes,
             same_as_stored,
         })
     }
+
+    /// Passes on the full chunk.
+    fn hand_off(&mut self) -> std::io::Result<()> {
+        match &mut self.drain {
+            Drain::Memory(memory, _) => {
+                memory.extend_from_slice(self.chunk.filled());
+                self.chunk.clear();
+                Ok(())
+            }
+            Drain::Background(background) => background.swap(&mut self.chunk),
+        }
+    }
 }
 
 impl Write for OutputWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.chunk.is_none() {
-            self.memory.extend_from_slice(data);
-            return Ok(data.len());
-        }
         let mut rest = data;
         while !rest.is_empty() {
-            let chunk = self.chunk.as_mut().expect("written to files");
-            rest = &rest[chunk.push(rest)..];
-            if chunk.is_full() {
-                self.drain()?;
+            rest = &rest[self.chunk.push(rest)..];
+            if self.chunk.is_full() {
+                self.hand_off()?;
             }
         }
         Ok(data.len())
@@ -251,4 +331,56 @@ pub fn log_rendered(file: &OutputFile, started: std::time::Instant) {
         rss_mib = crate::settle::rss_mib(),
         "output rendered"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(destination: &Destination, bytes: &[u8]) -> Result<OutputFile> {
+        let mut writer = destination.create("f.csv")?;
+        // In uneven pieces, so that chunks fill mid-write.
+        for piece in bytes.chunks(100_003) {
+            writer.write_all(piece).map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        writer.finish(None)
+    }
+
+    /// Several chunks, handed to the writing thread in turn, arrive whole and
+    /// in order in every folder, with the hash of what was written.
+    #[test]
+    fn chunks_written_on_their_own_thread_arrive_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let folders = vec![
+            Folder { dir: dir.path().join("out"), durable: false },
+            Folder { dir: dir.path().join("ledger"), durable: true },
+        ];
+        let destination = Destination { folders, compare_with: None };
+        destination.prepare().unwrap();
+        let bytes: Vec<u8> = (0..3 * crate::direct_io::CHUNK + 777).map(|i| (i % 253) as u8).collect();
+        let file = written(&destination, &bytes).unwrap();
+        assert_eq!(file.len, bytes.len() as u64);
+        assert_eq!(file.sha256, crate::ingest::sha256_hex(&bytes));
+        assert_eq!(std::fs::read(dir.path().join("out/.f.csv.partial")).unwrap(), bytes);
+        assert_eq!(std::fs::read(dir.path().join("ledger/f.csv")).unwrap(), bytes);
+        let in_memory = written(&Destination::memory(), &bytes).unwrap();
+        assert_eq!((in_memory.bytes.as_deref(), in_memory.sha256), (Some(&bytes[..]), file.sha256));
+    }
+
+    /// A write the disk refuses on the writing thread reaches the renderer
+    /// as an error (here: a full device), not a hang or a short file.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_refused_write_on_the_writing_thread_is_an_error() {
+        let file = DirectFile::create(Path::new("/dev/full"), false).unwrap();
+        let sink = Sink { hasher: Sha256::new(), len: 0, files: vec![("/dev/full".into(), file, false)], stored: None };
+        let mut writer = OutputWriter {
+            name: "f.csv",
+            chunk: Chunk::new(),
+            drain: Drain::Background(Background::start("f", sink).unwrap()),
+        };
+        let bytes = vec![b'x'; 4 * crate::direct_io::CHUNK];
+        let error = writer.write_all(&bytes).unwrap_err();
+        assert!(error.to_string().contains("/dev/full"), "{error}");
+    }
 }
