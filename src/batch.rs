@@ -59,11 +59,12 @@ pub fn compute(
     spec: &BatchSpec,
     carry_in: &CarryIn,
 ) -> Result<Computed> {
-    let contracts_at = tables.iter().position(|(s, _)| *s == Source::Contracts).expect("a contracts table");
-    let (_, contracts) = tables.swap_remove(contracts_at);
-    let table = |source: Source| &tables.iter().find(|(s, _)| *s == source).expect("all five inputs").1;
+    let mut table = |source: Source| {
+        let at = tables.iter().position(|(s, _)| *s == source).expect("all five inputs");
+        tables.swap_remove(at).1
+    };
     let batch_tables = BatchTables {
-        contracts,
+        contracts: table(Source::Contracts),
         enterprises: table(Source::Enterprises),
         designations: table(Source::Designations),
         providers: table(Source::Providers),

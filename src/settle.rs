@@ -34,14 +34,15 @@ pub struct CarryIn {
     pub settled: FxHashMap<String, String>,
 }
 
-/// The five input tables of a batch. The contracts table is handed over so
-/// that its records can be dropped once they are validated.
-pub struct BatchTables<'t> {
+/// The five input tables of a batch, handed over so that each is dropped as
+/// soon as it has been read: the registries once built, the contracts once
+/// validated (at ten million contracts they hold gigabytes of text).
+pub struct BatchTables {
     pub contracts: Table,
-    pub enterprises: &'t Table,
-    pub designations: &'t Table,
-    pub providers: &'t Table,
-    pub products: &'t Table,
+    pub enterprises: Table,
+    pub designations: Table,
+    pub providers: Table,
+    pub products: Table,
 }
 
 /// One row of settlements (SPEC 6), in column order.
@@ -387,7 +388,8 @@ pub fn settle_batch(
         )
     };
     let (registries, mut exceptions) =
-        build_registries(tables.enterprises, tables.designations, tables.providers, tables.products, policy);
+        build_registries(&tables.enterprises, &tables.designations, &tables.providers, &tables.products, policy);
+    drop((tables.enterprises, tables.designations, tables.providers, tables.products));
     let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
     lap("registries");
     let validated = validate_contracts(&tables.contracts, &ctx);

@@ -86,7 +86,7 @@ proptest! {
         let (enterprises, designations) = (registry("enterprises.csv", &columns::ENTERPRISES), registry("designations.csv", &columns::DESIGNATIONS));
         let (providers, products) = (registry("providers.csv", &columns::PROVIDERS), registry("products.csv", &columns::PRODUCTS));
         let rows = contracts.len() as u64;
-        let tables = BatchTables { contracts, enterprises: &enterprises, designations: &designations, providers: &providers, products: &products };
+        let tables = BatchTables { contracts, enterprises, designations, providers, products };
         let policy = parse_policy(&std::fs::read_to_string(crate::workdir::repo().join("jobs/policy/gx-2025.toml")).unwrap()).unwrap();
         let cutoff = chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
         let outcome = settle_batch(tables, &policy, "P", 2025, cutoff, &CarryIn::default()).unwrap();

@@ -108,18 +108,12 @@ fn settle_with(policy: &str, rows: &[String], carry_in: &CarryIn) -> BatchOutcom
     };
     let [enterprises, designations, providers, products] = registries();
     let contracts = format!("{HEADER}\n{}\n", rows.join("\n"));
-    let registries = [
-        table("enterprises.csv", &enterprises, &columns::ENTERPRISES),
-        table("designations.csv", &designations, &columns::DESIGNATIONS),
-        table("providers.csv", &providers, &columns::PROVIDERS),
-        table("products.csv", &products, &columns::PRODUCTS),
-    ];
     let batch = BatchTables {
         contracts: table("contracts.csv", &contracts, &columns::CONTRACTS),
-        enterprises: &registries[0],
-        designations: &registries[1],
-        providers: &registries[2],
-        products: &registries[3],
+        enterprises: table("enterprises.csv", &enterprises, &columns::ENTERPRISES),
+        designations: table("designations.csv", &designations, &columns::DESIGNATIONS),
+        providers: table("providers.csv", &providers, &columns::PROVIDERS),
+        products: table("products.csv", &products, &columns::PRODUCTS),
     };
     let cutoff = chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
     settle_batch(batch, &policy, "T", 2025, cutoff, carry_in).unwrap()
