@@ -510,3 +510,35 @@ fn registry_rows_checked_and_left_out() {
     assert_eq!(registries.providers.len(), 1);
     assert_eq!(registries.products.len(), 1);
 }
+
+/// The message of a reduced or rejected claim names every bound that
+/// applied, worked out again from the allocation when the report is written.
+#[test]
+fn allocation_messages_name_the_bounds() {
+    let first = diagnostic("K1", E1, "D1", "8000", "2025-03-01");
+    let reduced = diagnostic("K2", E1, "D1", "4000", "2025-03-02");
+    let rejected = diagnostic("K4", E1, "D1", "100", "2025-03-04");
+    let outcome = settle_with(&default_policy(), &[first, reduced, rejected], &CarryIn::default());
+    let messages: Vec<(u64, String)> = outcome.exceptions.iter().map(|e| (e.source_row, outcome.message(e))).collect();
+    let quota_yuan = outcome.usage[0].quota;
+    let quota_room = |used: &str| format_money(quota_yuan - used.parse::<Decimal>().unwrap());
+    assert_eq!(
+        messages,
+        [
+            (
+                2,
+                format!(
+                    "受单个服务项目年度上限限制，部分兑付 / reduced by the item cap（申报 claimed 4000.00，比例限额 rate limit 4000.00，项目余额 item room 2000.00，配额余额 quota room {}，服务商余额 provider room 4992000.00，核定 approved 2000.00）",
+                    quota_room("8000")
+                )
+            ),
+            (
+                3,
+                format!(
+                    "单个服务项目年度上限已用完 / item cap already used up（申报 claimed 100.00，比例限额 rate limit 100.00，项目余额 item room 0.00，配额余额 quota room {}，服务商余额 provider room 4990000.00，核定 approved 0.00）",
+                    quota_room("10000")
+                )
+            ),
+        ]
+    );
+}
