@@ -296,10 +296,11 @@ pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
 pub fn usage_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
     let mut out = CsvOut::new(w, &USAGE_COLUMNS).map_err(render_failed)?;
     for u in &outcome.usage {
+        let (enterprise_id, enterprise_name) = outcome.enterprise(u);
         let row = |out: &mut CsvOut<_>| -> CsvResult {
             out.text(&outcome.batch_id)?;
-            out.text(&u.enterprise_id)?;
-            out.input_text(&u.enterprise_name)?;
+            out.text(enterprise_id)?;
+            out.input_text(enterprise_name)?;
             out.number(u64::from(u.tier))?;
             for amount in [u.quota, u.used_before, u.used_batch, u.used_after, u.remaining] {
                 out.money(amount)?;

@@ -19,8 +19,8 @@ use crate::money::{format_money, money_id};
 use crate::policy::CapScope;
 use crate::policy::{Policy, Tier};
 use crate::quota::tier_for;
-use crate::registry::Registries;
 use crate::registry::build_registries;
+use crate::registry::{Enterprise, Registries};
 use crate::validate::{Context, Eligible, Fingerprint, validate_contracts};
 use crate::{Error, Id, Result};
 
@@ -334,10 +334,13 @@ pub struct PayoutRow {
     pub cap_remaining: Decimal,
 }
 
+/// One row of enterprise_usage.csv. The enterprise's id and name are
+/// looked up by its registry index ([`BatchOutcome::enterprise`]): at ten
+/// million contracts there are millions of rows, and two strings each
+/// would be a third of a gigabyte at the batch's peak.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRow {
-    pub enterprise_id: String,
-    pub enterprise_name: String,
+    pub enterprise_index: u32,
     pub tier: u32,
     pub quota: Decimal,
     pub used_before: Decimal,
@@ -378,10 +381,18 @@ pub struct BatchOutcome {
     pub exceptions: Vec<ExceptionRow>,
     pub payouts: Vec<PayoutRow>,
     pub usage: Vec<UsageRow>,
+    /// Per enterprise registry index: its name (for the usage rows).
+    enterprise_names: Vec<String>,
     pub control: ControlTotals,
 }
 
 impl BatchOutcome {
+    /// The id and name of the enterprise of usage row `u` (of this batch).
+    pub fn enterprise(&self, u: &UsageRow) -> (&str, &str) {
+        let index = u.enterprise_index as usize;
+        (self.settlements.ids.enterprises[index].as_str(), self.enterprise_names[index].as_str())
+    }
+
     /// Appends the message of exception row `e` (of this batch).
     pub fn push_message(&self, e: &ExceptionRow, out: &mut String) {
         e.push_message(out, |ordinal| self.settlements.bounds(ordinal));
@@ -501,7 +512,7 @@ pub fn settle_batch(
     exceptions.sort_by_key(|e| e.sort_key());
     lap("sort exceptions");
     let payouts = payouts(&paid, &totals, policy, &registries);
-    let usage = usage(&used_batch, &tiers, &enterprise_used_before, &totals, &registries);
+    let usage = usage(&used_batch, &tiers, &enterprise_used_before, &totals);
     lap("payouts and usage");
     let recounted = crate::frame::approved_by_provider(&settlements)?;
     let control = control_totals(
@@ -532,8 +543,18 @@ pub fn settle_batch(
         exceptions,
         payouts,
         usage,
+        enterprise_names: names_by_index(registries.enterprises),
         control,
     })
+}
+
+/// The enterprises' names by registry index, moved out of the registry.
+fn names_by_index(enterprises: FxHashMap<Id, Enterprise>) -> Vec<String> {
+    let mut names = vec![String::new(); enterprises.len()];
+    for (_, enterprise) in enterprises {
+        names[enterprise.index as usize] = enterprise.name;
+    }
+    names
 }
 
 /// The exception rows of reduced and rejected contracts, built in parallel
@@ -688,18 +709,15 @@ fn usage(
     tiers: &[Option<&Tier>],
     used_before: &[Decimal],
     totals: &BatchTotals,
-    registries: &Registries,
 ) -> Vec<UsageRow> {
-    by_index(&registries.enterprises, |e| e.index)
+    (0..used_batch.len())
         .into_par_iter()
-        .filter_map(|e| {
-            let index = e.index as usize;
+        .filter_map(|index| {
             let used_batch = used_batch[index]?;
             let tier = tiers[index].expect("an enterprise that reached allocation has its tier");
             let used_after = totals.enterprise_yuan[index];
             Some(UsageRow {
-                enterprise_id: e.id.clone(),
-                enterprise_name: e.name.clone(),
+                enterprise_index: index as u32,
                 tier: tier.number,
                 quota: tier.quota_yuan,
                 used_before: used_before[index],

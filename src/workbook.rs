@@ -322,8 +322,9 @@ fn usage_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> st
     let mut row = 1;
     for u in outcome.usage.iter().take(DETAIL_ROWS_MAX) {
         sheet.write_string(row, 0, &outcome.batch_id)?;
-        sheet.write_string(row, 1, &u.enterprise_id)?;
-        sheet.write_string_with_format(row, 2, &u.enterprise_name, &f.text)?;
+        let (enterprise_id, enterprise_name) = outcome.enterprise(u);
+        sheet.write_string(row, 1, enterprise_id)?;
+        sheet.write_string_with_format(row, 2, enterprise_name, &f.text)?;
         sheet.write_number(row, 3, f64::from(u.tier))?;
         for (column, amount) in
             [(4u16, u.quota), (5, u.used_before), (6, u.used_batch), (7, u.used_after), (8, u.remaining)]

@@ -542,3 +542,22 @@ fn allocation_messages_name_the_bounds() {
         ]
     );
 }
+
+/// A usage row names its enterprise by id and registry name, looked up
+/// when the row is written.
+#[test]
+fn usage_rows_name_their_enterprise() {
+    let rows = [diagnostic("K1", E3, "D1", "800", "2025-03-01"), diagnostic("K2", E1, "D1", "400", "2025-03-02")];
+    let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
+    let named: Vec<(&str, &str, String)> = outcome
+        .usage
+        .iter()
+        .map(|u| {
+            let (id, name) = outcome.enterprise(u);
+            (id, name, format_money(u.used_batch))
+        })
+        .collect();
+    let mut want = vec![(E1, "甲", "400.00".to_string()), (E3, "丙", "800.00".to_string())];
+    want.sort();
+    assert_eq!(named, want);
+}
