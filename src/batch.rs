@@ -112,7 +112,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             Box::new(|w| frame::settlements_parquet(batch_id, &outcome.settlements, w, |_| Ok(()))),
         ),
         ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w))),
-        ("exceptions.parquet", exceptions, Box::new(|w| frame::exceptions_parquet(outcome, w))),
+        ("exceptions.parquet", exceptions, Box::new(|w| frame::exceptions_parquet(batch_id, &outcome.exceptions, w))),
         ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w))),
         ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w))),
         ("summary.json", None, Box::new(|w| report::summary_json(summary, w))),

@@ -246,25 +246,25 @@ pub enum Detail {
     #[default]
     None,
     Text(String),
-    /// The bounds of the allocation of the contract at this place in
-    /// allocation order: claimed, rate limit, item room, quota room,
-    /// provider room, approved. Not kept but worked out again from the
-    /// batch's allocation steps when the report is written (at ten million
-    /// contracts, six amounts per exception row would be half a gigabyte).
-    Allocation(u32),
+    /// The bounds of an allocation: claimed, rate limit, item room, quota
+    /// room, provider room, approved. Kept as numbers; the text is written
+    /// only when the report is rendered.
+    Bounds(Box<[rust_decimal::Decimal; 6]>),
 }
-
-/// The bounds of an allocation, as [`Detail::Allocation`] lists them.
-pub type Bounds = [rust_decimal::Decimal; 6];
 
 impl ExceptionRow {
     pub fn severity(&self) -> Severity {
         self.code.severity()
     }
 
-    /// Appends the message, Chinese then English, with the detail;
-    /// `bounds` gives those of an allocation by its place in allocation order.
-    pub fn push_message(&self, out: &mut String, bounds: impl Fn(u32) -> Bounds) {
+    pub fn message(&self) -> String {
+        let mut out = String::with_capacity(320);
+        self.push_message(&mut out);
+        out
+    }
+
+    /// Appends the message, Chinese then English, with the detail.
+    pub fn push_message(&self, out: &mut String) {
         let (_, zh, en) = self.code.describe();
         out.push_str(zh);
         out.push_str(" / ");
@@ -276,7 +276,7 @@ impl ExceptionRow {
                 out.push_str(text);
                 out.push('）');
             }
-            Detail::Allocation(ordinal) => {
+            Detail::Bounds(bounds) => {
                 const LABELS: [&str; 6] = [
                     "申报 claimed ",
                     "，比例限额 rate limit ",
@@ -286,9 +286,9 @@ impl ExceptionRow {
                     "，核定 approved ",
                 ];
                 out.push('（');
-                for (label, amount) in LABELS.iter().zip(bounds(*ordinal)) {
+                for (label, amount) in LABELS.iter().zip(bounds.iter()) {
                     out.push_str(label);
-                    crate::money::push_money(out, amount);
+                    crate::money::push_money(out, *amount);
                 }
                 out.push('）');
             }

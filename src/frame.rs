@@ -7,7 +7,7 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::codes::ExceptionRow;
-use crate::settle::{BatchOutcome, SettlementRow, Settlements};
+use crate::settle::{SettlementRow, Settlements};
 use crate::{Error, Result};
 
 const MONEY_PRECISION: usize = 18;
@@ -22,12 +22,12 @@ fn text<S: AsRef<str>>(name: &str, values: impl Iterator<Item = S>) -> Column {
 }
 
 /// The message column, each message written into one reused buffer.
-fn messages(outcome: &BatchOutcome, rows: &[ExceptionRow]) -> Column {
+fn messages(rows: &[ExceptionRow]) -> Column {
     let mut builder = StringChunkedBuilder::new("message".into(), rows.len());
     let mut message = String::with_capacity(512);
     for row in rows {
         message.clear();
-        outcome.push_message(row, &mut message);
+        row.push_message(&mut message);
         builder.append_value(&message);
     }
     builder.finish().into_series().into_column()
@@ -169,13 +169,11 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
 }
 
 /// exceptions.parquet, columns as SPEC 6 orders them.
-pub fn exceptions_parquet(outcome: &BatchOutcome, out: impl std::io::Write + Send) -> Result<()> {
-    let rows = &outcome.exceptions;
-    write_parquet("exceptions.parquet", rows.len(), out, |group| exceptions_frame(outcome, &rows[group]), || Ok(()))
+pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], out: impl std::io::Write + Send) -> Result<()> {
+    write_parquet("exceptions.parquet", rows.len(), out, |group| exceptions_frame(batch_id, &rows[group]), || Ok(()))
 }
 
-fn exceptions_frame(outcome: &BatchOutcome, rows: &[ExceptionRow]) -> Result<DataFrame> {
-    let batch_id = outcome.batch_id.as_str();
+fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         text("source", rows.iter().map(|r| r.source.as_str())),
@@ -185,7 +183,7 @@ fn exceptions_frame(outcome: &BatchOutcome, rows: &[ExceptionRow]) -> Result<Dat
         text("code", rows.iter().map(|r| r.code.as_str())),
         text("field", rows.iter().map(|r| r.field)),
         text("value", rows.iter().map(|r| r.value.as_str())),
-        messages(outcome, rows),
+        messages(rows),
     ];
     DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))
 }

@@ -144,11 +144,10 @@ impl<W: Write> CsvOut<W> {
         self.scratch = text;
         Ok(())
     }
-    /// An exception's message, as `outcome` words it.
-    fn message(&mut self, outcome: &BatchOutcome, exception: &ExceptionRow) -> CsvResult {
+    fn message(&mut self, exception: &ExceptionRow) -> CsvResult {
         let mut text = std::mem::take(&mut self.scratch);
         text.clear();
-        outcome.push_message(exception, &mut text);
+        exception.push_message(&mut text);
         let written = self.text(&text);
         self.scratch = text;
         written
@@ -267,7 +266,7 @@ pub fn exceptions_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
             out.text(e.code.as_str())?;
             out.text(e.field)?;
             out.input_text(&e.value)?;
-            out.message(outcome, e)?;
+            out.message(e)?;
             out.end_row()
         };
         row(&mut out).map_err(render_failed)?;

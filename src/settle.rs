@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, Step, allocation, in_allocation_order, item_key, take};
 use crate::category::Category;
-use crate::codes::{Bounds, Code, Detail, ExceptionRow, Severity, Source};
+use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
 use crate::money::{format_money, money_id};
@@ -255,39 +255,16 @@ impl Settlements {
     }
 
     fn parts(&self, i: usize) -> (&Eligible, &Step, Decimal) {
-        self.at(self.rows[i] as usize)
-    }
-
-    /// The contract at `ordinal` in allocation order, with its step and rate limit.
-    fn at(&self, ordinal: usize) -> (&Eligible, &Step, Decimal) {
+        let ordinal = self.rows[i] as usize;
         (&self.contracts[ordinal], &self.steps[ordinal], self.rate_limits[ordinal])
-    }
-
-    /// The allocation of the contract at `ordinal` in allocation order.
-    fn allocation_at(&self, ordinal: usize) -> (&Eligible, Allocation) {
-        let (e, step, rate_limit) = self.at(ordinal);
-        let tier = self.tiers[e.enterprise_index as usize].expect("an allocated contract's enterprise has its tier");
-        (e, allocation(&self.policy, &self.policy.tiers[tier as usize], e, rate_limit, step))
     }
 
     /// Row `i` (from 0; its seq is `i + 1`).
     pub fn row(&self, i: usize) -> SettlementRow {
-        let (e, a) = self.allocation_at(self.rows[i] as usize);
+        let (e, step, rate_limit) = self.parts(i);
+        let tier = self.tiers[e.enterprise_index as usize].expect("a settled contract's enterprise has its tier");
+        let a = allocation(&self.policy, &self.policy.tiers[tier as usize], e, rate_limit, step);
         SettlementRow::new(i as u64 + 1, e, &a, &self.ids)
-    }
-
-    /// The bounds of the allocation of the contract at `ordinal` in
-    /// allocation order (see [`Detail::Allocation`]).
-    pub fn bounds(&self, ordinal: u32) -> Bounds {
-        let (e, a) = self.allocation_at(ordinal as usize);
-        [
-            e.contract.voucher_amount,
-            a.rate_limit_yuan,
-            a.item_room_yuan,
-            a.quota_room_yuan,
-            a.provider_room_yuan,
-            a.approved_yuan,
-        ]
     }
 
     pub fn iter(&self) -> impl Iterator<Item = SettlementRow> + '_ {
@@ -391,17 +368,6 @@ impl BatchOutcome {
     pub fn enterprise(&self, u: &UsageRow) -> (&str, &str) {
         let index = u.enterprise_index as usize;
         (self.settlements.ids.enterprises[index].as_str(), self.enterprise_names[index].as_str())
-    }
-
-    /// Appends the message of exception row `e` (of this batch).
-    pub fn push_message(&self, e: &ExceptionRow, out: &mut String) {
-        e.push_message(out, |ordinal| self.settlements.bounds(ordinal));
-    }
-
-    pub fn message(&self, e: &ExceptionRow) -> String {
-        let mut out = String::with_capacity(320);
-        self.push_message(e, &mut out);
-        out
     }
 
     /// Counts per code over all exception rows, and per outcome.
@@ -575,19 +541,25 @@ fn allocation_exceptions(
         let tier = tiers[e.enterprise_index as usize].expect("tier");
         match allocation(policy, tier, e, rate_limits[i], &steps[i]) {
             a @ Allocation { outcome: Outcome::Reduced(code) | Outcome::Rejected(code), .. } => {
-                allocation_exception(e, &a, code, i as u32)
+                allocation_exception(e, &a, code)
             }
             Allocation { outcome: Outcome::Settled, .. } => unreachable!("a settled contract got its whole claim"),
         }
     }));
 }
 
-/// The exception row of an allocation that reduced or rejected a claim;
-/// `ordinal` is the contract's place in allocation order.
-fn allocation_exception(e: &Eligible, a: &Allocation, code: Code, ordinal: u32) -> ExceptionRow {
+/// The exception row of an allocation that reduced or rejected a claim.
+fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRow {
     let c = &e.contract;
     let shortfall = a.shortfall_yuan(c.voucher_amount);
-    let detail = Detail::Allocation(ordinal);
+    let detail = Detail::Bounds(Box::new([
+        c.voucher_amount,
+        a.rate_limit_yuan,
+        a.item_room_yuan,
+        a.quota_room_yuan,
+        a.provider_room_yuan,
+        a.approved_yuan,
+    ]));
     let (field, value) = match code.severity() {
         Severity::Adjustment => ("shortfall", money_id(shortfall)),
         _ => ("voucher_amount", money_id(c.voucher_amount)),

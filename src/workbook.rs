@@ -307,7 +307,7 @@ fn exceptions_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
         sheet.write_string(row, 5, e.code.as_str())?;
         sheet.write_string(row, 6, e.field)?;
         sheet.write_string(row, 7, e.value.as_str())?;
-        sheet.write_string(row, 8, outcome.message(e))?;
+        sheet.write_string(row, 8, e.message())?;
         row += 1;
     }
     overflow_note(sheet, row, outcome.exceptions.len(), "exceptions.csv")

@@ -519,7 +519,7 @@ fn allocation_messages_name_the_bounds() {
     let reduced = diagnostic("K2", E1, "D1", "4000", "2025-03-02");
     let rejected = diagnostic("K4", E1, "D1", "100", "2025-03-04");
     let outcome = settle_with(&default_policy(), &[first, reduced, rejected], &CarryIn::default());
-    let messages: Vec<(u64, String)> = outcome.exceptions.iter().map(|e| (e.source_row, outcome.message(e))).collect();
+    let messages: Vec<(u64, String)> = outcome.exceptions.iter().map(|e| (e.source_row, e.message())).collect();
     let quota_yuan = outcome.usage[0].quota;
     let quota_room = |used: &str| format_money(quota_yuan - used.parse::<Decimal>().unwrap());
     assert_eq!(
