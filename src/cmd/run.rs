@@ -7,16 +7,17 @@ use chrono::NaiveDate;
 
 use rayon::prelude::*;
 
-use crate::batch::{BatchSpec, OUTPUT_NAMES, compute, input_columns, render};
+use crate::batch::{BatchSpec, Computed, OUTPUT_NAMES, compute, input_columns, render};
 use crate::codes::Source;
 use crate::dates::parse_date;
 use crate::ingest::{Table, read_table, sha256_hex};
 use crate::job::{BatchRequest, JobSpec, load_job};
-use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest};
-use crate::output::{Destination, Folder, partial_path, publish};
-use crate::policy::load_policy;
+use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest, Staging};
+use crate::output::{Destination, Folder, OutputFile, partial_path, publish};
+use crate::policy::{Policy, load_policy};
 use crate::progress::Progress;
 use crate::report::Summary;
+use crate::settle::CarryIn;
 use crate::{Error, Result, TOOL_VERSION, report};
 
 /// Settle one batch of a service year and commit it to the ledger store.
@@ -105,40 +106,23 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year)?;
     let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
-    let phase_started = Instant::now();
-    progress.phase("校验、分配 checking, allocating");
     let mut archive: Vec<(PathBuf, String)> = tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
     archive.push((job.policy.clone(), policy_entry.sha256.clone()));
     archive.push((job.job_path.clone(), job_entry.sha256.clone()));
-    let computed = compute(&policy, tables, &spec, &carry_in)?;
-    tracing::info!(
-        batch = batch_id,
-        phase = "settle",
-        settled = computed.outcome.settlements.len(),
-        exceptions = computed.outcome.exceptions.len(),
-        duration_ms = phase_started.elapsed().as_millis() as u64,
-        "batch settled"
-    );
     let sequence = committed.last().map_or(1, |b| b.manifest.sequence + 1);
-    let staging = if args.dry_run { None } else { Some(ledger.begin(sequence, batch_id)?) };
-    let mut destination =
-        Destination { folders: vec![Folder { dir: job.output.clone(), durable: false }], compare_with: None };
-    if let Some(staging) = &staging {
-        destination.folders.push(Folder { dir: staging.dir().to_path_buf(), durable: true });
-    }
-    let phase_started = Instant::now();
-    progress.phase("生成报表 rendering");
-    destination.prepare()?;
-    // The inputs are archived into the store while the outputs are rendered.
-    let (files, archived) = std::thread::scope(|scope| {
-        let archiving = staging.as_ref().map(|_| scope.spawn(|| ledger.archive_all(&archive)));
-        let files = render(&computed, &destination);
+    // The inputs are archived into the store on a thread of their own while
+    // the batch is settled and rendered: the copy mostly waits for the disk,
+    // and the allocation pass leaves a core free.
+    let (rendered, archived) = std::thread::scope(|scope| {
+        let archiving = (!args.dry_run).then(|| scope.spawn(|| ledger.archive_all(&archive)));
+        let rendered = settle_and_render(&policy, tables, &spec, &carry_in, &ledger, sequence, args, &progress, &job);
         let archived = archiving.map_or(Ok(()), |handle| {
             handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
         });
-        (files, archived)
+        (rendered, archived)
     });
-    let files = files.and_then(|files| archived.map(|()| files)).inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+    let Rendered { computed, staging, destination, files, started: phase_started } = rendered?;
+    archived.inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
     tracing::info!(
         batch = batch_id,
         phase = "render",
@@ -195,6 +179,54 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         manifest_sha256,
         summary: computed.summary,
     })
+}
+
+/// A settled batch with its outputs rendered, not yet committed.
+struct Rendered {
+    computed: Computed,
+    staging: Option<Staging>,
+    destination: Destination,
+    files: Vec<OutputFile>,
+    /// When rendering started.
+    started: Instant,
+}
+
+/// Settles the batch and renders its outputs into the output folder and,
+/// unless it is a dry run, the ledger's staging folder.
+#[allow(clippy::too_many_arguments)]
+fn settle_and_render(
+    policy: &Policy,
+    tables: Vec<(Source, Table)>,
+    spec: &BatchSpec,
+    carry_in: &CarryIn,
+    ledger: &Ledger,
+    sequence: u64,
+    args: &RunArgs,
+    progress: &Progress,
+    job: &JobSpec,
+) -> Result<Rendered> {
+    let phase_started = Instant::now();
+    progress.phase("校验、分配 checking, allocating");
+    let computed = compute(policy, tables, spec, carry_in)?;
+    tracing::info!(
+        batch = spec.batch_id,
+        phase = "settle",
+        settled = computed.outcome.settlements.len(),
+        exceptions = computed.outcome.exceptions.len(),
+        duration_ms = phase_started.elapsed().as_millis() as u64,
+        "batch settled"
+    );
+    let staging = if args.dry_run { None } else { Some(ledger.begin(sequence, spec.batch_id)?) };
+    let mut destination =
+        Destination { folders: vec![Folder { dir: job.output.clone(), durable: false }], compare_with: None };
+    if let Some(staging) = &staging {
+        destination.folders.push(Folder { dir: staging.dir().to_path_buf(), durable: true });
+    }
+    let started = Instant::now();
+    progress.phase("生成报表 rendering");
+    destination.prepare()?;
+    let files = render(&computed, &destination).inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+    Ok(Rendered { computed, staging, destination, files, started })
 }
 
 fn file_entry(name: &str, path: &Path, sha256: String) -> FileEntry {
