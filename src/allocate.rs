@@ -75,6 +75,14 @@ pub struct Step {
 }
 
 impl Step {
+    /// Nothing approved, no totals met: a placeholder until the pass records the step.
+    pub const NONE: Step = Step {
+        approved_yuan: Decimal::ZERO,
+        item_used_before_yuan: Decimal::ZERO,
+        enterprise_used_before_yuan: Decimal::ZERO,
+        provider_used_before_yuan: Decimal::ZERO,
+    };
+
     /// Whether the contract gets a settlement row (something approved).
     pub fn settles(&self) -> bool {
         self.approved_yuan > Decimal::ZERO

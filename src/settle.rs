@@ -444,20 +444,22 @@ pub fn settle_batch(
     drop(carried_items);
     lap("claims");
 
-    // The sequential pass: first come, first served.
-    let mut used_batch: Vec<Option<Decimal>> = vec![None; registries.enterprises.len()];
+    // The sequential pass: first come, first served. What it writes is
+    // filled in side by side first, so that the pass finds its memory
+    // already faulted in instead of taking every fresh page (at 10M
+    // contracts 0.6 GB of steps) on one core.
+    let mut used_batch: Vec<Option<Decimal>> = filled(registries.enterprises.len(), None);
     // Per provider: contracts settled and approved in this batch.
     let mut paid: Vec<(u64, Decimal)> = vec![(0, Decimal::ZERO); registries.providers.len()];
-    let mut steps = Vec::with_capacity(claims.len());
-    for claim in &claims {
-        let step = take(policy, claim, &mut totals);
+    let mut steps: Vec<Step> = filled(claims.len(), Step::NONE);
+    for (claim, step) in claims.iter().zip(steps.iter_mut()) {
+        *step = take(policy, claim, &mut totals);
         *used_batch[claim.enterprise_index as usize].get_or_insert(Decimal::ZERO) += step.approved_yuan;
         if step.settles() {
             let provider = &mut paid[claim.provider_index as usize];
             provider.0 += 1;
             provider.1 += step.approved_yuan;
         }
-        steps.push(step);
     }
     lap("allocate");
     // Year-to-date total and cap of each item scope key touched, for the
@@ -573,6 +575,12 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
         value,
         detail,
     }
+}
+
+/// `len` copies of `value`, written side by side (each thread takes the
+/// page faults of its own part).
+fn filled<T: Copy + Send + Sync>(len: usize, value: T) -> Vec<T> {
+    (0..len).into_par_iter().map(|_| value).collect()
 }
 
 /// The process's resident memory in MiB (Linux, 4 KiB pages; 0 elsewhere), for the step log.
