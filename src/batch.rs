@@ -112,7 +112,11 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             Box::new(|w| frame::settlements_parquet(batch_id, &outcome.settlements, w, |_| Ok(()))),
         ),
         ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w))),
-        ("exceptions.parquet", exceptions, Box::new(|w| frame::exceptions_parquet(batch_id, &outcome.exceptions, w))),
+        (
+            "exceptions.parquet",
+            exceptions,
+            Box::new(|w| frame::exceptions_parquet(batch_id, &outcome.exceptions, w, |_, _| Ok(()))),
+        ),
         ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w))),
         ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w))),
         ("summary.json", None, Box::new(|w| report::summary_json(summary, w))),
@@ -120,15 +124,41 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary).into_bytes()), w))),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
-    // settlements.csv and .parquet, when both are asked for, are rendered
-    // together: each settlement row is built once for both.
-    let together = which.contains(&SETTLEMENTS_CSV) && which.contains(&SETTLEMENTS_PARQUET);
+    // A large table's CSV file and its Parquet twin, when both are asked
+    // for, are rendered together: each settlement row, and each exception's
+    // message, is built once for both.
+    type Twins<'a> = Box<dyn Fn(&mut OutputWriter, &mut OutputWriter) -> Result<()> + Sync + 'a>;
+    let twins: [(usize, usize, Option<u64>, Twins); 2] = [
+        (
+            SETTLEMENTS_CSV,
+            SETTLEMENTS_PARQUET,
+            settled,
+            Box::new(|csv, parquet| {
+                let mut csv = report::SettlementsCsv::new(csv, batch_id)?;
+                frame::settlements_parquet(batch_id, &outcome.settlements, parquet, |group| csv.write(group))?;
+                csv.finish()
+            }),
+        ),
+        (
+            EXCEPTIONS_CSV,
+            EXCEPTIONS_PARQUET,
+            exceptions,
+            Box::new(|csv, parquet| {
+                let mut csv = report::ExceptionsCsv::new(csv, batch_id)?;
+                let rows = &outcome.exceptions;
+                frame::exceptions_parquet(batch_id, rows, parquet, |group, messages| csv.write(group, messages))?;
+                csv.finish()
+            }),
+        ),
+    ];
+    let together = |csv: usize, parquet: usize| which.contains(&csv) && which.contains(&parquet);
     let rendered: Vec<Vec<(usize, OutputFile)>> = which
         .par_iter()
-        .filter(|&&at| !(together && at == SETTLEMENTS_CSV))
+        .filter(|&&at| !twins.iter().any(|(csv, parquet, _, _)| at == *csv && together(*csv, *parquet)))
         .map(|&at| {
-            if together && at == SETTLEMENTS_PARQUET {
-                return render_settlements(outcome, destination, settled);
+            let twin = twins.iter().find(|(csv, parquet, _, _)| at == *parquet && together(*csv, *parquet));
+            if let Some((csv, parquet, rows, render)) = twin {
+                return render_twins(destination, (*csv, *parquet), *rows, render);
             }
             let (name, rows, render) = &files[at];
             render_file(destination, name, *rows, render).map(|file| vec![(at, file)])
@@ -137,23 +167,25 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
     Ok(rendered.into_iter().flatten().collect())
 }
 
-/// Positions of the settlement files in [`OUTPUT_NAMES`].
+/// Positions of the large tables' files in [`OUTPUT_NAMES`].
 const SETTLEMENTS_CSV: usize = 0;
 const SETTLEMENTS_PARQUET: usize = 1;
+const EXCEPTIONS_CSV: usize = 2;
+const EXCEPTIONS_PARQUET: usize = 3;
 
-/// settlements.csv and settlements.parquet in one pass over the rows.
-fn render_settlements(
-    outcome: &BatchOutcome,
+/// A CSV file and its Parquet twin (positions in [`OUTPUT_NAMES`]) in one
+/// pass over their `rows` rows: `render` writes both.
+fn render_twins(
     destination: &Destination,
+    (csv_at, parquet_at): (usize, usize),
     rows: Option<u64>,
+    render: impl Fn(&mut OutputWriter, &mut OutputWriter) -> Result<()>,
 ) -> Result<Vec<(usize, OutputFile)>> {
     let started = std::time::Instant::now();
-    let mut csv_writer = destination.create(OUTPUT_NAMES[SETTLEMENTS_CSV])?;
-    let mut parquet_writer = destination.create(OUTPUT_NAMES[SETTLEMENTS_PARQUET])?;
-    let mut csv = report::SettlementsCsv::new(&mut csv_writer, &outcome.batch_id)?;
-    frame::settlements_parquet(&outcome.batch_id, &outcome.settlements, &mut parquet_writer, |group| csv.write(group))?;
-    csv.finish()?;
-    let files = vec![(SETTLEMENTS_CSV, csv_writer.finish(rows)?), (SETTLEMENTS_PARQUET, parquet_writer.finish(rows)?)];
+    let mut csv_writer = destination.create(OUTPUT_NAMES[csv_at])?;
+    let mut parquet_writer = destination.create(OUTPUT_NAMES[parquet_at])?;
+    render(&mut csv_writer, &mut parquet_writer)?;
+    let files = vec![(csv_at, csv_writer.finish(rows)?), (parquet_at, parquet_writer.finish(rows)?)];
     for (_, file) in &files {
         log_rendered(file, started);
     }

@@ -21,16 +21,29 @@ fn text<S: AsRef<str>>(name: &str, values: impl Iterator<Item = S>) -> Column {
     StringChunked::from_iter_values(name.into(), values).into_series().into_column()
 }
 
-/// The message column, each message written into one reused buffer.
-fn messages(rows: &[ExceptionRow]) -> Column {
-    let mut builder = StringChunkedBuilder::new("message".into(), rows.len());
-    let mut message = String::with_capacity(512);
-    for row in rows {
-        message.clear();
-        row.push_message(&mut message);
-        builder.append_value(&message);
+/// The messages of a row group of exceptions, built once for both the
+/// Parquet column and the CSV twin: one text buffer and where each ends.
+#[derive(Default)]
+struct Messages {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Messages {
+    /// Holds the messages of `rows` (replacing what it held).
+    fn fill(&mut self, rows: &[ExceptionRow]) {
+        self.text.clear();
+        self.ends.clear();
+        for row in rows {
+            row.push_message(&mut self.text);
+            self.ends.push(self.text.len());
+        }
     }
-    builder.finish().into_series().into_column()
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, &end)| &self.text[start..end])
+    }
 }
 
 fn count(name: &str, values: impl Iterator<Item = u64>) -> Column {
@@ -78,32 +91,33 @@ fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
 const ROW_GROUP: usize = 512 * 512;
 
 /// Writes `rows` rows as Parquet, building the frame of each row group
-/// (a range of row numbers) with `frame`; `alongside` runs on another thread
-/// while each group is encoded (the CSV twin of the same rows, if any).
+/// (a range of row numbers) with `frame`; `alongside` is given each group's
+/// range and runs on another thread while the group is encoded (the CSV
+/// twin of the same rows, if any).
 fn write_parquet<W: std::io::Write + Send>(
     what: &str,
     rows: usize,
     out: W,
     mut frame: impl FnMut(std::ops::Range<usize>) -> Result<DataFrame>,
-    mut alongside: impl FnMut() -> Result<()> + Send,
+    mut alongside: impl FnMut(std::ops::Range<usize>) -> Result<()> + Send,
 ) -> Result<()> {
-    let groups = (0..rows.div_ceil(ROW_GROUP)).map(|g| g * ROW_GROUP..rows.min((g + 1) * ROW_GROUP));
+    let mut groups = (0..rows.div_ceil(ROW_GROUP)).map(|g| g * ROW_GROUP..rows.min((g + 1) * ROW_GROUP));
     let first = frame(0..rows.min(ROW_GROUP))?;
     let mut writer = ParquetWriter::new(out)
         .with_compression(ParquetCompression::Snappy)
         .batched(first.schema())
         .map_err(internal(what))?;
-    let mut write = |frame: &DataFrame| -> Result<()> {
-        let (written, beside) = rayon::join(|| writer.write_batch(frame), &mut alongside);
+    let mut write = |frame: &DataFrame, group: std::ops::Range<usize>| -> Result<()> {
+        let (written, beside) = rayon::join(|| writer.write_batch(frame), || alongside(group));
         written.map_err(internal(what))?;
         beside
     };
-    if rows > 0 {
-        write(&first)?;
+    if let Some(group) = groups.next() {
+        write(&first, group)?;
     }
     drop(first);
-    for group in groups.skip(1) {
-        write(&frame(group)?)?;
+    for group in groups {
+        write(&frame(group.clone())?, group)?;
     }
     writer.finish().map_err(internal(what))?;
     Ok(())
@@ -131,7 +145,7 @@ pub fn settlements_parquet(
             rows.rows_into(group, &mut group_rows);
             settlements_frame(batch_id, &group_rows)
         },
-        || also(&lock()?),
+        |_| also(&lock()?),
     )
 }
 
@@ -168,12 +182,35 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
     DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))
 }
 
-/// exceptions.parquet, columns as SPEC 6 orders them.
-pub fn exceptions_parquet(batch_id: &str, rows: &[ExceptionRow], out: impl std::io::Write + Send) -> Result<()> {
-    write_parquet("exceptions.parquet", rows.len(), out, |group| exceptions_frame(batch_id, &rows[group]), || Ok(()))
+/// exceptions.parquet, columns as SPEC 6 orders them. The messages of each
+/// row group are built once and also handed, with the group's rows, to
+/// `also`, which writes them into exceptions.csv when both are rendered.
+pub fn exceptions_parquet(
+    batch_id: &str,
+    rows: &[ExceptionRow],
+    out: impl std::io::Write + Send,
+    mut also: impl FnMut(&[ExceptionRow], &[&str]) -> Result<()> + Send,
+) -> Result<()> {
+    let buffer = std::sync::Mutex::new(Messages::default());
+    let lock = || buffer.lock().map_err(|_| Error::Internal("exceptions.parquet: message buffer".into()));
+    write_parquet(
+        "exceptions.parquet",
+        rows.len(),
+        out,
+        |group| {
+            let mut messages = lock()?;
+            messages.fill(&rows[group.clone()]);
+            exceptions_frame(batch_id, &rows[group], &messages)
+        },
+        |group| {
+            let messages = lock()?;
+            let texts: Vec<&str> = messages.iter().collect();
+            also(&rows[group], &texts)
+        },
+    )
 }
 
-fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
+fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow], messages: &Messages) -> Result<DataFrame> {
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         text("source", rows.iter().map(|r| r.source.as_str())),
@@ -183,7 +220,7 @@ fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> 
         text("code", rows.iter().map(|r| r.code.as_str())),
         text("field", rows.iter().map(|r| r.field)),
         text("value", rows.iter().map(|r| r.value.as_str())),
-        messages(rows),
+        text("message", messages.iter()),
     ];
     DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))
 }
@@ -371,7 +408,7 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
                 .collect();
             DataFrame::new(rows.len(), columns).map_err(internal("text frame"))
         },
-        || Ok(()),
+        |_| Ok(()),
     )?;
     Ok(bytes)
 }

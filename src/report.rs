@@ -144,14 +144,6 @@ impl<W: Write> CsvOut<W> {
         self.scratch = text;
         Ok(())
     }
-    fn message(&mut self, exception: &ExceptionRow) -> CsvResult {
-        let mut text = std::mem::take(&mut self.scratch);
-        text.clear();
-        exception.push_message(&mut text);
-        let written = self.text(&text);
-        self.scratch = text;
-        written
-    }
     fn number(&mut self, value: u64) -> CsvResult {
         self.plain(itoa::Buffer::new().format(value));
         Ok(())
@@ -256,22 +248,51 @@ fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRo
 
 pub fn exceptions_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
     let mut out = CsvOut::new(w, &EXCEPTION_COLUMNS).map_err(render_failed)?;
+    let mut message = String::with_capacity(512);
     for e in &outcome.exceptions {
-        let row = |out: &mut CsvOut<_>| -> CsvResult {
-            out.text(&outcome.batch_id)?;
-            out.text(e.source.as_str())?;
-            out.number(e.source_row)?;
-            out.input_text(&e.contract_id)?;
-            out.text(e.severity().as_str())?;
-            out.text(e.code.as_str())?;
-            out.text(e.field)?;
-            out.input_text(&e.value)?;
-            out.message(e)?;
-            out.end_row()
-        };
-        row(&mut out).map_err(render_failed)?;
+        message.clear();
+        e.push_message(&mut message);
+        exception_row(&mut out, &outcome.batch_id, e, &message).map_err(render_failed)?;
     }
     out.finish()
+}
+
+/// exceptions.csv written a slice of rows at a time, with the messages
+/// built for the Parquet row groups of the same rows.
+pub struct ExceptionsCsv<'b, W: Write> {
+    out: CsvOut<W>,
+    batch_id: &'b str,
+}
+
+impl<'b, W: Write> ExceptionsCsv<'b, W> {
+    pub fn new(w: W, batch_id: &'b str) -> Result<Self> {
+        Ok(ExceptionsCsv { out: CsvOut::new(w, &EXCEPTION_COLUMNS).map_err(render_failed)?, batch_id })
+    }
+
+    /// Writes `rows`, each with its message from `messages`.
+    pub fn write(&mut self, rows: &[ExceptionRow], messages: &[&str]) -> Result<()> {
+        for (e, message) in rows.iter().zip(messages) {
+            exception_row(&mut self.out, self.batch_id, e, message).map_err(render_failed)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        self.out.finish()
+    }
+}
+
+fn exception_row(out: &mut CsvOut<impl Write>, batch_id: &str, e: &ExceptionRow, message: &str) -> CsvResult {
+    out.text(batch_id)?;
+    out.text(e.source.as_str())?;
+    out.number(e.source_row)?;
+    out.input_text(&e.contract_id)?;
+    out.text(e.severity().as_str())?;
+    out.text(e.code.as_str())?;
+    out.text(e.field)?;
+    out.input_text(&e.value)?;
+    out.text(message)?;
+    out.end_row()
 }
 
 pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {

@@ -7,10 +7,12 @@
 use std::path::Path;
 
 use rust_decimal::Decimal;
+use voucher_settle::batch::{Computed, render, render_one};
 use voucher_settle::codes::{Code, Severity, Source};
 use voucher_settle::frame::LedgerSettlement;
 use voucher_settle::ingest::{columns, parse_table};
 use voucher_settle::money::format_money;
+use voucher_settle::output::Destination;
 use voucher_settle::policy::parse_policy;
 use voucher_settle::settle::{BatchOutcome, BatchTables, CarryIn, settle_batch};
 
@@ -560,4 +562,27 @@ fn usage_rows_name_their_enterprise() {
     let mut want = vec![(E1, "甲", "400.00".to_string()), (E3, "丙", "800.00".to_string())];
     want.sort();
     assert_eq!(named, want);
+}
+
+/// The large tables rendered as twins (each CSV file beside its Parquet
+/// twin, from the same rows and messages) are the files rendered alone.
+#[test]
+fn twins_render_as_the_files_alone() {
+    let rows = [
+        diagnostic("K1", E1, "D1", "8000", "2025-03-01"),
+        diagnostic("K2", E1, "D1", "4000", "2025-03-02"),
+        diagnostic("K3", E1, "D1", "100", "2025-03-04"),
+        row(&[("contract_id", "K4"), ("service_price", "abc")]),
+    ];
+    let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
+    assert_eq!((outcome.settlements.len(), outcome.exceptions.len()), (2, 3));
+    let summary = voucher_settle::report::summary(&outcome, &parse_policy(&default_policy()).unwrap());
+    let computed = Computed { outcome, summary };
+    let all = render(&computed, &Destination::memory()).unwrap();
+    for name in ["settlements.csv", "settlements.parquet", "exceptions.csv", "exceptions.parquet"] {
+        let alone = render_one(&computed, name, &Destination::memory()).unwrap();
+        let twin = all.iter().find(|f| f.name == name).unwrap();
+        assert!(alone.bytes.as_ref().is_some_and(|b| !b.is_empty()), "{name}");
+        assert_eq!(alone.bytes, twin.bytes, "{name}");
+    }
 }
