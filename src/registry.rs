@@ -297,7 +297,7 @@ fn unique_by_key<T: Sync>(
     source: Source,
     key: impl Fn(&T) -> Id + Sync,
     exceptions: &mut Vec<ExceptionRow>,
-) -> FxHashMap<Id, T> {
+) -> Vec<(Id, T)> {
     let groups = duplicate_groups(rows.len(), |i| key(&rows[i].1), |i| rows[i].0);
     let keep = kept_after(&groups, rows.len(), |m, identical| {
         let code = if identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
@@ -307,17 +307,9 @@ fn unique_by_key<T: Sync>(
     rows.into_iter().zip(keep).filter(|(_, kept)| *kept).map(|((_, value), _)| (key(&value), value)).collect()
 }
 
-/// Gives each entry its dense index, in byte order of the ids, so that the
-/// allocation pass can keep its running totals in plain vectors.
-fn number<T>(entries: &mut FxHashMap<Id, T>, set: impl Fn(&mut T, u32)) {
-    let mut ids: Vec<Id> = entries.keys().cloned().collect();
-    ids.sort_unstable();
-    for (index, id) in ids.iter().enumerate() {
-        set(entries.get_mut(id).expect("id just listed"), index as u32);
-    }
-}
-
 /// One registry keyed by id, each entry numbered, with its problem rows.
+/// The dense index of an entry is its place in byte order of the ids, so
+/// that the allocation pass can keep its running totals in plain vectors.
 fn registry<T: Send + Sync>(
     table: &Table,
     source: Source,
@@ -327,8 +319,14 @@ fn registry<T: Send + Sync>(
 ) -> (FxHashMap<Id, T>, Vec<ExceptionRow>) {
     let mut problems = Vec::new();
     let rows = usable_rows(table, source, parse, &mut problems);
-    let mut entries = unique_by_key(rows, source, |entry| Id::from(id(entry)), &mut problems);
-    number(&mut entries, set_index);
+    let mut kept = unique_by_key(rows, source, |entry| Id::from(id(entry)), &mut problems);
+    // The ids are unique here, so the order is total.
+    kept.par_sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    let mut entries = FxHashMap::with_capacity_and_hasher(kept.len(), Default::default());
+    for (index, (id, mut entry)) in kept.into_iter().enumerate() {
+        set_index(&mut entry, index as u32);
+        entries.insert(id, entry);
+    }
     (entries, problems)
 }
 
