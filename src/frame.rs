@@ -132,21 +132,31 @@ pub fn settlements_parquet(
     out: impl std::io::Write + Send,
     mut also: impl FnMut(&[SettlementRow]) -> Result<()> + Send,
 ) -> Result<()> {
-    // One buffer for the rows of every row group, filled anew for each; the
-    // twin gets them while the group is encoded.
-    let buffer = std::sync::Mutex::new(Vec::new());
-    let lock = || buffer.lock().map_err(|_| Error::Internal("settlements.parquet: row buffer".into()));
-    write_parquet(
+    write_parquet_with_twin(
         "settlements.parquet",
         rows.len(),
         out,
-        |group| {
-            let mut group_rows = lock()?;
-            rows.rows_into(group, &mut group_rows);
-            settlements_frame(batch_id, &group_rows)
+        |group, group_rows: &mut Vec<SettlementRow>| {
+            rows.rows_into(group, group_rows);
+            settlements_frame(batch_id, group_rows)
         },
-        |_| also(&lock()?),
+        |_, group_rows| also(group_rows),
     )
+}
+
+/// [`write_parquet`] for a table with a CSV twin: `fill` fills one buffer
+/// anew for each row group (its rows, its messages) and builds the group's
+/// frame from it; `twin` reads the same buffer while the group is encoded.
+fn write_parquet_with_twin<B: Default + Send>(
+    what: &str,
+    rows: usize,
+    out: impl std::io::Write + Send,
+    mut fill: impl FnMut(std::ops::Range<usize>, &mut B) -> Result<DataFrame>,
+    mut twin: impl FnMut(std::ops::Range<usize>, &B) -> Result<()> + Send,
+) -> Result<()> {
+    let buffer = std::sync::Mutex::new(B::default());
+    let lock = || buffer.lock().map_err(|_| Error::Internal(format!("{what}: row group buffer")));
+    write_parquet(what, rows, out, |group| fill(group, &mut *lock()?), |group| twin(group, &*lock()?))
 }
 
 fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
@@ -191,19 +201,15 @@ pub fn exceptions_parquet(
     out: impl std::io::Write + Send,
     mut also: impl FnMut(&[ExceptionRow], &[&str]) -> Result<()> + Send,
 ) -> Result<()> {
-    let buffer = std::sync::Mutex::new(Messages::default());
-    let lock = || buffer.lock().map_err(|_| Error::Internal("exceptions.parquet: message buffer".into()));
-    write_parquet(
+    write_parquet_with_twin(
         "exceptions.parquet",
         rows.len(),
         out,
-        |group| {
-            let mut messages = lock()?;
+        |group, messages: &mut Messages| {
             messages.fill(&rows[group.clone()]);
-            exceptions_frame(batch_id, &rows[group], &messages)
+            exceptions_frame(batch_id, &rows[group], messages)
         },
-        |group| {
-            let messages = lock()?;
+        |group, messages| {
             let texts: Vec<&str> = messages.iter().collect();
             also(&rows[group], &texts)
         },
