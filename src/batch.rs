@@ -77,11 +77,12 @@ pub fn compute(
 
 /// Renders every output file into `destination`, in manifest order.
 pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<OutputFile>> {
-    // The files are independent: rendered side by side, the longest started
-    // first (rayon hands the later half of the list to the other thread),
-    // then listed in manifest order.
-    const LONGEST_FIRST: [usize; 9] = [1, 0, 7, 5, 8, 4, 6, 2, 3];
-    let mut rendered = render_files(computed, destination, &LONGEST_FIRST)?;
+    // The files are independent: rendered side by side, then listed in
+    // manifest order. The two large tables (each rendered with its twin)
+    // head the two halves of the list, since rayon hands the later half to
+    // the other thread; the workbook and the small files fill in behind.
+    const ORDER: [usize; 9] = [1, 0, 7, 5, 3, 2, 8, 4, 6];
+    let mut rendered = render_files(computed, destination, &ORDER)?;
     rendered.sort_by_key(|(at, _)| *at);
     Ok(rendered.into_iter().map(|(_, file)| file).collect())
 }

@@ -271,6 +271,9 @@ impl<'b, W: Write> ExceptionsCsv<'b, W> {
 
     /// Writes `rows`, each with its message from `messages`.
     pub fn write(&mut self, rows: &[ExceptionRow], messages: &[&str]) -> Result<()> {
+        if rows.len() != messages.len() {
+            return Err(Error::Internal(format!("exceptions.csv: {} rows, {} messages", rows.len(), messages.len())));
+        }
         for (e, message) in rows.iter().zip(messages) {
             exception_row(&mut self.out, self.batch_id, e, message).map_err(render_failed)?;
         }
