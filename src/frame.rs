@@ -21,6 +21,9 @@ fn text<S: AsRef<str>>(name: &str, values: impl Iterator<Item = S>) -> Column {
     StringChunked::from_iter_values(name.into(), values).into_series().into_column()
 }
 
+/// About the length of an allocation exception's message (the longest kind).
+const MESSAGE_BYTES: usize = 384;
+
 /// The messages of a row group of exceptions, built once for both the
 /// Parquet column and the CSV twin: one text buffer and where each ends.
 #[derive(Default)]
@@ -34,6 +37,10 @@ impl Messages {
     fn fill(&mut self, rows: &[ExceptionRow]) {
         self.text.clear();
         self.ends.clear();
+        // Room for the usual message up front: growing by doubling would
+        // copy the text into ever larger fresh blocks, all of them touched.
+        self.text.reserve(rows.len() * MESSAGE_BYTES);
+        self.ends.reserve(rows.len());
         for row in rows {
             row.push_message(&mut self.text);
             self.ends.push(self.text.len());
