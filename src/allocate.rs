@@ -229,15 +229,14 @@ struct At {
 /// pass reads them front to back. Only (date, inline id, position) keys are
 /// sorted, not the contracts themselves.
 pub fn in_allocation_order(parts: Vec<Vec<Eligible>>) -> Vec<Eligible> {
-    let mut keys: Vec<(chrono::NaiveDate, crate::Id, At)> = parts
-        .iter()
-        .enumerate()
-        .flat_map(|(part, contracts)| {
-            contracts.iter().enumerate().map(move |(index, e)| {
-                (e.completed_on, e.contract.contract_id.clone(), At { part: part as u32, index: index as u32 })
-            })
+    // Sized up front: collected from a flat_map the vector would grow by
+    // doubling, copying itself into ever larger fresh blocks.
+    let mut keys: Vec<(chrono::NaiveDate, crate::Id, At)> = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    keys.extend(parts.iter().enumerate().flat_map(|(part, contracts)| {
+        contracts.iter().enumerate().map(move |(index, e)| {
+            (e.completed_on, e.contract.contract_id.clone(), At { part: part as u32, index: index as u32 })
         })
-        .collect();
+    }));
     // contract_ids are unique here (duplicates were removed), so the order is
     // total and an unstable sort gives the same result every time.
     keys.par_sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));

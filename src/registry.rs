@@ -304,7 +304,9 @@ fn unique_by_key<T: Sync>(
         let (record, value) = &rows[m];
         exceptions.push(registry_exception(source, record.source_row, code, "", key(value).to_string()));
     });
-    rows.into_iter().zip(keep).filter(|(_, kept)| *kept).map(|((_, value), _)| (key(&value), value)).collect()
+    let mut kept = Vec::with_capacity(rows.len());
+    kept.extend(rows.into_iter().zip(keep).filter(|(_, kept)| *kept).map(|((_, value), _)| (key(&value), value)));
+    kept
 }
 
 /// One registry keyed by id, each entry numbered, with its problem rows.
