@@ -19,8 +19,8 @@ use crate::money::{format_money, money_id};
 use crate::policy::CapScope;
 use crate::policy::{Policy, Tier};
 use crate::quota::tier_for;
+use crate::registry::Registries;
 use crate::registry::build_registries;
-use crate::registry::{Enterprise, Registries};
 use crate::validate::{Context, Eligible, Fingerprint, validate_contracts};
 use crate::{Error, Id, Result};
 
@@ -128,17 +128,10 @@ pub struct RegistryIds {
 
 impl RegistryIds {
     fn of(registries: &Registries) -> RegistryIds {
-        fn ids_by_index<T>(entries: &FxHashMap<Id, T>, index: impl Fn(&T) -> u32) -> Vec<Id> {
-            let mut ids = vec![Id::default(); entries.len()];
-            for (id, entry) in entries {
-                ids[index(entry) as usize] = id.clone();
-            }
-            ids
-        }
         RegistryIds {
-            enterprises: ids_by_index(&registries.enterprises, |e| e.index),
-            providers: ids_by_index(&registries.providers, |p| p.index),
-            products: ids_by_index(&registries.products, |p| p.index),
+            enterprises: by_registry_index(registries.enterprises.iter(), |(id, e)| (e.index, id.clone())),
+            providers: by_registry_index(registries.providers.iter(), |(id, p)| (p.index, id.clone())),
+            products: by_registry_index(registries.products.iter(), |(id, p)| (p.index, id.clone())),
         }
     }
 }
@@ -511,18 +504,24 @@ pub fn settle_batch(
         exceptions,
         payouts,
         usage,
-        enterprise_names: names_by_index(registries.enterprises),
+        // Moved out of the registry, not copied.
+        enterprise_names: by_registry_index(registries.enterprises.into_iter(), |(_, e)| (e.index, e.name)),
         control,
     })
 }
 
-/// The enterprises' names by registry index, moved out of the registry.
-fn names_by_index(enterprises: FxHashMap<Id, Enterprise>) -> Vec<String> {
-    let mut names = vec![String::new(); enterprises.len()];
-    for (_, enterprise) in enterprises {
-        names[enterprise.index as usize] = enterprise.name;
+/// A value of each registry entry (`value` gives the entry's index and the
+/// value), placed at that index.
+fn by_registry_index<E, V: Default + Clone>(
+    entries: impl ExactSizeIterator<Item = E>,
+    value: impl Fn(E) -> (u32, V),
+) -> Vec<V> {
+    let mut placed = vec![V::default(); entries.len()];
+    for entry in entries {
+        let (index, v) = value(entry);
+        placed[index as usize] = v;
     }
-    names
+    placed
 }
 
 /// The exception rows of reduced and rejected contracts, built in parallel
