@@ -545,6 +545,38 @@ fn allocation_messages_name_the_bounds() {
     );
 }
 
+/// The exception report follows the rows of the file, and within a row
+/// W_OVERPAID comes first, whatever order allocation took the rows in.
+#[test]
+fn exceptions_follow_source_rows_not_allocation_order() {
+    let overpaid = {
+        let fields = diagnostic("K4", E1, "D1", "200", "2025-03-07");
+        let mut fields: Vec<String> = fields.split(',').map(String::from).collect();
+        fields[9] = "1.00".into();
+        fields.join(",")
+    };
+    let rows = [
+        diagnostic("K1", E1, "D1", "100", "2025-03-09"),
+        diagnostic("K2", E1, "D1", "8000", "2025-03-01"),
+        diagnostic("K3", E1, "D1", "4000", "2025-03-05"),
+        overpaid,
+        row(&[("contract_id", "K5"), ("voucher_amount", "")]),
+        diagnostic("K6", E1, "D1", "300", "2025-03-02"),
+    ];
+    let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
+    let order: Vec<(u64, &str)> = outcome.exceptions.iter().map(|e| (e.source_row, e.code.as_str())).collect();
+    assert_eq!(
+        order,
+        [
+            (1, "E_ITEM_CAP_EXHAUSTED"),
+            (3, "W_ITEM_CAP"),
+            (4, "W_OVERPAID"),
+            (4, "E_ITEM_CAP_EXHAUSTED"),
+            (5, "E_FIELD_MISSING"),
+        ]
+    );
+}
+
 /// A usage row names its enterprise by id and registry name, looked up
 /// when the row is written.
 #[test]
