@@ -17,7 +17,7 @@ use crate::output::{Destination, Folder, OutputFile, partial_path, publish};
 use crate::policy::{Policy, load_policy};
 use crate::progress::Progress;
 use crate::report::Summary;
-use crate::settle::CarryIn;
+use crate::settle::{BatchOutcome, CarryIn};
 use crate::{Error, Result, TOOL_VERSION, report};
 
 /// Settle one batch of a service year and commit it to the ledger store.
@@ -45,8 +45,23 @@ pub struct RunArgs {
 
 /// What a run did, for the caller to print.
 pub enum RunReport {
-    Settled { printed: String, output: PathBuf, committed: Option<PathBuf>, manifest_sha256: String, summary: Summary },
-    AlreadyCommitted { batch_id: String, dir: PathBuf, output: PathBuf, summary: Option<Summary> },
+    Settled {
+        printed: String,
+        output: PathBuf,
+        committed: Option<PathBuf>,
+        manifest_sha256: String,
+        summary: Summary,
+        /// The settled batch itself, handed back rather than freed here: a
+        /// caller about to exit can leave its millions of rows to the system
+        /// instead of freeing them one by one (`main.rs`).
+        batch: Box<BatchOutcome>,
+    },
+    AlreadyCommitted {
+        batch_id: String,
+        dir: PathBuf,
+        output: PathBuf,
+        summary: Option<Summary>,
+    },
 }
 
 fn date_option(flag: &str, text: Option<&String>) -> Result<Option<NaiveDate>> {
@@ -178,6 +193,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         committed: committed_dir,
         manifest_sha256,
         summary: computed.summary,
+        batch: Box::new(computed.outcome),
     })
 }
 
