@@ -58,13 +58,18 @@ fn count(name: &str, values: impl Iterator<Item = u64>) -> Column {
 }
 
 fn money(name: &str, values: impl Iterator<Item = Decimal>) -> Result<Column> {
-    let fen: Vec<i128> = values
-        .map(|amount| {
-            let mut exact = amount;
-            exact.rescale(MONEY_SCALE);
-            exact.mantissa()
-        })
-        .collect();
+    money_column(name, values.map(mantissa_fen).collect())
+}
+
+/// An amount in fen: its mantissa at two decimals (exact, no rounding:
+/// every amount here has at most two).
+fn mantissa_fen(amount: Decimal) -> i128 {
+    let mut exact = amount;
+    exact.rescale(MONEY_SCALE);
+    exact.mantissa()
+}
+
+fn money_column(name: &str, fen: Vec<i128>) -> Result<Column> {
     let series = Int128Chunked::from_vec(name.into(), fen)
         .into_decimal(MONEY_PRECISION, MONEY_SCALE as usize)
         .map_err(internal("decimal column"))?
@@ -76,8 +81,11 @@ fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
 }
 
-fn dates(name: &str, values: impl Iterator<Item = NaiveDate>) -> Column {
-    let days: Vec<i32> = values.map(|d| (d - epoch()).num_days() as i32).collect();
+fn days(date: NaiveDate) -> i32 {
+    (date - epoch()).num_days() as i32
+}
+
+fn date_column(name: &str, days: Vec<i32>) -> Column {
     Int32Chunked::from_vec(name.into(), days).into_date().into_series().into_column()
 }
 
@@ -166,35 +174,104 @@ fn write_parquet_with_twin<B: Default + Send>(
     write_parquet(what, rows, out, |group| fill(group, &mut *lock()?), |group| twin(group, &*lock()?))
 }
 
+/// Column builders filled in one pass over the rows: a row is 400 bytes,
+/// so a pass per column would stream the whole row group from memory 27
+/// times.
 fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
+    const TEXT: [&str; 8] =
+        ["contract_id", "enterprise_id", "provider_id", "product_id", "category", "outcome", "code", "fingerprint"];
+    const MONEY: [&str; 13] = [
+        "service_price",
+        "voucher_amount",
+        "rate_limit",
+        "approved_amount",
+        "shortfall",
+        "enterprise_quota",
+        "enterprise_used_before",
+        "enterprise_used_after",
+        "item_cap",
+        "item_used_before",
+        "item_used_after",
+        "provider_used_before",
+        "provider_used_after",
+    ];
+    let n = rows.len();
+    let mut builders: Vec<StringChunkedBuilder> =
+        TEXT.iter().map(|name| StringChunkedBuilder::new((*name).into(), n)).collect();
+    let mut fen: Vec<Vec<i128>> = MONEY.iter().map(|_| Vec::with_capacity(n)).collect();
+    let (mut seq, mut tier, mut source_row) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut signed_on, mut completed_on) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for r in rows {
+        let fingerprint = r.fingerprint.text();
+        let texts = [
+            r.contract_id.as_str(),
+            r.enterprise_id.as_str(),
+            r.provider_id.as_str(),
+            r.product_id.as_str(),
+            r.category,
+            r.outcome,
+            r.code,
+            fingerprint.as_str(),
+        ];
+        for (builder, value) in builders.iter_mut().zip(texts) {
+            builder.append_value(value);
+        }
+        let amounts = [
+            r.service_price,
+            r.voucher_amount,
+            r.rate_limit,
+            r.approved_amount,
+            r.shortfall,
+            r.enterprise_quota,
+            r.enterprise_used_before,
+            r.enterprise_used_after,
+            r.item_cap,
+            r.item_used_before,
+            r.item_used_after,
+            r.provider_used_before,
+            r.provider_used_after,
+        ];
+        for (column, amount) in fen.iter_mut().zip(amounts) {
+            column.push(mantissa_fen(amount));
+        }
+        seq.push(r.seq);
+        tier.push(u64::from(r.tier));
+        source_row.push(r.source_row);
+        signed_on.push(days(r.signed_on));
+        completed_on.push(days(r.completed_on));
+    }
+    let mut texts = builders.into_iter().map(|b| b.finish().into_series().into_column());
+    let mut fen = MONEY.iter().zip(fen).map(|(name, values)| money_column(name, values));
+    let mut next_text = || texts.next().expect("eight text columns");
+    let mut next_money = || fen.next().expect("thirteen money columns");
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
-        count("seq", rows.iter().map(|r| r.seq)),
-        text("contract_id", rows.iter().map(|r| r.contract_id.as_str())),
-        text("enterprise_id", rows.iter().map(|r| r.enterprise_id.as_str())),
-        text("provider_id", rows.iter().map(|r| r.provider_id.as_str())),
-        text("product_id", rows.iter().map(|r| r.product_id.as_str())),
-        text("category", rows.iter().map(|r| r.category)),
-        dates("signed_on", rows.iter().map(|r| r.signed_on)),
-        dates("completed_on", rows.iter().map(|r| r.completed_on)),
-        money("service_price", rows.iter().map(|r| r.service_price))?,
-        money("voucher_amount", rows.iter().map(|r| r.voucher_amount))?,
-        money("rate_limit", rows.iter().map(|r| r.rate_limit))?,
-        money("approved_amount", rows.iter().map(|r| r.approved_amount))?,
-        money("shortfall", rows.iter().map(|r| r.shortfall))?,
-        text("outcome", rows.iter().map(|r| r.outcome)),
-        text("code", rows.iter().map(|r| r.code)),
-        count("tier", rows.iter().map(|r| u64::from(r.tier))),
-        money("enterprise_quota", rows.iter().map(|r| r.enterprise_quota))?,
-        money("enterprise_used_before", rows.iter().map(|r| r.enterprise_used_before))?,
-        money("enterprise_used_after", rows.iter().map(|r| r.enterprise_used_after))?,
-        money("item_cap", rows.iter().map(|r| r.item_cap))?,
-        money("item_used_before", rows.iter().map(|r| r.item_used_before))?,
-        money("item_used_after", rows.iter().map(|r| r.item_used_after))?,
-        money("provider_used_before", rows.iter().map(|r| r.provider_used_before))?,
-        money("provider_used_after", rows.iter().map(|r| r.provider_used_after))?,
-        count("source_row", rows.iter().map(|r| r.source_row)),
-        text("fingerprint", rows.iter().map(|r| r.fingerprint.text())),
+        Column::new("seq".into(), seq),
+        next_text(),
+        next_text(),
+        next_text(),
+        next_text(),
+        next_text(),
+        date_column("signed_on", signed_on),
+        date_column("completed_on", completed_on),
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_text(),
+        next_text(),
+        Column::new("tier".into(), tier),
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        next_money()?,
+        Column::new("source_row".into(), source_row),
+        next_text(),
     ];
     DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))
 }
