@@ -21,38 +21,6 @@ fn text<S: AsRef<str>>(name: &str, values: impl Iterator<Item = S>) -> Column {
     StringChunked::from_iter_values(name.into(), values).into_series().into_column()
 }
 
-/// About the length of an allocation exception's message (the longest kind).
-const MESSAGE_BYTES: usize = 384;
-
-/// The messages of a row group of exceptions, built once for both the
-/// Parquet column and the CSV twin: one text buffer and where each ends.
-#[derive(Default)]
-struct Messages {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl Messages {
-    /// Holds the messages of `rows` (replacing what it held).
-    fn fill(&mut self, rows: &[ExceptionRow]) {
-        self.text.clear();
-        self.ends.clear();
-        // Room for the usual message up front: growing by doubling would
-        // copy the text into ever larger fresh blocks, all of them touched.
-        self.text.reserve(rows.len() * MESSAGE_BYTES);
-        self.ends.reserve(rows.len());
-        for row in rows {
-            row.push_message(&mut self.text);
-            self.ends.push(self.text.len());
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| &self.text[start..end])
-    }
-}
-
 fn count(name: &str, values: impl Iterator<Item = u64>) -> Column {
     Column::new(name.into(), values.collect::<Vec<u64>>())
 }
@@ -107,14 +75,14 @@ const ROW_GROUP: usize = 512 * 512;
 
 /// Writes `rows` rows as Parquet, building the frame of each row group
 /// (a range of row numbers) with `frame`; `alongside` is given each group's
-/// range and runs on another thread while the group is encoded (the CSV
-/// twin of the same rows, if any).
+/// range and frame and runs on another thread while the group is encoded
+/// (the CSV twin of the same rows, if any).
 fn write_parquet<W: std::io::Write + Send>(
     what: &str,
     rows: usize,
     out: W,
     mut frame: impl FnMut(std::ops::Range<usize>) -> Result<DataFrame>,
-    mut alongside: impl FnMut(std::ops::Range<usize>) -> Result<()> + Send,
+    mut alongside: impl FnMut(std::ops::Range<usize>, &DataFrame) -> Result<()> + Send,
 ) -> Result<()> {
     let mut groups = (0..rows.div_ceil(ROW_GROUP)).map(|g| g * ROW_GROUP..rows.min((g + 1) * ROW_GROUP));
     let first = frame(0..rows.min(ROW_GROUP))?;
@@ -123,7 +91,7 @@ fn write_parquet<W: std::io::Write + Send>(
         .batched(first.schema())
         .map_err(internal(what))?;
     let mut write = |frame: &DataFrame, group: std::ops::Range<usize>| -> Result<()> {
-        let (written, beside) = rayon::join(|| writer.write_batch(frame), || alongside(group));
+        let (written, beside) = rayon::join(|| writer.write_batch(frame), || alongside(group, frame));
         written.map_err(internal(what))?;
         beside
     };
@@ -160,8 +128,8 @@ pub fn settlements_parquet(
 }
 
 /// [`write_parquet`] for a table with a CSV twin: `fill` fills one buffer
-/// anew for each row group (its rows, its messages) and builds the group's
-/// frame from it; `twin` reads the same buffer while the group is encoded.
+/// anew for each row group (its rows) and builds the group's frame from
+/// it; `twin` reads the same buffer while the group is encoded.
 fn write_parquet_with_twin<B: Default + Send>(
     what: &str,
     rows: usize,
@@ -171,7 +139,7 @@ fn write_parquet_with_twin<B: Default + Send>(
 ) -> Result<()> {
     let buffer = std::sync::Mutex::new(B::default());
     let lock = || buffer.lock().map_err(|_| Error::Internal(format!("{what}: row group buffer")));
-    write_parquet(what, rows, out, |group| fill(group, &mut *lock()?), |group| twin(group, &*lock()?))
+    write_parquet(what, rows, out, |group| fill(group, &mut *lock()?), |group, _| twin(group, &*lock()?))
 }
 
 /// Column builders filled in one pass over the rows: a row is 400 bytes,
@@ -277,30 +245,37 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
 }
 
 /// exceptions.parquet, columns as SPEC 6 orders them. The messages of each
-/// row group are built once and also handed, with the group's rows, to
-/// `also`, which writes them into exceptions.csv when both are rendered.
+/// row group are built once, into the frame's message column, and handed
+/// from there with the group's rows to `also`, which writes them into
+/// exceptions.csv when both are rendered.
 pub fn exceptions_parquet(
     batch_id: &str,
     rows: &[ExceptionRow],
     out: impl std::io::Write + Send,
     mut also: impl FnMut(&[ExceptionRow], &[&str]) -> Result<()> + Send,
 ) -> Result<()> {
-    write_parquet_with_twin(
+    write_parquet(
         "exceptions.parquet",
         rows.len(),
         out,
-        |group, messages: &mut Messages| {
-            messages.fill(&rows[group.clone()]);
-            exceptions_frame(batch_id, &rows[group], messages)
-        },
-        |group, messages| {
-            let texts: Vec<&str> = messages.iter().collect();
+        |group| exceptions_frame(batch_id, &rows[group]),
+        |group, frame| {
+            let messages = frame.column("message").and_then(Column::str).map_err(internal("exceptions.parquet"))?;
+            // Built just above from a message per row: no nulls.
+            let texts: Vec<&str> = messages.iter().map(Option::unwrap_or_default).collect();
             also(&rows[group], &texts)
         },
     )
 }
 
-fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow], messages: &Messages) -> Result<DataFrame> {
+fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
+    let mut messages = StringChunkedBuilder::new("message".into(), rows.len());
+    let mut message = String::new();
+    for row in rows {
+        message.clear();
+        row.push_message(&mut message);
+        messages.append_value(&message);
+    }
     let columns = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         text("source", rows.iter().map(|r| r.source.as_str())),
@@ -310,7 +285,7 @@ fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow], messages: &Messages) 
         text("code", rows.iter().map(|r| r.code.as_str())),
         text("field", rows.iter().map(|r| r.field)),
         text("value", rows.iter().map(|r| r.value.as_str())),
-        text("message", messages.iter()),
+        messages.finish().into_series().into_column(),
     ];
     DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))
 }
@@ -498,7 +473,7 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
                 .collect();
             DataFrame::new(rows.len(), columns).map_err(internal("text frame"))
         },
-        |_| Ok(()),
+        |_, _| Ok(()),
     )?;
     Ok(bytes)
 }
