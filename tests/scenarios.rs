@@ -104,6 +104,10 @@ fn row(changes: &[(&str, &str)]) -> String {
 }
 
 fn settle_with(policy: &str, rows: &[String], carry_in: &CarryIn) -> BatchOutcome {
+    try_settle_with(policy, rows, carry_in).unwrap()
+}
+
+fn try_settle_with(policy: &str, rows: &[String], carry_in: &CarryIn) -> voucher_settle::Result<BatchOutcome> {
     let policy = parse_policy(policy).unwrap();
     let table = |name: &str, text: &str, spec: &[columns::ColumnSpec]| {
         parse_table(Path::new(name), text.as_bytes(), spec, &Default::default()).unwrap()
@@ -118,7 +122,7 @@ fn settle_with(policy: &str, rows: &[String], carry_in: &CarryIn) -> BatchOutcom
         products: table("products.csv", &products, &columns::PRODUCTS),
     };
     let cutoff = chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
-    settle_batch(batch, &policy, "T", 2025, cutoff, carry_in).unwrap()
+    settle_batch(batch, &policy, "T", 2025, cutoff, carry_in)
 }
 
 fn default_policy() -> String {
@@ -543,6 +547,34 @@ fn allocation_messages_name_the_bounds() {
             ),
         ]
     );
+}
+
+/// A provider already above its annual cap when the batch starts (a policy
+/// file edited after earlier batches were committed) breaks a control total:
+/// the batch is refused, nothing is written.
+#[test]
+fn a_cap_already_exceeded_refuses_the_batch() {
+    let carried = |provider: &str| LedgerSettlement {
+        contract_id: "K0".into(),
+        enterprise_id: E2.into(),
+        provider_id: provider.into(),
+        product_id: "D1".into(),
+        category: "diagnostic".into(),
+        approved_amount: "15000".parse().unwrap(),
+        fingerprint: String::new(),
+    };
+    let rows = [diagnostic("K1", E1, "D1", "1000", "2025-03-01")];
+    let within = policy_text("half_up", "enterprise_product_year", "16000");
+    let lowered = policy_text("half_up", "enterprise_product_year", "14000");
+    for provider in [P1, "91450100UNLISTED01"] {
+        let mut carry_in = CarryIn::default();
+        carry_in.year_settlements.push(carried(provider));
+        let outcome = settle_with(&within, &rows, &carry_in);
+        assert!(outcome.control.caps_hold && outcome.control.all_hold());
+        let refused = try_settle_with(&lowered, &rows, &carry_in).unwrap_err().to_string();
+        assert!(refused.contains("\"caps_hold\":false"), "{provider}: {refused}");
+        assert!(refused.contains("nothing written"), "{refused}");
+    }
 }
 
 /// The exception report follows the rows of the file, and within a row
