@@ -73,35 +73,73 @@ fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
 /// group at a time, so a large table is never copied into columns whole.
 const ROW_GROUP: usize = 512 * 512;
 
+/// Tables of more row groups than this build the frame of each group
+/// while the group before it is encoded. A large batch renders its
+/// settlements alone after the smaller tables are done, and then a core
+/// would idle while one thread builds the next frame; a small one would
+/// only hold two groups at once for nothing (both cores are busy).
+const GROUPS_BUILT_AHEAD_ABOVE: usize = 8;
+
+/// How a table is cut into row groups and whether the next group's frame
+/// is built while the current group is encoded. The output bytes depend
+/// only on the cut.
+#[derive(Debug, Clone, Copy)]
+struct Grouping {
+    rows_per_group: usize,
+    ahead: bool,
+}
+
+impl Grouping {
+    fn of(rows: usize) -> Grouping {
+        Grouping { rows_per_group: ROW_GROUP, ahead: rows.div_ceil(ROW_GROUP) > GROUPS_BUILT_AHEAD_ABOVE }
+    }
+}
+
 /// Writes `rows` rows as Parquet, building the frame of each row group
-/// (a range of row numbers) with `frame`; `alongside` is given each group's
-/// range and frame and runs on another thread while the group is encoded
-/// (the CSV twin of the same rows, if any).
+/// (its number and range of row numbers) with `frame`; `alongside` is
+/// given each group with its frame and runs on another thread while the
+/// group is encoded (the CSV twin of the same rows, if any). Built ahead,
+/// `frame` is called for the next group while `alongside` still reads the
+/// current one.
 fn write_parquet<W: std::io::Write + Send>(
     what: &str,
     rows: usize,
+    grouping: Grouping,
     out: W,
-    mut frame: impl FnMut(std::ops::Range<usize>) -> Result<DataFrame>,
-    mut alongside: impl FnMut(std::ops::Range<usize>, &DataFrame) -> Result<()> + Send,
+    mut frame: impl FnMut(usize, std::ops::Range<usize>) -> Result<DataFrame> + Send,
+    mut alongside: impl FnMut(usize, std::ops::Range<usize>, &DataFrame) -> Result<()> + Send,
 ) -> Result<()> {
-    let mut groups = (0..rows.div_ceil(ROW_GROUP)).map(|g| g * ROW_GROUP..rows.min((g + 1) * ROW_GROUP));
-    let first = frame(0..rows.min(ROW_GROUP))?;
+    let size = grouping.rows_per_group;
+    let groups: Vec<std::ops::Range<usize>> =
+        (0..rows.div_ceil(size)).map(|g| g * size..rows.min((g + 1) * size)).collect();
+    let mut current = frame(0, 0..rows.min(size))?;
     let mut writer = ParquetWriter::new(out)
         .with_compression(ParquetCompression::Snappy)
-        .batched(first.schema())
+        .batched(current.schema())
         .map_err(internal(what))?;
-    let mut write = |frame: &DataFrame, group: std::ops::Range<usize>| -> Result<()> {
-        let (written, beside) = rayon::join(|| writer.write_batch(frame), || alongside(group, frame));
-        written.map_err(internal(what))?;
-        beside
-    };
-    if let Some(group) = groups.next() {
-        write(&first, group)?;
+    for (k, group) in groups.iter().enumerate() {
+        let next_group = groups.get(k + 1).map(|next| (k + 1, next.clone()));
+        let mut write = || -> Result<()> {
+            let (written, beside) =
+                rayon::join(|| writer.write_batch(&current), || alongside(k, group.clone(), &current));
+            written.map_err(internal(what))?;
+            beside
+        };
+        let build_next = || next_group.map(|(k, next)| frame(k, next)).transpose();
+        let next = if grouping.ahead {
+            let (written, next) = rayon::join(write, build_next);
+            written?;
+            next?
+        } else {
+            write()?;
+            build_next()?
+        };
+        match next {
+            Some(next) => current = next,
+            None => break,
+        }
     }
-    drop(first);
-    for group in groups {
-        write(&frame(group.clone())?, group)?;
-    }
+    drop(current);
     writer.finish().map_err(internal(what))?;
     Ok(())
 }
@@ -118,6 +156,7 @@ pub fn settlements_parquet(
     write_parquet_with_twin(
         "settlements.parquet",
         rows.len(),
+        Grouping::of(rows.len()),
         out,
         |group, group_rows: &mut Vec<SettlementRow>| {
             rows.rows_into(group, group_rows);
@@ -127,19 +166,29 @@ pub fn settlements_parquet(
     )
 }
 
-/// [`write_parquet`] for a table with a CSV twin: `fill` fills one buffer
+/// [`write_parquet`] for a table with a CSV twin: `fill` fills a buffer
 /// anew for each row group (its rows) and builds the group's frame from
-/// it; `twin` reads the same buffer while the group is encoded.
+/// it; `twin` reads the same buffer while the group is encoded. Groups
+/// take turns between two buffers, so the next group can be filled while
+/// the twin still reads the current one.
 fn write_parquet_with_twin<B: Default + Send>(
     what: &str,
     rows: usize,
+    grouping: Grouping,
     out: impl std::io::Write + Send,
-    mut fill: impl FnMut(std::ops::Range<usize>, &mut B) -> Result<DataFrame>,
+    mut fill: impl FnMut(std::ops::Range<usize>, &mut B) -> Result<DataFrame> + Send,
     mut twin: impl FnMut(std::ops::Range<usize>, &B) -> Result<()> + Send,
 ) -> Result<()> {
-    let buffer = std::sync::Mutex::new(B::default());
-    let lock = || buffer.lock().map_err(|_| Error::Internal(format!("{what}: row group buffer")));
-    write_parquet(what, rows, out, |group| fill(group, &mut *lock()?), |group, _| twin(group, &*lock()?))
+    let buffers = [std::sync::Mutex::new(B::default()), std::sync::Mutex::new(B::default())];
+    let lock = |k: usize| buffers[k % 2].lock().map_err(|_| Error::Internal(format!("{what}: row group buffer")));
+    write_parquet(
+        what,
+        rows,
+        grouping,
+        out,
+        |k, group| fill(group, &mut *lock(k)?),
+        |k, group, _| twin(group, &*lock(k)?),
+    )
 }
 
 /// Column builders filled in one pass over the rows: a row is 400 bytes,
@@ -257,9 +306,10 @@ pub fn exceptions_parquet(
     write_parquet(
         "exceptions.parquet",
         rows.len(),
+        Grouping::of(rows.len()),
         out,
-        |group| exceptions_frame(batch_id, &rows[group]),
-        |group, frame| {
+        |_, group| exceptions_frame(batch_id, &rows[group]),
+        |_, group, frame| {
             let messages = frame.column("message").and_then(Column::str).map_err(internal("exceptions.parquet"))?;
             // Built just above from a message per row: no nulls.
             let texts: Vec<&str> = messages.iter().map(Option::unwrap_or_default).collect();
@@ -463,8 +513,9 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     write_parquet(
         "text parquet",
         rows.len(),
+        Grouping::of(rows.len()),
         &mut bytes,
-        |group| {
+        |_, group| {
             let rows = &rows[group];
             let columns: Vec<Column> = header
                 .iter()
@@ -473,7 +524,7 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
                 .collect();
             DataFrame::new(rows.len(), columns).map_err(internal("text frame"))
         },
-        |_, _| Ok(()),
+        |_, _, _| Ok(()),
     )?;
     Ok(bytes)
 }
@@ -522,4 +573,54 @@ pub fn approved_by_provider(rows: &Settlements) -> Result<Vec<(String, u64, Deci
             Ok((id.to_string(), n.unwrap_or(0), Decimal::from_i128_with_scale(sum.unwrap_or(0), scale)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each group as the twin was handed it: its range and rows.
+    type Seen = Vec<(std::ops::Range<usize>, Vec<String>)>;
+
+    /// Writes 53 rows in groups of 10 with a twin that records what it is
+    /// handed, building each next group ahead or only after the current one.
+    fn written(ahead: bool) -> (Vec<u8>, Seen) {
+        let values: Vec<String> = (0..53).map(|i| format!("row {i}")).collect();
+        let mut bytes = Vec::new();
+        let mut seen = Vec::new();
+        write_parquet_with_twin(
+            "test",
+            values.len(),
+            Grouping { rows_per_group: 10, ahead },
+            &mut bytes,
+            |group, rows: &mut Vec<String>| {
+                *rows = values[group].to_vec();
+                DataFrame::new(rows.len(), vec![text("value", rows.iter())]).map_err(internal("test frame"))
+            },
+            |group, rows| {
+                seen.push((group, rows.clone()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        (bytes, seen)
+    }
+
+    #[test]
+    fn groups_built_ahead_write_the_same_bytes_and_twins() {
+        let (ahead, ahead_seen) = written(true);
+        let (in_turn, in_turn_seen) = written(false);
+        assert!(ahead == in_turn, "the Parquet bytes differ");
+        assert_eq!(ahead_seen, in_turn_seen);
+        assert_eq!(ahead_seen.len(), 6);
+        assert_eq!(ahead_seen[5], (50..53, vec!["row 50".to_string(), "row 51".into(), "row 52".into()]));
+        // The twin of each group got that group's rows although the next
+        // group had been filled (into the other buffer) meanwhile.
+        for (group, rows) in &ahead_seen {
+            let want: Vec<String> = group.clone().map(|i| format!("row {i}")).collect();
+            assert_eq!(rows, &want);
+        }
+        let frame = read_parquet(&ahead).unwrap();
+        assert_eq!(frame.height(), 53);
+    }
 }
