@@ -241,5 +241,32 @@ pub fn in_allocation_order(parts: Vec<Vec<Eligible>>) -> Vec<Eligible> {
     // total and an unstable sort gives the same result every time.
     keys.par_sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
     let order: Vec<At> = keys.into_iter().map(|(_, _, at)| at).collect();
-    order.par_iter().map(|at| parts[at.part as usize][at.index as usize].clone()).collect()
+    let contract = |at: &At| &parts[at.part as usize][at.index as usize];
+    (0..order.len())
+        .into_par_iter()
+        .map(|ordinal| {
+            // The contracts sit in validation's chunks in input order: the
+            // ones a few places ahead are asked for while this one is copied.
+            if let Some(ahead) = order.get(ordinal + PREFETCH_DISTANCE) {
+                prefetch(std::slice::from_ref(contract(ahead)), 0);
+            }
+            contract(&order[ordinal]).clone()
+        })
+        .collect()
+}
+
+/// How many elements ahead a pass over random places asks for the next ones.
+pub(crate) const PREFETCH_DISTANCE: usize = 16;
+
+/// Asks the processor to bring `values[index]` into the cache; a hint only
+/// (an index out of range is ignored, nothing is read or changed).
+pub(crate) fn prefetch<T>(values: &[T], index: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(value) = values.get(index) {
+        // SAFETY: a prefetch reads nothing and cannot fault; the address
+        // is that of an element in bounds.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (values, index);
 }

@@ -10,7 +10,10 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::allocate::{Allocation, BatchTotals, Claim, Outcome, Step, allocation, in_allocation_order, item_key, take};
+use crate::allocate::{
+    Allocation, BatchTotals, Claim, Outcome, PREFETCH_DISTANCE, Step, allocation, in_allocation_order, item_key,
+    prefetch, take,
+};
 use crate::category::Category;
 use crate::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::frame::LedgerSettlement;
@@ -426,7 +429,7 @@ pub fn settle_batch(
     by_key.par_sort_unstable();
     let mut item_keys: Vec<(u64, Decimal)> = Vec::new();
     for (j, &(key, at)) in by_key.iter().enumerate() {
-        if let Some(&(_, ahead)) = by_key.get(j + PASS_PREFETCH_DISTANCE) {
+        if let Some(&(_, ahead)) = by_key.get(j + PREFETCH_DISTANCE) {
             prefetch(&claims, ahead as usize);
         }
         let claim = &mut claims[at as usize];
@@ -452,7 +455,7 @@ pub fn settle_batch(
         // The totals a claim reads sit at random places (by enterprise, by
         // item key): asked for a few claims ahead, they arrive while the
         // claims before are taken instead of one cache miss after another.
-        if let Some(ahead) = claims.get(ordinal + PASS_PREFETCH_DISTANCE) {
+        if let Some(ahead) = claims.get(ordinal + PREFETCH_DISTANCE) {
             prefetch(&totals.enterprise_yuan, ahead.enterprise_index as usize);
             prefetch(&totals.item_yuan, ahead.item_slot as usize);
             prefetch(&used_batch, ahead.enterprise_index as usize);
@@ -595,22 +598,6 @@ fn allocation_exception(e: &Eligible, a: &Allocation, code: Code) -> ExceptionRo
 
 /// `len` copies of `value`, written side by side (each thread takes the
 /// page faults of its own part).
-/// How many claims ahead the sequential pass asks for the totals it will read.
-const PASS_PREFETCH_DISTANCE: usize = 16;
-
-/// Asks the processor to bring `values[index]` into the cache; a hint only
-/// (an index out of range is ignored, nothing is read or changed).
-fn prefetch<T>(values: &[T], index: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(value) = values.get(index) {
-        // SAFETY: a prefetch reads nothing and cannot fault; the address
-        // is that of an element in bounds.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (values, index);
-}
-
 fn filled<T: Copy + Send + Sync>(len: usize, value: T) -> Vec<T> {
     (0..len).into_par_iter().map(|_| value).collect()
 }
