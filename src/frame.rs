@@ -7,6 +7,7 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::codes::ExceptionRow;
+use crate::report::SETTLEMENT_COLUMNS;
 use crate::settle::{SettlementRow, Settlements};
 use crate::{Error, Result};
 
@@ -196,6 +197,8 @@ fn write_parquet_with_twin<B: Default + Send>(
 /// so a pass per column would stream the whole row group from memory 27
 /// times.
 fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
+    // The text and money columns in the order the loop below fills them;
+    // the frame takes SPEC 6's order from SETTLEMENT_COLUMNS at the end.
     const TEXT: [&str; 8] =
         ["contract_id", "enterprise_id", "provider_id", "product_id", "category", "outcome", "code", "fingerprint"];
     const MONEY: [&str; 13] = [
@@ -258,39 +261,28 @@ fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame
         signed_on.push(days(r.signed_on));
         completed_on.push(days(r.completed_on));
     }
-    let mut texts = builders.into_iter().map(|b| b.finish().into_series().into_column());
-    let mut fen = MONEY.iter().zip(fen).map(|(name, values)| money_column(name, values));
-    let mut next_text = || texts.next().expect("eight text columns");
-    let mut next_money = || fen.next().expect("thirteen money columns");
-    let columns = vec![
+    let mut built = vec![
         text("batch_id", rows.iter().map(|_| batch_id)),
         Column::new("seq".into(), seq),
-        next_text(),
-        next_text(),
-        next_text(),
-        next_text(),
-        next_text(),
         date_column("signed_on", signed_on),
         date_column("completed_on", completed_on),
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_text(),
-        next_text(),
         Column::new("tier".into(), tier),
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_money()?,
-        next_money()?,
         Column::new("source_row".into(), source_row),
-        next_text(),
     ];
+    built.extend(builders.into_iter().map(|b| b.finish().into_series().into_column()));
+    for (name, values) in MONEY.iter().zip(fen) {
+        built.push(money_column(name, values)?);
+    }
+    // In the order of SPEC 6, which settlements.csv writes too.
+    let columns = SETTLEMENT_COLUMNS
+        .iter()
+        .map(|name| {
+            let at = built.iter().position(|c| c.name().as_str() == *name);
+            at.map(|at| built.swap_remove(at))
+                .ok_or_else(|| Error::Internal(format!("settlements frame: no column {name}")))
+        })
+        .collect::<Result<Vec<Column>>>()?;
+    debug_assert!(built.is_empty(), "every column built is a column of SPEC 6");
     DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))
 }
 
