@@ -247,9 +247,7 @@ pub fn in_allocation_order(parts: Vec<Vec<Eligible>>) -> Vec<Eligible> {
         .map(|ordinal| {
             // The contracts sit in validation's chunks in input order: the
             // ones a few places ahead are asked for while this one is copied.
-            if let Some(ahead) = order.get(ordinal + PREFETCH_DISTANCE) {
-                prefetch(std::slice::from_ref(contract(ahead)), 0);
-            }
+            prefetch(order.get(ordinal + PREFETCH_DISTANCE).map(contract));
             contract(&order[ordinal]).clone()
         })
         .collect()
@@ -258,15 +256,15 @@ pub fn in_allocation_order(parts: Vec<Vec<Eligible>>) -> Vec<Eligible> {
 /// How many elements ahead a pass over random places asks for the next ones.
 pub(crate) const PREFETCH_DISTANCE: usize = 16;
 
-/// Asks the processor to bring `values[index]` into the cache; a hint only
-/// (an index out of range is ignored, nothing is read or changed).
-pub(crate) fn prefetch<T>(values: &[T], index: usize) {
+/// Asks the processor to bring `value` into the cache; a hint only
+/// (nothing is read or changed; `None` asks for nothing).
+pub(crate) fn prefetch<T>(value: Option<&T>) {
     #[cfg(target_arch = "x86_64")]
-    if let Some(value) = values.get(index) {
-        // SAFETY: a prefetch reads nothing and cannot fault; the address
-        // is that of an element in bounds.
+    if let Some(value) = value {
+        // SAFETY: a prefetch reads nothing and cannot fault; the address is
+        // that of a live value.
         unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast()) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (values, index);
+    let _ = value;
 }
