@@ -180,10 +180,9 @@ impl Background {
     fn swap(&mut self, chunk: &mut Chunk) -> std::io::Result<()> {
         let handed = self.empty.recv().ok().and_then(|empty| self.full.send(std::mem::replace(chunk, empty)).ok());
         // Only a thread that stopped hangs up: on an error, which it returns.
-        handed.ok_or_else(|| match self.thread.take().map(|thread| thread.join()) {
-            Some(Ok(Err(e))) => e,
-            Some(Err(_)) => std::io::Error::other("the writing thread panicked"),
-            _ => std::io::Error::other("the writing thread has stopped"),
+        handed.ok_or_else(|| match joined(self.thread.take()) {
+            Err(e) => e,
+            Ok(_) => std::io::Error::other("the writing thread has stopped"),
         })
     }
 
@@ -192,11 +191,17 @@ impl Background {
         let Background { full, empty, thread } = self;
         let _ = full.send(last);
         drop((full, empty));
-        match thread.map(|thread| thread.join()) {
-            Some(Ok(written)) => written,
-            Some(Err(_)) => Err(std::io::Error::other("the writing thread panicked")),
-            None => Err(std::io::Error::other("the writing thread has stopped")),
-        }
+        joined(thread)
+    }
+}
+
+/// What the writing thread ended with, once it has ended (a thread already
+/// joined has stopped).
+fn joined(thread: Option<std::thread::JoinHandle<std::io::Result<Sink>>>) -> std::io::Result<Sink> {
+    match thread.map(|thread| thread.join()) {
+        Some(Ok(written)) => written,
+        Some(Err(_)) => Err(std::io::Error::other("the writing thread panicked")),
+        None => Err(std::io::Error::other("the writing thread has stopped")),
     }
 }
 
