@@ -123,7 +123,7 @@ fn main() {
     let root = std::env::temp_dir().join("voucher-settle-bench");
     println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
     println!(
-        "| contracts | input | wall (s) | peak RSS (MiB) | rows/s | polars floor (s) | ratio | outputs floor (s) | its ratio to the floor |"
+        "| contracts | input | wall (s) | peak RSS (MiB) | rows/s | polars floor (s) | ratio | outputs floor (s) | outputs floor / floor |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &sizes {
