@@ -10,8 +10,13 @@
 //! batch's two large tables, once each as CSV and as Parquet) — the floor
 //! writes one table back, a run writes two larger ones. Each figure is the
 //! best of three runs, after the freshly written dataset has been synced to
-//! disk. Results are printed as a Markdown table for the README. Not a test:
-//! nothing here can fail a build.
+//! disk. Results are printed as a Markdown table. Not a test: nothing here
+//! can fail a build.
+//!
+//! With `BENCH_BASELINE=/path/to/voucher-settle` set, each dataset is also
+//! settled by that binary, the two run alternately (five runs each), and
+//! both are reported with their best and median: how a change is judged
+//! against the code before it on a machine whose timings drift.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -153,6 +158,9 @@ fn main() {
                 })
                 .min_by(|a, b| a.seconds.total_cmp(&b.seconds))
                 .expect("at least one run");
+            if let Some(baseline) = std::env::var_os("BENCH_BASELINE") {
+                compare(&PathBuf::from(baseline), &binary, &dir, n, format);
+            }
             let contracts = dir.join(format!("2025-Q1/contracts.{format}"));
             let floor_seconds = (0..RUNS).map(|_| floor_in_child(&[&contracts, &dir])).fold(f64::INFINITY, f64::min);
             let out = dir.join("out/2025-Q1");
@@ -170,6 +178,36 @@ fn main() {
             );
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+}
+
+/// One run of `binary` settling the dataset in `dir` from an empty ledger.
+fn settle_once(binary: &Path, dir: &Path) -> Measured {
+    let _ = std::fs::remove_dir_all(dir.join("ledger"));
+    let _ = std::fs::remove_dir_all(dir.join("out"));
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    measure(Command::new(binary).current_dir(dir).args(["run", "job.toml", "--batch", "2025-Q1"]))
+}
+
+/// The baseline binary and this one run alternately on the same dataset.
+fn compare(baseline: &Path, binary: &Path, dir: &Path, n: u64, format: &str) {
+    const PAIRS: usize = 5;
+    let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..PAIRS {
+        runs[0].push(settle_once(baseline, dir));
+        runs[1].push(settle_once(binary, dir));
+    }
+    for (name, measured) in ["baseline", "this build"].iter().zip(runs.iter_mut()) {
+        measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let peaks: Vec<f64> = measured.iter().map(|m| m.peak_rss_mib).collect();
+        println!(
+            "compare {n} {format} {name}: best {:.2} s, median {:.2} s, peak RSS {:.0}–{:.0} MiB",
+            measured[0].seconds,
+            measured[PAIRS / 2].seconds,
+            peaks.iter().copied().fold(f64::INFINITY, f64::min),
+            peaks.iter().copied().fold(0.0, f64::max)
+        );
     }
 }
 

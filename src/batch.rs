@@ -8,13 +8,15 @@ use rayon::prelude::*;
 
 use chrono::NaiveDate;
 
-use crate::codes::Source;
-use crate::ingest::{ColumnSpec, Table, columns};
+use crate::engine::{BatchOutcome, BatchTables, CarryIn, settle_batch};
+use crate::ingest::ColumnSpec;
 use crate::output::{Destination, OutputFile, OutputWriter, log_rendered, render_file};
-use crate::policy::Policy;
 use crate::report::{self, Summary};
-use crate::settle::{BatchOutcome, BatchTables, CarryIn, settle_batch};
-use crate::{Error, Result, frame, html, workbook};
+use crate::report::{html, workbook};
+use crate::rules::codes::Source;
+use crate::rules::policy::Policy;
+use crate::schema::input as columns;
+use crate::{Error, Result, frame};
 
 /// The canonical columns of each input.
 pub fn input_columns(source: Source) -> &'static [ColumnSpec] {
@@ -53,24 +55,8 @@ pub struct BatchSpec<'a> {
 }
 
 /// Settles the batch; [`render`] then writes its files.
-pub fn compute(
-    policy: &Policy,
-    mut tables: Vec<(Source, Table)>,
-    spec: &BatchSpec,
-    carry_in: &CarryIn,
-) -> Result<Computed> {
-    let mut table = |source: Source| {
-        let at = tables.iter().position(|(s, _)| *s == source).expect("all five inputs");
-        tables.swap_remove(at).1
-    };
-    let batch_tables = BatchTables {
-        contracts: table(Source::Contracts),
-        enterprises: table(Source::Enterprises),
-        designations: table(Source::Designations),
-        providers: table(Source::Providers),
-        products: table(Source::Products),
-    };
-    let outcome = settle_batch(batch_tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
+pub fn compute(policy: &Policy, tables: BatchTables, spec: &BatchSpec, carry_in: &CarryIn) -> Result<Computed> {
+    let outcome = settle_batch(tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
     let summary = report::summary(&outcome, policy);
     Ok(Computed { outcome, summary })
 }
@@ -99,7 +85,9 @@ pub fn render_one(computed: &Computed, name: &str, destination: &Destination) ->
 fn render_files(computed: &Computed, destination: &Destination, which: &[usize]) -> Result<Vec<(usize, OutputFile)>> {
     let (outcome, summary) = (&computed.outcome, &computed.summary);
     let batch_id = outcome.batch_id.as_str();
-    let settled = Some(outcome.settlements.len() as u64);
+    let settled_rows = outcome.settlements.len();
+    let settled = Some(settled_rows as u64);
+    let fill_settlements = |range, rows: &mut Vec<_>| outcome.settlements.rows_into(range, rows);
     let exceptions = Some(outcome.exceptions.len() as u64);
     let whole = |bytes: Result<Vec<u8>>, w: &mut OutputWriter| -> Result<()> {
         w.write_all(&bytes?).map_err(|e| Error::Internal(e.to_string()))
@@ -110,7 +98,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         (
             "settlements.parquet",
             settled,
-            Box::new(|w| frame::settlements_parquet(batch_id, &outcome.settlements, w, |_| Ok(()))),
+            Box::new(|w| frame::settlements_parquet(batch_id, settled_rows, fill_settlements, w, |_| Ok(()))),
         ),
         ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w))),
         (
@@ -136,7 +124,9 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             settled,
             Box::new(|csv, parquet| {
                 let mut csv = report::SettlementsCsv::new(csv, batch_id)?;
-                frame::settlements_parquet(batch_id, &outcome.settlements, parquet, |group| csv.write(group))?;
+                frame::settlements_parquet(batch_id, settled_rows, fill_settlements, parquet, |group| {
+                    csv.write(group)
+                })?;
                 csv.finish()
             }),
         ),

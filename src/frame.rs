@@ -6,9 +6,9 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use rust_decimal::Decimal;
 
-use crate::codes::ExceptionRow;
-use crate::report::SETTLEMENT_COLUMNS;
-use crate::settle::{SettlementRow, Settlements};
+use crate::rules::codes::ExceptionRow;
+use crate::rules::outputs::SettlementRow;
+use crate::schema::output::{self, Cell, Kind};
 use crate::{Error, Result};
 
 const MONEY_PRECISION: usize = 18;
@@ -146,19 +146,22 @@ fn write_parquet<W: std::io::Write + Send>(
 /// settlements.parquet, columns as SPEC 6 orders them. The rows of each
 /// row group are built once (in parallel) and also handed to `also`, which
 /// writes them into settlements.csv when both files are rendered together.
+/// `fill` builds the rows of a range of row numbers into a buffer
+/// (replacing what it held).
 pub fn settlements_parquet(
     batch_id: &str,
-    rows: &Settlements,
+    rows: usize,
+    fill: impl Fn(std::ops::Range<usize>, &mut Vec<SettlementRow>) + Send + Sync,
     out: impl std::io::Write + Send,
     mut also: impl FnMut(&[SettlementRow]) -> Result<()> + Send,
 ) -> Result<()> {
     write_parquet_with_twin(
         "settlements.parquet",
-        rows.len(),
-        Grouping::of(rows.len()),
+        rows,
+        Grouping::of(rows),
         out,
         |group, group_rows: &mut Vec<SettlementRow>| {
-            rows.rows_into(group, group_rows);
+            fill(group, group_rows);
             settlements_frame(batch_id, group_rows)
         },
         |_, group_rows| also(group_rows),
@@ -195,95 +198,61 @@ fn write_parquet_with_twin<B: Default + Send>(
 
 /// Column builders filled in one pass over the rows: a row is 400 bytes,
 /// so a pass per column would stream the whole row group from memory 27
-/// times.
+/// times. The columns, their order and kinds come from the schema.
 fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
-    // The text and money columns in the order the loop below fills them;
-    // the frame takes SPEC 6's order from SETTLEMENT_COLUMNS at the end.
-    const TEXT: [&str; 8] =
-        ["contract_id", "enterprise_id", "provider_id", "product_id", "category", "outcome", "code", "fingerprint"];
-    const MONEY: [&str; 13] = [
-        "service_price",
-        "voucher_amount",
-        "rate_limit",
-        "approved_amount",
-        "shortfall",
-        "enterprise_quota",
-        "enterprise_used_before",
-        "enterprise_used_after",
-        "item_cap",
-        "item_used_before",
-        "item_used_after",
-        "provider_used_before",
-        "provider_used_after",
-    ];
     let n = rows.len();
-    let mut builders: Vec<StringChunkedBuilder> =
-        TEXT.iter().map(|name| StringChunkedBuilder::new((*name).into(), n)).collect();
-    let mut fen: Vec<Vec<i128>> = MONEY.iter().map(|_| Vec::with_capacity(n)).collect();
-    let (mut seq, mut tier, mut source_row) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut signed_on, mut completed_on) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut builders: Vec<Builder> = output::SETTLEMENTS.iter().map(|c| Builder::new(c.name, c.kind, n)).collect();
     for r in rows {
-        let fingerprint = r.fingerprint.text();
-        let texts = [
-            r.contract_id.as_str(),
-            r.enterprise_id.as_str(),
-            r.provider_id.as_str(),
-            r.product_id.as_str(),
-            r.category,
-            r.outcome,
-            r.code,
-            fingerprint.as_str(),
-        ];
-        for (builder, value) in builders.iter_mut().zip(texts) {
-            builder.append_value(value);
-        }
-        let amounts = [
-            r.service_price,
-            r.voucher_amount,
-            r.rate_limit,
-            r.approved_amount,
-            r.shortfall,
-            r.enterprise_quota,
-            r.enterprise_used_before,
-            r.enterprise_used_after,
-            r.item_cap,
-            r.item_used_before,
-            r.item_used_after,
-            r.provider_used_before,
-            r.provider_used_after,
-        ];
-        for (column, amount) in fen.iter_mut().zip(amounts) {
-            column.push(mantissa_fen(amount));
-        }
-        seq.push(r.seq);
-        tier.push(u64::from(r.tier));
-        source_row.push(r.source_row);
-        signed_on.push(days(r.signed_on));
-        completed_on.push(days(r.completed_on));
+        let mut at = 0;
+        r.for_each_cell(batch_id, |cell| {
+            builders[at].push(cell);
+            at += 1;
+        });
     }
-    let mut built = vec![
-        text("batch_id", rows.iter().map(|_| batch_id)),
-        Column::new("seq".into(), seq),
-        date_column("signed_on", signed_on),
-        date_column("completed_on", completed_on),
-        Column::new("tier".into(), tier),
-        Column::new("source_row".into(), source_row),
-    ];
-    built.extend(builders.into_iter().map(|b| b.finish().into_series().into_column()));
-    for (name, values) in MONEY.iter().zip(fen) {
-        built.push(money_column(name, values)?);
+    let columns =
+        builders.into_iter().zip(&output::SETTLEMENTS).map(|(b, c)| b.finish(c.name)).collect::<Result<_>>()?;
+    DataFrame::new(n, columns).map_err(internal("settlements frame"))
+}
+
+/// One column being filled, as its kind is stored in Parquet: text as
+/// UTF-8, money as Decimal(18, 2), dates as dates, counts as UInt64.
+enum Builder {
+    Text(StringChunkedBuilder),
+    Money(Vec<i128>),
+    Date(Vec<i32>),
+    Count(Vec<u64>),
+}
+
+impl Builder {
+    fn new(name: &str, kind: Kind, capacity: usize) -> Builder {
+        match kind {
+            Kind::Text | Kind::InputText => Builder::Text(StringChunkedBuilder::new(name.into(), capacity)),
+            Kind::Money => Builder::Money(Vec::with_capacity(capacity)),
+            Kind::Date => Builder::Date(Vec::with_capacity(capacity)),
+            Kind::Count => Builder::Count(Vec::with_capacity(capacity)),
+        }
     }
-    // In the order of SPEC 6, which settlements.csv writes too.
-    let columns = SETTLEMENT_COLUMNS
-        .iter()
-        .map(|name| {
-            let at = built.iter().position(|c| c.name().as_str() == *name);
-            at.map(|at| built.swap_remove(at))
-                .ok_or_else(|| Error::Internal(format!("settlements frame: no column {name}")))
+
+    fn push(&mut self, cell: Cell) {
+        match (self, cell) {
+            (Builder::Text(b), Cell::Text(text) | Cell::InputText(text)) => b.append_value(text),
+            (Builder::Money(fen), Cell::Money(amount)) => fen.push(mantissa_fen(amount)),
+            (Builder::Date(days_since), Cell::Date(date)) => days_since.push(days(date)),
+            (Builder::Count(values), Cell::Count(value)) => values.push(value),
+            (_, cell) => {
+                unreachable!("a cell of kind {:?} in another column: the row and the schema disagree", cell.kind())
+            }
+        }
+    }
+
+    fn finish(self, name: &str) -> Result<Column> {
+        Ok(match self {
+            Builder::Text(b) => b.finish().into_series().into_column(),
+            Builder::Money(fen) => money_column(name, fen)?,
+            Builder::Date(days_since) => date_column(name, days_since),
+            Builder::Count(values) => Column::new(name.into(), values),
         })
-        .collect::<Result<Vec<Column>>>()?;
-    debug_assert!(built.is_empty(), "every column built is a column of SPEC 6");
-    DataFrame::new(rows.len(), columns).map_err(internal("settlements frame"))
+    }
 }
 
 /// exceptions.parquet, columns as SPEC 6 orders them. The messages of each
@@ -346,12 +315,15 @@ pub struct LedgerSettlement {
 }
 
 /// Reads the settled contracts back from a committed settlements.parquet.
+/// A missing column or a missing value (null) is an error, never a default:
+/// a later batch must not carry in zero for an amount it cannot read.
 pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
     let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("settlements.parquet: {e}")))?;
+    let missing = |name: &str, row: usize| Error::Internal(format!("column {name}, row {}: no value", row + 1));
     let strings = |name: &str| -> Result<Vec<String>> {
         let column = frame.column(name).map_err(internal(name))?;
         let values = column.str().map_err(internal(name))?;
-        Ok(values.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+        values.iter().enumerate().map(|(row, v)| v.map(str::to_string).ok_or_else(|| missing(name, row))).collect()
     };
     let approved = {
         let column = frame.column("approved_amount").map_err(internal("approved_amount"))?;
@@ -360,8 +332,11 @@ pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
         decimals
             .physical()
             .iter()
-            .map(|v| Decimal::from_i128_with_scale(v.unwrap_or_default(), scale))
-            .collect::<Vec<Decimal>>()
+            .enumerate()
+            .map(|(row, v)| {
+                v.map(|fen| Decimal::from_i128_with_scale(fen, scale)).ok_or_else(|| missing("approved_amount", row))
+            })
+            .collect::<Result<Vec<Decimal>>>()?
     };
     let (contract_id, enterprise_id, provider_id) =
         (strings("contract_id")?, strings("enterprise_id")?, strings("provider_id")?);
@@ -525,16 +500,19 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
 /// Per provider: settled contracts and Σ approved, computed by polars from
 /// the settlement rows — an aggregation independent of the allocation pass,
 /// which the control totals compare with the payout list.
-pub fn approved_by_provider(rows: &Settlements) -> Result<Vec<(String, u64, Decimal)>> {
-    // Grouped by the provider's registry index (its place in id order), so
-    // a million rows are a column of integers, not of strings.
-    let providers: Vec<u32> = (0..rows.len()).map(|i| rows.provider_index(i)).collect();
+///
+/// Grouped by the provider's registry index (its place in id order), so a
+/// million rows are a column of integers, not of strings; `provider_id`
+/// names the provider of an index.
+pub fn approved_by_provider<'a>(
+    providers: Vec<u32>,
+    approved: Vec<Decimal>,
+    provider_id: impl Fn(u32) -> Option<&'a str>,
+) -> Result<Vec<(String, u64, Decimal)>> {
+    let rows = providers.len();
     let frame = DataFrame::new(
-        rows.len(),
-        vec![
-            Column::new("provider".into(), providers),
-            money("approved_amount", (0..rows.len()).map(|i| rows.approved(i)))?,
-        ],
+        rows,
+        vec![Column::new("provider".into(), providers), money("approved_amount", approved.into_iter())?],
     )
     .map_err(internal("payout frame"))?;
     let grouped = frame
@@ -561,7 +539,7 @@ pub fn approved_by_provider(rows: &Settlements) -> Result<Vec<(String, u64, Deci
         .zip(sums.physical().iter())
         .map(|((provider, n), sum)| {
             let id = provider
-                .and_then(|p| rows.provider_id_at(p))
+                .and_then(&provider_id)
                 .ok_or_else(|| Error::Internal(format!("payout aggregation: no provider with index {provider:?}")))?;
             Ok((id.to_string(), n.unwrap_or(0), Decimal::from_i128_with_scale(sum.unwrap_or(0), scale)))
         })

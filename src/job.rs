@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
-use crate::codes::Source;
 use crate::ingest::{Encoding, InputOptions};
+use crate::rules::codes::{PerSource, Source};
+use crate::rules::policy::{Policy, parse_policy};
 use crate::{Error, Result};
 
 #[derive(Deserialize)]
@@ -57,9 +58,8 @@ impl<T> PerInput<T> {
 
 /// How to read each input, from the optional `[encoding]`, `[sheets]` and
 /// `[columns.<input>]` sections.
-fn input_options(raw: &RawJob) -> std::result::Result<Vec<(Source, InputOptions)>, String> {
-    let mut all = Vec::new();
-    for source in Source::ALL {
+fn input_options(raw: &RawJob) -> std::result::Result<PerSource<InputOptions>, String> {
+    PerSource::try_from_fn(|source| {
         let name = source.as_str();
         let encoding = match raw.encoding.get(source) {
             None => Encoding::Auto,
@@ -71,13 +71,12 @@ fn input_options(raw: &RawJob) -> std::result::Result<Vec<(Source, InputOptions)
             .get(source)
             .map(|m| m.iter().map(|(header, canonical)| (header.clone(), canonical.trim().to_string())).collect())
             .unwrap_or_default();
-        all.push((source, InputOptions { encoding, sheet: raw.sheets.get(source).cloned(), columns }));
-    }
-    Ok(all)
+        Ok(InputOptions { encoding, sheet: raw.sheets.get(source).cloned(), columns })
+    })
 }
 
 /// The input options of a job file's text (for `verify`, from the archive).
-pub fn input_options_of(text: &str) -> std::result::Result<Vec<(Source, InputOptions)>, String> {
+pub fn input_options_of(text: &str) -> std::result::Result<PerSource<InputOptions>, String> {
     let raw: RawJob = toml::from_str(text).map_err(|e| e.to_string())?;
     input_options(&raw)
 }
@@ -187,21 +186,21 @@ pub struct JobSpec {
     pub ledger: PathBuf,
     pub output: PathBuf,
     pub batch: Batch,
-    /// The five inputs, in `Source::ALL` order.
-    pub inputs: Vec<(Source, PathBuf)>,
-    /// How to read each input, in `Source::ALL` order.
-    pub options: Vec<(Source, InputOptions)>,
+    /// The five inputs.
+    pub inputs: PerSource<PathBuf>,
+    /// How to read each input.
+    pub options: PerSource<InputOptions>,
     /// Checksum of the job file's bytes as they were parsed.
     pub job_sha256: String,
 }
 
 impl JobSpec {
     pub fn input(&self, source: Source) -> &Path {
-        &self.inputs.iter().find(|(s, _)| *s == source).expect("all five inputs").1
+        self.inputs.get(source)
     }
 
     pub fn options(&self, source: Source) -> &InputOptions {
-        &self.options.iter().find(|(s, _)| *s == source).expect("all five inputs").1
+        self.options.get(source)
     }
 }
 
@@ -233,13 +232,13 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| tidy(&base.join(p.replace("{batch}", &batch.id)));
     let r = raw.inputs;
-    let inputs = vec![
-        (Source::Contracts, resolve(&r.contracts)),
-        (Source::Enterprises, resolve(&r.enterprises)),
-        (Source::Designations, resolve(&r.designations)),
-        (Source::Providers, resolve(&r.providers)),
-        (Source::Products, resolve(&r.products)),
-    ];
+    let inputs = PerSource {
+        contracts: resolve(&r.contracts),
+        enterprises: resolve(&r.enterprises),
+        designations: resolve(&r.designations),
+        providers: resolve(&r.providers),
+        products: resolve(&r.products),
+    };
     let job = JobSpec {
         job_path: path.to_path_buf(),
         service_year: raw.job.service_year,
@@ -249,10 +248,10 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         batch,
         inputs,
         options,
-        job_sha256: crate::ingest::sha256_hex(text.as_bytes()),
+        job_sha256: crate::checksum::sha256_hex(text.as_bytes()),
     };
     let mut required = vec![("job.policy", job.policy.clone())];
-    required.extend(job.inputs.iter().map(|(s, p)| (input_key(*s), p.clone())));
+    required.extend(job.inputs.iter().map(|(s, p)| (input_key(s), p.clone())));
     for (key, file) in required {
         if !file.is_file() {
             return Err(Error::Input(format!(
@@ -300,6 +299,16 @@ fn input_key(source: Source) -> &'static str {
         Source::Providers => "inputs.providers",
         Source::Products => "inputs.products",
     }
+}
+
+/// Loads and checks a policy file; any problem is exit code 2 naming the
+/// key. Also returns the checksum of the very bytes that were parsed, so
+/// that the manifest and the archive name the policy that was applied.
+pub fn load_policy(path: &Path) -> Result<(Policy, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
+    let policy = parse_policy(&text)
+        .map_err(|msg| Error::Input(format!("{}: 政策文件无效 (invalid policy): {msg}", path.display())))?;
+    Ok((policy, crate::checksum::sha256_hex(text.as_bytes())))
 }
 
 #[cfg(test)]

@@ -1,40 +1,39 @@
 //! voucher-settle: quarterly settlement of the Guangxi manufacturing service
-//! vouchers (服务券兑付结算), as `../shared/SPEC.md` describes.
+//! vouchers (服务券兑付结算), as `docs/RULES.md` describes.
 //!
-//! The pipeline, one module per stage:
-//! job -> policy -> ingest (raw tables) -> registry / validate (SPEC 4.1)
-//! -> allocate (SPEC 4.2, pure and sequential) -> report (outputs) -> ledger (commit).
-//! Only `frame` touches polars.
+//! - `rules`: the settlement rules as pure functions and plain types.
+//! - `engine`: a batch run fast under those rules (parallel checks, the
+//!   sequential allocation pass, memory tricks); it defines no rule.
+//! - `ingest` (input files -> tables), `job` (job and policy files),
+//!   `ledger` (the append-only store), `report` (CSV, workbook, HTML),
+//!   `output` (files written and checksummed), `batch` (one batch from
+//!   tables to files, shared by `run` and `verify`), `cmd` (one file per
+//!   subcommand).
+//! - Leaves that every layer may use: `schema` (the columns of every table),
+//!   `record`, `checksum`, `error`, `direct_io`, `crash`. Only `frame`
+//!   touches polars.
 
 /// An identifier (contract, USCC, product) or other short text: kept inline
 /// up to 24 bytes, so a million rows do not mean millions of allocations.
 pub type Id = compact_str::CompactString;
 
-pub mod allocate;
 pub mod batch;
-pub mod capital;
-pub mod category;
+pub mod checksum;
 pub mod cmd;
-pub mod codes;
-pub mod dates;
+pub mod crash;
 pub mod direct_io;
+pub mod engine;
 pub mod error;
 pub mod frame;
-pub mod html;
 pub mod ingest;
 pub mod job;
 pub mod ledger;
-pub mod money;
 pub mod output;
-pub mod policy;
 pub mod progress;
-pub mod quota;
-pub mod registry;
+pub mod record;
 pub mod report;
-pub mod settle;
-pub mod uscc;
-pub mod validate;
-pub mod workbook;
+pub mod rules;
+pub mod schema;
 
 pub use error::{Error, Result};
 

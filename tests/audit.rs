@@ -276,7 +276,8 @@ fn explain_shows_the_whole_history() {
     );
     let text = w.run_ok(&["explain", "ledger", "C-2025-0010"]);
     assert!(
-        text.contains("E_DEPOSIT_SHORT [第9步 金额 / step 9: amounts]") && text.contains("deposit_paid = \"999.99\""),
+        text.contains("E_DEPOSIT_SHORT [第9步 金额 / step 9: amounts; 办法：企业支付不低于合同金额20%的定金]")
+            && text.contains("deposit_paid = \"999.99\""),
         "{text}"
     );
     let out = w.run(&["explain", "ledger", "C-NOPE"]);
@@ -334,4 +335,32 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
             .collect();
         assert!(hidden.is_empty(), "{point}: partial files left in the output folder: {hidden:?}");
     }
+}
+
+/// Q1's settlements.parquet rewritten with every approved amount 0.00 (a
+/// valid Parquet file, so only its checksum gives it away): the next batch
+/// refuses to carry it in (exit 2, nothing committed) instead of paying
+/// every enterprise and provider again from zero.
+#[test]
+fn carry_in_refuses_a_rewritten_settlements_file() {
+    use polars::prelude::*;
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let stored = "ledger/batches/000001_2025-Q1/settlements.parquet";
+    let mut frame = ParquetReader::new(std::io::Cursor::new(w.read(stored))).finish().unwrap();
+    // Every amount times zero: a well-formed file whose amounts are all wrong.
+    #[allow(clippy::erasing_op)]
+    let zeros = frame.column("approved_amount").unwrap().clone() * 0;
+    frame.replace("approved_amount", zeros).unwrap();
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame).unwrap();
+    w.write(stored, bytes);
+
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("settlements.parquet") && stderr.contains("manifest"), "{stderr}");
+    assert_eq!(w.committed(), ["000001_2025-Q1"]);
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(3), "{text}");
 }

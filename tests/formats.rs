@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
-use voucher_settle::ingest::columns;
+use voucher_settle::schema::input as columns;
 
+use crate::datasets::{batches, check_dataset, run_dataset};
 use crate::workdir::{Workdir, repo};
 
 /// The Chinese header of a column of input `stem` (its first alias in SPEC 2).
@@ -209,42 +210,17 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Runs the conformance checker over a dataset, keeping the outputs in `keep`.
-fn check(dataset: &Path, keep: &Path) -> bool {
-    let checker = repo().join("../shared/conformance/check.py");
-    if !checker.is_file() || std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED format conformance: check.py or python3 not available");
-        return false;
-    }
-    let out = std::process::Command::new("python3")
-        .arg(&checker)
-        .arg(crate::workdir::binary())
-        .arg(dataset)
-        .args(["--keep".as_ref(), keep.as_os_str()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}: {stdout}{}", dataset.display(), String::from_utf8_lossy(&out.stderr));
-    true
-}
-
+/// The settlements of every batch of `dataset`, run from each input format,
+/// byte for byte those of the UTF-8 CSV run; the UTF-8 run itself matches
+/// the dataset's expected results.
 fn same_settlements_in_every_format(dataset: &Path) {
-    if !dataset.is_dir() {
-        eprintln!("SKIPPED: {} not found", dataset.display());
-        return;
-    }
     let w = Workdir::new();
-    if !check(dataset, &w.path("utf8")) {
-        return;
-    }
-    let batches: Vec<String> = std::fs::read_dir(dataset.join("expected"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    check_dataset(dataset, &w.path("utf8"));
+    let batches = batches(dataset);
     for format in [Format_::GbkChineseHeaders, Format_::Xlsx, Format_::ParquetStrings, Format_::ParquetTyped] {
         let name = format!("{format:?}");
         convert(dataset, &w.path(&format!("data-{name}")), format);
-        check(&w.path(&format!("data-{name}")), &w.path(&name));
+        run_dataset(&w.path(&format!("data-{name}")), &w.path(&name));
         for batch in &batches {
             let file = format!("out/{batch}/settlements.csv");
             assert_eq!(
@@ -258,7 +234,9 @@ fn same_settlements_in_every_format(dataset: &Path) {
 
 #[test]
 fn shared_dataset_in_every_format() {
-    same_settlements_in_every_format(&repo().join("../shared/conformance/basic"));
+    if let Some(dataset) = crate::conformance::shared_dataset("basic") {
+        same_settlements_in_every_format(&dataset);
+    }
 }
 
 #[test]
@@ -355,10 +333,13 @@ fn typed_parquet_columns_settle_like_text() {
     for row in &mut csv.rows {
         for (c, value) in row.iter_mut().enumerate() {
             let column = csv.header[c].as_str();
-            if let (true, Some(amount)) = (MONEY.contains(&column), voucher_settle::money::parse_money(value.trim())) {
-                *value = voucher_settle::money::format_money(amount);
+            if let (true, Some(amount)) =
+                (MONEY.contains(&column), voucher_settle::rules::money::parse_money(value.trim()))
+            {
+                *value = voucher_settle::rules::money::format_money(amount);
             }
-            if let (true, Some(day)) = (DATES.contains(&column), voucher_settle::dates::parse_date(value.trim())) {
+            if let (true, Some(day)) = (DATES.contains(&column), voucher_settle::rules::dates::parse_date(value.trim()))
+            {
                 *value = day.to_string();
             }
         }

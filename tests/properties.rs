@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use voucher_settle::codes::{Severity, Source};
-use voucher_settle::ingest::{InputOptions, columns, parse_table};
-use voucher_settle::policy::parse_policy;
-use voucher_settle::settle::{BatchTables, CarryIn, settle_batch};
+use voucher_settle::engine::{BatchTables, CarryIn, settle_batch};
+use voucher_settle::ingest::{InputOptions, parse_table};
+use voucher_settle::rules::codes::{Severity, Source};
+use voucher_settle::rules::policy::parse_policy;
+use voucher_settle::schema::input as columns;
 
 use crate::workdir::{E1, E2, E3, P1, P2};
 

@@ -8,13 +8,14 @@ use std::path::Path;
 
 use rust_decimal::Decimal;
 use voucher_settle::batch::{Computed, render, render_one};
-use voucher_settle::codes::{Code, Severity, Source};
+use voucher_settle::engine::{BatchOutcome, BatchTables, CarryIn, settle_batch};
 use voucher_settle::frame::LedgerSettlement;
-use voucher_settle::ingest::{columns, parse_table};
-use voucher_settle::money::format_money;
+use voucher_settle::ingest::parse_table;
 use voucher_settle::output::Destination;
-use voucher_settle::policy::parse_policy;
-use voucher_settle::settle::{BatchOutcome, BatchTables, CarryIn, settle_batch};
+use voucher_settle::rules::codes::{Code, Severity, Source};
+use voucher_settle::rules::money::format_money;
+use voucher_settle::rules::policy::parse_policy;
+use voucher_settle::schema::input as columns;
 
 use crate::workdir::{E1, E2, E3, E4, E5, P1, P2, P3, make_uscc};
 
@@ -366,7 +367,7 @@ fn enterprise_quota_by_tier() {
         &CarryIn::default(),
     );
     let tiers: Vec<(u32, String)> =
-        outcome.settlements.iter().map(|s| (s.tier, format_money(s.enterprise_quota))).collect();
+        outcome.settlements.iter().map(|s| (s.tier_number, format_money(s.enterprise_quota))).collect();
     assert_eq!(tiers, [(2, "100000.00".to_string()), (4, "300000.00".to_string())]);
 }
 
@@ -459,7 +460,7 @@ fn carry_in_from_committed_batches() {
 
 #[test]
 fn registry_rows_checked_and_left_out() {
-    use voucher_settle::registry::build_registries;
+    use voucher_settle::engine::registries::build as build_registries;
     let policy = parse_policy(&default_policy()).unwrap();
     let table = |text: &str, spec: &[columns::ColumnSpec]| {
         parse_table(Path::new("r.csv"), text.as_bytes(), spec, &Default::default()).unwrap()

@@ -2,12 +2,15 @@
 
 mod workdir;
 
+mod architecture;
 mod audit;
 mod bad_input;
 mod batches;
 mod conformance;
+mod datasets;
 mod finance;
 mod formats;
+mod model;
 mod operations;
 mod properties;
 mod scenarios;

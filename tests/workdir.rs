@@ -130,6 +130,7 @@ pub fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
 
 /// A valid USCC with the given 17-character body (check character computed).
 pub fn make_uscc(body: &str) -> String {
-    let check = voucher_settle::uscc::check_character(body.as_bytes()).expect("a 17-character body from the alphabet");
+    let check =
+        voucher_settle::rules::uscc::check_character(body.as_bytes()).expect("a 17-character body from the alphabet");
     format!("{body}{}", check as char)
 }

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::category::Category;
 use crate::frame::{TextTable, parquet_rows};
 use crate::ledger::{CommittedBatch, Ledger};
-use crate::money::format_money;
-use crate::policy::{Policy, parse_policy};
+use crate::rules::category::Category;
+use crate::rules::codes::{Check, Code};
+use crate::rules::money::format_money;
+use crate::rules::policy::{Policy, parse_policy};
 use crate::{Error, Result};
 
 /// Explain how a contract was settled or why it was refused, batch by batch.
@@ -84,7 +85,7 @@ pub struct RunningTotal {
 pub struct ExceptionLine {
     pub severity: String,
     pub code: String,
-    pub check: &'static str,
+    pub check: String,
     pub field: String,
     pub value: String,
     pub message: String,
@@ -131,7 +132,7 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
                 .map(|row| ExceptionLine {
                     severity: exceptions.cell(row, "severity").to_string(),
                     code: exceptions.cell(row, "code").to_string(),
-                    check: check_of(exceptions.cell(row, "code")),
+                    check: check_of(exceptions.cell(row, "code"), &policy),
                     field: exceptions.cell(row, "field").to_string(),
                     value: exceptions.cell(row, "value").to_string(),
                     message: exceptions.cell(row, "message").to_string(),
@@ -166,16 +167,16 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
     let cell = |name: &str| table.cell(row, name).to_string();
     let amount = |name: &str| Decimal::from_str_exact(table.cell(row, name)).unwrap_or_default();
     let category = Category::parse(table.cell(row, "category"));
-    let rule = category.and_then(|c| policy.categories.get(&c));
+    let rule = category.and_then(|c| policy.covers(c));
     let tier_number: u32 = cell("tier").parse().unwrap_or(0);
     let tier_clause =
-        policy.tiers.iter().find(|t| t.number == tier_number).map_or_else(String::new, |t| t.clause.clone());
+        policy.tiers().iter().find(|t| t.number() == tier_number).map_or_else(String::new, |t| t.clause().to_string());
     let approved = amount("approved_amount");
     let code = cell("code");
     let (item_room, quota_room, provider_room) = (
         amount("item_cap") - amount("item_used_before"),
         amount("enterprise_quota") - amount("enterprise_used_before"),
-        policy.provider_cap_yuan - amount("provider_used_before"),
+        policy.provider_cap_yuan() - amount("provider_used_before"),
     );
     let bound = |name, name_zh, value: Decimal, formula: String, clause: String, binds: bool| Bound {
         name,
@@ -203,7 +204,7 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
                 cell("service_price"),
                 rule.map_or_else(String::new, |r| r.rate.to_string()),
                 cell("rate_limit"),
-                policy.rounding.as_str()
+                policy.rounding().as_str()
             ),
             rule.map_or_else(String::new, |r| r.clause.clone()),
             code == "W_OVER_RATE",
@@ -212,7 +213,7 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
             "item_room",
             "项目年度上限余额",
             item_room,
-            format!("{} − {} ({})", cell("item_cap"), cell("item_used_before"), policy.cap_scope.as_str()),
+            format!("{} − {} ({})", cell("item_cap"), cell("item_used_before"), policy.cap_scope().as_str()),
             rule.map_or_else(String::new, |r| r.clause.clone()),
             code == "W_ITEM_CAP",
         ),
@@ -234,8 +235,8 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
             "provider_room",
             "服务商年度上限余额",
             provider_room,
-            format!("{} − {}", format_money(policy.provider_cap_yuan), cell("provider_used_before")),
-            policy.provider_cap_clause.clone(),
+            format!("{} − {}", format_money(policy.provider_cap_yuan()), cell("provider_used_before")),
+            policy.provider_cap_clause().to_string(),
             code == "W_PROVIDER_CAP",
         ),
     ];
@@ -262,29 +263,15 @@ fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement 
     }
 }
 
-/// The check of SPEC 4 that produces a code.
-fn check_of(code: &str) -> &'static str {
-    match code {
-        "E_ROW_MALFORMED" => "第0步 记录格式 / step 0: record shape",
-        "E_DUPLICATE_ROW" | "E_DUPLICATE_CONFLICT" => "第2步 重复合同编号 / step 2: duplicate contract_id",
-        "E_FIELD_MISSING" | "E_BAD_USCC" | "E_FIELD_INVALID" => "第3步 字段格式 / step 3: field formats",
-        "E_ALREADY_SETTLED" | "E_SETTLED_CHANGED" => "第4步 以往已兑付 / step 4: settled before",
-        "E_OTHER_SERVICE_YEAR" | "E_NOT_COMPLETED" | "E_DATE_ORDER" | "E_AFTER_CUTOFF" => "第5步 日期 / step 5: dates",
-        "E_UNKNOWN_ENTERPRISE" | "E_NOT_MANUFACTURING" | "E_NOT_ABOVE_SCALE" | "E_LARGE_ENTERPRISE" => {
-            "第6步 企业资格 / step 6: enterprise"
+/// The check that decided a code, as people read it; a short deposit cites
+/// the policy's clause for the minimum deposit.
+fn check_of(code: &str, policy: &Policy) -> String {
+    match Code::parse(code) {
+        Some(Code::E_DEPOSIT_SHORT) => {
+            format!("{}; {}", Check::Amounts.label(), policy.deposit_ratio_min_clause())
         }
-        "E_UNKNOWN_PROVIDER"
-        | "E_SELF_DEALING"
-        | "E_PROVIDER_REVOKED"
-        | "E_PROVIDER_SUSPENDED"
-        | "E_PROVIDER_NOT_SIGNED" => "第7步 服务商 / step 7: provider",
-        "E_UNKNOWN_PRODUCT" | "E_PRODUCT_PROVIDER_MISMATCH" | "E_CATEGORY_MISMATCH" | "E_CATEGORY_NOT_COVERED" => {
-            "第8步 服务产品 / step 8: product"
-        }
-        "E_NO_CLAIM" | "E_AMOUNT_MISMATCH" | "E_DEPOSIT_SHORT" | "E_BALANCE_UNPAID" | "W_OVERPAID" => {
-            "第9步 金额 / step 9: amounts"
-        }
-        _ => "分配（先到先得） / allocation, first come first served (SPEC 4.2)",
+        Some(code) => code.check().label().to_string(),
+        None => String::new(),
     }
 }
 

@@ -8,16 +8,18 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::batch::{BatchSpec, Computed, OUTPUT_NAMES, compute, input_columns, render};
-use crate::codes::Source;
-use crate::dates::parse_date;
-use crate::ingest::{Table, read_table, sha256_hex};
+use crate::checksum::sha256_hex;
+use crate::engine::{BatchOutcome, BatchTables, CarryIn};
+use crate::ingest::{Table, read_table};
+use crate::job::load_policy;
 use crate::job::{BatchRequest, JobSpec, load_job};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest, Staging};
 use crate::output::{Destination, Folder, OutputFile, partial_path, publish};
-use crate::policy::{Policy, load_policy};
 use crate::progress::Progress;
 use crate::report::Summary;
-use crate::settle::{BatchOutcome, CarryIn};
+use crate::rules::codes::{PerSource, Source};
+use crate::rules::dates::parse_date;
+use crate::rules::policy::Policy;
 use crate::{Error, Result, TOOL_VERSION, report};
 
 /// Settle one batch of a service year and commit it to the ledger store.
@@ -83,13 +85,13 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let job = load_job(&args.job, &request)?;
     let batch_id = job.batch.id.as_str();
     let (policy, policy_sha256) = load_policy(&job.policy)?;
-    if policy.service_year != job.service_year {
+    if policy.service_year() != job.service_year {
         return Err(Error::Input(format!(
             "{}: 政策年度 {} 与作业年度 {} 不符 (policy service_year {} differs from the job's {})",
             job.policy.display(),
-            policy.service_year,
+            policy.service_year(),
             job.service_year,
-            policy.service_year,
+            policy.service_year(),
             job.service_year
         )));
     }
@@ -156,7 +158,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         job: job_entry.clone(),
         policy: policy_entry.clone(),
         inputs: input_entries.clone(),
-        outputs: files.iter().map(|f| f.entry()).collect(),
+        outputs: files.iter().map(FileEntry::from).collect(),
         prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.clone()),
     };
     let mut manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
@@ -212,7 +214,7 @@ struct Rendered {
 #[allow(clippy::too_many_arguments)]
 fn settle_and_render(
     policy: &Policy,
-    tables: Vec<(Source, Table)>,
+    tables: BatchTables,
     spec: &BatchSpec,
     carry_in: &CarryIn,
     ledger: &Ledger,
@@ -250,11 +252,10 @@ fn file_entry(name: &str, path: &Path, sha256: String) -> FileEntry {
 }
 
 /// Reads the five inputs in parallel; any unreadable file stops the run.
-fn read_inputs(job: &JobSpec) -> Result<Vec<(Source, Table)>> {
-    Source::ALL
-        .par_iter()
-        .map(|&source| read_table(job.input(source), input_columns(source), job.options(source)).map(|t| (source, t)))
-        .collect()
+fn read_inputs(job: &JobSpec) -> Result<BatchTables> {
+    let read = |source: Source| read_table(job.input(source), input_columns(source), job.options(source));
+    let mut tables: Vec<Option<Result<Table>>> = Source::ALL.par_iter().map(|&source| Some(read(source))).collect();
+    PerSource::try_from_fn(|source| tables[source as usize].take().expect("each source read once"))
 }
 
 /// Identical inputs: nothing to do but put the committed files back into the

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::category::Category;
-use crate::codes::Code;
-use crate::uscc::{ALPHABET, check_character};
+use crate::rules::category::Category;
+use crate::rules::codes::Code;
+use crate::rules::uscc::{ALPHABET, check_character};
 use crate::{Error, Result, frame};
 
 /// Write a synthetic dataset (registries, policy, job, contracts per quarter).
@@ -318,7 +318,7 @@ struct Contracts {
     serial: u64,
 }
 
-fn cents(amount_fen: u64) -> String {
+fn fen_text(amount_fen: u64) -> String {
     format!("{}.{:02}", amount_fen / 100, amount_fen % 100)
 }
 
@@ -377,12 +377,12 @@ impl Contracts {
         let signed = first_day + rng.below(last_day - first_day + 1);
         let completed = (signed + 3 + rng.below(60)).min(last_day);
         let money = |fen: u64, rng: &mut Rng| match rng.below(10) {
-            0 => format!("¥{}", cents(fen)),
+            0 => format!("¥{}", fen_text(fen)),
             1 if fen >= 100_000 => {
                 let whole = fen / 100;
                 format!("{},{:03}.{:02}", whole / 1000, whole % 1000, fen % 100)
             }
-            _ => cents(fen),
+            _ => fen_text(fen),
         };
         let date = |d: chrono::NaiveDate, rng: &mut Rng| {
             use chrono::Datelike;
@@ -425,7 +425,7 @@ impl Contracts {
     ) -> Vec<String> {
         let pool = |rng: &mut Rng, kind: u8| uscc(kind, rng.below(POOL));
         let rng = &mut self.rng;
-        let amount = |row: &Vec<String>, i: usize| crate::money::parse_money(row[i].trim()).unwrap_or_default();
+        let amount = |row: &Vec<String>, i: usize| crate::rules::money::parse_money(row[i].trim()).unwrap_or_default();
         match code {
             Code::E_ROW_MALFORMED => {
                 row.pop();
@@ -486,17 +486,17 @@ impl Contracts {
                 row[4] = other.code().to_string();
             }
             Code::E_NO_CLAIM => {
-                row[7] = cents_of(amount(&row, 5));
+                row[7] = fen_text_of(amount(&row, 5));
                 row[6] = "0".into();
             }
-            Code::E_AMOUNT_MISMATCH => row[7] = cents_of(amount(&row, 7) + rust_decimal::Decimal::ONE),
+            Code::E_AMOUNT_MISMATCH => row[7] = fen_text_of(amount(&row, 7) + rust_decimal::Decimal::ONE),
             Code::E_DEPOSIT_SHORT => {
-                row[9] = cents_of(amount(&row, 7));
+                row[9] = fen_text_of(amount(&row, 7));
                 row[8] = "0".into();
             }
             Code::E_BALANCE_UNPAID => {
                 let fifth = amount(&row, 7) * rust_decimal::Decimal::new(2, 1);
-                row[8] = cents_of(fifth.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero));
+                row[8] = fen_text_of(fifth.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero));
                 row[9] = "0".into();
             }
             _ => {}
@@ -505,6 +505,6 @@ impl Contracts {
     }
 }
 
-fn cents_of(amount: rust_decimal::Decimal) -> String {
-    crate::money::format_money(amount)
+fn fen_text_of(amount: rust_decimal::Decimal) -> String {
+    crate::rules::money::format_money(amount)
 }

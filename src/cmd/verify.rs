@@ -5,14 +5,15 @@
 use std::path::PathBuf;
 
 use crate::batch::{BatchSpec, compute, input_columns, render, render_one};
-use crate::codes::Source;
-use crate::dates::parse_date;
+use crate::checksum::sha256_file;
 use crate::frame::{TextTable, parquet_rows};
-use crate::ingest::{parse_table, sha256_file};
+use crate::ingest::{Table, parse_table};
 use crate::job::input_options_of;
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST};
 use crate::output::Destination;
-use crate::policy::parse_policy;
+use crate::rules::codes::PerSource;
+use crate::rules::dates::parse_date;
+use crate::rules::policy::parse_policy;
 use crate::{Error, Result};
 
 /// Re-run committed batches and prove the store unchanged.
@@ -124,21 +125,19 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         .map_err(|_| differs(format!("batch {}, archived policy is not UTF-8", m.batch_id)))?;
     let policy =
         parse_policy(&policy_text).map_err(|e| differs(format!("batch {}, archived policy: {e}", m.batch_id)))?;
-    let mut tables = Vec::new();
-    for source in Source::ALL {
+    let tables = PerSource::try_from_fn(|source| -> Result<Table> {
         let entry = m.inputs.iter().find(|i| i.name == source.as_str()).ok_or_else(|| {
             differs(format!("batch {}, {MANIFEST}: input {} not listed", m.batch_id, source.as_str()))
         })?;
         let bytes = object(source.as_str(), &entry.sha256)?;
         let label = PathBuf::from(entry.path.clone().unwrap_or_else(|| entry.name.clone()));
-        let source_options = &options.iter().find(|(s, _)| *s == source).expect("all five inputs").1;
-        let table = parse_table(&label, &bytes, input_columns(source), source_options)
-            .map_err(|e| differs(format!("batch {}, archived {}: {e}", m.batch_id, source.as_str())))?;
-        tables.push((source, table));
-    }
+        let source_options = options.get(source);
+        parse_table(&label, &bytes, input_columns(source), source_options)
+            .map_err(|e| differs(format!("batch {}, archived {}: {e}", m.batch_id, source.as_str())))
+    })?;
     let cutoff =
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
-    let carry_in = ledger.carry_in(&batches[..index], m.service_year)?;
+    let carry_in = ledger.carry_in(&batches[..index], m.service_year).map_err(|e| differs(e.to_string()))?;
     let spec = BatchSpec { batch_id: &m.batch_id, service_year: m.service_year, cutoff };
     let computed = compute(&policy, tables, &spec, &carry_in)?;
     // Compared with the stored files as they are rendered, so a replay needs

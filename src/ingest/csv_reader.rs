@@ -280,7 +280,7 @@ mod tests {
             ends in proptest::collection::vec(proptest::sample::select(vec!["\n", "\r\n", "\n\n", "\r"]), 60),
             piece_min in 1usize..64,
         ) {
-            let columns = &super::super::columns::PROVIDERS;
+            let columns = &crate::schema::input::PROVIDERS;
             let mut text = String::from("provider_id,name,status,signed_from,signed_to\n");
             for (row, end) in rows.iter().zip(&ends) {
                 text.push_str(&row.join(","));

@@ -5,19 +5,18 @@
 //! after trimming are skipped and not numbered; `source_row` 1 is the first
 //! data record after the header.
 
-pub mod columns;
 mod csv_reader;
 mod parquet_reader;
 mod xlsx_reader;
 
 use std::path::{Path, PathBuf};
 
-use std::hash::Hasher;
-
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
-pub use columns::ColumnSpec;
+use crate::checksum::sha256_hex;
+use crate::record::Record;
+
+pub use crate::schema::input::ColumnSpec;
 pub use csv_reader::Encoding;
 
 use crate::{Error, Result};
@@ -85,120 +84,13 @@ impl Piece {
         let end = self.starts.get(index + 1).copied().unwrap_or(self.text.len());
         let malformed =
             self.malformed.binary_search_by_key(&index, |(i, _)| *i).ok().map(|at| self.malformed[at].1.as_str());
-        Record {
+        Record::new(
             source_row,
-            text: &self.text[start..end],
-            ends: &self.ends[index * self.width..(index + 1) * self.width],
+            &self.text[start..end],
+            &self.ends[index * self.width..(index + 1) * self.width],
             malformed,
-        }
+        )
     }
-}
-
-/// One data record, borrowed from its table.
-#[derive(Debug, Clone, Copy)]
-pub struct Record<'t> {
-    pub source_row: u64,
-    text: &'t str,
-    ends: &'t [u32],
-    /// Why the record cannot be read; its fields are then all empty.
-    pub malformed: Option<&'t str>,
-}
-
-impl<'t> Record<'t> {
-    /// Trimmed text of canonical column `index`.
-    pub fn get(&self, index: usize) -> &'t str {
-        self.raw(index).map_or("", str::trim)
-    }
-
-    /// Untrimmed text of canonical column `index`; none for a malformed record.
-    pub fn raw(&self, index: usize) -> Option<&'t str> {
-        if self.malformed.is_some() || index >= self.ends.len() {
-            return None;
-        }
-        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
-        Some(&self.text[start..self.ends[index] as usize])
-    }
-
-    /// Number of canonical columns.
-    pub fn width(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether two records hold the same trimmed text in every column.
-    pub fn same_text(&self, other: &Record) -> bool {
-        self.width() == other.width() && (0..self.width()).all(|i| self.get(i) == other.get(i))
-    }
-}
-
-/// Records sharing a key that should be unique (contract_id, a registry
-/// id): their indices in input order, and whether they are all identical.
-#[derive(Debug)]
-pub struct DuplicateGroup {
-    pub members: Vec<usize>,
-    pub identical: bool,
-}
-
-impl DuplicateGroup {
-    /// The records left out (SPEC 4.1 step 2 and its registry twin): all
-    /// but the first of identical records, every one of differing records.
-    pub fn flagged(&self) -> &[usize] {
-        if self.identical { &self.members[1..] } else { &self.members }
-    }
-}
-
-/// Which of `len` records stay once the duplicate `groups` are left out;
-/// `flag` is told of each record left out and whether its group was identical.
-pub fn kept_after(groups: &[DuplicateGroup], len: usize, mut flag: impl FnMut(usize, bool)) -> Vec<bool> {
-    let mut keep = vec![true; len];
-    for group in groups {
-        for &member in group.flagged() {
-            keep[member] = false;
-            flag(member, group.identical);
-        }
-    }
-    keep
-}
-
-/// The groups of records whose keys occur more than once, in order of their
-/// first record. `key` gives the key of record `index` (of `len`); `record`
-/// looks one up by index.
-///
-/// Found by sorting (hash, index) pairs side by side rather than filling one
-/// hash map front to back: only records whose hashes collide are compared.
-pub fn duplicate_groups<'t, K: std::hash::Hash + Eq>(
-    len: usize,
-    key: impl Fn(usize) -> K + Sync,
-    record: impl Fn(usize) -> Record<'t>,
-) -> Vec<DuplicateGroup> {
-    let hash = |index: usize| {
-        let mut hasher = rustc_hash::FxHasher::default();
-        key(index).hash(&mut hasher);
-        hasher.finish()
-    };
-    let mut hashed: Vec<(u64, u32)> = (0..len).into_par_iter().map(|index| (hash(index), index as u32)).collect();
-    hashed.par_sort_unstable();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
-        // Records of equal hash, in input order; split by their actual keys.
-        let mut left: Vec<usize> = run.iter().map(|&(_, index)| index as usize).collect();
-        while left.len() > 1 {
-            let first = key(left[0]);
-            let (same, other): (Vec<usize>, Vec<usize>) = left.iter().partition(|&&index| key(index) == first);
-            if same.len() > 1 {
-                groups.push(same);
-            }
-            left = other;
-        }
-    }
-    groups.sort_unstable();
-    groups
-        .into_iter()
-        .map(|members| {
-            let first = record(members[0]);
-            let identical = members.iter().all(|&m| record(m).same_text(&first));
-            DuplicateGroup { members, identical }
-        })
-        .collect()
 }
 
 #[derive(Debug)]
@@ -294,23 +186,6 @@ pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &
     );
     let rows = rows?;
     Ok(Table { path: path.to_path_buf(), sha256, len: rows.len(), rows })
-}
-
-/// `sha256:<hex>`, the checksum form used everywhere in the manifest.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    sha256_text(Sha256::new_with_prefix(bytes))
-}
-
-/// The `sha256:<hex>` form of what `hasher` was fed.
-pub fn sha256_text(hasher: Sha256) -> String {
-    format!("sha256:{:x}", hasher.finalize())
-}
-
-/// The checksum of a file, read in pieces (output files can be gigabytes).
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok(sha256_text(hasher))
 }
 
 /// Headers match after removing white space, case-insensitively.
@@ -502,29 +377,5 @@ mod tests {
         let bytes: Vec<u8> = (0..2 * READ_PART + 12_345).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &bytes).unwrap();
         assert!(read_whole(&path).unwrap() == bytes);
-    }
-
-    /// A key whose hash says nothing, so every record's hash collides.
-    #[derive(PartialEq, Eq)]
-    struct Colliding<'a>(&'a str);
-
-    impl std::hash::Hash for Colliding<'_> {
-        fn hash<H: Hasher>(&self, _: &mut H) {}
-    }
-
-    /// Groups hold equal keys only, in input order, ordered by their first
-    /// record, whether or not the hashes of different keys collide.
-    #[test]
-    fn duplicate_groups_split_colliding_hashes_by_key() {
-        let csv = "provider_id,name,status,signed_from,signed_to\n\
-                   B,x,,,\nA,x,,,\nB,x,,,\nC,x,,,\nA,y,,,\nB,x,,,\n";
-        let table =
-            parse_table(Path::new("p.csv"), csv.as_bytes(), &columns::PROVIDERS, &InputOptions::default()).unwrap();
-        let check = |groups: Vec<DuplicateGroup>| {
-            let found: Vec<(Vec<usize>, bool)> = groups.into_iter().map(|g| (g.members, g.identical)).collect();
-            assert_eq!(found, vec![(vec![0, 2, 5], true), (vec![1, 4], false)]);
-        };
-        check(duplicate_groups(table.len(), |i| table.record(i).get(0), |i| table.record(i)));
-        check(duplicate_groups(table.len(), |i| Colliding(table.record(i).get(0)), |i| table.record(i)));
     }
 }

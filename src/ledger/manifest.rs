@@ -41,3 +41,9 @@ impl Manifest {
         self.policy.sha256 == policy_sha256 && checksums(&self.inputs) == checksums(inputs)
     }
 }
+
+impl From<&crate::output::OutputFile> for FileEntry {
+    fn from(file: &crate::output::OutputFile) -> FileEntry {
+        FileEntry { name: file.name.to_string(), path: None, sha256: file.sha256.clone(), rows: file.rows }
+    }
+}

@@ -30,10 +30,11 @@ use sha2::{Digest, Sha256};
 
 pub use manifest::{FileEntry, Manifest};
 
+use crate::checksum::sha256_hex;
+use crate::crash::crash_point;
 use crate::direct_io::{Chunk, DirectFile};
+use crate::engine::CarryIn;
 use crate::frame::read_ledger_settlements;
-use crate::ingest::sha256_hex;
-use crate::settle::CarryIn;
 use crate::{Error, Result};
 
 const BATCHES: &str = "batches";
@@ -42,16 +43,7 @@ const OBJECTS: &str = "objects/sha256";
 const HEAD: &str = "HEAD";
 pub const MANIFEST: &str = "manifest.json";
 
-/// Where the commit path can be made to stop dead, as `kill -9` would, for
-/// the crash tests: `VOUCHER_SETTLE_CRASH_AT=<point>` aborts the process there.
-pub const CRASH_POINTS: [&str; 7] =
-    ["staging-first-file", "objects", "staging-written", "staging-synced", "renamed", "head-written", "committed"];
-
-pub(crate) fn crash_point(point: &str) {
-    if std::env::var("VOUCHER_SETTLE_CRASH_AT").is_ok_and(|p| p == point) {
-        std::process::abort();
-    }
-}
+pub use crate::crash::CRASH_POINTS;
 
 /// The last committed batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,13 +186,31 @@ impl Ledger {
         Ok(CommittedBatch { dir: dir.to_path_buf(), manifest, manifest_sha256: sha256_hex(&bytes) })
     }
 
-    /// The settlements of `service_year` and every settled contract, from the batches given.
+    /// The settlements of `service_year` and every settled contract, from
+    /// the batches given. Each stored settlements.parquet must still have the
+    /// checksum its manifest lists, and every value a later batch reads must
+    /// be there: anything else is a damaged store (exit 2, nothing changed).
     pub fn carry_in(&self, committed: &[CommittedBatch], service_year: i32) -> Result<CarryIn> {
         let mut carry_in = CarryIn::default();
         for batch in committed {
             let path = batch.dir.join("settlements.parquet");
             let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
-            for s in read_ledger_settlements(&bytes)? {
+            let listed = batch.manifest.outputs.iter().find(|o| o.name == "settlements.parquet");
+            let actual = sha256_hex(&bytes);
+            match listed {
+                Some(entry) if entry.sha256 == actual => {}
+                Some(entry) => {
+                    return Err(corrupt(format!(
+                        "{}: 校验和与清单不符 (checksum differs from the manifest): listed {}, found {actual}",
+                        path.display(),
+                        entry.sha256
+                    )));
+                }
+                None => return Err(corrupt(format!("{}: not listed in {MANIFEST}", path.display()))),
+            }
+            let settlements =
+                read_ledger_settlements(&bytes).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
+            for s in settlements {
                 carry_in.settled.insert(s.contract_id.clone(), s.fingerprint.clone());
                 if batch.manifest.service_year == service_year {
                     carry_in.year_settlements.push(s);
@@ -252,7 +262,7 @@ impl Ledger {
             }
         }
         writer.sync_all().map_err(|e| Error::write(&partial, e))?;
-        if crate::ingest::sha256_text(hasher) != expected_sha256 {
+        if crate::checksum::sha256_text(hasher) != expected_sha256 {
             let _ = fs::remove_file(&partial);
             return Err(Error::Input(format!(
                 "{}: 文件在运行期间被修改 (the file changed while the run was reading it); nothing committed",

@@ -13,11 +13,12 @@ use rust_xlsxwriter::{
     DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError,
 };
 
-use crate::capital::to_capital;
-use crate::codes::Severity;
-use crate::money::format_money;
+use crate::engine::BatchOutcome;
+use crate::report::capital::to_capital;
 use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS};
-use crate::settle::BatchOutcome;
+use crate::rules::codes::Severity;
+use crate::rules::money::format_money;
+use crate::schema::output::Cell;
 use crate::{Error, Result};
 
 /// Detail sheets stop here; beyond it they point to the CSV and Parquet
@@ -229,43 +230,9 @@ fn settlements_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats)
     }
     let mut row = 1;
     for s in outcome.settlements.iter().take(DETAIL_ROWS_MAX) {
-        let texts: [(u16, &str); 7] = [
-            (0, &outcome.batch_id),
-            (2, &s.contract_id),
-            (3, &s.enterprise_id),
-            (4, &s.provider_id),
-            (5, &s.product_id),
-            (6, s.category),
-            (14, s.outcome),
-        ];
-        for (column, text) in texts {
-            sheet.write_string(row, column, text)?;
-        }
-        sheet.write_string(row, 15, s.code)?;
-        sheet.write_string(row, 26, s.fingerprint.text().as_str())?;
-        sheet.write_string(row, 7, s.signed_on.to_string())?;
-        sheet.write_string(row, 8, s.completed_on.to_string())?;
-        sheet.write_number(row, 1, s.seq as f64)?;
-        sheet.write_number(row, 16, f64::from(s.tier))?;
-        sheet.write_number(row, 25, s.source_row as f64)?;
-        let money = [
-            (9u16, s.service_price),
-            (10, s.voucher_amount),
-            (11, s.rate_limit),
-            (12, s.approved_amount),
-            (13, s.shortfall),
-            (17, s.enterprise_quota),
-            (18, s.enterprise_used_before),
-            (19, s.enterprise_used_after),
-            (20, s.item_cap),
-            (21, s.item_used_before),
-            (22, s.item_used_after),
-            (23, s.provider_used_before),
-            (24, s.provider_used_after),
-        ];
-        for (column, amount) in money {
-            sheet.write_number_with_format(row, column, number(amount), &f.money)?;
-        }
+        let mut cells = Cells::new(sheet, row, f);
+        s.for_each_cell(&outcome.batch_id, |cell| cells.write(cell));
+        cells.done()?;
         row += 1;
     }
     overflow_note(sheet, row, outcome.settlements.len(), "settlements.csv")
@@ -299,15 +266,9 @@ fn exceptions_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
     let mut row = 1;
     for &i in order.iter().take(DETAIL_ROWS_MAX) {
         let e = &outcome.exceptions[i];
-        sheet.write_string(row, 0, &outcome.batch_id)?;
-        sheet.write_string(row, 1, e.source.as_str())?;
-        sheet.write_number(row, 2, e.source_row as f64)?;
-        sheet.write_string(row, 3, e.contract_id.as_str())?;
-        sheet.write_string(row, 4, e.severity().as_str())?;
-        sheet.write_string(row, 5, e.code.as_str())?;
-        sheet.write_string(row, 6, e.field)?;
-        sheet.write_string(row, 7, e.value.as_str())?;
-        sheet.write_string(row, 8, e.message())?;
+        let mut cells = Cells::new(sheet, row, f);
+        e.for_each_cell(&outcome.batch_id, &e.message(), |cell| cells.write(cell));
+        cells.done()?;
         row += 1;
     }
     overflow_note(sheet, row, outcome.exceptions.len(), "exceptions.csv")
@@ -321,17 +282,48 @@ fn usage_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> st
     sheet.set_column_width(2, 34)?;
     let mut row = 1;
     for u in outcome.usage.iter().take(DETAIL_ROWS_MAX) {
-        sheet.write_string(row, 0, &outcome.batch_id)?;
         let (enterprise_id, enterprise_name) = outcome.enterprise(u);
-        sheet.write_string(row, 1, enterprise_id)?;
-        sheet.write_string_with_format(row, 2, enterprise_name, &f.text)?;
-        sheet.write_number(row, 3, f64::from(u.tier))?;
-        for (column, amount) in
-            [(4u16, u.quota), (5, u.used_before), (6, u.used_batch), (7, u.used_after), (8, u.remaining)]
-        {
-            sheet.write_number_with_format(row, column, number(amount), &f.money)?;
-        }
+        let mut cells = Cells::new(sheet, row, f);
+        u.for_each_cell(&outcome.batch_id, enterprise_id, enterprise_name, |cell| cells.write(cell));
+        cells.done()?;
         row += 1;
     }
     overflow_note(sheet, row, outcome.usage.len(), "enterprise_usage.csv")
+}
+
+/// The cells of one detail row, written left to right as their kinds say;
+/// the first error is kept and returned by [`Cells::done`].
+struct Cells<'s> {
+    sheet: &'s mut Worksheet,
+    row: u32,
+    column: u16,
+    formats: &'s Formats,
+    failed: Option<XlsxError>,
+}
+
+impl<'s> Cells<'s> {
+    fn new(sheet: &'s mut Worksheet, row: u32, formats: &'s Formats) -> Cells<'s> {
+        Cells { sheet, row, column: 0, formats, failed: None }
+    }
+
+    fn write(&mut self, cell: Cell) {
+        let (row, column, f) = (self.row, self.column, self.formats);
+        let written = match cell {
+            Cell::Text(text) => self.sheet.write_string(row, column, text).map(|_| ()),
+            Cell::InputText(text) => self.sheet.write_string_with_format(row, column, text, &f.text).map(|_| ()),
+            Cell::Money(amount) => {
+                self.sheet.write_number_with_format(row, column, number(amount), &f.money).map(|_| ())
+            }
+            Cell::Date(date) => self.sheet.write_string(row, column, date.to_string()).map(|_| ()),
+            Cell::Count(value) => self.sheet.write_number(row, column, value as f64).map(|_| ()),
+        };
+        if let Err(e) = written {
+            self.failed.get_or_insert(e);
+        }
+        self.column += 1;
+    }
+
+    fn done(self) -> std::result::Result<(), XlsxError> {
+        self.failed.map_or(Ok(()), Err)
+    }
 }

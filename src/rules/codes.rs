@@ -1,5 +1,6 @@
-//! Outcome and exception codes (SPEC 4), with their bilingual messages.
-//! The codes are stable English identifiers; the text is for people.
+//! Exception codes (rules 4.1, 4.2 and the registry checks): stable English
+//! identifiers, each with its severity, its message in Chinese and English,
+//! and the check that decides it.
 
 use serde::Serialize;
 
@@ -68,7 +69,134 @@ impl Severity {
     }
 }
 
+/// The check that decides a code: a step of the row checks, allocation,
+/// or the checks of the registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Step 0: the record's shape.
+    RecordShape,
+    /// Step 1 and 3: fields present and well formed.
+    FieldFormats,
+    /// Step 2: duplicate contract ids.
+    Duplicates,
+    /// Step 4: settled in a committed batch.
+    SettledBefore,
+    /// Step 5: dates.
+    Dates,
+    /// Step 6: the enterprise.
+    Enterprise,
+    /// Step 7: the provider.
+    Provider,
+    /// Step 8: the product.
+    Product,
+    /// Step 9: the amounts.
+    Amounts,
+    /// Allocation, first come first served.
+    Allocation,
+    /// The checks of the registry rows.
+    Registry,
+}
+
+impl Check {
+    /// The check named for people, Chinese then English.
+    pub fn label(self) -> &'static str {
+        match self {
+            Check::RecordShape => "第0步 记录格式 / step 0: record shape",
+            Check::FieldFormats => "第3步 字段格式 / step 3: field formats",
+            Check::Duplicates => "第2步 重复合同编号 / step 2: duplicate contract_id",
+            Check::SettledBefore => "第4步 以往已兑付 / step 4: settled before",
+            Check::Dates => "第5步 日期 / step 5: dates",
+            Check::Enterprise => "第6步 企业资格 / step 6: enterprise",
+            Check::Provider => "第7步 服务商 / step 7: provider",
+            Check::Product => "第8步 服务产品 / step 8: product",
+            Check::Amounts => "第9步 金额 / step 9: amounts",
+            Check::Allocation => "分配（先到先得） / allocation, first come first served",
+            Check::Registry => "名录校验 / registry checks",
+        }
+    }
+}
+
 impl Code {
+    /// Every code, in the order of the checks.
+    pub const ALL: [Code; 42] = [
+        Code::E_ROW_MALFORMED,
+        Code::E_FIELD_MISSING,
+        Code::E_DUPLICATE_ROW,
+        Code::E_DUPLICATE_CONFLICT,
+        Code::E_BAD_USCC,
+        Code::E_FIELD_INVALID,
+        Code::E_ALREADY_SETTLED,
+        Code::E_SETTLED_CHANGED,
+        Code::E_OTHER_SERVICE_YEAR,
+        Code::E_NOT_COMPLETED,
+        Code::E_DATE_ORDER,
+        Code::E_AFTER_CUTOFF,
+        Code::E_UNKNOWN_ENTERPRISE,
+        Code::E_NOT_MANUFACTURING,
+        Code::E_NOT_ABOVE_SCALE,
+        Code::E_LARGE_ENTERPRISE,
+        Code::E_UNKNOWN_PROVIDER,
+        Code::E_SELF_DEALING,
+        Code::E_PROVIDER_REVOKED,
+        Code::E_PROVIDER_SUSPENDED,
+        Code::E_PROVIDER_NOT_SIGNED,
+        Code::E_UNKNOWN_PRODUCT,
+        Code::E_PRODUCT_PROVIDER_MISMATCH,
+        Code::E_CATEGORY_MISMATCH,
+        Code::E_CATEGORY_NOT_COVERED,
+        Code::E_NO_CLAIM,
+        Code::E_AMOUNT_MISMATCH,
+        Code::E_DEPOSIT_SHORT,
+        Code::E_BALANCE_UNPAID,
+        Code::E_RATE_ZERO,
+        Code::E_ITEM_CAP_EXHAUSTED,
+        Code::E_QUOTA_EXHAUSTED,
+        Code::E_PROVIDER_CAP_EXHAUSTED,
+        Code::W_OVERPAID,
+        Code::W_OVER_RATE,
+        Code::W_ITEM_CAP,
+        Code::W_ENTERPRISE_QUOTA,
+        Code::W_PROVIDER_CAP,
+        Code::R_FIELD_INVALID,
+        Code::R_DUPLICATE_ROW,
+        Code::R_DUPLICATE_CONFLICT,
+        Code::R_UNKNOWN_DESIGNATION,
+    ];
+
+    /// The code named by `text` (exactly as written in the outputs).
+    pub fn parse(text: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The check that decides this code.
+    pub fn check(self) -> Check {
+        use Code::*;
+        match self {
+            E_ROW_MALFORMED => Check::RecordShape,
+            E_FIELD_MISSING | E_BAD_USCC | E_FIELD_INVALID => Check::FieldFormats,
+            E_DUPLICATE_ROW | E_DUPLICATE_CONFLICT => Check::Duplicates,
+            E_ALREADY_SETTLED | E_SETTLED_CHANGED => Check::SettledBefore,
+            E_OTHER_SERVICE_YEAR | E_NOT_COMPLETED | E_DATE_ORDER | E_AFTER_CUTOFF => Check::Dates,
+            E_UNKNOWN_ENTERPRISE | E_NOT_MANUFACTURING | E_NOT_ABOVE_SCALE | E_LARGE_ENTERPRISE => Check::Enterprise,
+            E_UNKNOWN_PROVIDER | E_SELF_DEALING | E_PROVIDER_REVOKED | E_PROVIDER_SUSPENDED | E_PROVIDER_NOT_SIGNED => {
+                Check::Provider
+            }
+            E_UNKNOWN_PRODUCT | E_PRODUCT_PROVIDER_MISMATCH | E_CATEGORY_MISMATCH | E_CATEGORY_NOT_COVERED => {
+                Check::Product
+            }
+            E_NO_CLAIM | E_AMOUNT_MISMATCH | E_DEPOSIT_SHORT | E_BALANCE_UNPAID | W_OVERPAID => Check::Amounts,
+            E_RATE_ZERO
+            | E_ITEM_CAP_EXHAUSTED
+            | E_QUOTA_EXHAUSTED
+            | E_PROVIDER_CAP_EXHAUSTED
+            | W_OVER_RATE
+            | W_ITEM_CAP
+            | W_ENTERPRISE_QUOTA
+            | W_PROVIDER_CAP => Check::Allocation,
+            R_FIELD_INVALID | R_DUPLICATE_ROW | R_DUPLICATE_CONFLICT | R_UNKNOWN_DESIGNATION => Check::Registry,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         self.describe().0
     }
@@ -195,6 +323,21 @@ impl Code {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_parses_back_from_its_text() {
+        for code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(Code::parse("E_NONE"), None);
+        assert_eq!(Code::E_DEPOSIT_SHORT.check(), Check::Amounts);
+        assert_eq!(Code::W_ITEM_CAP.check(), Check::Allocation);
+    }
+}
+
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -288,7 +431,7 @@ impl ExceptionRow {
                 out.push('（');
                 for (label, amount) in LABELS.iter().zip(bounds.iter()) {
                     out.push_str(label);
-                    crate::money::push_money(out, *amount);
+                    crate::rules::money::push_money(out, *amount);
                 }
                 out.push('）');
             }
@@ -304,5 +447,44 @@ impl ExceptionRow {
             Severity::Adjustment => 1,
         };
         (self.source, self.source_row, stage)
+    }
+}
+
+/// One value per input source: the five inputs of a batch (their tables,
+/// paths or reading options), each named, none missing.
+#[derive(Debug, Clone, Default)]
+pub struct PerSource<T> {
+    pub contracts: T,
+    pub enterprises: T,
+    pub designations: T,
+    pub providers: T,
+    pub products: T,
+}
+
+impl<T> PerSource<T> {
+    /// Builds one value per source, in `Source::ALL` order; the first error stops it.
+    pub fn try_from_fn<E>(mut value: impl FnMut(Source) -> std::result::Result<T, E>) -> std::result::Result<Self, E> {
+        Ok(PerSource {
+            contracts: value(Source::Contracts)?,
+            enterprises: value(Source::Enterprises)?,
+            designations: value(Source::Designations)?,
+            providers: value(Source::Providers)?,
+            products: value(Source::Products)?,
+        })
+    }
+
+    pub fn get(&self, source: Source) -> &T {
+        match source {
+            Source::Contracts => &self.contracts,
+            Source::Enterprises => &self.enterprises,
+            Source::Designations => &self.designations,
+            Source::Providers => &self.providers,
+            Source::Products => &self.products,
+        }
+    }
+
+    /// Each source with its value, in `Source::ALL` order.
+    pub fn iter(&self) -> impl Iterator<Item = (Source, &T)> {
+        Source::ALL.into_iter().map(|source| (source, self.get(source)))
     }
 }

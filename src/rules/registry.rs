@@ -1,19 +1,20 @@
-//! The four registries (SPEC 2.2–2.5): typed rows keyed for look-up, and the
-//! registry exceptions of SPEC 4.1 (unusable rows, duplicate keys, unknown
-//! designations).
+//! The four registries (rules 2.2–2.5) and their checks (rules 4.1, the
+//! paragraphs after the row checks): what makes a registry row usable. A
+//! row with a bad USCC or a malformed or missing required field is
+//! `R_FIELD_INVALID` and left out; rows sharing a key follow the duplicate
+//! rule (`duplicates.rs`) with `R_DUPLICATE_ROW` / `R_DUPLICATE_CONFLICT`;
+//! a designation the policy does not know is `R_UNKNOWN_DESIGNATION`.
 
 use chrono::NaiveDate;
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::Id;
-use crate::category::Category;
-use crate::codes::{Code, Detail, ExceptionRow, Source};
-use crate::dates::parse_date;
-use crate::ingest::{Record, Table, duplicate_groups, kept_after};
-use crate::money::parse_money;
-use crate::policy::Policy;
-use crate::uscc::normalize_uscc;
+use crate::record::Record;
+use crate::rules::category::Category;
+use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
+use crate::rules::dates::parse_date;
+use crate::rules::money::parse_money;
+use crate::rules::uscc::normalize_uscc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SizeClass {
@@ -82,12 +83,13 @@ pub struct Registries {
 }
 
 /// A field that made a registry row unusable.
-struct Invalid {
-    field: &'static str,
-    value: String,
+pub struct Invalid {
+    pub field: &'static str,
+    pub value: String,
 }
 
-type Parsed<T> = std::result::Result<T, Invalid>;
+/// A registry row parsed, or the field that made it unusable.
+pub type Parsed<T> = std::result::Result<T, Invalid>;
 
 fn invalid<T>(record: &Record, index: usize, field: &'static str) -> Parsed<T> {
     Err(Invalid { field, value: record.get(index).to_string() })
@@ -125,7 +127,7 @@ fn one_of<T: Copy>(record: &Record, index: usize, field: &'static str, words: &[
         .map_or_else(|| invalid(record, index, field), |(_, value)| Ok(*value))
 }
 
-fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
+pub fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
     let id = uscc(r, 0, "enterprise_id")?;
     let manufacturing = industry_is_manufacturing(required(r, 2, "industry_code")?)
         .map_or_else(|| invalid(r, 2, "industry_code"), Ok)?;
@@ -198,7 +200,7 @@ pub fn industry_is_manufacturing(code: &str) -> Option<bool> {
     Some(manufacturing)
 }
 
-fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
+pub fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
     let enterprise_id = uscc(r, 0, "enterprise_id")?;
     let code = required(r, 1, "designation")?.to_ascii_lowercase();
     let valid_from = date(r, 2, "valid_from")?;
@@ -206,7 +208,7 @@ fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
     Ok((enterprise_id, Designation { code, valid_from, valid_to }))
 }
 
-fn parse_provider(r: &Record) -> Parsed<Provider> {
+pub fn parse_provider(r: &Record) -> Parsed<Provider> {
     use ProviderStatus::*;
     let id = uscc(r, 0, "provider_id")?;
     let status = one_of(
@@ -227,7 +229,7 @@ fn parse_provider(r: &Record) -> Parsed<Provider> {
     Ok(Provider { index: 0, id, name: r.get(1).to_string(), status, signed_from, signed_to })
 }
 
-fn parse_product(r: &Record) -> Parsed<Product> {
+pub fn parse_product(r: &Record) -> Parsed<Product> {
     let id = required(r, 0, "product_id")?.to_string();
     let provider_id = uscc(r, 1, "provider_id")?;
     let category = Category::parse(required(r, 2, "category")?).map_or_else(|| invalid(r, 2, "category"), Ok)?;
@@ -235,6 +237,37 @@ fn parse_product(r: &Record) -> Parsed<Product> {
         return invalid(r, 4, "list_price");
     }
     Ok(Product { index: 0, id, provider_id, category })
+}
+
+/// The exception of a registry record that could not be read at all.
+pub fn malformed_record(source: Source, record: &Record) -> ExceptionRow {
+    ExceptionRow {
+        detail: Detail::Text(record.malformed.unwrap_or_default().to_string()),
+        ..registry_exception(source, record.source_row, Code::R_FIELD_INVALID, "", String::new())
+    }
+}
+
+/// The exception of an unusable registry row.
+pub fn unusable(source: Source, record: &Record, invalid: Invalid) -> ExceptionRow {
+    registry_exception(source, record.source_row, Code::R_FIELD_INVALID, invalid.field, invalid.value)
+}
+
+/// The exception of a designation the policy does not know.
+pub fn unknown_designation(record: &Record) -> ExceptionRow {
+    registry_exception(
+        Source::Designations,
+        record.source_row,
+        Code::R_UNKNOWN_DESIGNATION,
+        "designation",
+        record.get(1).to_string(),
+    )
+}
+
+/// The exception of a registry row left out or flagged by the duplicate
+/// rule: identical rows are `R_DUPLICATE_ROW`, differing ones `R_DUPLICATE_CONFLICT`.
+pub fn duplicate_key(source: Source, record: &Record, identical: bool, key: &str) -> ExceptionRow {
+    let code = if identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
+    registry_exception(source, record.source_row, code, "", key.to_string())
 }
 
 fn registry_exception(source: Source, source_row: u64, code: Code, field: &'static str, value: String) -> ExceptionRow {
@@ -247,133 +280,6 @@ fn registry_exception(source: Source, source_row: u64, code: Code, field: &'stat
         value: value.into(),
         detail: Detail::None,
     }
-}
-
-/// Parses every record (in parallel, kept in file order); unusable ones
-/// become `R_FIELD_INVALID`.
-fn usable_rows<'t, T: Send>(
-    table: &'t Table,
-    source: Source,
-    parse: impl Fn(&Record) -> Parsed<T> + Sync,
-    exceptions: &mut Vec<ExceptionRow>,
-) -> Vec<(Record<'t>, T)> {
-    let parsed: Vec<(Record, Option<Parsed<T>>)> = (0..table.len())
-        .into_par_iter()
-        .map(|index| {
-            let record = table.record(index);
-            let parsed = record.malformed.is_none().then(|| parse(&record));
-            (record, parsed)
-        })
-        .collect();
-    let mut rows = Vec::with_capacity(table.len());
-    for (record, parsed) in parsed {
-        let Some(parsed) = parsed else {
-            exceptions.push(ExceptionRow {
-                detail: Detail::Text(record.malformed.unwrap_or_default().to_string()),
-                ..registry_exception(source, record.source_row, Code::R_FIELD_INVALID, "", String::new())
-            });
-            continue;
-        };
-        match parsed {
-            Ok(value) => rows.push((record, value)),
-            Err(bad) => exceptions.push(registry_exception(
-                source,
-                record.source_row,
-                Code::R_FIELD_INVALID,
-                bad.field,
-                bad.value,
-            )),
-        }
-    }
-    rows
-}
-
-/// Among usable rows sharing a key: all identical (trimmed text of every
-/// column) -> the first is kept, the others `R_DUPLICATE_ROW`; otherwise all
-/// are left out, each `R_DUPLICATE_CONFLICT`. The exceptions are sorted with
-/// the others later.
-fn unique_by_key<T: Sync>(
-    rows: Vec<(Record, T)>,
-    source: Source,
-    key: impl Fn(&T) -> Id + Sync,
-    exceptions: &mut Vec<ExceptionRow>,
-) -> Vec<(Id, T)> {
-    let groups = duplicate_groups(rows.len(), |i| key(&rows[i].1), |i| rows[i].0);
-    let keep = kept_after(&groups, rows.len(), |m, identical| {
-        let code = if identical { Code::R_DUPLICATE_ROW } else { Code::R_DUPLICATE_CONFLICT };
-        let (record, value) = &rows[m];
-        exceptions.push(registry_exception(source, record.source_row, code, "", key(value).to_string()));
-    });
-    let mut kept = Vec::with_capacity(rows.len());
-    kept.extend(rows.into_iter().zip(keep).filter(|(_, kept)| *kept).map(|((_, value), _)| (key(&value), value)));
-    kept
-}
-
-/// One registry keyed by id, each entry numbered, with its problem rows.
-/// The dense index of an entry is its place in byte order of the ids, so
-/// that the allocation pass can keep its running totals in plain vectors.
-fn registry<T: Send + Sync>(
-    table: &Table,
-    source: Source,
-    parse: impl Fn(&Record) -> Parsed<T> + Sync,
-    id: impl Fn(&T) -> &str + Sync,
-    set_index: impl Fn(&mut T, u32),
-) -> (FxHashMap<Id, T>, Vec<ExceptionRow>) {
-    let mut problems = Vec::new();
-    let rows = usable_rows(table, source, parse, &mut problems);
-    let mut kept = unique_by_key(rows, source, |entry| Id::from(id(entry)), &mut problems);
-    // The ids are unique here, so the order is total.
-    kept.par_sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-    let mut entries = FxHashMap::with_capacity_and_hasher(kept.len(), Default::default());
-    for (index, (id, mut entry)) in kept.into_iter().enumerate() {
-        set_index(&mut entry, index as u32);
-        entries.insert(id, entry);
-    }
-    (entries, problems)
-}
-
-/// Builds the registries from the four tables, reporting every problem row.
-pub fn build_registries(
-    enterprises: &Table,
-    designations: &Table,
-    providers: &Table,
-    products: &Table,
-    policy: &Policy,
-) -> (Registries, Vec<ExceptionRow>) {
-    // The tables are independent: built side by side, their problems
-    // listed in the same order as one after the other.
-    let ((enterprises, enterprise_problems), ((providers, provider_problems), (products, product_problems))) =
-        rayon::join(
-            || registry(enterprises, Source::Enterprises, parse_enterprise, |e| &e.id, |e, i| e.index = i),
-            || {
-                rayon::join(
-                    || registry(providers, Source::Providers, parse_provider, |p| &p.id, |p, i| p.index = i),
-                    || registry(products, Source::Products, parse_product, |p| &p.id, |p, i| p.index = i),
-                )
-            },
-        );
-    let mut exceptions = enterprise_problems;
-    exceptions.extend(provider_problems);
-    exceptions.extend(product_problems);
-
-    let mut by_enterprise: FxHashMap<Id, Vec<Designation>> = FxHashMap::default();
-    for (record, (enterprise_id, designation)) in
-        usable_rows(designations, Source::Designations, parse_designation, &mut exceptions)
-    {
-        if policy.knows_designation(&designation.code) {
-            by_enterprise.entry(Id::from(enterprise_id)).or_default().push(designation);
-        } else {
-            exceptions.push(registry_exception(
-                Source::Designations,
-                record.source_row,
-                Code::R_UNKNOWN_DESIGNATION,
-                "designation",
-                record.get(1).to_string(),
-            ));
-        }
-    }
-    let registries = Registries { enterprises, designations: by_enterprise, providers, products };
-    (registries, exceptions)
 }
 
 #[cfg(test)]

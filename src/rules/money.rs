@@ -93,10 +93,10 @@ const _: () = assert!(TWO_DIGITS.len() == 200);
 fn write_money(out: &mut impl std::fmt::Write, amount: Decimal) {
     // Writing into a String or CompactString cannot fail.
     let mut put = |text: &str| out.write_str(text).expect("in-memory text");
-    let mut cents = amount;
-    cents.rescale(2);
-    let Ok(fen) = i64::try_from(cents.mantissa()) else {
-        put(&cents.to_string());
+    let mut fen_amount = amount;
+    fen_amount.rescale(2);
+    let Ok(fen) = i64::try_from(fen_amount.mantissa()) else {
+        put(&fen_amount.to_string());
         return;
     };
     if fen < 0 {
@@ -134,7 +134,7 @@ impl Rounding {
     }
 
     /// Rounds to whole fen (0.01 yuan) with this policy's strategy.
-    pub fn to_cents(self, amount: Decimal) -> Decimal {
+    pub fn to_fen(self, amount: Decimal) -> Decimal {
         let strategy = match self {
             Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
             Rounding::Down => RoundingStrategy::ToZero,
@@ -185,9 +185,9 @@ mod tests {
 
     #[test]
     fn rounding_modes_on_a_half_fen() {
-        assert_eq!(Rounding::HalfUp.to_cents(d("4000.405")), d("4000.41"));
-        assert_eq!(Rounding::Down.to_cents(d("4000.405")), d("4000.40"));
-        assert_eq!(Rounding::HalfUp.to_cents(d("4000.404")), d("4000.40"));
+        assert_eq!(Rounding::HalfUp.to_fen(d("4000.405")), d("4000.41"));
+        assert_eq!(Rounding::Down.to_fen(d("4000.405")), d("4000.40"));
+        assert_eq!(Rounding::HalfUp.to_fen(d("4000.404")), d("4000.40"));
         assert_eq!(format_money(d("30000")), "30000.00");
         assert_eq!(format_money(d("0.5")), "0.50");
         assert_eq!(format_money(d("-0.05")), "-0.05");

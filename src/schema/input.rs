@@ -1,4 +1,4 @@
-//! Canonical columns and their aliases (SPEC 2), per input.
+//! The inputs' canonical columns and their aliases (rules 2), per input.
 
 /// A canonical column: its name, aliases, and whether a file must have it.
 #[derive(Debug, Clone, Copy)]

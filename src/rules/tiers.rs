@@ -1,9 +1,13 @@
-//! Annual quota tiers (SPEC 5).
+//! Annual quota tiers (rules 5): an enterprise's quota for the year is that
+//! of the highest tier it qualifies for; every eligible enterprise has at
+//! least tier 1. A designation counts when it is valid on some day of
+//! [Y-01-01, cutoff], so a quota never shrinks from one batch of a year to
+//! the next.
 
 use chrono::NaiveDate;
 
-use crate::policy::{Policy, Tier};
-use crate::registry::{Designation, Enterprise};
+use crate::rules::policy::{Policy, Tier, TierPosition};
+use crate::rules::registry::{Designation, Enterprise};
 
 /// A designation counts when it is valid on some day of [Y-01-01, C].
 pub fn designation_counts(designation: &Designation, year_start: NaiveDate, cutoff: NaiveDate) -> bool {
@@ -12,31 +16,32 @@ pub fn designation_counts(designation: &Designation, year_start: NaiveDate, cuto
 
 /// The highest tier the enterprise qualifies for in service year `year` with
 /// batch cutoff `cutoff`; tier 1 qualifies always.
-pub fn tier_for<'p>(
-    policy: &'p Policy,
+pub fn tier_for(
+    policy: &Policy,
     enterprise: &Enterprise,
     designations: &[Designation],
     year: i32,
     cutoff: NaiveDate,
-) -> &'p Tier {
+) -> TierPosition {
     let year_start = NaiveDate::from_ymd_opt(year, 1, 1).expect("service year validated at load");
     let qualifies = |tier: &Tier| {
         let by_designation = designations
             .iter()
-            .any(|d| tier.designations.contains(&d.code) && designation_counts(d, year_start, cutoff));
-        let by_new_entry = match (tier.new_above_scale_years, enterprise.above_scale_since) {
+            .any(|d| tier.designations().contains(&d.code) && designation_counts(d, year_start, cutoff));
+        let by_new_entry = match (tier.new_above_scale_years(), enterprise.above_scale_since) {
             (Some(n), Some(since)) => year - n <= since && since < year,
             _ => false,
         };
-        tier.number == 1 || by_designation || by_new_entry
+        tier.number() == 1 || by_designation || by_new_entry
     };
-    policy.tiers.iter().rev().find(|t| qualifies(t)).expect("tier 1 always qualifies")
+    let (position, _) = policy.tier_positions().rev().find(|(_, t)| qualifies(t)).expect("tier 1 always qualifies");
+    position
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::SizeClass;
+    use crate::rules::registry::SizeClass;
 
     const POLICY: &str = r#"
 [scheme]
@@ -80,10 +85,10 @@ designations = ["national_little_giant"]
 
     #[test]
     fn tier_table() {
-        let policy = crate::policy::parse_policy(POLICY).unwrap();
+        let policy = crate::rules::policy::parse_policy(POLICY).unwrap();
         let q1 = day(2025, 3, 31);
         let tier = |since, designations: &[Designation], cutoff| {
-            tier_for(&policy, &enterprise(since), designations, 2025, cutoff).number
+            policy.tier(tier_for(&policy, &enterprise(since), designations, 2025, cutoff)).number()
         };
         assert_eq!(tier(Some(2010), &[], q1), 1);
         assert_eq!(tier(Some(2023), &[], q1), 2, "entered in Y-2");

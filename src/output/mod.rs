@@ -15,7 +15,6 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use crate::direct_io::{Chunk, DirectFile};
-use crate::ledger::FileEntry;
 use crate::{Error, Result};
 
 /// A folder the outputs are written into.
@@ -247,13 +246,13 @@ impl OutputWriter {
         for (path, file, durable) in &sink.files {
             if *durable {
                 file.sync_all().map_err(|e| Error::write(path, e))?;
-                crate::ledger::crash_point("staging-first-file");
+                crate::crash::crash_point("staging-first-file");
             }
         }
         let same_as_stored = sink.stored.as_mut().map(Stored::ends_here);
         Ok(OutputFile {
             name,
-            sha256: crate::ingest::sha256_text(sink.hasher),
+            sha256: crate::checksum::sha256_text(sink.hasher),
             len: sink.len,
             rows,
             bytes,
@@ -305,12 +304,6 @@ pub struct OutputFile {
     pub same_as_stored: Option<bool>,
 }
 
-impl OutputFile {
-    pub fn entry(&self) -> FileEntry {
-        FileEntry { name: self.name.to_string(), path: None, sha256: self.sha256.clone(), rows: self.rows }
-    }
-}
-
 /// Renders one file with `render`, which writes into the writer it is given.
 pub fn render_file(
     destination: &Destination,
@@ -333,7 +326,7 @@ pub fn log_rendered(file: &OutputFile, started: std::time::Instant) {
         file = file.name,
         bytes = file.len,
         elapsed_ms,
-        rss_mib = crate::settle::rss_mib(),
+        rss_mib = crate::engine::memory::rss_mib(),
         "output rendered"
     );
 }
@@ -365,7 +358,7 @@ mod tests {
         let bytes: Vec<u8> = (0..3 * crate::direct_io::CHUNK + 777).map(|i| (i % 253) as u8).collect();
         let file = written(&destination, &bytes).unwrap();
         assert_eq!(file.len, bytes.len() as u64);
-        assert_eq!(file.sha256, crate::ingest::sha256_hex(&bytes));
+        assert_eq!(file.sha256, crate::checksum::sha256_hex(&bytes));
         assert_eq!(std::fs::read(dir.path().join("out/.f.csv.partial")).unwrap(), bytes);
         assert_eq!(std::fs::read(dir.path().join("ledger/f.csv")).unwrap(), bytes);
         let in_memory = written(&Destination::memory(), &bytes).unwrap();

@@ -1,26 +1,27 @@
-//! Row checks of SPEC 4.1 for the contracts file: each row becomes either an
-//! `Eligible` contract for the allocation pass or exactly one error row.
+//! The row checks of one contract (rules 4.1), in their order; the first
+//! failure is the row's one error code. Steps 0–2 (a malformed record, an
+//! empty contract_id, duplicate ids) look at the rows of the file together
+//! and are run by `engine::validate` with [`record_problem`] and the
+//! duplicate rule; steps 3–9 look at one row: [`check_row`] runs them, one
+//! function per step. A row that passes every step is an [`Eligible`]
+//! contract for allocation.
 
 use rustc_hash::FxHashMap;
 
 use chrono::{Datelike, NaiveDate};
-use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::Id;
-use crate::category::Category;
-use crate::codes::{Code, Detail, ExceptionRow, Source};
-use crate::dates::{iso, parse_date};
-use crate::ingest::columns::{CONTRACTS, contract as col};
-use crate::ingest::{Record, Table, duplicate_groups, kept_after};
-use crate::money::{format_money, parse_money, push_money};
-use crate::policy::Policy;
-use crate::registry::{ProviderStatus, Registries, SizeClass};
-use crate::uscc::normalize_uscc;
+use crate::record::Record;
+use crate::rules::category::Category;
+use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
+use crate::rules::dates::{iso, parse_date};
+use crate::rules::money::{format_money, parse_money, push_money};
+use crate::rules::policy::Policy;
+use crate::rules::registry::{Enterprise, Product, Provider, ProviderStatus, Registries, SizeClass};
+use crate::rules::uscc::normalize_uscc;
+use crate::schema::input::{CONTRACTS, contract as col};
 use sha2::{Digest, Sha256};
-
-/// Records checked together by one thread.
-const VALIDATE_CHUNK: usize = 1 << 14;
 
 /// Longest contract_id accepted, in Unicode scalar values.
 pub const MAX_CONTRACT_ID_CHARS: usize = 64;
@@ -156,74 +157,23 @@ pub struct Context<'a> {
     pub settled: &'a FxHashMap<String, String>,
 }
 
-#[derive(Debug, Default)]
-pub struct Validated {
-    pub rows_in: u64,
-    /// In chunks of the input, not yet in allocation order.
-    pub eligible: Vec<Vec<Eligible>>,
-    /// Error rows (one per rejected row) and `W_OVERPAID` warnings.
-    pub exceptions: Vec<ExceptionRow>,
-}
-
-pub fn validate_contracts(table: &Table, ctx: &Context) -> Validated {
-    let clock = std::time::Instant::now();
-    let lap =
-        |what: &str| tracing::debug!(step = what, elapsed_ms = clock.elapsed().as_millis() as u64, "validate step");
-    let mut exceptions = Vec::new();
-    // Records are passed on by index (4 bytes, not a 56-byte borrowed record):
-    // at ten million rows the lists below would otherwise hold a gigabyte.
-    let mut candidates: Vec<u32> = Vec::with_capacity(table.len());
-    for (index, record) in table.records().enumerate() {
-        if let Some(why) = record.malformed {
-            exceptions.push(ExceptionRow {
-                detail: Detail::Text(why.to_string()),
-                ..exception(&record, Code::E_ROW_MALFORMED, "")
-            });
-        } else if record.get(col::CONTRACT_ID).is_empty() {
-            exceptions.push(exception(&record, Code::E_FIELD_MISSING, "contract_id"));
-        } else {
-            candidates.push(index as u32);
-        }
+/// Steps 0 and 1, which need no parsing: a record whose field count
+/// differs from the header's is `E_ROW_MALFORMED`, an empty contract_id
+/// `E_FIELD_MISSING`. `None`: the row goes on to the duplicate rule.
+pub fn record_problem(record: &Record) -> Option<ExceptionRow> {
+    if let Some(why) = record.malformed {
+        Some(ExceptionRow { detail: Detail::Text(why.to_string()), ..exception(record, Code::E_ROW_MALFORMED, "") })
+    } else if record.get(col::CONTRACT_ID).is_empty() {
+        Some(exception(record, Code::E_FIELD_MISSING, "contract_id"))
+    } else {
+        None
     }
-    lap("records");
-    let kept = drop_duplicates(table, candidates, &mut exceptions);
-    lap("duplicates");
-    // Checked in parallel chunks, kept in input order; both lists are sorted
-    // later (allocation order, report order).
-    let parts: Vec<(Vec<Eligible>, Vec<ExceptionRow>)> = kept
-        .par_chunks(VALIDATE_CHUNK)
-        .map(|chunk| {
-            let mut eligible = Vec::with_capacity(chunk.len());
-            let mut problems = Vec::new();
-            for &index in chunk {
-                match check_row(&table.record(index as usize), ctx) {
-                    Ok((contract, warning)) => {
-                        eligible.push(contract);
-                        problems.extend(warning);
-                    }
-                    Err(error) => problems.push(error),
-                }
-            }
-            (eligible, problems)
-        })
-        .collect();
-    lap("checks");
-    let (eligible, problems): (Vec<Vec<Eligible>>, Vec<Vec<ExceptionRow>>) = parts.into_iter().unzip();
-    exceptions.extend(problems.into_iter().flatten());
-    Validated { rows_in: table.len() as u64, eligible, exceptions }
 }
 
-/// Step 2: rows grouped by trimmed contract_id. All equal field by field ->
-/// the first is kept, the others `E_DUPLICATE_ROW`; otherwise every row of
-/// the group is `E_DUPLICATE_CONFLICT`. `candidates` are record indices.
-fn drop_duplicates(table: &Table, candidates: Vec<u32>, exceptions: &mut Vec<ExceptionRow>) -> Vec<u32> {
-    let record = |i: usize| table.record(candidates[i] as usize);
-    let groups = duplicate_groups(candidates.len(), |i| record(i).get(col::CONTRACT_ID), record);
-    let keep = kept_after(&groups, candidates.len(), |i, identical| {
-        let code = if identical { Code::E_DUPLICATE_ROW } else { Code::E_DUPLICATE_CONFLICT };
-        exceptions.push(exception(&record(i), code, "contract_id"));
-    });
-    candidates.into_iter().zip(keep).filter_map(|(index, k)| k.then_some(index)).collect()
+/// Step 2's exception for a row left out by the duplicate rule.
+pub fn duplicate(record: &Record, identical: bool) -> ExceptionRow {
+    let code = if identical { Code::E_DUPLICATE_ROW } else { Code::E_DUPLICATE_CONFLICT };
+    exception(record, code, "contract_id")
 }
 
 fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
@@ -303,113 +253,30 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
     })
 }
 
-/// Steps 3–9 for one row that survived steps 0–2.
-fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<ExceptionRow>)> {
+/// Why a row failed a step: the code and the field it names.
+pub struct Failure {
+    pub code: Code,
+    pub field: &'static str,
+    pub detail: Detail,
+}
+
+fn failed<T>(code: Code, field: &'static str) -> Result<T, Failure> {
+    Err(Failure { code, field, detail: Detail::None })
+}
+
+/// Steps 3–9 for one row that survived steps 0–2: the eligible contract
+/// and its `W_OVERPAID` warning, if any, or the row's one error.
+pub fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<ExceptionRow>)> {
     let contract = parse_contract(record)?;
-    let fail = |code: Code, field: &'static str| Err(exception(record, code, field));
+    let to_row = |f: Failure| ExceptionRow { detail: f.detail, ..exception(record, f.code, f.field) };
     let fingerprint = contract.fingerprint();
-
-    // Step 4: settled before, in any service year.
-    if let Some(settled_fingerprint) = ctx.settled.get(contract.contract_id.as_str()) {
-        let same = settled_fingerprint.as_str() == fingerprint.text().as_str();
-        let code = if same { Code::E_ALREADY_SETTLED } else { Code::E_SETTLED_CHANGED };
-        return fail(code, "contract_id");
-    }
-
-    // Step 5: dates.
-    if contract.signed_on.year() != ctx.service_year {
-        return fail(Code::E_OTHER_SERVICE_YEAR, "signed_on");
-    }
-    let Some(completed_on) = contract.completed_on else {
-        return fail(Code::E_NOT_COMPLETED, "completed_on");
-    };
-    if completed_on < contract.signed_on {
-        return fail(Code::E_DATE_ORDER, "completed_on");
-    }
-    if completed_on > ctx.cutoff {
-        return fail(Code::E_AFTER_CUTOFF, "completed_on");
-    }
-
-    // Step 6: enterprise.
-    let Some(enterprise) = ctx.registries.enterprises.get(contract.enterprise_id.as_str()) else {
-        return fail(Code::E_UNKNOWN_ENTERPRISE, "enterprise_id");
-    };
-    if !enterprise.manufacturing {
-        return fail(Code::E_NOT_MANUFACTURING, "enterprise_id");
-    }
-    if !enterprise.above_scale {
-        return fail(Code::E_NOT_ABOVE_SCALE, "enterprise_id");
-    }
-    if enterprise.size_class == SizeClass::Large {
-        return fail(Code::E_LARGE_ENTERPRISE, "enterprise_id");
-    }
-
-    // Step 7: provider.
-    let Some(provider) = ctx.registries.providers.get(contract.provider_id.as_str()) else {
-        return fail(Code::E_UNKNOWN_PROVIDER, "provider_id");
-    };
-    if contract.provider_id == contract.enterprise_id {
-        return fail(Code::E_SELF_DEALING, "provider_id");
-    }
-    match provider.status {
-        ProviderStatus::Revoked => return fail(Code::E_PROVIDER_REVOKED, "provider_id"),
-        ProviderStatus::Suspended => return fail(Code::E_PROVIDER_SUSPENDED, "provider_id"),
-        ProviderStatus::Active => {}
-    }
-    let signed_in_period =
-        provider.signed_from <= contract.signed_on && provider.signed_to.is_none_or(|to| contract.signed_on <= to);
-    if !signed_in_period {
-        return fail(Code::E_PROVIDER_NOT_SIGNED, "signed_on");
-    }
-
-    // Step 8: product.
-    let Some(product) = ctx.registries.products.get(contract.product_id.as_str()) else {
-        return fail(Code::E_UNKNOWN_PRODUCT, "product_id");
-    };
-    if product.provider_id != contract.provider_id {
-        return fail(Code::E_PRODUCT_PROVIDER_MISMATCH, "product_id");
-    }
-    if contract.category_given.is_some_and(|given| given != product.category) {
-        return fail(Code::E_CATEGORY_MISMATCH, "category");
-    }
-    if !ctx.policy.categories.contains_key(&product.category) {
-        return fail(Code::E_CATEGORY_NOT_COVERED, "category");
-    }
-
-    // Step 9: amounts, compared exactly.
-    if contract.voucher_amount.is_zero() {
-        return fail(Code::E_NO_CLAIM, "voucher_amount");
-    }
-    if contract.voucher_amount > contract.service_price {
-        return fail(Code::E_AMOUNT_MISMATCH, "voucher_amount");
-    }
-    if contract.contract_amount != contract.service_price - contract.voucher_amount {
-        return fail(Code::E_AMOUNT_MISMATCH, "contract_amount");
-    }
-    let deposit_min = ctx.policy.deposit_ratio_min * contract.contract_amount;
-    if contract.deposit_paid < deposit_min {
-        return Err(ExceptionRow {
-            detail: Detail::Text(format!(
-                "{} < {} × {}",
-                format_money(contract.deposit_paid),
-                ctx.policy.deposit_ratio_min,
-                format_money(contract.contract_amount)
-            )),
-            ..exception(record, Code::E_DEPOSIT_SHORT, "deposit_paid")
-        });
-    }
-    let paid = contract.deposit_paid + contract.balance_paid;
-    if paid < contract.contract_amount {
-        return fail(Code::E_BALANCE_UNPAID, "balance_paid");
-    }
-    let warning = (paid > contract.contract_amount).then(|| ExceptionRow {
-        detail: Detail::Text(format!(
-            "已付 paid {} > 合同金额 contract {}",
-            format_money(paid),
-            format_money(contract.contract_amount)
-        )),
-        ..exception(record, Code::W_OVERPAID, "balance_paid")
-    });
+    step4_not_settled_before(&contract, fingerprint, ctx).map_err(to_row)?;
+    let completed_on = step5_dates(&contract, ctx).map_err(to_row)?;
+    let enterprise = step6_enterprise(&contract, ctx.registries).map_err(to_row)?;
+    let provider = step7_provider(&contract, ctx.registries).map_err(to_row)?;
+    let product = step8_product(&contract, ctx.registries, ctx.policy).map_err(to_row)?;
+    let overpaid = step9_amounts(&contract, ctx.policy).map_err(to_row)?;
+    let warning = overpaid.map(|detail| ExceptionRow { detail, ..exception(record, Code::W_OVERPAID, "balance_paid") });
     let eligible = Eligible {
         enterprise_index: enterprise.index,
         provider_index: provider.index,
@@ -420,4 +287,134 @@ fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Except
         contract: contract.into(),
     };
     Ok((eligible, warning))
+}
+
+/// Step 4: a contract settled in a committed batch (any service year) is
+/// `E_ALREADY_SETTLED` with the same normalized content, `E_SETTLED_CHANGED`
+/// with other content.
+pub fn step4_not_settled_before(contract: &Contract, fingerprint: Fingerprint, ctx: &Context) -> Result<(), Failure> {
+    match ctx.settled.get(contract.contract_id.as_str()) {
+        Some(settled) if settled.as_str() == fingerprint.text().as_str() => {
+            failed(Code::E_ALREADY_SETTLED, "contract_id")
+        }
+        Some(_) => failed(Code::E_SETTLED_CHANGED, "contract_id"),
+        None => Ok(()),
+    }
+}
+
+/// Step 5: signed in the service year, completed, not before it was
+/// signed, and by the cutoff. Gives the completion date.
+pub fn step5_dates(contract: &Contract, ctx: &Context) -> Result<NaiveDate, Failure> {
+    if contract.signed_on.year() != ctx.service_year {
+        return failed(Code::E_OTHER_SERVICE_YEAR, "signed_on");
+    }
+    let Some(completed_on) = contract.completed_on else {
+        return failed(Code::E_NOT_COMPLETED, "completed_on");
+    };
+    if completed_on < contract.signed_on {
+        return failed(Code::E_DATE_ORDER, "completed_on");
+    }
+    if completed_on > ctx.cutoff {
+        return failed(Code::E_AFTER_CUTOFF, "completed_on");
+    }
+    Ok(completed_on)
+}
+
+/// Step 6: the enterprise is in the registry, in manufacturing, above
+/// scale and not large.
+pub fn step6_enterprise<'r>(contract: &Contract, registries: &'r Registries) -> Result<&'r Enterprise, Failure> {
+    let Some(enterprise) = registries.enterprises.get(contract.enterprise_id.as_str()) else {
+        return failed(Code::E_UNKNOWN_ENTERPRISE, "enterprise_id");
+    };
+    if !enterprise.manufacturing {
+        return failed(Code::E_NOT_MANUFACTURING, "enterprise_id");
+    }
+    if !enterprise.above_scale {
+        return failed(Code::E_NOT_ABOVE_SCALE, "enterprise_id");
+    }
+    if enterprise.size_class == SizeClass::Large {
+        return failed(Code::E_LARGE_ENTERPRISE, "enterprise_id");
+    }
+    Ok(enterprise)
+}
+
+/// Step 7: the provider is signed, is not the enterprise itself, is
+/// neither revoked nor suspended, and was signed on the contract's date.
+pub fn step7_provider<'r>(contract: &Contract, registries: &'r Registries) -> Result<&'r Provider, Failure> {
+    let Some(provider) = registries.providers.get(contract.provider_id.as_str()) else {
+        return failed(Code::E_UNKNOWN_PROVIDER, "provider_id");
+    };
+    if contract.provider_id == contract.enterprise_id {
+        return failed(Code::E_SELF_DEALING, "provider_id");
+    }
+    match provider.status {
+        ProviderStatus::Revoked => return failed(Code::E_PROVIDER_REVOKED, "provider_id"),
+        ProviderStatus::Suspended => return failed(Code::E_PROVIDER_SUSPENDED, "provider_id"),
+        ProviderStatus::Active => {}
+    }
+    let signed_in_period =
+        provider.signed_from <= contract.signed_on && provider.signed_to.is_none_or(|to| contract.signed_on <= to);
+    if !signed_in_period {
+        return failed(Code::E_PROVIDER_NOT_SIGNED, "signed_on");
+    }
+    Ok(provider)
+}
+
+/// Step 8: the product is in the catalogue, is the provider's, has the
+/// category the contract gives (if it gives one), and the policy covers it.
+pub fn step8_product<'r>(
+    contract: &Contract,
+    registries: &'r Registries,
+    policy: &Policy,
+) -> Result<&'r Product, Failure> {
+    let Some(product) = registries.products.get(contract.product_id.as_str()) else {
+        return failed(Code::E_UNKNOWN_PRODUCT, "product_id");
+    };
+    if product.provider_id != contract.provider_id {
+        return failed(Code::E_PRODUCT_PROVIDER_MISMATCH, "product_id");
+    }
+    if contract.category_given.is_some_and(|given| given != product.category) {
+        return failed(Code::E_CATEGORY_MISMATCH, "category");
+    }
+    if policy.covers(product.category).is_none() {
+        return failed(Code::E_CATEGORY_NOT_COVERED, "category");
+    }
+    Ok(product)
+}
+
+/// Step 9: the amounts, compared exactly: something claimed, no more than
+/// the price, the contract amount the price less the voucher, a deposit of
+/// at least the policy's share of the contract amount, and the contract
+/// paid in full. Paid more passes, with the detail of a `W_OVERPAID` warning.
+pub fn step9_amounts(contract: &Contract, policy: &Policy) -> Result<Option<Detail>, Failure> {
+    if contract.voucher_amount.is_zero() {
+        return failed(Code::E_NO_CLAIM, "voucher_amount");
+    }
+    if contract.voucher_amount > contract.service_price {
+        return failed(Code::E_AMOUNT_MISMATCH, "voucher_amount");
+    }
+    if contract.contract_amount != contract.service_price - contract.voucher_amount {
+        return failed(Code::E_AMOUNT_MISMATCH, "contract_amount");
+    }
+    let deposit_min = policy.deposit_ratio_min() * contract.contract_amount;
+    if contract.deposit_paid < deposit_min {
+        let detail = Detail::Text(format!(
+            "{} < {} × {}",
+            format_money(contract.deposit_paid),
+            policy.deposit_ratio_min(),
+            format_money(contract.contract_amount)
+        ));
+        return Err(Failure { code: Code::E_DEPOSIT_SHORT, field: "deposit_paid", detail });
+    }
+    let paid = contract.deposit_paid + contract.balance_paid;
+    if paid < contract.contract_amount {
+        return failed(Code::E_BALANCE_UNPAID, "balance_paid");
+    }
+    Ok((paid > contract.contract_amount).then(|| {
+        Detail::Text(format!(
+            "已付 paid {} > 合同金额 contract {}",
+            format_money(paid),
+            format_money(contract.contract_amount)
+        ))
+    }))
 }

@@ -1,15 +1,15 @@
-//! The per-service-year policy file (SPEC 8) -> a typed, validated `Policy`.
-//! Every rate, cap and quota comes from here, with the clause it cites.
+//! The policy file (rules 8): one per service year, edited by finance staff
+//! when the annual notice changes a number. Parsing is the only way to get
+//! a `Policy`, so every rate, cap and quota the rules use comes from a file
+//! that was checked, with the clause it cites.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::category::Category;
-use crate::money::Rounding;
-use crate::{Error, Result};
+use crate::rules::category::Category;
+use crate::rules::money::Rounding;
 
 /// What the per-item cap counts (SPEC 4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,35 +36,113 @@ pub struct CategoryRule {
     pub clause: String,
 }
 
+/// A quota tier (rules 5).
 #[derive(Debug, Clone)]
 pub struct Tier {
-    pub number: u32,
-    pub quota_yuan: Decimal,
+    number: u32,
+    quota_yuan: Decimal,
     /// Designation codes, lower-cased.
-    pub designations: Vec<String>,
+    designations: Vec<String>,
     /// Entering the above-scale roster within this many years before the
-    /// service year qualifies (SPEC 5, tier 2 by default 2).
-    pub new_above_scale_years: Option<i32>,
-    pub clause: String,
+    /// service year qualifies (tier 2: 2 by default).
+    new_above_scale_years: Option<i32>,
+    clause: String,
 }
+
+impl Tier {
+    /// The tier's number as the policy names it (1 = the lowest).
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+    pub fn quota_yuan(&self) -> Decimal {
+        self.quota_yuan
+    }
+    /// The designation codes that qualify for this tier, lower-cased.
+    pub fn designations(&self) -> &[String] {
+        &self.designations
+    }
+    pub fn new_above_scale_years(&self) -> Option<i32> {
+        self.new_above_scale_years
+    }
+    pub fn clause(&self) -> &str {
+        &self.clause
+    }
+}
+
+/// A tier's place in the policy's list of tiers (0 = tier 1), distinct
+/// from the tier's number, which the policy may skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TierPosition(u8);
 
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub name: String,
-    pub service_year: i32,
-    pub reference: String,
-    pub rounding: Rounding,
-    pub cap_scope: CapScope,
-    pub deposit_ratio_min: Decimal,
-    pub deposit_ratio_min_clause: String,
-    pub provider_cap_yuan: Decimal,
-    pub provider_cap_clause: String,
-    pub categories: BTreeMap<Category, CategoryRule>,
+    name: String,
+    service_year: i32,
+    reference: String,
+    rounding: Rounding,
+    cap_scope: CapScope,
+    deposit_ratio_min: Decimal,
+    deposit_ratio_min_clause: String,
+    provider_cap_yuan: Decimal,
+    provider_cap_clause: String,
+    categories: BTreeMap<Category, CategoryRule>,
     /// Ascending by number; tier 1 always exists.
-    pub tiers: Vec<Tier>,
+    tiers: Vec<Tier>,
 }
 
 impl Policy {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn service_year(&self) -> i32 {
+        self.service_year
+    }
+    /// The scheme's reference, cited where a value has no clause of its own.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+    pub fn rounding(&self) -> Rounding {
+        self.rounding
+    }
+    pub fn cap_scope(&self) -> CapScope {
+        self.cap_scope
+    }
+    pub fn deposit_ratio_min(&self) -> Decimal {
+        self.deposit_ratio_min
+    }
+    pub fn deposit_ratio_min_clause(&self) -> &str {
+        &self.deposit_ratio_min_clause
+    }
+    pub fn provider_cap_yuan(&self) -> Decimal {
+        self.provider_cap_yuan
+    }
+    pub fn provider_cap_clause(&self) -> &str {
+        &self.provider_cap_clause
+    }
+    /// The rule of a category the policy covers; `None` for one it does not.
+    pub fn covers(&self, category: Category) -> Option<&CategoryRule> {
+        self.categories.get(&category)
+    }
+    /// The rule of a covered category. Callers have checked coverage (a
+    /// contract of an uncovered category never reaches allocation).
+    pub fn category(&self, category: Category) -> &CategoryRule {
+        self.categories.get(&category).expect("a covered category")
+    }
+    /// The covered categories with their rules, in the order of rules 3.
+    pub fn categories(&self) -> impl Iterator<Item = (Category, &CategoryRule)> {
+        self.categories.iter().map(|(c, r)| (*c, r))
+    }
+    /// The tiers, ascending by number.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers
+    }
+    /// The tiers with their positions, ascending.
+    pub fn tier_positions(&self) -> impl DoubleEndedIterator<Item = (TierPosition, &Tier)> {
+        self.tiers.iter().enumerate().map(|(at, tier)| (TierPosition(at as u8), tier))
+    }
+    pub fn tier(&self, position: TierPosition) -> &Tier {
+        &self.tiers[usize::from(position.0)]
+    }
     pub fn knows_designation(&self, code: &str) -> bool {
         self.tiers.iter().any(|t| t.designations.iter().any(|d| d == code))
     }
@@ -117,16 +195,7 @@ struct RawTier {
     clause: Option<String>,
 }
 
-/// Loads and validates a policy file; any problem is exit code 2 naming the key.
-/// Also returns the checksum of the very bytes that were parsed, so that the
-/// manifest and the archive name the policy that was applied.
-pub fn load_policy(path: &Path) -> Result<(Policy, String)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
-    let policy = parse_policy(&text)
-        .map_err(|msg| Error::Input(format!("{}: 政策文件无效 (invalid policy): {msg}", path.display())))?;
-    Ok((policy, crate::ingest::sha256_hex(text.as_bytes())))
-}
-
+/// Parses and checks a policy; the error names the key at fault.
 pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| e.to_string())?;
     let scheme = raw.scheme;
@@ -153,10 +222,10 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
 
     let mut categories = BTreeMap::new();
     for (key, rule) in raw.categories {
-        let category = Category::ALL
-            .into_iter()
-            .find(|c| c.code() == key)
-            .ok_or_else(|| format!("categories.{key}: unknown category (SPEC 3 lists the codes)"))?;
+        let category = Category::ALL.into_iter().find(|c| c.code() == key).ok_or_else(|| {
+            let known: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
+            format!("categories.{key}: unknown category; the categories are {}", known.join(", "))
+        })?;
         let rate_text = rule.rate.ok_or_else(|| format!("categories.{key}.rate is missing"))?;
         let cap_text = rule.cap.ok_or_else(|| format!("categories.{key}.cap is missing"))?;
         let parsed = CategoryRule {
@@ -190,6 +259,9 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
         });
     }
     tiers.sort_by_key(|t| t.number);
+    if tiers.len() > usize::from(u8::MAX) {
+        return Err(format!("{} tiers: at most {}", tiers.len(), u8::MAX));
+    }
     if tiers.first().map(|t| t.number) != Some(1) {
         return Err("tiers.1 is missing: every eligible enterprise has at least tier 1".into());
     }
@@ -265,6 +337,7 @@ designations = ["Innovative_SME"]
         assert_eq!(p.cap_scope, CapScope::EnterpriseProductYear);
         assert_eq!(p.tiers[1].new_above_scale_years, Some(2));
         assert_eq!(p.tiers[0].new_above_scale_years, None);
+        assert_eq!(p.tier_positions().map(|(_, t)| t.number()).collect::<Vec<_>>(), [1, 2]);
         assert!(p.knows_designation("innovative_sme"));
         assert_eq!(p.categories[&Category::Diagnostic].clause, "第十二条");
         assert_eq!(p.provider_cap_clause, "办法", "falls back to the reference");

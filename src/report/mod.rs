@@ -1,71 +1,32 @@
 //! Output formats in one place: CSV files (UTF-8 with BOM, money with two
 //! decimals), summary.json and the printed summary.
 
+pub mod capital;
+pub mod html;
+pub mod workbook;
+
 use std::io::Write;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::codes::{ExceptionRow, Severity, Source};
-use crate::dates::iso;
-use crate::money::{format_money, push_money};
-use crate::policy::Policy;
-use crate::settle::{BatchOutcome, ControlTotals, SettlementRow};
+use crate::engine::BatchOutcome;
+use crate::rules::codes::{ExceptionRow, Severity, Source};
+use crate::rules::control::ControlTotals;
+use crate::rules::dates::iso;
+use crate::rules::money::{format_money, push_money};
+use crate::rules::outputs::SettlementRow;
+use crate::rules::policy::Policy;
+use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-pub const SETTLEMENT_COLUMNS: [&str; 27] = [
-    "batch_id",
-    "seq",
-    "contract_id",
-    "enterprise_id",
-    "provider_id",
-    "product_id",
-    "category",
-    "signed_on",
-    "completed_on",
-    "service_price",
-    "voucher_amount",
-    "rate_limit",
-    "approved_amount",
-    "shortfall",
-    "outcome",
-    "code",
-    "tier",
-    "enterprise_quota",
-    "enterprise_used_before",
-    "enterprise_used_after",
-    "item_cap",
-    "item_used_before",
-    "item_used_after",
-    "provider_used_before",
-    "provider_used_after",
-    "source_row",
-    "fingerprint",
-];
-pub const EXCEPTION_COLUMNS: [&str; 9] =
-    ["batch_id", "source", "source_row", "contract_id", "severity", "code", "field", "value", "message"];
-pub const PAYOUT_COLUMNS: [&str; 7] = [
-    "batch_id",
-    "provider_id",
-    "provider_name",
-    "contracts_settled",
-    "approved_amount_batch",
-    "approved_amount_year",
-    "cap_remaining",
-];
-pub const USAGE_COLUMNS: [&str; 9] = [
-    "batch_id",
-    "enterprise_id",
-    "enterprise_name",
-    "tier",
-    "quota",
-    "used_before",
-    "used_batch",
-    "used_after",
-    "remaining",
-];
+/// The output tables' column names, from the one schema.
+pub const SETTLEMENT_COLUMNS: [&str; 27] = output::names(&output::SETTLEMENTS);
+pub const EXCEPTION_COLUMNS: [&str; 9] = output::names(&output::EXCEPTIONS);
+pub const PAYOUT_COLUMNS: [&str; 7] = output::names(&output::PAYOUTS);
+pub const USAGE_COLUMNS: [&str; 9] = output::names(&output::USAGE);
 
 /// A CSV file being written: UTF-8 with BOM, comma-separated, `\n` after
 /// each record, a field quoted only when it holds a comma, a quote or a line
@@ -89,7 +50,7 @@ impl<W: Write> CsvOut<W> {
         let mut csv =
             CsvOut { out, buffer: Vec::with_capacity(CSV_BUFFER + 4096), row_started: false, scratch: String::new() };
         for name in header {
-            csv.text(name)?;
+            csv.text(name);
         }
         csv.end_row()?;
         Ok(csv)
@@ -106,7 +67,17 @@ impl<W: Write> CsvOut<W> {
         self.separator();
         self.buffer.extend_from_slice(value.as_bytes());
     }
-    fn text(&mut self, value: &str) -> CsvResult {
+    /// One cell, written as its kind says.
+    fn cell(&mut self, cell: Cell) {
+        match cell {
+            Cell::Text(text) => self.text(text),
+            Cell::InputText(text) => self.input_text(text),
+            Cell::Money(amount) => self.money(amount),
+            Cell::Date(date) => self.plain(iso(date).as_str()),
+            Cell::Count(value) => self.plain(itoa::Buffer::new().format(value)),
+        }
+    }
+    fn text(&mut self, value: &str) {
         self.separator();
         let bytes = value.as_bytes();
         if needs_quotes(bytes) {
@@ -121,36 +92,26 @@ impl<W: Write> CsvOut<W> {
         } else {
             self.buffer.extend_from_slice(bytes);
         }
-        Ok(())
     }
     /// Input text a spreadsheet must not run as a formula.
-    fn input_text(&mut self, value: &str) -> CsvResult {
+    fn input_text(&mut self, value: &str) {
         if needs_apostrophe(value) {
             let mut guarded = std::mem::take(&mut self.scratch);
             guarded.clear();
             guarded.push('\'');
             guarded.push_str(value);
-            let written = self.text(&guarded);
+            self.text(&guarded);
             self.scratch = guarded;
-            return written;
+            return;
         }
         self.text(value)
     }
-    fn money(&mut self, amount: Decimal) -> CsvResult {
+    fn money(&mut self, amount: Decimal) {
         let mut text = std::mem::take(&mut self.scratch);
         text.clear();
         push_money(&mut text, amount);
         self.plain(&text);
         self.scratch = text;
-        Ok(())
-    }
-    fn number(&mut self, value: u64) -> CsvResult {
-        self.plain(itoa::Buffer::new().format(value));
-        Ok(())
-    }
-    fn date(&mut self, date: chrono::NaiveDate) -> CsvResult {
-        self.plain(iso(date).as_str());
-        Ok(())
     }
     fn end_row(&mut self) -> CsvResult {
         self.buffer.push(b'\n');
@@ -214,35 +175,7 @@ impl<'b, W: Write> SettlementsCsv<'b, W> {
 }
 
 fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRow) -> CsvResult {
-    out.text(batch_id)?;
-    out.number(s.seq)?;
-    out.text(&s.contract_id)?;
-    out.text(&s.enterprise_id)?;
-    out.text(&s.provider_id)?;
-    out.text(&s.product_id)?;
-    out.text(s.category)?;
-    out.date(s.signed_on)?;
-    out.date(s.completed_on)?;
-    for amount in [s.service_price, s.voucher_amount, s.rate_limit, s.approved_amount, s.shortfall] {
-        out.money(amount)?;
-    }
-    out.text(s.outcome)?;
-    out.text(s.code)?;
-    out.number(u64::from(s.tier))?;
-    for amount in [
-        s.enterprise_quota,
-        s.enterprise_used_before,
-        s.enterprise_used_after,
-        s.item_cap,
-        s.item_used_before,
-        s.item_used_after,
-        s.provider_used_before,
-        s.provider_used_after,
-    ] {
-        out.money(amount)?;
-    }
-    out.number(s.source_row)?;
-    out.text(s.fingerprint.text().as_str())?;
+    s.for_each_cell(batch_id, |cell| out.cell(cell));
     out.end_row()
 }
 
@@ -286,32 +219,15 @@ impl<'b, W: Write> ExceptionsCsv<'b, W> {
 }
 
 fn exception_row(out: &mut CsvOut<impl Write>, batch_id: &str, e: &ExceptionRow, message: &str) -> CsvResult {
-    out.text(batch_id)?;
-    out.text(e.source.as_str())?;
-    out.number(e.source_row)?;
-    out.input_text(&e.contract_id)?;
-    out.text(e.severity().as_str())?;
-    out.text(e.code.as_str())?;
-    out.text(e.field)?;
-    out.input_text(&e.value)?;
-    out.text(message)?;
+    e.for_each_cell(batch_id, message, |cell| out.cell(cell));
     out.end_row()
 }
 
 pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
     let mut out = CsvOut::new(w, &PAYOUT_COLUMNS).map_err(render_failed)?;
     for p in &outcome.payouts {
-        let row = |out: &mut CsvOut<_>| -> CsvResult {
-            out.text(&outcome.batch_id)?;
-            out.text(&p.provider_id)?;
-            out.input_text(&p.provider_name)?;
-            out.number(p.contracts_settled)?;
-            out.money(p.approved_amount_batch)?;
-            out.money(p.approved_amount_year)?;
-            out.money(p.cap_remaining)?;
-            out.end_row()
-        };
-        row(&mut out).map_err(render_failed)?;
+        p.for_each_cell(&outcome.batch_id, |cell| out.cell(cell));
+        out.end_row().map_err(render_failed)?;
     }
     out.finish()
 }
@@ -320,17 +236,8 @@ pub fn usage_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
     let mut out = CsvOut::new(w, &USAGE_COLUMNS).map_err(render_failed)?;
     for u in &outcome.usage {
         let (enterprise_id, enterprise_name) = outcome.enterprise(u);
-        let row = |out: &mut CsvOut<_>| -> CsvResult {
-            out.text(&outcome.batch_id)?;
-            out.text(enterprise_id)?;
-            out.input_text(enterprise_name)?;
-            out.number(u64::from(u.tier))?;
-            for amount in [u.quota, u.used_before, u.used_batch, u.used_after, u.remaining] {
-                out.money(amount)?;
-            }
-            out.end_row()
-        };
-        row(&mut out).map_err(render_failed)?;
+        u.for_each_cell(&outcome.batch_id, enterprise_id, enterprise_name, |cell| out.cell(cell));
+        out.end_row().map_err(render_failed)?;
     }
     out.finish()
 }
@@ -366,7 +273,7 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
         batch_id: outcome.batch_id.clone(),
         service_year: outcome.service_year,
         cutoff: outcome.cutoff.to_string(),
-        policy: policy.name.clone(),
+        policy: policy.name().to_string(),
         contract_rows_in: outcome.contract_rows_in,
         settled: outcome.settlements.len() as u64 - reduced,
         settled_reduced: reduced,
@@ -461,7 +368,7 @@ mod tests {
         let mut out = CsvOut::new(&mut ours, &["a", "b"]).unwrap();
         for pair in fields.chunks(2) {
             for field in pair {
-                out.text(field).unwrap();
+                out.text(field);
             }
             out.end_row().unwrap();
         }

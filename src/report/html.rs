@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
-use crate::capital::to_capital;
-use crate::money::format_money;
+use crate::engine::BatchOutcome;
 use crate::report::Summary;
-use crate::settle::BatchOutcome;
+use crate::report::capital::to_capital;
+use crate::rules::money::format_money;
 
 /// Escapes text for HTML element content and attribute values.
 fn escape(text: &str) -> String {
@@ -101,7 +101,7 @@ pub fn report_html(outcome: &BatchOutcome, summary: &Summary) -> String {
     // Quota use by tier: enterprises, quota, used this batch, used in the year.
     let mut tiers: BTreeMap<u32, (u64, Decimal, Decimal, Decimal)> = BTreeMap::new();
     for u in &outcome.usage {
-        let entry = tiers.entry(u.tier).or_default();
+        let entry = tiers.entry(u.tier_number).or_default();
         entry.0 += 1;
         entry.1 += u.quota;
         entry.2 += u.used_batch;

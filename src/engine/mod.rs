@@ -1,0 +1,180 @@
+//! How a batch runs fast: the rules of `rules`, applied to a whole batch on
+//! every core where the rules allow it and in one tight sequential pass
+//! where they do not (first come, first served). Nothing here decides an
+//! amount or a code; every memory trick lives in `memory.rs`.
+//!
+//! [`settle_batch`] is the list of phases; each phase is a module:
+//! `registries` (the four registries, side by side), `validate` (the row
+//! checks on every core), `order` (allocation order), `pass` (item slots
+//! and the sequential pass), `rows` (settlement and exception rows, built
+//! when read), `summaries` (tiers, payouts, usage, control totals).
+
+mod duplicates;
+pub mod memory;
+mod order;
+pub mod pass;
+pub mod registries;
+pub mod rows;
+mod summaries;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rustc_hash::FxHashMap;
+
+use crate::frame::LedgerSettlement;
+use crate::ingest::Table;
+use crate::rules::codes::{Code, ExceptionRow, PerSource};
+use crate::rules::contract::Context;
+use crate::rules::control::ControlTotals;
+use crate::rules::outputs::{PayoutRow, UsageRow};
+use crate::rules::policy::Policy;
+use crate::{Error, Result};
+
+pub use rows::Settlements;
+
+/// What the committed batches of the ledger hand to the next batch.
+#[derive(Debug, Default)]
+pub struct CarryIn {
+    /// The settlements of the batch's service year committed before it;
+    /// the running totals start from them.
+    pub year_settlements: Vec<LedgerSettlement>,
+    /// contract_id -> fingerprint of every contract ever settled (any year).
+    pub settled: FxHashMap<String, String>,
+}
+
+/// The five input tables of a batch, handed over so that each is dropped as
+/// soon as it has been read: the registries once built, the contracts once
+/// validated (at ten million contracts they hold gigabytes of text).
+pub type BatchTables = PerSource<Table>;
+
+#[derive(Debug)]
+pub struct BatchOutcome {
+    pub batch_id: String,
+    pub service_year: i32,
+    pub cutoff: NaiveDate,
+    pub contract_rows_in: u64,
+    pub settlements: Settlements,
+    /// Sorted: contracts first, then each registry, by row.
+    pub exceptions: Vec<ExceptionRow>,
+    pub payouts: Vec<PayoutRow>,
+    pub usage: Vec<UsageRow>,
+    /// Per enterprise registry index: its name (for the usage rows).
+    enterprise_names: Vec<String>,
+    pub control: ControlTotals,
+}
+
+impl BatchOutcome {
+    /// The id and name of the enterprise of usage row `u` (of this batch).
+    pub fn enterprise(&self, u: &UsageRow) -> (&str, &str) {
+        let index = u.enterprise_index as usize;
+        (self.settlements.ids.enterprises[index].as_str(), self.enterprise_names[index].as_str())
+    }
+
+    /// Counts per code over all exception rows, and per outcome.
+    pub fn code_counts(&self) -> BTreeMap<String, u64> {
+        let mut by_code: FxHashMap<Code, u64> = FxHashMap::default();
+        for e in &self.exceptions {
+            *by_code.entry(e.code).or_insert(0) += 1;
+        }
+        by_code.into_iter().map(|(code, count)| (code.to_string(), count)).collect()
+    }
+}
+
+/// Settles one batch: registries, row checks, allocation order, the
+/// sequential pass, rows, payouts and usage, control totals. Fails only on
+/// a broken invariant (exit 1, nothing written).
+pub fn settle_batch(
+    tables: BatchTables,
+    policy: &Policy,
+    batch_id: &str,
+    service_year: i32,
+    cutoff: NaiveDate,
+    carry_in: &CarryIn,
+) -> Result<BatchOutcome> {
+    let log = memory::PhaseLog::start();
+    let (registries, mut exceptions) =
+        registries::build(&tables.enterprises, &tables.designations, &tables.providers, &tables.products, policy);
+    drop((tables.enterprises, tables.designations, tables.providers, tables.products));
+    log.done("registries");
+    let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
+    let validated = validate::validate_contracts(&tables.contracts, &ctx);
+    drop(tables.contracts);
+    log.done("validate");
+    exceptions.extend(validated.exceptions);
+    let eligible = order::in_allocation_order(validated.eligible);
+    log.done("sort");
+
+    let carried = pass::carried_totals(carry_in, &registries, policy.cap_scope());
+    let tiers = summaries::tiers_of(&eligible, &registries, policy, service_year, cutoff);
+    let mut claims = pass::claims(policy, &tiers, &eligible);
+    let item_keys = pass::item_slots(&mut claims);
+    let mut totals = carried.totals;
+    totals.item_yuan = item_keys.iter().map(|(key, _)| carried.items.get(key).copied().unwrap_or_default()).collect();
+    drop(carried.items);
+    let enterprise_used_before = totals.enterprise_yuan.clone();
+    log.done("claims");
+    let pass = pass::sequential_pass(policy, &claims, &mut totals);
+    log.done("allocate");
+    pass::check_steps(policy, &claims, &pass.steps)?;
+    // Year-to-date total and cap of each item scope key touched, for the
+    // control totals; then the item totals and the claims are freed before
+    // the exception rows are built.
+    let item_caps: Vec<(rust_decimal::Decimal, rust_decimal::Decimal)> =
+        item_keys.iter().zip(&totals.item_yuan).map(|((_, cap), used)| (*used, *cap)).collect();
+    drop(item_keys);
+    totals.item_yuan = Vec::new();
+    let rate_limits: Vec<rust_decimal::Decimal> = claims.iter().map(|c| c.rate_limit_yuan).collect();
+    drop(claims);
+
+    rows::allocation_exceptions(policy, &eligible, &tiers, &rate_limits, &pass.steps, &mut exceptions);
+    let payouts = summaries::payouts(&pass.paid, &totals, policy, &registries);
+    let usage = summaries::usage(&pass.used_batch, &tiers, policy, &enterprise_used_before, &totals);
+    let ids = rows::RegistryIds::of(&registries);
+    let settlements = Settlements::new(policy, tiers, eligible, pass.steps, rate_limits, ids)?;
+    log.done("rows");
+    exceptions.sort_by_key(|e| e.sort_key());
+    log.done("sort exceptions");
+    let recounted = recount_by_provider(&settlements)?;
+    let control = summaries::control_totals(
+        validated.rows_in,
+        &settlements,
+        &exceptions,
+        &payouts,
+        &totals,
+        &item_caps,
+        &usage,
+        &carried.unlisted_providers,
+        &recounted,
+        policy,
+    );
+    log.done("control totals");
+    if !control.all_hold() {
+        return Err(Error::Internal(format!(
+            "控制总数不平，未写入任何结果 (control totals do not hold; nothing written): {}",
+            serde_json::to_string(&control).unwrap_or_default()
+        )));
+    }
+    Ok(BatchOutcome {
+        batch_id: batch_id.to_string(),
+        service_year,
+        cutoff,
+        contract_rows_in: validated.rows_in,
+        settlements,
+        exceptions,
+        payouts,
+        usage,
+        // Moved out of the registry, not copied.
+        enterprise_names: rows::by_registry_index(registries.enterprises.into_iter(), |(_, e)| (e.index, e.name)),
+        control,
+    })
+}
+
+/// Per provider: settled contracts and Σ approved, counted by polars from
+/// the settlement rows — independently of the pass — for the control totals.
+fn recount_by_provider(settlements: &Settlements) -> Result<Vec<(String, u64, rust_decimal::Decimal)>> {
+    let providers: Vec<u32> = (0..settlements.len()).map(|i| settlements.provider_index(i)).collect();
+    let approved: Vec<rust_decimal::Decimal> = (0..settlements.len()).map(|i| settlements.approved(i)).collect();
+    crate::frame::approved_by_provider(providers, approved, |index| settlements.provider_id_at(index))
+}

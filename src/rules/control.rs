@@ -1,0 +1,50 @@
+//! The control totals (rules 6), which must hold for every batch before
+//! anything is written, and are printed with it:
+//!
+//! - contract rows in = settlement rows + contract error rows;
+//! - Σ approved = Σ payouts (and each provider's payout = the sum of its
+//!   settlement rows, counted a second, independent way);
+//! - every provider, enterprise and item scope key at or below its cap for
+//!   the year to date;
+//! - every settlement row approved more than zero, no more than its claim
+//!   and its rate limit.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The control totals, as computed and checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlTotals {
+    pub contract_rows_in: u64,
+    pub settlement_rows: u64,
+    pub contract_error_rows: u64,
+    pub rows_balance: bool,
+    pub approved_total: String,
+    pub payouts_total: String,
+    pub payouts_balance: bool,
+    pub caps_checked: u64,
+    pub caps_hold: bool,
+    pub rows_within_claim_and_rate: bool,
+}
+
+impl ControlTotals {
+    pub fn all_hold(&self) -> bool {
+        self.rows_balance && self.payouts_balance && self.caps_hold && self.rows_within_claim_and_rate
+    }
+}
+
+/// Whether a settlement row's approved amount is one a row may hold:
+/// more than zero, no more than the claim and the rate limit.
+pub fn row_within_claim_and_rate(approved: Decimal, claimed: Decimal, rate_limit: Decimal) -> bool {
+    approved > Decimal::ZERO && approved <= claimed && approved <= rate_limit
+}
+
+/// Whether a year-to-date total is within its cap.
+pub fn within_cap(used: Decimal, cap: Decimal) -> bool {
+    used <= cap
+}
+
+/// Whether the rows balance: every contract row is a settlement or an error.
+pub fn rows_balance(contract_rows_in: u64, settlement_rows: u64, contract_error_rows: u64) -> bool {
+    contract_rows_in == settlement_rows + contract_error_rows
+}

@@ -1,0 +1,33 @@
+//! The settlement rules as code: pure functions and plain types, one file
+//! per part of the rules. Nothing here runs in parallel, touches a file or
+//! knows polars; `engine` runs these rules fast, `rules` says what they are.
+//!
+//! | file | rules |
+//! |---|---|
+//! | `money.rs`, `dates.rs`, `uscc.rs` | field formats of the inputs |
+//! | `category.rs` | service categories |
+//! | `codes.rs` | outcome and exception codes, their severities and messages |
+//! | `policy.rs` | the per-service-year policy file |
+//! | `registry.rs` | registry rows: what makes one usable |
+//! | `contract.rs` | the row checks of one contract, in their order |
+//! | `tiers.rs` | annual quota tiers |
+//! | `duplicates.rs` | rows sharing a key that should be unique |
+//! | `allocation.rs` | first come, first served under the caps; cap scopes |
+//! | `outputs.rs` | the rows a batch writes |
+//! | `control.rs` | the control totals every batch must meet |
+//! | `reference.rs` | allocation in its plainest form, for the tests |
+
+pub mod allocation;
+pub mod category;
+pub mod codes;
+pub mod contract;
+pub mod control;
+pub mod dates;
+pub mod duplicates;
+pub mod money;
+pub mod outputs;
+pub mod policy;
+pub mod reference;
+pub mod registry;
+pub mod tiers;
+pub mod uscc;

@@ -1,0 +1,254 @@
+//! The rows a batch writes (rules 6): one settlement row per contract
+//! approved something, one payout row per provider paid, one usage row per
+//! enterprise whose contracts reached allocation. Plain values; the
+//! columns they are written in are declared once in `schema::output`.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::Id;
+use crate::rules::allocation::Outcome;
+use crate::rules::codes::ExceptionRow;
+use crate::rules::contract::Fingerprint;
+use crate::schema::output::Cell;
+
+/// One row of settlements, in column order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementRow {
+    pub seq: u64,
+    pub contract_id: Id,
+    pub enterprise_id: Id,
+    pub provider_id: Id,
+    pub product_id: Id,
+    pub category: &'static str,
+    pub signed_on: NaiveDate,
+    pub completed_on: NaiveDate,
+    pub service_price: Decimal,
+    pub voucher_amount: Decimal,
+    pub rate_limit: Decimal,
+    pub approved_amount: Decimal,
+    pub shortfall: Decimal,
+    pub outcome: &'static str,
+    pub code: &'static str,
+    /// The tier's number as the policy names it.
+    pub tier_number: u32,
+    pub enterprise_quota: Decimal,
+    pub enterprise_used_before: Decimal,
+    pub enterprise_used_after: Decimal,
+    pub item_cap: Decimal,
+    pub item_used_before: Decimal,
+    pub item_used_after: Decimal,
+    pub provider_used_before: Decimal,
+    pub provider_used_after: Decimal,
+    pub source_row: u64,
+    pub fingerprint: Fingerprint,
+}
+
+impl SettlementRow {
+    /// The row's cells in the columns' order (`schema::output::SETTLEMENTS`).
+    pub fn for_each_cell(&self, batch_id: &str, mut cell: impl FnMut(Cell)) {
+        let fingerprint = self.fingerprint.text();
+        cell(Cell::Text(batch_id));
+        cell(Cell::Count(self.seq));
+        cell(Cell::Text(&self.contract_id));
+        cell(Cell::Text(&self.enterprise_id));
+        cell(Cell::Text(&self.provider_id));
+        cell(Cell::Text(&self.product_id));
+        cell(Cell::Text(self.category));
+        cell(Cell::Date(self.signed_on));
+        cell(Cell::Date(self.completed_on));
+        cell(Cell::Money(self.service_price));
+        cell(Cell::Money(self.voucher_amount));
+        cell(Cell::Money(self.rate_limit));
+        cell(Cell::Money(self.approved_amount));
+        cell(Cell::Money(self.shortfall));
+        cell(Cell::Text(self.outcome));
+        cell(Cell::Text(self.code));
+        cell(Cell::Count(u64::from(self.tier_number)));
+        cell(Cell::Money(self.enterprise_quota));
+        cell(Cell::Money(self.enterprise_used_before));
+        cell(Cell::Money(self.enterprise_used_after));
+        cell(Cell::Money(self.item_cap));
+        cell(Cell::Money(self.item_used_before));
+        cell(Cell::Money(self.item_used_after));
+        cell(Cell::Money(self.provider_used_before));
+        cell(Cell::Money(self.provider_used_after));
+        cell(Cell::Count(self.source_row));
+        cell(Cell::Text(fingerprint.as_str()));
+    }
+}
+
+impl ExceptionRow {
+    /// The row's cells in the columns' order (`schema::output::EXCEPTIONS`),
+    /// with its message built once by the caller.
+    pub fn for_each_cell(&self, batch_id: &str, message: &str, mut cell: impl FnMut(Cell)) {
+        cell(Cell::Text(batch_id));
+        cell(Cell::Text(self.source.as_str()));
+        cell(Cell::Count(self.source_row));
+        cell(Cell::InputText(&self.contract_id));
+        cell(Cell::Text(self.severity().as_str()));
+        cell(Cell::Text(self.code.as_str()));
+        cell(Cell::Text(self.field));
+        cell(Cell::InputText(&self.value));
+        cell(Cell::Text(message));
+    }
+}
+
+impl Outcome {
+    /// The outcome and code a settlement row shows; `None` for a contract
+    /// approved nothing, which gets no settlement row (its exception row
+    /// says why).
+    pub fn settlement_columns(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Outcome::Settled => Some(("SETTLED", "")),
+            Outcome::Reduced(code) => Some(("SETTLED_REDUCED", code.as_str())),
+            Outcome::Rejected(_) => None,
+        }
+    }
+}
+
+/// One row of payouts.csv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutRow {
+    pub provider_id: String,
+    pub provider_name: String,
+    pub contracts_settled: u64,
+    pub approved_amount_batch: Decimal,
+    pub approved_amount_year: Decimal,
+    pub cap_remaining: Decimal,
+}
+
+impl PayoutRow {
+    /// The row's cells in the columns' order (`schema::output::PAYOUTS`).
+    pub fn for_each_cell(&self, batch_id: &str, mut cell: impl FnMut(Cell)) {
+        cell(Cell::Text(batch_id));
+        cell(Cell::Text(&self.provider_id));
+        cell(Cell::InputText(&self.provider_name));
+        cell(Cell::Count(self.contracts_settled));
+        cell(Cell::Money(self.approved_amount_batch));
+        cell(Cell::Money(self.approved_amount_year));
+        cell(Cell::Money(self.cap_remaining));
+    }
+}
+
+/// One row of enterprise_usage.csv. The enterprise's id and name are
+/// looked up by its registry index: at ten million contracts there are
+/// millions of rows, and two strings each would be a third of a gigabyte
+/// at the batch's peak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub enterprise_index: u32,
+    /// The tier's number as the policy names it.
+    pub tier_number: u32,
+    pub quota: Decimal,
+    pub used_before: Decimal,
+    pub used_batch: Decimal,
+    pub used_after: Decimal,
+    pub remaining: Decimal,
+}
+
+impl UsageRow {
+    /// The row's cells in the columns' order (`schema::output::USAGE`),
+    /// with the enterprise's id and name looked up by the caller.
+    pub fn for_each_cell(
+        &self,
+        batch_id: &str,
+        enterprise_id: &str,
+        enterprise_name: &str,
+        mut cell: impl FnMut(Cell),
+    ) {
+        cell(Cell::Text(batch_id));
+        cell(Cell::Text(enterprise_id));
+        cell(Cell::InputText(enterprise_name));
+        cell(Cell::Count(u64::from(self.tier_number)));
+        for amount in [self.quota, self.used_before, self.used_batch, self.used_after, self.remaining] {
+            cell(Cell::Money(amount));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::codes::{Code, Detail, Source};
+    use crate::schema::output::{self, Column, Kind};
+
+    fn kinds_match(columns: &[Column], kinds: &[Kind]) {
+        let want: Vec<Kind> = columns.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, want);
+    }
+
+    /// Every writer takes a row's cells in the schema's order: each row
+    /// type gives exactly the schema's columns, kind by kind.
+    #[test]
+    fn each_row_gives_its_tables_columns_in_order() {
+        let day = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+        let zero = Decimal::ZERO;
+        let s = SettlementRow {
+            seq: 1,
+            contract_id: "C".into(),
+            enterprise_id: "E".into(),
+            provider_id: "P".into(),
+            product_id: "D".into(),
+            category: "diagnostic",
+            signed_on: day,
+            completed_on: day,
+            service_price: zero,
+            voucher_amount: zero,
+            rate_limit: zero,
+            approved_amount: zero,
+            shortfall: zero,
+            outcome: "SETTLED",
+            code: "",
+            tier_number: 1,
+            enterprise_quota: zero,
+            enterprise_used_before: zero,
+            enterprise_used_after: zero,
+            item_cap: zero,
+            item_used_before: zero,
+            item_used_after: zero,
+            provider_used_before: zero,
+            provider_used_after: zero,
+            source_row: 1,
+            fingerprint: Fingerprint([0; 32]),
+        };
+        let mut cells = Vec::new();
+        s.for_each_cell("B", |c| cells.push(c.kind()));
+        assert_eq!(cells, output::SETTLEMENTS.iter().map(|c| c.kind).collect::<Vec<_>>());
+        let e = ExceptionRow {
+            source: Source::Contracts,
+            source_row: 1,
+            contract_id: "C".into(),
+            code: Code::E_NO_CLAIM,
+            field: "voucher_amount",
+            value: "0".into(),
+            detail: Detail::None,
+        };
+        let mut cells = Vec::new();
+        e.for_each_cell("B", "m", |c| cells.push(c.kind()));
+        kinds_match(&output::EXCEPTIONS, &cells);
+        let p = PayoutRow {
+            provider_id: "P".into(),
+            provider_name: "n".into(),
+            contracts_settled: 1,
+            approved_amount_batch: zero,
+            approved_amount_year: zero,
+            cap_remaining: zero,
+        };
+        let mut cells = Vec::new();
+        p.for_each_cell("B", |c| cells.push(c.kind()));
+        kinds_match(&output::PAYOUTS, &cells);
+        let u = UsageRow {
+            enterprise_index: 0,
+            tier_number: 1,
+            quota: zero,
+            used_before: zero,
+            used_batch: zero,
+            used_after: zero,
+            remaining: zero,
+        };
+        let mut cells = Vec::new();
+        u.for_each_cell("B", "E", "n", |c| cells.push(c.kind()));
+        kinds_match(&output::USAGE, &cells);
+    }
+}

@@ -1,0 +1,158 @@
+//! The output tables' columns (rules 6), in the order they are written, each
+//! with its kind. The CSV writers, the Parquet builders, the workbook and
+//! `explain` all take their columns from here.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+/// What a column holds, and so how each format writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text the tool writes (codes, checked ids, dates as text), as it is.
+    Text,
+    /// Text taken from an input as it was given (names, raw values): in a
+    /// CSV cell, text a spreadsheet would run as a formula is guarded.
+    InputText,
+    /// Yuan with exactly two decimals; Decimal(18, 2) in Parquet.
+    Money,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A whole number (a count, a row number, a tier number).
+    Count,
+}
+
+/// One value of a row, in its column's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell<'a> {
+    Text(&'a str),
+    InputText(&'a str),
+    Money(Decimal),
+    Date(NaiveDate),
+    Count(u64),
+}
+
+impl Cell<'_> {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Cell::Text(_) => Kind::Text,
+            Cell::InputText(_) => Kind::InputText,
+            Cell::Money(_) => Kind::Money,
+            Cell::Date(_) => Kind::Date,
+            Cell::Count(_) => Kind::Count,
+        }
+    }
+}
+
+/// One column of an output table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The column's Chinese heading, for people.
+    pub heading_zh: &'static str,
+}
+
+const fn column(name: &'static str, kind: Kind, heading_zh: &'static str) -> Column {
+    Column { name, kind, heading_zh }
+}
+
+use Kind::{Count, Date, InputText, Money, Text};
+
+/// settlements.csv and .parquet: one row per contract approved something.
+pub const SETTLEMENTS: [Column; 27] = [
+    column("batch_id", Text, "批次"),
+    column("seq", Count, "兑付顺序"),
+    column("contract_id", Text, "合同编号"),
+    column("enterprise_id", Text, "企业信用代码"),
+    column("provider_id", Text, "服务商信用代码"),
+    column("product_id", Text, "产品编号"),
+    column("category", Text, "服务类别"),
+    column("signed_on", Date, "签订日期"),
+    column("completed_on", Date, "完成确认日期"),
+    column("service_price", Money, "服务产品原价"),
+    column("voucher_amount", Money, "服务券抵扣金额"),
+    column("rate_limit", Money, "比例限额"),
+    column("approved_amount", Money, "核定兑付金额"),
+    column("shortfall", Money, "核减金额"),
+    column("outcome", Text, "结果"),
+    column("code", Text, "代码"),
+    column("tier", Count, "配额档次"),
+    column("enterprise_quota", Money, "企业年度配额"),
+    column("enterprise_used_before", Money, "企业此前已用"),
+    column("enterprise_used_after", Money, "企业此后已用"),
+    column("item_cap", Money, "项目上限"),
+    column("item_used_before", Money, "项目此前已用"),
+    column("item_used_after", Money, "项目此后已用"),
+    column("provider_used_before", Money, "服务商此前已结算"),
+    column("provider_used_after", Money, "服务商此后已结算"),
+    column("source_row", Count, "源文件行号"),
+    column("fingerprint", Text, "内容指纹"),
+];
+
+/// exceptions.csv and .parquet: one row per error, adjustment or warning.
+pub const EXCEPTIONS: [Column; 9] = [
+    column("batch_id", Text, "批次"),
+    column("source", Text, "来源"),
+    column("source_row", Count, "源文件行号"),
+    column("contract_id", InputText, "合同编号"),
+    column("severity", Text, "级别"),
+    column("code", Text, "代码"),
+    column("field", Text, "字段"),
+    column("value", InputText, "值"),
+    column("message", Text, "说明"),
+];
+
+/// payouts.csv: one row per provider paid in the batch.
+pub const PAYOUTS: [Column; 7] = [
+    column("batch_id", Text, "批次"),
+    column("provider_id", Text, "服务商信用代码"),
+    column("provider_name", InputText, "服务商名称"),
+    column("contracts_settled", Count, "兑付合同数"),
+    column("approved_amount_batch", Money, "本批兑付金额"),
+    column("approved_amount_year", Money, "年度累计兑付"),
+    column("cap_remaining", Money, "年度上限余额"),
+];
+
+/// enterprise_usage.csv: one row per enterprise whose contracts reached allocation.
+pub const USAGE: [Column; 9] = [
+    column("batch_id", Text, "批次"),
+    column("enterprise_id", Text, "企业信用代码"),
+    column("enterprise_name", InputText, "企业名称"),
+    column("tier", Count, "配额档次"),
+    column("quota", Money, "年度配额"),
+    column("used_before", Money, "此前已用"),
+    column("used_batch", Money, "本批使用"),
+    column("used_after", Money, "此后已用"),
+    column("remaining", Money, "剩余配额"),
+];
+
+/// The names of a table's columns, in order.
+pub const fn names<const N: usize>(columns: &[Column; N]) -> [&'static str; N] {
+    let mut names = [""; N];
+    let mut i = 0;
+    while i < N {
+        names[i] = columns[i].name;
+        i += 1;
+    }
+    names
+}
+
+/// The columns of `columns` of one kind, in order.
+pub fn of_kind(columns: &[Column], kind: Kind) -> impl Iterator<Item = &'static str> + '_ {
+    columns.iter().filter(move |c| c.kind == kind).map(|c| c.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_within_each_table() {
+        for table in [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..]] {
+            let mut names: Vec<&str> = table.iter().map(|c| c.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), table.len());
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The layout the code keeps: no import cycle among the modules of `src/`,
+//! and `rules` a leaf of pure functions (no rayon, no polars, no `unsafe`,
+//! no file system), importing only the leaf modules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::workdir::repo;
+
+/// Modules every layer may use; they import none but each other.
+const LEAVES: [&str; 7] = ["checksum", "crash", "direct_io", "error", "record", "rules", "schema"];
+
+fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The top-level module a source file belongs to (`src/engine/pass.rs` -> `engine`).
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let relative = file.strip_prefix(src).unwrap();
+    let first = relative.components().next()?.as_os_str().to_str()?.trim_end_matches(".rs").to_string();
+    (first != "lib" && first != "main").then_some(first)
+}
+
+/// The code of a file without its comments.
+fn code(text: &str) -> String {
+    text.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+/// The top-level modules a file's code names through `crate::`.
+fn imports(code: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // `crate::{a, b::c, d::{e, f}}`: the first name of each item.
+            let mut depth = 1;
+            let mut item_start = true;
+            let mut name = String::new();
+            for ch in group.chars() {
+                match ch {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                if depth == 1 && ch == ',' {
+                    if !name.is_empty() {
+                        found.insert(std::mem::take(&mut name));
+                    }
+                    item_start = true;
+                    continue;
+                }
+                if item_start {
+                    if ch.is_alphanumeric() || ch == '_' {
+                        name.push(ch);
+                    } else if !name.is_empty() {
+                        found.insert(std::mem::take(&mut name));
+                        item_start = false;
+                    }
+                }
+            }
+            if !name.is_empty() {
+                found.insert(name);
+            }
+        } else {
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            found.insert(name);
+        }
+    }
+    found
+}
+
+/// Module -> the other modules it imports.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = repo().join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(&src, f)).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let Some(module) = module_of(&src, file) else { continue };
+        let text = std::fs::read_to_string(file).unwrap();
+        let edges = graph.entry(module.clone()).or_default();
+        for imported in imports(&code(&text)) {
+            if imported != module && modules.contains(&imported) {
+                edges.insert(imported);
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle through `start`, if any, as the path of modules.
+fn cycle_from(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    let mut stack = vec![(start.to_string(), vec![start.to_string()])];
+    let mut seen = BTreeSet::new();
+    while let Some((module, path)) = stack.pop() {
+        for next in graph.get(&module).into_iter().flatten() {
+            if next == start {
+                let mut cycle = path.clone();
+                cycle.push(start.to_string());
+                return Some(cycle);
+            }
+            if seen.insert(next.clone()) {
+                let mut longer = path.clone();
+                longer.push(next.clone());
+                stack.push((next.clone(), longer));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn the_import_reader_finds_grouped_and_nested_imports() {
+    let found =
+        imports("use crate::{Error, report::{html, workbook}, rules::codes::Source};\nlet x = crate::frame::f();");
+    assert_eq!(found, ["Error", "frame", "report", "rules"].map(String::from).into_iter().collect());
+}
+
+#[test]
+fn no_import_cycle_among_modules() {
+    let graph = graph();
+    assert!(graph.len() > 10, "the modules of src/ were found: {graph:?}");
+    for module in graph.keys() {
+        if let Some(cycle) = cycle_from(&graph, module) {
+            panic!("import cycle: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn leaves_import_only_leaves() {
+    for (module, imported) in graph() {
+        if LEAVES.contains(&module.as_str()) {
+            let outside: Vec<&String> = imported.iter().filter(|m| !LEAVES.contains(&m.as_str())).collect();
+            assert!(outside.is_empty(), "leaf module {module} imports {outside:?}");
+        }
+    }
+}
+
+#[test]
+fn rules_are_pure() {
+    let mut files = Vec::new();
+    sources(&repo().join("src/rules"), &mut files);
+    assert!(files.len() > 10);
+    for file in files {
+        let code = code(&std::fs::read_to_string(&file).unwrap());
+        for banned in ["rayon", "polars", "unsafe", "std::fs", "File::", "std::thread", "crate::engine", "crate::frame"]
+        {
+            assert!(!code.contains(banned), "{} uses {banned}", file.display());
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("//! "), "{} opens with what it implements", file.display());
+    }
+}

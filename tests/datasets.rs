@@ -1,0 +1,201 @@
+//! Datasets in the conformance layout (policy.toml, the four registries, one
+//! folder per batch with contracts.*, expected/<batch>/expected.json), run
+//! batch by batch into a fresh ledger and compared with their expected
+//! results — in Rust, with no Python: every contract row's outcome, code,
+//! approved amount, rate limit, seq and adjustment or warning codes; the
+//! registry exceptions; the payouts per provider; the batch total.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::workdir::{Workdir, binary};
+
+/// The file of a dataset named `stem` in `dir`, whatever its format.
+pub fn find(dir: &Path, stem: &str) -> PathBuf {
+    ["csv", "parquet", "xlsx"]
+        .iter()
+        .map(|ext| dir.join(format!("{stem}.{ext}")))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no {stem}.* in {}", dir.display()))
+}
+
+/// The batches a dataset expects, in order.
+pub fn batches(dataset: &Path) -> Vec<String> {
+    let mut batches: Vec<String> = std::fs::read_dir(dataset.join("expected"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    batches.sort();
+    batches
+}
+
+/// Runs every batch of `dataset` in order into `work` (ledger and outputs
+/// there), each with the job file a finance office would write. Panics,
+/// with the tool's message, on a run that does not exit 0.
+pub fn run_dataset(dataset: &Path, work: &Path) -> Vec<String> {
+    let batches = batches(dataset);
+    std::fs::create_dir_all(work).unwrap();
+    let year = &batches[0][..4];
+    for batch in &batches {
+        let contracts = find(&dataset.join(batch), "contracts");
+        let job = format!(
+            "[job]\nservice_year = {year}\npolicy = {:?}\nledger = {:?}\noutput = {:?}\n\n[inputs]\ncontracts = {:?}\nenterprises = {:?}\ndesignations = {:?}\nproviders = {:?}\nproducts = {:?}\n",
+            dataset.join("policy.toml"),
+            work.join("ledger"),
+            work.join("out/{batch}"),
+            contracts,
+            find(dataset, "enterprises"),
+            find(dataset, "designations"),
+            find(dataset, "providers"),
+            find(dataset, "products"),
+        );
+        let job_path = work.join("job.toml");
+        std::fs::write(&job_path, job).unwrap();
+        let out =
+            std::process::Command::new(binary()).arg("run").arg(&job_path).args(["--batch", batch]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{} {batch}: exit {:?}: {}",
+            dataset.display(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    batches
+}
+
+fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers: Vec<String> =
+        reader.headers().unwrap().iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect();
+    reader.records().map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(String::from)).collect()).collect()
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Compares the outputs of one batch in `out` with `expected.json`; returns
+/// the differences found (empty: all as expected).
+pub fn compare_batch(expected: &Value, out: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let batch = text(&expected["batch"]);
+    let settlements: BTreeMap<u64, BTreeMap<String, String>> =
+        csv_rows(&out.join("settlements.csv")).into_iter().map(|r| (r["source_row"].parse().unwrap(), r)).collect();
+    let mut errors: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut extras: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    let mut registry: BTreeSet<(String, u64, String)> = BTreeSet::new();
+    for e in csv_rows(&out.join("exceptions.csv")) {
+        let row: u64 = e["source_row"].parse().unwrap_or(0);
+        if e["source"] != "contracts" {
+            registry.insert((e["source"].clone(), row, e["code"].clone()));
+        } else if e["severity"] == "error" {
+            errors.entry(row).or_default().push(e["code"].clone());
+        } else {
+            extras.entry(row).or_default().insert(e["code"].clone());
+        }
+    }
+    let contracts = expected["contracts"].as_object().expect("contracts");
+    for (row, want) in contracts {
+        let row: u64 = row.parse().unwrap();
+        let mut want_extras: BTreeSet<String> =
+            want.get("warnings").and_then(Value::as_array).into_iter().flatten().map(text).collect();
+        let got = settlements.get(&row);
+        let got_errors = errors.get(&row).cloned().unwrap_or_default();
+        let ok = match want.get("outcome") {
+            Some(outcome) => {
+                if text(outcome) == "SETTLED_REDUCED" {
+                    want_extras.insert(text(&want["code"]));
+                }
+                got.is_some_and(|s| {
+                    s["outcome"] == text(outcome)
+                        && s["code"] == text(&want["code"])
+                        && s["approved_amount"] == text(&want["approved"])
+                        && s["rate_limit"] == text(&want["rate_limit"])
+                        && s["seq"] == text(&want["seq"])
+                        && s["contract_id"] == text(&want["contract_id"])
+                }) && got_errors.is_empty()
+            }
+            None => got.is_none() && got_errors == [text(&want["code"])],
+        };
+        let got_extras = extras.get(&row).cloned().unwrap_or_default();
+        if !ok || got_extras != want_extras {
+            problems.push(format!(
+                "{batch} contracts row {row}: want {want}, got {got:?} errors {got_errors:?} extra {got_extras:?}"
+            ));
+        }
+    }
+    for row in settlements.keys().chain(errors.keys()) {
+        if !contracts.contains_key(&row.to_string()) {
+            problems.push(format!("{batch} contracts row {row}: not a data row, yet reported"));
+        }
+    }
+    let want_registry: BTreeSet<(String, u64, String)> = expected["registry_exceptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| (text(&x["source"]), x["source_row"].as_u64().unwrap_or(0), text(&x["code"])))
+        .collect();
+    if registry != want_registry {
+        problems.push(format!("{batch} registry exceptions: want {want_registry:?}, got {registry:?}"));
+    }
+    let payouts: BTreeMap<String, String> = csv_rows(&out.join("payouts.csv"))
+        .into_iter()
+        .filter(|p| p["approved_amount_batch"] != "0.00")
+        .map(|p| (p["provider_id"].clone(), p["approved_amount_batch"].clone()))
+        .collect();
+    let want_payouts: BTreeMap<String, String> =
+        expected["payouts"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), text(v))).collect();
+    if payouts != want_payouts {
+        problems.push(format!("{batch} payouts: want {want_payouts:?}, got {payouts:?}"));
+    }
+    let total: rust_decimal::Decimal =
+        settlements.values().map(|s| s["approved_amount"].parse::<rust_decimal::Decimal>().unwrap()).sum();
+    if total.to_string() != text(&expected["total_approved"])
+        && format!("{total:.2}") != text(&expected["total_approved"])
+    {
+        problems.push(format!("{batch}: total approved {total}, want {}", text(&expected["total_approved"])));
+    }
+    problems
+}
+
+/// Runs a dataset and compares every batch with its expected results.
+pub fn check_dataset(dataset: &Path, work: &Path) {
+    let batches = run_dataset(dataset, work);
+    let mut problems = Vec::new();
+    let mut rows = 0;
+    for batch in &batches {
+        let expected: Value =
+            serde_json::from_slice(&std::fs::read(dataset.join(format!("expected/{batch}/expected.json"))).unwrap())
+                .unwrap();
+        rows += expected["contracts"].as_object().map_or(0, |c| c.len());
+        problems.extend(compare_batch(&expected, &work.join(format!("out/{batch}"))));
+    }
+    assert!(rows > 0, "{}: no expected contract rows", dataset.display());
+    assert!(problems.is_empty(), "{}: {} differences:\n{}", dataset.display(), problems.len(), problems.join("\n"));
+}
+
+#[test]
+fn example_dataset_matches_its_hand_computed_results() {
+    let w = Workdir::new();
+    check_dataset(&crate::workdir::repo().join("fixtures/example-2025"), &w.path("run"));
+}
+
+/// The checker finds a difference: an expected amount changed by a fen fails.
+#[test]
+fn a_wrong_expectation_is_reported() {
+    let w = Workdir::new();
+    let dataset = crate::workdir::repo().join("fixtures/example-2025");
+    run_dataset(&dataset, &w.path("run"));
+    let mut expected: Value =
+        serde_json::from_slice(&std::fs::read(dataset.join("expected/2025-Q1/expected.json")).unwrap()).unwrap();
+    expected["contracts"]["1"]["approved"] = Value::String("9999.99".into());
+    let problems = compare_batch(&expected, &w.path("run/out/2025-Q1"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("contracts row 1"), "{problems:?}");
+}
