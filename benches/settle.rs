@@ -6,7 +6,7 @@
 //! peak RSS and rows/s. The floor is polars alone reading the same contracts
 //! file and writing it back as CSV and as Parquet; the ratio of our time to
 //! the floor is printed. Beside it the outputs floor: polars alone reading
-//! the same contracts file and writing what SPEC 6 asks a run to write (the
+//! the same contracts file and writing what rules 6 asks a run to write (the
 //! batch's two large tables, once each as CSV and as Parquet) — the floor
 //! writes one table back, a run writes two larger ones. Each figure is the
 //! best of three runs, after the freshly written dataset has been synced to

@@ -143,7 +143,7 @@ fn write_parquet<W: std::io::Write + Send>(
     Ok(())
 }
 
-/// settlements.parquet, columns as SPEC 6 orders them. The rows of each
+/// settlements.parquet, columns as rules 6 orders them. The rows of each
 /// row group are built once (in parallel) and also handed to `also`, which
 /// writes them into settlements.csv when both files are rendered together.
 /// `fill` builds the rows of a range of row numbers into a buffer
@@ -255,7 +255,7 @@ impl Builder {
     }
 }
 
-/// exceptions.parquet, columns as SPEC 6 orders them. The messages of each
+/// exceptions.parquet, columns as rules 6 orders them. The messages of each
 /// row group are built once, into the frame's message column, and handed
 /// from there with the group's rows to `also`, which writes them into
 /// exceptions.csv when both are rendered.
@@ -417,7 +417,7 @@ impl InputColumns {
 }
 
 /// A Parquet input as text rows (all columns, file order), each typed cell
-/// read as SPEC 2.6 says: a float is the shortest decimal text that
+/// read as rules 2.6 says: a float is the shortest decimal text that
 /// round-trips it, a decimal its exact text, a date or date-time its date
 /// (the stored value's own date, no time-zone conversion), null is empty.
 pub fn parquet_input_columns(path: &std::path::Path, bytes: &[u8]) -> Result<InputColumns> {

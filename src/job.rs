@@ -1,4 +1,4 @@
-//! The job file (SPEC 7) -> a validated `JobSpec` with paths resolved and
+//! The job file (rules 7) -> a validated `JobSpec` with paths resolved and
 //! `{batch}` filled in.
 
 use std::collections::BTreeMap;

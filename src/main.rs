@@ -15,26 +15,6 @@ use voucher_settle::report::Summary;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-unsafe extern "C" {
-    /// mimalloc's documented option setter (`mimalloc.h`), linked with the allocator.
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` (15 in both the v2 and the v3 `mimalloc.h`).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-/// A run is one process that ends when the batch is written: memory it
-/// frees is kept for its own next allocation instead of being handed back
-/// to the system and faulted in again, zeroed. At 10M contracts that is
-/// about 9% of the wall time for about 9% more peak memory (README,
-/// benchmark). `MIMALLOC_PURGE_DELAY` in the environment still decides.
-fn keep_freed_memory() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets an allocator option; callable at any time, no memory passed.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    }
-}
-
 /// 服务券兑付结算 — settle Guangxi manufacturing service vouchers.
 #[derive(Debug, Parser)]
 #[command(name = "voucher-settle", version)]
@@ -83,7 +63,7 @@ fn init_logging(cli: &Cli) {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
+    voucher_settle::engine::memory::keep_freed_memory();
     let cli = Cli::parse();
     init_logging(&cli);
     let result = match &cli.command {

@@ -13,7 +13,7 @@ use voucher_settle::schema::input as columns;
 use crate::datasets::{batches, check_dataset, run_dataset};
 use crate::workdir::{Workdir, repo};
 
-/// The Chinese header of a column of input `stem` (its first alias in SPEC 2).
+/// The Chinese header of a column of input `stem` (its first alias in rules 2).
 fn chinese(stem: &str, header: &str) -> String {
     let spec: &[columns::ColumnSpec] = match stem {
         "contracts" => &columns::CONTRACTS,

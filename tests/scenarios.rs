@@ -1,4 +1,4 @@
-//! SPEC 4 rule by rule: one minimal case per code, and the boundaries.
+//! rules 4 rule by rule: one minimal case per code, and the boundaries.
 //! Each scenario settles a small batch through the library and states, for
 //! every contract row, its outcome: "SETTLED 10000.00",
 //! "SETTLED_REDUCED W_ITEM_CAP 2000.00", or "E_CODE field"; warnings follow

@@ -2,7 +2,7 @@
 //! a realistic dataset for tests and benchmarks — registries sized to N, the
 //! 2025 policy, a job file and one folder per quarter. Heavy buyers and large
 //! providers make every cap bind somewhere; rows carry each row-check error
-//! of SPEC 4.1 at the given rate. The same arguments give the same bytes.
+//! of rules 4.1 at the given rate. The same arguments give the same bytes.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -79,7 +79,7 @@ fn uscc(kind: u8, index: u64) -> String {
     String::from_utf8(body).expect("ASCII")
 }
 
-/// Codes that rows are made to carry (SPEC 4.1). `E_CATEGORY_NOT_COVERED`
+/// Codes that rows are made to carry (rules 4.1). `E_CATEGORY_NOT_COVERED`
 /// cannot occur: the 2025 policy covers every category.
 const INJECTED: [Code; 28] = [
     Code::E_ROW_MALFORMED,

@@ -21,6 +21,7 @@ mod validate;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::frame::LedgerSettlement;
@@ -106,49 +107,26 @@ pub fn settle_batch(
     let eligible = order::in_allocation_order(validated.eligible);
     log.done("sort");
 
-    let carried = pass::carried_totals(carry_in, &registries, policy.cap_scope());
     let tiers = summaries::tiers_of(&eligible, &registries, policy, service_year, cutoff);
-    let mut claims = pass::claims(policy, &tiers, &eligible);
-    let item_keys = pass::item_slots(&mut claims);
-    let mut totals = carried.totals;
-    totals.item_yuan = item_keys.iter().map(|(key, _)| carried.items.get(key).copied().unwrap_or_default()).collect();
-    drop(carried.items);
-    let enterprise_used_before = totals.enterprise_yuan.clone();
-    log.done("claims");
-    let pass = pass::sequential_pass(policy, &claims, &mut totals);
-    log.done("allocate");
-    pass::check_steps(policy, &claims, &pass.steps)?;
-    // Year-to-date total and cap of each item scope key touched, for the
-    // control totals; then the item totals and the claims are freed before
-    // the exception rows are built.
-    let item_caps: Vec<(rust_decimal::Decimal, rust_decimal::Decimal)> =
-        item_keys.iter().zip(&totals.item_yuan).map(|((_, cap), used)| (*used, *cap)).collect();
-    drop(item_keys);
-    totals.item_yuan = Vec::new();
-    let rate_limits: Vec<rust_decimal::Decimal> = claims.iter().map(|c| c.rate_limit_yuan).collect();
-    drop(claims);
+    let done = pass::allocate(policy, &registries, &tiers, &eligible, carry_in, &log)?;
 
-    rows::allocation_exceptions(policy, &eligible, &tiers, &rate_limits, &pass.steps, &mut exceptions);
-    let payouts = summaries::payouts(&pass.paid, &totals, policy, &registries);
-    let usage = summaries::usage(&pass.used_batch, &tiers, policy, &enterprise_used_before, &totals);
+    rows::allocation_exceptions(policy, &eligible, &tiers, &done.rate_limits, &done.steps, &mut exceptions);
+    let payouts = summaries::payouts(&done.paid, &done.totals, policy, &registries);
+    let usage = summaries::usage(&done.used_batch, &tiers, policy, &done.enterprise_used_before, &done.totals);
     let ids = rows::RegistryIds::of(&registries);
-    let settlements = Settlements::new(policy, tiers, eligible, pass.steps, rate_limits, ids)?;
+    let settlements = Settlements::new(policy, tiers, eligible, done.steps, done.rate_limits, ids)?;
     log.done("rows");
     exceptions.sort_by_key(|e| e.sort_key());
     log.done("sort exceptions");
     let recounted = recount_by_provider(&settlements)?;
-    let control = summaries::control_totals(
-        validated.rows_in,
-        &settlements,
-        &exceptions,
-        &payouts,
-        &totals,
-        &item_caps,
-        &usage,
-        &carried.unlisted_providers,
-        &recounted,
-        policy,
-    );
+    let caps = summaries::CapsHeld {
+        totals: &done.totals,
+        item_caps: &done.item_caps,
+        usage: &usage,
+        unlisted_providers: &done.unlisted_providers,
+    };
+    let control =
+        summaries::control_totals(validated.rows_in, &settlements, &exceptions, &payouts, &caps, &recounted, policy);
     log.done("control totals");
     if !control.all_hold() {
         return Err(Error::Internal(format!(
@@ -173,8 +151,8 @@ pub fn settle_batch(
 
 /// Per provider: settled contracts and Σ approved, counted by polars from
 /// the settlement rows — independently of the pass — for the control totals.
-fn recount_by_provider(settlements: &Settlements) -> Result<Vec<(String, u64, rust_decimal::Decimal)>> {
+fn recount_by_provider(settlements: &Settlements) -> Result<Vec<(String, u64, Decimal)>> {
     let providers: Vec<u32> = (0..settlements.len()).map(|i| settlements.provider_index(i)).collect();
-    let approved: Vec<rust_decimal::Decimal> = (0..settlements.len()).map(|i| settlements.approved(i)).collect();
+    let approved: Vec<Decimal> = (0..settlements.len()).map(|i| settlements.approved(i)).collect();
     crate::frame::approved_by_provider(providers, approved, |index| settlements.provider_id_at(index))
 }

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::engine::CarryIn;
-use crate::engine::memory::{PREFETCH_DISTANCE, filled, prefetch};
+use crate::engine::memory::{PREFETCH_DISTANCE, PhaseLog, filled, prefetch};
 use crate::rules::allocation::{Ask, ItemScope, Step, approved, rate_limit};
 use crate::rules::category::Category;
 use crate::rules::contract::Eligible;
@@ -141,6 +141,65 @@ pub fn item_slots(claims: &mut [Claim]) -> Vec<(u64, Decimal)> {
         claim.item_slot = (item_keys.len() - 1) as u32;
     }
     item_keys
+}
+
+/// What allocation leaves behind for the rows and the summaries.
+pub struct Allocated {
+    /// Per contract, in allocation order.
+    pub steps: Vec<Step>,
+    pub rate_limits: Vec<Decimal>,
+    /// Per enterprise registry index (see [`Pass`]).
+    pub used_batch: Vec<Option<Decimal>>,
+    /// Per provider registry index (see [`Pass`]).
+    pub paid: Vec<(u64, Decimal)>,
+    /// The year-to-date totals after the batch (item totals freed).
+    pub totals: BatchTotals,
+    /// Per enterprise registry index: the year-to-date total before the batch.
+    pub enterprise_used_before: Vec<Decimal>,
+    /// Per item scope touched: (year-to-date total, cap).
+    pub item_caps: Vec<(Decimal, Decimal)>,
+    pub unlisted_providers: FxHashMap<String, Decimal>,
+}
+
+/// Allocation of a batch: the carried totals, the claims and their item
+/// slots, the sequential pass, and every step checked against the rule.
+pub fn allocate(
+    policy: &Policy,
+    registries: &Registries,
+    tiers: &[Option<TierPosition>],
+    eligible: &[Eligible],
+    carry_in: &CarryIn,
+    log: &PhaseLog,
+) -> Result<Allocated> {
+    let carried = carried_totals(carry_in, registries, policy.cap_scope());
+    let mut claims = claims(policy, tiers, eligible);
+    let item_keys = item_slots(&mut claims);
+    let mut totals = carried.totals;
+    totals.item_yuan = item_keys.iter().map(|(key, _)| carried.items.get(key).copied().unwrap_or_default()).collect();
+    drop(carried.items);
+    let enterprise_used_before = totals.enterprise_yuan.clone();
+    log.done("claims");
+    let pass = sequential_pass(policy, &claims, &mut totals);
+    log.done("allocate");
+    check_steps(policy, &claims, &pass.steps)?;
+    // The item totals and the claims are freed before the exception rows
+    // are built; the item totals touched are kept with their caps for the
+    // control totals.
+    let item_caps = item_keys.iter().zip(&totals.item_yuan).map(|((_, cap), used)| (*used, *cap)).collect();
+    drop(item_keys);
+    totals.item_yuan = Vec::new();
+    let rate_limits = claims.iter().map(|c| c.rate_limit_yuan).collect();
+    drop(claims);
+    Ok(Allocated {
+        steps: pass.steps,
+        rate_limits,
+        used_batch: pass.used_batch,
+        paid: pass.paid,
+        totals,
+        enterprise_used_before,
+        item_caps,
+        unlisted_providers: carried.unlisted_providers,
+    })
 }
 
 /// What the sequential pass leaves behind.

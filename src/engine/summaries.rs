@@ -101,16 +101,22 @@ pub fn usage(
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the cap checks of the control totals read: the year-to-date totals
+/// after the pass, by registry index and by item scope touched.
+pub struct CapsHeld<'a> {
+    pub totals: &'a BatchTotals,
+    /// Per item scope touched: (year-to-date total, cap).
+    pub item_caps: &'a [(Decimal, Decimal)],
+    pub usage: &'a [UsageRow],
+    pub unlisted_providers: &'a FxHashMap<String, Decimal>,
+}
+
 pub fn control_totals(
     contract_rows_in: u64,
     settlements: &Settlements,
     exceptions: &[ExceptionRow],
     payouts: &[PayoutRow],
-    totals: &BatchTotals,
-    item_caps: &[(Decimal, Decimal)],
-    usage: &[UsageRow],
-    unlisted_providers: &FxHashMap<String, Decimal>,
+    caps: &CapsHeld,
     recounted: &[(String, u64, Decimal)],
     policy: &Policy,
 ) -> ControlTotals {
@@ -122,6 +128,7 @@ pub fn control_totals(
     let approved_total = row_totals.approved;
     let payouts_total: Decimal = payouts.iter().map(|p| p.approved_amount_batch).sum();
     let provider_cap = policy.provider_cap_yuan();
+    let CapsHeld { totals, item_caps, usage, unlisted_providers } = caps;
     let caps_checked = (item_caps.len() + usage.len() + totals.provider_yuan.len() + unlisted_providers.len()) as u64;
     let caps_hold = item_caps.par_iter().all(|(used, cap)| within_cap(*used, *cap))
         && usage.par_iter().all(|u| within_cap(u.used_after, u.quota))

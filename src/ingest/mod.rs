@@ -1,7 +1,7 @@
 //! Readers: an input file -> a `Table` of raw text records in canonical
 //! column order. CSV (UTF-8 or GBK/GB18030), XLSX and Parquet all end in the
 //! same `RecordBuilder`, so row numbering and malformed records mean the same
-//! thing whatever the format (SPEC 2): records whose fields are all empty
+//! thing whatever the format (rules 2): records whose fields are all empty
 //! after trimming are skipped and not numbered; `source_row` 1 is the first
 //! data record after the header.
 

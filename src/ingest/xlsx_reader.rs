@@ -1,5 +1,5 @@
 //! Workbooks (XLSX, and XLS through the same reader): the first sheet or the
-//! one the job names. Cells become text as SPEC 2.6 says: a number is the
+//! one the job names. Cells become text as rules 2.6 says: a number is the
 //! shortest decimal text that round-trips it, a date cell is its date.
 
 use std::io::Cursor;
@@ -49,7 +49,7 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
     Ok(builder.finish())
 }
 
-/// The text of a cell, as SPEC 2.6 reads XLSX cells.
+/// The text of a cell, as rules 2.6 reads XLSX cells.
 pub fn cell_text(cell: &Data) -> String {
     match cell {
         Data::Empty => String::new(),

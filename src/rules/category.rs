@@ -1,4 +1,4 @@
-//! The service categories of SPEC 3. Their rates and caps live in the policy.
+//! The service categories of rules 3. Their rates and caps live in the policy.
 
 use serde::Serialize;
 

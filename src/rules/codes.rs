@@ -370,7 +370,7 @@ impl Source {
     }
 }
 
-/// One row of the exception report (SPEC 6).
+/// One row of the exception report (rules 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExceptionRow {
     pub source: Source,

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 /// Longest contract_id accepted, in Unicode scalar values.
 pub const MAX_CONTRACT_ID_CHARS: usize = 64;
 
-/// A contract row whose twelve fields parsed (SPEC 4.1 step 3).
+/// A contract row whose twelve fields parsed (rules 4.1 step 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contract {
     pub source_row: u64,
@@ -192,7 +192,7 @@ fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
 
 type Checked<T> = std::result::Result<T, ExceptionRow>;
 
-/// Step 3: every field in the order of SPEC table 2.1.
+/// Step 3: every field in the order of table 2.1 of the rules.
 pub fn parse_contract(record: &Record) -> Checked<Contract> {
     let fail = |code, field| Err(exception(record, code, field));
     let text = |index: usize| record.get(index);

@@ -1,4 +1,4 @@
-//! Dates as SPEC 2.6 writes them: `YYYY-MM-DD`, `YYYY/M/D`, `YYYY年M月D日`,
+//! Dates as rules 2.6 writes them: `YYYY-MM-DD`, `YYYY/M/D`, `YYYY年M月D日`,
 //! or a date-time whose date part is taken as written.
 
 use chrono::NaiveDate;

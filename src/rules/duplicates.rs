@@ -12,7 +12,7 @@ pub struct DuplicateGroup {
 }
 
 impl DuplicateGroup {
-    /// The records left out (SPEC 4.1 step 2 and its registry twin): all
+    /// The records left out (rules 4.1 step 2 and its registry twin): all
     /// but the first of identical records, every one of differing records.
     pub fn flagged(&self) -> &[usize] {
         if self.identical { &self.members[1..] } else { &self.members }

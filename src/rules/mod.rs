@@ -1,6 +1,8 @@
 //! The settlement rules as code: pure functions and plain types, one file
 //! per part of the rules. Nothing here runs in parallel, touches a file or
 //! knows polars; `engine` runs these rules fast, `rules` says what they are.
+//! Section numbers ("rules 4.2") are those of `docs/RULES.md`, which says
+//! the same in prose.
 //!
 //! | file | rules |
 //! |---|---|

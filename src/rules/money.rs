@@ -6,7 +6,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 /// overflow a `Decimal` (10^15 yuan x 10^8 rows stays far below 7.9 x 10^28).
 const MAX_INTEGER_DIGITS: usize = 15;
 
-/// Parses a money field as SPEC 2.6 defines it: optional `¥`/`￥`, ASCII
+/// Parses a money field as rules 2.6 defines it: optional `¥`/`￥`, ASCII
 /// digits, optional thousands separators in groups of three, at most two
 /// decimals. The caller trims. Returns `None` for anything else. Exact: the
 /// digits become the decimal's integer mantissa, never a float.
@@ -109,7 +109,7 @@ fn write_money(out: &mut impl std::fmt::Write, amount: Decimal) {
     put(&TWO_DIGITS[2 * fraction..2 * fraction + 2]);
 }
 
-/// The policy's rounding to 0.01 (SPEC 8: `half_up` or `down`).
+/// The policy's rounding to 0.01 (rules 8: `half_up` or `down`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rounding {

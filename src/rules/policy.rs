@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::rules::category::Category;
 use crate::rules::money::Rounding;
 
-/// What the per-item cap counts (SPEC 4.3).
+/// What the per-item cap counts (rules 4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CapScope {
     EnterpriseProductYear,

@@ -1,4 +1,4 @@
-//! 统一社会信用代码 (USCC, GB 32100-2015) check as SPEC 2.6 defines it.
+//! 统一社会信用代码 (USCC, GB 32100-2015) check as rules 2.6 defines it.
 
 use crate::Id;
 

@@ -19,7 +19,7 @@ const fn col(name: &'static str, aliases: &'static [&'static str], required: boo
     ColumnSpec { name, aliases, required }
 }
 
-/// SPEC 2.1, in table order (the order fields are parsed in).
+/// rules 2.1, in table order (the order fields are parsed in).
 pub const CONTRACTS: [ColumnSpec; 12] = [
     col("contract_id", &["合同编号"], true),
     col("enterprise_id", &["企业统一社会信用代码", "企业信用代码"], true),
