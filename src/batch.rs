@@ -32,6 +32,8 @@ pub fn input_columns(source: Source) -> &'static [ColumnSpec] {
 pub struct Computed {
     pub outcome: BatchOutcome,
     pub summary: Summary,
+    /// A dry run: every report for people says 试算 (not for payment).
+    pub dry_run: bool,
 }
 
 /// The output files, in the order the manifest lists them.
@@ -58,7 +60,7 @@ pub struct BatchSpec<'a> {
 pub fn compute(policy: &Policy, tables: BatchTables, spec: &BatchSpec, carry_in: &CarryIn) -> Result<Computed> {
     let outcome = settle_batch(tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
     let summary = report::summary(&outcome, policy);
-    Ok(Computed { outcome, summary })
+    Ok(Computed { outcome, summary, dry_run: false })
 }
 
 /// Renders every output file into `destination`, in manifest order.
@@ -83,7 +85,7 @@ pub fn render_one(computed: &Computed, name: &str, destination: &Destination) ->
 
 /// Renders the output files at the given positions of [`OUTPUT_NAMES`], in parallel.
 fn render_files(computed: &Computed, destination: &Destination, which: &[usize]) -> Result<Vec<(usize, OutputFile)>> {
-    let (outcome, summary) = (&computed.outcome, &computed.summary);
+    let (outcome, summary, dry_run) = (&computed.outcome, &computed.summary, computed.dry_run);
     let batch_id = outcome.batch_id.as_str();
     let settled_rows = outcome.settlements.len();
     let settled = Some(settled_rows as u64);
@@ -109,8 +111,8 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w))),
         ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w))),
         ("summary.json", None, Box::new(|w| report::summary_json(summary, w))),
-        ("settlement.xlsx", None, Box::new(|w| whole(workbook::settlement_workbook(outcome, summary), w))),
-        ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary).into_bytes()), w))),
+        ("settlement.xlsx", None, Box::new(|w| whole(workbook::settlement_workbook(outcome, summary, dry_run), w))),
+        ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary, dry_run).into_bytes()), w))),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
     // A large table's CSV file and its Parquet twin, when both are asked

@@ -4,7 +4,7 @@ use std::path::Path;
 
 /// Why a run stopped. Row-level problems are never errors: they are
 /// exception rows. These are the problems that make a whole run meaningless.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Unusable input, job or policy: exit code 2, nothing committed.
     #[error("{0}")]

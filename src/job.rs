@@ -8,6 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
 use crate::ingest::{Encoding, InputOptions};
+use crate::rules::batches::{BatchId, BatchKind};
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::policy::{Policy, parse_policy};
 use crate::{Error, Result};
@@ -105,70 +106,32 @@ struct RawInputs {
 pub struct Batch {
     pub id: String,
     pub cutoff: NaiveDate,
+    pub kind: BatchKind,
 }
 
 impl Batch {
-    /// `YYYY-Qn` implies the quarter's last day; any other id needs `--cutoff`,
-    /// and an explicit cutoff always wins.
-    pub fn resolve(id: &str, cutoff: Option<NaiveDate>) -> Result<Batch> {
-        let id = id.trim();
-        let id_ok = !id.is_empty()
-            && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            && !id.starts_with('.');
-        if !id_ok {
-            return Err(Error::Input(format!(
-                "批次编号无效 (invalid batch id) {id:?}: use letters, digits, '-', '_' or '.', e.g. 2025-Q1"
-            )));
-        }
-        let cutoff = match cutoff.or_else(|| quarter_end(id)) {
-            Some(c) => c,
-            None => {
+    /// A quarter or follow-up id implies its quarter's last day as cutoff and
+    /// takes no other; a free id needs `--cutoff` (rules 7). A refused id is
+    /// exit 2 saying what a valid one looks like.
+    pub fn resolve(id: &str, cutoff: Option<NaiveDate>, service_year: i32) -> Result<Batch> {
+        let batch = BatchId::parse(id, service_year)
+            .map_err(|why| Error::Input(format!("批次编号无效 (invalid batch id) {:?}: {why}", id.trim())))?;
+        let text = batch.as_str();
+        let cutoff = match (batch.implied_cutoff(), cutoff) {
+            (Some(implied), Some(given)) if implied != given => {
                 return Err(Error::Input(format!(
-                    "批次 {id} 需要截止日期 (batch {id} is not YYYY-Qn; give --cutoff YYYY-MM-DD)"
+                    "批次 {text} 的截止日期为 {implied}，不能另指定 {given} (batch {text} is cut off on {implied}; --cutoff {given} refused)"
+                )));
+            }
+            (Some(implied), _) => implied,
+            (None, Some(given)) => given,
+            (None, None) => {
+                return Err(Error::Input(format!(
+                    "批次 {text} 需要截止日期 (batch {text} is neither YYYY-Qn nor YYYY-FU-yyyyQn; give --cutoff YYYY-MM-DD)"
                 )));
             }
         };
-        Ok(Batch { id: id.to_string(), cutoff })
-    }
-}
-
-/// The last day of quarter `YYYY-Qn`, or of the quarter a follow-up batch
-/// `YYYY-FU-yyyyQn` names.
-pub fn quarter_end(id: &str) -> Option<NaiveDate> {
-    if let Some((service_year, quarter)) = id.split_once("-FU-") {
-        let _: i32 = service_year.parse().ok().filter(|_| service_year.len() == 4)?;
-        let (year, q) = quarter.split_once('Q')?;
-        return last_day_of_quarter(year, q);
-    }
-    let (year, quarter) = id.split_once("-Q").or_else(|| id.split_once("-q"))?;
-    last_day_of_quarter(year, quarter)
-}
-
-fn last_day_of_quarter(year: &str, quarter: &str) -> Option<NaiveDate> {
-    if year.len() != 4 || quarter.len() != 1 {
-        return None;
-    }
-    let year: i32 = year.parse().ok()?;
-    let quarter: u32 = quarter.parse().ok().filter(|q| (1..=4).contains(q))?;
-    let (month, day) = [(3, 31), (6, 30), (9, 30), (12, 31)][quarter as usize - 1];
-    NaiveDate::from_ymd_opt(year, month, day)
-}
-
-/// `--batch auto`: the batch of `service_year` for the last quarter that has
-/// ended as of `as_of`. A quarter of the service year itself is `YYYY-Qn`; a
-/// quarter of a later year is the follow-up batch `YYYY-FU-yyyyQn`, which
-/// settles the service year's contracts completed up to that quarter's end.
-/// Before the service year's first quarter has ended there is nothing to settle.
-pub fn auto_batch(service_year: i32, as_of: NaiveDate) -> Result<String> {
-    let quarter_now = (as_of.month0() / 3) as i32;
-    let (year, quarter) = if quarter_now == 0 { (as_of.year() - 1, 4) } else { (as_of.year(), quarter_now) };
-    match year.cmp(&service_year) {
-        std::cmp::Ordering::Equal => Ok(format!("{year}-Q{quarter}")),
-        std::cmp::Ordering::Greater => Ok(format!("{service_year}-FU-{year}Q{quarter}")),
-        std::cmp::Ordering::Less => Err(Error::Input(format!(
-            "截至 {as_of}，服务年度 {service_year} 尚无已结束的季度 (as of {as_of}, no quarter of service year {service_year} has ended)"
-        ))),
+        Ok(Batch { id: text.to_string(), cutoff, kind: batch.kind() })
     }
 }
 
@@ -208,9 +171,51 @@ impl JobSpec {
 /// the date `auto` resolves against.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
+    /// A dry run's reports go to the output folder of `<batch>.dry-run`.
+    pub dry_run: bool,
     pub id: String,
     pub cutoff: Option<NaiveDate>,
     pub as_of: Option<NaiveDate>,
+}
+
+/// The service year and ledger store a job file names, for `--batch auto`
+/// to find the batches not yet committed before the batch is chosen.
+pub fn service_year_and_ledger(path: &Path) -> Result<(i32, PathBuf)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
+    let raw: RawJob = toml::from_str(&text)
+        .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
+    refuse_batch_in_ledger_path(path, &raw.job.ledger)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok((raw.job.service_year, tidy(&base.join(&raw.job.ledger))))
+}
+
+/// The output folder: the job's `output` with `{batch}` replaced by the
+/// batch id — by `<batch>.dry-run` for a dry run, so that a dry run's
+/// reports never stand where a committed batch's do (a job whose output
+/// names no `{batch}` gets `.dry-run` after its folder name).
+fn output_folder(output: &str, base: &Path, batch_id: &str, dry_run: bool) -> PathBuf {
+    if !dry_run {
+        return tidy(&base.join(output.replace("{batch}", batch_id)));
+    }
+    if output.contains("{batch}") {
+        return tidy(&base.join(output.replace("{batch}", &format!("{batch_id}.dry-run"))));
+    }
+    let folder = tidy(&base.join(output));
+    let name = folder.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    folder.with_file_name(format!("{name}.dry-run"))
+}
+
+/// One store holds every batch of a job: a ledger path naming `{batch}`
+/// would start each batch from an empty store, and pay again what earlier
+/// batches paid.
+fn refuse_batch_in_ledger_path(path: &Path, ledger: &str) -> Result<()> {
+    if ledger.contains("{batch}") {
+        return Err(Error::Input(format!(
+            "{}: job.ledger 不能含 {{batch}} (job.ledger {ledger:?} may not contain {{batch}}: every batch of a job shares one store)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Loads a job file; resolves the batch; checks that the policy and every
@@ -219,14 +224,11 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
     let raw: RawJob = toml::from_str(&text)
         .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
-    let batch_id = if request.id.trim().eq_ignore_ascii_case("auto") {
-        let batch_id = auto_batch(raw.job.service_year, request.as_of.unwrap_or_else(today_in_china))?;
-        tracing::info!(batch = %batch_id, "--batch auto resolved");
-        batch_id
-    } else {
-        request.id.clone()
-    };
-    let batch = Batch::resolve(&batch_id, request.cutoff)?;
+    if request.id.trim().eq_ignore_ascii_case("auto") {
+        return Err(Error::Internal("--batch auto is resolved before the job is loaded".into()));
+    }
+    refuse_batch_in_ledger_path(path, &raw.job.ledger)?;
+    let batch = Batch::resolve(&request.id, request.cutoff, raw.job.service_year)?;
     let options = input_options(&raw)
         .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -244,7 +246,7 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         service_year: raw.job.service_year,
         policy: resolve(&raw.job.policy),
         ledger: resolve(&raw.job.ledger),
-        output: resolve(&raw.job.output),
+        output: output_folder(&raw.job.output, base, &batch.id, request.dry_run),
         batch,
         inputs,
         options,
@@ -316,44 +318,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quarter_ids_imply_their_last_day() {
+    fn quarter_ids_imply_their_last_day_and_take_no_other() {
         let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        assert_eq!(Batch::resolve("2025-Q1", None).unwrap().cutoff, day(2025, 3, 31));
-        assert_eq!(Batch::resolve("2025-Q2", None).unwrap().cutoff, day(2025, 6, 30));
-        assert_eq!(Batch::resolve("2024-Q4", None).unwrap().cutoff, day(2024, 12, 31));
-        assert_eq!(Batch::resolve("2025-Q1", Some(day(2025, 2, 15))).unwrap().cutoff, day(2025, 2, 15));
-        assert!(Batch::resolve("2025-Q5", None).is_err());
-        assert!(Batch::resolve("special", None).is_err());
-        assert!(Batch::resolve("../x", Some(day(2025, 1, 1))).is_err());
-        assert_eq!(Batch::resolve("special", Some(day(2025, 5, 1))).unwrap().id, "special");
-    }
-
-    #[test]
-    fn auto_batch_resolution_table() {
-        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        let cases = [
-            (day(2025, 4, 3), "2025-Q1"),
-            (day(2025, 4, 1), "2025-Q1"),
-            (day(2025, 6, 30), "2025-Q1"),
-            (day(2025, 7, 1), "2025-Q2"),
-            (day(2025, 9, 30), "2025-Q2"),
-            (day(2025, 10, 1), "2025-Q3"),
-            (day(2025, 12, 31), "2025-Q3"),
-            (day(2026, 1, 1), "2025-Q4"),
-            (day(2026, 1, 5), "2025-Q4"),
-            (day(2026, 3, 31), "2025-Q4"),
-            (day(2026, 4, 1), "2025-FU-2026Q1"),
-            (day(2026, 7, 2), "2025-FU-2026Q2"),
-            (day(2027, 1, 4), "2025-FU-2026Q4"),
-        ];
-        for (as_of, want) in cases {
-            assert_eq!(auto_batch(2025, as_of).unwrap(), want, "{as_of}");
-        }
-        assert!(auto_batch(2025, day(2025, 3, 31)).is_err(), "Q1 has not ended");
-        assert!(auto_batch(2025, day(2024, 12, 31)).is_err());
-        assert_eq!(quarter_end("2025-FU-2026Q1"), Some(day(2026, 3, 31)));
-        assert_eq!(Batch::resolve("2025-FU-2026Q2", None).unwrap().cutoff, day(2026, 6, 30));
-        assert_eq!(quarter_end("2025-FU-2026Q5"), None);
+        assert_eq!(Batch::resolve("2025-Q1", None, 2025).unwrap().cutoff, day(2025, 3, 31));
+        assert_eq!(Batch::resolve("2025-Q2", None, 2025).unwrap().cutoff, day(2025, 6, 30));
+        assert_eq!(Batch::resolve("2025-Q2", Some(day(2025, 6, 30)), 2025).unwrap().cutoff, day(2025, 6, 30));
+        assert!(Batch::resolve("2025-Q1", Some(day(2025, 2, 15)), 2025).is_err(), "a quarter's cutoff is its last day");
+        assert!(Batch::resolve("2024-Q4", None, 2025).is_err(), "another service year's quarter");
+        assert!(Batch::resolve("2025-Q5", Some(day(2025, 12, 31)), 2025).is_err());
+        assert!(Batch::resolve("2025-q1", None, 2025).is_err());
+        assert!(Batch::resolve("special", None, 2025).is_err(), "a free id needs --cutoff");
+        assert!(Batch::resolve("../x", Some(day(2025, 1, 1)), 2025).is_err());
+        assert_eq!(Batch::resolve("special", Some(day(2025, 5, 1)), 2025).unwrap().id, "special");
+        assert_eq!(Batch::resolve("2025-FU-2026Q2", None, 2025).unwrap().cutoff, day(2026, 6, 30));
     }
 
     #[test]

@@ -67,17 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     let result = match &cli.command {
-        Command::Run(args) => {
-            let result = run::run(args);
-            log_run_summary(args, &result);
-            result.map(|report| {
-                print!("{}", describe_run(&report));
-                // The process ends here: the settled batch is left to the
-                // system to take back whole. Freeing its rows one by one
-                // would keep one core busy for 0.5 s at 10M contracts.
-                std::mem::forget(report);
-            })
-        }
+        Command::Run(args) => run_batches(args),
         Command::Verify(args) => verify::run(args).map(|line| println!("{line}")),
         Command::Explain(args) => explain::run(args).map(|text| print!("{text}")),
         Command::Synth(args) => synth::run(args).map(|line| println!("{line}")),
@@ -91,8 +81,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the batch asked for, or with `--batch auto` every batch not yet
+/// committed in order, stopping at the first that fails.
+fn run_batches(args: &RunArgs) -> voucher_settle::Result<()> {
+    let batches = match run::batches_to_run(args) {
+        Ok(batches) => batches,
+        Err(err) => {
+            log_run_summary(&args.batch, &Err(err.clone()));
+            return Err(err);
+        }
+    };
+    for batch in batches {
+        let one = RunArgs { batch, ..args.clone() };
+        let result = run::run(&one);
+        log_run_summary(&one.batch, &result);
+        let report = result?;
+        print!("{}", describe_run(&report));
+        // The process ends soon: the settled batch is left to the system to
+        // take back whole. Freeing its rows one by one would keep one core
+        // busy for 0.5 s at 10M contracts.
+        std::mem::forget(report);
+    }
+    Ok(())
+}
+
 /// The one line every run ends with, for operations to watch.
-fn log_run_summary(args: &RunArgs, result: &voucher_settle::Result<RunReport>) {
+fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>) {
     let (outcome, summary, batch) = match result {
         Ok(RunReport::Settled { summary, committed: Some(_), .. }) => {
             ("committed", Some(summary), summary.batch_id.clone())
@@ -101,7 +115,7 @@ fn log_run_summary(args: &RunArgs, result: &voucher_settle::Result<RunReport>) {
         Ok(RunReport::AlreadyCommitted { summary, batch_id, .. }) => {
             ("already_committed", summary.as_ref(), batch_id.clone())
         }
-        Err(_) => ("failed", None, args.batch.clone()),
+        Err(_) => ("failed", None, batch_asked.to_string()),
     };
     let count = |f: fn(&Summary) -> u64| summary.map_or(0, f);
     let exit_status = result.as_ref().map_or_else(|e| e.exit_code(), |_| 0);

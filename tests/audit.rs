@@ -51,8 +51,8 @@ fn object_of(w: &Workdir, batch_dir: &str, input: &str) -> String {
 #[test]
 fn untouched_store_verifies() {
     let w = two_quarters();
-    assert_eq!(verify(&w, &[]), (Some(0), "2 batches verified\n".to_string()));
-    assert_eq!(verify(&w, &["--batch", "2025-Q2"]), (Some(0), "1 batches verified\n".to_string()));
+    assert_eq!(verify(&w, &[]), (Some(0), "2 个批次验证一致 (2 batches verified)\n".to_string()));
+    assert_eq!(verify(&w, &["--batch", "2025-Q2"]), (Some(0), "1 个批次验证一致 (1 batch verified)\n".to_string()));
     let (code, text) = verify(&w, &["--batch", "2025-Q9"]);
     assert_eq!(code, Some(2), "{text}");
 }
@@ -134,7 +134,7 @@ fn every_kind_of_tampering_is_found() {
                 let len = w.read("ledger/batches/000001_2025-Q1/settlement.xlsx").len();
                 flip_byte(w, "ledger/batches/000001_2025-Q1/settlement.xlsx", len / 2)
             },
-            "batch 2025-Q1, settlement.xlsx",
+            "batch 2025-Q1, settlement.xlsx, file differs (stored sha256:",
         ),
         (
             "manifest.json field",
@@ -192,6 +192,7 @@ fn every_kind_of_tampering_is_found() {
         let (code, text) = verify(&w, &[]);
         assert_eq!(code, Some(3), "{what}: {text}");
         assert!(text.contains(want), "{what}: want {want:?} in {text}");
+        assert!(!text.contains("PK\u{3}") && !text.contains("\\u{"), "{what}: no raw bytes in {text}");
     }
 }
 
@@ -316,13 +317,13 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
         assert_eq!(out.status.code(), None, "{point}: the process died");
         let (code, text) = verify(&w, &[]);
         let committed = point == "committed";
-        let want = if committed { "2 batches verified" } else { "1 batches verified" };
+        let want = if committed { "(2 batches verified)" } else { "(1 batch verified)" };
         assert_eq!(code, Some(0), "{point}: {text}");
         assert!(text.contains(want), "{point}: {text}");
         // The next run works and ends where a run without a crash ends.
         let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
         assert_eq!(printed.contains("already committed"), committed, "{point}: {printed}");
-        assert_eq!(verify(&w, &[]), (Some(0), "2 batches verified\n".to_string()), "{point}");
+        assert_eq!(verify(&w, &[]), (Some(0), "2 个批次验证一致 (2 batches verified)\n".to_string()), "{point}");
         for name in ["settlements.csv", "exceptions.csv", "payouts.csv", "summary.json"] {
             let path = format!("out/2025-Q2/{name}");
             assert_eq!(w.read(&path), clean.read(&path), "{point}: {name}");

@@ -106,7 +106,7 @@ fn dry_run_commits_nothing() {
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
     assert!(printed.contains("dry run"), "{printed}");
     assert!(w.committed().is_empty());
-    assert_eq!(w.csv("out/2025-Q1/settlements.csv").len(), 6);
+    assert_eq!(w.csv("out/2025-Q1.dry-run/settlements.csv").len(), 6);
     // A later real run settles Q1 as if the dry run never happened.
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     assert_eq!(w.csv("out/2025-Q1/settlements.csv").len(), 6);
@@ -134,11 +134,14 @@ fn rerun_identical_is_a_no_op_and_changed_inputs_are_refused() {
 #[test]
 fn earlier_cutoff_than_committed_is_refused() {
     let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
     w.write("data/late/contracts.csv", w.read("data/2025-Q1/contracts.csv"));
     let out = w.run(&["run", "job.toml", "--batch", "late", "--cutoff", "2025-03-31"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(w.committed(), ["000001_2025-Q2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("earlier than committed batch 2025-Q2"), "{stderr}");
+    assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
 }
 
 #[test]

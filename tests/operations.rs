@@ -49,13 +49,83 @@ fn auto_batch_json_logs_and_a_timer_firing_twice() {
     assert_eq!((&last["outcome"], &last["exit_status"]), (&"already_committed".into(), &0.into()));
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
 
-    // Q3's export has not landed: exit 2 naming the expected path.
+    // The July firing was missed; in October Q2 is caught up first, then
+    // Q3, whose export has not landed: exit 2 naming the expected path, Q2
+    // committed, Q3 left for the next firing.
     let missing = w.run(&["--log-format", "json", "run", "job.toml", "--batch", "auto", "--as-of", "2025-10-05"]);
     assert_eq!(missing.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("data/2025-Q3/contracts.csv"), "{stderr}");
+    let closing: Vec<(String, String)> = json_lines(&missing.stderr)
+        .iter()
+        .filter(|e| e["message"] == "run finished")
+        .map(|e| (e["batch"].as_str().unwrap().to_string(), e["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(closing, [("2025-Q2".into(), "committed".into()), ("2025-Q3".into(), "failed".into())]);
     let last = json_lines(&missing.stderr).pop().unwrap();
     assert_eq!((&last["outcome"], &last["exit_status"]), (&"failed".into(), &2.into()));
+    assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
+}
+
+/// A missed export, as the shipped timer meets it: nothing committed yet
+/// and two quarters ended. `auto` settles Q1, then Q2, in one run; never Q2
+/// alone, which would lock Q1 out.
+#[test]
+fn auto_catches_up_missed_quarters_in_order() {
+    let w = Workdir::with_example();
+    let out = w.run(&["run", "job.toml", "--batch", "auto", "--as-of", "2025-07-05"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
+    let again = w.run(&["run", "job.toml", "--batch", "auto", "--as-of", "2025-07-06"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
+}
+
+/// Q2 asked for before Q1 is committed: refused, naming Q1 and how to
+/// settle a quarter without contracts; Q1 then settles, and Q2 after it.
+#[test]
+fn a_quarter_before_the_one_it_follows_is_refused() {
+    let w = Workdir::with_example();
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2025-Q1") && stderr.contains("header-only"), "{stderr}");
+    assert!(w.committed().is_empty());
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
+    assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
+}
+
+/// Ids shaped like a quarter or a follow-up must be exactly one; free ids
+/// need a cutoff no later than the next uncommitted quarter's, and cannot
+/// differ from a committed id only by letter case.
+#[test]
+fn batch_ids_are_strict() {
+    let w = Workdir::with_example();
+    for (id, cutoff) in
+        [("2025-Q5", Some("2025-12-31")), ("2025-q1", None), ("2024-Q1", None), ("2025-FU-2025Q4", None)]
+    {
+        let mut args = vec!["run", "job.toml", "--batch", id];
+        if let Some(cutoff) = cutoff {
+            args.extend(["--cutoff", cutoff]);
+        }
+        let out = w.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{id}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(w.committed().is_empty());
+    for id in ["early-look", "Adjust-1", "adjust-1"] {
+        w.write(&format!("data/{id}/contracts.csv"), w.read("data/2025-Q1/contracts.csv"));
+    }
+    let late = w.run(&["run", "job.toml", "--batch", "early-look", "--cutoff", "2025-04-30"]);
+    let stderr = String::from_utf8_lossy(&late.stderr);
+    assert_eq!(late.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2025-Q1"), "cut off after 2025-Q1, which is not committed: {stderr}");
+    w.run_ok(&["run", "job.toml", "--batch", "Adjust-1", "--cutoff", "2025-02-28"]);
+    let twin = w.run(&["run", "job.toml", "--batch", "adjust-1", "--cutoff", "2025-02-28"]);
+    let stderr = String::from_utf8_lossy(&twin.stderr);
+    assert_eq!(twin.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Adjust-1"), "{stderr}");
+    assert_eq!(w.committed(), ["000001_Adjust-1"]);
 }
 
 #[test]

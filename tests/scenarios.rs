@@ -643,7 +643,7 @@ fn twins_render_as_the_files_alone() {
     let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
     assert_eq!((outcome.settlements.len(), outcome.exceptions.len()), (2, 3));
     let summary = voucher_settle::report::summary(&outcome, &parse_policy(&default_policy()).unwrap());
-    let computed = Computed { outcome, summary };
+    let computed = Computed { outcome, summary, dry_run: false };
     let all = render(&computed, &Destination::memory()).unwrap();
     for name in ["settlements.csv", "settlements.parquet", "exceptions.csv", "exceptions.parquet"] {
         let alone = render_one(&computed, name, &Destination::memory()).unwrap();

@@ -13,5 +13,6 @@ mod formats;
 mod model;
 mod operations;
 mod properties;
+mod safety;
 mod scenarios;
 mod synth;

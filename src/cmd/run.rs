@@ -12,23 +12,25 @@ use crate::checksum::sha256_hex;
 use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
 use crate::job::load_policy;
-use crate::job::{BatchRequest, JobSpec, load_job};
+use crate::job::{BatchRequest, JobSpec, load_job, service_year_and_ledger, today_in_china};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest, Staging};
 use crate::output::{Destination, Folder, OutputFile, partial_path, publish};
 use crate::progress::Progress;
 use crate::report::Summary;
+use crate::rules::batches::{BatchId, BatchKind, differ_only_by_case, pending};
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::policy::Policy;
 use crate::{Error, Result, TOOL_VERSION, report};
 
 /// Settle one batch of a service year and commit it to the ledger store.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The job file (TOML): policy, ledger, output folder and the five inputs.
     pub job: PathBuf,
-    /// Batch id. `YYYY-Qn` implies the quarter's last day as cutoff; `auto`
-    /// is the last quarter ended as of --as-of (default: today, China time).
+    /// Batch id: `YYYY-Qn` (cut off on the quarter's last day), a follow-up
+    /// `YYYY-FU-yyyyQn`, another id with --cutoff, or `auto`: every quarter
+    /// ended as of --as-of (default: today, China time) not yet committed, in order.
     #[arg(long)]
     pub batch: String,
     /// With `--batch auto`: the date to resolve against (YYYY-MM-DD).
@@ -73,8 +75,35 @@ fn date_option(flag: &str, text: Option<&String>) -> Result<Option<NaiveDate>> {
     Ok(Some(date))
 }
 
+/// The batches `--batch auto` settles, in order (rules 7): every quarter
+/// and follow-up of the job's service year that has ended as of `--as-of`
+/// (default: today, China time) and is not committed yet — so a missed
+/// export is caught up in order, all in one run; when all are committed,
+/// the last one again (a no-op). Any other `--batch` is itself.
+pub fn batches_to_run(args: &RunArgs) -> Result<Vec<String>> {
+    if !args.batch.trim().eq_ignore_ascii_case("auto") {
+        return Ok(vec![args.batch.clone()]);
+    }
+    let as_of = date_option("--as-of", args.as_of.as_ref())?.unwrap_or_else(today_in_china);
+    let (service_year, ledger) = service_year_and_ledger(&args.job)?;
+    let committed: Vec<String> = if ledger.join("batches").is_dir() {
+        Ledger::open_read(&ledger)?.committed()?.into_iter().map(|b| b.manifest.batch_id).collect()
+    } else {
+        Vec::new()
+    };
+    let batches = pending(service_year, as_of, |id| committed.iter().any(|c| c == id));
+    if batches.is_empty() {
+        return Err(Error::Input(format!(
+            "截至 {as_of}，服务年度 {service_year} 尚无已结束的季度 (as of {as_of}, no quarter of service year {service_year} has ended)"
+        )));
+    }
+    tracing::info!(batches = %batches.join(","), "--batch auto resolved");
+    Ok(batches)
+}
+
 pub fn run(args: &RunArgs) -> Result<RunReport> {
     let request = BatchRequest {
+        dry_run: args.dry_run,
         id: args.batch.clone(),
         cutoff: date_option("--cutoff", args.cutoff.as_ref())?,
         as_of: date_option("--as-of", args.as_of.as_ref())?,
@@ -118,8 +147,12 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let ledger = Ledger::open(&job.ledger)?;
     let committed = ledger.committed()?;
     if let Some(done) = committed.iter().find(|b| b.manifest.batch_id == job.batch.id) {
-        return already_committed(done, &policy_entry, &input_entries, &job.output);
+        // A dry run of a committed batch has nothing to try: the committed
+        // files are not copied into a folder marked 试算.
+        let restore_into = (!args.dry_run).then_some(job.output.as_path());
+        return already_committed(done, &policy_entry, &input_entries, restore_into);
     }
+    refuse_out_of_order(&committed, &job)?;
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year)?;
     let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
@@ -190,7 +223,14 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         "outputs written"
     );
     Ok(RunReport::Settled {
-        printed: report::printed_summary(&computed.summary),
+        printed: if args.dry_run {
+            format!(
+                "【试算 DRY RUN：未提交账本，不得用于付款 not committed, not for payment】\n{}",
+                report::printed_summary(&computed.summary)
+            )
+        } else {
+            report::printed_summary(&computed.summary)
+        },
         output: job.output.clone(),
         committed: committed_dir,
         manifest_sha256,
@@ -225,7 +265,8 @@ fn settle_and_render(
 ) -> Result<Rendered> {
     let phase_started = Instant::now();
     progress.phase("校验、分配 checking, allocating");
-    let computed = compute(policy, tables, spec, carry_in)?;
+    let mut computed = compute(policy, tables, spec, carry_in)?;
+    computed.dry_run = args.dry_run;
     tracing::info!(
         batch = spec.batch_id,
         phase = "settle",
@@ -265,7 +306,7 @@ fn already_committed(
     done: &CommittedBatch,
     policy: &FileEntry,
     inputs: &[FileEntry],
-    output: &Path,
+    restore_into: Option<&Path>,
 ) -> Result<RunReport> {
     if !done.manifest.same_inputs(&policy.sha256, inputs) {
         return Err(Error::Input(format!(
@@ -284,14 +325,53 @@ fn already_committed(
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     // Written through the same .NAME.partial names a run that died after its
     // commit point may have left, so none of those stays behind.
-    write_output_folder(output, &borrowed)?;
+    if let Some(output) = restore_into {
+        write_output_folder(output, &borrowed)?;
+    }
     let summary = files.iter().find(|(n, _)| *n == "summary.json").and_then(|(_, b)| serde_json::from_slice(b).ok());
     Ok(RunReport::AlreadyCommitted {
         batch_id: done.manifest.batch_id.clone(),
         dir: done.dir.clone(),
-        output: output.to_path_buf(),
+        output: restore_into.map_or_else(|| done.dir.clone(), Path::to_path_buf),
         summary,
     })
+}
+
+/// Batch order (rules 7): a quarter needs the quarters before it committed,
+/// a follow-up needs the year's four quarters and the follow-ups before it;
+/// ids that differ only by letter case cannot both be in a store; a free
+/// batch may not be cut off later than the first quarter or follow-up of
+/// its year not yet committed.
+fn refuse_out_of_order(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {
+    let id = job.batch.id.as_str();
+    if let Some(other) = committed.iter().find(|b| differ_only_by_case(&b.manifest.batch_id, id)) {
+        return Err(Error::Input(format!(
+            "账本已有批次 {}，不能再提交仅大小写不同的 {id} (the store holds batch {}; {id} differs from it only by letter case)",
+            other.manifest.batch_id, other.manifest.batch_id
+        )));
+    }
+    let is_committed = |id: &str| committed.iter().any(|b| b.manifest.batch_id == id);
+    let batch = BatchId::parse(id, job.service_year).map_err(Error::Input)?;
+    if let Some(missing) = batch.first_missing_predecessor(is_committed) {
+        return Err(Error::Input(format!(
+            "批次 {id} 之前须先结算 {missing}；如该季度没有完成的合同，用只有表头的导出文件结算 \
+             (batch {missing} must be committed before {id}; a quarter without completed contracts is settled from a header-only export)"
+        )));
+    }
+    if batch.kind() == BatchKind::Free {
+        let next = pending(job.service_year, job.batch.cutoff, is_committed)
+            .into_iter()
+            .filter(|next| !is_committed(next))
+            .filter_map(|next| BatchId::parse(&next, job.service_year).ok())
+            .find_map(|next| next.implied_cutoff().map(|cutoff| (next.as_str().to_string(), cutoff)));
+        if let Some((next, cutoff)) = next.filter(|(_, cutoff)| job.batch.cutoff > *cutoff) {
+            return Err(Error::Input(format!(
+                "批次 {id} 的截止日期 {} 晚于尚未结算的 {next} 的截止日期 {cutoff} (free batch {id} may not be cut off after {next}, not yet committed, whose cutoff is {cutoff})",
+                job.batch.cutoff
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {

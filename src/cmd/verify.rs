@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::batch::{BatchSpec, compute, input_columns, render, render_one};
-use crate::checksum::sha256_file;
+use crate::checksum::{sha256_file, sha256_hex};
 use crate::frame::{TextTable, parquet_rows};
 use crate::ingest::{Table, parse_table};
 use crate::job::input_options_of;
@@ -45,13 +45,18 @@ pub fn run(args: &VerifyArgs) -> Result<String> {
     };
     // A single batch's carry-in comes from the stored batches before it:
     // their files must still be the ones their manifests list.
-    for batch in &batches[..selected[0].min(batches.len())] {
+    let first = selected.first().copied().unwrap_or(0);
+    for batch in &batches[..first.min(batches.len())] {
         check_file_hashes(batch)?;
     }
     for &index in &selected {
         replay(&ledger, &batches, index)?;
     }
-    Ok(format!("{} batches verified", selected.len()))
+    Ok(match selected.len() {
+        0 => "账本中没有已提交的批次 (the store holds no committed batch; nothing to verify)".to_string(),
+        1 => "1 个批次验证一致 (1 batch verified)".to_string(),
+        n => format!("{n} 个批次验证一致 ({n} batches verified)"),
+    })
 }
 
 /// Reads the committed batches and checks their sequence, the hash chain
@@ -157,8 +162,11 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
                 std::fs::read(&path).map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
             let again = render_one(&computed, file.name, &Destination::memory())?;
             let rendered = again.bytes.as_deref().unwrap_or_default();
-            let place = first_difference(file.name, &stored, rendered)
-                .unwrap_or_else(|| "bytes differ (formatting)".to_string());
+            let checksums = format!("stored {}, recomputed {}", sha256_hex(&stored), again.sha256);
+            let place = match first_difference(file.name, &stored, rendered) {
+                Some(place) if is_text(file.name) => format!("{place} ({checksums})"),
+                _ => format!("file differs ({checksums})"),
+            };
             return Err(differs(format!("batch {}, {}, {place}", m.batch_id, file.name)));
         }
         if entry.rows != file.rows {
@@ -198,7 +206,14 @@ fn check_checksum(batch_id: &str, entry: &FileEntry, sha256: &str) -> Result<()>
     Ok(())
 }
 
-/// Names the first differing row and column of two versions of an output.
+/// Whether an output is text, whose first differing row and column (or
+/// line) a difference is named by; binary files (the workbook, Parquet)
+/// are reported as differing files with both checksums.
+fn is_text(name: &str) -> bool {
+    [".csv", ".json", ".html"].iter().any(|ext| name.ends_with(ext))
+}
+
+/// Names the first differing row and column of two versions of a table.
 fn first_difference(name: &str, stored: &[u8], recomputed: &[u8]) -> Option<String> {
     let (stored, recomputed) = if name.ends_with(".parquet") {
         match (parquet_rows(stored), parquet_rows(recomputed)) {

@@ -81,7 +81,18 @@ fn bar_chart(bars: &[(String, Decimal, String)], color: &str) -> String {
     svg
 }
 
-pub fn report_html(outcome: &BatchOutcome, summary: &Summary) -> String {
+/// The report page; a dry run's says 试算 (dry run, not for payment) in its
+/// title and in a banner above everything else.
+pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> String {
+    let page = report_page(outcome, summary);
+    if !dry_run {
+        return page;
+    }
+    const BANNER: &str = "<div style=\"border:3px solid #b00020;color:#b00020;font-size:20px;font-weight:bold;padding:8px 12px;margin-bottom:16px\">试算 DRY RUN — 未提交账本，不得用于付款 (not committed; not for payment)</div>\n";
+    page.replacen("<title>", "<title>试算 DRY RUN ", 1).replacen("<body>\n", &format!("<body>\n{BANNER}"), 1)
+}
+
+fn report_page(outcome: &BatchOutcome, summary: &Summary) -> String {
     let s = summary;
     let c = &s.control_totals;
     let mut payouts: Vec<_> = outcome.payouts.iter().collect();

@@ -70,8 +70,8 @@ impl<W: Write> CsvOut<W> {
     /// One cell, written as its kind says.
     fn cell(&mut self, cell: Cell) {
         match cell {
-            Cell::Text(text) => self.text(text),
-            Cell::InputText(text) => self.input_text(text),
+            // Every text cell of every CSV file, in this one place.
+            Cell::Text(text) | Cell::InputText(text) => self.guarded_text(text),
             Cell::Money(amount) => self.money(amount),
             Cell::Date(date) => self.plain(iso(date).as_str()),
             Cell::Count(value) => self.plain(itoa::Buffer::new().format(value)),
@@ -93,8 +93,8 @@ impl<W: Write> CsvOut<W> {
             self.buffer.extend_from_slice(bytes);
         }
     }
-    /// Input text a spreadsheet must not run as a formula.
-    fn input_text(&mut self, value: &str) {
+    /// Text a spreadsheet must not run as a formula.
+    fn guarded_text(&mut self, value: &str) {
         if needs_apostrophe(value) {
             let mut guarded = std::mem::take(&mut self.scratch);
             guarded.clear();
@@ -136,10 +136,12 @@ fn render_failed(e: std::io::Error) -> Error {
     Error::Internal(format!("CSV render: {e}"))
 }
 
-/// Input text shown in a spreadsheet must not run as a formula: a value
-/// starting with = + - @ or a control character gets a leading apostrophe.
+/// Text shown in a spreadsheet must not run as a formula: a value starting
+/// with = + - @, a tab or a carriage return gets a leading apostrophe. So
+/// does a value starting with an apostrophe, so that the rule to read a
+/// cell back exactly is one: a cell starting with ' had one ' added.
 fn needs_apostrophe(value: &str) -> bool {
-    matches!(value.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
+    matches!(value.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\''))
 }
 
 pub fn settlements_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {

@@ -56,11 +56,16 @@ fn number(amount: Decimal) -> f64 {
     format_money(amount).parse().unwrap_or(0.0)
 }
 
-pub fn settlement_workbook(outcome: &BatchOutcome, summary: &Summary) -> Result<Vec<u8>> {
-    build(outcome, summary).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
+/// What every sheet of a dry run's workbook says, in its name and print header.
+pub const DRY_RUN_MARK: &str = "试算";
+
+/// The workbook; a dry run's says 试算 (dry run, not for payment) on every
+/// sheet's tab and printed page, so it cannot be signed by mistake.
+pub fn settlement_workbook(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> Result<Vec<u8>> {
+    build(outcome, summary, dry_run).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
 }
 
-fn build(outcome: &BatchOutcome, summary: &Summary) -> std::result::Result<Vec<u8>, XlsxError> {
+fn build(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> std::result::Result<Vec<u8>, XlsxError> {
     let f = formats();
     let mut workbook = Workbook::new();
     // Fastest deflate: the detail sheets are capped, and at level 6 the
@@ -77,6 +82,13 @@ fn build(outcome: &BatchOutcome, summary: &Summary) -> std::result::Result<Vec<u
     settlements_sheet(workbook.add_worksheet(), outcome, &f)?;
     exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
     usage_sheet(workbook.add_worksheet(), outcome, &f)?;
+    if dry_run {
+        for sheet in workbook.worksheets_mut() {
+            let name = format!("{}（{DRY_RUN_MARK}）", sheet.name());
+            sheet.set_name(name)?;
+            sheet.set_header(format!("&C&14&\"-,Bold\"{DRY_RUN_MARK} DRY RUN — 不得用于付款 NOT FOR PAYMENT"));
+        }
+    }
     workbook.save_to_buffer()
 }
 

@@ -17,9 +17,11 @@
 //! | `allocation.rs` | first come, first served under the caps; cap scopes |
 //! | `outputs.rs` | the rows a batch writes |
 //! | `control.rs` | the control totals every batch must meet |
+//! | `batches.rs` | batch ids and the order batches are settled in |
 //! | `reference.rs` | allocation in its plainest form, for the tests |
 
 pub mod allocation;
+pub mod batches;
 pub mod category;
 pub mod codes;
 pub mod contract;

@@ -173,6 +173,10 @@ struct RawScheme {
     provider_annual_cap: String,
     #[serde(default)]
     provider_annual_cap_ref: Option<String>,
+    /// The designation codes the tiers may name, when a year's notice
+    /// introduces codes the scheme's list (rules 5) does not have.
+    #[serde(default)]
+    designations: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +197,42 @@ struct RawTier {
     new_above_scale_years: Option<i32>,
     #[serde(rename = "ref")]
     clause: Option<String>,
+}
+
+/// The designation codes of the scheme (rules 5), which the tiers of a
+/// policy may name unless the policy declares its own list.
+pub const SCHEME_DESIGNATIONS: [&str; 12] = [
+    "gx_digital_workshop",
+    "gx_ii_integration",
+    "dt_maturity_3plus",
+    "gx_zjtx_board",
+    "innovative_sme",
+    "gx_single_champion",
+    "gx_specialized_sme",
+    "gx_smart_factory",
+    "gx_innovation_demo",
+    "gx_quality_benchmark",
+    "national_single_champion",
+    "national_little_giant",
+];
+
+/// The known code nearest to `code` (fewest single-character edits).
+fn nearest<'k>(code: &str, known: &[&'k str]) -> Option<&'k str> {
+    let distance = |a: &str, b: &str| {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut diagonal = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let above = row[j + 1];
+                row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+                diagonal = above;
+            }
+        }
+        row[b.len()]
+    };
+    known.iter().copied().min_by_key(|k| distance(code, k))
 }
 
 /// Parses and checks a policy; the error names the key at fault.
@@ -216,6 +256,12 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
                 "scheme.cap_scope = {other:?}: must be enterprise_product_year, contract or enterprise_category_year"
             ));
         }
+    };
+    let declared: Option<Vec<String>> =
+        scheme.designations.as_ref().map(|codes| codes.iter().map(|d| d.trim().to_ascii_lowercase()).collect());
+    let known: Vec<&str> = match &declared {
+        Some(codes) => codes.iter().map(String::as_str).collect(),
+        None => SCHEME_DESIGNATIONS.to_vec(),
     };
     let deposit_ratio_min = ratio("scheme.deposit_ratio_min", &scheme.deposit_ratio_min)?;
     let provider_cap_yuan = amount("scheme.provider_annual_cap", &scheme.provider_annual_cap)?;
@@ -250,6 +296,15 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
             (2, None) => Some(2),
             (_, n) => n,
         };
+        for code in &tier.designations {
+            let code = code.trim().to_ascii_lowercase();
+            if !known.contains(&code.as_str()) {
+                let hint = nearest(&code, &known).map_or_else(String::new, |n| format!("; did you mean {n:?}?"));
+                return Err(format!(
+                    "tiers.{key}.designations: unknown designation {code:?}{hint} (a new code is declared in scheme.designations)"
+                ));
+            }
+        }
         tiers.push(Tier {
             number,
             quota_yuan: amount(&format!("tiers.{key}.quota"), &tier.quota)?,
@@ -344,6 +399,19 @@ designations = ["Innovative_SME"]
     }
 
     #[test]
+    fn a_policy_may_declare_the_designations_it_knows() {
+        let declared = MINIMAL.replace(
+            "provider_annual_cap = \"5000000\"",
+            "provider_annual_cap = \"5000000\"\ndesignations = [\"innovative_sme\", \"gx_new_2026\"]",
+        );
+        let p =
+            parse_policy(&declared.replace(r#"["Innovative_SME"]"#, r#"["innovative_sme", "gx_new_2026"]"#)).unwrap();
+        assert!(p.knows_designation("gx_new_2026"));
+        let err = parse_policy(&declared.replace(r#"["Innovative_SME"]"#, r#"["gx_smart_factory"]"#)).unwrap_err();
+        assert!(err.contains("unknown designation \"gx_smart_factory\""), "{err}");
+    }
+
+    #[test]
     fn refuses_bad_values_naming_the_key() {
         let cases = [
             (r#"rate = "0.80""#, r#"rate = "1.5""#, "categories.diagnostic.rate"),
@@ -356,6 +424,11 @@ bogus = "1""#,
             ),
             (r#"rate = "0.80""#, "", "categories.diagnostic.rate is missing"),
             (r#"rate = "0.80""#, "rate = 0.8", "invalid type"),
+            (
+                r#"designations = ["Innovative_SME"]"#,
+                r#"designations = ["innovative_sme", "gx_smart_factroy"]"#,
+                "tiers.2.designations: unknown designation \"gx_smart_factroy\"; did you mean \"gx_smart_factory\"?",
+            ),
             (r#"quota = "50000""#, r#"quota = "50000.001""#, "tiers.1.quota"),
             ("[tiers.1]\nquota = \"50000\"", "", "tiers.1 is missing"),
         ];

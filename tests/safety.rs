@@ -1,0 +1,168 @@
+//! Safe to operate: dry runs that cannot be mistaken for a committed batch,
+//! no formula in any CSV cell, policy typos refused, `verify` on any store,
+//! and no subcommand panicking on any store or input.
+
+use std::process::Command;
+
+use calamine::{Reader, open_workbook_auto};
+
+use crate::workdir::{Workdir, binary};
+
+/// A dry run writes into its own folder, and everything a person reads of
+/// it says 试算; the committed run's reports do not.
+#[test]
+fn a_dry_run_is_marked_and_kept_apart() {
+    let w = Workdir::with_example();
+    let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    assert!(printed.contains("试算 DRY RUN") && printed.contains("not for payment"), "{printed}");
+    assert!(w.committed().is_empty());
+    assert!(!w.path("out/2025-Q1").exists(), "nothing where the committed batch's reports go");
+    assert_eq!(w.csv("out/2025-Q1.dry-run/settlements.csv").len(), 6);
+    let html = String::from_utf8(w.read("out/2025-Q1.dry-run/report.html")).unwrap();
+    assert!(html.contains("<title>试算 DRY RUN") && html.contains("不得用于付款"), "the page says 试算");
+    let book = open_workbook_auto(w.path("out/2025-Q1.dry-run/settlement.xlsx")).unwrap();
+    let names = book.sheet_names();
+    assert_eq!(names.len(), 5);
+    assert!(names.iter().all(|n| n.ends_with("（试算）")), "{names:?}");
+    let sheet_xml = unzip_entry(&w.read("out/2025-Q1.dry-run/settlement.xlsx"), "xl/worksheets/sheet2.xml");
+    assert!(
+        sheet_xml.contains("<oddHeader>") && sheet_xml.contains("试算 DRY RUN"),
+        "print header on the list to sign"
+    );
+
+    // The committed run: same figures, no mark, its own folder.
+    let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    assert!(!printed.contains("试算"), "{printed}");
+    assert_eq!(w.read("out/2025-Q1/settlements.csv"), w.read("out/2025-Q1.dry-run/settlements.csv"));
+    assert!(!String::from_utf8(w.read("out/2025-Q1/report.html")).unwrap().contains("试算"));
+    let book = open_workbook_auto(w.path("out/2025-Q1/settlement.xlsx")).unwrap();
+    assert!(book.sheet_names().iter().all(|n| !n.contains("试算")));
+    // A dry run of a committed batch has nothing to try and writes nothing.
+    std::fs::remove_dir_all(w.path("out/2025-Q1.dry-run")).unwrap();
+    let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    assert!(printed.contains("already committed"), "{printed}");
+    assert!(!w.path("out/2025-Q1.dry-run").exists());
+}
+
+/// One entry of a zip file (the workbook) as text.
+fn unzip_entry(bytes: &[u8], name: &str) -> String {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut text = String::new();
+    archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
+    text
+}
+
+/// Contract ids a spreadsheet would run as formulas: inert in every CSV
+/// file (one leading apostrophe), exact in Parquet and the ledger.
+#[test]
+fn no_formula_in_any_csv_cell() {
+    let w = Workdir::with_example();
+    let text = String::from_utf8(w.read("data/2025-Q1/contracts.csv")).unwrap();
+    let ids = [("C-2025-0001", "=1+1"), ("C-2025-0003", "@SUM(A1:A2)"), ("C-2025-0004", "+cmd|' /C calc'!A0")];
+    let mut edited = text.clone();
+    for (from, to) in ids {
+        let quoted = if to.contains(',') || to.contains('"') { format!("\"{to}\"") } else { to.to_string() };
+        edited = edited.replacen(&format!("{from},"), &format!("{quoted},"), 1);
+    }
+    w.write("data/2025-Q1/contracts.csv", edited);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let settled: Vec<String> = w.csv("out/2025-Q1/settlements.csv").iter().map(|r| r["contract_id"].clone()).collect();
+    for (_, id) in ids {
+        assert!(settled.contains(&format!("'{id}")), "{id} guarded in settlements.csv: {settled:?}");
+    }
+    use polars::prelude::{ParquetReader, SerReader};
+    let frame = ParquetReader::new(std::io::Cursor::new(w.read("out/2025-Q1/settlements.parquet"))).finish().unwrap();
+    let stored: Vec<String> =
+        frame.column("contract_id").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_string()).collect();
+    for (_, id) in ids {
+        assert!(stored.contains(&id.to_string()), "{id} exact in settlements.parquet: {stored:?}");
+    }
+    assert_eq!(w.run_ok(&["verify", "ledger"]), "1 个批次验证一致 (1 batch verified)\n");
+    // Where LibreOffice is installed, the CSV opened by a spreadsheet program
+    // shows the ids as text, not as computed values.
+    if let Some(cells) = libreoffice_cells(&w, "out/2025-Q1/settlements.csv") {
+        for (_, id) in ids {
+            assert!(cells.iter().any(|c| c == id), "{id} shown as text by LibreOffice: {cells:?}");
+        }
+    }
+}
+
+/// The cells of a CSV file as LibreOffice reads and shows them (converted
+/// headless to CSV again), or `None` where LibreOffice is not installed.
+fn libreoffice_cells(w: &Workdir, relative: &str) -> Option<Vec<String>> {
+    let soffice = ["soffice", "libreoffice"].into_iter().find(|p| Command::new(p).arg("--version").output().is_ok())?;
+    let out_dir = w.path("libreoffice");
+    let status = Command::new(soffice)
+        .args(["--headless", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false"])
+        .arg("--outdir")
+        .arg(&out_dir)
+        .arg(w.path(relative))
+        .env("HOME", w.path("lo-home"))
+        .output()
+        .ok()?;
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let name = std::path::Path::new(relative).file_name().unwrap();
+    let text = std::fs::read_to_string(out_dir.join(name)).ok()?;
+    Some(text.lines().flat_map(|l| l.split(',').map(|c| c.trim_matches('"').to_string()).collect::<Vec<_>>()).collect())
+}
+
+/// A designation misspelled in a tier's list would drop every enterprise
+/// holding the real one a tier: refused, naming the tier, the code and the
+/// nearest known code.
+#[test]
+fn a_policy_typo_is_refused() {
+    let w = Workdir::with_example();
+    let policy = String::from_utf8(w.read("policy.toml")).unwrap();
+    w.write("policy.toml", policy.replacen("\"gx_smart_factory\"", "\"gx_smart_factroy\"", 1));
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("tiers.3.designations") && stderr.contains("gx_smart_factroy"), "{stderr}");
+    assert!(stderr.contains("did you mean \"gx_smart_factory\""), "{stderr}");
+    assert!(w.committed().is_empty());
+}
+
+/// Every subcommand on every kind of store: an exit code of 0, 1, 2 or 3
+/// and a message, never a panic (101) or a signal.
+#[test]
+fn no_panic_on_any_store() {
+    let w = Workdir::with_example();
+    w.write("a-file", "not a store");
+    std::fs::create_dir_all(w.path("empty")).unwrap();
+    // The store a first dry run leaves: a lock and an empty batches folder.
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    let stores = ["ledger", "missing", "a-file", "empty"];
+    for store in stores {
+        for args in [
+            vec!["verify", store],
+            vec!["verify", store, "--batch", "2025-Q1"],
+            vec!["explain", store, "C-2025-0001"],
+            vec!["explain", store, "C-2025-0001", "--json"],
+        ] {
+            let out = w.run(&args);
+            let code = out.status.code();
+            assert!(matches!(code, Some(0..=3)), "{args:?}: {code:?} {}", String::from_utf8_lossy(&out.stderr));
+            assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{args:?}");
+        }
+    }
+    let verify = w.run(&["verify", "ledger"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("no committed batch"));
+    // The shipped example, committed, and the other subcommands.
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    for args in [
+        vec!["verify", "ledger"],
+        vec!["explain", "ledger", "C-2025-0001"],
+        vec!["run", "job.toml", "--batch", "2025-Q1"],
+        vec!["run", "missing.toml", "--batch", "2025-Q1"],
+        vec!["run", "job.toml", "--batch", "auto", "--as-of", "not-a-date"],
+        vec!["synth", "--out", "synth", "--contracts", "0"],
+    ] {
+        let out = w.run(&args);
+        let code = out.status.code();
+        assert!(matches!(code, Some(0..=3)), "{args:?}: {code:?} {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = Command::new(binary()).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
