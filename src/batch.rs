@@ -34,6 +34,12 @@ pub struct Computed {
     pub summary: Summary,
     /// A dry run: every report for people says 试算 (not for payment).
     pub dry_run: bool,
+    /// The ledger format to render in (`ledger::LEDGER_FORMAT`, or a
+    /// committed batch's own when `verify` replays it).
+    pub ledger_format: u32,
+    /// The manifest this batch follows in its store, which the payout
+    /// list's print footer names.
+    pub prev_manifest_sha256: Option<String>,
 }
 
 /// The output files, in the order the manifest lists them.
@@ -54,13 +60,23 @@ pub struct BatchSpec<'a> {
     pub batch_id: &'a str,
     pub service_year: i32,
     pub cutoff: NaiveDate,
+    /// The ledger format the batch is written in.
+    pub ledger_format: u32,
+    /// The manifest the batch follows in its store.
+    pub prev_manifest_sha256: Option<&'a str>,
 }
 
 /// Settles the batch; [`render`] then writes its files.
 pub fn compute(policy: &Policy, tables: BatchTables, spec: &BatchSpec, carry_in: &CarryIn) -> Result<Computed> {
     let outcome = settle_batch(tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
     let summary = report::summary(&outcome, policy);
-    Ok(Computed { outcome, summary, dry_run: false })
+    Ok(Computed {
+        outcome,
+        summary,
+        dry_run: false,
+        ledger_format: spec.ledger_format,
+        prev_manifest_sha256: spec.prev_manifest_sha256.map(str::to_string),
+    })
 }
 
 /// Renders every output file into `destination`, in manifest order.
@@ -86,6 +102,8 @@ pub fn render_one(computed: &Computed, name: &str, destination: &Destination) ->
 /// Renders the output files at the given positions of [`OUTPUT_NAMES`], in parallel.
 fn render_files(computed: &Computed, destination: &Destination, which: &[usize]) -> Result<Vec<(usize, OutputFile)>> {
     let (outcome, summary, dry_run) = (&computed.outcome, &computed.summary, computed.dry_run);
+    let format = computed.ledger_format;
+    let footer = payout_list_footer(computed);
     let batch_id = outcome.batch_id.as_str();
     let settled_rows = outcome.settlements.len();
     let settled = Some(settled_rows as u64);
@@ -96,22 +114,26 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
     };
     type Render<'a> = Box<dyn Fn(&mut OutputWriter) -> Result<()> + Sync + 'a>;
     let files: [(&'static str, Option<u64>, Render); 9] = [
-        ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w))),
+        ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w, format))),
         (
             "settlements.parquet",
             settled,
             Box::new(|w| frame::settlements_parquet(batch_id, settled_rows, fill_settlements, w, |_| Ok(()))),
         ),
-        ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w))),
+        ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w, format))),
         (
             "exceptions.parquet",
             exceptions,
             Box::new(|w| frame::exceptions_parquet(batch_id, &outcome.exceptions, w, |_, _| Ok(()))),
         ),
-        ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w))),
-        ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w))),
+        ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w, format))),
+        ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w, format))),
         ("summary.json", None, Box::new(|w| report::summary_json(summary, w))),
-        ("settlement.xlsx", None, Box::new(|w| whole(workbook::settlement_workbook(outcome, summary, dry_run), w))),
+        (
+            "settlement.xlsx",
+            None,
+            Box::new(|w| whole(workbook::settlement_workbook(outcome, summary, dry_run, footer.as_deref()), w)),
+        ),
         ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary, dry_run).into_bytes()), w))),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
@@ -125,7 +147,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             SETTLEMENTS_PARQUET,
             settled,
             Box::new(|csv, parquet| {
-                let mut csv = report::SettlementsCsv::new(csv, batch_id)?;
+                let mut csv = report::SettlementsCsv::new(csv, batch_id, format)?;
                 frame::settlements_parquet(batch_id, settled_rows, fill_settlements, parquet, |group| {
                     csv.write(group)
                 })?;
@@ -137,7 +159,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             EXCEPTIONS_PARQUET,
             exceptions,
             Box::new(|csv, parquet| {
-                let mut csv = report::ExceptionsCsv::new(csv, batch_id)?;
+                let mut csv = report::ExceptionsCsv::new(csv, batch_id, format)?;
                 let rows = &outcome.exceptions;
                 frame::exceptions_parquet(batch_id, rows, parquet, |group, messages| csv.write(group, messages))?;
                 csv.finish()
@@ -158,6 +180,24 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         })
         .collect::<Result<_>>()?;
     Ok(rendered.into_iter().flatten().collect())
+}
+
+/// The print footer of a committed batch's payout list: the batch and the
+/// manifest it follows (its own manifest lists the workbook's checksum, so
+/// the workbook cannot name it), and the page of how many. The new
+/// manifest's SHA-256 is printed by `run` for the signed copy; through the
+/// hash chain it proves the one named here. None for a dry run, whose pages
+/// say 试算, or a batch of ledger format 1.
+fn payout_list_footer(computed: &Computed) -> Option<String> {
+    if computed.dry_run || computed.ledger_format < 2 {
+        return None;
+    }
+    let previous =
+        computed.prev_manifest_sha256.as_deref().unwrap_or("无 none (本账本第一批 first batch of the store)");
+    Some(format!(
+        "&L&8批次 batch {}，上一批清单 previous manifest {previous}&R&8第 &P 页 共 &N 页",
+        computed.outcome.batch_id
+    ))
 }
 
 /// Positions of the large tables' files in [`OUTPUT_NAMES`].

@@ -166,3 +166,64 @@ fn no_panic_on_any_store() {
     let out = Command::new(binary()).arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The list to sign names, in its print footer, the batch, the manifest it
+/// follows in the store, and the page of how many; the manifest that lists
+/// the workbook cannot be named inside it, so `run` prints that one.
+#[test]
+fn the_payout_list_footer_names_the_ledger_state() {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&w.read("ledger/batches/000002_2025-Q2/manifest.json")).unwrap();
+    let previous = manifest["prev_manifest_sha256"].as_str().unwrap();
+    assert_eq!(manifest["ledger_format"], 2);
+    let footer = unzip_entry(&w.read("out/2025-Q2/settlement.xlsx"), "xl/worksheets/sheet2.xml");
+    assert!(footer.contains("<oddFooter>") && footer.contains(previous), "{footer}");
+    assert!(footer.contains("批次 batch 2025-Q2") && footer.contains("第 &amp;P 页 共 &amp;N 页"), "{footer}");
+    let own = format!("sha256:{}", {
+        use sha2::Digest;
+        let bytes = w.read("ledger/batches/000002_2025-Q2/manifest.json");
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    });
+    assert!(printed.contains(&own), "run prints the new manifest's checksum: {printed}");
+}
+
+/// A store whose last batch is in another ledger format: a newer one is
+/// left alone by run and verify (exit 2, naming both formats); an older one
+/// cannot be continued within its service year.
+#[test]
+fn a_store_of_another_ledger_format_is_refused() {
+    for (format, command) in [(Some(99), "verify"), (Some(99), "run"), (None, "run")] {
+        let w = Workdir::with_example();
+        w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+        let path = "ledger/batches/000001_2025-Q1/manifest.json";
+        let mut manifest: serde_json::Value = serde_json::from_slice(&w.read(path)).unwrap();
+        match format {
+            Some(format) => manifest["ledger_format"] = format.into(),
+            None => {
+                manifest.as_object_mut().unwrap().remove("ledger_format");
+            }
+        }
+        let mut bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+        bytes.push(b'\n');
+        w.write(path, &bytes);
+        let mut head: serde_json::Value = serde_json::from_slice(&w.read("ledger/HEAD")).unwrap();
+        head["manifest_sha256"] = format!("sha256:{}", {
+            use sha2::Digest;
+            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        })
+        .into();
+        w.write("ledger/HEAD", serde_json::to_vec(&head).unwrap());
+        let out = match command {
+            "verify" => w.run(&["verify", "ledger"]),
+            _ => w.run(&["run", "job.toml", "--batch", "2025-Q2"]),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{format:?} {command}: {stderr}");
+        let named = format.map_or("format 1".to_string(), |f| format!("format {f}"));
+        assert!(stderr.contains(&named) && stderr.contains("2"), "{format:?} {command}: {stderr}");
+        assert_eq!(w.committed(), ["000001_2025-Q1"]);
+    }
+}

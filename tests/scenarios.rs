@@ -643,7 +643,7 @@ fn twins_render_as_the_files_alone() {
     let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
     assert_eq!((outcome.settlements.len(), outcome.exceptions.len()), (2, 3));
     let summary = voucher_settle::report::summary(&outcome, &parse_policy(&default_policy()).unwrap());
-    let computed = Computed { outcome, summary, dry_run: false };
+    let computed = Computed { outcome, summary, dry_run: false, ledger_format: 2, prev_manifest_sha256: None };
     let all = render(&computed, &Destination::memory()).unwrap();
     for name in ["settlements.csv", "settlements.parquet", "exceptions.csv", "exceptions.parquet"] {
         let alone = render_one(&computed, name, &Destination::memory()).unwrap();
@@ -651,4 +651,33 @@ fn twins_render_as_the_files_alone() {
         assert!(alone.bytes.as_ref().is_some_and(|b| !b.is_empty()), "{name}");
         assert_eq!(alone.bytes, twin.bytes, "{name}");
     }
+}
+
+/// Each batch renders in its own ledger format, so that `verify` replays a
+/// batch as it was written: format 1 guarded only the input text columns of
+/// the CSV files; format 2 guards every text cell, and an apostrophe too.
+#[test]
+fn csv_cells_are_guarded_as_the_ledger_format_says() {
+    let rows = [
+        diagnostic("=K1", E1, "D1", "8000", "2025-03-01"),
+        diagnostic("'K2", E2, "D1", "8000", "2025-03-01"),
+        row(&[("contract_id", "=K3"), ("service_price", "abc")]),
+    ];
+    let settlements_and_exceptions = |ledger_format: u32| {
+        let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
+        let summary = voucher_settle::report::summary(&outcome, &parse_policy(&default_policy()).unwrap());
+        let computed = Computed { outcome, summary, dry_run: false, ledger_format, prev_manifest_sha256: None };
+        let text = |name: &str| {
+            let file = render_one(&computed, name, &Destination::memory()).unwrap();
+            String::from_utf8(file.bytes.unwrap()).unwrap()
+        };
+        (text("settlements.csv"), text("exceptions.csv"))
+    };
+    let (settlements, exceptions) = settlements_and_exceptions(1);
+    assert!(settlements.contains("\n2025-Q1,1,=K1,") || settlements.contains(",=K1,"), "{settlements}");
+    assert!(settlements.contains(",'K2,"), "{settlements}");
+    assert!(exceptions.contains(",'=K3,"), "{exceptions}");
+    let (settlements, exceptions) = settlements_and_exceptions(2);
+    assert!(settlements.contains(",'=K1,") && settlements.contains(",''K2,"), "{settlements}");
+    assert!(exceptions.contains(",'=K3,"), "{exceptions}");
 }

@@ -13,7 +13,7 @@ use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
 use crate::job::load_policy;
 use crate::job::{BatchRequest, JobSpec, load_job, service_year_and_ledger, today_in_china};
-use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST, Manifest, Staging};
+use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, Staging};
 use crate::output::{Destination, Folder, OutputFile, partial_path, publish};
 use crate::progress::Progress;
 use crate::report::Summary;
@@ -152,10 +152,17 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         let restore_into = (!args.dry_run).then_some(job.output.as_path());
         return already_committed(done, &policy_entry, &input_entries, restore_into);
     }
+    refuse_other_format(&committed, &job)?;
     refuse_out_of_order(&committed, &job)?;
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year)?;
-    let spec = BatchSpec { batch_id: &job.batch.id, service_year: job.service_year, cutoff: job.batch.cutoff };
+    let spec = BatchSpec {
+        batch_id: &job.batch.id,
+        service_year: job.service_year,
+        cutoff: job.batch.cutoff,
+        ledger_format: LEDGER_FORMAT,
+        prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.as_str()),
+    };
     let mut archive: Vec<(PathBuf, String)> = tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
     archive.push((job.policy.clone(), policy_entry.sha256.clone()));
     archive.push((job.job_path.clone(), job_entry.sha256.clone()));
@@ -182,6 +189,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     );
     let manifest = Manifest {
         tool_version: TOOL_VERSION.to_string(),
+        ledger_format: LEDGER_FORMAT,
         sequence,
         batch_id: job.batch.id.clone(),
         service_year: job.service_year,
@@ -335,6 +343,24 @@ fn already_committed(
         output: restore_into.map_or_else(|| done.dir.clone(), Path::to_path_buf),
         summary,
     })
+}
+
+/// A store's batches of one service year are all of one ledger format: a
+/// new format starts with a new service year. A store written by a newer
+/// tool is left alone.
+fn refuse_other_format(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {
+    let Some(last) = committed.last() else { return Ok(()) };
+    let format = last.manifest.ledger_format;
+    let same_year = committed.iter().any(|b| b.manifest.service_year == job.service_year);
+    if format > LEDGER_FORMAT || (format < LEDGER_FORMAT && same_year) {
+        return Err(Error::Input(format!(
+            "账本格式 {format}（批次 {}）与本工具的格式 {LEDGER_FORMAT} 不同，本服务年度不能续写 \
+             (the store's last batch {} is in ledger format {format}; this tool writes format {LEDGER_FORMAT}, \
+             which starts only with a service year the store has no batch of)",
+            last.manifest.batch_id, last.manifest.batch_id
+        )));
+    }
+    Ok(())
 }
 
 /// Batch order (rules 7): a quarter needs the quarters before it committed,

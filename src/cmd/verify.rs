@@ -9,7 +9,7 @@ use crate::checksum::{sha256_file, sha256_hex};
 use crate::frame::{TextTable, parquet_rows};
 use crate::ingest::{Table, parse_table};
 use crate::job::input_options_of;
-use crate::ledger::{CommittedBatch, FileEntry, Ledger, MANIFEST};
+use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST};
 use crate::output::Destination;
 use crate::rules::codes::PerSource;
 use crate::rules::dates::parse_date;
@@ -119,6 +119,12 @@ fn chain(ledger: &Ledger) -> Result<Vec<CommittedBatch>> {
 fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<()> {
     let batch = &batches[index];
     let m = &batch.manifest;
+    if m.ledger_format > LEDGER_FORMAT {
+        return Err(Error::Input(format!(
+            "批次 {} 为账本格式 {}，本工具只能重放至格式 {LEDGER_FORMAT} (batch {} is in ledger format {}; this tool replays formats up to {LEDGER_FORMAT})",
+            m.batch_id, m.ledger_format, m.batch_id, m.ledger_format
+        )));
+    }
     let object = |name: &str, sha256: &str| {
         ledger.read_object(sha256).map_err(|e| differs(format!("batch {}, archived {name}: {e}", m.batch_id)))
     };
@@ -143,7 +149,13 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     let cutoff =
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
     let carry_in = ledger.carry_in(&batches[..index], m.service_year).map_err(|e| differs(e.to_string()))?;
-    let spec = BatchSpec { batch_id: &m.batch_id, service_year: m.service_year, cutoff };
+    let spec = BatchSpec {
+        batch_id: &m.batch_id,
+        service_year: m.service_year,
+        cutoff,
+        ledger_format: m.ledger_format,
+        prev_manifest_sha256: m.prev_manifest_sha256.as_deref(),
+    };
     let computed = compute(&policy, tables, &spec, &carry_in)?;
     // Compared with the stored files as they are rendered, so a replay needs
     // no more memory than the run did.

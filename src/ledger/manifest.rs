@@ -14,9 +14,27 @@ pub struct FileEntry {
     pub rows: Option<u64>,
 }
 
+/// The ledger format this tool writes and replays up to. Raised whenever
+/// the set or layout of the ledger files changes, so that `verify` replays
+/// each batch as it was written:
+/// 1 — the manifest has no `ledger_format` (every batch before the number
+///     was recorded);
+/// 2 — every text cell of every CSV file is guarded against spreadsheet
+///     formulas (before: the exception report's input columns and the name
+///     columns), and the payout list's print footer names the batch, the
+///     manifest it follows and the page.
+pub const LEDGER_FORMAT: u32 = 2;
+
+fn format_one() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub tool_version: String,
+    /// The ledger format the batch was written in ([`LEDGER_FORMAT`]).
+    #[serde(default = "format_one")]
+    pub ledger_format: u32,
     /// Position in the store's commit order, from 1.
     pub sequence: u64,
     pub batch_id: String,

@@ -38,6 +38,9 @@ struct CsvOut<W: Write> {
     buffer: Vec<u8>,
     row_started: bool,
     scratch: String,
+    /// The ledger format written (see `ledger::LEDGER_FORMAT`): from 2 on,
+    /// every text cell is guarded; in 1 only the input text columns were.
+    format: u32,
 }
 
 type CsvResult = std::io::Result<()>;
@@ -45,10 +48,10 @@ type CsvResult = std::io::Result<()>;
 const CSV_BUFFER: usize = 1 << 16;
 
 impl<W: Write> CsvOut<W> {
-    fn new(mut out: W, header: &[&str]) -> std::io::Result<CsvOut<W>> {
+    fn new(mut out: W, header: &[&str], format: u32) -> std::io::Result<CsvOut<W>> {
         out.write_all(BOM)?;
-        let mut csv =
-            CsvOut { out, buffer: Vec::with_capacity(CSV_BUFFER + 4096), row_started: false, scratch: String::new() };
+        let buffer = Vec::with_capacity(CSV_BUFFER + 4096);
+        let mut csv = CsvOut { out, buffer, row_started: false, scratch: String::new(), format };
         for name in header {
             csv.text(name);
         }
@@ -71,7 +74,10 @@ impl<W: Write> CsvOut<W> {
     fn cell(&mut self, cell: Cell) {
         match cell {
             // Every text cell of every CSV file, in this one place.
-            Cell::Text(text) | Cell::InputText(text) => self.guarded_text(text),
+            Cell::Text(text) | Cell::InputText(text) if self.format >= 2 => self.guarded_text(text),
+            // Ledger format 1, as batches written before were.
+            Cell::Text(text) => self.text(text),
+            Cell::InputText(text) => self.guarded_text(text),
             Cell::Money(amount) => self.money(amount),
             Cell::Date(date) => self.plain(iso(date).as_str()),
             Cell::Count(value) => self.plain(itoa::Buffer::new().format(value)),
@@ -95,7 +101,7 @@ impl<W: Write> CsvOut<W> {
     }
     /// Text a spreadsheet must not run as a formula.
     fn guarded_text(&mut self, value: &str) {
-        if needs_apostrophe(value) {
+        if needs_apostrophe(value, self.format) {
             let mut guarded = std::mem::take(&mut self.scratch);
             guarded.clear();
             guarded.push('\'');
@@ -140,12 +146,16 @@ fn render_failed(e: std::io::Error) -> Error {
 /// with = + - @, a tab or a carriage return gets a leading apostrophe. So
 /// does a value starting with an apostrophe, so that the rule to read a
 /// cell back exactly is one: a cell starting with ' had one ' added.
-fn needs_apostrophe(value: &str) -> bool {
-    matches!(value.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\''))
+fn needs_apostrophe(value: &str, format: u32) -> bool {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => true,
+        Some('\'') => format >= 2,
+        _ => false,
+    }
 }
 
-pub fn settlements_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
-    let mut csv = SettlementsCsv::new(w, &outcome.batch_id)?;
+pub fn settlements_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
+    let mut csv = SettlementsCsv::new(w, &outcome.batch_id, format)?;
     for s in outcome.settlements.iter() {
         csv.write(std::slice::from_ref(&s))?;
     }
@@ -160,8 +170,8 @@ pub struct SettlementsCsv<'b, W: Write> {
 }
 
 impl<'b, W: Write> SettlementsCsv<'b, W> {
-    pub fn new(w: W, batch_id: &'b str) -> Result<Self> {
-        Ok(SettlementsCsv { out: CsvOut::new(w, &SETTLEMENT_COLUMNS).map_err(render_failed)?, batch_id })
+    pub fn new(w: W, batch_id: &'b str, format: u32) -> Result<Self> {
+        Ok(SettlementsCsv { out: CsvOut::new(w, &SETTLEMENT_COLUMNS, format).map_err(render_failed)?, batch_id })
     }
 
     pub fn write(&mut self, rows: &[SettlementRow]) -> Result<()> {
@@ -181,8 +191,8 @@ fn settlement_row(out: &mut CsvOut<impl Write>, batch_id: &str, s: &SettlementRo
     out.end_row()
 }
 
-pub fn exceptions_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
-    let mut out = CsvOut::new(w, &EXCEPTION_COLUMNS).map_err(render_failed)?;
+pub fn exceptions_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
+    let mut out = CsvOut::new(w, &EXCEPTION_COLUMNS, format).map_err(render_failed)?;
     let mut message = String::with_capacity(512);
     for e in &outcome.exceptions {
         message.clear();
@@ -200,8 +210,8 @@ pub struct ExceptionsCsv<'b, W: Write> {
 }
 
 impl<'b, W: Write> ExceptionsCsv<'b, W> {
-    pub fn new(w: W, batch_id: &'b str) -> Result<Self> {
-        Ok(ExceptionsCsv { out: CsvOut::new(w, &EXCEPTION_COLUMNS).map_err(render_failed)?, batch_id })
+    pub fn new(w: W, batch_id: &'b str, format: u32) -> Result<Self> {
+        Ok(ExceptionsCsv { out: CsvOut::new(w, &EXCEPTION_COLUMNS, format).map_err(render_failed)?, batch_id })
     }
 
     /// Writes `rows`, each with its message from `messages`.
@@ -225,8 +235,8 @@ fn exception_row(out: &mut CsvOut<impl Write>, batch_id: &str, e: &ExceptionRow,
     out.end_row()
 }
 
-pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
-    let mut out = CsvOut::new(w, &PAYOUT_COLUMNS).map_err(render_failed)?;
+pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
+    let mut out = CsvOut::new(w, &PAYOUT_COLUMNS, format).map_err(render_failed)?;
     for p in &outcome.payouts {
         p.for_each_cell(&outcome.batch_id, |cell| out.cell(cell));
         out.end_row().map_err(render_failed)?;
@@ -234,8 +244,8 @@ pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
     out.finish()
 }
 
-pub fn usage_csv(outcome: &BatchOutcome, w: impl Write) -> Result<()> {
-    let mut out = CsvOut::new(w, &USAGE_COLUMNS).map_err(render_failed)?;
+pub fn usage_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
+    let mut out = CsvOut::new(w, &USAGE_COLUMNS, format).map_err(render_failed)?;
     for u in &outcome.usage {
         let (enterprise_id, enterprise_name) = outcome.enterprise(u);
         u.for_each_cell(&outcome.batch_id, enterprise_id, enterprise_name, |cell| out.cell(cell));
@@ -367,7 +377,7 @@ mod tests {
             "#hash",
         ];
         let mut ours = Vec::new();
-        let mut out = CsvOut::new(&mut ours, &["a", "b"]).unwrap();
+        let mut out = CsvOut::new(&mut ours, &["a", "b"], 2).unwrap();
         for pair in fields.chunks(2) {
             for field in pair {
                 out.text(field);

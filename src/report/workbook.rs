@@ -61,11 +61,22 @@ pub const DRY_RUN_MARK: &str = "试算";
 
 /// The workbook; a dry run's says 试算 (dry run, not for payment) on every
 /// sheet's tab and printed page, so it cannot be signed by mistake.
-pub fn settlement_workbook(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> Result<Vec<u8>> {
-    build(outcome, summary, dry_run).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
+/// `payout_footer` is the print footer of the list to sign, if any.
+pub fn settlement_workbook(
+    outcome: &BatchOutcome,
+    summary: &Summary,
+    dry_run: bool,
+    payout_footer: Option<&str>,
+) -> Result<Vec<u8>> {
+    build(outcome, summary, dry_run, payout_footer).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
 }
 
-fn build(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> std::result::Result<Vec<u8>, XlsxError> {
+fn build(
+    outcome: &BatchOutcome,
+    summary: &Summary,
+    dry_run: bool,
+    payout_footer: Option<&str>,
+) -> std::result::Result<Vec<u8>, XlsxError> {
     let f = formats();
     let mut workbook = Workbook::new();
     // Fastest deflate: the detail sheets are capped, and at level 6 the
@@ -78,7 +89,11 @@ fn build(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> std::resul
         &DocProperties::new().set_title(format!("服务券兑付结算 {}", outcome.batch_id)).set_creation_datetime(&created),
     );
     summary_sheet(workbook.add_worksheet(), summary, &f)?;
-    payout_sheet(workbook.add_worksheet(), outcome, &f)?;
+    let payouts = workbook.add_worksheet();
+    payout_sheet(payouts, outcome, &f)?;
+    if let Some(footer) = payout_footer {
+        payouts.set_footer(footer);
+    }
     settlements_sheet(workbook.add_worksheet(), outcome, &f)?;
     exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
     usage_sheet(workbook.add_worksheet(), outcome, &f)?;
