@@ -22,10 +22,6 @@ fn text<S: AsRef<str>>(name: &str, values: impl Iterator<Item = S>) -> Column {
     StringChunked::from_iter_values(name.into(), values).into_series().into_column()
 }
 
-fn count(name: &str, values: impl Iterator<Item = u64>) -> Column {
-    Column::new(name.into(), values.collect::<Vec<u64>>())
-}
-
 fn money(name: &str, values: impl Iterator<Item = Decimal>) -> Result<Column> {
     money_column(name, values.map(mantissa_fen).collect())
 }
@@ -200,18 +196,40 @@ fn write_parquet_with_twin<B: Default + Send>(
 /// so a pass per column would stream the whole row group from memory 27
 /// times. The columns, their order and kinds come from the schema.
 fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
+    schema_frame("settlements frame", &output::SETTLEMENTS, rows, |row, cells| {
+        row.for_each_cell(batch_id, |cell| cells.push(cell))
+    })
+}
+
+/// A frame of the schema's `columns`, filled in one pass over `rows`:
+/// `row_cells` hands each row's cells, in the columns' order, to the filler.
+fn schema_frame<R>(
+    what: &str,
+    columns: &[output::Column],
+    rows: &[R],
+    mut row_cells: impl FnMut(&R, &mut Filler),
+) -> Result<DataFrame> {
     let n = rows.len();
-    let mut builders: Vec<Builder> = output::SETTLEMENTS.iter().map(|c| Builder::new(c.name, c.kind, n)).collect();
-    for r in rows {
-        let mut at = 0;
-        r.for_each_cell(batch_id, |cell| {
-            builders[at].push(cell);
-            at += 1;
-        });
+    let mut filler = Filler { builders: columns.iter().map(|c| Builder::new(c.name, c.kind, n)).collect(), at: 0 };
+    for row in rows {
+        filler.at = 0;
+        row_cells(row, &mut filler);
     }
-    let columns =
-        builders.into_iter().zip(&output::SETTLEMENTS).map(|(b, c)| b.finish(c.name)).collect::<Result<_>>()?;
-    DataFrame::new(n, columns).map_err(internal("settlements frame"))
+    let built = filler.builders.into_iter().zip(columns).map(|(b, c)| b.finish(c.name)).collect::<Result<_>>()?;
+    DataFrame::new(n, built).map_err(internal(what))
+}
+
+/// The column builders of one frame and the column the next cell goes to.
+struct Filler {
+    builders: Vec<Builder>,
+    at: usize,
+}
+
+impl Filler {
+    fn push(&mut self, cell: Cell) {
+        self.builders[self.at].push(cell);
+        self.at += 1;
+    }
 }
 
 /// One column being filled, as its kind is stored in Parquet: text as
@@ -280,26 +298,15 @@ pub fn exceptions_parquet(
     )
 }
 
+/// The columns, their order and kinds come from the schema; each row's
+/// message is built once, straight into the frame's message column.
 fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
-    let mut messages = StringChunkedBuilder::new("message".into(), rows.len());
     let mut message = String::new();
-    for row in rows {
+    schema_frame("exceptions frame", &output::EXCEPTIONS, rows, |row, cells| {
         message.clear();
         row.push_message(&mut message);
-        messages.append_value(&message);
-    }
-    let columns = vec![
-        text("batch_id", rows.iter().map(|_| batch_id)),
-        text("source", rows.iter().map(|r| r.source.as_str())),
-        count("source_row", rows.iter().map(|r| r.source_row)),
-        text("contract_id", rows.iter().map(|r| r.contract_id.as_str())),
-        text("severity", rows.iter().map(|r| r.severity().as_str())),
-        text("code", rows.iter().map(|r| r.code.as_str())),
-        text("field", rows.iter().map(|r| r.field)),
-        text("value", rows.iter().map(|r| r.value.as_str())),
-        messages.finish().into_series().into_column(),
-    ];
-    DataFrame::new(rows.len(), columns).map_err(internal("exceptions frame"))
+        row.for_each_cell(batch_id, &message, |cell| cells.push(cell));
+    })
 }
 
 /// What a later batch needs from a committed settlements.parquet.
