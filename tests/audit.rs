@@ -320,6 +320,21 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
         let want = if committed { "(2 batches verified)" } else { "(1 batch verified)" };
         assert_eq!(code, Some(0), "{point}: {text}");
         assert!(text.contains(want), "{point}: {text}");
+        // Killed between the rename and HEAD (before or after the new HEAD
+        // was written beside the old one): the folder in batches/ may be
+        // a commit cut short or a committed batch whose HEAD was lost; the
+        // next run changes nothing and says how to go on, which the
+        // operator does: the folder goes into quarantine/, kept.
+        if point == "renamed" || point == "head-written" {
+            let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{point}: {stderr}");
+            assert!(stderr.contains("000002_2025-Q2") && stderr.contains("quarantine"), "{point}: {stderr}");
+            assert!(w.path("ledger/batches/000002_2025-Q2").is_dir(), "{point}: nothing deleted");
+            std::fs::create_dir_all(w.path("ledger/quarantine")).unwrap();
+            std::fs::rename(w.path("ledger/batches/000002_2025-Q2"), w.path("ledger/quarantine/000002_2025-Q2"))
+                .unwrap();
+        }
         // The next run works and ends where a run without a crash ends.
         let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
         assert_eq!(printed.contains("already committed"), committed, "{point}: {printed}");
@@ -364,4 +379,42 @@ fn carry_in_refuses_a_rewritten_settlements_file() {
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
     let (code, text) = verify(&w, &[]);
     assert_eq!(code, Some(3), "{text}");
+}
+
+/// HEAD deleted after two committed quarters: the run used to take both
+/// batch folders for leftovers, delete them and pay C-2025-0001 again. Now
+/// it changes nothing and says what it found (exit 2); verify reports it.
+#[test]
+fn a_missing_head_deletes_nothing_and_pays_nothing_twice() {
+    let w = two_quarters();
+    std::fs::remove_file(w.path("ledger/HEAD")).unwrap();
+    let manifests =
+        [w.read("ledger/batches/000001_2025-Q1/manifest.json"), w.read("ledger/batches/000002_2025-Q2/manifest.json")];
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("HEAD is missing") && stderr.contains("000001_2025-Q1"), "{stderr}");
+    assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
+    assert_eq!(w.read("ledger/batches/000001_2025-Q1/manifest.json"), manifests[0]);
+    assert_eq!(w.read("ledger/batches/000002_2025-Q2/manifest.json"), manifests[1]);
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("HEAD missing"), "{text}");
+}
+
+/// HEAD rolled back to Q1: the run used to delete Q2's committed folder and
+/// commit it again. Now it changes nothing (exit 2), naming the folder.
+#[test]
+fn a_rolled_back_head_deletes_nothing() {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let head_after_q1 = w.read("ledger/HEAD");
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
+    w.write("ledger/HEAD", head_after_q1);
+    let q2 = w.read("ledger/batches/000002_2025-Q2/settlements.csv");
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("000002_2025-Q2"), "{stderr}");
+    assert_eq!(w.read("ledger/batches/000002_2025-Q2/settlements.csv"), q2);
 }

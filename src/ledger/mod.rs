@@ -148,14 +148,41 @@ impl Ledger {
                 fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
             }
         }
-        let committed = self.head()?.map_or(0, |h| h.sequence);
-        for (sequence, dir) in self.batch_dirs()? {
-            if sequence > committed {
-                tracing::warn!("移除未提交的批次残留 (removing an uncommitted leftover): {}", dir.display());
-                fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-            }
+        // A batch folder HEAD does not name may be a commit cut short
+        // between its rename and HEAD — or a committed batch whose HEAD was
+        // rolled back or lost. The two cannot be told apart from the store,
+        // so nothing is deleted or moved: the run stops and says how to go on.
+        let head = self.head()?;
+        let committed = head.as_ref().map_or(0, |h| h.sequence);
+        let beyond: Vec<PathBuf> =
+            self.batch_dirs()?.into_iter().filter(|(sequence, _)| *sequence > committed).map(|(_, dir)| dir).collect();
+        if beyond.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let names: Vec<String> = beyond
+            .iter()
+            .map(|d| d.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+            .collect();
+        let head_says = match &head {
+            Some(head) => {
+                format!("HEAD 记录至第 {} 批 (HEAD names batch {} {})", head.sequence, head.sequence, head.batch_id)
+            }
+            None => "HEAD 缺失 (HEAD is missing)".to_string(),
+        };
+        Err(Error::Input(format!(
+            "账本 {} 中有 HEAD 未记录的批次目录 {}；{head_says}。未作任何更改。\
+             若上次运行在提交时中断，这是它未完成的提交：将其移入 quarantine/ 后重新运行；\
+             若 HEAD 被回退或删除，请按最后一个批次的 manifest.json 恢复 HEAD。可运行 verify 查看账本状态。 \
+             (batch folders beyond HEAD: {}; {head_says}. Nothing was changed. If the last run stopped during its \
+             commit, the folder is that run's unfinished commit: move it into {}/quarantine/ and run again. If HEAD \
+             was rolled back or lost, restore it from the last batch's manifest.json. `voucher-settle verify {}` \
+             shows the store's state.)",
+            self.root.display(),
+            names.join(", "),
+            names.join(", "),
+            self.root.display(),
+            self.root.display()
+        )))
     }
 
     /// The committed batches (up to HEAD), in commit order. Checks only what a
