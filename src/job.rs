@@ -205,6 +205,33 @@ fn output_folder(output: &str, base: &Path, batch_id: &str, dry_run: bool) -> Pa
     folder.with_file_name(format!("{name}.dry-run"))
 }
 
+/// The output folder is rewritten by every run: it may not be, hold or lie
+/// inside the ledger store (a run would overwrite committed files), nor be
+/// a file-system root or a home folder (whose files a run would replace).
+fn refuse_output_folder(job: &Path, output: &Path, ledger: &Path) -> Result<()> {
+    let absolute = |p: &Path| std::path::absolute(p).map(|p| tidy(&p)).unwrap_or_else(|_| p.to_path_buf());
+    let (output, ledger) = (absolute(output), absolute(ledger));
+    let home = std::env::var_os("HOME").map(|h| absolute(Path::new(&h)));
+    let root_or_home = output.parent().is_none()
+        || home.as_deref() == Some(output.as_path())
+        || output.parent() == Some(Path::new("/home"));
+    let why = if root_or_home {
+        Some("是根目录或主目录 (is a file-system root or a home folder)")
+    } else if output.starts_with(&ledger) || ledger.starts_with(&output) {
+        Some("与账本目录重叠 (overlaps the ledger store)")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::Input(format!(
+            "{}: job.output {} {why}; 请另选输出目录 (choose another output folder)",
+            job.display(),
+            output.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// One store holds every batch of a job: a ledger path naming `{batch}`
 /// would start each batch from an empty store, and pay again what earlier
 /// batches paid.
@@ -252,6 +279,7 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         options,
         job_sha256: crate::checksum::sha256_hex(text.as_bytes()),
     };
+    refuse_output_folder(path, &job.output, &job.ledger)?;
     let mut required = vec![("job.policy", job.policy.clone())];
     required.extend(job.inputs.iter().map(|(s, p)| (input_key(s), p.clone())));
     for (key, file) in required {

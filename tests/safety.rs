@@ -240,3 +240,28 @@ fn a_store_of_another_ledger_format_is_refused() {
         assert_eq!(w.committed(), ["000001_2025-Q1"]);
     }
 }
+
+/// Job paths that would overwrite the store or a whole folder of someone's
+/// files, or give each batch its own empty store, are refused (exit 2).
+#[test]
+fn job_paths_that_endanger_the_store_are_refused() {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let job = String::from_utf8(w.read("job.toml")).unwrap();
+    for (from, to, named) in [
+        ("output = \"out/{batch}\"", "output = \"ledger/batches/000001_2025-Q1\"", "overlaps the ledger"),
+        ("output = \"out/{batch}\"", "output = \"ledger\"", "overlaps the ledger"),
+        ("output = \"out/{batch}\"", "output = \".\"", "overlaps the ledger"),
+        ("output = \"out/{batch}\"", "output = \"/\"", "root"),
+        ("ledger = \"ledger\"", "ledger = \"ledger-{batch}\"", "may not contain {batch}"),
+    ] {
+        w.write("job.toml", job.replace(from, to));
+        let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{to}: {stderr}");
+        assert!(stderr.contains(named), "{to}: {stderr}");
+    }
+    assert_eq!(w.committed(), ["000001_2025-Q1"]);
+    let (_, text) = (0, String::from_utf8(w.run(&["verify", "ledger"]).stdout).unwrap());
+    assert!(text.contains("(1 batch verified)"), "{text}");
+}
