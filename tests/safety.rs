@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use calamine::{Reader, open_workbook_auto};
+use voucher_settle::checksum::sha256_hex;
 
 use crate::workdir::{Workdir, binary};
 
@@ -195,11 +196,7 @@ fn the_payout_list_footer_names_the_ledger_state() {
     let footer = unzip_entry(&w.read("out/2025-Q2/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(footer.contains("<oddFooter>") && footer.contains(previous), "{footer}");
     assert!(footer.contains("批次 batch 2025-Q2") && footer.contains("第 &amp;P 页 共 &amp;N 页"), "{footer}");
-    let own = format!("sha256:{}", {
-        use sha2::Digest;
-        let bytes = w.read("ledger/batches/000002_2025-Q2/manifest.json");
-        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
-    });
+    let own = sha256_hex(&w.read("ledger/batches/000002_2025-Q2/manifest.json"));
     assert!(printed.contains(&own), "run prints the new manifest's checksum: {printed}");
 }
 
@@ -223,11 +220,7 @@ fn a_store_of_another_ledger_format_is_refused() {
         bytes.push(b'\n');
         w.write(path, &bytes);
         let mut head: serde_json::Value = serde_json::from_slice(&w.read("ledger/HEAD")).unwrap();
-        head["manifest_sha256"] = format!("sha256:{}", {
-            use sha2::Digest;
-            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
-        })
-        .into();
+        head["manifest_sha256"] = sha256_hex(&bytes).into();
         w.write("ledger/HEAD", serde_json::to_vec(&head).unwrap());
         let out = match command {
             "verify" => w.run(&["verify", "ledger"]),
@@ -262,6 +255,6 @@ fn job_paths_that_endanger_the_store_are_refused() {
         assert!(stderr.contains(named), "{to}: {stderr}");
     }
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
-    let (_, text) = (0, String::from_utf8(w.run(&["verify", "ledger"]).stdout).unwrap());
+    let text = String::from_utf8(w.run(&["verify", "ledger"]).stdout).unwrap();
     assert!(text.contains("(1 batch verified)"), "{text}");
 }
