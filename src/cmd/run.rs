@@ -17,7 +17,7 @@ use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, 
 use crate::output::{Destination, Folder, OutputFile, partial_path, publish};
 use crate::progress::Progress;
 use crate::report::Summary;
-use crate::rules::batches::{BatchId, BatchKind, differ_only_by_case, pending};
+use crate::rules::batches::{BatchId, BatchKind, differ_only_by_case, first_uncommitted, pending};
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::policy::Policy;
@@ -385,12 +385,8 @@ fn refuse_out_of_order(committed: &[CommittedBatch], job: &JobSpec) -> Result<()
         )));
     }
     if batch.kind() == BatchKind::Free {
-        let next = pending(job.service_year, job.batch.cutoff, is_committed)
-            .into_iter()
-            .filter(|next| !is_committed(next))
-            .filter_map(|next| BatchId::parse(&next, job.service_year).ok())
-            .find_map(|next| next.implied_cutoff().map(|cutoff| (next.as_str().to_string(), cutoff)));
-        if let Some((next, cutoff)) = next.filter(|(_, cutoff)| job.batch.cutoff > *cutoff) {
+        let (next, cutoff) = first_uncommitted(job.service_year, is_committed);
+        if job.batch.cutoff > cutoff {
             return Err(Error::Input(format!(
                 "批次 {id} 的截止日期 {} 晚于尚未结算的 {next} 的截止日期 {cutoff} (free batch {id} may not be cut off after {next}, not yet committed, whose cutoff is {cutoff})",
                 job.batch.cutoff

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::engine::CarryIn;
 use crate::engine::memory::{PREFETCH_DISTANCE, PhaseLog, filled, prefetch};
-use crate::rules::allocation::{Ask, ItemScope, Step, approved, rate_limit};
+use crate::rules::allocation::{Ask, ItemScope, Step, rate_limit};
 use crate::rules::category::Category;
 use crate::rules::contract::Eligible;
 use crate::rules::policy::{CapScope, Policy, TierPosition};
@@ -81,14 +81,14 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// What the rule is asked for this claim.
-    pub fn ask(&self, policy: &Policy) -> Ask {
+    /// What the rule is asked for this claim, under the provider cap.
+    pub fn ask(&self, provider_cap_yuan: Decimal) -> Ask {
         Ask {
             claimed_yuan: self.voucher_yuan,
             rate_limit_yuan: self.rate_limit_yuan,
             item_cap_yuan: self.item_cap_yuan,
             quota_yuan: self.quota_yuan,
-            provider_cap_yuan: policy.provider_cap_yuan(),
+            provider_cap_yuan,
         }
     }
 }
@@ -254,12 +254,10 @@ fn take(provider_cap_yuan: Decimal, claim: &Claim, totals: &mut BatchTotals) -> 
         provider_used_before_yuan: totals.provider_yuan[provider],
         approved_yuan: Decimal::ZERO,
     };
-    let approved_yuan = approved(
-        claim.voucher_yuan,
-        claim.rate_limit_yuan,
-        claim.item_cap_yuan - step.item_used_before_yuan,
-        claim.quota_yuan - step.enterprise_used_before_yuan,
-        provider_cap_yuan - step.provider_used_before_yuan,
+    let approved_yuan = claim.ask(provider_cap_yuan).approved(
+        step.item_used_before_yuan,
+        step.enterprise_used_before_yuan,
+        step.provider_used_before_yuan,
     );
     *item += approved_yuan;
     totals.enterprise_yuan[enterprise] += approved_yuan;
@@ -270,7 +268,8 @@ fn take(provider_cap_yuan: Decimal, claim: &Claim, totals: &mut BatchTotals) -> 
 /// Every step recomputed from the rule, on every core: a step the rule
 /// would not give is an internal error (exit 1, nothing written).
 pub fn check_steps(policy: &Policy, claims: &[Claim], steps: &[Step]) -> Result<()> {
-    let broken = claims.par_iter().zip(steps).position_any(|(claim, step)| !claim.ask(policy).agrees_with(step));
+    let provider_cap = policy.provider_cap_yuan();
+    let broken = claims.par_iter().zip(steps).position_any(|(claim, step)| !claim.ask(provider_cap).agrees_with(step));
     match broken {
         None => Ok(()),
         Some(at) => Err(Error::Internal(format!(

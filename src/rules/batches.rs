@@ -158,6 +158,15 @@ pub fn pending(service_year: i32, as_of: NaiveDate, is_committed: impl Fn(&str) 
     }
 }
 
+/// The first quarter or follow-up batch of `service_year` not committed,
+/// with its cutoff: a free batch may not be cut off after it.
+pub fn first_uncommitted(service_year: i32, is_committed: impl Fn(&str) -> bool) -> (String, NaiveDate) {
+    sequence(service_year)
+        .map(|(year, quarter)| (id_of(service_year, year, quarter), quarter_end(year, quarter)))
+        .find_map(|(id, end)| Some((id, end?)).filter(|(id, _)| !is_committed(id)))
+        .expect("a store holds finitely many batches")
+}
+
 /// Whether two batch ids differ only by letter case (one store cannot hold both).
 pub fn differ_only_by_case(a: &str, b: &str) -> bool {
     a != b && a.eq_ignore_ascii_case(b)
@@ -230,6 +239,8 @@ mod tests {
         assert_eq!(pending(2025, day(2025, 4, 5), q1), ["2025-Q1"], "all ended quarters committed: the last again");
         let year_done = |id: &str| id.starts_with("2025-Q");
         assert_eq!(pending(2025, day(2026, 7, 2), year_done), ["2025-FU-2026Q1", "2025-FU-2026Q2"]);
+        assert_eq!(first_uncommitted(2025, q1), ("2025-Q2".to_string(), day(2025, 6, 30)));
+        assert_eq!(first_uncommitted(2025, year_done), ("2025-FU-2026Q1".to_string(), day(2026, 3, 31)));
         assert!(differ_only_by_case("2025-q1", "2025-Q1"));
         assert!(!differ_only_by_case("2025-Q1", "2025-Q1"));
     }
