@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use chrono::NaiveDate;
 
 use crate::engine::{BatchOutcome, BatchTables, CarryIn, settle_batch};
-use crate::ingest::ColumnSpec;
+use crate::ingest::{ColumnSpec, Table};
 use crate::output::{Destination, OutputFile, OutputWriter, log_rendered, render_file};
 use crate::report::{self, Summary};
 use crate::report::{html, workbook};
@@ -26,6 +26,7 @@ pub fn input_columns(source: Source) -> &'static [ColumnSpec] {
         Source::Designations => &columns::DESIGNATIONS,
         Source::Providers => &columns::PROVIDERS,
         Source::Products => &columns::PRODUCTS,
+        Source::Corrections => &columns::CORRECTIONS,
     }
 }
 
@@ -42,8 +43,9 @@ pub struct Computed {
     pub prev_manifest_sha256: Option<String>,
 }
 
-/// The output files, in the order the manifest lists them.
-pub const OUTPUT_NAMES: [&str; 9] = [
+/// The output files, in the order the manifest lists them; the last two
+/// from ledger format 3 on ([`output_names`]).
+pub const OUTPUT_NAMES: [&str; 11] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -53,7 +55,14 @@ pub const OUTPUT_NAMES: [&str; 9] = [
     "summary.json",
     "settlement.xlsx",
     "report.html",
+    "reversals.csv",
+    "reversals.parquet",
 ];
+
+/// The output files a batch of ledger format `format` writes, in manifest order.
+pub const fn output_names(format: u32) -> &'static [&'static str] {
+    if format >= 3 { &OUTPUT_NAMES } else { OUTPUT_NAMES.split_at(9).0 }
+}
 
 /// The identity of a batch: what `run` is told and the manifest records.
 pub struct BatchSpec<'a> {
@@ -67,8 +76,14 @@ pub struct BatchSpec<'a> {
 }
 
 /// Settles the batch; [`render`] then writes its files.
-pub fn compute(policy: &Policy, tables: BatchTables, spec: &BatchSpec, carry_in: &CarryIn) -> Result<Computed> {
-    let outcome = settle_batch(tables, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
+pub fn compute(
+    policy: &Policy,
+    tables: BatchTables,
+    corrections: Option<Table>,
+    spec: &BatchSpec,
+    carry_in: &CarryIn,
+) -> Result<Computed> {
+    let outcome = settle_batch(tables, corrections, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
     let summary = report::summary(&outcome, policy);
     Ok(Computed {
         outcome,
@@ -85,16 +100,20 @@ pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<Outp
     // manifest order. The two large tables (each rendered with its twin)
     // head the two halves of the list, since rayon hands the later half to
     // the other thread; the workbook and the small files fill in behind.
-    const ORDER: [usize; 9] = [1, 0, 7, 5, 3, 2, 8, 4, 6];
-    let mut rendered = render_files(computed, destination, &ORDER)?;
+    const ORDER: [usize; 11] = [1, 0, 7, 5, 3, 2, 8, 4, 6, 10, 9];
+    let count = output_names(computed.ledger_format).len();
+    let order: Vec<usize> = ORDER.into_iter().filter(|&at| at < count).collect();
+    let mut rendered = render_files(computed, destination, &order)?;
     rendered.sort_by_key(|(at, _)| *at);
     Ok(rendered.into_iter().map(|(_, file)| file).collect())
 }
 
 /// Renders one output file, by name (one of [`OUTPUT_NAMES`]).
 pub fn render_one(computed: &Computed, name: &str, destination: &Destination) -> Result<OutputFile> {
-    let at =
-        OUTPUT_NAMES.iter().position(|n| *n == name).ok_or_else(|| Error::Internal(format!("no output {name}")))?;
+    let at = output_names(computed.ledger_format)
+        .iter()
+        .position(|n| *n == name)
+        .ok_or_else(|| Error::Internal(format!("no output {name}")))?;
     let (_, file) = render_files(computed, destination, &[at])?.pop().expect("one file rendered");
     Ok(file)
 }
@@ -113,7 +132,8 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         w.write_all(&bytes?).map_err(|e| Error::Internal(e.to_string()))
     };
     type Render<'a> = Box<dyn Fn(&mut OutputWriter) -> Result<()> + Sync + 'a>;
-    let files: [(&'static str, Option<u64>, Render); 9] = [
+    let reversals = Some(outcome.reversals.len() as u64);
+    let files: [(&'static str, Option<u64>, Render); 11] = [
         ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w, format))),
         (
             "settlements.parquet",
@@ -132,16 +152,22 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         (
             "settlement.xlsx",
             None,
-            Box::new(|w| whole(workbook::settlement_workbook(outcome, summary, dry_run, footer.as_deref()), w)),
+            Box::new(|w| whole(workbook::settlement_workbook(outcome, summary, dry_run, footer.as_deref(), format), w)),
         ),
         ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary, dry_run).into_bytes()), w))),
+        ("reversals.csv", reversals, Box::new(|w| report::reversals_csv(outcome, w, format))),
+        (
+            "reversals.parquet",
+            reversals,
+            Box::new(|w| frame::reversals_parquet(batch_id, &outcome.reversals, w, |_| Ok(()))),
+        ),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
     // A large table's CSV file and its Parquet twin, when both are asked
     // for, are rendered together: each settlement row, and each exception's
     // message, is built once for both.
     type Twins<'a> = Box<dyn Fn(&mut OutputWriter, &mut OutputWriter) -> Result<()> + Sync + 'a>;
-    let twins: [(usize, usize, Option<u64>, Twins); 2] = [
+    let twins: [(usize, usize, Option<u64>, Twins); 3] = [
         (
             SETTLEMENTS_CSV,
             SETTLEMENTS_PARQUET,
@@ -163,6 +189,16 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
                 let rows = &outcome.exceptions;
                 frame::exceptions_parquet(batch_id, rows, parquet, |group, messages| csv.write(group, messages))?;
                 csv.finish()
+            }),
+        ),
+        (
+            REVERSALS_CSV,
+            REVERSALS_PARQUET,
+            reversals,
+            Box::new(|csv, parquet| {
+                let mut rows = report::ReversalsCsv::new(csv, batch_id, format)?;
+                frame::reversals_parquet(batch_id, &outcome.reversals, parquet, |group| rows.write(group))?;
+                rows.finish()
             }),
         ),
     ];
@@ -205,6 +241,8 @@ const SETTLEMENTS_CSV: usize = 0;
 const SETTLEMENTS_PARQUET: usize = 1;
 const EXCEPTIONS_CSV: usize = 2;
 const EXCEPTIONS_PARQUET: usize = 3;
+const REVERSALS_CSV: usize = 9;
+const REVERSALS_PARQUET: usize = 10;
 
 /// A CSV file and its Parquet twin (positions in [`OUTPUT_NAMES`]) in one
 /// pass over their `rows` rows: `render` writes both.

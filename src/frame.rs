@@ -7,7 +7,7 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::rules::codes::ExceptionRow;
-use crate::rules::outputs::SettlementRow;
+use crate::rules::outputs::{ReversalRow, SettlementRow};
 use crate::schema::output::{self, Cell, Kind};
 use crate::{Error, Result};
 
@@ -298,6 +298,28 @@ pub fn exceptions_parquet(
     )
 }
 
+/// reversals.parquet (rules 9.4): a few rows at most, in one row group;
+/// `also` gets the rows for the CSV twin.
+pub fn reversals_parquet(
+    batch_id: &str,
+    rows: &[ReversalRow],
+    out: impl std::io::Write + Send,
+    mut also: impl FnMut(&[ReversalRow]) -> Result<()> + Send,
+) -> Result<()> {
+    write_parquet(
+        "reversals.parquet",
+        rows.len(),
+        Grouping::of(rows.len()),
+        out,
+        |_, group| {
+            schema_frame("reversals frame", &output::REVERSALS, &rows[group], |row, cells| {
+                row.for_each_cell(batch_id, |cell| cells.push(cell))
+            })
+        },
+        |_, group, _| also(&rows[group]),
+    )
+}
+
 /// The columns, their order and kinds come from the schema; each row's
 /// message is built once, straight into the frame's message column.
 fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
@@ -309,7 +331,9 @@ fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> 
     })
 }
 
-/// What a later batch needs from a committed settlements.parquet.
+/// What a later batch needs from a committed settlements.parquet (or, for
+/// a reversal, from reversals.parquet: then `approved_amount` is the amount
+/// taken back and `fingerprint` is empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerSettlement {
     pub contract_id: String,
@@ -319,46 +343,85 @@ pub struct LedgerSettlement {
     pub category: String,
     pub approved_amount: Decimal,
     pub fingerprint: String,
+    /// The committing batch's place in the store (from 0); set by the ledger.
+    pub batch: u32,
 }
 
-/// Reads the settled contracts back from a committed settlements.parquet.
-/// A missing column or a missing value (null) is an error, never a default:
-/// a later batch must not carry in zero for an amount it cannot read.
-pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
-    let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("settlements.parquet: {e}")))?;
-    let missing = |name: &str, row: usize| Error::Internal(format!("column {name}, row {}: no value", row + 1));
-    let strings = |name: &str| -> Result<Vec<String>> {
-        let column = frame.column(name).map_err(internal(name))?;
+/// A committed reversal or clawback: the entry it took back and its action's code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerReversal {
+    pub entry: LedgerSettlement,
+    pub action: String,
+}
+
+/// The columns of a committed table a later batch reads: each value
+/// present, none defaulted — a later batch must not carry in zero for an
+/// amount it cannot read.
+struct Stored {
+    frame: DataFrame,
+}
+
+impl Stored {
+    fn read(bytes: &[u8], what: &str) -> Result<Stored> {
+        Ok(Stored { frame: read_parquet(bytes).map_err(|e| Error::Internal(format!("{what}: {e}")))? })
+    }
+
+    fn missing(name: &str, row: usize) -> Error {
+        Error::Internal(format!("column {name}, row {}: no value", row + 1))
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>> {
+        let column = self.frame.column(name).map_err(internal(name))?;
         let values = column.str().map_err(internal(name))?;
-        values.iter().enumerate().map(|(row, v)| v.map(str::to_string).ok_or_else(|| missing(name, row))).collect()
-    };
-    let approved = {
-        let column = frame.column("approved_amount").map_err(internal("approved_amount"))?;
-        let decimals = column.decimal().map_err(internal("approved_amount"))?;
+        values.iter().enumerate().map(|(row, v)| v.map(str::to_string).ok_or_else(|| Stored::missing(name, row))).collect()
+    }
+
+    fn money(&self, name: &str) -> Result<Vec<Decimal>> {
+        let column = self.frame.column(name).map_err(internal(name))?;
+        let decimals = column.decimal().map_err(internal(name))?;
         let scale = decimals.scale() as u32;
         decimals
             .physical()
             .iter()
             .enumerate()
-            .map(|(row, v)| {
-                v.map(|fen| Decimal::from_i128_with_scale(fen, scale)).ok_or_else(|| missing("approved_amount", row))
+            .map(|(row, v)| v.map(|fen| Decimal::from_i128_with_scale(fen, scale)).ok_or_else(|| Stored::missing(name, row)))
+            .collect()
+    }
+
+    /// The entries of the table, `amount` naming its money column.
+    fn entries(&self, amount: &str, with_fingerprint: bool) -> Result<Vec<LedgerSettlement>> {
+        let approved = self.money(amount)?;
+        let (contract_id, enterprise_id, provider_id) =
+            (self.strings("contract_id")?, self.strings("enterprise_id")?, self.strings("provider_id")?);
+        let (product_id, category) = (self.strings("product_id")?, self.strings("category")?);
+        let fingerprint = if with_fingerprint { self.strings("fingerprint")? } else { vec![String::new(); approved.len()] };
+        Ok((0..self.frame.height())
+            .map(|i| LedgerSettlement {
+                contract_id: contract_id[i].clone(),
+                enterprise_id: enterprise_id[i].clone(),
+                provider_id: provider_id[i].clone(),
+                product_id: product_id[i].clone(),
+                category: category[i].clone(),
+                approved_amount: approved[i],
+                fingerprint: fingerprint[i].clone(),
+                batch: 0,
             })
-            .collect::<Result<Vec<Decimal>>>()?
-    };
-    let (contract_id, enterprise_id, provider_id) =
-        (strings("contract_id")?, strings("enterprise_id")?, strings("provider_id")?);
-    let (product_id, category, fingerprint) = (strings("product_id")?, strings("category")?, strings("fingerprint")?);
-    Ok((0..frame.height())
-        .map(|i| LedgerSettlement {
-            contract_id: contract_id[i].clone(),
-            enterprise_id: enterprise_id[i].clone(),
-            provider_id: provider_id[i].clone(),
-            product_id: product_id[i].clone(),
-            category: category[i].clone(),
-            approved_amount: approved[i],
-            fingerprint: fingerprint[i].clone(),
-        })
-        .collect())
+            .collect())
+    }
+}
+
+/// Reads the settled contracts back from a committed settlements.parquet.
+/// A missing column or a missing value (null) is an error, never a default.
+pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
+    Stored::read(bytes, "settlements.parquet")?.entries("approved_amount", true)
+}
+
+/// Reads the reversals and clawbacks back from a committed reversals.parquet.
+pub fn read_ledger_reversals(bytes: &[u8]) -> Result<Vec<LedgerReversal>> {
+    let stored = Stored::read(bytes, "reversals.parquet")?;
+    let actions = stored.strings("action")?;
+    let entries = stored.entries("amount", false)?;
+    Ok(entries.into_iter().zip(actions).map(|(entry, action)| LedgerReversal { entry, action }).collect())
 }
 
 /// Any Parquet file as text: the header and every cell cast to text (money

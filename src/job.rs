@@ -37,11 +37,19 @@ struct PerInput<T> {
     designations: Option<T>,
     providers: Option<T>,
     products: Option<T>,
+    corrections: Option<T>,
 }
 
 impl<T> Default for PerInput<T> {
     fn default() -> Self {
-        PerInput { contracts: None, enterprises: None, designations: None, providers: None, products: None }
+        PerInput {
+            contracts: None,
+            enterprises: None,
+            designations: None,
+            providers: None,
+            products: None,
+            corrections: None,
+        }
     }
 }
 
@@ -53,6 +61,7 @@ impl<T> PerInput<T> {
             Source::Designations => self.designations.as_ref(),
             Source::Providers => self.providers.as_ref(),
             Source::Products => self.products.as_ref(),
+            Source::Corrections => self.corrections.as_ref(),
         }
     }
 }
@@ -60,26 +69,31 @@ impl<T> PerInput<T> {
 /// How to read each input, from the optional `[encoding]`, `[sheets]` and
 /// `[columns.<input>]` sections.
 fn input_options(raw: &RawJob) -> std::result::Result<PerSource<InputOptions>, String> {
-    PerSource::try_from_fn(|source| {
-        let name = source.as_str();
-        let encoding = match raw.encoding.get(source) {
-            None => Encoding::Auto,
-            Some(text) => Encoding::parse(text)
-                .ok_or_else(|| format!("encoding.{name} = {text:?}: use auto, utf-8, gbk or gb18030"))?,
-        };
-        let columns = raw
-            .columns
-            .get(source)
-            .map(|m| m.iter().map(|(header, canonical)| (header.clone(), canonical.trim().to_string())).collect())
-            .unwrap_or_default();
-        Ok(InputOptions { encoding, sheet: raw.sheets.get(source).cloned(), columns })
-    })
+    PerSource::try_from_fn(|source| options_of(raw, source))
 }
 
-/// The input options of a job file's text (for `verify`, from the archive).
-pub fn input_options_of(text: &str) -> std::result::Result<PerSource<InputOptions>, String> {
+/// How to read one input.
+fn options_of(raw: &RawJob, source: Source) -> std::result::Result<InputOptions, String> {
+    let name = source.as_str();
+    let encoding = match raw.encoding.get(source) {
+        None => Encoding::Auto,
+        Some(text) => {
+            Encoding::parse(text).ok_or_else(|| format!("encoding.{name} = {text:?}: use auto, utf-8, gbk or gb18030"))?
+        }
+    };
+    let columns = raw
+        .columns
+        .get(source)
+        .map(|m| m.iter().map(|(header, canonical)| (header.clone(), canonical.trim().to_string())).collect())
+        .unwrap_or_default();
+    Ok(InputOptions { encoding, sheet: raw.sheets.get(source).cloned(), columns })
+}
+
+/// The input options of a job file's text (for `verify`, from the
+/// archive): the five inputs', and the corrections'.
+pub fn input_options_of(text: &str) -> std::result::Result<(PerSource<InputOptions>, InputOptions), String> {
     let raw: RawJob = toml::from_str(text).map_err(|e| e.to_string())?;
-    input_options(&raw)
+    Ok((input_options(&raw)?, options_of(&raw, Source::Corrections)?))
 }
 
 #[derive(Deserialize)]
@@ -99,6 +113,8 @@ struct RawInputs {
     designations: String,
     providers: String,
     products: String,
+    /// The batch's corrections (rules 9.1); none: the batch has none.
+    corrections: Option<String>,
 }
 
 /// A batch: its id and the cutoff date its contracts must be completed by.
@@ -153,6 +169,8 @@ pub struct JobSpec {
     pub inputs: PerSource<PathBuf>,
     /// How to read each input.
     pub options: PerSource<InputOptions>,
+    /// The corrections file, if the job names one, and how to read it.
+    pub corrections: Option<(PathBuf, InputOptions)>,
     /// Checksum of the job file's bytes as they were parsed.
     pub job_sha256: String,
 }
@@ -256,8 +274,9 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
     }
     refuse_batch_in_ledger_path(path, &raw.job.ledger)?;
     let batch = Batch::resolve(&request.id, request.cutoff, raw.job.service_year)?;
-    let options = input_options(&raw)
-        .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
+    let invalid = |e: String| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display()));
+    let options = input_options(&raw).map_err(invalid)?;
+    let corrections_options = options_of(&raw, Source::Corrections).map_err(invalid)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| tidy(&base.join(p.replace("{batch}", &batch.id)));
     let r = raw.inputs;
@@ -268,6 +287,7 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         providers: resolve(&r.providers),
         products: resolve(&r.products),
     };
+    let corrections = r.corrections.as_deref().map(|p| (resolve(p), corrections_options));
     let job = JobSpec {
         job_path: path.to_path_buf(),
         service_year: raw.job.service_year,
@@ -277,11 +297,13 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         batch,
         inputs,
         options,
+        corrections,
         job_sha256: crate::checksum::sha256_hex(text.as_bytes()),
     };
     refuse_output_folder(path, &job.output, &job.ledger)?;
     let mut required = vec![("job.policy", job.policy.clone())];
     required.extend(job.inputs.iter().map(|(s, p)| (input_key(s), p.clone())));
+    required.extend(job.corrections.iter().map(|(p, _)| (input_key(Source::Corrections), p.clone())));
     for (key, file) in required {
         if !file.is_file() {
             return Err(Error::Input(format!(
@@ -328,6 +350,7 @@ fn input_key(source: Source) -> &'static str {
         Source::Designations => "inputs.designations",
         Source::Providers => "inputs.providers",
         Source::Products => "inputs.products",
+        Source::Corrections => "inputs.corrections",
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::workdir::{P1, P2, Workdir, read_csv};
 
-const OUTPUTS: [&str; 9] = [
+const OUTPUTS: [&str; 11] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -15,6 +15,8 @@ const OUTPUTS: [&str; 9] = [
     "summary.json",
     "settlement.xlsx",
     "report.html",
+    "reversals.csv",
+    "reversals.parquet",
 ];
 
 fn payouts(w: &Workdir, batch: &str) -> BTreeMap<String, (String, String, String)> {

@@ -65,6 +65,17 @@ fn shared_conformance_dataset() {
     }
 }
 
+/// Corrections in every quarter (rules 9): every `C_*` code, holds,
+/// reversals of reversed contracts, re-exports of clawed-back ones; the
+/// checker also compares correction exceptions, reversals, net payouts and
+/// the year to date. Afterwards the store it leaves must verify.
+#[test]
+fn shared_corrections_dataset() {
+    if let Some(dataset) = shared_dataset("corrections") {
+        run_check(&dataset);
+    }
+}
+
 #[test]
 fn example_dataset_with_the_shared_checker() {
     run_check(&repo().join("fixtures/example-2025"));

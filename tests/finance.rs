@@ -26,7 +26,7 @@ fn text(cell: Option<&Data>) -> String {
 fn workbook_sheets_totals_and_cells_match_the_csv() {
     let w = two_quarters();
     let mut book = open_workbook_auto(w.path("out/2025-Q2/settlement.xlsx")).unwrap();
-    assert_eq!(book.sheet_names(), ["汇总", "兑付清单", "结算明细", "异常清单", "配额使用"]);
+    assert_eq!(book.sheet_names(), ["汇总", "兑付清单", "追回清单", "结算明细", "异常清单", "配额使用"]);
 
     // 兑付清单: one row per provider as in payouts.csv, then the total and its capitals.
     let payouts = w.csv("out/2025-Q2/payouts.csv");
@@ -40,11 +40,13 @@ fn workbook_sheets_totals_and_cells_match_the_csv() {
         assert_eq!(row[1], p["provider_name"]);
         assert_eq!(row[2], p["provider_id"]);
         assert_eq!(row[4], p["approved_amount_batch"]);
-        assert_eq!(row[5], p["approved_amount_year"]);
-        assert_eq!(row[6], p["cap_remaining"]);
+        assert_eq!(row[5], p["reversed_amount_batch"]);
+        assert_eq!(row[6], p["net_amount_batch"]);
+        assert_eq!(row[7], p["approved_amount_year"]);
+        assert_eq!(row[8], p["cap_remaining"]);
     }
     let total = &rows[header + 1 + payouts.len()];
-    assert_eq!((total[0].as_str(), total[4].as_str()), ("合计 Total", "46400.04"));
+    assert_eq!((total[0].as_str(), total[6].as_str()), ("应付合计 Total to pay", "46400.04"));
     let capitals = &rows[header + 2 + payouts.len()];
     assert_eq!(capitals[3], "人民币肆万陆仟肆佰元零肆分");
     assert!(rows.iter().any(|r| r.iter().any(|c| c == "审批人：")), "room for signatures");

@@ -178,6 +178,7 @@ fn carry_in(carried: &[(usize, usize, u32)]) -> (CarryIn, Totals) {
             category: category.code().to_string(),
             approved_amount: approved,
             fingerprint: String::new(),
+            batch: 0,
         };
         let c = reference::Contract {
             contract_id: settled.contract_id.clone(),
@@ -230,7 +231,7 @@ proptest! {
         let policy = parse_policy(&policy_text(rounding, scope, diagnostic_rate)).unwrap();
         let (carry_in, mut totals) = carry_in(&carried);
         let cutoff = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
-        let outcome = settle_batch(tables(&draws), &policy, "M", 2025, cutoff, &carry_in).unwrap();
+        let outcome = settle_batch(tables(&draws), None, &policy, "M", 2025, cutoff, &carry_in).unwrap();
         let expected = reference::allocate(&policy, &model_contracts(&draws), &mut totals);
 
         // Every contract is eligible: each ends in a settlement row or an allocation error.

@@ -23,7 +23,7 @@ fn a_dry_run_is_marked_and_kept_apart() {
     assert!(html.contains("<title>试算 DRY RUN") && html.contains("不得用于付款"), "the page says 试算");
     let book = open_workbook_auto(w.path("out/2025-Q1.dry-run/settlement.xlsx")).unwrap();
     let names = book.sheet_names();
-    assert_eq!(names.len(), 5);
+    assert_eq!(names.len(), 6);
     assert!(names.iter().all(|n| n.ends_with("（试算）")), "{names:?}");
     let sheet_xml = unzip_entry(&w.read("out/2025-Q1.dry-run/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(
@@ -192,7 +192,7 @@ fn the_payout_list_footer_names_the_ledger_state() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&w.read("ledger/batches/000002_2025-Q2/manifest.json")).unwrap();
     let previous = manifest["prev_manifest_sha256"].as_str().unwrap();
-    assert_eq!(manifest["ledger_format"], 2);
+    assert_eq!(manifest["ledger_format"], 3);
     let footer = unzip_entry(&w.read("out/2025-Q2/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(footer.contains("<oddFooter>") && footer.contains(previous), "{footer}");
     assert!(footer.contains("批次 batch 2025-Q2") && footer.contains("第 &amp;P 页 共 &amp;N 页"), "{footer}");

@@ -13,6 +13,7 @@ use voucher_settle::frame::LedgerSettlement;
 use voucher_settle::ingest::parse_table;
 use voucher_settle::output::Destination;
 use voucher_settle::rules::codes::{Code, Severity, Source};
+use voucher_settle::rules::corrections::Standing;
 use voucher_settle::rules::money::format_money;
 use voucher_settle::rules::policy::parse_policy;
 use voucher_settle::schema::input as columns;
@@ -123,7 +124,7 @@ fn try_settle_with(policy: &str, rows: &[String], carry_in: &CarryIn) -> voucher
         products: table("products.csv", &products, &columns::PRODUCTS),
     };
     let cutoff = chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
-    settle_batch(batch, &policy, "T", 2025, cutoff, carry_in)
+    settle_batch(batch, None, &policy, "T", 2025, cutoff, carry_in)
 }
 
 fn default_policy() -> String {
@@ -430,9 +431,17 @@ fn carry_in_from_committed_batches() {
         category: "diagnostic".into(),
         approved_amount: settled.approved_amount,
         fingerprint: settled.fingerprint.text().as_str().to_string(),
+        batch: 0,
     };
     carry_in.year_settlements.push(carried.clone());
-    carry_in.settled.insert("K1".into(), settled.fingerprint.text().as_str().to_string());
+    carry_in.history.insert(
+        "K1".into(),
+        Standing::Settled {
+            fingerprint: settled.fingerprint.text().as_str().to_string(),
+            service_year: 2025,
+            batch: 0,
+        },
+    );
     let again_same = diagnostic("K1", E1, "D1", "6000.00", "2025-03-01 08:00");
     let again_changed = diagnostic("K1", E1, "D1", "6000", "2025-03-02");
     let next = diagnostic("K2", E1, "D1", "6000", "2025-03-03");
@@ -563,6 +572,7 @@ fn a_cap_already_exceeded_refuses_the_batch() {
         category: "diagnostic".into(),
         approved_amount: "15000".parse().unwrap(),
         fingerprint: String::new(),
+        batch: 0,
     };
     let rows = [diagnostic("K1", E1, "D1", "1000", "2025-03-01")];
     let within = policy_text("half_up", "enterprise_product_year", "16000");

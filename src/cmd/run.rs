@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use rayon::prelude::*;
 
-use crate::batch::{BatchSpec, Computed, OUTPUT_NAMES, compute, input_columns, render};
+use crate::batch::{BatchSpec, Computed, compute, input_columns, output_names, render};
 use crate::checksum::sha256_hex;
 use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
@@ -126,16 +126,17 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     }
     let policy_entry = file_entry("policy", &job.policy, policy_sha256);
     let job_entry = file_entry("job", &job.job_path, job.job_sha256.clone());
-    let tables = read_inputs(&job)?;
+    let (tables, corrections) = read_inputs(&job)?;
     tracing::info!(
         batch = batch_id,
         phase = "read",
-        rows = tables.iter().map(|(_, t)| t.len()).sum::<usize>(),
+        rows = tables.iter().map(|(_, t)| t.len()).sum::<usize>() + corrections.as_ref().map_or(0, Table::len),
         duration_ms = started.elapsed().as_millis() as u64,
         "inputs read"
     );
     let input_entries: Vec<FileEntry> = tables
         .iter()
+        .chain(corrections.iter().map(|table| (Source::Corrections, table)))
         .map(|(source, table)| FileEntry {
             name: source.as_str().to_string(),
             path: Some(table.path.display().to_string()),
@@ -163,7 +164,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         ledger_format: LEDGER_FORMAT,
         prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.as_str()),
     };
-    let mut archive: Vec<(PathBuf, String)> = tables.iter().map(|(_, t)| (t.path.clone(), t.sha256.clone())).collect();
+    let mut archive: Vec<(PathBuf, String)> =
+        tables.iter().map(|(_, t)| t).chain(&corrections).map(|t| (t.path.clone(), t.sha256.clone())).collect();
     archive.push((job.policy.clone(), policy_entry.sha256.clone()));
     archive.push((job.job_path.clone(), job_entry.sha256.clone()));
     let sequence = committed.last().map_or(1, |b| b.manifest.sequence + 1);
@@ -172,14 +174,14 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     // and the allocation pass leaves a core free.
     let (rendered, archived) = std::thread::scope(|scope| {
         let archiving = (!args.dry_run).then(|| scope.spawn(|| ledger.archive_all(&archive)));
-        let rendered = settle_and_render(&policy, tables, &spec, &carry_in, &ledger, sequence, args, &progress, &job);
+        let rendered = settle_and_render(&policy, (tables, corrections), &spec, &carry_in, &ledger, sequence, args, &progress, &job);
         let archived = archiving.map_or(Ok(()), |handle| {
             handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
         });
         (rendered, archived)
     });
     let Rendered { computed, staging, destination, files, started: phase_started } = rendered?;
-    archived.inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+    archived.inspect_err(|_| destination.discard(OUTPUTS))?;
     tracing::info!(
         batch = batch_id,
         phase = "render",
@@ -212,7 +214,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             progress.phase("提交账本 committing");
             let dir = ledger
                 .commit(staging, &manifest, &manifest_bytes)
-                .inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+                .inspect_err(|_| destination.discard(OUTPUTS))?;
             tracing::info!(
                 batch = batch_id,
                 phase = "commit",
@@ -222,7 +224,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             Some(dir)
         }
     };
-    publish(&destination, &OUTPUT_NAMES)?;
+    publish(&destination, OUTPUTS)?;
     write_output_folder(&job.output, &[(MANIFEST, &manifest_bytes)])?;
     tracing::info!(
         batch = batch_id,
@@ -262,7 +264,7 @@ struct Rendered {
 #[allow(clippy::too_many_arguments)]
 fn settle_and_render(
     policy: &Policy,
-    tables: BatchTables,
+    (tables, corrections): (BatchTables, Option<Table>),
     spec: &BatchSpec,
     carry_in: &CarryIn,
     ledger: &Ledger,
@@ -273,7 +275,7 @@ fn settle_and_render(
 ) -> Result<Rendered> {
     let phase_started = Instant::now();
     progress.phase("校验、分配 checking, allocating");
-    let mut computed = compute(policy, tables, spec, carry_in)?;
+    let mut computed = compute(policy, tables, corrections, spec, carry_in)?;
     computed.dry_run = args.dry_run;
     tracing::info!(
         batch = spec.batch_id,
@@ -292,7 +294,7 @@ fn settle_and_render(
     let started = Instant::now();
     progress.phase("生成报表 rendering");
     destination.prepare()?;
-    let files = render(&computed, &destination).inspect_err(|_| destination.discard(&OUTPUT_NAMES))?;
+    let files = render(&computed, &destination).inspect_err(|_| destination.discard(OUTPUTS))?;
     Ok(Rendered { computed, staging, destination, files, started })
 }
 
@@ -300,11 +302,26 @@ fn file_entry(name: &str, path: &Path, sha256: String) -> FileEntry {
     FileEntry { name: name.into(), path: Some(path.display().to_string()), sha256, rows: None }
 }
 
-/// Reads the five inputs in parallel; any unreadable file stops the run.
-fn read_inputs(job: &JobSpec) -> Result<BatchTables> {
+/// The output files this tool writes into a new batch.
+const OUTPUTS: &[&str] = output_names(LEDGER_FORMAT);
+
+/// Reads the five inputs in parallel, and the corrections if the job names
+/// them; any unreadable file stops the run.
+fn read_inputs(job: &JobSpec) -> Result<(BatchTables, Option<Table>)> {
     let read = |source: Source| read_table(job.input(source), input_columns(source), job.options(source));
-    let mut tables: Vec<Option<Result<Table>>> = Source::ALL.par_iter().map(|&source| Some(read(source))).collect();
-    PerSource::try_from_fn(|source| tables[source as usize].take().expect("each source read once"))
+    let corrections = || {
+        job.corrections
+            .as_ref()
+            .map(|(path, options)| read_table(path, input_columns(Source::Corrections), options))
+            .transpose()
+    };
+    let (tables, corrections) = rayon::join(
+        || -> Vec<Option<Result<Table>>> { Source::ALL.par_iter().map(|&source| Some(read(source))).collect() },
+        corrections,
+    );
+    let mut tables = tables;
+    let tables = PerSource::try_from_fn(|source| tables[source as usize].take().expect("each source read once"))?;
+    Ok((tables, corrections?))
 }
 
 /// Identical inputs: nothing to do but put the committed files back into the

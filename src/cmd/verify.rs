@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use crate::batch::{BatchSpec, compute, input_columns, render, render_one};
 use crate::checksum::{sha256_file, sha256_hex};
 use crate::frame::TextTable;
-use crate::ingest::{Table, parse_table};
+use crate::ingest::{InputOptions, Table, parse_table};
 use crate::job::input_options_of;
 use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST};
 use crate::output::Destination;
-use crate::rules::codes::PerSource;
+use crate::rules::codes::{PerSource, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::policy::parse_policy;
 use crate::{Error, Result};
@@ -130,22 +130,31 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     };
     let job_text = String::from_utf8(object("job", &m.job.sha256)?)
         .map_err(|_| differs(format!("batch {}, archived job is not UTF-8", m.batch_id)))?;
-    let options =
+    let (options, corrections_options) =
         input_options_of(&job_text).map_err(|e| differs(format!("batch {}, archived job: {e}", m.batch_id)))?;
     let policy_text = String::from_utf8(object("policy", &m.policy.sha256)?)
         .map_err(|_| differs(format!("batch {}, archived policy is not UTF-8", m.batch_id)))?;
     let policy =
         parse_policy(&policy_text).map_err(|e| differs(format!("batch {}, archived policy: {e}", m.batch_id)))?;
+    let archived = |entry: &FileEntry, source: Source, source_options: &InputOptions| -> Result<Table> {
+        let bytes = object(source.as_str(), &entry.sha256)?;
+        let label = PathBuf::from(entry.path.clone().unwrap_or_else(|| entry.name.clone()));
+        parse_table(&label, &bytes, input_columns(source), source_options)
+            .map_err(|e| differs(format!("batch {}, archived {}: {e}", m.batch_id, source.as_str())))
+    };
     let tables = PerSource::try_from_fn(|source| -> Result<Table> {
         let entry = m.inputs.iter().find(|i| i.name == source.as_str()).ok_or_else(|| {
             differs(format!("batch {}, {MANIFEST}: input {} not listed", m.batch_id, source.as_str()))
         })?;
-        let bytes = object(source.as_str(), &entry.sha256)?;
-        let label = PathBuf::from(entry.path.clone().unwrap_or_else(|| entry.name.clone()));
-        let source_options = options.get(source);
-        parse_table(&label, &bytes, input_columns(source), source_options)
-            .map_err(|e| differs(format!("batch {}, archived {}: {e}", m.batch_id, source.as_str())))
+        archived(entry, source, options.get(source))
     })?;
+    // The corrections, when the batch had them (rules 9.1), replayed from the archive.
+    let corrections = m
+        .inputs
+        .iter()
+        .find(|i| i.name == Source::Corrections.as_str())
+        .map(|entry| archived(entry, Source::Corrections, &corrections_options))
+        .transpose()?;
     let cutoff =
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
     let carry_in = ledger.carry_in(&batches[..index], m.service_year).map_err(|e| differs(e.to_string()))?;
@@ -156,7 +165,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         ledger_format: m.ledger_format,
         prev_manifest_sha256: m.prev_manifest_sha256.as_deref(),
     };
-    let computed = compute(&policy, tables, &spec, &carry_in)?;
+    let computed = compute(&policy, tables, corrections, &spec, &carry_in)?;
     // Compared with the stored files as they are rendered, so a replay needs
     // no more memory than the run did.
     let files = render(&computed, &Destination::compare_with(&batch.dir))?;

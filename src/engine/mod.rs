@@ -7,8 +7,10 @@
 //! `registries` (the four registries, side by side), `validate` (the row
 //! checks on every core), `order` (allocation order), `pass` (item slots
 //! and the sequential pass), `rows` (settlement and exception rows, built
-//! when read), `summaries` (tiers, payouts, usage, control totals).
+//! when read), `summaries` (tiers, payouts, usage, control totals),
+//! `corrections` (a batch's reversals, clawbacks and holds).
 
+pub mod corrections;
 mod duplicates;
 pub mod memory;
 mod order;
@@ -26,10 +28,14 @@ use rustc_hash::FxHashMap;
 
 use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
-use crate::rules::codes::{Code, ExceptionRow, PerSource};
+use crate::engine::corrections::BatchCorrections;
+use crate::rules;
+use crate::rules::codes::{Code, ExceptionRow, PerSource, Severity, Source};
 use crate::rules::contract::Context;
-use crate::rules::control::ControlTotals;
-use crate::rules::outputs::{PayoutRow, UsageRow};
+use crate::rules::control::{ControlTotals, CorrectionTotals};
+use crate::rules::corrections::History;
+use crate::rules::money::format_money;
+use crate::rules::outputs::{PayoutRow, ReversalRow, UsageRow};
 use crate::rules::policy::Policy;
 use crate::{Error, Result};
 
@@ -41,8 +47,14 @@ pub struct CarryIn {
     /// The settlements of the batch's service year committed before it;
     /// the running totals start from them.
     pub year_settlements: Vec<LedgerSettlement>,
-    /// contract_id -> fingerprint of every contract ever settled (any year).
-    pub settled: FxHashMap<String, String>,
+    /// The reversals and clawbacks committed in the batch's service year
+    /// (`approved_amount`: the amount taken back); the running totals are
+    /// net of them (rules 9.3).
+    pub year_reversals: Vec<LedgerSettlement>,
+    /// Where every contract ever settled (any year) stands.
+    pub history: History,
+    /// The committed batches' ids, by their place in the store.
+    pub batch_ids: Vec<String>,
 }
 
 /// The five input tables of a batch, handed over so that each is dropped as
@@ -61,14 +73,24 @@ pub struct BatchOutcome {
     pub exceptions: Vec<ExceptionRow>,
     pub payouts: Vec<PayoutRow>,
     pub usage: Vec<UsageRow>,
+    /// Each reverse or clawback applied, in source_row order (rules 9.4).
+    pub reversals: Vec<ReversalRow>,
+    /// Whether the batch had a corrections input.
+    pub has_corrections: bool,
     /// Per enterprise registry index: its name (for the usage rows).
     enterprise_names: Vec<String>,
+    /// The ids of the enterprises with a reversal that are no longer in
+    /// the registry (usage rows from [`UsageRow::UNLISTED`]).
+    unlisted_enterprises: Vec<String>,
     pub control: ControlTotals,
 }
 
 impl BatchOutcome {
     /// The id and name of the enterprise of usage row `u` (of this batch).
     pub fn enterprise(&self, u: &UsageRow) -> (&str, &str) {
+        if !u.listed() {
+            return (self.unlisted_enterprises[(u.enterprise_index - UsageRow::UNLISTED) as usize].as_str(), "");
+        }
         let index = u.enterprise_index as usize;
         (self.settlements.ids.enterprises[index].as_str(), self.enterprise_names[index].as_str())
     }
@@ -83,11 +105,13 @@ impl BatchOutcome {
     }
 }
 
-/// Settles one batch: registries, row checks, allocation order, the
-/// sequential pass, rows, payouts and usage, control totals. Fails only on
-/// a broken invariant (exit 1, nothing written).
+/// Settles one batch: registries, the corrections, row checks, allocation
+/// order, the sequential pass, rows, payouts and usage, control totals.
+/// Fails only on a broken invariant (exit 1, nothing written) or a store
+/// that contradicts itself (exit 2).
 pub fn settle_batch(
     tables: BatchTables,
+    corrections: Option<Table>,
     policy: &Policy,
     batch_id: &str,
     service_year: i32,
@@ -99,23 +123,57 @@ pub fn settle_batch(
         registries::build(&tables.enterprises, &tables.designations, &tables.providers, &tables.products, policy);
     drop((tables.enterprises, tables.designations, tables.providers, tables.products));
     log.done("registries");
-    let ctx = Context { policy, registries: &registries, service_year, cutoff, settled: &carry_in.settled };
-    let validated = validate::validate_contracts(&tables.contracts, &ctx);
+    let corrected = match &corrections {
+        Some(table) => corrections::check_and_apply(table, policy.cap_scope(), service_year, cutoff, carry_in)?,
+        None => BatchCorrections::default(),
+    };
+    let ctx = Context {
+        policy,
+        registries: &registries,
+        service_year,
+        cutoff,
+        history: &carry_in.history,
+        taken_back_now: &corrected.taken_back_now,
+    };
+    let mut validated = validate::validate_contracts(&tables.contracts, &ctx);
     drop(tables.contracts);
     log.done("validate");
+    let holds_used = corrections::apply_holds(&mut validated.eligible, &corrected.holds, &mut validated.exceptions);
     exceptions.extend(validated.exceptions);
     let eligible = order::in_allocation_order(validated.eligible);
     log.done("sort");
 
-    let tiers = summaries::tiers_of(&eligible, &registries, policy, service_year, cutoff);
-    let done = pass::allocate(policy, &registries, &tiers, &eligible, carry_in, &log)?;
+    let reversed = summaries::Reversed::of(&corrected.reversals, &registries);
+    let tiers = summaries::tiers_of(
+        &eligible,
+        reversed.by_enterprise.keys().copied(),
+        &registries,
+        policy,
+        service_year,
+        cutoff,
+    );
+    let done = pass::allocate(policy, &registries, &tiers, &eligible, carry_in, &corrected.taken_back, &log)?;
 
     rows::allocation_exceptions(policy, &eligible, &tiers, &done.rate_limits, &done.steps, &mut exceptions);
-    let payouts = summaries::payouts(&done.paid, &done.totals, policy, &registries);
-    let usage = summaries::usage(&done.used_batch, &tiers, policy, &done.enterprise_used_before, &done.totals);
+    let payouts =
+        summaries::payouts(&done.paid, &reversed, &done.totals, &done.unlisted_providers, policy, &registries);
+    let mut usage =
+        summaries::usage(&done.used_batch, &reversed, &tiers, policy, &done.enterprise_used_before, &done.totals);
     let ids = rows::RegistryIds::of(&registries);
+    let unlisted_enterprises: Vec<String> = reversed.unlisted_enterprises.keys().cloned().collect();
+    if !unlisted_enterprises.is_empty() {
+        let id = |u: &UsageRow| -> String {
+            if u.listed() {
+                ids.enterprises[u.enterprise_index as usize].to_string()
+            } else {
+                unlisted_enterprises[(u.enterprise_index - UsageRow::UNLISTED) as usize].clone()
+            }
+        };
+        usage.sort_by_cached_key(id);
+    }
     let settlements = Settlements::new(policy, tiers, eligible, done.steps, done.rate_limits, ids)?;
     log.done("rows");
+    exceptions.extend(corrected.exceptions);
     exceptions.sort_by_key(|e| e.sort_key());
     log.done("sort exceptions");
     let recounted = recount_by_provider(&settlements)?;
@@ -124,9 +182,52 @@ pub fn settle_batch(
         item_caps: &done.item_caps,
         usage: &usage,
         unlisted_providers: &done.unlisted_providers,
+        reversals: &corrected.reversals,
     };
-    let control =
-        summaries::control_totals(validated.rows_in, &settlements, &exceptions, &payouts, &caps, &recounted, policy);
+    let correction_totals = corrections.is_some().then(|| {
+        let correction_rows = exceptions.iter().filter(|e| e.source == Source::Corrections);
+        let (mut error_rows, mut holds_unused, mut duplicate_rows) = (0, 0, 0);
+        for e in correction_rows {
+            match e.code {
+                Code::W_HOLD_UNUSED => holds_unused += 1,
+                Code::C_DUPLICATE_ROW => duplicate_rows += 1,
+                _ if e.severity() == Severity::Error => error_rows += 1,
+                _ => {}
+            }
+        }
+        let reversal_rows = corrected.reversals.len() as u64;
+        let reversed_total: Decimal = corrected.reversals.iter().map(|r| r.amount).sum();
+        let net_total: Decimal = payouts.iter().map(|p| p.net_amount_batch()).sum();
+        CorrectionTotals {
+            correction_rows_in: corrected.rows_in,
+            reversal_rows,
+            correction_error_rows: error_rows,
+            holds_used,
+            holds_unused,
+            duplicate_rows,
+            rows_balance: rules::corrections::rows_balance(
+                corrected.rows_in,
+                reversal_rows,
+                error_rows,
+                holds_used,
+                holds_unused,
+                duplicate_rows,
+            ),
+            reversed_total: format_money(reversed_total),
+            net_total: format_money(net_total),
+            net_balance: settlements.totals().approved - reversed_total == net_total,
+        }
+    });
+    let control = summaries::control_totals(
+        validated.rows_in,
+        &settlements,
+        &exceptions,
+        &payouts,
+        &caps,
+        &recounted,
+        policy,
+        correction_totals,
+    );
     log.done("control totals");
     if !control.all_hold() {
         return Err(Error::Internal(format!(
@@ -143,8 +244,11 @@ pub fn settle_batch(
         exceptions,
         payouts,
         usage,
+        reversals: corrected.reversals,
+        has_corrections: corrections.is_some(),
         // Moved out of the registry, not copied.
         enterprise_names: rows::by_registry_index(registries.enterprises.into_iter(), |(_, e)| (e.index, e.name)),
+        unlisted_enterprises,
         control,
     })
 }

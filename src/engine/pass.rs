@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::engine::CarryIn;
+use crate::frame::LedgerSettlement;
 use crate::engine::memory::{PREFETCH_DISTANCE, PhaseLog, filled, prefetch};
 use crate::rules::allocation::{Ask, ItemScope, Step, rate_limit};
 use crate::rules::category::Category;
@@ -36,11 +37,17 @@ pub struct Carried {
     pub unlisted_providers: FxHashMap<String, Decimal>,
 }
 
-/// The running totals of the committed settlements of the year. Totals of
-/// an enterprise no longer in the registry cannot bind any contract of this
-/// batch; which item scope a settlement carries into is the rule's
-/// ([`ItemScope::carried`]).
-pub fn carried_totals(carry_in: &CarryIn, registries: &Registries, scope: CapScope) -> Carried {
+/// The running totals of the committed settlements of the year, net of the
+/// year's reversals — those committed and `taken_back_now`, this batch's
+/// (rules 9.3). Totals of an enterprise no longer in the registry cannot
+/// bind any contract of this batch; which item scope a settlement carries
+/// into is the rule's ([`ItemScope::carried`]).
+pub fn carried_totals(
+    carry_in: &CarryIn,
+    taken_back_now: &[LedgerSettlement],
+    registries: &Registries,
+    scope: CapScope,
+) -> Carried {
     let mut totals = BatchTotals {
         enterprise_yuan: vec![Decimal::ZERO; registries.enterprises.len()],
         provider_yuan: vec![Decimal::ZERO; registries.providers.len()],
@@ -48,8 +55,9 @@ pub fn carried_totals(carry_in: &CarryIn, registries: &Registries, scope: CapSco
     };
     let mut items: FxHashMap<u64, Decimal> = FxHashMap::default();
     let mut unlisted_providers: FxHashMap<String, Decimal> = FxHashMap::default();
-    for s in &carry_in.year_settlements {
-        let approved = s.approved_amount;
+    let settled = carry_in.year_settlements.iter().map(|s| (s, s.approved_amount));
+    let reversed = carry_in.year_reversals.iter().chain(taken_back_now).map(|r| (r, -r.approved_amount));
+    for (s, approved) in settled.chain(reversed) {
         match registries.providers.get(s.provider_id.as_str()) {
             Some(provider) => totals.provider_yuan[provider.index as usize] += approved,
             None => *unlisted_providers.entry(s.provider_id.clone()).or_default() += approved,
@@ -154,7 +162,8 @@ pub struct Allocated {
     pub paid: Vec<(u64, Decimal)>,
     /// The year-to-date totals after the batch (item totals freed).
     pub totals: BatchTotals,
-    /// Per enterprise registry index: the year-to-date total before the batch.
+    /// Per enterprise registry index: the year-to-date total before the
+    /// batch's contracts (net of the batch's reversals).
     pub enterprise_used_before: Vec<Decimal>,
     /// Per item scope touched: (year-to-date total, cap).
     pub item_caps: Vec<(Decimal, Decimal)>,
@@ -169,9 +178,10 @@ pub fn allocate(
     tiers: &[Option<TierPosition>],
     eligible: &[Eligible],
     carry_in: &CarryIn,
+    taken_back_now: &[LedgerSettlement],
     log: &PhaseLog,
 ) -> Result<Allocated> {
-    let carried = carried_totals(carry_in, registries, policy.cap_scope());
+    let carried = carried_totals(carry_in, taken_back_now, registries, policy.cap_scope());
     let mut claims = claims(policy, tiers, eligible);
     let item_keys = item_slots(&mut claims);
     let mut totals = carried.totals;

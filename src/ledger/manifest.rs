@@ -22,8 +22,12 @@ pub struct FileEntry {
 /// 2 — every text cell of every CSV file is guarded against spreadsheet
 ///     formulas (before: the exception report's input columns and the name
 ///     columns), and the payout list's print footer names the batch, the
-///     manifest it follows and the page.
-pub const LEDGER_FORMAT: u32 = 2;
+///     manifest it follows and the page;
+/// 3 — corrections (rules 9): the corrections input is archived and listed
+///     among the inputs, reversals.csv and .parquet are written, payouts.csv
+///     and enterprise_usage.csv carry the reversal columns, and the workbook
+///     has the sheet 追回清单.
+pub const LEDGER_FORMAT: u32 = 3;
 
 fn format_one() -> u32 {
     1

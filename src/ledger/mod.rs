@@ -34,7 +34,8 @@ use crate::checksum::sha256_hex;
 use crate::crash::crash_point;
 use crate::direct_io::{Chunk, DirectFile};
 use crate::engine::CarryIn;
-use crate::frame::read_ledger_settlements;
+use crate::frame::{LedgerSettlement, read_ledger_reversals, read_ledger_settlements};
+use crate::rules::corrections::{Action, Standing};
 use crate::{Error, Result};
 
 const BATCHES: &str = "batches";
@@ -213,38 +214,69 @@ impl Ledger {
         Ok(CommittedBatch { dir: dir.to_path_buf(), manifest, manifest_sha256: sha256_hex(&bytes) })
     }
 
-    /// The settlements of `service_year` and every settled contract, from
-    /// the batches given. Each stored settlements.parquet must still have the
-    /// checksum its manifest lists, and every value a later batch reads must
-    /// be there: anything else is a damaged store (exit 2, nothing changed).
+    /// What the batches given hand to the next batch of `service_year`:
+    /// the year's settlements and reversals, and where every contract ever
+    /// settled stands (rules 9.3). Each stored table read must still have
+    /// the checksum its manifest lists, and every value a later batch reads
+    /// must be there: anything else is a damaged store (exit 2, nothing changed).
     pub fn carry_in(&self, committed: &[CommittedBatch], service_year: i32) -> Result<CarryIn> {
         let mut carry_in = CarryIn::default();
-        for batch in committed {
-            let path = batch.dir.join("settlements.parquet");
-            let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
-            let listed = batch.manifest.outputs.iter().find(|o| o.name == "settlements.parquet");
-            let actual = sha256_hex(&bytes);
-            match listed {
-                Some(entry) if entry.sha256 == actual => {}
-                Some(entry) => {
-                    return Err(corrupt(format!(
-                        "{}: 校验和与清单不符 (checksum differs from the manifest): listed {}, found {actual}",
-                        path.display(),
-                        entry.sha256
-                    )));
+        for (index, batch) in committed.iter().enumerate() {
+            let same_year = batch.manifest.service_year == service_year;
+            let year = batch.manifest.service_year;
+            let at = index as u32;
+            carry_in.batch_ids.push(batch.manifest.batch_id.clone());
+            // A batch's corrections apply before its contracts (rules 9.3).
+            if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {
+                let bytes = self.stored_output(batch, "reversals.parquet")?;
+                let path = batch.dir.join("reversals.parquet");
+                let reversals =
+                    read_ledger_reversals(&bytes).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
+                for r in reversals {
+                    let action = Action::parse(&r.action)
+                        .filter(|a| a.takes_back())
+                        .ok_or_else(|| corrupt(format!("{}: action {:?}", path.display(), r.action)))?;
+                    carry_in.history.insert(
+                        r.entry.contract_id.clone(),
+                        Standing::TakenBack { action, service_year: year, batch: at },
+                    );
+                    if same_year {
+                        carry_in.year_reversals.push(LedgerSettlement { batch: at, ..r.entry });
+                    }
                 }
-                None => return Err(corrupt(format!("{}: not listed in {MANIFEST}", path.display()))),
             }
+            let bytes = self.stored_output(batch, "settlements.parquet")?;
+            let path = batch.dir.join("settlements.parquet");
             let settlements =
                 read_ledger_settlements(&bytes).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
             for s in settlements {
-                carry_in.settled.insert(s.contract_id.clone(), s.fingerprint.clone());
-                if batch.manifest.service_year == service_year {
-                    carry_in.year_settlements.push(s);
+                let standing =
+                    Standing::Settled { fingerprint: s.fingerprint.clone(), service_year: year, batch: at };
+                carry_in.history.insert(s.contract_id.clone(), standing);
+                if same_year {
+                    carry_in.year_settlements.push(LedgerSettlement { batch: at, ..s });
                 }
             }
         }
         Ok(carry_in)
+    }
+
+    /// A committed batch's output file, read and checked against the
+    /// checksum its manifest lists.
+    fn stored_output(&self, batch: &CommittedBatch, name: &str) -> Result<Vec<u8>> {
+        let path = batch.dir.join(name);
+        let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
+        let listed = batch.manifest.outputs.iter().find(|o| o.name == name);
+        let actual = sha256_hex(&bytes);
+        match listed {
+            Some(entry) if entry.sha256 == actual => Ok(bytes),
+            Some(entry) => Err(corrupt(format!(
+                "{}: 校验和与清单不符 (checksum differs from the manifest): listed {}, found {actual}",
+                path.display(),
+                entry.sha256
+            ))),
+            None => Err(corrupt(format!("{}: not listed in {MANIFEST}", path.display()))),
+        }
     }
 
     pub fn object_path(&self, sha256: &str) -> PathBuf {

@@ -13,9 +13,10 @@ use serde::Serialize;
 use crate::engine::BatchOutcome;
 use crate::rules::codes::{ExceptionRow, Severity, Source};
 use crate::rules::control::ControlTotals;
+use crate::rules::corrections::Action;
 use crate::rules::dates::iso;
 use crate::rules::money::{format_money, push_money};
-use crate::rules::outputs::SettlementRow;
+use crate::rules::outputs::{ReversalRow, SettlementRow};
 use crate::rules::policy::Policy;
 use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
@@ -25,8 +26,11 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The output tables' column names, from the one schema.
 pub const SETTLEMENT_COLUMNS: [&str; 27] = output::names(&output::SETTLEMENTS);
 pub const EXCEPTION_COLUMNS: [&str; 9] = output::names(&output::EXCEPTIONS);
-pub const PAYOUT_COLUMNS: [&str; 7] = output::names(&output::PAYOUTS);
-pub const USAGE_COLUMNS: [&str; 9] = output::names(&output::USAGE);
+pub const PAYOUT_COLUMNS: [&str; 10] = output::names(&output::PAYOUTS);
+pub const PAYOUT_COLUMNS_BEFORE_FORMAT_3: [&str; 7] = output::names(&output::PAYOUTS_BEFORE_FORMAT_3);
+pub const USAGE_COLUMNS: [&str; 10] = output::names(&output::USAGE);
+pub const USAGE_COLUMNS_BEFORE_FORMAT_3: [&str; 9] = output::names(&output::USAGE_BEFORE_FORMAT_3);
+pub const REVERSAL_COLUMNS: [&str; 19] = output::names(&output::REVERSALS);
 
 /// A CSV file being written: UTF-8 with BOM, comma-separated, `\n` after
 /// each record, a field quoted only when it holds a comma, a quote or a line
@@ -81,6 +85,7 @@ impl<W: Write> CsvOut<W> {
             Cell::Money(amount) => self.money(amount),
             Cell::Date(date) => self.plain(iso(date).as_str()),
             Cell::Count(value) => self.plain(itoa::Buffer::new().format(value)),
+            Cell::Empty => self.plain(""),
         }
     }
     fn text(&mut self, value: &str) {
@@ -236,21 +241,54 @@ fn exception_row(out: &mut CsvOut<impl Write>, batch_id: &str, e: &ExceptionRow,
 }
 
 pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
-    let mut out = CsvOut::new(w, &PAYOUT_COLUMNS, format).map_err(render_failed)?;
+    let with_reversals = format >= 3;
+    let columns: &[&str] = if with_reversals { &PAYOUT_COLUMNS } else { &PAYOUT_COLUMNS_BEFORE_FORMAT_3 };
+    let mut out = CsvOut::new(w, columns, format).map_err(render_failed)?;
     for p in &outcome.payouts {
-        p.for_each_cell(&outcome.batch_id, |cell| out.cell(cell));
+        p.for_each_cell(&outcome.batch_id, with_reversals, |cell| out.cell(cell));
         out.end_row().map_err(render_failed)?;
     }
     out.finish()
 }
 
 pub fn usage_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
-    let mut out = CsvOut::new(w, &USAGE_COLUMNS, format).map_err(render_failed)?;
+    let with_reversals = format >= 3;
+    let columns: &[&str] = if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_BEFORE_FORMAT_3 };
+    let mut out = CsvOut::new(w, columns, format).map_err(render_failed)?;
     for u in &outcome.usage {
-        let (enterprise_id, enterprise_name) = outcome.enterprise(u);
-        u.for_each_cell(&outcome.batch_id, enterprise_id, enterprise_name, |cell| out.cell(cell));
+        u.for_each_cell(&outcome.batch_id, outcome.enterprise(u), with_reversals, |cell| out.cell(cell));
         out.end_row().map_err(render_failed)?;
     }
+    out.finish()
+}
+
+/// reversals.csv, written beside its Parquet twin.
+pub struct ReversalsCsv<'b, W: Write> {
+    out: CsvOut<W>,
+    batch_id: &'b str,
+}
+
+impl<'b, W: Write> ReversalsCsv<'b, W> {
+    pub fn new(w: W, batch_id: &'b str, format: u32) -> Result<Self> {
+        Ok(ReversalsCsv { out: CsvOut::new(w, &REVERSAL_COLUMNS, format).map_err(render_failed)?, batch_id })
+    }
+
+    pub fn write(&mut self, rows: &[ReversalRow]) -> Result<()> {
+        for r in rows {
+            r.for_each_cell(self.batch_id, |cell| self.out.cell(cell));
+            self.out.end_row().map_err(render_failed)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        self.out.finish()
+    }
+}
+
+pub fn reversals_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
+    let mut out = ReversalsCsv::new(w, &outcome.batch_id, format)?;
+    out.write(&outcome.reversals)?;
     out.finish()
 }
 
@@ -273,6 +311,23 @@ pub struct Summary {
     pub providers_paid: u64,
     pub enterprises_touched: u64,
     pub control_totals: ControlTotals,
+    /// A batch with a corrections input (rules 9.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrections: Option<CorrectionsSummary>,
+}
+
+/// What a batch's corrections did, counted by action and by code.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct CorrectionsSummary {
+    pub rows_in: u64,
+    /// Reverses and clawbacks applied, by action; holds that held a contract.
+    pub applied: std::collections::BTreeMap<String, u64>,
+    /// Correction rows with an exception, by code.
+    pub codes: std::collections::BTreeMap<String, u64>,
+    pub reversed_total: String,
+    /// Providers whose net for the batch is negative, and what they owe in all.
+    pub providers_owing: u64,
+    pub owed_total: String,
 }
 
 pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
@@ -290,14 +345,44 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
         settled: outcome.settlements.len() as u64 - reduced,
         settled_reduced: reduced,
         rejected,
-        registry_exception_rows: outcome.exceptions.iter().filter(|e| e.source != Source::Contracts).count() as u64,
+        registry_exception_rows: outcome
+            .exceptions
+            .iter()
+            .filter(|e| !matches!(e.source, Source::Contracts | Source::Corrections))
+            .count() as u64,
         codes: outcome.code_counts(),
         claimed_settled: format_money(totals.claimed),
         approved_total: format_money(totals.approved),
         shortfall_total: format_money(totals.claimed - totals.approved),
-        providers_paid: outcome.payouts.len() as u64,
+        providers_paid: outcome.payouts.iter().filter(|p| p.contracts_settled > 0).count() as u64,
         enterprises_touched: outcome.usage.len() as u64,
         control_totals: outcome.control.clone(),
+        corrections: outcome.has_corrections.then(|| corrections_summary(outcome)),
+    }
+}
+
+fn corrections_summary(outcome: &BatchOutcome) -> CorrectionsSummary {
+    let mut applied = std::collections::BTreeMap::new();
+    for r in &outcome.reversals {
+        *applied.entry(r.action.as_str().to_string()).or_insert(0) += 1;
+    }
+    let holds_used = outcome.control.corrections.as_ref().map_or(0, |c| c.holds_used);
+    if holds_used > 0 {
+        applied.insert(Action::Hold.as_str().to_string(), holds_used);
+    }
+    let mut codes = std::collections::BTreeMap::new();
+    for e in outcome.exceptions.iter().filter(|e| e.source == Source::Corrections) {
+        *codes.entry(e.code.as_str().to_string()).or_insert(0) += 1;
+    }
+    let owing: Vec<Decimal> =
+        outcome.payouts.iter().map(|p| p.net_amount_batch()).filter(|net| *net < Decimal::ZERO).collect();
+    CorrectionsSummary {
+        rows_in: outcome.control.corrections.as_ref().map_or(0, |c| c.correction_rows_in),
+        applied,
+        codes,
+        reversed_total: format_money(outcome.reversals.iter().map(|r| r.amount).sum()),
+        providers_owing: owing.len() as u64,
+        owed_total: format_money(-owing.iter().copied().sum::<Decimal>()),
     }
 }
 
@@ -352,6 +437,34 @@ pub fn printed_summary(s: &Summary) -> String {
         "  每行核定 ≤ 申报且 ≤ 比例限额 each row approved ≤ claim and ≤ rate limit  {}\n",
         mark(c.rows_within_claim_and_rate)
     );
+    if let (Some(k), Some(summary)) = (&c.corrections, &s.corrections) {
+        let applied: Vec<String> = summary.applied.iter().map(|(action, n)| format!("{action} {n}")).collect();
+        out += &format!(
+            "更正 corrections: 行 rows {}, 执行 applied [{}], 冲正追回合计 taken back {}, 应退回服务商 providers owing {} ({})\n",
+            summary.rows_in,
+            applied.join(", "),
+            summary.reversed_total,
+            summary.providers_owing,
+            summary.owed_total
+        );
+        out += &format!(
+            "  更正行 = 冲正追回 + 错误 + 暂缓 + 未用暂缓 + 重复 correction rows in = reversals + errors + holds + unused holds + duplicates: {} = {} + {} + {} + {} + {}  {}\n",
+            k.correction_rows_in,
+            k.reversal_rows,
+            k.correction_error_rows,
+            k.holds_used,
+            k.holds_unused,
+            k.duplicate_rows,
+            mark(k.rows_balance)
+        );
+        out += &format!(
+            "  核定 − 冲正追回 = 净额 approved − taken back = net: {} − {} = {}  {}\n",
+            c.approved_total,
+            k.reversed_total,
+            k.net_total,
+            mark(k.net_balance)
+        );
+    }
     out
 }
 

@@ -1,7 +1,9 @@
 //! settlement.xlsx: what finance staff sign off on, one workbook per batch.
 //! Sheets: 汇总 (summary and control totals), 兑付清单 (the payout list, laid
 //! out for A4 with a total in capital numerals and room for signatures),
-//! 结算明细 (settlements), 异常清单 (exceptions), 配额使用 (quota use).
+//! 结算明细 (settlements), 异常清单 (exceptions), 配额使用 (quota use); from
+//! ledger format 3 on the payout list pays each provider's net and 追回清单
+//! (reversals, clawbacks and what providers owe back) follows it.
 //!
 //! Spreadsheet cells hold binary numbers: money is written from its exact
 //! two-decimal text, so each cell shows the ledger's amount to the fen; the
@@ -15,7 +17,7 @@ use rust_xlsxwriter::{
 
 use crate::engine::BatchOutcome;
 use crate::report::capital::to_capital;
-use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS};
+use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
 use crate::rules::codes::Severity;
 use crate::rules::money::format_money;
 use crate::schema::output::Cell;
@@ -62,13 +64,17 @@ pub const DRY_RUN_MARK: &str = "试算";
 /// The workbook; a dry run's says 试算 (dry run, not for payment) on every
 /// sheet's tab and printed page, so it cannot be signed by mistake.
 /// `payout_footer` is the print footer of the list to sign, if any.
+/// `format` is the ledger format the batch is written in: from 3 on the
+/// payout list pays each provider's net and the sheet 追回清单 follows it.
 pub fn settlement_workbook(
     outcome: &BatchOutcome,
     summary: &Summary,
     dry_run: bool,
     payout_footer: Option<&str>,
+    format: u32,
 ) -> Result<Vec<u8>> {
-    build(outcome, summary, dry_run, payout_footer).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
+    build(outcome, summary, dry_run, payout_footer, format)
+        .map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
 }
 
 fn build(
@@ -76,6 +82,7 @@ fn build(
     summary: &Summary,
     dry_run: bool,
     payout_footer: Option<&str>,
+    format: u32,
 ) -> std::result::Result<Vec<u8>, XlsxError> {
     let f = formats();
     let mut workbook = Workbook::new();
@@ -90,13 +97,24 @@ fn build(
     );
     summary_sheet(workbook.add_worksheet(), summary, &f)?;
     let payouts = workbook.add_worksheet();
-    payout_sheet(payouts, outcome, &f)?;
+    if format >= 3 {
+        net_payout_sheet(payouts, outcome, &f)?;
+    } else {
+        payout_sheet(payouts, outcome, &f)?;
+    }
     if let Some(footer) = payout_footer {
         payouts.set_footer(footer);
     }
+    if format >= 3 {
+        let clawbacks = workbook.add_worksheet();
+        clawback_sheet(clawbacks, outcome, &f)?;
+        if let Some(footer) = payout_footer {
+            clawbacks.set_footer(footer);
+        }
+    }
     settlements_sheet(workbook.add_worksheet(), outcome, &f)?;
     exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
-    usage_sheet(workbook.add_worksheet(), outcome, &f)?;
+    usage_sheet(workbook.add_worksheet(), outcome, &f, format)?;
     if dry_run {
         for sheet in workbook.worksheets_mut() {
             let name = format!("{}（{DRY_RUN_MARK}）", sheet.name());
@@ -237,6 +255,144 @@ fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> s
     Ok(())
 }
 
+/// The payout list from ledger format 3 on (rules 9.4): every provider
+/// whose net for the batch is zero or more, paid that net; a provider
+/// whose net is negative is on 追回清单 instead.
+fn net_payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+    sheet.set_name("兑付清单")?;
+    print_layout(sheet)?;
+    let widths = [6.0, 34.0, 22.0, 8.0, 15.0, 15.0, 16.0, 16.0, 16.0];
+    for (column, width) in widths.into_iter().enumerate() {
+        sheet.set_column_width(column as u16, width)?;
+    }
+    let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
+    sheet.merge_range(0, 0, 0, 8, &title, &f.title)?;
+    let names = [
+        "序号",
+        "服务商名称",
+        "统一社会信用代码",
+        "合同数",
+        "本批核定金额",
+        "本批冲正追回",
+        "本批应付净额",
+        "年度累计（净额）",
+        "年度剩余额度",
+    ];
+    header_row(sheet, 2, &names, f)?;
+    let mut row = 3;
+    let mut total = Decimal::ZERO;
+    let mut contracts = 0;
+    let paid = outcome.payouts.iter().filter(|p| p.net_amount_batch() >= Decimal::ZERO);
+    for (index, p) in paid.enumerate() {
+        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, &p.provider_name, &f.bordered)?;
+        sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
+        sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
+        let amounts = [
+            p.approved_amount_batch,
+            p.reversed_amount_batch,
+            p.net_amount_batch(),
+            p.approved_amount_year,
+            p.cap_remaining,
+        ];
+        for (column, amount) in (4u16..).zip(amounts) {
+            sheet.write_number_with_format(row, column, number(amount), &f.bordered_money)?;
+        }
+        total += p.net_amount_batch();
+        contracts += p.contracts_settled;
+        row += 1;
+    }
+    sheet.merge_range(row, 0, row, 2, "应付合计 Total to pay", &f.total_label)?;
+    sheet.write_number_with_format(row, 3, contracts as f64, &f.total_label)?;
+    sheet.write_number_with_format(row, 6, number(total), &f.total_money)?;
+    row += 1;
+    sheet.merge_range(row, 0, row, 2, "合计金额（大写）", &f.total_label)?;
+    sheet.merge_range(row, 3, row, 8, &format!("人民币{}", to_capital(total)), &f.total_label)?;
+    row += 1;
+    if outcome.payouts.iter().any(|p| p.net_amount_batch() < Decimal::ZERO) {
+        sheet.write_string(row, 0, "本批净额为负的服务商不在本清单，见「追回清单」(providers whose net is negative owe it back: see 追回清单)")?;
+    }
+    signatures(sheet, row + 2)
+}
+
+/// 追回清单 (rules 9.4): every reversal and clawback of the batch, then
+/// per provider whose net for the batch is negative the amount it owes
+/// back, in figures and in capital numerals.
+fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+    sheet.set_name("追回清单")?;
+    print_layout(sheet)?;
+    let widths = [6.0, 24.0, 30.0, 22.0, 8.0, 14.0, 30.0, 22.0, 12.0, 14.0];
+    for (column, width) in widths.into_iter().enumerate() {
+        sheet.set_column_width(column as u16, width)?;
+    }
+    let title = format!("冲正、追回清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
+    sheet.merge_range(0, 0, 0, 9, &title, &f.title)?;
+    let names =
+        ["序号", "合同编号", "服务商名称", "服务商信用代码", "处理方式", "金额", "原因", "决定文号", "决定日期", "原兑付批次"];
+    header_row(sheet, 2, &names, f)?;
+    let name_of = |id: &str| outcome.payouts.iter().find(|p| p.provider_id == id).map_or("", |p| p.provider_name.as_str());
+    let mut row = 3;
+    for (index, r) in outcome.reversals.iter().enumerate() {
+        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, r.contract_id.as_str(), &f.bordered)?;
+        sheet.write_string_with_format(row, 2, name_of(&r.provider_id), &f.bordered)?;
+        sheet.write_string_with_format(row, 3, &r.provider_id, &f.bordered)?;
+        sheet.write_string_with_format(row, 4, r.action.name_zh(), &f.bordered)?;
+        sheet.write_number_with_format(row, 5, number(r.amount), &f.bordered_money)?;
+        sheet.write_string_with_format(row, 6, &r.reason, &f.bordered)?;
+        sheet.write_string_with_format(row, 7, &r.reference, &f.bordered)?;
+        sheet.write_string_with_format(row, 8, r.decided_on.to_string(), &f.bordered)?;
+        sheet.write_string_with_format(row, 9, &r.settled_batch_id, &f.bordered)?;
+        row += 1;
+    }
+    if outcome.reversals.is_empty() {
+        sheet.merge_range(row, 0, row, 9, "本批无冲正或追回 (no reversal or clawback in this batch)", &f.bordered)?;
+        row += 1;
+    }
+    let taken_back: Decimal = outcome.reversals.iter().map(|r| r.amount).sum();
+    sheet.merge_range(row, 0, row, 4, "冲正追回合计 Total taken back", &f.total_label)?;
+    sheet.write_number_with_format(row, 5, number(taken_back), &f.total_money)?;
+    row += 3;
+    sheet.merge_range(row, 0, row, 9, "应退回金额（本批净额为负的服务商）Amounts owed back", &f.total_label)?;
+    row += 1;
+    header_row(sheet, row, &["序号", "服务商名称", "统一社会信用代码", "应退回金额", "金额（大写）"], f)?;
+    row += 1;
+    let mut owed_total = Decimal::ZERO;
+    let owing = outcome.payouts.iter().filter(|p| p.net_amount_batch() < Decimal::ZERO);
+    for (index, p) in owing.enumerate() {
+        let owed = -p.net_amount_batch();
+        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, &p.provider_name, &f.bordered)?;
+        sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
+        sheet.write_number_with_format(row, 3, number(owed), &f.bordered_money)?;
+        sheet.merge_range(row, 4, row, 9, &format!("人民币{}", to_capital(owed)), &f.bordered)?;
+        owed_total += owed;
+        row += 1;
+    }
+    sheet.merge_range(row, 0, row, 2, "应退回合计 Total owed", &f.total_label)?;
+    sheet.write_number_with_format(row, 3, number(owed_total), &f.total_money)?;
+    sheet.merge_range(row, 4, row, 9, &format!("人民币{}", to_capital(owed_total)), &f.total_label)?;
+    signatures(sheet, row + 3)
+}
+
+/// A list to print and sign: A4 landscape, one page wide, its header row repeated.
+fn print_layout(sheet: &mut Worksheet) -> std::result::Result<(), XlsxError> {
+    sheet.set_paper_size(9); // A4
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    sheet.set_repeat_rows(2, 2)?;
+    Ok(())
+}
+
+/// The signature lines under a list to sign.
+fn signatures(sheet: &mut Worksheet, mut row: u32) -> std::result::Result<(), XlsxError> {
+    for label in ["经办人：", "复核人：", "审批人：", "日期："] {
+        sheet.write_string(row, 1, label)?;
+        row += 2;
+    }
+    Ok(())
+}
+
 /// Writes up to `DETAIL_ROWS_MAX` rows, then a note where the rest is.
 fn overflow_note(sheet: &mut Worksheet, row: u32, total: usize, file: &str) -> std::result::Result<(), XlsxError> {
     if total > DETAIL_ROWS_MAX {
@@ -301,9 +457,15 @@ fn exceptions_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
     overflow_note(sheet, row, outcome.exceptions.len(), "exceptions.csv")
 }
 
-fn usage_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+fn usage_sheet(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    format: u32,
+) -> std::result::Result<(), XlsxError> {
     sheet.set_name("配额使用")?;
-    header_row(sheet, 0, &USAGE_COLUMNS, f)?;
+    let with_reversals = format >= 3;
+    header_row(sheet, 0, if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_BEFORE_FORMAT_3 }, f)?;
     sheet.set_freeze_panes(1, 0)?;
     sheet.set_column_width(1, 22)?;
     sheet.set_column_width(2, 34)?;
@@ -311,7 +473,9 @@ fn usage_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> st
     for u in outcome.usage.iter().take(DETAIL_ROWS_MAX) {
         let (enterprise_id, enterprise_name) = outcome.enterprise(u);
         let mut cells = Cells::new(sheet, row, f);
-        u.for_each_cell(&outcome.batch_id, enterprise_id, enterprise_name, |cell| cells.write(cell));
+        u.for_each_cell(&outcome.batch_id, (enterprise_id, enterprise_name), with_reversals, |cell| {
+            cells.write(cell)
+        });
         cells.done()?;
         row += 1;
     }
@@ -343,6 +507,7 @@ impl<'s> Cells<'s> {
             }
             Cell::Date(date) => self.sheet.write_string(row, column, date.to_string()).map(|_| ()),
             Cell::Count(value) => self.sheet.write_number(row, column, value as f64).map(|_| ()),
+            Cell::Empty => Ok(()),
         };
         if let Err(e) = written {
             self.failed.get_or_insert(e);

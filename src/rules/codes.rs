@@ -15,6 +15,7 @@ pub enum Code {
     E_FIELD_INVALID,
     E_ALREADY_SETTLED,
     E_SETTLED_CHANGED,
+    E_CLAWED_BACK,
     E_OTHER_SERVICE_YEAR,
     E_NOT_COMPLETED,
     E_DATE_ORDER,
@@ -40,6 +41,7 @@ pub enum Code {
     E_ITEM_CAP_EXHAUSTED,
     E_QUOTA_EXHAUSTED,
     E_PROVIDER_CAP_EXHAUSTED,
+    E_ON_HOLD,
     W_OVERPAID,
     W_OVER_RATE,
     W_ITEM_CAP,
@@ -49,6 +51,16 @@ pub enum Code {
     R_DUPLICATE_ROW,
     R_DUPLICATE_CONFLICT,
     R_UNKNOWN_DESIGNATION,
+    C_ROW_MALFORMED,
+    C_FIELD_MISSING,
+    C_FIELD_INVALID,
+    C_DUPLICATE,
+    C_DUPLICATE_ROW,
+    C_AFTER_CUTOFF,
+    C_NOT_SETTLED,
+    C_OTHER_SERVICE_YEAR,
+    C_ALREADY_REVERSED,
+    W_HOLD_UNUSED,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -95,6 +107,10 @@ pub enum Check {
     Allocation,
     /// The checks of the registry rows.
     Registry,
+    /// A hold of this batch's corrections, applied after step 9.
+    Held,
+    /// The checks of the correction rows (rules 9.2).
+    Corrections,
 }
 
 impl Check {
@@ -112,13 +128,15 @@ impl Check {
             Check::Amounts => "第9步 金额 / step 9: amounts",
             Check::Allocation => "分配（先到先得） / allocation, first come first served",
             Check::Registry => "名录校验 / registry checks",
+            Check::Held => "暂缓（第9步之后） / hold, after step 9",
+            Check::Corrections => "更正记录校验 / checks of the correction rows",
         }
     }
 }
 
 impl Code {
     /// Every code, in the order of the checks.
-    pub const ALL: [Code; 42] = [
+    pub const ALL: [Code; 54] = [
         Code::E_ROW_MALFORMED,
         Code::E_FIELD_MISSING,
         Code::E_DUPLICATE_ROW,
@@ -127,6 +145,7 @@ impl Code {
         Code::E_FIELD_INVALID,
         Code::E_ALREADY_SETTLED,
         Code::E_SETTLED_CHANGED,
+        Code::E_CLAWED_BACK,
         Code::E_OTHER_SERVICE_YEAR,
         Code::E_NOT_COMPLETED,
         Code::E_DATE_ORDER,
@@ -152,6 +171,7 @@ impl Code {
         Code::E_ITEM_CAP_EXHAUSTED,
         Code::E_QUOTA_EXHAUSTED,
         Code::E_PROVIDER_CAP_EXHAUSTED,
+        Code::E_ON_HOLD,
         Code::W_OVERPAID,
         Code::W_OVER_RATE,
         Code::W_ITEM_CAP,
@@ -161,6 +181,16 @@ impl Code {
         Code::R_DUPLICATE_ROW,
         Code::R_DUPLICATE_CONFLICT,
         Code::R_UNKNOWN_DESIGNATION,
+        Code::C_ROW_MALFORMED,
+        Code::C_FIELD_MISSING,
+        Code::C_FIELD_INVALID,
+        Code::C_DUPLICATE,
+        Code::C_DUPLICATE_ROW,
+        Code::C_AFTER_CUTOFF,
+        Code::C_NOT_SETTLED,
+        Code::C_OTHER_SERVICE_YEAR,
+        Code::C_ALREADY_REVERSED,
+        Code::W_HOLD_UNUSED,
     ];
 
     /// The code named by `text` (exactly as written in the outputs).
@@ -175,7 +205,7 @@ impl Code {
             E_ROW_MALFORMED => Check::RecordShape,
             E_FIELD_MISSING | E_BAD_USCC | E_FIELD_INVALID => Check::FieldFormats,
             E_DUPLICATE_ROW | E_DUPLICATE_CONFLICT => Check::Duplicates,
-            E_ALREADY_SETTLED | E_SETTLED_CHANGED => Check::SettledBefore,
+            E_ALREADY_SETTLED | E_SETTLED_CHANGED | E_CLAWED_BACK => Check::SettledBefore,
             E_OTHER_SERVICE_YEAR | E_NOT_COMPLETED | E_DATE_ORDER | E_AFTER_CUTOFF => Check::Dates,
             E_UNKNOWN_ENTERPRISE | E_NOT_MANUFACTURING | E_NOT_ABOVE_SCALE | E_LARGE_ENTERPRISE => Check::Enterprise,
             E_UNKNOWN_PROVIDER | E_SELF_DEALING | E_PROVIDER_REVOKED | E_PROVIDER_SUSPENDED | E_PROVIDER_NOT_SIGNED => {
@@ -194,6 +224,9 @@ impl Code {
             | W_ENTERPRISE_QUOTA
             | W_PROVIDER_CAP => Check::Allocation,
             R_FIELD_INVALID | R_DUPLICATE_ROW | R_DUPLICATE_CONFLICT | R_UNKNOWN_DESIGNATION => Check::Registry,
+            E_ON_HOLD => Check::Held,
+            C_ROW_MALFORMED | C_FIELD_MISSING | C_FIELD_INVALID | C_DUPLICATE | C_DUPLICATE_ROW | C_AFTER_CUTOFF
+            | C_NOT_SETTLED | C_OTHER_SERVICE_YEAR | C_ALREADY_REVERSED | W_HOLD_UNUSED => Check::Corrections,
         }
     }
 
@@ -207,7 +240,11 @@ impl Code {
             Code::W_OVER_RATE | Code::W_ITEM_CAP | Code::W_ENTERPRISE_QUOTA | Code::W_PROVIDER_CAP => {
                 Severity::Adjustment
             }
-            Code::W_OVERPAID | Code::R_DUPLICATE_ROW | Code::R_UNKNOWN_DESIGNATION => Severity::Warning,
+            Code::W_OVERPAID
+            | Code::R_DUPLICATE_ROW
+            | Code::R_UNKNOWN_DESIGNATION
+            | Code::C_DUPLICATE_ROW
+            | Code::W_HOLD_UNUSED => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -236,6 +273,11 @@ impl Code {
                 "E_SETTLED_CHANGED",
                 "该合同已兑付，但内容与兑付时不同",
                 "contract already settled, with different content",
+            ),
+            E_CLAWED_BACK => (
+                "E_CLAWED_BACK",
+                "该合同的补贴已追回，不得再次兑付",
+                "the contract's subsidy was clawed back; it cannot be settled again",
             ),
             E_OTHER_SERVICE_YEAR => {
                 ("E_OTHER_SERVICE_YEAR", "签订日期不属于本服务年度", "signed_on is not in this service year")
@@ -294,6 +336,11 @@ impl Code {
             E_PROVIDER_CAP_EXHAUSTED => {
                 ("E_PROVIDER_CAP_EXHAUSTED", "服务商年度结算上限已用完", "provider annual cap used up")
             }
+            E_ON_HOLD => (
+                "E_ON_HOLD",
+                "本批次暂缓兑付（见更正记录，值为其行号）",
+                "held by this batch's corrections (the value is the correction's row)",
+            ),
             W_OVERPAID => ("W_OVERPAID", "已付金额超过合同金额", "paid more than the contract amount"),
             W_OVER_RATE => (
                 "W_OVER_RATE",
@@ -319,6 +366,46 @@ impl Code {
             R_UNKNOWN_DESIGNATION => {
                 ("R_UNKNOWN_DESIGNATION", "政策未列明的资质，已忽略", "designation not known to the policy; ignored")
             }
+            C_ROW_MALFORMED => (
+                "C_ROW_MALFORMED",
+                "更正记录格式错误（字段数与表头不符或编码无效），未执行",
+                "malformed correction record (field count differs from the header, or invalid encoding); not applied",
+            ),
+            C_FIELD_MISSING => ("C_FIELD_MISSING", "更正记录必填字段为空，未执行", "required field is empty; not applied"),
+            C_FIELD_INVALID => ("C_FIELD_INVALID", "更正记录字段无效，未执行", "field is malformed; not applied"),
+            C_DUPLICATE => (
+                "C_DUPLICATE",
+                "同一合同有内容不同的多条更正记录，均未执行",
+                "several correction rows for this contract differ; none applied",
+            ),
+            C_DUPLICATE_ROW => {
+                ("C_DUPLICATE_ROW", "重复的更正记录，已执行第一条", "duplicate correction row; the first one is applied")
+            }
+            C_AFTER_CUTOFF => (
+                "C_AFTER_CUTOFF",
+                "决定日期晚于本批次截止日，未执行",
+                "decided after the batch cutoff; not applied",
+            ),
+            C_NOT_SETTLED => (
+                "C_NOT_SETTLED",
+                "该合同从未兑付，无法冲正或追回",
+                "the contract was never settled; nothing to reverse or claw back",
+            ),
+            C_OTHER_SERVICE_YEAR => (
+                "C_OTHER_SERVICE_YEAR",
+                "该合同的兑付属于其他服务年度，未执行",
+                "the contract's settlement belongs to another service year; not applied",
+            ),
+            C_ALREADY_REVERSED => (
+                "C_ALREADY_REVERSED",
+                "该合同的兑付已被冲正或追回，未执行",
+                "the contract's settlement was already reversed or clawed back; not applied",
+            ),
+            W_HOLD_UNUSED => (
+                "W_HOLD_UNUSED",
+                "暂缓未使用：本批次没有可兑付的该合同",
+                "hold not used: no contract row of this batch was held",
+            ),
         }
     }
 }
@@ -353,9 +440,12 @@ pub enum Source {
     Designations,
     Providers,
     Products,
+    /// The optional corrections of a batch (rules 9).
+    Corrections,
 }
 
 impl Source {
+    /// The five inputs every batch has (corrections are optional).
     pub const ALL: [Source; 5] =
         [Source::Contracts, Source::Enterprises, Source::Designations, Source::Providers, Source::Products];
 
@@ -366,6 +456,7 @@ impl Source {
             Source::Designations => "designations",
             Source::Providers => "providers",
             Source::Products => "products",
+            Source::Corrections => "corrections",
         }
     }
 }
@@ -480,6 +571,7 @@ impl<T> PerSource<T> {
             Source::Designations => &self.designations,
             Source::Providers => &self.providers,
             Source::Products => &self.products,
+            Source::Corrections => unreachable!("corrections are not one of the five inputs every batch has"),
         }
     }
 

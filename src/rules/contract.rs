@@ -15,6 +15,7 @@ use crate::Id;
 use crate::record::Record;
 use crate::rules::category::Category;
 use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
+use crate::rules::corrections::{Action, History, Standing};
 use crate::rules::dates::{iso, parse_date};
 use crate::rules::money::{format_money, parse_money, push_money};
 use crate::rules::policy::Policy;
@@ -153,8 +154,10 @@ pub struct Context<'a> {
     pub registries: &'a Registries,
     pub service_year: i32,
     pub cutoff: NaiveDate,
-    /// contract_id -> fingerprint, for every contract settled in a committed batch.
-    pub settled: &'a FxHashMap<String, String>,
+    /// Where every contract settled in a committed batch stands.
+    pub history: &'a History,
+    /// The contracts this batch's corrections reverse or claw back (rules 9.3).
+    pub taken_back_now: &'a FxHashMap<Id, Action>,
 }
 
 /// Steps 0 and 1, which need no parsing: a record whose field count
@@ -291,14 +294,23 @@ pub fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Ex
 
 /// Step 4: a contract settled in a committed batch (any service year) is
 /// `E_ALREADY_SETTLED` with the same normalized content, `E_SETTLED_CHANGED`
-/// with other content.
+/// with other content. A settlement reversed (before or by this batch's
+/// corrections) does not count; a clawed-back contract is `E_CLAWED_BACK`
+/// (rules 9.3).
 pub fn step4_not_settled_before(contract: &Contract, fingerprint: Fingerprint, ctx: &Context) -> Result<(), Failure> {
-    match ctx.settled.get(contract.contract_id.as_str()) {
-        Some(settled) if settled.as_str() == fingerprint.text().as_str() => {
+    let id = contract.contract_id.as_str();
+    match ctx.taken_back_now.get(id) {
+        Some(Action::Clawback) => return failed(Code::E_CLAWED_BACK, "contract_id"),
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    match ctx.history.get(id) {
+        Some(Standing::Settled { fingerprint: settled, .. }) if settled.as_str() == fingerprint.text().as_str() => {
             failed(Code::E_ALREADY_SETTLED, "contract_id")
         }
-        Some(_) => failed(Code::E_SETTLED_CHANGED, "contract_id"),
-        None => Ok(()),
+        Some(Standing::Settled { .. }) => failed(Code::E_SETTLED_CHANGED, "contract_id"),
+        Some(Standing::TakenBack { action: Action::Clawback, .. }) => failed(Code::E_CLAWED_BACK, "contract_id"),
+        Some(Standing::TakenBack { .. }) | None => Ok(()),
     }
 }
 

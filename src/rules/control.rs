@@ -5,7 +5,9 @@
 //! - Σ approved = Σ payouts (and each provider's payout = the sum of its
 //!   settlement rows, counted a second, independent way);
 //! - every provider, enterprise and item scope key at or below its cap for
-//!   the year to date;
+//!   the year to date, and at or above zero;
+//! - with corrections (rules 9.5): every correction row accounted for once,
+//!   and Σ approved − Σ reversed = Σ net payouts;
 //! - every settlement row approved more than zero, no more than its claim
 //!   and its rate limit.
 
@@ -25,11 +27,35 @@ pub struct ControlTotals {
     pub caps_checked: u64,
     pub caps_hold: bool,
     pub rows_within_claim_and_rate: bool,
+    /// Rules 9.5, for a batch with a corrections input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrections: Option<CorrectionTotals>,
+}
+
+/// The control totals of a batch's corrections (rules 9.5).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorrectionTotals {
+    pub correction_rows_in: u64,
+    pub reversal_rows: u64,
+    pub correction_error_rows: u64,
+    pub holds_used: u64,
+    pub holds_unused: u64,
+    pub duplicate_rows: u64,
+    /// correction rows in = reversals + errors + holds used + holds unused + duplicate rows.
+    pub rows_balance: bool,
+    pub reversed_total: String,
+    pub net_total: String,
+    /// Σ approved − Σ reversed = Σ payouts.net_amount_batch.
+    pub net_balance: bool,
 }
 
 impl ControlTotals {
     pub fn all_hold(&self) -> bool {
-        self.rows_balance && self.payouts_balance && self.caps_hold && self.rows_within_claim_and_rate
+        self.rows_balance
+            && self.payouts_balance
+            && self.caps_hold
+            && self.rows_within_claim_and_rate
+            && self.corrections.as_ref().is_none_or(|c| c.rows_balance && c.net_balance)
     }
 }
 
@@ -39,9 +65,10 @@ pub fn row_within_claim_and_rate(approved: Decimal, claimed: Decimal, rate_limit
     approved > Decimal::ZERO && approved <= claimed && approved <= rate_limit
 }
 
-/// Whether a year-to-date total is within its cap.
+/// Whether a year-to-date total is within its cap and not below zero
+/// (a reversal takes back only what was added, rules 9.5).
 pub fn within_cap(used: Decimal, cap: Decimal) -> bool {
-    used <= cap
+    Decimal::ZERO <= used && used <= cap
 }
 
 /// Whether the rows balance: every contract row is a settlement or an error.

@@ -15,6 +15,7 @@
 //! | `tiers.rs` | annual quota tiers |
 //! | `duplicates.rs` | rows sharing a key that should be unique |
 //! | `allocation.rs` | first come, first served under the caps; cap scopes |
+//! | `corrections.rs` | reversal, clawback and hold of settled contracts |
 //! | `outputs.rs` | the rows a batch writes |
 //! | `control.rs` | the control totals every batch must meet |
 //! | `batches.rs` | batch ids and the order batches are settled in |
@@ -26,6 +27,7 @@ pub mod category;
 pub mod codes;
 pub mod contract;
 pub mod control;
+pub mod corrections;
 pub mod dates;
 pub mod duplicates;
 pub mod money;

@@ -1,6 +1,7 @@
-//! The rows a batch writes (rules 6): one settlement row per contract
-//! approved something, one payout row per provider paid, one usage row per
-//! enterprise whose contracts reached allocation. Plain values; the
+//! The rows a batch writes (rules 6, 9.4): one settlement row per contract
+//! approved something, one payout row per provider paid or reversed, one
+//! usage row per enterprise whose contracts reached allocation or were
+//! reversed, one reversal row per reverse or clawback applied. Plain values; the
 //! columns they are written in are declared once in `schema::output`.
 
 use chrono::NaiveDate;
@@ -10,6 +11,7 @@ use crate::Id;
 use crate::rules::allocation::Outcome;
 use crate::rules::codes::ExceptionRow;
 use crate::rules::contract::Fingerprint;
+use crate::rules::corrections::{Action, ScopeTotals};
 use crate::schema::output::Cell;
 
 /// One row of settlements, in column order.
@@ -107,25 +109,42 @@ impl Outcome {
     }
 }
 
-/// One row of payouts.csv.
+/// One row of payouts.csv: a provider with a settlement or a reversal in
+/// the batch (rules 6, 9.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutRow {
     pub provider_id: String,
+    /// Empty for a provider no longer usable in this batch's registry
+    /// (only a reversal can name one).
     pub provider_name: String,
     pub contracts_settled: u64,
     pub approved_amount_batch: Decimal,
+    pub contracts_reversed: u64,
+    pub reversed_amount_batch: Decimal,
+    /// The year to date after the batch, net of every reversal.
     pub approved_amount_year: Decimal,
     pub cap_remaining: Decimal,
 }
 
 impl PayoutRow {
-    /// The row's cells in the columns' order (`schema::output::PAYOUTS`).
-    pub fn for_each_cell(&self, batch_id: &str, mut cell: impl FnMut(Cell)) {
+    /// approved − reversed: what the provider is paid, or owes back when negative.
+    pub fn net_amount_batch(&self) -> Decimal {
+        self.approved_amount_batch - self.reversed_amount_batch
+    }
+
+    /// The row's cells in the columns' order (`schema::output::PAYOUTS`);
+    /// without the reversal columns in ledger formats before 3.
+    pub fn for_each_cell(&self, batch_id: &str, with_reversals: bool, mut cell: impl FnMut(Cell)) {
         cell(Cell::Text(batch_id));
         cell(Cell::Text(&self.provider_id));
         cell(Cell::InputText(&self.provider_name));
         cell(Cell::Count(self.contracts_settled));
         cell(Cell::Money(self.approved_amount_batch));
+        if with_reversals {
+            cell(Cell::Count(self.contracts_reversed));
+            cell(Cell::Money(self.reversed_amount_batch));
+            cell(Cell::Money(self.net_amount_batch()));
+        }
         cell(Cell::Money(self.approved_amount_year));
         cell(Cell::Money(self.cap_remaining));
     }
@@ -134,7 +153,10 @@ impl PayoutRow {
 /// One row of enterprise_usage.csv. The enterprise's id and name are
 /// looked up by its registry index: at ten million contracts there are
 /// millions of rows, and two strings each would be a third of a gigabyte
-/// at the batch's peak.
+/// at the batch's peak. An enterprise no longer usable in this batch's
+/// registry (only a reversal can name one) has no index, tier or quota:
+/// `enterprise_index` is then [`UsageRow::UNLISTED`] plus its place in the
+/// batch's list of such enterprises.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRow {
     pub enterprise_index: u32,
@@ -143,26 +165,90 @@ pub struct UsageRow {
     pub quota: Decimal,
     pub used_before: Decimal,
     pub used_batch: Decimal,
+    pub reversed_batch: Decimal,
     pub used_after: Decimal,
     pub remaining: Decimal,
 }
 
 impl UsageRow {
+    /// The first `enterprise_index` of an enterprise not in the registry.
+    pub const UNLISTED: u32 = 1 << 31;
+
+    pub fn listed(&self) -> bool {
+        self.enterprise_index < UsageRow::UNLISTED
+    }
+
     /// The row's cells in the columns' order (`schema::output::USAGE`),
-    /// with the enterprise's id and name looked up by the caller.
+    /// with the enterprise's id and name looked up by the caller; without
+    /// `reversed_batch` in ledger formats before 3.
     pub fn for_each_cell(
         &self,
         batch_id: &str,
-        enterprise_id: &str,
-        enterprise_name: &str,
+        (enterprise_id, enterprise_name): (&str, &str),
+        with_reversals: bool,
         mut cell: impl FnMut(Cell),
     ) {
+        let listed = self.listed();
+        let known = |amount: Decimal| if listed { Cell::Money(amount) } else { Cell::Empty };
         cell(Cell::Text(batch_id));
         cell(Cell::Text(enterprise_id));
         cell(Cell::InputText(enterprise_name));
-        cell(Cell::Count(u64::from(self.tier_number)));
-        for amount in [self.quota, self.used_before, self.used_batch, self.used_after, self.remaining] {
-            cell(Cell::Money(amount));
+        cell(if listed { Cell::Count(u64::from(self.tier_number)) } else { Cell::Empty });
+        cell(known(self.quota));
+        cell(Cell::Money(self.used_before));
+        cell(Cell::Money(self.used_batch));
+        if with_reversals {
+            cell(Cell::Money(self.reversed_batch));
+        }
+        cell(Cell::Money(self.used_after));
+        cell(known(self.remaining));
+    }
+}
+
+/// One row of reversals.csv and .parquet (rules 9.4): a reverse or
+/// clawback applied, with the running totals as it was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalRow {
+    pub source_row: u64,
+    pub contract_id: Id,
+    pub action: Action,
+    pub decided_on: NaiveDate,
+    pub reason: String,
+    pub reference: String,
+    pub settled_batch_id: String,
+    pub enterprise_id: String,
+    pub provider_id: String,
+    pub product_id: String,
+    pub category: String,
+    /// The approved amount taken back (positive).
+    pub amount: Decimal,
+    pub before: ScopeTotals,
+    pub after: ScopeTotals,
+}
+
+impl ReversalRow {
+    /// The row's cells in the columns' order (`schema::output::REVERSALS`).
+    pub fn for_each_cell(&self, batch_id: &str, mut cell: impl FnMut(Cell)) {
+        cell(Cell::Text(batch_id));
+        cell(Cell::Count(self.source_row));
+        cell(Cell::InputText(&self.contract_id));
+        cell(Cell::Text(self.action.as_str()));
+        cell(Cell::Date(self.decided_on));
+        cell(Cell::InputText(&self.reason));
+        cell(Cell::InputText(&self.reference));
+        cell(Cell::Text(&self.settled_batch_id));
+        cell(Cell::Text(&self.enterprise_id));
+        cell(Cell::Text(&self.provider_id));
+        cell(Cell::Text(&self.product_id));
+        cell(Cell::Text(&self.category));
+        cell(Cell::Money(self.amount));
+        for (before, after) in [
+            (self.before.item, self.after.item),
+            (self.before.enterprise, self.after.enterprise),
+            (self.before.provider, self.after.provider),
+        ] {
+            cell(Cell::Money(before));
+            cell(Cell::Money(after));
         }
     }
 }
@@ -232,23 +318,51 @@ mod tests {
             provider_name: "n".into(),
             contracts_settled: 1,
             approved_amount_batch: zero,
+            contracts_reversed: 0,
+            reversed_amount_batch: zero,
             approved_amount_year: zero,
             cap_remaining: zero,
         };
         let mut cells = Vec::new();
-        p.for_each_cell("B", |c| cells.push(c.kind()));
+        p.for_each_cell("B", true, |c| cells.push(c.kind()));
         kinds_match(&output::PAYOUTS, &cells);
+        let mut cells = Vec::new();
+        p.for_each_cell("B", false, |c| cells.push(c.kind()));
+        kinds_match(&output::PAYOUTS_BEFORE_FORMAT_3, &cells);
         let u = UsageRow {
             enterprise_index: 0,
             tier_number: 1,
             quota: zero,
             used_before: zero,
             used_batch: zero,
+            reversed_batch: zero,
             used_after: zero,
             remaining: zero,
         };
         let mut cells = Vec::new();
-        u.for_each_cell("B", "E", "n", |c| cells.push(c.kind()));
+        u.for_each_cell("B", ("E", "n"), true, |c| cells.push(c.kind()));
         kinds_match(&output::USAGE, &cells);
+        let mut cells = Vec::new();
+        u.for_each_cell("B", ("E", "n"), false, |c| cells.push(c.kind()));
+        kinds_match(&output::USAGE_BEFORE_FORMAT_3, &cells);
+        let r = ReversalRow {
+            source_row: 1,
+            contract_id: "C".into(),
+            action: Action::Reverse,
+            decided_on: day,
+            reason: "r".into(),
+            reference: String::new(),
+            settled_batch_id: "2025-Q1".into(),
+            enterprise_id: "E".into(),
+            provider_id: "P".into(),
+            product_id: "D".into(),
+            category: "diagnostic".into(),
+            amount: zero,
+            before: ScopeTotals::default(),
+            after: ScopeTotals::default(),
+        };
+        let mut cells = Vec::new();
+        r.for_each_cell("B", |c| cells.push(c.kind()));
+        kinds_match(&output::REVERSALS, &cells);
     }
 }

@@ -82,3 +82,21 @@ pub const PRODUCTS: [ColumnSpec; 5] = [
     col("name", &["产品名称"], false),
     col("list_price", &["指导价"], false),
 ];
+
+/// rules 9.1: the optional corrections of a batch.
+pub const CORRECTIONS: [ColumnSpec; 5] = [
+    col("contract_id", &["合同编号"], true),
+    col("action", &["处理方式"], true),
+    col("decided_on", &["决定日期"], true),
+    col("reason", &["原因", "事由"], true),
+    col("reference", &["文号", "决定文号"], false),
+];
+
+/// Indexes into `CORRECTIONS`.
+pub mod correction {
+    pub const CONTRACT_ID: usize = 0;
+    pub const ACTION: usize = 1;
+    pub const DECIDED_ON: usize = 2;
+    pub const REASON: usize = 3;
+    pub const REFERENCE: usize = 4;
+}

@@ -29,11 +29,18 @@ pub enum Cell<'a> {
     Money(Decimal),
     Date(NaiveDate),
     Count(u64),
+    /// No value: a column whose value is unknown for this row (the tier and
+    /// quota of an enterprise no longer in the registry). CSV and workbook
+    /// cells are left empty; the Parquet tables have no such column.
+    Empty,
 }
 
 impl Cell<'_> {
+    /// The cell's kind (an empty cell says Money: it stands only in money
+    /// and tier columns of rows that have no such value).
     pub fn kind(&self) -> Kind {
         match self {
+            Cell::Empty => Kind::Money,
             Cell::Text(_) => Kind::Text,
             Cell::InputText(_) => Kind::InputText,
             Cell::Money(_) => Kind::Money,
@@ -102,19 +109,29 @@ pub const EXCEPTIONS: [Column; 9] = [
     column("message", Text, "说明"),
 ];
 
-/// payouts.csv: one row per provider paid in the batch.
-pub const PAYOUTS: [Column; 7] = [
+/// payouts.csv: one row per provider with a settlement or a reversal in
+/// the batch (rules 6, 9.4).
+pub const PAYOUTS: [Column; 10] = [
     column("batch_id", Text, "批次"),
     column("provider_id", Text, "服务商信用代码"),
     column("provider_name", InputText, "服务商名称"),
     column("contracts_settled", Count, "兑付合同数"),
     column("approved_amount_batch", Money, "本批兑付金额"),
+    column("contracts_reversed", Count, "冲正追回合同数"),
+    column("reversed_amount_batch", Money, "本批冲正追回金额"),
+    column("net_amount_batch", Money, "本批净额"),
     column("approved_amount_year", Money, "年度累计兑付"),
     column("cap_remaining", Money, "年度上限余额"),
 ];
 
-/// enterprise_usage.csv: one row per enterprise whose contracts reached allocation.
-pub const USAGE: [Column; 9] = [
+/// payouts.csv as ledger formats 1 and 2 wrote it (no reversal columns).
+pub const PAYOUTS_BEFORE_FORMAT_3: [Column; 7] = [
+    PAYOUTS[0], PAYOUTS[1], PAYOUTS[2], PAYOUTS[3], PAYOUTS[4], PAYOUTS[8], PAYOUTS[9],
+];
+
+/// enterprise_usage.csv: one row per enterprise whose contracts reached
+/// allocation or were reversed (rules 6, 9.4).
+pub const USAGE: [Column; 10] = [
     column("batch_id", Text, "批次"),
     column("enterprise_id", Text, "企业信用代码"),
     column("enterprise_name", InputText, "企业名称"),
@@ -122,8 +139,36 @@ pub const USAGE: [Column; 9] = [
     column("quota", Money, "年度配额"),
     column("used_before", Money, "此前已用"),
     column("used_batch", Money, "本批使用"),
+    column("reversed_batch", Money, "本批冲正追回"),
     column("used_after", Money, "此后已用"),
     column("remaining", Money, "剩余配额"),
+];
+
+/// enterprise_usage.csv as ledger formats 1 and 2 wrote it.
+pub const USAGE_BEFORE_FORMAT_3: [Column; 9] =
+    [USAGE[0], USAGE[1], USAGE[2], USAGE[3], USAGE[4], USAGE[5], USAGE[6], USAGE[8], USAGE[9]];
+
+/// reversals.csv and .parquet: one row per reverse or clawback applied (rules 9.4).
+pub const REVERSALS: [Column; 19] = [
+    column("batch_id", Text, "批次"),
+    column("source_row", Count, "源文件行号"),
+    column("contract_id", InputText, "合同编号"),
+    column("action", Text, "处理方式"),
+    column("decided_on", Date, "决定日期"),
+    column("reason", InputText, "原因"),
+    column("reference", InputText, "文号"),
+    column("settled_batch_id", Text, "原兑付批次"),
+    column("enterprise_id", Text, "企业信用代码"),
+    column("provider_id", Text, "服务商信用代码"),
+    column("product_id", Text, "产品编号"),
+    column("category", Text, "服务类别"),
+    column("amount", Money, "冲正追回金额"),
+    column("item_used_before", Money, "项目此前已用"),
+    column("item_used_after", Money, "项目此后已用"),
+    column("enterprise_used_before", Money, "企业此前已用"),
+    column("enterprise_used_after", Money, "企业此后已用"),
+    column("provider_used_before", Money, "服务商此前已结算"),
+    column("provider_used_after", Money, "服务商此后已结算"),
 ];
 
 /// The names of a table's columns, in order.
@@ -148,7 +193,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_within_each_table() {
-        for table in [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..]] {
+        for table in [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..], &REVERSALS[..]] {
             let mut names: Vec<&str> = table.iter().map(|c| c.name).collect();
             names.sort_unstable();
             names.dedup();

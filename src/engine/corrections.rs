@@ -1,0 +1,201 @@
+//! A batch's corrections (rules 9), applied: the rows checked in the order
+//! of `rules::corrections`, each valid reverse or clawback matched with the
+//! settlement it takes back and the running totals it meets, and the holds
+//! applied to the contract rows that passed every check.
+
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+
+use crate::Id;
+use crate::engine::CarryIn;
+use crate::frame::LedgerSettlement;
+use crate::ingest::Table;
+use crate::rules::codes::{Code, ExceptionRow};
+use crate::rules::contract::Eligible;
+use crate::rules::corrections::{
+    Action, Correction, ScopeTotals, check_against_store, check_fields, duplicates, hold_unused, on_hold, taken_back,
+};
+use crate::rules::outputs::ReversalRow;
+use crate::rules::policy::CapScope;
+use crate::{Error, Result};
+
+/// The corrections of a batch, checked and matched with the store.
+#[derive(Debug, Default)]
+pub struct BatchCorrections {
+    pub rows_in: u64,
+    /// The rows' exceptions of steps 0–4 (errors and `C_DUPLICATE_ROW`).
+    pub exceptions: Vec<ExceptionRow>,
+    /// Each reverse or clawback applied, in source_row order.
+    pub reversals: Vec<ReversalRow>,
+    /// The same, as the entries the running totals are net of.
+    pub taken_back: Vec<LedgerSettlement>,
+    /// contract_id -> the action that took its settlement back in this batch.
+    pub taken_back_now: FxHashMap<Id, Action>,
+    /// The valid holds, in source_row order.
+    pub holds: Vec<Correction>,
+}
+
+/// Steps 0–4 of rules 9.2 over the corrections file, then rules 9.3 step 2:
+/// each valid reverse or clawback takes its settlement's approved amount
+/// back from the running totals, in source_row order.
+pub fn check_and_apply(
+    table: &Table,
+    scope: CapScope,
+    service_year: i32,
+    cutoff: chrono::NaiveDate,
+    carry_in: &CarryIn,
+) -> Result<BatchCorrections> {
+    let mut exceptions = Vec::new();
+    let mut passed = Vec::new();
+    for record in table.records() {
+        match check_fields(&record) {
+            Ok(correction) => passed.push((correction, record)),
+            Err(problem) => exceptions.push(problem),
+        }
+    }
+    let kept = duplicates(passed, &mut exceptions);
+    let mut takes = Vec::new();
+    let mut holds = Vec::new();
+    for correction in kept {
+        match check_against_store(&correction, cutoff, service_year, &carry_in.history) {
+            Err(problem) => exceptions.push(problem),
+            Ok(()) if correction.action.takes_back() => takes.push(correction),
+            Ok(()) => holds.push(correction),
+        }
+    }
+    let (reversals, taken_back) = apply(&takes, carry_in, scope)?;
+    let taken_back_now = takes.iter().map(|c| (c.contract_id.clone(), c.action)).collect();
+    Ok(BatchCorrections { rows_in: table.len() as u64, exceptions, reversals, taken_back, taken_back_now, holds })
+}
+
+/// The item scope a settlement counted against, named by text (the
+/// enterprise with its product or its category); none under `contract`
+/// scope, where the item total is the contract's own.
+fn item_key(scope: CapScope, s: &LedgerSettlement) -> Option<(&str, &str)> {
+    match scope {
+        CapScope::EnterpriseProductYear => Some((s.enterprise_id.as_str(), s.product_id.as_str())),
+        CapScope::EnterpriseCategoryYear => Some((s.enterprise_id.as_str(), s.category.as_str())),
+        CapScope::Contract => None,
+    }
+}
+
+/// The reversal rows of `takes` and the entries they take back. Each
+/// contract's last settlement of the year is the one taken back; the
+/// running totals it meets are the year's, net of every earlier reversal —
+/// counted by id, so an enterprise or provider no longer in the registry
+/// is taken back from as well.
+fn apply(
+    takes: &[Correction],
+    carry_in: &CarryIn,
+    scope: CapScope,
+) -> Result<(Vec<ReversalRow>, Vec<LedgerSettlement>)> {
+    if takes.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let wanted: FxHashMap<&str, usize> = takes.iter().enumerate().map(|(i, c)| (c.contract_id.as_str(), i)).collect();
+    let mut found: Vec<Option<&LedgerSettlement>> = vec![None; takes.len()];
+    for s in &carry_in.year_settlements {
+        if let Some(&i) = wanted.get(s.contract_id.as_str()) {
+            found[i] = Some(s);
+        }
+    }
+    let settlements: Vec<&LedgerSettlement> = found
+        .into_iter()
+        .zip(takes)
+        .map(|(s, c)| {
+            s.ok_or_else(|| {
+                Error::Input(format!(
+                    "账本不一致，请运行 verify (ledger inconsistent; run verify): 合同 {} 的兑付记录未找到 \
+                     (the store names contract {} as settled this year, but holds no settlement of it)",
+                    c.contract_id, c.contract_id
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut enterprises: FxHashMap<&str, Decimal> = FxHashMap::default();
+    let mut providers: FxHashMap<&str, Decimal> = FxHashMap::default();
+    let mut items: FxHashMap<(&str, &str), Decimal> = FxHashMap::default();
+    for s in &settlements {
+        enterprises.insert(&s.enterprise_id, Decimal::ZERO);
+        providers.insert(&s.provider_id, Decimal::ZERO);
+        if let Some(key) = item_key(scope, s) {
+            items.insert(key, Decimal::ZERO);
+        }
+    }
+    let entries = carry_in.year_settlements.iter().map(|s| (s, s.approved_amount));
+    for (s, signed) in entries.chain(carry_in.year_reversals.iter().map(|r| (r, -r.approved_amount))) {
+        if let Some(total) = enterprises.get_mut(s.enterprise_id.as_str()) {
+            *total += signed;
+        }
+        if let Some(total) = providers.get_mut(s.provider_id.as_str()) {
+            *total += signed;
+        }
+        if let Some(total) = item_key(scope, s).and_then(|key| items.get_mut(&key)) {
+            *total += signed;
+        }
+    }
+    let mut rows = Vec::with_capacity(takes.len());
+    let mut entries = Vec::with_capacity(takes.len());
+    for (c, s) in takes.iter().zip(settlements) {
+        let key = item_key(scope, s);
+        let before = ScopeTotals {
+            item: key.and_then(|k| items.get(&k).copied()).unwrap_or_default(),
+            enterprise: enterprises[s.enterprise_id.as_str()],
+            provider: providers[s.provider_id.as_str()],
+        };
+        let (before, after) = taken_back(before, s.approved_amount, key.is_none());
+        if let Some(k) = key {
+            items.insert(k, after.item);
+        }
+        enterprises.insert(&s.enterprise_id, after.enterprise);
+        providers.insert(&s.provider_id, after.provider);
+        rows.push(ReversalRow {
+            source_row: c.source_row,
+            contract_id: c.contract_id.clone(),
+            action: c.action,
+            decided_on: c.decided_on,
+            reason: c.reason.clone(),
+            reference: c.reference.clone(),
+            settled_batch_id: carry_in.batch_ids.get(s.batch as usize).cloned().unwrap_or_default(),
+            enterprise_id: s.enterprise_id.clone(),
+            provider_id: s.provider_id.clone(),
+            product_id: s.product_id.clone(),
+            category: s.category.clone(),
+            amount: s.approved_amount,
+            before,
+            after,
+        });
+        entries.push(LedgerSettlement { fingerprint: String::new(), ..s.clone() });
+    }
+    Ok((rows, entries))
+}
+
+/// Rules 9.3 step 3 and 9.2 step 5: a contract row that passed every check
+/// and is held leaves allocation with `E_ON_HOLD`; a hold that held no row
+/// is `W_HOLD_UNUSED`. Returns how many holds held a row.
+pub fn apply_holds(eligible: &mut [Vec<Eligible>], holds: &[Correction], exceptions: &mut Vec<ExceptionRow>) -> u64 {
+    if holds.is_empty() {
+        return 0;
+    }
+    let by_contract: FxHashMap<&str, usize> = holds.iter().enumerate().map(|(i, h)| (h.contract_id.as_str(), i)).collect();
+    let mut used = vec![false; holds.len()];
+    for chunk in eligible.iter_mut() {
+        chunk.retain(|e| match by_contract.get(e.contract.contract_id.as_str()) {
+            Some(&i) => {
+                used[i] = true;
+                exceptions.push(on_hold(e.contract.source_row, &e.contract.contract_id, &holds[i]));
+                false
+            }
+            None => true,
+        });
+    }
+    for (hold, _) in holds.iter().zip(&used).filter(|(_, used)| !**used) {
+        exceptions.push(hold_unused(hold));
+    }
+    used.iter().filter(|u| **u).count() as u64
+}
+
+/// Rows of `exceptions` from the corrections with code `code`.
+pub fn count_code(exceptions: &[ExceptionRow], code: Code) -> u64 {
+    exceptions.iter().filter(|e| e.code == code).count() as u64
+}
