@@ -40,11 +40,15 @@ pub struct Event {
     pub batch_id: String,
     pub sequence: u64,
     pub cutoff: String,
-    /// `settled` or `rejected`.
+    /// `settled` or `rejected` (a contract row); `reverse` or `clawback`
+    /// (a correction applied, rules 9); `correction` (a correction row with
+    /// an exception: not applied, or a hold that held nothing).
     pub kind: &'static str,
     pub source_row: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settlement: Option<Settlement>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reversal: Option<Reversal>,
     /// Every exception row of the contract in this batch.
     pub exceptions: Vec<ExceptionLine>,
 }
@@ -59,6 +63,19 @@ pub struct Settlement {
     pub shortfall: String,
     pub tier: String,
     pub bounds: Vec<Bound>,
+    pub totals: Vec<RunningTotal>,
+}
+
+/// A reversal or clawback of the contract's settlement (rules 9.3, 9.4).
+#[derive(Debug, Serialize)]
+pub struct Reversal {
+    pub action: String,
+    pub amount: String,
+    pub decided_on: String,
+    pub reason: String,
+    pub reference: String,
+    /// The batch whose settlement was taken back.
+    pub settled_batch_id: String,
     pub totals: Vec<RunningTotal>,
 }
 
@@ -104,6 +121,8 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     let contract_id = args.contract_id.trim();
     let mut history = Vec::new();
     for batch in ledger.committed()? {
+        // A batch's corrections come before its contracts (rules 9.3).
+        history.extend(correction_events(&batch, contract_id)?);
         let settlements = stored_table(&batch, "settlements.parquet")?;
         let exceptions = stored_table(&batch, "exceptions.parquet")?;
         let settled = settlements.rows.iter().find(|r| settlements.cell(r, "contract_id") == contract_id);
@@ -127,17 +146,8 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             kind: if settled.is_some() { "settled" } else { "rejected" },
             source_row,
             settlement: settled.map(|row| settlement(&settlements, row, &policy)),
-            exceptions: exception_rows
-                .iter()
-                .map(|row| ExceptionLine {
-                    severity: exceptions.cell(row, "severity").to_string(),
-                    code: exceptions.cell(row, "code").to_string(),
-                    check: check_of(exceptions.cell(row, "code"), &policy),
-                    field: exceptions.cell(row, "field").to_string(),
-                    value: exceptions.cell(row, "value").to_string(),
-                    message: exceptions.cell(row, "message").to_string(),
-                })
-                .collect(),
+            reversal: None,
+            exceptions: exception_rows.iter().map(|row| exception_line(&exceptions, row, Some(&policy))).collect(),
         });
     }
     if history.is_empty() {
@@ -147,6 +157,78 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
         )));
     }
     Ok(Explanation { contract_id: contract_id.to_string(), history })
+}
+
+fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Policy>) -> ExceptionLine {
+    let code = exceptions.cell(row, "code");
+    ExceptionLine {
+        severity: exceptions.cell(row, "severity").to_string(),
+        code: code.to_string(),
+        check: policy.map_or_else(|| Code::parse(code).map_or_else(String::new, |c| c.check().label().to_string()), |p| check_of(code, p)),
+        field: exceptions.cell(row, "field").to_string(),
+        value: exceptions.cell(row, "value").to_string(),
+        message: exceptions.cell(row, "message").to_string(),
+    }
+}
+
+/// The batch's corrections of the contract: a reversal or clawback applied
+/// (with the running totals before and after it), and correction rows with
+/// an exception.
+fn correction_events(batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Event>> {
+    let mut events = Vec::new();
+    let event = |kind, source_row: &str| Event {
+        batch_id: batch.manifest.batch_id.clone(),
+        sequence: batch.manifest.sequence,
+        cutoff: batch.manifest.cutoff.clone(),
+        kind,
+        source_row: source_row.to_string(),
+        settlement: None,
+        reversal: None,
+        exceptions: Vec::new(),
+    };
+    if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {
+        let reversals = stored_table(batch, "reversals.parquet")?;
+        for row in reversals.rows.iter().filter(|r| reversals.cell(r, "contract_id") == contract_id) {
+            let cell = |name: &str| reversals.cell(row, name).to_string();
+            let total = |name, name_zh, key: &str| RunningTotal {
+                name,
+                name_zh,
+                before: cell(&format!("{key}_used_before")),
+                after: cell(&format!("{key}_used_after")),
+            };
+            let kind = if cell("action") == "clawback" { "clawback" } else { "reverse" };
+            events.push(Event {
+                reversal: Some(Reversal {
+                    action: cell("action"),
+                    amount: cell("amount"),
+                    decided_on: cell("decided_on"),
+                    reason: cell("reason"),
+                    reference: cell("reference"),
+                    settled_batch_id: cell("settled_batch_id"),
+                    totals: vec![
+                        total("item", "项目累计", "item"),
+                        total("enterprise", "企业累计", "enterprise"),
+                        total("provider", "服务商累计", "provider"),
+                    ],
+                }),
+                ..event(kind, reversals.cell(row, "source_row"))
+            });
+        }
+    }
+    if batch.manifest.inputs.iter().any(|i| i.name == "corrections") {
+        let exceptions = stored_table(batch, "exceptions.parquet")?;
+        for row in exceptions
+            .rows
+            .iter()
+            .filter(|r| exceptions.cell(r, "source") == "corrections" && exceptions.cell(r, "contract_id") == contract_id)
+        {
+            events.push(Event {
+                exceptions: vec![exception_line(&exceptions, row, None)],
+                ..event("correction", exceptions.cell(row, "source_row"))
+            });
+        }
+    }
+    Ok(events)
 }
 
 fn stored_table(batch: &CommittedBatch, name: &str) -> Result<TextTable> {
@@ -279,9 +361,30 @@ fn render_text(explanation: &Explanation) -> String {
     let mut out = format!("合同 contract {}\n", explanation.contract_id);
     for event in &explanation.history {
         out += &format!(
-            "\n批次 batch {} (#{}, 截止 cutoff {})，第 {} 行 source row {}\n",
-            event.batch_id, event.sequence, event.cutoff, event.source_row, event.source_row
+            "\n批次 batch {} (#{}, 截止 cutoff {})，{}第 {} 行 source row {}\n",
+            event.batch_id,
+            event.sequence,
+            event.cutoff,
+            if matches!(event.kind, "reverse" | "clawback" | "correction") { "更正文件 corrections, " } else { "" },
+            event.source_row,
+            event.source_row
         );
+        if let Some(r) = &event.reversal {
+            let zh = if r.action == "clawback" { "追回" } else { "冲正" };
+            out += &format!(
+                "  {zh} {}：退回 taken back {}（原兑付批次 settled in {}），决定日期 decided on {}，原因 reason {}{}\n",
+                r.action,
+                r.amount,
+                r.settled_batch_id,
+                r.decided_on,
+                r.reason,
+                if r.reference.is_empty() { String::new() } else { format!("，文号 reference {}", r.reference) }
+            );
+            out += "  累计 running totals (before → after):\n";
+            for t in &r.totals {
+                out += &format!("    {:<10} {} → {}  {}\n", t.name, t.before, t.after, t.name_zh);
+            }
+        }
         if let Some(s) = &event.settlement {
             let code = if s.code.is_empty() { String::new() } else { format!(" {}", s.code) };
             out += &format!(
