@@ -51,6 +51,15 @@ pub fn run_dataset(dataset: &Path, work: &Path) -> Vec<String> {
             find(dataset, "providers"),
             find(dataset, "products"),
         );
+        // Corrections (rules 9) when the dataset's batches have them.
+        let corrections = ["csv", "xlsx", "parquet"]
+            .map(|ext| dataset.join(batch).join(format!("corrections.{ext}")))
+            .into_iter()
+            .find(|path| path.is_file());
+        let job = match corrections {
+            Some(path) => format!("{job}corrections = {path:?}\n"),
+            None => job,
+        };
         let job_path = work.join("job.toml");
         std::fs::write(&job_path, job).unwrap();
         let out =
@@ -90,9 +99,12 @@ pub fn compare_batch(expected: &Value, out: &Path) -> Vec<String> {
     let mut errors: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let mut extras: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
     let mut registry: BTreeSet<(String, u64, String)> = BTreeSet::new();
+    let mut corrections: BTreeSet<(u64, String)> = BTreeSet::new();
     for e in csv_rows(&out.join("exceptions.csv")) {
         let row: u64 = e["source_row"].parse().unwrap_or(0);
-        if e["source"] != "contracts" {
+        if e["source"] == "corrections" {
+            corrections.insert((row, e["code"].clone()));
+        } else if e["source"] != "contracts" {
             registry.insert((e["source"].clone(), row, e["code"].clone()));
         } else if e["severity"] == "error" {
             errors.entry(row).or_default().push(e["code"].clone());
@@ -154,12 +166,54 @@ pub fn compare_batch(expected: &Value, out: &Path) -> Vec<String> {
     if payouts != want_payouts {
         problems.push(format!("{batch} payouts: want {want_payouts:?}, got {payouts:?}"));
     }
+    if let Some(want) = expected.get("corrections") {
+        problems.extend(compare_corrections(&batch, want, &corrections, out));
+    }
     let total: rust_decimal::Decimal =
         settlements.values().map(|s| s["approved_amount"].parse::<rust_decimal::Decimal>().unwrap()).sum();
     if total.to_string() != text(&expected["total_approved"])
         && format!("{total:.2}") != text(&expected["total_approved"])
     {
         problems.push(format!("{batch}: total approved {total}, want {}", text(&expected["total_approved"])));
+    }
+    problems
+}
+
+/// Rules 9: the correction rows' exceptions (source_row, code), the
+/// reversals (source_row, contract, action, amount), and per provider the
+/// net payout of the batch and the year to date.
+fn compare_corrections(batch: &str, want: &Value, got_exceptions: &BTreeSet<(u64, String)>, out: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let want_exceptions: BTreeSet<(u64, String)> = want["exceptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| (x[0].as_u64().unwrap_or(0), text(&x[1])))
+        .collect();
+    if *got_exceptions != want_exceptions {
+        problems.push(format!("{batch} correction exceptions: want {want_exceptions:?}, got {got_exceptions:?}"));
+    }
+    let reversals: Vec<(u64, String, String, String)> = csv_rows(&out.join("reversals.csv"))
+        .into_iter()
+        .map(|r| (r["source_row"].parse().unwrap(), r["contract_id"].clone(), r["action"].clone(), r["amount"].clone()))
+        .collect();
+    let want_reversals: Vec<(u64, String, String, String)> = want["reversals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| (x[0].as_u64().unwrap_or(0), text(&x[1]), text(&x[2]), text(&x[3])))
+        .collect();
+    if reversals != want_reversals {
+        problems.push(format!("{batch} reversals: want {want_reversals:?}, got {reversals:?}"));
+    }
+    let payouts = csv_rows(&out.join("payouts.csv"));
+    for (column, key) in [("net_amount_batch", "net_payouts"), ("approved_amount_year", "year_payouts")] {
+        let got: BTreeMap<String, String> = payouts.iter().map(|p| (p["provider_id"].clone(), p[column].clone())).collect();
+        let want: BTreeMap<String, String> =
+            want[key].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), text(v))).collect();
+        if got != want {
+            problems.push(format!("{batch} {column}: want {want:?}, got {got:?}"));
+        }
     }
     problems
 }
@@ -198,4 +252,12 @@ fn a_wrong_expectation_is_reported() {
     let problems = compare_batch(&expected, &w.path("run/out/2025-Q1"));
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("contracts row 1"), "{problems:?}");
+    // A reversal's amount off by a fen, and a net payout, are reported too.
+    let mut expected: Value =
+        serde_json::from_slice(&std::fs::read(dataset.join("expected/2025-Q3/expected.json")).unwrap()).unwrap();
+    expected["corrections"]["reversals"][0][3] = Value::String("9999.99".into());
+    expected["corrections"]["net_payouts"]["91450100MA5PRW001L"] = Value::String("-6400.04".into());
+    let problems = compare_batch(&expected, &w.path("run/out/2025-Q3"));
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("reversals") && problems[1].contains("net_amount_batch"), "{problems:?}");
 }

@@ -21,6 +21,7 @@ fn chinese(stem: &str, header: &str) -> String {
         "designations" => &columns::DESIGNATIONS,
         "providers" => &columns::PROVIDERS,
         "products" => &columns::PRODUCTS,
+        "corrections" => &columns::CORRECTIONS,
         other => panic!("no input named {other}"),
     };
     match spec.iter().find(|c| c.name == header) {
@@ -70,7 +71,8 @@ fn plain_date(text: &str) -> Option<chrono::NaiveDate> {
 
 const MONEY: [&str; 6] =
     ["service_price", "voucher_amount", "contract_amount", "deposit_paid", "balance_paid", "list_price"];
-const DATES: [&str; 6] = ["signed_on", "completed_on", "valid_from", "valid_to", "signed_from", "signed_to"];
+const DATES: [&str; 7] =
+    ["signed_on", "completed_on", "valid_from", "valid_to", "signed_from", "signed_to", "decided_on"];
 
 fn write_gbk(csv: &Csv, target: &Path) {
     let stem = target.file_stem().unwrap().to_str().unwrap();
@@ -222,12 +224,14 @@ fn same_settlements_in_every_format(dataset: &Path) {
         convert(dataset, &w.path(&format!("data-{name}")), format);
         run_dataset(&w.path(&format!("data-{name}")), &w.path(&name));
         for batch in &batches {
-            let file = format!("out/{batch}/settlements.csv");
-            assert_eq!(
-                w.read(&format!("{name}/{file}")),
-                w.read(&format!("utf8/{file}")),
-                "{name}: {batch} settlements differ from the UTF-8 CSV's"
-            );
+            for table in ["settlements.csv", "payouts.csv", "reversals.csv"] {
+                let file = format!("out/{batch}/{table}");
+                assert_eq!(
+                    w.read(&format!("{name}/{file}")),
+                    w.read(&format!("utf8/{file}")),
+                    "{name}: {batch} {table} differs from the UTF-8 CSV's"
+                );
+            }
         }
     }
 }

@@ -111,7 +111,7 @@ fn report_page(outcome: &BatchOutcome, summary: &Summary) -> String {
 
     // Quota use by tier: enterprises, quota, used this batch, used in the year.
     let mut tiers: BTreeMap<u32, (u64, Decimal, Decimal, Decimal)> = BTreeMap::new();
-    for u in &outcome.usage {
+    for u in outcome.usage.iter().filter(|u| u.listed()) {
         let entry = tiers.entry(u.tier_number).or_default();
         entry.0 += 1;
         entry.1 += u.quota;
@@ -184,7 +184,7 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
 {tier_chart}
 <h2>异常代码统计 Exceptions by code</h2>
 {code_chart}
-</body>
+{corrections}</body>
 </html>
 "#,
         batch = escape(&s.batch_id),
@@ -212,5 +212,56 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
         tier_rows = tier_rows,
         tier_chart = bar_chart(&tier_bars, "#2a9d8f"),
         code_chart = bar_chart(&code_bars, "#e76f51"),
+        corrections = corrections_section(s),
+    )
+}
+
+/// The corrections of the batch (rules 9.4), by action and by code, with
+/// their control totals; nothing for a batch without a corrections input.
+fn corrections_section(s: &Summary) -> String {
+    let (Some(summary), Some(k)) = (&s.corrections, &s.control_totals.corrections) else {
+        return String::new();
+    };
+    let mark = |holds: bool| {
+        if holds { "<span class=\"ok\">✓ 平衡 holds</span>" } else { "<span class=\"bad\">✗ 不平 FAILS</span>" }
+    };
+    let mut rows = String::new();
+    for (action, n) in &summary.applied {
+        let _ = write!(rows, "<tr><td>执行 applied: {}</td><td class=\"n\">{n}</td></tr>", escape(action));
+    }
+    for (code, n) in &summary.codes {
+        let _ = write!(rows, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", escape(code));
+    }
+    let reversed: Decimal = summary.reversed_total.parse().unwrap_or_default();
+    let owed: Decimal = summary.owed_total.parse().unwrap_or_default();
+    format!(
+        r#"<h2>更正（冲正、追回、暂缓） Corrections</h2>
+<p>更正记录 correction rows {rows_in} · 冲正追回合计 taken back {reversed} 元 · 应退回服务商 providers owing back {owing}（{owed} 元，{owed_capital}）</p>
+<table>
+<tr><th>处理方式或代码 action or code</th><th>行数 rows</th></tr>
+{rows}
+</table>
+<table>
+<tr><th>检查 check</th><th>数值 values</th><th>结果 result</th></tr>
+<tr><td>更正行 = 冲正追回 + 错误 + 暂缓 + 未用暂缓 + 重复 rows in = reversals + errors + holds + unused holds + duplicates</td><td class="n">{c_in} = {c_rev} + {c_err} + {c_held} + {c_unused} + {c_dup}</td><td>{m_rows}</td></tr>
+<tr><td>核定 − 冲正追回 = 净额 approved − taken back = net</td><td class="n">{approved} − {c_reversed} = {c_net}</td><td>{m_net}</td></tr>
+</table>
+"#,
+        rows_in = summary.rows_in,
+        reversed = grouped(reversed),
+        owing = summary.providers_owing,
+        owed = grouped(owed),
+        owed_capital = escape(&to_capital(owed)),
+        c_in = k.correction_rows_in,
+        c_rev = k.reversal_rows,
+        c_err = k.correction_error_rows,
+        c_held = k.holds_used,
+        c_unused = k.holds_unused,
+        c_dup = k.duplicate_rows,
+        m_rows = mark(k.rows_balance),
+        approved = escape(&s.control_totals.approved_total),
+        c_reversed = escape(&k.reversed_total),
+        c_net = escape(&k.net_total),
+        m_net = mark(k.net_balance),
     )
 }
