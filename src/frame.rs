@@ -373,7 +373,11 @@ impl Stored {
     fn strings(&self, name: &str) -> Result<Vec<String>> {
         let column = self.frame.column(name).map_err(internal(name))?;
         let values = column.str().map_err(internal(name))?;
-        values.iter().enumerate().map(|(row, v)| v.map(str::to_string).ok_or_else(|| Stored::missing(name, row))).collect()
+        values
+            .iter()
+            .enumerate()
+            .map(|(row, v)| v.map(str::to_string).ok_or_else(|| Stored::missing(name, row)))
+            .collect()
     }
 
     fn money(&self, name: &str) -> Result<Vec<Decimal>> {
@@ -384,7 +388,9 @@ impl Stored {
             .physical()
             .iter()
             .enumerate()
-            .map(|(row, v)| v.map(|fen| Decimal::from_i128_with_scale(fen, scale)).ok_or_else(|| Stored::missing(name, row)))
+            .map(|(row, v)| {
+                v.map(|fen| Decimal::from_i128_with_scale(fen, scale)).ok_or_else(|| Stored::missing(name, row))
+            })
             .collect()
     }
 
@@ -394,7 +400,8 @@ impl Stored {
         let (contract_id, enterprise_id, provider_id) =
             (self.strings("contract_id")?, self.strings("enterprise_id")?, self.strings("provider_id")?);
         let (product_id, category) = (self.strings("product_id")?, self.strings("category")?);
-        let fingerprint = if with_fingerprint { self.strings("fingerprint")? } else { vec![String::new(); approved.len()] };
+        let fingerprint =
+            if with_fingerprint { self.strings("fingerprint")? } else { vec![String::new(); approved.len()] };
         Ok((0..self.frame.height())
             .map(|i| LedgerSettlement {
                 contract_id: contract_id[i].clone(),

@@ -77,9 +77,8 @@ fn options_of(raw: &RawJob, source: Source) -> std::result::Result<InputOptions,
     let name = source.as_str();
     let encoding = match raw.encoding.get(source) {
         None => Encoding::Auto,
-        Some(text) => {
-            Encoding::parse(text).ok_or_else(|| format!("encoding.{name} = {text:?}: use auto, utf-8, gbk or gb18030"))?
-        }
+        Some(text) => Encoding::parse(text)
+            .ok_or_else(|| format!("encoding.{name} = {text:?}: use auto, utf-8, gbk or gb18030"))?,
     };
     let columns = raw
         .columns

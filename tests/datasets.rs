@@ -208,7 +208,8 @@ fn compare_corrections(batch: &str, want: &Value, got_exceptions: &BTreeSet<(u64
     }
     let payouts = csv_rows(&out.join("payouts.csv"));
     for (column, key) in [("net_amount_batch", "net_payouts"), ("approved_amount_year", "year_payouts")] {
-        let got: BTreeMap<String, String> = payouts.iter().map(|p| (p["provider_id"].clone(), p[column].clone())).collect();
+        let got: BTreeMap<String, String> =
+            payouts.iter().map(|p| (p["provider_id"].clone(), p[column].clone())).collect();
         let want: BTreeMap<String, String> =
             want[key].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), text(v))).collect();
         if got != want {

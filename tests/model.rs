@@ -1,6 +1,7 @@
 //! The engine's allocation against the reference model of
 //! `rules::reference` on random small batches with tight caps: every cap
-//! scope, both roundings, committed totals carried in. A failing case is
+//! scope, both roundings, committed totals carried in, some of them
+//! reversed or clawed back by the batch's corrections. A failing case is
 //! shrunk and printed with its seed by proptest; regressions found this way
 //! are kept in `tests/model.proptest-regressions`.
 
@@ -15,6 +16,7 @@ use voucher_settle::frame::LedgerSettlement;
 use voucher_settle::ingest::parse_table;
 use voucher_settle::rules::category::Category;
 use voucher_settle::rules::codes::{Severity, Source};
+use voucher_settle::rules::corrections::Standing;
 use voucher_settle::rules::policy::parse_policy;
 use voucher_settle::rules::reference::{self, Totals};
 use voucher_settle::schema::input as columns;
@@ -191,6 +193,10 @@ fn carry_in(carried: &[(usize, usize, u32)]) -> (CarryIn, Totals) {
             voucher_amount: approved,
             quota: quota(&settled.enterprise_id),
         };
+        carry_in.history.insert(
+            settled.contract_id.clone(),
+            Standing::Settled { fingerprint: String::new(), service_year: 2025, batch: 0 },
+        );
         carry_in.year_settlements.push(settled);
         for (map, key) in
             [(&mut totals.enterprise, c.enterprise_id.clone()), (&mut totals.provider, c.provider_id.clone())]
@@ -227,11 +233,27 @@ proptest! {
         scope in proptest::sample::select(vec!["enterprise_product_year", "contract", "enterprise_category_year"]),
         diagnostic_rate in proptest::sample::select(vec!["0.80", "0.333", "0"]),
         carried in carried(),
+        actions in proptest::collection::vec(0u8..3, 4),
     ) {
         let policy = parse_policy(&policy_text(rounding, scope, diagnostic_rate)).unwrap();
         let (carry_in, mut totals) = carry_in(&carried);
+        // Rules 9.3: each carried settlement may be reversed (1) or clawed
+        // back (2) by this batch's corrections; the model's totals start
+        // net of them.
+        let mut corrections = String::from("contract_id,action,decided_on,reason\n");
+        let mut taken_back_total = Decimal::ZERO;
+        for (settled, &action) in carry_in.year_settlements.iter().zip(&actions).filter(|(_, a)| **a > 0) {
+            let name = if action == 1 { "reverse" } else { "clawback" };
+            corrections.push_str(&format!("{},{name},2025-03-01,model\n", settled.contract_id));
+            take_back(&mut totals, settled);
+            taken_back_total += settled.approved_amount;
+        }
+        let corrections_table =
+            parse_table(Path::new("corrections.csv"), corrections.as_bytes(), &columns::CORRECTIONS, &Default::default())
+                .unwrap();
         let cutoff = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
-        let outcome = settle_batch(tables(&draws), None, &policy, "M", 2025, cutoff, &carry_in).unwrap();
+        let outcome =
+            settle_batch(tables(&draws), Some(corrections_table), &policy, "M", 2025, cutoff, &carry_in).unwrap();
         let expected = reference::allocate(&policy, &model_contracts(&draws), &mut totals);
 
         // Every contract is eligible: each ends in a settlement row or an allocation error.
@@ -273,5 +295,37 @@ proptest! {
             prop_assert!(*used >= Decimal::ZERO && *used <= Decimal::from(9000));
         }
         prop_assert!(outcome.control.all_hold());
+        // Σ approved − Σ reversed = Σ net payouts; every reversal applied.
+        let reversed: Decimal = outcome.reversals.iter().map(|r| r.amount).sum();
+        prop_assert_eq!(reversed, taken_back_total);
+        let net: Decimal = outcome.payouts.iter().map(|p| p.net_amount_batch()).sum();
+        prop_assert_eq!(outcome.settlements.totals().approved - reversed, net);
+        for r in &outcome.reversals {
+            prop_assert!(r.after.item >= Decimal::ZERO && r.after.enterprise >= Decimal::ZERO);
+            prop_assert!(r.after.provider >= Decimal::ZERO);
+        }
+        for u in &outcome.usage {
+            prop_assert!(u.used_after >= Decimal::ZERO && u.used_after <= u.quota);
+        }
     }
+}
+
+/// The model's totals after a carried settlement is taken back (rules 9.3).
+fn take_back(totals: &mut Totals, settled: &LedgerSettlement) {
+    let amount = settled.approved_amount;
+    *totals.enterprise.entry(settled.enterprise_id.clone()).or_default() -= amount;
+    *totals.provider.entry(settled.provider_id.clone()).or_default() -= amount;
+    let category = PRODUCTS.iter().find(|p| p.0 == settled.product_id).map(|p| p.2).unwrap();
+    let c = reference::Contract {
+        contract_id: settled.contract_id.clone(),
+        completed_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+        enterprise_id: settled.enterprise_id.clone(),
+        provider_id: settled.provider_id.clone(),
+        product_id: settled.product_id.clone(),
+        category,
+        service_price: amount,
+        voucher_amount: amount,
+        quota: quota(&settled.enterprise_id),
+    };
+    carried_item(totals, &c, -amount);
 }

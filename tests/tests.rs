@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 mod batches;
 mod conformance;
+mod corrections;
 mod datasets;
 mod finance;
 mod formats;

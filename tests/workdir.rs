@@ -65,6 +65,21 @@ impl Workdir {
         w
     }
 
+    /// The example with its four quarters and their corrections (rules 9),
+    /// the job naming `data/{batch}/corrections.csv`.
+    pub fn with_corrections() -> Workdir {
+        let w = Workdir::with_example();
+        let example = repo().join("fixtures/example-2025");
+        for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
+            for file in ["contracts.csv", "corrections.csv"] {
+                let name = format!("{quarter}/{file}");
+                w.write(&format!("data/{name}"), std::fs::read(example.join(&name)).unwrap());
+            }
+        }
+        w.write("job.toml", format!("{JOB}corrections = \"data/{{batch}}/corrections.csv\"\n"));
+        w
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, &[])
     }

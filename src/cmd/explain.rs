@@ -164,7 +164,10 @@ fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Policy
     ExceptionLine {
         severity: exceptions.cell(row, "severity").to_string(),
         code: code.to_string(),
-        check: policy.map_or_else(|| Code::parse(code).map_or_else(String::new, |c| c.check().label().to_string()), |p| check_of(code, p)),
+        check: policy.map_or_else(
+            || Code::parse(code).map_or_else(String::new, |c| c.check().label().to_string()),
+            |p| check_of(code, p),
+        ),
         field: exceptions.cell(row, "field").to_string(),
         value: exceptions.cell(row, "value").to_string(),
         message: exceptions.cell(row, "message").to_string(),
@@ -217,11 +220,9 @@ fn correction_events(batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Ev
     }
     if batch.manifest.inputs.iter().any(|i| i.name == "corrections") {
         let exceptions = stored_table(batch, "exceptions.parquet")?;
-        for row in exceptions
-            .rows
-            .iter()
-            .filter(|r| exceptions.cell(r, "source") == "corrections" && exceptions.cell(r, "contract_id") == contract_id)
-        {
+        for row in exceptions.rows.iter().filter(|r| {
+            exceptions.cell(r, "source") == "corrections" && exceptions.cell(r, "contract_id") == contract_id
+        }) {
             events.push(Event {
                 exceptions: vec![exception_line(&exceptions, row, None)],
                 ..event("correction", exceptions.cell(row, "source_row"))

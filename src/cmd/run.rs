@@ -174,7 +174,17 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     // and the allocation pass leaves a core free.
     let (rendered, archived) = std::thread::scope(|scope| {
         let archiving = (!args.dry_run).then(|| scope.spawn(|| ledger.archive_all(&archive)));
-        let rendered = settle_and_render(&policy, (tables, corrections), &spec, &carry_in, &ledger, sequence, args, &progress, &job);
+        let rendered = settle_and_render(
+            &policy,
+            (tables, corrections),
+            &spec,
+            &carry_in,
+            &ledger,
+            sequence,
+            args,
+            &progress,
+            &job,
+        );
         let archived = archiving.map_or(Ok(()), |handle| {
             handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
         });
@@ -212,9 +222,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         Some(staging) => {
             let phase_started = Instant::now();
             progress.phase("提交账本 committing");
-            let dir = ledger
-                .commit(staging, &manifest, &manifest_bytes)
-                .inspect_err(|_| destination.discard(OUTPUTS))?;
+            let dir =
+                ledger.commit(staging, &manifest, &manifest_bytes).inspect_err(|_| destination.discard(OUTPUTS))?;
             tracing::info!(
                 batch = batch_id,
                 phase = "commit",

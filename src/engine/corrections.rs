@@ -10,12 +10,15 @@ use crate::Id;
 use crate::engine::CarryIn;
 use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
-use crate::rules::codes::{Code, ExceptionRow};
+use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::contract::Eligible;
+use crate::rules::control::CorrectionTotals;
 use crate::rules::corrections::{
-    Action, Correction, ScopeTotals, check_against_store, check_fields, duplicates, hold_unused, on_hold, taken_back,
+    Action, Correction, ScopeTotals, check_against_store, check_fields, duplicates, hold_unused, on_hold, rows_balance,
+    taken_back,
 };
-use crate::rules::outputs::ReversalRow;
+use crate::rules::money::format_money;
+use crate::rules::outputs::{PayoutRow, ReversalRow};
 use crate::rules::policy::CapScope;
 use crate::{Error, Result};
 
@@ -177,7 +180,8 @@ pub fn apply_holds(eligible: &mut [Vec<Eligible>], holds: &[Correction], excepti
     if holds.is_empty() {
         return 0;
     }
-    let by_contract: FxHashMap<&str, usize> = holds.iter().enumerate().map(|(i, h)| (h.contract_id.as_str(), i)).collect();
+    let by_contract: FxHashMap<&str, usize> =
+        holds.iter().enumerate().map(|(i, h)| (h.contract_id.as_str(), i)).collect();
     let mut used = vec![false; holds.len()];
     for chunk in eligible.iter_mut() {
         chunk.retain(|e| match by_contract.get(e.contract.contract_id.as_str()) {
@@ -195,7 +199,45 @@ pub fn apply_holds(eligible: &mut [Vec<Eligible>], holds: &[Correction], excepti
     used.iter().filter(|u| **u).count() as u64
 }
 
-/// Rows of `exceptions` from the corrections with code `code`.
-pub fn count_code(exceptions: &[ExceptionRow], code: Code) -> u64 {
-    exceptions.iter().filter(|e| e.code == code).count() as u64
+/// The control totals of the batch's corrections (rules 9.5): every
+/// correction row accounted for once, and Σ approved − Σ reversed = Σ net
+/// payouts.
+pub fn control_totals(
+    corrected: &BatchCorrections,
+    holds_used: u64,
+    exceptions: &[ExceptionRow],
+    approved_total: Decimal,
+    payouts: &[PayoutRow],
+) -> CorrectionTotals {
+    let (mut error_rows, mut holds_unused, mut duplicate_rows) = (0, 0, 0);
+    for e in exceptions.iter().filter(|e| e.source == Source::Corrections) {
+        match e.code {
+            Code::W_HOLD_UNUSED => holds_unused += 1,
+            Code::C_DUPLICATE_ROW => duplicate_rows += 1,
+            _ if e.severity() == Severity::Error => error_rows += 1,
+            _ => {}
+        }
+    }
+    let reversal_rows = corrected.reversals.len() as u64;
+    let reversed_total: Decimal = corrected.reversals.iter().map(|r| r.amount).sum();
+    let net_total: Decimal = payouts.iter().map(PayoutRow::net_amount_batch).sum();
+    CorrectionTotals {
+        correction_rows_in: corrected.rows_in,
+        reversal_rows,
+        correction_error_rows: error_rows,
+        holds_used,
+        holds_unused,
+        duplicate_rows,
+        rows_balance: rows_balance(
+            corrected.rows_in,
+            reversal_rows,
+            error_rows,
+            holds_used,
+            holds_unused,
+            duplicate_rows,
+        ),
+        reversed_total: format_money(reversed_total),
+        net_total: format_money(net_total),
+        net_balance: approved_total - reversed_total == net_total,
+    }
 }

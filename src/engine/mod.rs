@@ -26,15 +26,13 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
+use crate::engine::corrections::BatchCorrections;
 use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
-use crate::engine::corrections::BatchCorrections;
-use crate::rules;
-use crate::rules::codes::{Code, ExceptionRow, PerSource, Severity, Source};
+use crate::rules::codes::{Code, ExceptionRow, PerSource};
 use crate::rules::contract::Context;
-use crate::rules::control::{ControlTotals, CorrectionTotals};
+use crate::rules::control::ControlTotals;
 use crate::rules::corrections::History;
-use crate::rules::money::format_money;
 use crate::rules::outputs::{PayoutRow, ReversalRow, UsageRow};
 use crate::rules::policy::Policy;
 use crate::{Error, Result};
@@ -123,7 +121,7 @@ pub fn settle_batch(
         registries::build(&tables.enterprises, &tables.designations, &tables.providers, &tables.products, policy);
     drop((tables.enterprises, tables.designations, tables.providers, tables.products));
     log.done("registries");
-    let corrected = match &corrections {
+    let mut corrected = match &corrections {
         Some(table) => corrections::check_and_apply(table, policy.cap_scope(), service_year, cutoff, carry_in)?,
         None => BatchCorrections::default(),
     };
@@ -173,7 +171,7 @@ pub fn settle_batch(
     }
     let settlements = Settlements::new(policy, tiers, eligible, done.steps, done.rate_limits, ids)?;
     log.done("rows");
-    exceptions.extend(corrected.exceptions);
+    exceptions.append(&mut corrected.exceptions);
     exceptions.sort_by_key(|e| e.sort_key());
     log.done("sort exceptions");
     let recounted = recount_by_provider(&settlements)?;
@@ -184,50 +182,11 @@ pub fn settle_batch(
         unlisted_providers: &done.unlisted_providers,
         reversals: &corrected.reversals,
     };
-    let correction_totals = corrections.is_some().then(|| {
-        let correction_rows = exceptions.iter().filter(|e| e.source == Source::Corrections);
-        let (mut error_rows, mut holds_unused, mut duplicate_rows) = (0, 0, 0);
-        for e in correction_rows {
-            match e.code {
-                Code::W_HOLD_UNUSED => holds_unused += 1,
-                Code::C_DUPLICATE_ROW => duplicate_rows += 1,
-                _ if e.severity() == Severity::Error => error_rows += 1,
-                _ => {}
-            }
-        }
-        let reversal_rows = corrected.reversals.len() as u64;
-        let reversed_total: Decimal = corrected.reversals.iter().map(|r| r.amount).sum();
-        let net_total: Decimal = payouts.iter().map(|p| p.net_amount_batch()).sum();
-        CorrectionTotals {
-            correction_rows_in: corrected.rows_in,
-            reversal_rows,
-            correction_error_rows: error_rows,
-            holds_used,
-            holds_unused,
-            duplicate_rows,
-            rows_balance: rules::corrections::rows_balance(
-                corrected.rows_in,
-                reversal_rows,
-                error_rows,
-                holds_used,
-                holds_unused,
-                duplicate_rows,
-            ),
-            reversed_total: format_money(reversed_total),
-            net_total: format_money(net_total),
-            net_balance: settlements.totals().approved - reversed_total == net_total,
-        }
+    let mut control =
+        summaries::control_totals(validated.rows_in, &settlements, &exceptions, &payouts, &caps, &recounted, policy);
+    control.corrections = corrections.is_some().then(|| {
+        corrections::control_totals(&corrected, holds_used, &exceptions, settlements.totals().approved, &payouts)
     });
-    let control = summaries::control_totals(
-        validated.rows_in,
-        &settlements,
-        &exceptions,
-        &payouts,
-        &caps,
-        &recounted,
-        policy,
-        correction_totals,
-    );
     log.done("control totals");
     if !control.all_hold() {
         return Err(Error::Internal(format!(

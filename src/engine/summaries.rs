@@ -12,7 +12,7 @@ use crate::engine::pass::BatchTotals;
 use crate::engine::rows::Settlements;
 use crate::rules::codes::{ExceptionRow, Severity, Source};
 use crate::rules::contract::Eligible;
-use crate::rules::control::{ControlTotals, CorrectionTotals, rows_balance, within_cap};
+use crate::rules::control::{ControlTotals, rows_balance, within_cap};
 use crate::rules::money::format_money;
 use crate::rules::outputs::{PayoutRow, ReversalRow, UsageRow};
 use crate::rules::policy::{Policy, TierPosition};
@@ -210,7 +210,6 @@ pub fn control_totals(
     caps: &CapsHeld,
     recounted: &[(String, u64, Decimal)],
     policy: &Policy,
-    corrections: Option<CorrectionTotals>,
 ) -> ControlTotals {
     // Millions of rows and keys at 10M contracts: counted and compared on every core.
     let contract_error_rows =
@@ -255,6 +254,6 @@ pub fn control_totals(
         caps_checked,
         caps_hold,
         rows_within_claim_and_rate: row_totals.within_claim_and_rate,
-        corrections,
+        corrections: None,
     }
 }

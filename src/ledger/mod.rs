@@ -250,8 +250,7 @@ impl Ledger {
             let settlements =
                 read_ledger_settlements(&bytes).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
             for s in settlements {
-                let standing =
-                    Standing::Settled { fingerprint: s.fingerprint.clone(), service_year: year, batch: at };
+                let standing = Standing::Settled { fingerprint: s.fingerprint.clone(), service_year: year, batch: at };
                 carry_in.history.insert(s.contract_id.clone(), standing);
                 if same_year {
                     carry_in.year_settlements.push(LedgerSettlement { batch: at, ..s });

@@ -310,7 +310,11 @@ fn net_payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
     sheet.merge_range(row, 3, row, 8, &format!("人民币{}", to_capital(total)), &f.total_label)?;
     row += 1;
     if outcome.payouts.iter().any(|p| p.net_amount_batch() < Decimal::ZERO) {
-        sheet.write_string(row, 0, "本批净额为负的服务商不在本清单，见「追回清单」(providers whose net is negative owe it back: see 追回清单)")?;
+        sheet.write_string(
+            row,
+            0,
+            "本批净额为负的服务商不在本清单，见「追回清单」(providers whose net is negative owe it back: see 追回清单)",
+        )?;
     }
     signatures(sheet, row + 2)
 }
@@ -327,10 +331,21 @@ fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) ->
     }
     let title = format!("冲正、追回清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
     sheet.merge_range(0, 0, 0, 9, &title, &f.title)?;
-    let names =
-        ["序号", "合同编号", "服务商名称", "服务商信用代码", "处理方式", "金额", "原因", "决定文号", "决定日期", "原兑付批次"];
+    let names = [
+        "序号",
+        "合同编号",
+        "服务商名称",
+        "服务商信用代码",
+        "处理方式",
+        "金额",
+        "原因",
+        "决定文号",
+        "决定日期",
+        "原兑付批次",
+    ];
     header_row(sheet, 2, &names, f)?;
-    let name_of = |id: &str| outcome.payouts.iter().find(|p| p.provider_id == id).map_or("", |p| p.provider_name.as_str());
+    let name_of =
+        |id: &str| outcome.payouts.iter().find(|p| p.provider_id == id).map_or("", |p| p.provider_name.as_str());
     let mut row = 3;
     for (index, r) in outcome.reversals.iter().enumerate() {
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
@@ -473,9 +488,7 @@ fn usage_sheet(
     for u in outcome.usage.iter().take(DETAIL_ROWS_MAX) {
         let (enterprise_id, enterprise_name) = outcome.enterprise(u);
         let mut cells = Cells::new(sheet, row, f);
-        u.for_each_cell(&outcome.batch_id, (enterprise_id, enterprise_name), with_reversals, |cell| {
-            cells.write(cell)
-        });
+        u.for_each_cell(&outcome.batch_id, (enterprise_id, enterprise_name), with_reversals, |cell| cells.write(cell));
         cells.done()?;
         row += 1;
     }

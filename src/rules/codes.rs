@@ -371,21 +371,23 @@ impl Code {
                 "更正记录格式错误（字段数与表头不符或编码无效），未执行",
                 "malformed correction record (field count differs from the header, or invalid encoding); not applied",
             ),
-            C_FIELD_MISSING => ("C_FIELD_MISSING", "更正记录必填字段为空，未执行", "required field is empty; not applied"),
+            C_FIELD_MISSING => {
+                ("C_FIELD_MISSING", "更正记录必填字段为空，未执行", "required field is empty; not applied")
+            }
             C_FIELD_INVALID => ("C_FIELD_INVALID", "更正记录字段无效，未执行", "field is malformed; not applied"),
             C_DUPLICATE => (
                 "C_DUPLICATE",
                 "同一合同有内容不同的多条更正记录，均未执行",
                 "several correction rows for this contract differ; none applied",
             ),
-            C_DUPLICATE_ROW => {
-                ("C_DUPLICATE_ROW", "重复的更正记录，已执行第一条", "duplicate correction row; the first one is applied")
-            }
-            C_AFTER_CUTOFF => (
-                "C_AFTER_CUTOFF",
-                "决定日期晚于本批次截止日，未执行",
-                "decided after the batch cutoff; not applied",
+            C_DUPLICATE_ROW => (
+                "C_DUPLICATE_ROW",
+                "重复的更正记录，已执行第一条",
+                "duplicate correction row; the first one is applied",
             ),
+            C_AFTER_CUTOFF => {
+                ("C_AFTER_CUTOFF", "决定日期晚于本批次截止日，未执行", "decided after the batch cutoff; not applied")
+            }
             C_NOT_SETTLED => (
                 "C_NOT_SETTLED",
                 "该合同从未兑付，无法冲正或追回",

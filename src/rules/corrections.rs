@@ -114,7 +114,10 @@ pub fn correction_exception(correction: &Correction, code: Code, field: &'static
 /// `C_FIELD_INVALID`.
 pub fn check_fields(record: &Record) -> Result<Correction, ExceptionRow> {
     if let Some(why) = record.malformed {
-        return Err(ExceptionRow { detail: Detail::Text(why.to_string()), ..exception(record, Code::C_ROW_MALFORMED, "") });
+        return Err(ExceptionRow {
+            detail: Detail::Text(why.to_string()),
+            ..exception(record, Code::C_ROW_MALFORMED, "")
+        });
     }
     let required = |index: usize, field: &'static str| match record.get(index) {
         "" => Err(exception(record, Code::C_FIELD_MISSING, field)),
@@ -210,7 +213,9 @@ pub fn check_against_store(
     let id = correction.contract_id.as_str();
     match history.get(id) {
         None => fail(Code::C_NOT_SETTLED, "contract_id", id),
-        Some(standing) if standing.service_year() != service_year => fail(Code::C_OTHER_SERVICE_YEAR, "contract_id", id),
+        Some(standing) if standing.service_year() != service_year => {
+            fail(Code::C_OTHER_SERVICE_YEAR, "contract_id", id)
+        }
         Some(Standing::TakenBack { .. }) => fail(Code::C_ALREADY_REVERSED, "contract_id", id),
         Some(Standing::Settled { .. }) => Ok(()),
     }
@@ -263,7 +268,14 @@ pub fn taken_back(before: ScopeTotals, amount: Decimal, item_is_own: bool) -> (S
 /// Rules 9.5: every correction row is accounted for once — applied as a
 /// reversal, an error row, a hold that held a contract, an unused hold, or
 /// a duplicate row.
-pub fn rows_balance(rows_in: u64, reversals: u64, error_rows: u64, holds_used: u64, holds_unused: u64, duplicate_rows: u64) -> bool {
+pub fn rows_balance(
+    rows_in: u64,
+    reversals: u64,
+    error_rows: u64,
+    holds_used: u64,
+    holds_unused: u64,
+    duplicate_rows: u64,
+) -> bool {
     rows_in == reversals + error_rows + holds_used + holds_unused + duplicate_rows
 }
 

@@ -125,9 +125,8 @@ pub const PAYOUTS: [Column; 10] = [
 ];
 
 /// payouts.csv as ledger formats 1 and 2 wrote it (no reversal columns).
-pub const PAYOUTS_BEFORE_FORMAT_3: [Column; 7] = [
-    PAYOUTS[0], PAYOUTS[1], PAYOUTS[2], PAYOUTS[3], PAYOUTS[4], PAYOUTS[8], PAYOUTS[9],
-];
+pub const PAYOUTS_BEFORE_FORMAT_3: [Column; 7] =
+    [PAYOUTS[0], PAYOUTS[1], PAYOUTS[2], PAYOUTS[3], PAYOUTS[4], PAYOUTS[8], PAYOUTS[9]];
 
 /// enterprise_usage.csv: one row per enterprise whose contracts reached
 /// allocation or were reversed (rules 6, 9.4).
