@@ -13,6 +13,14 @@
 //! disk. Results are printed as a Markdown table. Not a test: nothing here
 //! can fail a build.
 //!
+//! With `--corrections K` (`cargo bench --bench settle -- --corrections
+//! 10000 1000000`) it measures what corrections cost instead: two quarters
+//! of N contracts each, the first committed once; then the second quarter
+//! settled alternately without and with a corrections file of K rows (nine
+//! in ten reverse or claw back a contract the first quarter settled, one in
+//! ten holds one of the second quarter's), each run from a copy of the
+//! store as the first quarter left it (five runs each; best and median).
+//!
 //! With `BENCH_BASELINE=/path/to/voucher-settle` set, each dataset is also
 //! settled by that binary, the two run alternately (five runs each), and
 //! both are reported with their best and median: how a change is judged
@@ -122,10 +130,26 @@ fn main() {
         println!("{seconds}");
         return;
     }
-    let sizes: Vec<u64> = args.iter().skip(1).filter_map(|a| a.replace('_', "").parse().ok()).collect();
+    let corrections: Option<usize> = args
+        .iter()
+        .position(|a| a == "--corrections")
+        .map(|at| args.get(at + 1).and_then(|k| k.replace('_', "").parse().ok()).expect("--corrections K"));
+    let sizes: Vec<u64> = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(at, _)| args[at - 1] != "--corrections")
+        .filter_map(|(_, a)| a.replace('_', "").parse().ok())
+        .collect();
     let sizes = if sizes.is_empty() { vec![100_000, 1_000_000] } else { sizes };
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_voucher-settle"));
     let root = std::env::temp_dir().join("voucher-settle-bench");
+    if let Some(k) = corrections {
+        for &n in &sizes {
+            corrections_cost(&binary, &root.join(format!("{n}-corrections")), n, k);
+        }
+        return;
+    }
     println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
     println!(
         "| contracts | input | wall (s) | peak RSS (MiB) | rows/s | polars floor (s) | ratio | outputs floor (s) | outputs floor / floor |"
@@ -209,6 +233,74 @@ fn compare(baseline: &Path, binary: &Path, dir: &Path, n: u64, format: &str) {
             peaks.iter().copied().fold(0.0, f64::max)
         );
     }
+}
+
+/// A second quarter of `n` contracts settled without and with `k`
+/// corrections, alternately, each from a copy of the store after the first.
+fn corrections_cost(binary: &Path, dir: &Path, n: u64, k: usize) {
+    let _ = std::fs::remove_dir_all(dir);
+    let synth = Command::new(binary)
+        .args(["synth", "--out"])
+        .arg(dir)
+        .args(["--contracts", &(2 * n).to_string(), "--quarters", "2", "--seed", "1", "--error-rate", "0.05"])
+        .output()
+        .expect("synth");
+    assert!(synth.status.success(), "synth failed: {}", String::from_utf8_lossy(&synth.stderr));
+    measure(Command::new(binary).current_dir(dir).args(["run", "job.toml", "--batch", "2025-Q1"]));
+    let copy = |from: &str, to: &str| {
+        let _ = std::fs::remove_dir_all(dir.join(to));
+        assert!(Command::new("cp").arg("-a").arg(dir.join(from)).arg(dir.join(to)).status().unwrap().success());
+    };
+    copy("ledger", "ledger-after-q1");
+    let settled: Vec<String> = csv_column(&dir.join("out/2025-Q1/settlements.csv"), "contract_id");
+    let second: Vec<String> = csv_column(&dir.join("2025-Q2/contracts.csv"), "contract_id");
+    let mut text = String::from("contract_id,action,decided_on,reason,reference\n");
+    for at in 0..k {
+        let line = match at % 10 {
+            9 => format!("{},hold,2025-05-01,材料待补充,\n", second[(at * 7) % second.len()]),
+            r => {
+                let action = if r % 2 == 0 { "reverse" } else { "clawback" };
+                format!("{},{action},2025-05-01,平台数据录入错误,桂工信〔2025〕1号\n", settled[(at * 13) % settled.len()])
+            }
+        };
+        text.push_str(&line);
+    }
+    std::fs::write(dir.join("2025-Q2/corrections.csv"), text).unwrap();
+    let job = std::fs::read_to_string(dir.join("job.toml")).unwrap();
+    let with = job.replacen("[inputs]\n", "[inputs]\ncorrections = \"{batch}/corrections.csv\"\n", 1);
+    assert_ne!(with, job, "the synthetic job has an [inputs] section");
+    std::fs::write(dir.join("job-corrections.toml"), with).unwrap();
+    const PAIRS: usize = 5;
+    let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..PAIRS {
+        for (at, job) in ["job.toml", "job-corrections.toml"].iter().enumerate() {
+            copy("ledger-after-q1", "ledger");
+            let _ = std::fs::remove_dir_all(dir.join("out/2025-Q2"));
+            // SAFETY: sync(2) takes no arguments and cannot fail.
+            unsafe { libc::sync() };
+            runs[at].push(measure(Command::new(binary).current_dir(dir).args(["run", job, "--batch", "2025-Q2"])));
+        }
+    }
+    for (name, measured) in ["without corrections".to_string(), format!("with {k} corrections")].iter().zip(&mut runs) {
+        measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        println!(
+            "corrections {n} contracts, {name}: best {:.2} s, median {:.2} s, peak RSS {:.0} MiB",
+            measured[0].seconds,
+            measured[PAIRS / 2].seconds,
+            measured.iter().map(|m| m.peak_rss_mib).fold(0.0, f64::max)
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// One column of a CSV file (a BOM is skipped), as text.
+fn csv_column(path: &Path, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text.trim_start_matches('\u{feff}');
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == name).unwrap();
+    lines.filter_map(|l| l.split(',').nth(at).map(str::to_string)).filter(|v| !v.is_empty()).collect()
 }
 
 fn cpu_model() -> String {
