@@ -21,7 +21,7 @@ use crate::rules::money::{format_money, parse_money, push_money};
 use crate::rules::policy::Policy;
 use crate::rules::registry::{Enterprise, Product, Provider, ProviderStatus, Registries, SizeClass};
 use crate::rules::uscc::normalize_uscc;
-use crate::schema::input::{CONTRACTS, contract as col};
+use crate::schema::input::{CONTRACTS, contract as col, too_long};
 use sha2::{Digest, Sha256};
 
 /// Longest contract_id accepted, in Unicode scalar values.
@@ -198,9 +198,15 @@ type Checked<T> = std::result::Result<T, ExceptionRow>;
 /// Step 3: every field in the order of table 2.1 of the rules.
 pub fn parse_contract(record: &Record) -> Checked<Contract> {
     let fail = |code, field| Err(exception(record, code, field));
-    let text = |index: usize| record.get(index);
+    // A field longer than the limit is malformed, whatever it is.
+    let text = |index: usize, field: &'static str| -> Checked<&str> {
+        match record.get(index) {
+            t if too_long(t) => Err(exception(record, Code::E_FIELD_INVALID, field)),
+            t => Ok(t),
+        }
+    };
     let required = |index: usize, field: &'static str| -> Checked<&str> {
-        match text(index) {
+        match text(index, field)? {
             "" => Err(exception(record, Code::E_FIELD_MISSING, field)),
             t => Ok(t),
         }
@@ -215,14 +221,14 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
         parse_date(required(index, field)?).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
     };
 
-    let contract_id = text(col::CONTRACT_ID);
+    let contract_id = text(col::CONTRACT_ID, "contract_id")?;
     if contract_id.chars().count() > MAX_CONTRACT_ID_CHARS {
         return fail(Code::E_FIELD_INVALID, "contract_id");
     }
     let enterprise_id = uscc(col::ENTERPRISE_ID, "enterprise_id")?;
     let provider_id = uscc(col::PROVIDER_ID, "provider_id")?;
     let product_id = Id::from(required(col::PRODUCT_ID, "product_id")?);
-    let category_given = match text(col::CATEGORY) {
+    let category_given = match text(col::CATEGORY, "category")? {
         "" => None,
         given => Some(Category::parse(given).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, "category"))?),
     };
@@ -235,7 +241,7 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
     let deposit_paid = money(col::DEPOSIT_PAID, "deposit_paid")?;
     let balance_paid = money(col::BALANCE_PAID, "balance_paid")?;
     let signed_on = date(col::SIGNED_ON, "signed_on")?;
-    let completed_on = match text(col::COMPLETED_ON) {
+    let completed_on = match text(col::COMPLETED_ON, "completed_on")? {
         "" => None,
         _ => Some(date(col::COMPLETED_ON, "completed_on")?),
     };
@@ -299,18 +305,20 @@ pub fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Ex
 /// (rules 9.3).
 pub fn step4_not_settled_before(contract: &Contract, fingerprint: Fingerprint, ctx: &Context) -> Result<(), Failure> {
     let id = contract.contract_id.as_str();
-    match ctx.taken_back_now.get(id) {
-        Some(Action::Clawback) => return failed(Code::E_CLAWED_BACK, "contract_id"),
-        Some(_) => return Ok(()),
-        None => {}
-    }
-    match ctx.history.get(id) {
-        Some(Standing::Settled { fingerprint: settled, .. }) if settled.as_str() == fingerprint.text().as_str() => {
+    // Only a contract of the store can have been taken back by this batch.
+    let Some(standing) = ctx.history.get(id) else { return Ok(()) };
+    let action = match (ctx.taken_back_now.get(id), standing) {
+        (Some(now), _) => Some(*now),
+        (None, Standing::TakenBack { action, .. }) => Some(*action),
+        (None, Standing::Settled { .. }) => None,
+    };
+    match (action, standing) {
+        (Some(Action::Clawback), _) => failed(Code::E_CLAWED_BACK, "contract_id"),
+        (Some(_), _) => Ok(()),
+        (None, Standing::Settled { fingerprint: settled, .. }) if settled.as_str() == fingerprint.text().as_str() => {
             failed(Code::E_ALREADY_SETTLED, "contract_id")
         }
-        Some(Standing::Settled { .. }) => failed(Code::E_SETTLED_CHANGED, "contract_id"),
-        Some(Standing::TakenBack { action: Action::Clawback, .. }) => failed(Code::E_CLAWED_BACK, "contract_id"),
-        Some(Standing::TakenBack { .. }) | None => Ok(()),
+        (None, _) => failed(Code::E_SETTLED_CHANGED, "contract_id"),
     }
 }
 
