@@ -260,7 +260,10 @@ fn corrections_cost(binary: &Path, dir: &Path, n: u64, k: usize) {
             9 => format!("{},hold,2025-05-01,材料待补充,\n", second[(at * 7) % second.len()]),
             r => {
                 let action = if r % 2 == 0 { "reverse" } else { "clawback" };
-                format!("{},{action},2025-05-01,平台数据录入错误,桂工信〔2025〕1号\n", settled[(at * 13) % settled.len()])
+                format!(
+                    "{},{action},2025-05-01,平台数据录入错误,桂工信〔2025〕1号\n",
+                    settled[(at * 13) % settled.len()]
+                )
             }
         };
         text.push_str(&line);

@@ -514,6 +514,19 @@ pub fn parquet_input_columns(path: &std::path::Path, bytes: &[u8]) -> Result<Inp
     Ok(InputColumns { header, height: frame.height(), columns })
 }
 
+/// A Parquet decimal (its mantissa and scale) as exact text, for any value
+/// the type can hold: `1250, 2` -> `12.50`. A value beyond the range of
+/// money is text like any other, and the row checks refuse it as money
+/// (`E_FIELD_INVALID`) instead of the reader failing on it.
+pub fn decimal_text(mantissa: i128, scale: usize) -> String {
+    let digits = mantissa.unsigned_abs().to_string();
+    let digits =
+        if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale + 1 - digits.len())) } else { digits };
+    let (integer, fraction) = digits.split_at(digits.len() - scale);
+    let sign = if mantissa < 0 { "-" } else { "" };
+    if scale == 0 { format!("{sign}{integer}") } else { format!("{sign}{integer}.{fraction}") }
+}
+
 fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
     let texts = |values: Vec<Option<String>>| values.into_iter().map(Option::unwrap_or_default).collect();
     Ok(match column.dtype() {
@@ -522,9 +535,9 @@ fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
         DataType::Float64 => texts(column.f64()?.iter().map(|v| v.map(|f| format!("{f}"))).collect()),
         DataType::Float32 => texts(column.f32()?.iter().map(|v| v.map(|f| format!("{f}"))).collect()),
         DataType::Decimal(_, scale) => {
-            let scale = *scale as u32;
+            let scale = *scale;
             let values = column.decimal()?.physical().iter();
-            texts(values.map(|v| v.map(|m| Decimal::from_i128_with_scale(m, scale).to_string())).collect())
+            texts(values.map(|v| v.map(|m| decimal_text(m, scale))).collect())
         }
         DataType::Date => {
             let days = column.date()?.physical().iter();
@@ -626,6 +639,21 @@ pub fn approved_by_provider<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every decimal a Parquet column can hold is exact text; rust_decimal,
+    /// which holds 96 bits, would panic on 10^29.
+    #[test]
+    fn parquet_decimals_of_any_size_are_text() {
+        assert_eq!(decimal_text(1250, 2), "12.50");
+        assert_eq!(decimal_text(-5, 2), "-0.05");
+        assert_eq!(decimal_text(0, 2), "0.00");
+        assert_eq!(decimal_text(42, 0), "42");
+        assert_eq!(decimal_text(10i128.pow(29), 0), format!("1{}", "0".repeat(29)));
+        assert_eq!(decimal_text(i128::MIN, 3).len(), 41);
+        for (m, scale) in [(123456789i128, 2u32), (-1, 4), (7, 0)] {
+            assert_eq!(decimal_text(m, scale as usize), Decimal::from_i128_with_scale(m, scale).to_string());
+        }
+    }
 
     /// Each group as the twin was handed it: its range and rows.
     type Seen = Vec<(std::ops::Range<usize>, Vec<String>)>;

@@ -112,3 +112,106 @@ fn every_row_of_a_messy_file_lands_exactly_once() {
     seen.sort();
     assert_eq!(seen, (1..=rows).collect::<Vec<u64>>());
 }
+
+/// The example's first three contract rows as a workbook, plus one cell far
+/// away — the last cell a sheet can have, XFD1048576. Read as a grid this
+/// 10 KB file asked for half a terabyte; read cell by cell it is three rows
+/// and one malformed row, well within a 1 GiB address-space limit.
+#[test]
+fn a_workbook_naming_its_last_cell_is_read_within_a_memory_limit() {
+    let w = Workdir::with_example();
+    let text = String::from_utf8(w.read("data/2025-Q1/contracts.csv")).unwrap();
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    // The header and three rows without quoted fields (the third has "¥20,000.00").
+    let lines = text.lines().enumerate().filter(|(at, _)| *at != 3).map(|(_, line)| line).take(4);
+    for (row, line) in lines.enumerate() {
+        for (column, cell) in line.split(',').enumerate() {
+            sheet.write_string(row as u32, column as u16, cell).unwrap();
+        }
+    }
+    sheet.write_string(1_048_575, 16_383, "x").unwrap();
+    let bytes = workbook.save_to_buffer().unwrap();
+    assert!(bytes.len() < 20_000, "{} bytes", bytes.len());
+    w.write("data/2025-Q1/contracts.csv", bytes);
+    let out = std::process::Command::new("prlimit")
+        .arg(format!("--as={}", 1u64 << 30))
+        .arg(crate::workdir::binary())
+        .current_dir(w.path(""))
+        .args(["run", "job.toml", "--batch", "2025-Q1"])
+        .output()
+        .expect("prlimit (util-linux)");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let errors: Vec<(String, String)> = w
+        .csv("out/2025-Q1/exceptions.csv")
+        .into_iter()
+        .filter(|r| r["source"] == "contracts" && r["severity"] == "error")
+        .map(|r| (r["source_row"].clone(), r["code"].clone()))
+        .collect();
+    assert_eq!(errors, [("4".to_string(), "E_ROW_MALFORMED".to_string())]);
+    assert_eq!(w.csv("out/2025-Q1/settlements.csv").len(), 3);
+}
+
+/// A field longer than 4,096 characters is `E_FIELD_INVALID` for its row
+/// (the value keeps its first 4,097 characters), an over-long registry
+/// field makes the registry row unusable; the batch goes on and its
+/// workbook is written.
+#[test]
+fn a_field_over_the_limit_is_a_row_exception() {
+    let w = Workdir::with_example();
+    let long = "长".repeat(40_000);
+    let text = String::from_utf8(w.read("data/2025-Q1/contracts.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[1] = lines[1].replacen("D001", &long, 1);
+    lines[2] = lines[2].replacen(",,80000", &format!(",{long},80000"), 1);
+    w.write("data/2025-Q1/contracts.csv", lines.join("\n") + "\n");
+    let registry = String::from_utf8(w.read("data/enterprises.csv")).unwrap();
+    w.write("data/enterprises.csv", registry.replacen("广西示例食品有限公司", &long, 1));
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let exceptions = w.csv("out/2025-Q1/exceptions.csv");
+    let field = |source: &str, row: &str| {
+        exceptions
+            .iter()
+            .find(|e| e["source"] == source && e["source_row"] == row)
+            .map(|e| (e["code"].clone(), e["field"].clone(), e["value"].chars().count()))
+    };
+    assert_eq!(field("contracts", "1"), Some(("E_FIELD_INVALID".into(), "product_id".into(), 4097)));
+    assert_eq!(field("contracts", "2"), Some(("E_FIELD_INVALID".into(), "category".into(), 4097)));
+    assert_eq!(field("enterprises", "3"), Some(("R_FIELD_INVALID".into(), "name".into(), 4097)));
+    assert!(w.read("out/2025-Q1/settlement.xlsx").len() > 1000);
+}
+
+/// A Parquet decimal far beyond the range of money (10^29 in a
+/// decimal(38, 0) column) is `E_FIELD_INVALID`, not a crash.
+#[test]
+fn a_parquet_decimal_beyond_money_is_a_row_exception() {
+    use polars::prelude::*;
+    let w = Workdir::with_example();
+    let text = String::from_utf8(w.read("data/2025-Q1/contracts.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    let columns: Vec<Column> = header
+        .iter()
+        .zip(&row)
+        .map(|(name, value)| {
+            if *name == "service_price" {
+                Int128Chunked::new((*name).into(), [Some(10i128.pow(29))])
+                    .into_decimal(38, 0)
+                    .unwrap()
+                    .into_series()
+                    .into_column()
+            } else {
+                Column::new((*name).into(), [*value])
+            }
+        })
+        .collect();
+    let mut frame = DataFrame::new(1, columns).unwrap();
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame).unwrap();
+    w.write("data/2025-Q1/contracts.csv", bytes);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let exceptions = w.csv("out/2025-Q1/exceptions.csv");
+    let e = exceptions.iter().find(|e| e["source"] == "contracts").unwrap();
+    assert_eq!((e["code"].as_str(), e["field"].as_str()), ("E_FIELD_INVALID", "service_price"));
+    assert_eq!(e["value"], format!("1{}", "0".repeat(29)));
+}

@@ -275,7 +275,7 @@ impl<'a> RecordBuilder<'a> {
         let start = self.rows.text.len();
         for column in &self.mapping {
             if let Some(index) = column {
-                self.rows.text.push_str(&row.text(*index)?);
+                self.rows.text.push_str(crate::schema::input::cut_field(&row.text(*index)?));
             }
             let end = u32::try_from(self.rows.text.len() - start)
                 .map_err(|_| "记录超过 4 GiB (record longer than 4 GiB)".to_string())?;

@@ -5,9 +5,12 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use calamine::{Data, Reader, open_workbook_auto_from_rs};
+use std::collections::BTreeMap;
 
-use super::{ColumnSpec, InputOptions, RecordBuilder, Rows, empty_file};
+use calamine::{Data, DataRef, Reader, Sheets, open_workbook_auto_from_rs};
+
+use super::{ColumnSpec, InputOptions, RawRow, RecordBuilder, Rows, empty_file};
+use crate::schema::input::cut_field;
 use crate::{Error, Result};
 
 pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &InputOptions) -> Result<Rows> {
@@ -26,27 +29,158 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
         })?,
         None => names.first().cloned().ok_or_else(|| empty_file(path, "工作簿为空", "empty workbook"))?,
     };
-    let range = workbook.worksheet_range(&sheet).map_err(|e| not_a_workbook(&e))?;
-    let mut rows = range.rows().map(|row| row.iter().map(cell_text).collect::<Vec<String>>());
+    // XLSX and XLSB sheets are read cell by cell: a sheet's cells are held
+    // sparsely and within limits, so a tiny file naming a far-away cell
+    // (XFD1048576) cannot make the reader lay out a grid of billions of
+    // cells. XLS (at most 65,536 × 256 cells) is read whole.
+    let mut cells = SparseSheet::new(path, bytes.len());
+    match &mut workbook {
+        Sheets::Xlsx(book) => {
+            let mut reader = book.worksheet_cells_reader(&sheet).map_err(|e| not_a_workbook(&e))?;
+            while let Some(cell) = reader.next_cell().map_err(|e| not_a_workbook(&e))? {
+                cells.add(cell.get_position(), cell_ref_text(cell.get_value()))?;
+            }
+        }
+        Sheets::Xlsb(book) => {
+            let mut reader = book.worksheet_cells_reader(&sheet).map_err(|e| not_a_workbook(&e))?;
+            while let Some(cell) = reader.next_cell().map_err(|e| not_a_workbook(&e))? {
+                cells.add(cell.get_position(), cell_ref_text(cell.get_value()))?;
+            }
+        }
+        other => {
+            let range = other.worksheet_range(&sheet).map_err(|e| not_a_workbook(&e))?;
+            let (top, left) = range.start().unwrap_or((0, 0));
+            for (row, column, value) in range.used_cells() {
+                cells.add((top + row as u32, left + column as u32), cut_field(&cell_text(value)).to_string())?;
+            }
+        }
+    }
+    drop(workbook);
+    let mut rows = cells.into_rows();
     let header = loop {
         match rows.next() {
-            Some(row) if row.iter().all(|c| c.trim().is_empty()) => continue,
-            Some(mut row) => {
-                let width = row.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
-                row.truncate(width);
-                break row;
-            }
+            Some(row) if row.is_blank() => continue,
+            Some(row) => break row.header(),
             None => return Err(empty_file(path, &format!("工作表 {sheet} 为空"), &format!("sheet {sheet} is empty"))),
         }
     };
     let mut builder = RecordBuilder::new(path, &header, columns, options, (0, 0))?;
     for mut row in rows {
         // Cells beyond the header count only when they hold something.
-        let width = row.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1).max(header.len());
-        row.truncate(width);
+        row.width = row.width.max(header.len());
         builder.push(&row)?;
     }
     Ok(builder.finish())
+}
+
+/// Columns kept per row: a sheet's cells further right count only as
+/// "something beyond the header" (which makes a data row malformed).
+pub const MAX_SHEET_COLUMNS: u32 = 1024;
+
+/// The cells of a sheet with something in them, by row, each row's cells in
+/// column order; at most [`MAX_SHEET_COLUMNS`] kept per row, each cut to the
+/// field length limit, and all of them together within a budget of text
+/// proportional to the file's size.
+struct SparseSheet<'p> {
+    path: &'p Path,
+    rows: BTreeMap<u32, SparseRow>,
+    /// The leftmost column holding something: columns count from there.
+    left: u32,
+    text_bytes: usize,
+    text_budget: usize,
+}
+
+/// One row of a sheet: its kept cells (column, text) and its width — one
+/// past its rightmost non-blank cell, kept or not.
+#[derive(Debug, Default)]
+struct SparseRow {
+    cells: Vec<(u32, String)>,
+    width: usize,
+}
+
+impl<'p> SparseSheet<'p> {
+    fn new(path: &'p Path, file_bytes: usize) -> SparseSheet<'p> {
+        // Text a workbook may expand to: far more than real exports do
+        // (their shared strings make the text at most a few times the file),
+        // far less than a crafted file could ask for.
+        let text_budget = file_bytes.saturating_mul(64).saturating_add(256 << 20);
+        SparseSheet { path, rows: BTreeMap::new(), left: u32::MAX, text_bytes: 0, text_budget }
+    }
+
+    fn add(&mut self, (row, column): (u32, u32), text: String) -> Result<()> {
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        self.left = self.left.min(column);
+        let entry = self.rows.entry(row).or_default();
+        entry.width = entry.width.max(column as usize + 1);
+        if column < MAX_SHEET_COLUMNS {
+            self.text_bytes += text.len() + 32;
+            if self.text_bytes > self.text_budget {
+                return Err(Error::Input(format!(
+                    "{}: 工作簿展开后超过上限 (the workbook expands to more than {} MiB of cell text, beyond what a file of this size can hold in a real export)",
+                    self.path.display(),
+                    self.text_budget >> 20
+                )));
+            }
+            entry.cells.push((column, text));
+        }
+        Ok(())
+    }
+
+    /// The rows in order, columns counted from the leftmost one used.
+    fn into_rows(self) -> impl Iterator<Item = SparseRow> {
+        let left = if self.left == u32::MAX { 0 } else { self.left };
+        self.rows.into_values().map(move |mut row| {
+            row.cells.sort_by_key(|(column, _)| *column);
+            for (column, _) in &mut row.cells {
+                *column -= left;
+            }
+            row.width -= left as usize;
+            row
+        })
+    }
+}
+
+impl SparseRow {
+    fn header(&self) -> Vec<String> {
+        let mut header = vec![String::new(); self.width.min(MAX_SHEET_COLUMNS as usize)];
+        for (column, text) in &self.cells {
+            if let Some(cell) = header.get_mut(*column as usize) {
+                cell.clone_from(text);
+            }
+        }
+        header
+    }
+}
+
+impl RawRow for SparseRow {
+    fn len(&self) -> usize {
+        self.width
+    }
+    /// A row exists only once something non-blank is in it, kept or not.
+    fn is_blank(&self) -> bool {
+        self.width == 0
+    }
+    fn text(&self, index: usize) -> std::result::Result<std::borrow::Cow<'_, str>, String> {
+        let found = self.cells.binary_search_by_key(&(index as u32), |(column, _)| *column);
+        Ok(std::borrow::Cow::Borrowed(found.map_or("", |at| self.cells[at].1.as_str())))
+    }
+}
+
+/// The text of a cell read cell by cell, as [`cell_text`] reads it; a
+/// string is cut to the field length limit before it is copied.
+fn cell_ref_text(cell: &DataRef) -> String {
+    match cell {
+        DataRef::SharedString(text) => cut_field(text).to_string(),
+        DataRef::String(text) | DataRef::DateTimeIso(text) | DataRef::DurationIso(text) => cut_field(text).to_string(),
+        DataRef::Empty => String::new(),
+        DataRef::Int(value) => cell_text(&Data::Int(*value)),
+        DataRef::Float(value) => cell_text(&Data::Float(*value)),
+        DataRef::Bool(value) => cell_text(&Data::Bool(*value)),
+        DataRef::DateTime(value) => cell_text(&Data::DateTime(*value)),
+        DataRef::Error(error) => cell_text(&Data::Error(error.clone())),
+    }
 }
 
 /// The text of a cell, as rules 2.6 reads XLSX cells.

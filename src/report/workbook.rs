@@ -495,6 +495,19 @@ fn usage_sheet(
     overflow_note(sheet, row, outcome.usage.len(), "enterprise_usage.csv")
 }
 
+/// The most characters a spreadsheet cell holds (Excel's limit).
+const CELL_CHARS_MAX: usize = 32_767;
+
+/// Text cut to what a cell holds, marked `…` where cut; the CSV and Parquet
+/// files keep it whole.
+fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= CELL_CHARS_MAX || text.chars().count() <= CELL_CHARS_MAX {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let cut: String = text.chars().take(CELL_CHARS_MAX - 1).collect();
+    std::borrow::Cow::Owned(cut + "…")
+}
+
 /// The cells of one detail row, written left to right as their kinds say;
 /// the first error is kept and returned by [`Cells::done`].
 struct Cells<'s> {
@@ -513,8 +526,10 @@ impl<'s> Cells<'s> {
     fn write(&mut self, cell: Cell) {
         let (row, column, f) = (self.row, self.column, self.formats);
         let written = match cell {
-            Cell::Text(text) => self.sheet.write_string(row, column, text).map(|_| ()),
-            Cell::InputText(text) => self.sheet.write_string_with_format(row, column, text, &f.text).map(|_| ()),
+            Cell::Text(text) => self.sheet.write_string(row, column, fit_cell(text)).map(|_| ()),
+            Cell::InputText(text) => {
+                self.sheet.write_string_with_format(row, column, fit_cell(text), &f.text).map(|_| ())
+            }
             Cell::Money(amount) => {
                 self.sheet.write_number_with_format(row, column, number(amount), &f.money).map(|_| ())
             }

@@ -20,7 +20,7 @@ use crate::Id;
 use crate::record::Record;
 use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
 use crate::rules::dates::parse_date;
-use crate::schema::input::{CORRECTIONS, correction as col};
+use crate::schema::input::{CORRECTIONS, correction as col, too_long};
 
 /// Longest reason accepted, in Unicode scalar values after trimming.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -119,11 +119,16 @@ pub fn check_fields(record: &Record) -> Result<Correction, ExceptionRow> {
             ..exception(record, Code::C_ROW_MALFORMED, "")
         });
     }
-    let required = |index: usize, field: &'static str| match record.get(index) {
+    let invalid = |field| exception(record, Code::C_FIELD_INVALID, field);
+    // A field longer than the limit is malformed, whatever it is.
+    let text = |index: usize, field: &'static str| match record.get(index) {
+        text if too_long(text) => Err(invalid(field)),
+        text => Ok(text),
+    };
+    let required = |index: usize, field: &'static str| match text(index, field)? {
         "" => Err(exception(record, Code::C_FIELD_MISSING, field)),
         text => Ok(text),
     };
-    let invalid = |field| exception(record, Code::C_FIELD_INVALID, field);
     let contract_id = required(col::CONTRACT_ID, "contract_id")?;
     let action = Action::parse(required(col::ACTION, "action")?).ok_or_else(|| invalid("action"))?;
     let decided_on = parse_date(required(col::DECIDED_ON, "decided_on")?).ok_or_else(|| invalid("decided_on"))?;
@@ -137,7 +142,7 @@ pub fn check_fields(record: &Record) -> Result<Correction, ExceptionRow> {
         action,
         decided_on,
         reason: reason.to_string(),
-        reference: record.get(col::REFERENCE).to_string(),
+        reference: text(col::REFERENCE, "reference")?.to_string(),
     })
 }
 

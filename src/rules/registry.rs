@@ -15,6 +15,7 @@ use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::money::parse_money;
 use crate::rules::uscc::normalize_uscc;
+use crate::schema::input::{self, ColumnSpec, too_long};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SizeClass {
@@ -91,6 +92,14 @@ pub struct Invalid {
 /// A registry row parsed, or the field that made it unusable.
 pub type Parsed<T> = std::result::Result<T, Invalid>;
 
+/// Every field within the length limit: a longer one makes the row unusable.
+fn within_limit(record: &Record, columns: &[ColumnSpec]) -> Parsed<()> {
+    match columns.iter().enumerate().find(|(index, _)| too_long(record.get(*index))) {
+        Some((index, column)) => invalid(record, index, column.name),
+        None => Ok(()),
+    }
+}
+
 fn invalid<T>(record: &Record, index: usize, field: &'static str) -> Parsed<T> {
     Err(Invalid { field, value: record.get(index).to_string() })
 }
@@ -128,6 +137,7 @@ fn one_of<T: Copy>(record: &Record, index: usize, field: &'static str, words: &[
 }
 
 pub fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
+    within_limit(r, &input::ENTERPRISES)?;
     let id = uscc(r, 0, "enterprise_id")?;
     let manufacturing = industry_is_manufacturing(required(r, 2, "industry_code")?)
         .map_or_else(|| invalid(r, 2, "industry_code"), Ok)?;
@@ -201,6 +211,7 @@ pub fn industry_is_manufacturing(code: &str) -> Option<bool> {
 }
 
 pub fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
+    within_limit(r, &input::DESIGNATIONS)?;
     let enterprise_id = uscc(r, 0, "enterprise_id")?;
     let code = required(r, 1, "designation")?.to_ascii_lowercase();
     let valid_from = date(r, 2, "valid_from")?;
@@ -209,6 +220,7 @@ pub fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
 }
 
 pub fn parse_provider(r: &Record) -> Parsed<Provider> {
+    within_limit(r, &input::PROVIDERS)?;
     use ProviderStatus::*;
     let id = uscc(r, 0, "provider_id")?;
     let status = one_of(
@@ -230,6 +242,7 @@ pub fn parse_provider(r: &Record) -> Parsed<Provider> {
 }
 
 pub fn parse_product(r: &Record) -> Parsed<Product> {
+    within_limit(r, &input::PRODUCTS)?;
     let id = required(r, 0, "product_id")?.to_string();
     let provider_id = uscc(r, 1, "provider_id")?;
     let category = Category::parse(required(r, 2, "category")?).map_or_else(|| invalid(r, 2, "category"), Ok)?;

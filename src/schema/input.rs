@@ -15,6 +15,29 @@ impl ColumnSpec {
     }
 }
 
+/// The longest field read, in Unicode scalar values: a longer one is cut
+/// to one character more when it is read (so that no input can make a
+/// field hold more memory than that) and is malformed (`E_FIELD_INVALID`,
+/// `R_FIELD_INVALID`, `C_FIELD_INVALID`), its exception's value holding the
+/// first `MAX_FIELD_CHARS + 1` characters.
+pub const MAX_FIELD_CHARS: usize = 4096;
+
+/// Whether a field's text is longer than [`MAX_FIELD_CHARS`].
+pub fn too_long(text: &str) -> bool {
+    text.len() > MAX_FIELD_CHARS && text.chars().count() > MAX_FIELD_CHARS
+}
+
+/// `text` cut to at most `MAX_FIELD_CHARS + 1` characters, at a character boundary.
+pub fn cut_field(text: &str) -> &str {
+    if text.len() <= MAX_FIELD_CHARS {
+        return text;
+    }
+    match text.char_indices().nth(MAX_FIELD_CHARS + 1) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 const fn col(name: &'static str, aliases: &'static [&'static str], required: bool) -> ColumnSpec {
     ColumnSpec { name, aliases, required }
 }
