@@ -107,15 +107,19 @@ fn run_batches(args: &RunArgs) -> voucher_settle::Result<()> {
 
 /// The one line every run ends with, for operations to watch.
 fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>) {
-    let (outcome, summary, batch) = match result {
-        Ok(RunReport::Settled { summary, committed: Some(_), .. }) => {
-            ("committed", Some(summary), summary.batch_id.clone())
+    // `head`: the manifest SHA-256 the store ends at after a commit (what
+    // the signed payout list carries), or the committed batch's own.
+    let (outcome, summary, batch, head) = match result {
+        Ok(RunReport::Settled { summary, committed: Some(_), manifest_sha256, .. }) => {
+            ("committed", Some(summary), summary.batch_id.clone(), manifest_sha256.as_str())
         }
-        Ok(RunReport::Settled { summary, committed: None, .. }) => ("dry_run", Some(summary), summary.batch_id.clone()),
-        Ok(RunReport::AlreadyCommitted { summary, batch_id, .. }) => {
-            ("already_committed", summary.as_ref(), batch_id.clone())
+        Ok(RunReport::Settled { summary, committed: None, .. }) => {
+            ("dry_run", Some(summary), summary.batch_id.clone(), "")
         }
-        Err(_) => ("failed", None, batch_asked.to_string()),
+        Ok(RunReport::AlreadyCommitted { summary, batch_id, manifest_sha256, .. }) => {
+            ("already_committed", summary.as_ref(), batch_id.clone(), manifest_sha256.as_str())
+        }
+        Err(_) => ("failed", None, batch_asked.to_string(), ""),
     };
     let count = |f: fn(&Summary) -> u64| summary.map_or(0, f);
     let exit_status = result.as_ref().map_or_else(|e| e.exit_code(), |_| 0);
@@ -128,6 +132,7 @@ fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>
         reduced = count(|s| s.settled_reduced),
         rejected = count(|s| s.rejected),
         approved = %summary.map_or("0.00", |s| s.approved_total.as_str()),
+        manifest_sha256 = head,
         exit_status,
         "run finished"
     );
@@ -135,12 +140,13 @@ fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>
 
 fn describe_run(report: &RunReport) -> String {
     match report {
-        RunReport::Settled { printed, output, committed, manifest_sha256, .. } => {
+        RunReport::Settled { printed, output, committed, manifest_sha256, publish_warning, .. } => {
             let commit = match committed {
                 Some(dir) => format!("已提交账本 committed: {}\n清单 manifest {manifest_sha256}\n", dir.display()),
                 None => "试算，未提交账本 dry run: nothing committed\n".to_string(),
             };
-            format!("{printed}输出 output: {}\n{commit}", output.display())
+            let warning = publish_warning.as_ref().map_or_else(String::new, |w| format!("{w}\n"));
+            format!("{printed}输出 output: {}\n{commit}{warning}", output.display())
         }
         RunReport::AlreadyCommitted { batch_id, dir, output, .. } => format!(
             "批次 {batch_id} 已以相同输入提交，无需重算；已将账本中的结果复制到 {} \

@@ -48,13 +48,80 @@ fn object_of(w: &Workdir, batch_dir: &str, input: &str) -> String {
     format!("ledger/objects/sha256/{}", sha.trim_start_matches("sha256:"))
 }
 
+fn manifest_sha256(w: &Workdir, batch_dir: &str) -> String {
+    voucher_settle::checksum::sha256_hex(&w.read(&format!("ledger/batches/{batch_dir}/manifest.json")))
+}
+
+/// verify lists every batch with its manifest's SHA-256, the number written
+/// on each signed payout list.
 #[test]
 fn untouched_store_verifies() {
     let w = two_quarters();
-    assert_eq!(verify(&w, &[]), (Some(0), "2 个批次验证一致 (2 batches verified)\n".to_string()));
-    assert_eq!(verify(&w, &["--batch", "2025-Q2"]), (Some(0), "1 个批次验证一致 (1 batch verified)\n".to_string()));
+    let (q1, q2) = (manifest_sha256(&w, "000001_2025-Q1"), manifest_sha256(&w, "000002_2025-Q2"));
+    let listed = format!(
+        "  #1 2025-Q1  {q1}  一致 verified\n  #2 2025-Q2  {q2}  一致 verified\n2 个批次验证一致 (2 batches verified)\n"
+    );
+    assert_eq!(verify(&w, &[]), (Some(0), listed));
+    let one = format!("  #2 2025-Q2  {q2}  一致 verified\n1 个批次验证一致 (1 batch verified)\n");
+    assert_eq!(verify(&w, &["--batch", "2025-Q2"]), (Some(0), one));
     let (code, text) = verify(&w, &["--batch", "2025-Q9"]);
     assert_eq!(code, Some(2), "{text}");
+}
+
+/// `--head` anchors the store to the hash written on the last signed payout
+/// list: the store must end there.
+#[test]
+fn verify_head_checks_the_store_ends_at_the_signed_manifest() {
+    let w = two_quarters();
+    let (q1, q2) = (manifest_sha256(&w, "000001_2025-Q1"), manifest_sha256(&w, "000002_2025-Q2"));
+    let (code, text) = verify(&w, &["--head", &q2]);
+    assert_eq!(code, Some(0), "{text}");
+    let bare = q2.trim_start_matches("sha256:").to_ascii_uppercase();
+    assert_eq!(verify(&w, &["--head", &bare]).0, Some(0), "without its prefix, in capitals");
+    let (code, text) = verify(&w, &["--head", &q1]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("names batch 2025-Q1, which 1 later batch(es) follow"), "{text}");
+    let (code, text) = verify(&w, &["--head", &format!("sha256:{}", "0".repeat(64))]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("is no manifest of this store"), "{text}");
+    // Rolled back to Q1 (the folder of Q2 moved away, HEAD restored to Q1):
+    // the store is consistent, but does not end where the signed list says.
+    let head_q2 = w.read("ledger/HEAD");
+    std::fs::rename(w.path("ledger/batches/000002_2025-Q2"), w.path("q2-moved")).unwrap();
+    let head_q1 = String::from_utf8(head_q2).unwrap().replace(&q2, &q1).replace("\"sequence\": 2", "\"sequence\": 1");
+    w.write("ledger/HEAD", head_q1.replace("2025-Q2", "2025-Q1"));
+    assert_eq!(verify(&w, &[]).0, Some(0));
+    assert_eq!(verify(&w, &["--head", &q2]).0, Some(3));
+}
+
+/// Before using the store, run checks the chain from HEAD back to the first
+/// batch: a manifest that no longer has the hash the next one records stops
+/// the run (exit 2), nothing committed.
+#[test]
+fn a_broken_chain_stops_the_run() {
+    let w = Workdir::with_corrections();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
+    edit(&w, "ledger/batches/000001_2025-Q1/manifest.json", "\"created_at\": \"", "\"created_at\": \"1");
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("chain broken"), "{stderr}");
+    assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
+}
+
+/// Re-running a committed batch puts its files back into the output folder
+/// only if each still has its manifest's checksum.
+#[test]
+fn a_tampered_file_is_not_restored() {
+    let w = two_quarters();
+    edit(&w, "ledger/batches/000002_2025-Q2/payouts.csv", "6400.05", "9400.05");
+    std::fs::remove_dir_all(w.path("out/2025-Q2")).unwrap();
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("payouts.csv") && stderr.contains("nothing restored"), "{stderr}");
+    assert!(!w.path("out/2025-Q2/payouts.csv").exists());
 }
 
 #[test]
@@ -338,7 +405,9 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
         // The next run works and ends where a run without a crash ends.
         let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
         assert_eq!(printed.contains("already committed"), committed, "{point}: {printed}");
-        assert_eq!(verify(&w, &[]), (Some(0), "2 个批次验证一致 (2 batches verified)\n".to_string()), "{point}");
+        let (code, text) = verify(&w, &[]);
+        assert_eq!(code, Some(0), "{point}: {text}");
+        assert!(text.ends_with("2 个批次验证一致 (2 batches verified)\n"), "{point}: {text}");
         for name in ["settlements.csv", "exceptions.csv", "payouts.csv", "summary.json"] {
             let path = format!("out/2025-Q2/{name}");
             assert_eq!(w.read(&path), clean.read(&path), "{point}: {name}");

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::batch::{BatchSpec, Computed, compute, input_columns, output_names, render};
 use crate::checksum::sha256_hex;
+use crate::direct_io::create_no_follow;
 use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
 use crate::job::load_policy;
@@ -54,6 +55,8 @@ pub enum RunReport {
         output: PathBuf,
         committed: Option<PathBuf>,
         manifest_sha256: String,
+        /// Committed, but the output folder could not be written.
+        publish_warning: Option<String>,
         summary: Summary,
         /// The settled batch itself, handed back rather than freed here: a
         /// caller about to exit can leave its millions of rows to the system
@@ -62,6 +65,8 @@ pub enum RunReport {
     },
     AlreadyCommitted {
         batch_id: String,
+        /// The committed batch's manifest SHA-256.
+        manifest_sha256: String,
         dir: PathBuf,
         output: PathBuf,
         summary: Option<Summary>,
@@ -233,8 +238,27 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             Some(dir)
         }
     };
-    publish(&destination, OUTPUTS)?;
-    write_output_folder(&job.output, &[(MANIFEST, &manifest_bytes)])?;
+    // Once HEAD names the batch it is committed, whatever happens to the
+    // output folder: a failure to publish it is a warning with the way to
+    // restore it (the same command again puts the committed files back).
+    let published =
+        publish(&destination, OUTPUTS).and_then(|()| write_output_folder(&job.output, &[(MANIFEST, &manifest_bytes)]));
+    let publish_warning = match (published, &committed_dir) {
+        (Ok(()), _) => None,
+        (Err(e), None) => return Err(e),
+        (Err(e), Some(_)) => {
+            destination.discard(OUTPUTS);
+            let warning = format!(
+                "警告：批次 {batch_id} 已提交账本，但输出目录 {} 未能写入；重新运行同一命令即可从账本恢复 \
+                 (warning: batch {batch_id} is committed, but its output folder could not be written: {e}; \
+                 run `voucher-settle run {} --batch {batch_id}` again to restore it from the ledger)",
+                job.output.display(),
+                job.job_path.display()
+            );
+            tracing::warn!(batch = batch_id, phase = "publish", "{warning}");
+            Some(warning)
+        }
+    };
     tracing::info!(
         batch = batch_id,
         phase = "done",
@@ -253,6 +277,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         output: job.output.clone(),
         committed: committed_dir,
         manifest_sha256,
+        publish_warning,
         summary: computed.summary,
         batch: Box::new(computed.outcome),
     })
@@ -350,12 +375,28 @@ fn already_committed(
             done.dir.display()
         )));
     }
+    // Every file put back must still be the one its manifest lists (the
+    // manifest itself is named by the hash chain): a changed file is a
+    // damaged store, and nothing is copied.
     let mut files = Vec::new();
-    for name in done.manifest.outputs.iter().map(|o| o.name.as_str()).chain([MANIFEST]) {
-        let path = done.dir.join(name);
+    for entry in &done.manifest.outputs {
+        let path = done.dir.join(&entry.name);
         let bytes = std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        files.push((name, bytes));
+        let actual = sha256_hex(&bytes);
+        if actual != entry.sha256 {
+            return Err(Error::Input(format!(
+                "账本不一致，请运行 verify (ledger inconsistent; run verify): {}: 校验和与清单不符 \
+                 (checksum differs from the manifest): listed {}, found {actual}; nothing restored",
+                path.display(),
+                entry.sha256
+            )));
+        }
+        files.push((entry.name.as_str(), bytes));
     }
+    let manifest_path = done.dir.join(MANIFEST);
+    let manifest =
+        std::fs::read(&manifest_path).map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
+    files.push((MANIFEST, manifest));
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     // Written through the same .NAME.partial names a run that died after its
     // commit point may have left, so none of those stays behind.
@@ -365,6 +406,7 @@ fn already_committed(
     let summary = files.iter().find(|(n, _)| *n == "summary.json").and_then(|(_, b)| serde_json::from_slice(b).ok());
     Ok(RunReport::AlreadyCommitted {
         batch_id: done.manifest.batch_id.clone(),
+        manifest_sha256: done.manifest_sha256.clone(),
         dir: done.dir.clone(),
         output: restore_into.map_or_else(|| done.dir.clone(), Path::to_path_buf),
         summary,
@@ -444,7 +486,8 @@ fn write_output_folder(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     for (name, bytes) in files {
         let temporary = partial_path(dir, name);
-        std::fs::write(&temporary, bytes).map_err(|e| Error::write(&temporary, e))?;
+        let mut file = create_no_follow(&temporary).map_err(|e| Error::write(&temporary, e))?;
+        std::io::Write::write_all(&mut file, bytes).map_err(|e| Error::write(&temporary, e))?;
         let path = dir.join(name);
         std::fs::rename(&temporary, &path).map_err(|e| Error::write(&path, e))?;
     }

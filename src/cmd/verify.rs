@@ -24,6 +24,30 @@ pub struct VerifyArgs {
     /// Verify only this batch (with the carry-in of the batches before it).
     #[arg(long)]
     pub batch: Option<String>,
+    /// The manifest SHA-256 written on the last signed payout list: the
+    /// store must end at it (exit 3 otherwise). Through the hash chain it
+    /// proves every batch before it.
+    #[arg(long, value_name = "SHA256")]
+    pub head: Option<String>,
+}
+
+/// The store ends at the manifest `expected` names (with or without its
+/// `sha256:` prefix, in any letter case).
+fn check_head(batches: &[CommittedBatch], expected: &str) -> Result<()> {
+    let wanted = format!("sha256:{}", expected.trim().trim_start_matches("sha256:").to_ascii_lowercase());
+    let last = batches.last().map_or("none", |b| b.manifest_sha256.as_str());
+    if last == wanted {
+        return Ok(());
+    }
+    let found = batches.iter().position(|b| b.manifest_sha256 == wanted);
+    Err(differs(match found {
+        Some(at) => format!(
+            "--head {wanted} names batch {}, which {} later batch(es) follow; the store ends at {last}",
+            batches[at].manifest.batch_id,
+            batches.len() - at - 1
+        ),
+        None => format!("--head {wanted} is no manifest of this store, which ends at {last}"),
+    }))
 }
 
 fn differs(what: String) -> Error {
@@ -33,7 +57,10 @@ fn differs(what: String) -> Error {
 /// Returns the line to print: "N batches verified".
 pub fn run(args: &VerifyArgs) -> Result<String> {
     let ledger = Ledger::open_read(&args.ledger)?;
-    let batches = chain(&ledger)?;
+    let batches = ledger.chain().map_err(differs)?;
+    if let Some(expected) = &args.head {
+        check_head(&batches, expected)?;
+    }
     let selected: Vec<usize> = match &args.batch {
         None => (0..batches.len()).collect(),
         Some(id) => {
@@ -49,70 +76,20 @@ pub fn run(args: &VerifyArgs) -> Result<String> {
     for batch in &batches[..first.min(batches.len())] {
         check_file_hashes(batch)?;
     }
+    let mut lines = String::new();
     for &index in &selected {
         replay(&ledger, &batches, index)?;
+        let batch = &batches[index];
+        lines += &format!(
+            "  #{} {}  {}  一致 verified\n",
+            batch.manifest.sequence, batch.manifest.batch_id, batch.manifest_sha256
+        );
     }
     Ok(match selected.len() {
         0 => "账本中没有已提交的批次 (the store holds no committed batch; nothing to verify)".to_string(),
-        1 => "1 个批次验证一致 (1 batch verified)".to_string(),
-        n => format!("{n} 个批次验证一致 ({n} batches verified)"),
+        1 => format!("{lines}1 个批次验证一致 (1 batch verified)"),
+        n => format!("{lines}{n} 个批次验证一致 ({n} batches verified)"),
     })
-}
-
-/// Reads the committed batches and checks their sequence, the hash chain
-/// and HEAD.
-fn chain(ledger: &Ledger) -> Result<Vec<CommittedBatch>> {
-    let head = ledger.head().map_err(|e| differs(e.to_string()))?;
-    let dirs = ledger.batch_dirs()?;
-    let Some(head) = head else {
-        if let Some((_, dir)) = dirs.first() {
-            return Err(differs(format!("HEAD missing, yet {} exists", dir.display())));
-        }
-        return Ok(Vec::new());
-    };
-    let mut batches: Vec<CommittedBatch> = Vec::new();
-    for (sequence, dir) in dirs {
-        if sequence > head.sequence {
-            tracing::warn!("未提交的残留，不属于账本 (uncommitted leftover, not part of the store): {}", dir.display());
-            continue;
-        }
-        let expected = batches.len() as u64 + 1;
-        if sequence != expected {
-            return Err(differs(format!("batch folder {expected:06}_* missing (next is {})", dir.display())));
-        }
-        let batch = ledger.read_batch(&dir).map_err(|e| differs(e.to_string()))?;
-        let name = format!("{:06}_{}", batch.manifest.sequence, batch.manifest.batch_id);
-        if dir.file_name().is_none_or(|n| n.to_string_lossy() != name) {
-            return Err(differs(format!("{}: manifest says {name}", dir.display())));
-        }
-        let previous = batches.last().map(|b| b.manifest_sha256.clone());
-        if batch.manifest.prev_manifest_sha256 != previous {
-            return Err(differs(format!(
-                "batch {}, {MANIFEST}: prev_manifest_sha256 {:?}, the previous manifest is {:?} (chain broken)",
-                batch.manifest.batch_id, batch.manifest.prev_manifest_sha256, previous
-            )));
-        }
-        batches.push(batch);
-    }
-    if (batches.len() as u64) < head.sequence {
-        return Err(differs(format!(
-            "batch folder {:06}_{} missing (HEAD names it as the last committed batch)",
-            head.sequence, head.batch_id
-        )));
-    }
-    match batches.last() {
-        Some(last) if last.manifest_sha256 == head.manifest_sha256 && last.manifest.sequence == head.sequence => {}
-        Some(last) => {
-            return Err(differs(format!(
-                "HEAD names batch {} ({}), the last batch is {} ({})",
-                head.batch_id, head.manifest_sha256, last.manifest.batch_id, last.manifest_sha256
-            )));
-        }
-        None => {
-            return Err(differs(format!("HEAD names batch {}, the store has none", head.batch_id)));
-        }
-    }
-    Ok(batches)
 }
 
 /// Re-runs batch `index` from its archived inputs and compares every output.

@@ -32,7 +32,7 @@ pub use manifest::{FileEntry, LEDGER_FORMAT, Manifest};
 
 use crate::checksum::sha256_hex;
 use crate::crash::crash_point;
-use crate::direct_io::{Chunk, DirectFile};
+use crate::direct_io::{Chunk, DirectFile, create_no_follow, open_lock_file};
 use crate::engine::CarryIn;
 use crate::frame::{LedgerSettlement, read_ledger_reversals, read_ledger_settlements};
 use crate::rules::corrections::{Action, Standing};
@@ -82,8 +82,9 @@ impl Ledger {
     /// Leftovers of a run that died before its commit point are removed.
     pub fn open(root: &Path) -> Result<Ledger> {
         fs::create_dir_all(root.join(BATCHES)).map_err(|e| io_error(root, e))?;
+        refuse_links(root)?;
         let lock_path = root.join(".lock");
-        let lock = File::create(&lock_path).map_err(|e| io_error(&lock_path, e))?;
+        let lock = open_lock_file(&lock_path, true).map_err(|e| io_error(&lock_path, e))?;
         if lock.try_lock_exclusive().is_err() {
             tracing::warn!("账本正被另一运行占用，等待中 (ledger in use by another run; waiting): {}", root.display());
             lock.lock_exclusive().map_err(|e| io_error(&lock_path, e))?;
@@ -102,7 +103,8 @@ impl Ledger {
                 root.display()
             )));
         }
-        let lock = File::options().read(true).write(true).open(root.join(".lock")).ok();
+        refuse_links(root)?;
+        let lock = open_lock_file(&root.join(".lock"), false).ok();
         if let Some(lock) = &lock {
             lock.lock_shared().map_err(|e| io_error(&root.join(".lock"), e))?;
         }
@@ -186,24 +188,70 @@ impl Ledger {
         )))
     }
 
-    /// The committed batches (up to HEAD), in commit order. Checks only what a
-    /// run needs to go on safely; `verify` checks everything.
+    /// The committed batches (up to HEAD), in commit order, after checking
+    /// the chain from HEAD back to the first batch ([`Ledger::chain`]): a
+    /// break is a damaged store (exit 2, nothing changed; `verify` says more).
     pub fn committed(&self) -> Result<Vec<CommittedBatch>> {
-        let head_sequence = self.head()?.map_or(0, |h| h.sequence);
-        let mut batches = Vec::new();
-        for (sequence, dir) in self.batch_dirs()? {
-            if sequence > head_sequence {
+        self.chain().map_err(corrupt)
+    }
+
+    /// Reads the committed batches and checks what links them: their
+    /// sequence and folder names, each manifest's hash of the one before it,
+    /// and HEAD naming the last manifest by its hash. Folders beyond HEAD
+    /// are left out (with a warning); the first break found is returned as
+    /// text.
+    pub fn chain(&self) -> std::result::Result<Vec<CommittedBatch>, String> {
+        let head = self.head().map_err(|e| e.to_string())?;
+        let dirs = self.batch_dirs().map_err(|e| e.to_string())?;
+        let Some(head) = head else {
+            if let Some((_, dir)) = dirs.first() {
+                return Err(format!("HEAD missing, yet {} exists", dir.display()));
+            }
+            return Ok(Vec::new());
+        };
+        let mut batches: Vec<CommittedBatch> = Vec::new();
+        for (sequence, dir) in dirs {
+            if sequence > head.sequence {
+                tracing::warn!(
+                    "未提交的残留，不属于账本 (uncommitted leftover, not part of the store): {}",
+                    dir.display()
+                );
                 continue;
             }
-            if sequence != batches.len() as u64 + 1 {
-                return Err(corrupt(format!("batch {} missing before {}", batches.len() + 1, dir.display())));
+            let expected = batches.len() as u64 + 1;
+            if sequence != expected {
+                return Err(format!("batch folder {expected:06}_* missing (next is {})", dir.display()));
             }
-            batches.push(self.read_batch(&dir)?);
+            let batch = self.read_batch(&dir).map_err(|e| e.to_string())?;
+            let name = format!("{:06}_{}", batch.manifest.sequence, batch.manifest.batch_id);
+            if dir.file_name().is_none_or(|n| n.to_string_lossy() != name) {
+                return Err(format!("{}: manifest says {name}", dir.display()));
+            }
+            let previous = batches.last().map(|b| b.manifest_sha256.clone());
+            if batch.manifest.prev_manifest_sha256 != previous {
+                return Err(format!(
+                    "batch {}, {MANIFEST}: prev_manifest_sha256 {:?}, the previous manifest is {:?} (chain broken)",
+                    batch.manifest.batch_id, batch.manifest.prev_manifest_sha256, previous
+                ));
+            }
+            batches.push(batch);
         }
-        if batches.len() as u64 != head_sequence {
-            return Err(corrupt(format!("HEAD names batch {head_sequence}, the store has {}", batches.len())));
+        if (batches.len() as u64) < head.sequence {
+            return Err(format!(
+                "batch folder {:06}_{} missing (HEAD names it as the last committed batch)",
+                head.sequence, head.batch_id
+            ));
         }
-        Ok(batches)
+        match batches.last() {
+            Some(last) if last.manifest_sha256 == head.manifest_sha256 && last.manifest.sequence == head.sequence => {
+                Ok(batches)
+            }
+            Some(last) => Err(format!(
+                "HEAD names batch {} ({}), the last batch is {} ({})",
+                head.batch_id, head.manifest_sha256, last.manifest.batch_id, last.manifest_sha256
+            )),
+            None => Err(format!("HEAD names batch {}, the store has none", head.batch_id)),
+        }
     }
 
     pub fn read_batch(&self, dir: &Path) -> Result<CommittedBatch> {
@@ -392,9 +440,29 @@ impl Staging {
     }
 }
 
-/// Writes a file and fsyncs it.
+/// The names in a store the tool reads or writes: none may be a symbolic
+/// link, which could point the store's reads or writes anywhere.
+const STORE_NAMES: [&str; 8] = [BATCHES, "objects", OBJECTS, STAGING, HEAD, ".lock", ".HEAD.partial", "quarantine"];
+
+fn refuse_links(root: &Path) -> Result<()> {
+    let linked = |path: &Path| fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let mut paths: Vec<PathBuf> = STORE_NAMES.iter().map(|name| root.join(name)).collect();
+    for dir in [BATCHES, OBJECTS] {
+        paths.extend(fs::read_dir(root.join(dir)).into_iter().flatten().flatten().map(|entry| entry.path()));
+    }
+    match paths.into_iter().find(|path| linked(path)) {
+        Some(path) => Err(Error::Input(format!(
+            "{}: 账本中的符号链接，拒绝使用 (a symbolic link inside the ledger store; refused: every file of the \
+             store must be in it)",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Writes a file and fsyncs it; a symbolic link at `path` is refused.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = File::create(path).map_err(|e| Error::write(path, e))?;
+    let mut file = create_no_follow(path).map_err(|e| Error::write(path, e))?;
     file.write_all(bytes).map_err(|e| Error::write(path, e))?;
     file.sync_all().map_err(|e| Error::write(path, e))
 }
