@@ -89,19 +89,20 @@ impl DirectFile {
     /// Creates (or truncates) `path` for direct writing. A `durable` file
     /// will be fsynced; whatever of it goes through the page cache is handed
     /// to the disk as it is written, so the fsync finds most of it there.
+    /// A symbolic link at `path` is refused (`O_NOFOLLOW`), never written through.
     pub fn create(path: &Path, durable: bool) -> io::Result<DirectFile> {
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::fs::OpenOptionsExt;
             let mut options = File::options();
-            options.write(true).create(true).truncate(true).custom_flags(libc::O_DIRECT);
+            options.write(true).create(true).truncate(true).custom_flags(libc::O_DIRECT | libc::O_NOFOLLOW);
             match options.open(path) {
                 Ok(file) => return Ok(DirectFile { file, direct: true, durable, len: 0 }),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(DirectFile { file: File::create(path)?, direct: false, durable, len: 0 })
+        Ok(DirectFile { file: create_no_follow(path)?, direct: false, durable, len: 0 })
     }
 
     /// Writes `bytes`, the next part of the file. Direct writes take whole
@@ -213,4 +214,30 @@ mod tests {
         expected.extend_from_slice(&pattern[1..10]);
         assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
+}
+
+/// Creates (or truncates) a file to write, refusing a symbolic link at
+/// `path` (`O_NOFOLLOW`): a link planted where the tool writes is an error,
+/// never a write to the file it points at.
+pub fn create_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = File::options();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Opens (creating if needed) a file to lock, refusing a symbolic link.
+pub fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
+    let mut options = File::options();
+    options.read(true).write(true).create(create);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
 }

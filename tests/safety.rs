@@ -79,7 +79,7 @@ fn no_formula_in_any_csv_cell() {
     for (_, id) in ids {
         assert!(stored.contains(&id.to_string()), "{id} exact in settlements.parquet: {stored:?}");
     }
-    assert_eq!(w.run_ok(&["verify", "ledger"]), "1 个批次验证一致 (1 batch verified)\n");
+    assert!(w.run_ok(&["verify", "ledger"]).ends_with("1 个批次验证一致 (1 batch verified)\n"));
 }
 
 /// The same ids opened by a spreadsheet program: LibreOffice, headless,
@@ -257,4 +257,54 @@ fn job_paths_that_endanger_the_store_are_refused() {
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
     let text = String::from_utf8(w.run(&["verify", "ledger"]).stdout).unwrap();
     assert!(text.contains("(1 batch verified)"), "{text}");
+}
+
+/// Symbolic links planted where the tool writes — the ledger's lock file,
+/// its HEAD being replaced, a partial file in the output folder — are
+/// refused; the file they point at is never truncated or overwritten.
+#[test]
+fn planted_symlinks_are_never_followed() {
+    for planted in ["ledger/.lock", "ledger/.HEAD.partial", "out/2025-Q1/.payouts.csv.partial"] {
+        let w = Workdir::with_example();
+        std::fs::create_dir_all(w.path("ledger/batches")).unwrap();
+        std::fs::create_dir_all(w.path("out/2025-Q1")).unwrap();
+        w.write("precious.txt", "keep me");
+        std::os::unix::fs::symlink(w.path("precious.txt"), w.path(planted)).unwrap();
+        let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{planted}: {stderr}");
+        assert_eq!(w.read("precious.txt"), b"keep me", "{planted}: the link's target is untouched");
+        assert!(w.committed().is_empty(), "{planted}: nothing committed");
+        if planted.starts_with("ledger") {
+            assert_eq!(out.status.code(), Some(2), "{planted}: {stderr}");
+            assert!(stderr.contains("symbolic link"), "{planted}: {stderr}");
+        }
+    }
+}
+
+/// The output folder cannot be written after the commit point (a folder
+/// stands where payouts.csv goes): the batch is committed, so the run says
+/// so (exit 0, the manifest's SHA-256 printed) with a warning and the way
+/// to restore the folder, leaves no partial file, and the same command
+/// restores it once the obstacle is gone.
+#[test]
+fn committed_but_not_published_is_reported_as_committed() {
+    let w = Workdir::with_example();
+    std::fs::create_dir_all(w.path("out/2025-Q1/payouts.csv")).unwrap();
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest = sha256_hex(&w.read("ledger/batches/000001_2025-Q1/manifest.json"));
+    assert!(stdout.contains(&manifest) && stdout.contains("is committed, but its output folder"), "{stdout}");
+    assert_eq!(w.committed(), ["000001_2025-Q1"]);
+    let partial: Vec<String> = std::fs::read_dir(w.path("out/2025-Q1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+    std::fs::remove_dir(w.path("out/2025-Q1/payouts.csv")).unwrap();
+    let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    assert!(printed.contains("already committed"), "{printed}");
+    assert_eq!(w.read("out/2025-Q1/payouts.csv"), w.read("ledger/batches/000001_2025-Q1/payouts.csv"));
 }
