@@ -189,6 +189,32 @@ const EINVAL: i32 = libc::EINVAL;
 #[cfg(not(target_os = "linux"))]
 const EINVAL: i32 = 22;
 
+/// Creates (or truncates) a file to write, refusing a symbolic link at
+/// `path` (`O_NOFOLLOW`): a link planted where the tool writes is an error,
+/// never a write to the file it points at.
+pub fn create_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = File::options();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Opens (creating if needed) a file to lock, refusing a symbolic link.
+pub fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
+    let mut options = File::options();
+    options.read(true).write(true).create(create);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,30 +240,4 @@ mod tests {
         expected.extend_from_slice(&pattern[1..10]);
         assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
-}
-
-/// Creates (or truncates) a file to write, refusing a symbolic link at
-/// `path` (`O_NOFOLLOW`): a link planted where the tool writes is an error,
-/// never a write to the file it points at.
-pub fn create_no_follow(path: &Path) -> io::Result<File> {
-    let mut options = File::options();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    options.open(path)
-}
-
-/// Opens (creating if needed) a file to lock, refusing a symbolic link.
-pub fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
-    let mut options = File::options();
-    options.read(true).write(true).create(create);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    options.open(path)
 }
