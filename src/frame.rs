@@ -514,6 +514,15 @@ pub fn parquet_input_columns(path: &std::path::Path, bytes: &[u8]) -> Result<Inp
     Ok(InputColumns { header, height: frame.height(), columns })
 }
 
+/// A Parquet date (days since 1970-01-01) as `YYYY-MM-DD`; a day the
+/// calendar cannot name (beyond ±262,000 years) is text no date check
+/// accepts, so its row is `E_FIELD_INVALID`, not a failed run.
+fn date_text(days: i64) -> String {
+    chrono::TimeDelta::try_days(days)
+        .and_then(|delta| epoch().checked_add_signed(delta))
+        .map_or_else(|| format!("day {days} after 1970-01-01"), |date| date.to_string())
+}
+
 /// A Parquet decimal (its mantissa and scale) as exact text, for any value
 /// the type can hold: `1250, 2` -> `12.50`. A value beyond the range of
 /// money is text like any other, and the row checks refuse it as money
@@ -541,7 +550,7 @@ fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
         }
         DataType::Date => {
             let days = column.date()?.physical().iter();
-            texts(days.map(|d| d.map(|d| (epoch() + chrono::Duration::days(i64::from(d))).to_string())).collect())
+            texts(days.map(|d| d.map(|d| date_text(i64::from(d)))).collect())
         }
         DataType::Datetime(unit, _) => {
             let per_day: i64 = match unit {
@@ -550,11 +559,7 @@ fn column_text(column: &Column) -> PolarsResult<Vec<String>> {
                 TimeUnit::Milliseconds => 86_400_000,
             };
             let stamps = column.datetime()?.physical().iter();
-            texts(
-                stamps
-                    .map(|t| t.map(|t| (epoch() + chrono::Duration::days(t.div_euclid(per_day))).to_string()))
-                    .collect(),
-            )
+            texts(stamps.map(|t| t.map(|t| date_text(t.div_euclid(per_day)))).collect())
         }
         DataType::Null => vec![String::new(); column.len()],
         _ => {
@@ -639,6 +644,17 @@ pub fn approved_by_provider<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any day a Parquet date or datetime column can hold is text; one the
+    /// calendar cannot name is refused by the date check, not a panic.
+    #[test]
+    fn parquet_dates_of_any_day_are_text() {
+        assert_eq!(date_text(0), "1970-01-01");
+        assert_eq!(date_text(20_089), "2025-01-01");
+        assert_eq!(date_text(i64::from(i32::MAX)), "day 2147483647 after 1970-01-01");
+        assert_eq!(date_text(i64::MIN / 86_400), format!("day {} after 1970-01-01", i64::MIN / 86_400));
+        assert_eq!(crate::rules::dates::parse_date(&date_text(i64::from(i32::MAX))), None);
+    }
 
     /// Every decimal a Parquet column can hold is exact text; rust_decimal,
     /// which holds 96 bits, would panic on 10^29.

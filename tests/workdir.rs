@@ -65,6 +65,15 @@ impl Workdir {
         w
     }
 
+    /// A copy of `other`'s folder, files and all.
+    pub fn copy_of(other: &Workdir) -> Workdir {
+        let w = Workdir::new();
+        let status =
+            Command::new("cp").arg("-a").arg(format!("{}/.", other.dir.path().display())).arg(w.dir.path()).status();
+        assert!(status.expect("cp").success());
+        w
+    }
+
     /// The example with its four quarters and their corrections (rules 9),
     /// the job naming `data/{batch}/corrections.csv`.
     pub fn with_corrections() -> Workdir {
