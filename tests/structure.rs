@@ -72,9 +72,11 @@ fn xlsx_cell() -> impl Strategy<Value = XlsxCell> {
     ]
 }
 
-/// A sheet: the header (maybe missing a column), rows of random cells, and
-/// a few cells anywhere on the sheet.
-fn workbook() -> impl Strategy<Value = (usize, Vec<Vec<XlsxCell>>, Vec<(u32, u16, XlsxCell)>)> {
+/// A sheet: how many header columns it has (some may be missing), rows of
+/// random cells, and a few cells anywhere on the sheet.
+type Sheet = (usize, Vec<Vec<XlsxCell>>, Vec<(u32, u16, XlsxCell)>);
+
+fn workbook() -> impl Strategy<Value = Sheet> {
     (
         0usize..13,
         proptest::collection::vec(proptest::collection::vec(xlsx_cell(), 0..15), 0..12),
