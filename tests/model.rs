@@ -182,17 +182,7 @@ fn carry_in(carried: &[(usize, usize, u32)]) -> (CarryIn, Totals) {
             fingerprint: String::new(),
             batch: 0,
         };
-        let c = reference::Contract {
-            contract_id: settled.contract_id.clone(),
-            completed_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-            enterprise_id: settled.enterprise_id.clone(),
-            provider_id: settled.provider_id.clone(),
-            product_id: settled.product_id.clone(),
-            category,
-            service_price: approved,
-            voucher_amount: approved,
-            quota: quota(&settled.enterprise_id),
-        };
+        let c = model_contract(&settled);
         carry_in.history.insert(
             settled.contract_id.clone(),
             Standing::Settled { fingerprint: String::new(), service_year: 2025, batch: 0 },
@@ -315,17 +305,21 @@ fn take_back(totals: &mut Totals, settled: &LedgerSettlement) {
     let amount = settled.approved_amount;
     *totals.enterprise.entry(settled.enterprise_id.clone()).or_default() -= amount;
     *totals.provider.entry(settled.provider_id.clone()).or_default() -= amount;
+    carried_item(totals, &model_contract(settled), -amount);
+}
+
+/// A committed settlement as the model's contract, for its item scope.
+fn model_contract(settled: &LedgerSettlement) -> reference::Contract {
     let category = PRODUCTS.iter().find(|p| p.0 == settled.product_id).map(|p| p.2).unwrap();
-    let c = reference::Contract {
+    reference::Contract {
         contract_id: settled.contract_id.clone(),
         completed_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         enterprise_id: settled.enterprise_id.clone(),
         provider_id: settled.provider_id.clone(),
         product_id: settled.product_id.clone(),
         category,
-        service_price: amount,
-        voucher_amount: amount,
+        service_price: settled.approved_amount,
+        voucher_amount: settled.approved_amount,
         quota: quota(&settled.enterprise_id),
-    };
-    carried_item(totals, &c, -amount);
+    }
 }

@@ -153,12 +153,7 @@ fn apply(
         enterprises.insert(&s.enterprise_id, after.enterprise);
         providers.insert(&s.provider_id, after.provider);
         rows.push(ReversalRow {
-            source_row: c.source_row,
-            contract_id: c.contract_id.clone(),
-            action: c.action,
-            decided_on: c.decided_on,
-            reason: c.reason.clone(),
-            reference: c.reference.clone(),
+            correction: c.clone(),
             settled_batch_id: carry_in.batch_ids.get(s.batch as usize).cloned().unwrap_or_default(),
             enterprise_id: s.enterprise_id.clone(),
             provider_id: s.provider_id.clone(),

@@ -364,7 +364,7 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
 fn corrections_summary(outcome: &BatchOutcome) -> CorrectionsSummary {
     let mut applied = std::collections::BTreeMap::new();
     for r in &outcome.reversals {
-        *applied.entry(r.action.as_str().to_string()).or_insert(0) += 1;
+        *applied.entry(r.correction.action.as_str().to_string()).or_insert(0) += 1;
     }
     let holds_used = outcome.control.corrections.as_ref().map_or(0, |c| c.holds_used);
     if holds_used > 0 {

@@ -213,17 +213,8 @@ fn summary_sheet(sheet: &mut Worksheet, s: &Summary, f: &Formats) -> std::result
 }
 
 fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
-    sheet.set_name("兑付清单")?;
-    sheet.set_paper_size(9); // A4
-    sheet.set_landscape();
-    sheet.set_print_fit_to_pages(1, 0);
-    sheet.set_repeat_rows(2, 2)?;
-    let widths = [6.0, 34.0, 22.0, 10.0, 16.0, 16.0, 16.0];
-    for (column, width) in widths.into_iter().enumerate() {
-        sheet.set_column_width(column as u16, width)?;
-    }
     let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
-    sheet.merge_range(0, 0, 0, 6, &title, &f.title)?;
+    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 10.0, 16.0, 16.0, 16.0], &title, f)?;
     let names = ["序号", "服务商名称", "统一社会信用代码", "合同数", "本批兑付金额", "年度累计", "年度剩余额度"];
     header_row(sheet, 2, &names, f)?;
     let mut row = 3;
@@ -259,14 +250,8 @@ fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> s
 /// whose net for the batch is zero or more, paid that net; a provider
 /// whose net is negative is on 追回清单 instead.
 fn net_payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
-    sheet.set_name("兑付清单")?;
-    print_layout(sheet)?;
-    let widths = [6.0, 34.0, 22.0, 8.0, 15.0, 15.0, 16.0, 16.0, 16.0];
-    for (column, width) in widths.into_iter().enumerate() {
-        sheet.set_column_width(column as u16, width)?;
-    }
     let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
-    sheet.merge_range(0, 0, 0, 8, &title, &f.title)?;
+    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 8.0, 15.0, 15.0, 16.0, 16.0, 16.0], &title, f)?;
     let names = [
         "序号",
         "服务商名称",
@@ -323,14 +308,8 @@ fn net_payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
 /// per provider whose net for the batch is negative the amount it owes
 /// back, in figures and in capital numerals.
 fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
-    sheet.set_name("追回清单")?;
-    print_layout(sheet)?;
-    let widths = [6.0, 24.0, 30.0, 22.0, 8.0, 14.0, 30.0, 22.0, 12.0, 14.0];
-    for (column, width) in widths.into_iter().enumerate() {
-        sheet.set_column_width(column as u16, width)?;
-    }
     let title = format!("冲正、追回清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
-    sheet.merge_range(0, 0, 0, 9, &title, &f.title)?;
+    list_sheet(sheet, "追回清单", &[6.0, 24.0, 30.0, 22.0, 8.0, 14.0, 30.0, 22.0, 12.0, 14.0], &title, f)?;
     let names = [
         "序号",
         "合同编号",
@@ -349,14 +328,15 @@ fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) ->
     let mut row = 3;
     for (index, r) in outcome.reversals.iter().enumerate() {
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
-        sheet.write_string_with_format(row, 1, r.contract_id.as_str(), &f.bordered)?;
+        let c = &r.correction;
+        sheet.write_string_with_format(row, 1, c.contract_id.as_str(), &f.bordered)?;
         sheet.write_string_with_format(row, 2, name_of(&r.provider_id), &f.bordered)?;
         sheet.write_string_with_format(row, 3, &r.provider_id, &f.bordered)?;
-        sheet.write_string_with_format(row, 4, r.action.name_zh(), &f.bordered)?;
+        sheet.write_string_with_format(row, 4, c.action.name_zh(), &f.bordered)?;
         sheet.write_number_with_format(row, 5, number(r.amount), &f.bordered_money)?;
-        sheet.write_string_with_format(row, 6, &r.reason, &f.bordered)?;
-        sheet.write_string_with_format(row, 7, &r.reference, &f.bordered)?;
-        sheet.write_string_with_format(row, 8, r.decided_on.to_string(), &f.bordered)?;
+        sheet.write_string_with_format(row, 6, &c.reason, &f.bordered)?;
+        sheet.write_string_with_format(row, 7, &c.reference, &f.bordered)?;
+        sheet.write_string_with_format(row, 8, c.decided_on.to_string(), &f.bordered)?;
         sheet.write_string_with_format(row, 9, &r.settled_batch_id, &f.bordered)?;
         row += 1;
     }
@@ -390,12 +370,25 @@ fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) ->
     signatures(sheet, row + 3)
 }
 
-/// A list to print and sign: A4 landscape, one page wide, its header row repeated.
-fn print_layout(sheet: &mut Worksheet) -> std::result::Result<(), XlsxError> {
+/// A list to print and sign: A4 landscape, one page wide, its header row
+/// (row 3) repeated on every page; its columns' widths and the title over
+/// them.
+fn list_sheet(
+    sheet: &mut Worksheet,
+    name: &str,
+    widths: &[f64],
+    title: &str,
+    f: &Formats,
+) -> std::result::Result<(), XlsxError> {
+    sheet.set_name(name)?;
     sheet.set_paper_size(9); // A4
     sheet.set_landscape();
     sheet.set_print_fit_to_pages(1, 0);
     sheet.set_repeat_rows(2, 2)?;
+    for (column, width) in widths.iter().enumerate() {
+        sheet.set_column_width(column as u16, *width)?;
+    }
+    sheet.merge_range(0, 0, 0, widths.len() as u16 - 1, title, &f.title)?;
     Ok(())
 }
 

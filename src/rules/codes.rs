@@ -489,6 +489,34 @@ pub enum Detail {
 }
 
 impl ExceptionRow {
+    /// An exception on `record` of an input with these canonical `columns`
+    /// (its contract id in column `contract_id`): `value` is the raw text of
+    /// `field`, if the record has that column.
+    pub fn of_record(
+        source: Source,
+        columns: &[crate::schema::input::ColumnSpec],
+        contract_id: usize,
+        record: &crate::record::Record,
+        code: Code,
+        field: &'static str,
+    ) -> ExceptionRow {
+        let value = columns
+            .iter()
+            .position(|c| c.name == field)
+            .and_then(|i| record.raw(i))
+            .map(crate::Id::from)
+            .unwrap_or_default();
+        ExceptionRow {
+            source,
+            source_row: record.source_row,
+            contract_id: crate::Id::from(record.get(contract_id)),
+            code,
+            field,
+            value,
+            detail: Detail::None,
+        }
+    }
+
     pub fn severity(&self) -> Severity {
         self.code.severity()
     }

@@ -180,17 +180,7 @@ pub fn duplicate(record: &Record, identical: bool) -> ExceptionRow {
 }
 
 fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
-    let value =
-        CONTRACTS.iter().position(|c| c.name == field).and_then(|i| record.raw(i)).map(Id::from).unwrap_or_default();
-    ExceptionRow {
-        source: Source::Contracts,
-        source_row: record.source_row,
-        contract_id: Id::from(record.get(col::CONTRACT_ID)),
-        code,
-        field,
-        value,
-        detail: Detail::None,
-    }
+    ExceptionRow::of_record(Source::Contracts, &CONTRACTS, col::CONTRACT_ID, record, code, field)
 }
 
 type Checked<T> = std::result::Result<T, ExceptionRow>;

@@ -82,17 +82,7 @@ pub struct Correction {
 }
 
 fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
-    let value =
-        CORRECTIONS.iter().position(|c| c.name == field).and_then(|i| record.raw(i)).map(Id::from).unwrap_or_default();
-    ExceptionRow {
-        source: Source::Corrections,
-        source_row: record.source_row,
-        contract_id: Id::from(record.get(col::CONTRACT_ID)),
-        code,
-        field,
-        value,
-        detail: Detail::None,
-    }
+    ExceptionRow::of_record(Source::Corrections, &CORRECTIONS, col::CONTRACT_ID, record, code, field)
 }
 
 /// An exception row for a correction that passed steps 0–1.

@@ -11,7 +11,7 @@ use crate::Id;
 use crate::rules::allocation::Outcome;
 use crate::rules::codes::ExceptionRow;
 use crate::rules::contract::Fingerprint;
-use crate::rules::corrections::{Action, ScopeTotals};
+use crate::rules::corrections::{Correction, ScopeTotals};
 use crate::schema::output::Cell;
 
 /// One row of settlements, in column order.
@@ -209,12 +209,8 @@ impl UsageRow {
 /// clawback applied, with the running totals as it was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReversalRow {
-    pub source_row: u64,
-    pub contract_id: Id,
-    pub action: Action,
-    pub decided_on: NaiveDate,
-    pub reason: String,
-    pub reference: String,
+    /// The correction applied (a reverse or a clawback).
+    pub correction: Correction,
     pub settled_batch_id: String,
     pub enterprise_id: String,
     pub provider_id: String,
@@ -229,13 +225,14 @@ pub struct ReversalRow {
 impl ReversalRow {
     /// The row's cells in the columns' order (`schema::output::REVERSALS`).
     pub fn for_each_cell(&self, batch_id: &str, mut cell: impl FnMut(Cell)) {
+        let c = &self.correction;
         cell(Cell::Text(batch_id));
-        cell(Cell::Count(self.source_row));
-        cell(Cell::InputText(&self.contract_id));
-        cell(Cell::Text(self.action.as_str()));
-        cell(Cell::Date(self.decided_on));
-        cell(Cell::InputText(&self.reason));
-        cell(Cell::InputText(&self.reference));
+        cell(Cell::Count(c.source_row));
+        cell(Cell::InputText(&c.contract_id));
+        cell(Cell::Text(c.action.as_str()));
+        cell(Cell::Date(c.decided_on));
+        cell(Cell::InputText(&c.reason));
+        cell(Cell::InputText(&c.reference));
         cell(Cell::Text(&self.settled_batch_id));
         cell(Cell::Text(&self.enterprise_id));
         cell(Cell::Text(&self.provider_id));
@@ -257,6 +254,7 @@ impl ReversalRow {
 mod tests {
     use super::*;
     use crate::rules::codes::{Code, Detail, Source};
+    use crate::rules::corrections::Action;
     use crate::schema::output::{self, Column, Kind};
 
     fn kinds_match(columns: &[Column], kinds: &[Kind]) {
@@ -346,12 +344,14 @@ mod tests {
         u.for_each_cell("B", ("E", "n"), false, |c| cells.push(c.kind()));
         kinds_match(&output::USAGE_BEFORE_FORMAT_3, &cells);
         let r = ReversalRow {
-            source_row: 1,
-            contract_id: "C".into(),
-            action: Action::Reverse,
-            decided_on: day,
-            reason: "r".into(),
-            reference: String::new(),
+            correction: Correction {
+                source_row: 1,
+                contract_id: "C".into(),
+                action: Action::Reverse,
+                decided_on: day,
+                reason: "r".into(),
+                reference: String::new(),
+            },
             settled_batch_id: "2025-Q1".into(),
             enterprise_id: "E".into(),
             provider_id: "P".into(),
