@@ -384,15 +384,21 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
         assert_eq!(out.status.code(), None, "{point}: the process died");
         let (code, text) = verify(&w, &[]);
         let committed = point == "committed";
+        let cut_short = point == "renamed" || point == "head-written";
         let want = if committed { "(2 batches verified)" } else { "(1 batch verified)" };
-        assert_eq!(code, Some(0), "{point}: {text}");
-        assert!(text.contains(want), "{point}: {text}");
+        if cut_short {
+            // A folder HEAD does not name: not a store verify passes.
+            assert_eq!(code, Some(3), "{point}: {text}");
+        } else {
+            assert_eq!(code, Some(0), "{point}: {text}");
+            assert!(text.contains(want), "{point}: {text}");
+        }
         // Killed between the rename and HEAD (before or after the new HEAD
         // was written beside the old one): the folder in batches/ may be
         // a commit cut short or a committed batch whose HEAD was lost; the
         // next run changes nothing and says how to go on, which the
         // operator does: the folder goes into quarantine/, kept.
-        if point == "renamed" || point == "head-written" {
+        if cut_short {
             let out = w.run(&["run", "job.toml", "--batch", "2025-Q2"]);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{point}: {stderr}");
@@ -468,7 +474,28 @@ fn a_missing_head_deletes_nothing_and_pays_nothing_twice() {
     assert_eq!(w.read("ledger/batches/000002_2025-Q2/manifest.json"), manifests[1]);
     let (code, text) = verify(&w, &[]);
     assert_eq!(code, Some(3), "{text}");
-    assert!(text.contains("HEAD missing"), "{text}");
+    assert!(text.contains("HEAD missing") && text.contains("000001_2025-Q1"), "{text}");
+}
+
+/// A first commit cut short between its rename and HEAD is reported as a
+/// later batch's is: verify does not pass a store that run would refuse,
+/// and names the folder and the way forward.
+#[test]
+fn a_first_commit_cut_short_is_reported_as_any_other() {
+    for (batches, crashed) in [(&["2025-Q1"][..], "000001_2025-Q1"), (&["2025-Q1", "2025-Q2"], "000002_2025-Q2")] {
+        let w = Workdir::with_example();
+        for batch in &batches[..batches.len() - 1] {
+            w.run_ok(&["run", "job.toml", "--batch", batch]);
+        }
+        let last = batches[batches.len() - 1];
+        let out = w.run_env(&["run", "job.toml", "--batch", last], &[("VOUCHER_SETTLE_CRASH_AT", "renamed")]);
+        assert_eq!(out.status.code(), None, "the process died");
+        let (code, text) = verify(&w, &[]);
+        assert_eq!(code, Some(3), "{text}");
+        assert!(text.contains(crashed) && text.contains("quarantine"), "{text}");
+        let out = w.run(&["run", "job.toml", "--batch", last]);
+        assert_eq!(out.status.code(), Some(2), "run refuses it too");
+    }
 }
 
 /// HEAD rolled back to Q1: the run used to delete Q2's committed folder and

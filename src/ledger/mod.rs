@@ -197,27 +197,30 @@ impl Ledger {
 
     /// Reads the committed batches and checks what links them: their
     /// sequence and folder names, each manifest's hash of the one before it,
-    /// and HEAD naming the last manifest by its hash. Folders beyond HEAD
-    /// are left out (with a warning); the first break found is returned as
-    /// text.
+    /// and HEAD naming the last manifest by its hash, and no folder beyond
+    /// HEAD. The first break found is returned as text.
     pub fn chain(&self) -> std::result::Result<Vec<CommittedBatch>, String> {
         let head = self.head().map_err(|e| e.to_string())?;
         let dirs = self.batch_dirs().map_err(|e| e.to_string())?;
-        let Some(head) = head else {
-            if let Some((_, dir)) = dirs.first() {
-                return Err(format!("HEAD missing, yet {} exists", dir.display()));
-            }
-            return Ok(Vec::new());
-        };
+        // A batch folder HEAD does not name (all of them when HEAD is
+        // missing) is a commit cut short or a HEAD rolled back or lost: the
+        // store is not in a state to trust, whichever it is. `run` refuses
+        // it too (exit 2), with the same way forward.
+        let committed = head.as_ref().map_or(0, |h| h.sequence);
+        if let Some((_, dir)) = dirs.iter().find(|(sequence, _)| *sequence > committed) {
+            let head_says = match &head {
+                Some(head) => format!("HEAD names batch {} {}", head.sequence, head.batch_id),
+                None => "HEAD missing".to_string(),
+            };
+            return Err(format!(
+                "{}: a batch folder HEAD does not name ({head_says}) — a commit cut short (move the folder into \
+                 quarantine/) or a HEAD rolled back or lost (restore it from the last batch's manifest.json)",
+                dir.display()
+            ));
+        }
+        let Some(head) = head else { return Ok(Vec::new()) };
         let mut batches: Vec<CommittedBatch> = Vec::new();
         for (sequence, dir) in dirs {
-            if sequence > head.sequence {
-                tracing::warn!(
-                    "未提交的残留，不属于账本 (uncommitted leftover, not part of the store): {}",
-                    dir.display()
-                );
-                continue;
-            }
             let expected = batches.len() as u64 + 1;
             if sequence != expected {
                 return Err(format!("batch folder {expected:06}_* missing (next is {})", dir.display()));
