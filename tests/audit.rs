@@ -514,3 +514,26 @@ fn a_rolled_back_head_deletes_nothing() {
     assert!(stderr.contains("000002_2025-Q2"), "{stderr}");
     assert_eq!(w.read("ledger/batches/000002_2025-Q2/settlements.csv"), q2);
 }
+
+/// A store written in ledger format 2 (the example's two quarters, by the
+/// tool before corrections) still verifies — every file replayed in its own
+/// layout, byte for byte — and cannot be continued within 2025 (exit 2,
+/// naming both formats).
+#[test]
+fn a_format_2_store_still_verifies() {
+    let w = Workdir::with_example();
+    let fixture = crate::workdir::repo().join("fixtures/ledger-format-2");
+    let status = Command::new("cp").arg("-a").arg(&fixture).arg(w.path("ledger")).status().unwrap();
+    assert!(status.success());
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.ends_with("2 个批次验证一致 (2 batches verified)\n"), "{text}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&w.read("ledger/batches/000002_2025-Q2/manifest.json")).unwrap();
+    assert_eq!(manifest["ledger_format"], 2);
+    w.write("data/2025-Q3/contracts.csv", w.read("data/2025-Q2/contracts.csv"));
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ledger format 2") && stderr.contains("format 3"), "{stderr}");
+}

@@ -91,7 +91,7 @@ struct SparseSheet<'p> {
 }
 
 /// One row of a sheet: its kept cells (column, text) and its width — one
-/// past its rightmost non-blank cell, kept or not.
+/// past its rightmost non-blank cell, kept or not (0: a blank row).
 #[derive(Debug, Default)]
 struct SparseRow {
     cells: Vec<(u32, String)>,
@@ -107,13 +107,18 @@ impl<'p> SparseSheet<'p> {
         SparseSheet { path, rows: BTreeMap::new(), left: u32::MAX, text_bytes: 0, text_budget }
     }
 
+    /// A cell's text. White space alone is kept as written (the reports show
+    /// raw values) but does not widen its row: a row of white space only is
+    /// blank, as rules 2 says.
     fn add(&mut self, (row, column): (u32, u32), text: String) -> Result<()> {
-        if text.trim().is_empty() {
+        if text.is_empty() {
             return Ok(());
         }
         self.left = self.left.min(column);
         let entry = self.rows.entry(row).or_default();
-        entry.width = entry.width.max(column as usize + 1);
+        if !text.trim().is_empty() {
+            entry.width = entry.width.max(column as usize + 1);
+        }
         if column < MAX_SHEET_COLUMNS {
             self.text_bytes += text.len() + 32;
             if self.text_bytes > self.text_budget {
@@ -136,7 +141,7 @@ impl<'p> SparseSheet<'p> {
             for (column, _) in &mut row.cells {
                 *column -= left;
             }
-            row.width -= left as usize;
+            row.width = row.width.saturating_sub(left as usize);
             row
         })
     }
