@@ -32,7 +32,8 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
     // XLSX and XLSB sheets are read cell by cell: a sheet's cells are held
     // sparsely and within limits, so a tiny file naming a far-away cell
     // (XFD1048576) cannot make the reader lay out a grid of billions of
-    // cells. XLS (at most 65,536 × 256 cells) is read whole.
+    // cells. XLS (at most 65,536 × 256 cells) and ODS are read whole, then
+    // kept the same way.
     let mut cells = SparseSheet::new(path, bytes.len());
     match &mut workbook {
         Sheets::Xlsx(book) => {
