@@ -156,7 +156,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         // A dry run of a committed batch has nothing to try: the committed
         // files are not copied into a folder marked 试算.
         let restore_into = (!args.dry_run).then_some(job.output.as_path());
-        return already_committed(done, &policy_entry, &input_entries, restore_into);
+        return already_committed(&ledger, done, &policy_entry, &input_entries, restore_into);
     }
     refuse_other_format(&committed, &job)?;
     refuse_out_of_order(&committed, &job)?;
@@ -362,6 +362,7 @@ fn read_inputs(job: &JobSpec) -> Result<(BatchTables, Option<Table>)> {
 /// output folder (a run that died after its commit may have left it
 /// incomplete). Different inputs: refused.
 fn already_committed(
+    ledger: &Ledger,
     done: &CommittedBatch,
     policy: &FileEntry,
     inputs: &[FileEntry],
@@ -380,17 +381,9 @@ fn already_committed(
     // damaged store, and nothing is copied.
     let mut files = Vec::new();
     for entry in &done.manifest.outputs {
-        let path = done.dir.join(&entry.name);
-        let bytes = std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        let actual = sha256_hex(&bytes);
-        if actual != entry.sha256 {
-            return Err(Error::Input(format!(
-                "账本不一致，请运行 verify (ledger inconsistent; run verify): {}: 校验和与清单不符 \
-                 (checksum differs from the manifest): listed {}, found {actual}; nothing restored",
-                path.display(),
-                entry.sha256
-            )));
-        }
+        let bytes = ledger
+            .stored_output(done, &entry.name)
+            .map_err(|e| Error::Input(format!("{e}; 未恢复任何文件 (nothing restored)")))?;
         files.push((entry.name.as_str(), bytes));
     }
     let manifest_path = done.dir.join(MANIFEST);

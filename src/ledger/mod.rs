@@ -312,8 +312,8 @@ impl Ledger {
     }
 
     /// A committed batch's output file, read and checked against the
-    /// checksum its manifest lists.
-    fn stored_output(&self, batch: &CommittedBatch, name: &str) -> Result<Vec<u8>> {
+    /// checksum its manifest lists (a mismatch is a damaged store, exit 2).
+    pub fn stored_output(&self, batch: &CommittedBatch, name: &str) -> Result<Vec<u8>> {
         let path = batch.dir.join(name);
         let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
         let listed = batch.manifest.outputs.iter().find(|o| o.name == name);
