@@ -203,6 +203,47 @@ pub fn create_no_follow(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
+/// Swaps the names `a` and `b` in one step (Linux `renameat2` with
+/// `RENAME_EXCHANGE`, through the system call so that no newer C library is
+/// needed): a reader sees one or the other, never neither. `Ok(false)` where
+/// the kernel or the file system cannot (the caller then renames twice).
+pub fn exchange(a: &Path, b: &Path) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+        };
+        let (a, b) = (c(a)?, c(b)?);
+        // SAFETY: both paths are NUL-terminated strings that outlive the call;
+        // the system call reads them and nothing else.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if done == 0 {
+            return Ok(true);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP) => Ok(false),
+            _ => Err(error),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Ok(false)
+    }
+}
+
 /// Opens (creating if needed) a file to lock, refusing a symbolic link.
 pub fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
     let mut options = File::options();

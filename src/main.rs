@@ -138,21 +138,29 @@ fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>
     );
 }
 
+/// The line saying where a replaced output folder is kept.
+fn kept_note(replaced: Option<&std::path::Path>) -> String {
+    replaced.map_or_else(String::new, |kept| {
+        format!("原输出目录另存为 {} (the output folder replaced is kept as {})\n", kept.display(), kept.display())
+    })
+}
+
 fn describe_run(report: &RunReport) -> String {
     match report {
-        RunReport::Settled { printed, output, committed, manifest_sha256, publish_warning, .. } => {
+        RunReport::Settled { printed, output, committed, manifest_sha256, publish_warning, replaced, .. } => {
             let commit = match committed {
                 Some(dir) => format!("已提交账本 committed: {}\n清单 manifest {manifest_sha256}\n", dir.display()),
                 None => "试算，未提交账本 dry run: nothing committed\n".to_string(),
             };
             let warning = publish_warning.as_ref().map_or_else(String::new, |w| format!("{w}\n"));
-            format!("{printed}输出 output: {}\n{commit}{warning}", output.display())
+            format!("{printed}输出 output: {}\n{}{commit}{warning}", output.display(), kept_note(replaced.as_deref()))
         }
-        RunReport::AlreadyCommitted { batch_id, dir, output, .. } => format!(
+        RunReport::AlreadyCommitted { batch_id, dir, output, replaced, .. } => format!(
             "批次 {batch_id} 已以相同输入提交，无需重算；已将账本中的结果复制到 {} \
-             (batch {batch_id} already committed with identical inputs; nothing to do; outputs restored from {})\n",
+             (batch {batch_id} already committed with identical inputs; nothing to do; outputs restored from {})\n{}",
             output.display(),
-            dir.display()
+            dir.display(),
+            kept_note(replaced.as_deref())
         ),
     }
 }

@@ -152,6 +152,81 @@ fn a_workbook_naming_its_last_cell_is_read_within_a_memory_limit() {
     assert_eq!(w.csv("out/2025-Q1/settlements.csv").len(), 3);
 }
 
+/// An OpenDocument spreadsheet of `rows` (each a list of cells), plus any
+/// raw XML rows after them.
+fn ods(rows: &[Vec<&str>], extra_rows: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut table = String::new();
+    for row in rows {
+        table.push_str("<table:table-row>");
+        for cell in row {
+            let text = cell.replace('&', "&amp;").replace('<', "&lt;");
+            table.push_str(&format!(
+                r#"<table:table-cell office:value-type="string"><text:p>{text}</text:p></table:table-cell>"#
+            ));
+        }
+        table.push_str("</table:table-row>");
+    }
+    table.push_str(extra_rows);
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Sheet1">{table}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let manifest = r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("mimetype", stored).unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet").unwrap();
+    zip.start_file("META-INF/manifest.xml", deflated).unwrap();
+    zip.write_all(manifest.as_bytes()).unwrap();
+    zip.start_file("content.xml", deflated).unwrap();
+    zip.write_all(content.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// The example's contracts as an ODS file are read like the CSV; an ODS
+/// file of a few kilobytes whose repeat counts declare a million rows by
+/// 16,000 columns (calamine lays out such a grid whole) is refused before
+/// it is read — exit 2 naming it, under a 1 GiB address-space limit.
+#[test]
+fn an_ods_file_is_measured_before_it_is_read() {
+    let w = Workdir::with_example();
+    let text = String::from_utf8(w.read("data/2025-Q1/contracts.csv")).unwrap();
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut rows: Vec<Vec<&str>> = vec![header.iter().map(String::as_str).collect()];
+    rows.extend(records.iter().map(|r| r.iter().collect()));
+    w.write("data/2025-Q1/contracts.csv", ods(&rows, ""));
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    let csv = Workdir::with_example();
+    csv.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    // The CSV's short record 14 is malformed; in a sheet its missing cells
+    // are blank (and its category then invalid): every other row alike.
+    for name in ["settlements.csv", "exceptions.csv"] {
+        let path = format!("out/2025-Q1.dry-run/{name}");
+        let rows = |w: &Workdir| -> Vec<_> { w.csv(&path).into_iter().filter(|r| r["source_row"] != "14").collect() };
+        assert!(rows(&csv).len() > 5, "{name}");
+        assert_eq!(rows(&w), rows(&csv), "{name}");
+    }
+
+    let far = r#"<table:table-row table:number-rows-repeated="1000000"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated="16000" office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>"#;
+    let bytes = ods(&rows[..2], far);
+    assert!(bytes.len() < 5_000, "{} bytes", bytes.len());
+    w.write("data/2025-Q1/contracts.csv", bytes);
+    let out = std::process::Command::new("prlimit")
+        .arg(format!("--as={}", 1u64 << 30))
+        .arg(crate::workdir::binary())
+        .current_dir(w.path(""))
+        .args(["run", "job.toml", "--batch", "2025-Q1"])
+        .output()
+        .expect("prlimit (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("contracts.csv") && stderr.contains("ODS"), "{stderr}");
+    assert!(w.committed().is_empty());
+}
+
 /// A field longer than 4,096 characters is `E_FIELD_INVALID` for its row
 /// (the value keeps its first 4,097 characters), an over-long registry
 /// field makes the registry row unusable; the batch goes on and its

@@ -260,11 +260,11 @@ fn job_paths_that_endanger_the_store_are_refused() {
 }
 
 /// Symbolic links planted where the tool writes — the ledger's lock file,
-/// its HEAD being replaced, a partial file in the output folder — are
-/// refused; the file they point at is never truncated or overwritten.
+/// its HEAD being replaced, the new output folder — are refused; the file
+/// they point at is never truncated or overwritten.
 #[test]
 fn planted_symlinks_are_never_followed() {
-    for planted in ["ledger/.lock", "ledger/.HEAD.partial", "out/2025-Q1/.payouts.csv.partial"] {
+    for planted in ["ledger/.lock", "ledger/.HEAD.partial", "out/.2025-Q1.partial"] {
         let w = Workdir::with_example();
         std::fs::create_dir_all(w.path("ledger/batches")).unwrap();
         std::fs::create_dir_all(w.path("out/2025-Q1")).unwrap();
@@ -275,36 +275,68 @@ fn planted_symlinks_are_never_followed() {
         assert_ne!(out.status.code(), Some(0), "{planted}: {stderr}");
         assert_eq!(w.read("precious.txt"), b"keep me", "{planted}: the link's target is untouched");
         assert!(w.committed().is_empty(), "{planted}: nothing committed");
-        if planted.starts_with("ledger") {
-            assert_eq!(out.status.code(), Some(2), "{planted}: {stderr}");
-            assert!(stderr.contains("symbolic link"), "{planted}: {stderr}");
-        }
+        assert_eq!(out.status.code(), Some(2), "{planted}: {stderr}");
+        assert!(stderr.contains("symbolic link"), "{planted}: {stderr}");
     }
 }
 
-/// The output folder cannot be written after the commit point (a folder
-/// stands where payouts.csv goes): the batch is committed, so the run says
+/// The output folder cannot be published after the commit point (the
+/// swap fails, as on a full disk): the batch is committed, so the run says
 /// so (exit 0, the manifest's SHA-256 printed) with a warning and the way
-/// to restore the folder, leaves no partial file, and the same command
-/// restores it once the obstacle is gone.
+/// to restore the folder; the folder that was there is left as it was, no
+/// new folder stays behind, and the same command restores the outputs.
 #[test]
 fn committed_but_not_published_is_reported_as_committed() {
     let w = Workdir::with_example();
-    std::fs::create_dir_all(w.path("out/2025-Q1/payouts.csv")).unwrap();
-    let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+    w.write("out/2025-Q1/notes.txt", "mine");
+    let out = w.run_env(&["run", "job.toml", "--batch", "2025-Q1"], &[("VOUCHER_SETTLE_FAIL_AT", "publish")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let manifest = sha256_hex(&w.read("ledger/batches/000001_2025-Q1/manifest.json"));
     assert!(stdout.contains(&manifest) && stdout.contains("is committed, but its output folder"), "{stdout}");
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
-    let partial: Vec<String> = std::fs::read_dir(w.path("out/2025-Q1"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".partial"))
-        .collect();
-    assert!(partial.is_empty(), "{partial:?}");
-    std::fs::remove_dir(w.path("out/2025-Q1/payouts.csv")).unwrap();
+    assert_eq!(names_in(&w.path("out")), ["2025-Q1"], "no new folder left behind");
+    assert_eq!(names_in(&w.path("out/2025-Q1")), ["notes.txt"], "the old folder as it was");
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     assert!(printed.contains("already committed"), "{printed}");
     assert_eq!(w.read("out/2025-Q1/payouts.csv"), w.read("ledger/batches/000001_2025-Q1/payouts.csv"));
+    let kept: Vec<String> = names_in(&w.path("out")).into_iter().filter(|n| n != "2025-Q1").collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with("2025-Q1.replaced-") && printed.contains(&kept[0]), "{kept:?} {printed}");
+    assert_eq!(w.read(&format!("out/{}/notes.txt", kept[0])), b"mine");
+}
+
+/// Publishing replaces the output folder as a whole: a folder holding a
+/// previous run's files and a file of someone else's (and a folder where a
+/// file goes) becomes exactly this batch's files, the old one kept beside
+/// it; a folder of nothing but the tool's own files (a dry run run again)
+/// is replaced without a copy; a killed run's unpublished folder is cleared.
+#[test]
+fn the_output_folder_is_replaced_whole() {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    w.write("out/2025-Q1.dry-run/summary.json", "{}");
+    w.write("out/.2025-Q1.dry-run.partial/payouts.csv", "left by a killed run");
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    assert_eq!(names_in(&w.path("out")), ["2025-Q1.dry-run"], "own files only: nothing kept");
+    assert_ne!(w.read("out/2025-Q1.dry-run/summary.json"), b"{}");
+
+    w.write("out/2025-Q1/notes.txt", "mine");
+    std::fs::create_dir_all(w.path("out/2025-Q1/payouts.csv")).unwrap();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let mut expected: Vec<String> = names_in(&w.path("ledger/batches/000001_2025-Q1")).into_iter().collect();
+    expected.sort();
+    assert_eq!(names_in(&w.path("out/2025-Q1")), expected);
+    let kept: Vec<String> = names_in(&w.path("out")).into_iter().filter(|n| n.contains(".replaced-")).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(names_in(&w.path(&format!("out/{}", kept[0]))), ["notes.txt", "payouts.csv"]);
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }

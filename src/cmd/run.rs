@@ -7,15 +7,14 @@ use chrono::NaiveDate;
 
 use rayon::prelude::*;
 
-use crate::batch::{BatchSpec, Computed, compute, input_columns, output_names, render};
+use crate::batch::{BatchSpec, Computed, OUTPUT_NAMES, compute, input_columns, render};
 use crate::checksum::sha256_hex;
-use crate::direct_io::create_no_follow;
 use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
 use crate::job::load_policy;
 use crate::job::{BatchRequest, JobSpec, load_job, service_year_and_ledger, today_in_china};
 use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, Staging};
-use crate::output::{Destination, Folder, OutputFile, partial_path, publish};
+use crate::output::{Destination, Folder, OutputFile, Publication};
 use crate::progress::Progress;
 use crate::report::Summary;
 use crate::rules::batches::{BatchId, BatchKind, differ_only_by_case, first_uncommitted, pending};
@@ -57,6 +56,8 @@ pub enum RunReport {
         manifest_sha256: String,
         /// Committed, but the output folder could not be written.
         publish_warning: Option<String>,
+        /// Where the output folder this run replaced is kept, if it is.
+        replaced: Option<PathBuf>,
         summary: Summary,
         /// The settled batch itself, handed back rather than freed here: a
         /// caller about to exit can leave its millions of rows to the system
@@ -69,6 +70,8 @@ pub enum RunReport {
         manifest_sha256: String,
         dir: PathBuf,
         output: PathBuf,
+        /// Where the output folder this run replaced is kept, if it is.
+        replaced: Option<PathBuf>,
         summary: Option<Summary>,
     },
 }
@@ -195,8 +198,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         });
         (rendered, archived)
     });
-    let Rendered { computed, staging, destination, files, started: phase_started } = rendered?;
-    archived.inspect_err(|_| destination.discard(OUTPUTS))?;
+    let Rendered { computed, staging, publication, files, started: phase_started } = rendered?;
+    archived.inspect_err(|_| publication.discard())?;
     tracing::info!(
         batch = batch_id,
         phase = "render",
@@ -227,8 +230,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         Some(staging) => {
             let phase_started = Instant::now();
             progress.phase("提交账本 committing");
-            let dir =
-                ledger.commit(staging, &manifest, &manifest_bytes).inspect_err(|_| destination.discard(OUTPUTS))?;
+            let dir = ledger.commit(staging, &manifest, &manifest_bytes).inspect_err(|_| publication.discard())?;
             tracing::info!(
                 batch = batch_id,
                 phase = "commit",
@@ -241,13 +243,15 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     // Once HEAD names the batch it is committed, whatever happens to the
     // output folder: a failure to publish it is a warning with the way to
     // restore it (the same command again puts the committed files back).
-    let published =
-        publish(&destination, OUTPUTS).and_then(|()| write_output_folder(&job.output, &[(MANIFEST, &manifest_bytes)]));
-    let publish_warning = match (published, &committed_dir) {
-        (Ok(()), _) => None,
-        (Err(e), None) => return Err(e),
+    let published = publication.write(MANIFEST, &manifest_bytes).and_then(|()| publication.publish());
+    let (publish_warning, replaced) = match (published, &committed_dir) {
+        (Ok(replaced), _) => (None, replaced),
+        (Err(e), None) => {
+            publication.discard();
+            return Err(e);
+        }
         (Err(e), Some(_)) => {
-            destination.discard(OUTPUTS);
+            publication.discard();
             let warning = format!(
                 "警告：批次 {batch_id} 已提交账本，但输出目录 {} 未能写入；重新运行同一命令即可从账本恢复 \
                  (warning: batch {batch_id} is committed, but its output folder could not be written: {e}; \
@@ -256,9 +260,10 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 job.job_path.display()
             );
             tracing::warn!(batch = batch_id, phase = "publish", "{warning}");
-            Some(warning)
+            (Some(warning), None)
         }
     };
+    log_replaced(batch_id, replaced.as_deref());
     tracing::info!(
         batch = batch_id,
         phase = "done",
@@ -278,6 +283,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         committed: committed_dir,
         manifest_sha256,
         publish_warning,
+        replaced,
         summary: computed.summary,
         batch: Box::new(computed.outcome),
     })
@@ -287,7 +293,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 struct Rendered {
     computed: Computed,
     staging: Option<Staging>,
-    destination: Destination,
+    publication: Publication,
     files: Vec<OutputFile>,
     /// When rendering started.
     started: Instant,
@@ -320,24 +326,48 @@ fn settle_and_render(
         "batch settled"
     );
     let staging = if args.dry_run { None } else { Some(ledger.begin(sequence, spec.batch_id)?) };
-    let mut destination =
-        Destination { folders: vec![Folder { dir: job.output.clone(), durable: false }], compare_with: None };
+    let publication = Publication::begin(&job.output, &OUTPUT_FOLDER_NAMES)?;
+    let mut destination = Destination {
+        folders: vec![Folder { dir: publication.dir().to_path_buf(), durable: false }],
+        compare_with: None,
+    };
     if let Some(staging) = &staging {
         destination.folders.push(Folder { dir: staging.dir().to_path_buf(), durable: true });
     }
     let started = Instant::now();
     progress.phase("生成报表 rendering");
-    destination.prepare()?;
-    let files = render(&computed, &destination).inspect_err(|_| destination.discard(OUTPUTS))?;
-    Ok(Rendered { computed, staging, destination, files, started })
+    destination.prepare().inspect_err(|_| publication.discard())?;
+    let files = render(&computed, &destination).inspect_err(|_| publication.discard())?;
+    Ok(Rendered { computed, staging, publication, files, started })
 }
 
 fn file_entry(name: &str, path: &Path, sha256: String) -> FileEntry {
     FileEntry { name: name.into(), path: Some(path.display().to_string()), sha256, rows: None }
 }
 
-/// The output files this tool writes into a new batch.
-const OUTPUTS: &[&str] = output_names(LEDGER_FORMAT);
+/// Every name this tool writes into an output folder (a batch of any
+/// format, and its manifest).
+const OUTPUT_FOLDER_NAMES: [&str; OUTPUT_NAMES.len() + 1] = {
+    let mut names = [MANIFEST; OUTPUT_NAMES.len() + 1];
+    let mut i = 0;
+    while i < OUTPUT_NAMES.len() {
+        names[i] = OUTPUT_NAMES[i];
+        i += 1;
+    }
+    names
+};
+
+/// Says where the output folder a run replaced is kept.
+fn log_replaced(batch_id: &str, replaced: Option<&Path>) {
+    if let Some(kept) = replaced {
+        tracing::warn!(
+            batch = batch_id,
+            phase = "publish",
+            kept = %kept.display(),
+            "原输出目录含有本工具以外的文件，已另存 (the output folder replaced held files this tool does not write; it is kept)"
+        );
+    }
+}
 
 /// Reads the five inputs in parallel, and the corrections if the job names
 /// them; any unreadable file stops the run.
@@ -391,10 +421,13 @@ fn already_committed(
         std::fs::read(&manifest_path).map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
     files.push((MANIFEST, manifest));
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    // Written through the same .NAME.partial names a run that died after its
-    // commit point may have left, so none of those stays behind.
+    // Put back as a whole folder, like a run's own outputs.
+    let mut replaced = None;
     if let Some(output) = restore_into {
-        write_output_folder(output, &borrowed)?;
+        let publication = Publication::begin(output, &OUTPUT_FOLDER_NAMES)?;
+        let written = borrowed.iter().try_for_each(|(name, bytes)| publication.write(name, bytes));
+        replaced = written.and_then(|()| publication.publish()).inspect_err(|_| publication.discard())?;
+        log_replaced(&done.manifest.batch_id, replaced.as_deref());
     }
     let summary = files.iter().find(|(n, _)| *n == "summary.json").and_then(|(_, b)| serde_json::from_slice(b).ok());
     Ok(RunReport::AlreadyCommitted {
@@ -402,6 +435,7 @@ fn already_committed(
         manifest_sha256: done.manifest_sha256.clone(),
         dir: done.dir.clone(),
         output: restore_into.map_or_else(|| done.dir.clone(), Path::to_path_buf),
+        replaced,
         summary,
     })
 }
@@ -468,21 +502,6 @@ fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<
             "截止日期 {} 早于已提交批次 {} 的截止日期 {} (cutoff is earlier than committed batch {}'s)",
             job.batch.cutoff, last.manifest.batch_id, last.manifest.cutoff, last.manifest.batch_id
         )));
-    }
-    Ok(())
-}
-
-/// Writes the batch's files into the job's output folder, each through a
-/// temporary name so that a reader never sees half a file. Not fsynced: the
-/// ledger holds the durable copy, and a re-run restores this folder from it.
-fn write_output_folder(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
-    for (name, bytes) in files {
-        let temporary = partial_path(dir, name);
-        let mut file = create_no_follow(&temporary).map_err(|e| Error::write(&temporary, e))?;
-        std::io::Write::write_all(&mut file, bytes).map_err(|e| Error::write(&temporary, e))?;
-        let path = dir.join(name);
-        std::fs::rename(&temporary, &path).map_err(|e| Error::write(&path, e))?;
     }
     Ok(())
 }

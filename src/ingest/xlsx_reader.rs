@@ -17,6 +17,12 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
     let not_a_workbook = |e: &dyn std::fmt::Display| {
         Error::Input(format!("{}: 不是可读取的 Excel 工作簿 (not a readable workbook): {e}", path.display()))
     };
+    if ods_grid_cells(bytes).is_some_and(|cells| cells > grid_budget(bytes.len())) {
+        return Err(Error::Input(format!(
+            "{}: ODS 工作表声明的范围超过上限 (the ODS sheets declare more cells than a file of this size can hold in a real export)",
+            path.display()
+        )));
+    }
     let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| not_a_workbook(&e))?;
     let names = workbook.sheet_names();
     let sheet = match &options.sheet {
@@ -33,7 +39,8 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
     // sparsely and within limits, so a tiny file naming a far-away cell
     // (XFD1048576) cannot make the reader lay out a grid of billions of
     // cells. XLS (at most 65,536 × 256 cells) and ODS are read whole, then
-    // kept the same way.
+    // kept the same way; an ODS file's declared grid is measured before
+    // it is read ([`ods_grid_cells`]).
     let mut cells = SparseSheet::new(path, bytes.len());
     match &mut workbook {
         Sheets::Xlsx(book) => {
@@ -74,6 +81,83 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
     Ok(builder.finish())
 }
 
+/// Text a workbook may expand to: far more than real exports do (their
+/// shared strings make the text at most a few times the file), far less
+/// than a crafted file could ask for.
+fn text_budget(file_bytes: usize) -> usize {
+    file_bytes.saturating_mul(64).saturating_add(256 << 20)
+}
+
+/// Cells calamine may lay out for an ODS file: the same budget, at the 32
+/// bytes a cell takes.
+fn grid_budget(file_bytes: usize) -> u64 {
+    text_budget(file_bytes) as u64 / 32
+}
+
+/// The cells calamine lays out reading an ODS file (it reads every sheet
+/// when it opens the file): for each sheet, its rows up to the last with
+/// something in it, repeats counted, times its widest such row. Streamed
+/// from `content.xml` without keeping it. `None`: not an ODS file (or not a
+/// readable one, which calamine then reports).
+fn ods_grid_cells(bytes: &[u8]) -> Option<u64> {
+    use quick_xml::events::Event;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+    let content = archive.by_name("content.xml").ok()?;
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(content));
+    let repeats = |e: &quick_xml::events::BytesStart, name: &str| -> u64 {
+        let attr = e.try_get_attribute(name).ok().flatten();
+        attr.and_then(|a| a.value.trim().parse().ok()).unwrap_or(1).max(1)
+    };
+    // Per sheet: rows so far, rows up to the last used, widest used row;
+    // per row: its repeat count, columns so far, columns up to the last used.
+    let (mut rows, mut used_rows, mut width) = (0u64, 0u64, 0u64);
+    let (mut row_repeat, mut columns, mut used_columns) = (1u64, 0u64, 0u64);
+    let mut in_cell = false;
+    let mut total = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        let event = reader.read_event_into(&mut buf).ok()?;
+        match &event {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                "table:table" => (rows, used_rows, width) = (0, 0, 0),
+                "table:table-row" => {
+                    (row_repeat, columns, used_columns) = (repeats(e, "table:number-rows-repeated"), 0, 0);
+                    if matches!(event, Event::Empty(_)) {
+                        rows = rows.saturating_add(row_repeat);
+                    }
+                }
+                "table:table-cell" | "table:covered-table-cell" => {
+                    columns = columns.saturating_add(repeats(e, "table:number-columns-repeated"));
+                    let valued = e.try_get_attribute("office:value-type").ok().flatten().is_some();
+                    if valued {
+                        used_columns = columns;
+                    }
+                    in_cell = matches!(event, Event::Start(_));
+                }
+                _ if in_cell => used_columns = columns,
+                _ => {}
+            },
+            Event::End(e) => match e.name().as_ref() {
+                "table:table-cell" | "table:covered-table-cell" => in_cell = false,
+                "table:table-row" => {
+                    rows = rows.saturating_add(row_repeat);
+                    if used_columns > 0 {
+                        used_rows = rows;
+                        width = width.max(used_columns);
+                    }
+                }
+                "table:table" => {
+                    total = total.saturating_add(used_rows.min(1 << 20).saturating_mul(width.min(1 << 14)));
+                }
+                _ => {}
+            },
+            Event::Eof => return Some(total),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
 /// Columns kept per row: a sheet's cells further right count only as
 /// "something beyond the header" (which makes a data row malformed).
 pub const MAX_SHEET_COLUMNS: u32 = 1024;
@@ -101,11 +185,7 @@ struct SparseRow {
 
 impl<'p> SparseSheet<'p> {
     fn new(path: &'p Path, file_bytes: usize) -> SparseSheet<'p> {
-        // Text a workbook may expand to: far more than real exports do
-        // (their shared strings make the text at most a few times the file),
-        // far less than a crafted file could ask for.
-        let text_budget = file_bytes.saturating_mul(64).saturating_add(256 << 20);
-        SparseSheet { path, rows: BTreeMap::new(), left: u32::MAX, text_bytes: 0, text_budget }
+        SparseSheet { path, rows: BTreeMap::new(), left: u32::MAX, text_bytes: 0, text_budget: text_budget(file_bytes) }
     }
 
     /// A cell's text. White space alone is kept as written (the reports show

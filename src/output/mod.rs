@@ -1,11 +1,12 @@
 //! Where rendered output files go. `verify` compares them with the ledger's
 //! files as they are rendered (and keeps one in memory only to show where it
 //! differs); `run` writes each file while it is rendered, hashing it on
-//! the way, into the ledger's staging folder (fsynced, final names) and into
-//! the job's output folder (as `.NAME.partial`, renamed once the batch is
-//! committed). Nothing is held whole in memory and nothing is copied twice.
-//! Each file's hashing and writing run on a thread of their own, a chunk
-//! behind the rendering, so the render does not wait for the disk.
+//! the way, into the ledger's staging folder (fsynced) and into a new
+//! output folder beside the job's ([`Publication`]), which replaces the
+//! job's output folder as a whole once the batch is committed. Nothing is
+//! held whole in memory and nothing is copied twice. Each file's hashing
+//! and writing run on a thread of their own, a chunk behind the rendering,
+//! so the render does not wait for the disk.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -14,27 +15,15 @@ use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
-use crate::direct_io::{Chunk, DirectFile};
+use crate::direct_io::{Chunk, DirectFile, exchange};
 use crate::{Error, Result};
 
 /// A folder the outputs are written into.
 #[derive(Debug, Clone)]
 pub struct Folder {
     pub dir: PathBuf,
-    /// Ledger staging: final names, fsynced. Otherwise `.NAME.partial`,
-    /// published by [`publish`] and not fsynced (the ledger is the durable copy).
+    /// Ledger staging: fsynced. Otherwise not (the ledger is the durable copy).
     pub durable: bool,
-}
-
-impl Folder {
-    fn path(&self, name: &str) -> PathBuf {
-        if self.durable { self.dir.join(name) } else { partial_path(&self.dir, name) }
-    }
-}
-
-/// The temporary name of an output file in a folder readers use.
-pub(crate) fn partial_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.partial"))
 }
 
 /// Where to put the outputs: no folders (and nothing to compare with)
@@ -67,7 +56,7 @@ impl Destination {
     pub fn create(&self, name: &'static str) -> Result<OutputWriter> {
         let mut files = Vec::with_capacity(self.folders.len());
         for folder in &self.folders {
-            let path = folder.path(name);
+            let path = folder.dir.join(name);
             let file = DirectFile::create(&path, folder.durable).map_err(|e| Error::write(&path, e))?;
             files.push((path, file, folder.durable));
         }
@@ -85,27 +74,124 @@ impl Destination {
         };
         Ok(OutputWriter { name, chunk: Chunk::new(), drain })
     }
-
-    /// Removes the partial files of a run that did not commit.
-    pub fn discard(&self, names: &[&str]) {
-        for folder in self.folders.iter().filter(|f| !f.durable) {
-            for name in names {
-                let _ = std::fs::remove_file(partial_path(&folder.dir, name));
-            }
-        }
-    }
 }
 
-/// Moves the partial files into place, each in one rename, so that a reader
-/// of the output folder never sees half a file.
-pub fn publish(destination: &Destination, names: &[&str]) -> Result<()> {
-    for folder in destination.folders.iter().filter(|f| !f.durable) {
-        for name in names {
-            let path = folder.dir.join(name);
-            std::fs::rename(partial_path(&folder.dir, name), &path).map_err(|e| Error::write(&path, e))?;
+/// An output folder replaced as a whole: the files are written into a new
+/// folder beside it (`.NAME.partial`), and [`Publication::publish`] swaps
+/// the two names in one step, so a reader of the output folder sees the
+/// files of one run, never a mix of two and never half a file. The folder
+/// it replaces is kept beside it (`NAME.replaced-TIME`) unless it holds
+/// nothing but files this tool writes there, which the ledger (or, for a
+/// dry run, the same dry run again) reproduces.
+#[derive(Debug)]
+pub struct Publication {
+    target: PathBuf,
+    new: PathBuf,
+    /// The names this tool writes into an output folder.
+    names: Vec<String>,
+}
+
+impl Publication {
+    /// Makes the new folder, empty. One a killed run left behind (it was
+    /// never published) is removed first; a symbolic link there is refused.
+    pub fn begin(target: &Path, names: &[&str]) -> Result<Publication> {
+        let Some(name) = target.file_name() else {
+            return Err(Error::Input(format!(
+                "{}: 输出目录须有名称 (the output folder must be a named folder)",
+                target.display()
+            )));
+        };
+        let parent = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
+        let new = parent.join(format!(".{}.partial", name.to_string_lossy()));
+        match std::fs::symlink_metadata(&new) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Input(format!(
+                    "{}: 符号链接，拒绝写入 (a symbolic link where the tool writes its new output folder; refused)",
+                    new.display()
+                )));
+            }
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&new).map_err(|e| Error::write(&new, e))?,
+            Ok(_) => std::fs::remove_file(&new).map_err(|e| Error::write(&new, e))?,
+            Err(_) => {}
         }
+        std::fs::create_dir(&new).map_err(|e| Error::write(&new, e))?;
+        Ok(Publication { target: target.to_path_buf(), new, names: names.iter().map(|n| n.to_string()).collect() })
     }
-    Ok(())
+
+    /// The folder the files are written into.
+    pub fn dir(&self) -> &Path {
+        &self.new
+    }
+
+    /// Removes the new folder of a run that publishes nothing.
+    pub fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.new);
+    }
+
+    /// Writes a whole small file into the new folder.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.new.join(name);
+        let mut file = crate::direct_io::create_no_follow(&path).map_err(|e| Error::write(&path, e))?;
+        file.write_all(bytes).map_err(|e| Error::write(&path, e))
+    }
+
+    /// Puts the new folder in the output folder's place. Returns where the
+    /// folder it replaced is kept, if it is.
+    pub fn publish(&self) -> Result<Option<PathBuf>> {
+        crate::crash::fail_point("publish").map_err(|e| Error::write(&self.target, e))?;
+        if std::fs::symlink_metadata(&self.target).is_err() {
+            std::fs::rename(&self.new, &self.target).map_err(|e| Error::write(&self.target, e))?;
+            return Ok(None);
+        }
+        let kept = self.replaced_name();
+        // After the swap the old folder sits under the new folder's name.
+        let old = if exchange(&self.new, &self.target).map_err(|e| Error::write(&self.target, e))? {
+            self.new.clone()
+        } else {
+            std::fs::rename(&self.target, &kept).map_err(|e| Error::write(&self.target, e))?;
+            std::fs::rename(&self.new, &self.target).map_err(|e| Error::write(&self.target, e))?;
+            kept.clone()
+        };
+        if self.only_tool_files(&old) {
+            let _ = std::fs::remove_dir_all(&old);
+            return Ok(None);
+        }
+        if old != kept {
+            std::fs::rename(&old, &kept).map_err(|e| Error::write(&kept, e))?;
+        }
+        Ok(Some(kept))
+    }
+
+    /// `NAME.replaced-YYYYMMDDTHHMMSSZ`, numbered if taken.
+    fn replaced_name(&self) -> PathBuf {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let base = format!("{}.replaced-{stamp}", self.target.display());
+        (1..)
+            .map(|n| PathBuf::from(if n == 1 { base.clone() } else { format!("{base}-{n}") }))
+            .find(|path| std::fs::symlink_metadata(path).is_err())
+            .expect("a free name")
+    }
+
+    /// A folder of nothing but plain files this tool writes into an output
+    /// folder (or partial files of them an earlier version left).
+    fn only_tool_files(&self, dir: &Path) -> bool {
+        let Ok(meta) = std::fs::symlink_metadata(dir) else { return false };
+        if !meta.is_dir() {
+            return false;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { return false };
+        entries.into_iter().all(|entry| {
+            let Ok(entry) = entry else { return false };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let plain = entry.file_type().is_ok_and(|t| t.is_file());
+            let ours = self.names.iter().any(|n| *n == name || format!(".{n}.partial") == name);
+            plain && ours
+        })
+    }
 }
 
 /// One output file being rendered.
@@ -359,7 +445,7 @@ mod tests {
         let file = written(&destination, &bytes).unwrap();
         assert_eq!(file.len, bytes.len() as u64);
         assert_eq!(file.sha256, crate::checksum::sha256_hex(&bytes));
-        assert_eq!(std::fs::read(dir.path().join("out/.f.csv.partial")).unwrap(), bytes);
+        assert_eq!(std::fs::read(dir.path().join("out/f.csv")).unwrap(), bytes);
         assert_eq!(std::fs::read(dir.path().join("ledger/f.csv")).unwrap(), bytes);
         let in_memory = written(&Destination::memory(), &bytes).unwrap();
         assert_eq!((in_memory.bytes.as_deref(), in_memory.sha256), (Some(&bytes[..]), file.sha256));
