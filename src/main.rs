@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use voucher_settle::cmd::explain::ExplainArgs;
 use voucher_settle::cmd::run::{RunArgs, RunReport};
 use voucher_settle::cmd::synth::SynthArgs;
@@ -19,10 +19,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "voucher-settle", version)]
 struct Cli {
-    /// More log output on stderr (-v info, -vv debug).
+    /// 更多日志（-v 信息，-vv 调试） More log output on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Log format on stderr: `text` for people, `json` (one object per event) for log shippers.
+    /// 日志格式：text 供人阅读，json 供日志系统 Log format on stderr: `text` for people, `json` (one object per event) for log shippers.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -64,7 +64,10 @@ fn init_logging(cli: &Cli) {
 
 fn main() -> ExitCode {
     voucher_settle::engine::memory::keep_freed_memory();
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging(&cli);
     let result = match &cli.command {
         Command::Run(args) => run_batches(args),
@@ -79,6 +82,69 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code() as u8)
         }
     }
+}
+
+/// The command line's help in Chinese and English, like every other
+/// message: headings, the help and version flags, every command.
+fn bilingual(command: clap::Command) -> clap::Command {
+    const OPTIONS: &str = "选项 Options";
+    command
+        .help_template("{about-with-newline}\n用法 Usage: {usage}\n\n{all-args}{after-help}")
+        .disable_help_flag(true)
+        .disable_help_subcommand(true)
+        .subcommand_help_heading("命令 Commands")
+        .mut_args(
+            |arg| if arg.is_positional() { arg.help_heading("参数 Arguments") } else { arg.help_heading(OPTIONS) },
+        )
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::Help)
+                .help("显示帮助 Print help")
+                .help_heading(OPTIONS),
+        )
+        .mut_subcommands(bilingual)
+}
+
+/// What a usage error is, in Chinese, before clap's own English words.
+fn usage_error_zh(kind: clap::error::ErrorKind) -> &'static str {
+    use clap::error::ErrorKind::*;
+    match kind {
+        UnknownArgument => "未知参数",
+        InvalidSubcommand => "未知命令",
+        MissingRequiredArgument => "缺少必填参数",
+        MissingSubcommand | DisplayHelpOnMissingArgumentOrSubcommand => "缺少命令",
+        InvalidValue | ValueValidation => "参数值无效",
+        ArgumentConflict => "参数互相冲突",
+        TooManyValues | TooFewValues | WrongNumberOfValues => "参数值个数不对",
+        NoEquals => "参数须写作 --名称=值",
+        _ => "命令行有误",
+    }
+}
+
+/// Parses the command line; help and version are printed (exit 0), a usage
+/// error is named in Chinese then in clap's English (exit 2).
+fn parse_args() -> Result<Cli, ExitCode> {
+    let command = bilingual(Cli::command()).disable_version_flag(true).arg(
+        Arg::new("version")
+            .short('V')
+            .long("version")
+            .action(ArgAction::Version)
+            .help("显示版本 Print version")
+            .help_heading("选项 Options"),
+    );
+    let parsed = command.try_get_matches().and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.map_err(|error| {
+        use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+        if matches!(error.kind(), DisplayHelp | DisplayVersion) {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("voucher-settle: 命令行错误：{}（用法见 --help） (usage error)", usage_error_zh(error.kind()));
+        let _ = error.print();
+        ExitCode::from(2)
+    })
 }
 
 /// Runs the batch asked for, or with `--batch auto` every batch not yet

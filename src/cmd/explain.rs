@@ -16,14 +16,14 @@ use crate::rules::money::format_money;
 use crate::rules::policy::{Policy, parse_policy};
 use crate::{Error, Result};
 
-/// Explain how a contract was settled or why it was refused, batch by batch.
+/// 逐批次说明一份合同如何兑付或为何被拒 Explain how a contract was settled or why it was refused, batch by batch.
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
-    /// The ledger store folder (the job's `ledger`).
+    /// 账本目录（作业文件的 `ledger`） The ledger store folder (the job's `ledger`).
     pub ledger: PathBuf,
-    /// The contract_id as in the export.
+    /// 合同编号（与导出文件一致） The contract_id as in the export.
     pub contract_id: String,
-    /// Print JSON for machines instead of text.
+    /// 输出 JSON 供程序读取 Print JSON for machines instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -13,25 +13,25 @@ use crate::rules::codes::Code;
 use crate::rules::uscc::{ALPHABET, check_character};
 use crate::{Error, Result, frame};
 
-/// Write a synthetic dataset (registries, policy, job, contracts per quarter).
+/// 生成合成测试数据 Write a synthetic dataset (registries, policy, job, contracts per quarter).
 #[derive(Debug, clap::Args)]
 pub struct SynthArgs {
-    /// The folder to write into (created if needed).
+    /// 写入的目录 The folder to write into (created if needed).
     #[arg(long)]
     pub out: PathBuf,
-    /// Contract rows in all, split evenly over the quarters.
+    /// 合同总行数 Contract rows in all, split evenly over the quarters.
     #[arg(long)]
     pub contracts: u64,
-    /// Seed of the pseudo-random generator.
+    /// 随机种子 Seed of the pseudo-random generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Share of contract rows carrying an error, 0 to 1.
+    /// 含错误的行比例（0 到 1） Share of contract rows carrying an error, 0 to 1.
     #[arg(long, default_value_t = 0.05)]
     pub error_rate: f64,
-    /// How many quarters of 2025 (1 to 4); later quarters re-export some earlier contracts.
+    /// 季度数（1 到 4） How many quarters of 2025 (1 to 4); later quarters re-export some earlier contracts.
     #[arg(long, default_value_t = 1)]
     pub quarters: u32,
-    /// Format of the contracts files: csv or parquet.
+    /// 合同文件格式：csv 或 parquet Format of the contracts files: csv or parquet.
     #[arg(long, default_value = "csv")]
     pub format: String,
 }

@@ -16,14 +16,15 @@ use crate::rules::dates::parse_date;
 use crate::rules::policy::parse_policy;
 use crate::{Error, Result};
 
-/// Re-run committed batches and prove the store unchanged.
+/// 重算已提交批次，证明账本未被改动 Re-run committed batches and prove the store unchanged.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The ledger store folder (the job's `ledger`).
+    /// 账本目录（作业文件的 `ledger`） The ledger store folder (the job's `ledger`).
     pub ledger: PathBuf,
-    /// Verify only this batch (with the carry-in of the batches before it).
+    /// 只验证此批次 Verify only this batch (with the carry-in of the batches before it).
     #[arg(long)]
     pub batch: Option<String>,
+    /// 最近签字兑付清单上的清单 SHA-256，账本须止于此
     /// The manifest SHA-256 written on the last signed payout list: the
     /// store must end at it (exit 3 otherwise). Through the hash chain it
     /// proves every batch before it.
