@@ -43,9 +43,10 @@ pub struct Computed {
     pub prev_manifest_sha256: Option<String>,
 }
 
-/// The output files, in the order the manifest lists them; the last two
-/// from ledger format 3 on ([`output_names`]).
-pub const OUTPUT_NAMES: [&str; 11] = [
+/// The output files, in the order the manifest lists them; reversals from
+/// ledger format 3 on, payouts and usage as Parquet from format 4 on
+/// ([`output_names`]).
+pub const OUTPUT_NAMES: [&str; 13] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -57,11 +58,17 @@ pub const OUTPUT_NAMES: [&str; 11] = [
     "report.html",
     "reversals.csv",
     "reversals.parquet",
+    "payouts.parquet",
+    "enterprise_usage.parquet",
 ];
 
 /// The output files a batch of ledger format `format` writes, in manifest order.
 pub const fn output_names(format: u32) -> &'static [&'static str] {
-    if format >= 3 { &OUTPUT_NAMES } else { OUTPUT_NAMES.split_at(9).0 }
+    match format {
+        ..=2 => OUTPUT_NAMES.split_at(9).0,
+        3 => OUTPUT_NAMES.split_at(11).0,
+        _ => &OUTPUT_NAMES,
+    }
 }
 
 /// The identity of a batch: what `run` is told and the manifest records.
@@ -100,7 +107,7 @@ pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<Outp
     // manifest order. The two large tables (each rendered with its twin)
     // head the two halves of the list, since rayon hands the later half to
     // the other thread; the workbook and the small files fill in behind.
-    const ORDER: [usize; 11] = [1, 0, 7, 5, 3, 2, 8, 4, 6, 10, 9];
+    const ORDER: [usize; 13] = [1, 0, 7, 5, 3, 2, 12, 8, 4, 6, 10, 9, 11];
     let count = output_names(computed.ledger_format).len();
     let order: Vec<usize> = ORDER.into_iter().filter(|&at| at < count).collect();
     let mut rendered = render_files(computed, destination, &order)?;
@@ -122,6 +129,7 @@ pub fn render_one(computed: &Computed, name: &str, destination: &Destination) ->
 fn render_files(computed: &Computed, destination: &Destination, which: &[usize]) -> Result<Vec<(usize, OutputFile)>> {
     let (outcome, summary, dry_run) = (&computed.outcome, &computed.summary, computed.dry_run);
     let format = computed.ledger_format;
+    let nulls = format >= 4;
     let footer = payout_list_footer(computed);
     let batch_id = outcome.batch_id.as_str();
     let settled_rows = outcome.settlements.len();
@@ -133,18 +141,18 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
     };
     type Render<'a> = Box<dyn Fn(&mut OutputWriter) -> Result<()> + Sync + 'a>;
     let reversals = Some(outcome.reversals.len() as u64);
-    let files: [(&'static str, Option<u64>, Render); 11] = [
+    let files: [(&'static str, Option<u64>, Render); 13] = [
         ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w, format))),
         (
             "settlements.parquet",
             settled,
-            Box::new(|w| frame::settlements_parquet(batch_id, settled_rows, fill_settlements, w, |_| Ok(()))),
+            Box::new(|w| frame::settlements_parquet(batch_id, nulls, settled_rows, fill_settlements, w, |_| Ok(()))),
         ),
         ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w, format))),
         (
             "exceptions.parquet",
             exceptions,
-            Box::new(|w| frame::exceptions_parquet(batch_id, &outcome.exceptions, w, |_, _| Ok(()))),
+            Box::new(|w| frame::exceptions_parquet(batch_id, nulls, &outcome.exceptions, w, |_, _| Ok(()))),
         ),
         ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w, format))),
         ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w, format))),
@@ -154,12 +162,29 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             None,
             Box::new(|w| whole(workbook::settlement_workbook(outcome, summary, dry_run, footer.as_deref(), format), w)),
         ),
-        ("report.html", None, Box::new(|w| whole(Ok(html::report_html(outcome, summary, dry_run).into_bytes()), w))),
+        (
+            "report.html",
+            None,
+            Box::new(|w| whole(Ok(html::report_html(outcome, summary, dry_run, format).into_bytes()), w)),
+        ),
         ("reversals.csv", reversals, Box::new(|w| report::reversals_csv(outcome, w, format))),
         (
             "reversals.parquet",
             reversals,
-            Box::new(|w| frame::reversals_parquet(batch_id, &outcome.reversals, w, |_| Ok(()))),
+            Box::new(|w| frame::reversals_parquet(batch_id, nulls, &outcome.reversals, w, |_| Ok(()))),
+        ),
+        (
+            "payouts.parquet",
+            Some(outcome.payouts.len() as u64),
+            Box::new(|w| frame::payouts_parquet(batch_id, &outcome.payouts, w)),
+        ),
+        (
+            "enterprise_usage.parquet",
+            Some(outcome.usage.len() as u64),
+            Box::new(|w| {
+                let rows: Vec<_> = outcome.usage.iter().map(|u| (u, outcome.enterprise(u))).collect();
+                frame::usage_parquet(batch_id, &rows, w)
+            }),
         ),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
@@ -174,7 +199,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             settled,
             Box::new(|csv, parquet| {
                 let mut csv = report::SettlementsCsv::new(csv, batch_id, format)?;
-                frame::settlements_parquet(batch_id, settled_rows, fill_settlements, parquet, |group| {
+                frame::settlements_parquet(batch_id, nulls, settled_rows, fill_settlements, parquet, |group| {
                     csv.write(group)
                 })?;
                 csv.finish()
@@ -187,7 +212,9 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             Box::new(|csv, parquet| {
                 let mut csv = report::ExceptionsCsv::new(csv, batch_id, format)?;
                 let rows = &outcome.exceptions;
-                frame::exceptions_parquet(batch_id, rows, parquet, |group, messages| csv.write(group, messages))?;
+                frame::exceptions_parquet(batch_id, nulls, rows, parquet, |group, messages| {
+                    csv.write(group, messages)
+                })?;
                 csv.finish()
             }),
         ),
@@ -197,7 +224,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             reversals,
             Box::new(|csv, parquet| {
                 let mut rows = report::ReversalsCsv::new(csv, batch_id, format)?;
-                frame::reversals_parquet(batch_id, &outcome.reversals, parquet, |group| rows.write(group))?;
+                frame::reversals_parquet(batch_id, nulls, &outcome.reversals, parquet, |group| rows.write(group))?;
                 rows.finish()
             }),
         ),

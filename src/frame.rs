@@ -7,7 +7,7 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::rules::codes::ExceptionRow;
-use crate::rules::outputs::{ReversalRow, SettlementRow};
+use crate::rules::outputs::{PayoutRow, ReversalRow, SettlementRow, UsageRow};
 use crate::schema::output::{self, Cell, Kind};
 use crate::{Error, Result};
 
@@ -146,6 +146,7 @@ fn write_parquet<W: std::io::Write + Send>(
 /// (replacing what it held).
 pub fn settlements_parquet(
     batch_id: &str,
+    nulls: bool,
     rows: usize,
     fill: impl Fn(std::ops::Range<usize>, &mut Vec<SettlementRow>) + Send + Sync,
     out: impl std::io::Write + Send,
@@ -158,7 +159,7 @@ pub fn settlements_parquet(
         out,
         |group, group_rows: &mut Vec<SettlementRow>| {
             fill(group, group_rows);
-            settlements_frame(batch_id, group_rows)
+            settlements_frame(batch_id, group_rows, nulls)
         },
         |_, group_rows| also(group_rows),
     )
@@ -195,22 +196,26 @@ fn write_parquet_with_twin<B: Default + Send>(
 /// Column builders filled in one pass over the rows: a row is 400 bytes,
 /// so a pass per column would stream the whole row group from memory 27
 /// times. The columns, their order and kinds come from the schema.
-fn settlements_frame(batch_id: &str, rows: &[SettlementRow]) -> Result<DataFrame> {
-    schema_frame("settlements frame", &output::SETTLEMENTS, rows, |row, cells| {
+fn settlements_frame(batch_id: &str, rows: &[SettlementRow], nulls: bool) -> Result<DataFrame> {
+    schema_frame("settlements frame", &output::SETTLEMENTS, rows, nulls, |row, cells| {
         row.for_each_cell(batch_id, |cell| cells.push(cell))
     })
 }
 
 /// A frame of the schema's `columns`, filled in one pass over `rows`:
 /// `row_cells` hands each row's cells, in the columns' order, to the filler.
+/// With `nulls` (ledger format 4 on) an absent value — empty text, an
+/// empty cell — is null; before, empty text stayed empty text.
 fn schema_frame<R>(
     what: &str,
     columns: &[output::Column],
     rows: &[R],
+    nulls: bool,
     mut row_cells: impl FnMut(&R, &mut Filler),
 ) -> Result<DataFrame> {
     let n = rows.len();
-    let mut filler = Filler { builders: columns.iter().map(|c| Builder::new(c.name, c.kind, n)).collect(), at: 0 };
+    let builders = columns.iter().map(|c| Builder::new(c.name, c.kind, n, nulls)).collect();
+    let mut filler = Filler { builders, at: 0 };
     for row in rows {
         filler.at = 0;
         row_cells(row, &mut filler);
@@ -234,29 +239,44 @@ impl Filler {
 
 /// One column being filled, as its kind is stored in Parquet: text as
 /// UTF-8, money as Decimal(18, 2), dates as dates, counts as UInt64.
+/// Money and count columns note the rows without a value (an empty cell),
+/// few or none, apart from the values.
 enum Builder {
-    Text(StringChunkedBuilder),
-    Money(Vec<i128>),
+    Text { builder: StringChunkedBuilder, empty_is_null: bool },
+    Money(Vec<i128>, Vec<bool>),
     Date(Vec<i32>),
-    Count(Vec<u64>),
+    Count(Vec<u64>, Vec<bool>),
 }
 
 impl Builder {
-    fn new(name: &str, kind: Kind, capacity: usize) -> Builder {
+    fn new(name: &str, kind: Kind, capacity: usize, nulls: bool) -> Builder {
         match kind {
-            Kind::Text | Kind::InputText => Builder::Text(StringChunkedBuilder::new(name.into(), capacity)),
-            Kind::Money => Builder::Money(Vec::with_capacity(capacity)),
+            Kind::Text | Kind::InputText => {
+                Builder::Text { builder: StringChunkedBuilder::new(name.into(), capacity), empty_is_null: nulls }
+            }
+            Kind::Money => Builder::Money(Vec::with_capacity(capacity), Vec::new()),
             Kind::Date => Builder::Date(Vec::with_capacity(capacity)),
-            Kind::Count => Builder::Count(Vec::with_capacity(capacity)),
+            Kind::Count => Builder::Count(Vec::with_capacity(capacity), Vec::new()),
         }
     }
 
     fn push(&mut self, cell: Cell) {
         match (self, cell) {
-            (Builder::Text(b), Cell::Text(text) | Cell::InputText(text)) => b.append_value(text),
-            (Builder::Money(fen), Cell::Money(amount)) => fen.push(mantissa_fen(amount)),
+            (Builder::Text { builder, empty_is_null: true }, Cell::Text("") | Cell::InputText("")) => {
+                builder.append_null()
+            }
+            (Builder::Text { builder, .. }, Cell::Text(text) | Cell::InputText(text)) => builder.append_value(text),
+            (Builder::Money(fen, _), Cell::Money(amount)) => fen.push(mantissa_fen(amount)),
             (Builder::Date(days_since), Cell::Date(date)) => days_since.push(days(date)),
-            (Builder::Count(values), Cell::Count(value)) => values.push(value),
+            (Builder::Count(values, _), Cell::Count(value)) => values.push(value),
+            (Builder::Money(fen, valid), Cell::Empty) => {
+                mark_null(valid, fen.len());
+                fen.push(0);
+            }
+            (Builder::Count(values, valid), Cell::Empty) => {
+                mark_null(valid, values.len());
+                values.push(0);
+            }
             (_, cell) => {
                 unreachable!("a cell of kind {:?} in another column: the row and the schema disagree", cell.kind())
             }
@@ -265,12 +285,33 @@ impl Builder {
 
     fn finish(self, name: &str) -> Result<Column> {
         Ok(match self {
-            Builder::Text(b) => b.finish().into_series().into_column(),
-            Builder::Money(fen) => money_column(name, fen)?,
+            Builder::Text { builder, .. } => builder.finish().into_series().into_column(),
+            Builder::Money(fen, valid) => {
+                let column = money_column(name, fen)?;
+                with_nulls(column, valid)?
+            }
             Builder::Date(days_since) => date_column(name, days_since),
-            Builder::Count(values) => Column::new(name.into(), values),
+            Builder::Count(values, valid) => with_nulls(Column::new(name.into(), values), valid)?,
         })
     }
+}
+
+/// Notes that row `at` has no value: `valid` holds a flag per row once
+/// the first null is seen (and nothing while there is none).
+fn mark_null(valid: &mut Vec<bool>, at: usize) {
+    valid.resize(at, true);
+    valid.push(false);
+}
+
+/// The column with nulls where `valid` says false (rows past its end are valid).
+fn with_nulls(column: Column, mut valid: Vec<bool>) -> Result<Column> {
+    if valid.is_empty() {
+        return Ok(column);
+    }
+    valid.resize(column.len(), true);
+    let mask = BooleanChunked::from_slice("valid".into(), &valid);
+    let nulls = Column::full_null(column.name().clone(), column.len(), column.dtype());
+    column.zip_with(&mask, &nulls).map_err(internal("null values"))
 }
 
 /// exceptions.parquet, columns as rules 6 orders them. The messages of each
@@ -279,6 +320,7 @@ impl Builder {
 /// exceptions.csv when both are rendered.
 pub fn exceptions_parquet(
     batch_id: &str,
+    nulls: bool,
     rows: &[ExceptionRow],
     out: impl std::io::Write + Send,
     mut also: impl FnMut(&[ExceptionRow], &[&str]) -> Result<()> + Send,
@@ -288,7 +330,7 @@ pub fn exceptions_parquet(
         rows.len(),
         Grouping::of(rows.len()),
         out,
-        |_, group| exceptions_frame(batch_id, &rows[group]),
+        |_, group| exceptions_frame(batch_id, &rows[group], nulls),
         |_, group, frame| {
             let messages = frame.column("message").and_then(Column::str).map_err(internal("exceptions.parquet"))?;
             // Built just above from a message per row: no nulls.
@@ -302,6 +344,7 @@ pub fn exceptions_parquet(
 /// `also` gets the rows for the CSV twin.
 pub fn reversals_parquet(
     batch_id: &str,
+    nulls: bool,
     rows: &[ReversalRow],
     out: impl std::io::Write + Send,
     mut also: impl FnMut(&[ReversalRow]) -> Result<()> + Send,
@@ -312,7 +355,7 @@ pub fn reversals_parquet(
         Grouping::of(rows.len()),
         out,
         |_, group| {
-            schema_frame("reversals frame", &output::REVERSALS, &rows[group], |row, cells| {
+            schema_frame("reversals frame", &output::REVERSALS, &rows[group], nulls, |row, cells| {
                 row.for_each_cell(batch_id, |cell| cells.push(cell))
             })
         },
@@ -320,11 +363,50 @@ pub fn reversals_parquet(
     )
 }
 
+/// payouts.parquet (ledger format 4 on): the payout list's rows, as
+/// payouts.csv has them, money as Decimal(18, 2).
+pub fn payouts_parquet(batch_id: &str, rows: &[PayoutRow], out: impl std::io::Write + Send) -> Result<()> {
+    write_parquet(
+        "payouts.parquet",
+        rows.len(),
+        Grouping::of(rows.len()),
+        out,
+        |_, group| {
+            schema_frame("payouts frame", &output::PAYOUTS, &rows[group], true, |row, cells| {
+                row.for_each_cell(batch_id, true, |cell| cells.push(cell))
+            })
+        },
+        |_, _, _| Ok(()),
+    )
+}
+
+/// enterprise_usage.parquet (ledger format 4 on): quota use per enterprise
+/// as enterprise_usage.csv has it, each row with its enterprise's id and
+/// name; one no longer in the registry has a null tier, quota and remainder.
+pub fn usage_parquet(
+    batch_id: &str,
+    rows: &[(&UsageRow, (&str, &str))],
+    out: impl std::io::Write + Send,
+) -> Result<()> {
+    write_parquet(
+        "enterprise_usage.parquet",
+        rows.len(),
+        Grouping::of(rows.len()),
+        out,
+        |_, group| {
+            schema_frame("usage frame", &output::USAGE, &rows[group], true, |(row, enterprise), cells| {
+                row.for_each_cell(batch_id, *enterprise, true, |cell| cells.push(cell))
+            })
+        },
+        |_, _, _| Ok(()),
+    )
+}
+
 /// The columns, their order and kinds come from the schema; each row's
 /// message is built once, straight into the frame's message column.
-fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow]) -> Result<DataFrame> {
+fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow], nulls: bool) -> Result<DataFrame> {
     let mut message = String::new();
-    schema_frame("exceptions frame", &output::EXCEPTIONS, rows, |row, cells| {
+    schema_frame("exceptions frame", &output::EXCEPTIONS, rows, nulls, |row, cells| {
         message.clear();
         row.push_message(&mut message);
         row.for_each_cell(batch_id, &message, |cell| cells.push(cell));

@@ -535,5 +535,38 @@ fn a_format_2_store_still_verifies() {
     let out = w.run(&["run", "job.toml", "--batch", "2025-Q3"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("ledger format 2") && stderr.contains("format 3"), "{stderr}");
+    assert!(stderr.contains("ledger format 2") && stderr.contains("format 4"), "{stderr}");
+}
+
+/// A year begun in ledger format 3 (the example's first three quarters
+/// with corrections, written by the tool before format 4) verifies byte for
+/// byte and is continued in format 3: the fourth quarter is written in the
+/// year's layout (no payouts.parquet), settles as the hand-computed example
+/// says, and the store verifies; a new service year would start in format 4.
+#[test]
+fn a_format_3_year_is_continued_in_format_3() {
+    let w = Workdir::with_corrections();
+    let fixture = crate::workdir::repo().join("fixtures/ledger-format-3");
+    let status = Command::new("cp").arg("-a").arg(&fixture).arg(w.path("ledger")).status().unwrap();
+    assert!(status.success());
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.ends_with("3 个批次验证一致 (3 batches verified)\n"), "{text}");
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
+    assert_eq!(manifest["ledger_format"], 3);
+    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 11);
+    assert!(!w.path("out/2025-Q4/payouts.parquet").exists());
+    let fresh = Workdir::with_corrections();
+    for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
+        fresh.run_ok(&["run", "job.toml", "--batch", quarter]);
+    }
+    for name in ["settlements.csv", "payouts.csv", "reversals.csv", "enterprise_usage.csv"] {
+        let path = format!("out/2025-Q4/{name}");
+        assert_eq!(w.read(&path), fresh.read(&path), "{name}: the same money in either format");
+    }
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.ends_with("4 个批次验证一致 (4 batches verified)\n"), "{text}");
 }

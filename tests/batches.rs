@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::workdir::{P1, P2, Workdir, read_csv};
 
-const OUTPUTS: [&str; 11] = [
+const OUTPUTS: [&str; 13] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -17,6 +17,8 @@ const OUTPUTS: [&str; 11] = [
     "report.html",
     "reversals.csv",
     "reversals.parquet",
+    "payouts.parquet",
+    "enterprise_usage.parquet",
 ];
 
 fn payouts(w: &Workdir, batch: &str) -> BTreeMap<String, (String, String, String)> {
@@ -246,4 +248,55 @@ fn every_contract_row_in_exactly_one_of_settlements_or_errors() {
     let mut all: Vec<u64> = settled.iter().chain(&errors).map(|r| r.parse().unwrap()).collect();
     all.sort();
     assert_eq!(all, (1..=14).collect::<Vec<u64>>());
+}
+
+/// From ledger format 4 the payout list and quota use are Parquet files as
+/// well, money as Decimal(18, 2); in every Parquet table an absent value is
+/// null, never empty text, and each table holds what its CSV file holds.
+#[test]
+fn every_table_is_parquet_with_nulls_for_absent_values() {
+    use polars::prelude::*;
+    let w = Workdir::with_corrections();
+    for quarter in ["2025-Q1", "2025-Q2"] {
+        w.run_ok(&["run", "job.toml", "--batch", quarter]);
+    }
+    // The enterprise whose contract Q3 claws back leaves the registry: its
+    // usage row has no tier or quota.
+    let registry = String::from_utf8(w.read("data/enterprises.csv")).unwrap();
+    let kept: Vec<&str> = registry.lines().filter(|l| !l.starts_with("91450100MA5KEX001C")).collect();
+    w.write("data/enterprises.csv", kept.join("\n") + "\n");
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q3"]);
+    for table in ["settlements", "exceptions", "payouts", "enterprise_usage", "reversals"] {
+        let csv = w.csv(&format!("out/2025-Q3/{table}.csv"));
+        let bytes = w.read(&format!("out/2025-Q3/{table}.parquet"));
+        let frame = ParquetReader::new(std::io::Cursor::new(bytes.clone())).finish().unwrap();
+        let text = voucher_settle::frame::parquet_rows(&bytes).unwrap();
+        assert_eq!(frame.height(), csv.len(), "{table}");
+        assert!(!csv.is_empty(), "{table}: the example's third quarter has rows");
+        let header: Vec<&str> = csv[0].keys().map(String::as_str).collect();
+        let mut parquet_header: Vec<&str> = text.header.iter().map(String::as_str).collect();
+        parquet_header.sort();
+        assert_eq!(header, parquet_header, "{table}: the same columns");
+        for name in header {
+            let column = frame.column(name).unwrap();
+            let empty = csv.iter().filter(|r| r[name].is_empty()).count();
+            assert_eq!(column.null_count(), empty, "{table}.{name}: null exactly where the CSV is empty");
+            if name.contains("amount") || name.ends_with("_before") || name == "quota" {
+                assert_eq!(column.dtype(), &DataType::Decimal(18, 2), "{table}.{name}");
+            }
+            for (row, stored) in csv.iter().zip(&text.rows) {
+                let value = text.cell(stored, name);
+                let written = &row[name];
+                // A CSV text cell a spreadsheet would run as a formula carries a leading '.
+                assert!(
+                    written == value || *written == format!("'{value}"),
+                    "{table}.{name}: {written:?} vs {value:?}"
+                );
+            }
+        }
+    }
+    let usage = w.csv("out/2025-Q3/enterprise_usage.csv");
+    assert!(usage.iter().any(|r| r["tier"].is_empty()), "an enterprise no longer listed: a null tier");
+    let exceptions = w.csv("out/2025-Q3/exceptions.csv");
+    assert!(exceptions.iter().any(|r| r["contract_id"].is_empty()), "a registry row: a null contract id");
 }

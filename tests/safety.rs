@@ -192,7 +192,7 @@ fn the_payout_list_footer_names_the_ledger_state() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&w.read("ledger/batches/000002_2025-Q2/manifest.json")).unwrap();
     let previous = manifest["prev_manifest_sha256"].as_str().unwrap();
-    assert_eq!(manifest["ledger_format"], 3);
+    assert_eq!(manifest["ledger_format"], 4);
     let footer = unzip_entry(&w.read("out/2025-Q2/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(footer.contains("<oddFooter>") && footer.contains(previous), "{footer}");
     assert!(footer.contains("批次 batch 2025-Q2") && footer.contains("第 &amp;P 页 共 &amp;N 页"), "{footer}");
@@ -339,4 +339,30 @@ fn names_in(dir: &std::path::Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The command line speaks Chinese and English like every other message:
+/// each command's help, and a usage error (exit 2) named in Chinese before
+/// clap's English words.
+#[test]
+fn help_and_usage_errors_are_bilingual() {
+    let w = Workdir::new();
+    for args in [vec!["--help"], vec!["run", "--help"], vec!["verify", "--help"], vec!["explain", "--help"]] {
+        let help = w.run_ok(&args);
+        for wanted in ["用法 Usage:", "选项 Options", "显示帮助 Print help"] {
+            assert!(help.contains(wanted), "{args:?}: {wanted} in {help}");
+        }
+    }
+    let help = w.run_ok(&["run", "--help"]);
+    assert!(help.contains("试算：只生成报表，不提交账本 Write the reports"), "{help}");
+    for (args, zh) in [
+        (vec!["run", "job.toml", "--bogus"], "未知参数"),
+        (vec!["verify"], "缺少必填参数"),
+        (vec!["frobnicate"], "未知命令"),
+    ] {
+        let out = w.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(zh) && stderr.contains("error:"), "{args:?}: {stderr}");
+    }
 }

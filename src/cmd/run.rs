@@ -13,7 +13,9 @@ use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
 use crate::job::load_policy;
 use crate::job::{BatchRequest, JobSpec, load_job, service_year_and_ledger, today_in_china};
-use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, Staging};
+use crate::ledger::{
+    CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, OLDEST_WRITTEN_FORMAT, Staging,
+};
 use crate::output::{Destination, Folder, OutputFile, Publication};
 use crate::progress::Progress;
 use crate::report::Summary;
@@ -23,26 +25,27 @@ use crate::rules::dates::parse_date;
 use crate::rules::policy::Policy;
 use crate::{Error, Result, TOOL_VERSION, report};
 
-/// Settle one batch of a service year and commit it to the ledger store.
+/// 结算一个批次并提交账本 Settle one batch of a service year and commit it to the ledger store.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// The job file (TOML): policy, ledger, output folder and the five inputs.
+    /// 作业文件（TOML）：政策、账本、输出目录和五个输入 The job file (TOML): policy, ledger, output folder and the five inputs.
     pub job: PathBuf,
+    /// 批次号：`YYYY-Qn`、补结算 `YYYY-FU-yyyyQn`、带 --cutoff 的其他编号，或 `auto`（按序结算已结束且未提交的各季度）
     /// Batch id: `YYYY-Qn` (cut off on the quarter's last day), a follow-up
     /// `YYYY-FU-yyyyQn`, another id with --cutoff, or `auto`: every quarter
     /// ended as of --as-of (default: today, China time) not yet committed, in order.
     #[arg(long)]
     pub batch: String,
-    /// With `--batch auto`: the date to resolve against (YYYY-MM-DD).
+    /// 与 `--batch auto` 同用：按此日期判断（YYYY-MM-DD） With `--batch auto`: the date to resolve against (YYYY-MM-DD).
     #[arg(long)]
     pub as_of: Option<String>,
-    /// Cutoff date (YYYY-MM-DD): contracts completed after it wait for a later batch.
+    /// 截止日期（YYYY-MM-DD），之后完成的合同留待后续批次 Cutoff date (YYYY-MM-DD): contracts completed after it wait for a later batch.
     #[arg(long)]
     pub cutoff: Option<String>,
-    /// Write the reports to the output folder but commit nothing to the ledger.
+    /// 试算：只生成报表，不提交账本 Write the reports to the output folder but commit nothing to the ledger.
     #[arg(long)]
     pub dry_run: bool,
-    /// No progress display on stderr.
+    /// 不显示进度 No progress display on stderr.
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -161,7 +164,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         let restore_into = (!args.dry_run).then_some(job.output.as_path());
         return already_committed(&ledger, done, &policy_entry, &input_entries, restore_into);
     }
-    refuse_other_format(&committed, &job)?;
+    let ledger_format = format_for_year(&committed, &job)?;
     refuse_out_of_order(&committed, &job)?;
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year)?;
@@ -169,7 +172,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         batch_id: &job.batch.id,
         service_year: job.service_year,
         cutoff: job.batch.cutoff,
-        ledger_format: LEDGER_FORMAT,
+        ledger_format,
         prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.as_str()),
     };
     let mut archive: Vec<(PathBuf, String)> =
@@ -209,7 +212,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     );
     let manifest = Manifest {
         tool_version: TOOL_VERSION.to_string(),
-        ledger_format: LEDGER_FORMAT,
+        ledger_format,
         sequence,
         batch_id: job.batch.id.clone(),
         service_year: job.service_year,
@@ -440,22 +443,30 @@ fn already_committed(
     })
 }
 
-/// A store's batches of one service year are all of one ledger format: a
-/// new format starts with a new service year. A store written by a newer
-/// tool is left alone.
-fn refuse_other_format(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {
-    let Some(last) = committed.last() else { return Ok(()) };
-    let format = last.manifest.ledger_format;
-    let same_year = committed.iter().any(|b| b.manifest.service_year == job.service_year);
-    if format > LEDGER_FORMAT || (format < LEDGER_FORMAT && same_year) {
-        return Err(Error::Input(format!(
+/// The ledger format the batch is written in. A store's batches of one
+/// service year are all of one format (rules 9.6): a year the store has no
+/// batch of starts in this tool's format; a year begun in a format this
+/// tool still writes goes on in it; a year begun in an older one cannot be
+/// continued. A store written by a newer tool is left alone.
+fn format_for_year(committed: &[CommittedBatch], job: &JobSpec) -> Result<u32> {
+    let Some(last) = committed.last() else { return Ok(LEDGER_FORMAT) };
+    let year = committed.iter().rev().find(|b| b.manifest.service_year == job.service_year);
+    let format = year.map_or(LEDGER_FORMAT, |b| b.manifest.ledger_format);
+    let refused = |batch: &CommittedBatch, format: u32| {
+        Error::Input(format!(
             "账本格式 {format}（批次 {}）与本工具的格式 {LEDGER_FORMAT} 不同，本服务年度不能续写 \
-             (the store's last batch {} is in ledger format {format}; this tool writes format {LEDGER_FORMAT}, \
-             which starts only with a service year the store has no batch of)",
-            last.manifest.batch_id, last.manifest.batch_id
-        )));
+             (the store's batch {} is in ledger format {format}; this tool writes format {LEDGER_FORMAT}, \
+             and continues a service year only in formats {OLDEST_WRITTEN_FORMAT} to {LEDGER_FORMAT})",
+            batch.manifest.batch_id, batch.manifest.batch_id
+        ))
+    };
+    if last.manifest.ledger_format > LEDGER_FORMAT {
+        return Err(refused(last, last.manifest.ledger_format));
     }
-    Ok(())
+    match year {
+        Some(batch) if format < OLDEST_WRITTEN_FORMAT => Err(refused(batch, format)),
+        _ => Ok(format),
+    }
 }
 
 /// Batch order (rules 7): a quarter needs the quarters before it committed,

@@ -26,8 +26,19 @@ pub struct FileEntry {
 /// 3 — corrections (rules 9): the corrections input is archived and listed
 ///     among the inputs, reversals.csv and .parquet are written, payouts.csv
 ///     and enterprise_usage.csv carry the reversal columns, and the workbook
-///     has the sheet 追回清单.
-pub const LEDGER_FORMAT: u32 = 3;
+///     has the sheet 追回清单;
+/// 4 — payouts.parquet and enterprise_usage.parquet are written; an absent
+///     value in any Parquet table is null (before: empty text); the workbook
+///     is laid out for reading and printing (Chinese headings over the
+///     column names, real dates, widths from the values, filters, print
+///     setup, 单位：元, cut sheets saying so at the top, every severity in a
+///     cut 异常清单).
+pub const LEDGER_FORMAT: u32 = 4;
+
+/// The oldest format `run` still writes: a service year begun in format 3
+/// is continued in format 3, so a new tool can finish a year an older one
+/// began (rules 9.6: a new format starts with a new service year).
+pub const OLDEST_WRITTEN_FORMAT: u32 = 3;
 
 fn format_one() -> u32 {
     1

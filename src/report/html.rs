@@ -1,6 +1,10 @@
 //! report.html: one self-contained page (inline CSS and SVG, no external
 //! asset, opens offline) with the batch summary, payouts by provider (top
-//! 20), quota use by tier and exception counts by code.
+//! 20), quota use by tier and exception counts by code. From ledger format
+//! 4 on it reads on any screen from 360 px up (each bar a row of its own
+//! that scales, long names shortened with the full name on hover, wide
+//! tables scrolling), names every code in Chinese beside it, and prints
+//! each heading with its chart.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +14,7 @@ use rust_decimal::Decimal;
 use crate::engine::BatchOutcome;
 use crate::report::Summary;
 use crate::report::capital::to_capital;
+use crate::rules::codes::Code;
 use crate::rules::money::format_money;
 
 /// Escapes text for HTML element content and attribute values.
@@ -81,10 +86,70 @@ fn bar_chart(bars: &[(String, Decimal, String)], color: &str) -> String {
     svg
 }
 
+/// Bars that scale with the page (format 4 on): each a row of a label
+/// (shortened on narrow screens, in full on hover), a bar drawn as an SVG
+/// that stretches with the row, and its value.
+fn bar_rows(bars: &[(String, Decimal, String)], color: &str) -> String {
+    if bars.is_empty() {
+        return "<p class=\"none\">无 none</p>".to_string();
+    }
+    let max = bars.iter().map(|(_, v, _)| *v).max().unwrap_or(Decimal::ONE).max(Decimal::new(1, 2));
+    let mut html = String::from("<div class=\"bars\">");
+    for (label, value, text) in bars {
+        // Bar length in tenths of a percent of the row, from the exact ratio.
+        let length = (*value * Decimal::from(1000) / max).round().to_string().parse::<u32>().unwrap_or(0).max(5);
+        let (label, text) = (escape(label), escape(text));
+        let _ = write!(
+            html,
+            "<div class=\"bar\"><span class=\"label\" title=\"{label}\">{label}</span>\
+             <svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{label}: {text}\">\
+             <rect width=\"{length}\" height=\"10\" fill=\"{color}\"><title>{label}: {text}</title></rect></svg>\
+             <span class=\"value\">{text}</span></div>"
+        );
+    }
+    html.push_str("</div>");
+    html
+}
+
+/// A code with its meaning in Chinese beside it.
+fn code_label(code: &str) -> String {
+    match Code::parse(code) {
+        Some(known) => format!("{code} {}", known.text_zh()),
+        None => code.to_string(),
+    }
+}
+
+/// What format 4 adds to the page's head: the viewport, and the styles of
+/// narrow screens and print.
+const RESPONSIVE_STYLE: &str = r#"<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body { margin: 16px; max-width: 1100px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+td, th { overflow-wrap: break-word; } td.n, .ok, .bad { white-space: nowrap; }
+.bars { max-width: 900px; }
+.bar { display: flex; align-items: center; gap: 8px; margin: 3px 0; font-size: 13px; }
+.bar .label { flex: 0 0 38%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; text-align: right; }
+.bar svg { flex: 1 1 0; min-width: 40px; height: 14px; }
+.bar .value { flex: 0 0 auto; min-width: 5em; font-variant-numeric: tabular-nums; }
+@media (max-width: 600px) {
+  body { margin: 8px; }
+  .bar { flex-wrap: wrap; }
+  .bar .label { flex: 1 1 100%; text-align: left; }
+  .card { min-width: 0; flex: 1 1 40%; }
+}
+@media print {
+  h2 { break-after: avoid; page-break-after: avoid; }
+  .bars, table, .cards { break-inside: avoid; page-break-inside: avoid; }
+  .scroll { overflow: visible; }
+}
+</style>
+"#;
+
 /// The report page; a dry run's says 试算 (dry run, not for payment) in its
 /// title and in a banner above everything else.
-pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> String {
-    let page = report_page(outcome, summary);
+/// `format` is the batch's ledger format (its layout, see the module).
+pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool, format: u32) -> String {
+    let page = report_page(outcome, summary, format >= 4);
     if !dry_run {
         return page;
     }
@@ -92,7 +157,12 @@ pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool) -> 
     page.replacen("<title>", "<title>试算 DRY RUN ", 1).replacen("<body>\n", &format!("<body>\n{BANNER}"), 1)
 }
 
-fn report_page(outcome: &BatchOutcome, summary: &Summary) -> String {
+fn report_page(outcome: &BatchOutcome, summary: &Summary, responsive: bool) -> String {
+    let chart = |bars: &[(String, Decimal, String)], color: &str| {
+        if responsive { bar_rows(bars, color) } else { bar_chart(bars, color) }
+    };
+    // Wide tables scroll on a narrow screen (format 4 on).
+    let (open, close) = if responsive { ("<div class=\"scroll\">\n", "\n</div>") } else { ("", "") };
     let s = summary;
     let c = &s.control_totals;
     let mut payouts: Vec<_> = outcome.payouts.iter().collect();
@@ -106,8 +176,14 @@ fn report_page(outcome: &BatchOutcome, summary: &Summary) -> String {
             (name, p.approved_amount_batch, grouped(p.approved_amount_batch))
         })
         .collect();
-    let code_bars: Vec<(String, Decimal, String)> =
-        s.codes.iter().map(|(code, n)| (code.clone(), Decimal::from(*n), n.to_string())).collect();
+    let code_bars: Vec<(String, Decimal, String)> = s
+        .codes
+        .iter()
+        .map(|(code, n)| {
+            let label = if responsive { code_label(code) } else { code.clone() };
+            (label, Decimal::from(*n), n.to_string())
+        })
+        .collect();
 
     // Quota use by tier: enterprises, quota, used this batch, used in the year.
     let mut tiers: BTreeMap<u32, (u64, Decimal, Decimal, Decimal)> = BTreeMap::new();
@@ -154,7 +230,7 @@ th {{ background: #eef3fa; }} .n {{ text-align: right; font-variant-numeric: tab
 svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
 .none {{ color: #777; }} .meta {{ color: #555; }}
 </style>
-</head>
+{responsive_style}</head>
 <body>
 <h1>服务券兑付结算报告 Settlement report — {batch}</h1>
 <p class="meta">服务年度 service year {year} · 截止 cutoff {cutoff} · 政策 policy {policy}</p>
@@ -167,20 +243,20 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
 <div class="card"><div>兑付服务商 providers paid</div><div class="v">{providers}</div></div>
 </div>
 <h2>控制总数 Control totals</h2>
-<table>
+{open}<table>
 <tr><th>检查 check</th><th>数值 values</th><th>结果 result</th></tr>
 <tr><td>合同行 = 兑付行 + 错误行 rows in = settled + errors</td><td class="n">{c_in} = {c_settled} + {c_errors}</td><td>{m_rows}</td></tr>
 <tr><td>核定合计 = 兑付清单合计 approved = payouts</td><td class="n">{c_approved} = {c_payouts}</td><td>{m_payouts}</td></tr>
 <tr><td>年度累计不超上限 year-to-date within caps</td><td class="n">{c_caps} checked</td><td>{m_caps}</td></tr>
 <tr><td>每行核定 ≤ 申报且 ≤ 比例限额 approved ≤ claim and ≤ rate limit</td><td></td><td>{m_rate}</td></tr>
-</table>
+</table>{close}
 <h2>服务商兑付金额（前 20） Payouts by provider (top 20)</h2>
 {payout_chart}
 <h2>按配额档的配额使用 Quota use by tier</h2>
-<table>
+{open}<table>
 <tr><th>配额档 tier</th><th>企业数 enterprises</th><th>配额合计 quota</th><th>本批使用 used this batch</th><th>年度累计 used this year</th><th>使用率 share used</th></tr>
 {tier_rows}
-</table>
+</table>{close}
 {tier_chart}
 <h2>异常代码统计 Exceptions by code</h2>
 {code_chart}
@@ -208,17 +284,18 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
         c_caps = c.caps_checked,
         m_caps = mark(c.caps_hold),
         m_rate = mark(c.rows_within_claim_and_rate),
-        payout_chart = bar_chart(&payout_bars, "#3b7dd8"),
+        payout_chart = chart(&payout_bars, "#3b7dd8"),
         tier_rows = tier_rows,
-        tier_chart = bar_chart(&tier_bars, "#2a9d8f"),
-        code_chart = bar_chart(&code_bars, "#e76f51"),
-        corrections = corrections_section(s),
+        tier_chart = chart(&tier_bars, "#2a9d8f"),
+        code_chart = chart(&code_bars, "#e76f51"),
+        corrections = corrections_section(s, responsive),
+        responsive_style = if responsive { RESPONSIVE_STYLE } else { "" },
     )
 }
 
 /// The corrections of the batch (rules 9.4), by action and by code, with
 /// their control totals; nothing for a batch without a corrections input.
-fn corrections_section(s: &Summary) -> String {
+fn corrections_section(s: &Summary, responsive: bool) -> String {
     let (Some(summary), Some(k)) = (&s.corrections, &s.control_totals.corrections) else {
         return String::new();
     };
@@ -230,22 +307,24 @@ fn corrections_section(s: &Summary) -> String {
         let _ = write!(rows, "<tr><td>执行 applied: {}</td><td class=\"n\">{n}</td></tr>", escape(action));
     }
     for (code, n) in &summary.codes {
-        let _ = write!(rows, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", escape(code));
+        let label = if responsive { code_label(code) } else { code.clone() };
+        let _ = write!(rows, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", escape(&label));
     }
+    let (open, close) = if responsive { ("<div class=\"scroll\">\n", "\n</div>") } else { ("", "") };
     let reversed: Decimal = summary.reversed_total.parse().unwrap_or_default();
     let owed: Decimal = summary.owed_total.parse().unwrap_or_default();
     format!(
         r#"<h2>更正（冲正、追回、暂缓） Corrections</h2>
 <p>更正记录 correction rows {rows_in} · 冲正追回合计 taken back {reversed} 元 · 应退回服务商 providers owing back {owing}（{owed} 元，{owed_capital}）</p>
-<table>
+{open}<table>
 <tr><th>处理方式或代码 action or code</th><th>行数 rows</th></tr>
 {rows}
-</table>
-<table>
+</table>{close}
+{open}<table>
 <tr><th>检查 check</th><th>数值 values</th><th>结果 result</th></tr>
 <tr><td>更正行 = 冲正追回 + 错误 + 暂缓 + 未用暂缓 + 重复 rows in = reversals + errors + holds + unused holds + duplicates</td><td class="n">{c_in} = {c_rev} + {c_err} + {c_held} + {c_unused} + {c_dup}</td><td>{m_rows}</td></tr>
 <tr><td>核定 − 冲正追回 = 净额 approved − taken back = net</td><td class="n">{approved} − {c_reversed} = {c_net}</td><td>{m_net}</td></tr>
-</table>
+</table>{close}
 "#,
         rows_in = summary.rows_in,
         reversed = grouped(reversed),

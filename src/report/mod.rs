@@ -2,6 +2,7 @@
 //! decimals), summary.json and the printed summary.
 
 pub mod capital;
+mod detail_sheet;
 pub mod html;
 pub mod workbook;
 

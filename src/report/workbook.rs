@@ -17,10 +17,11 @@ use rust_xlsxwriter::{
 
 use crate::engine::BatchOutcome;
 use crate::report::capital::to_capital;
+use crate::report::detail_sheet::{DetailFormats, DetailSheet};
 use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
-use crate::rules::codes::Severity;
+use crate::rules::codes::{Code, Severity};
 use crate::rules::money::format_money;
-use crate::schema::output::Cell;
+use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
 
 /// Detail sheets stop here; beyond it they point to the CSV and Parquet
@@ -36,6 +37,16 @@ struct Formats {
     total_money: Format,
     bordered: Format,
     bordered_money: Format,
+    /// A name that wraps within its column (format 4 on).
+    wrapped: Format,
+    unit: Format,
+}
+
+impl Formats {
+    /// The format of a payee's name or a reason on a list to sign.
+    fn name(&self, layout: Layout) -> &Format {
+        if layout.reads() { &self.wrapped } else { &self.bordered }
+    }
 }
 
 fn formats() -> Formats {
@@ -49,6 +60,8 @@ fn formats() -> Formats {
         total_money: Format::new().set_bold().set_border(FormatBorder::Thin).set_num_format("#,##0.00"),
         bordered: Format::new().set_border(FormatBorder::Thin),
         bordered_money: Format::new().set_border(FormatBorder::Thin).set_num_format("#,##0.00"),
+        wrapped: Format::new().set_border(FormatBorder::Thin).set_text_wrap().set_align(FormatAlign::VerticalCenter),
+        unit: Format::new().set_align(FormatAlign::Right),
         header,
     }
 }
@@ -95,10 +108,13 @@ fn build(
     workbook.set_properties(
         &DocProperties::new().set_title(format!("服务券兑付结算 {}", outcome.batch_id)).set_creation_datetime(&created),
     );
-    summary_sheet(workbook.add_worksheet(), summary, &f)?;
+    let layout = Layout { format };
+    // From format 4 every list to sign numbers its pages, a dry run's too.
+    let payout_footer = payout_footer.or(layout.reads().then_some(PAGE_FOOTER));
+    summary_sheet(workbook.add_worksheet(), summary, &f, layout)?;
     let payouts = workbook.add_worksheet();
     if format >= 3 {
-        net_payout_sheet(payouts, outcome, &f)?;
+        net_payout_sheet(payouts, outcome, &f, layout)?;
     } else {
         payout_sheet(payouts, outcome, &f)?;
     }
@@ -107,14 +123,21 @@ fn build(
     }
     if format >= 3 {
         let clawbacks = workbook.add_worksheet();
-        clawback_sheet(clawbacks, outcome, &f)?;
+        clawback_sheet(clawbacks, outcome, &f, layout)?;
         if let Some(footer) = payout_footer {
             clawbacks.set_footer(footer);
         }
     }
-    settlements_sheet(workbook.add_worksheet(), outcome, &f)?;
-    exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
-    usage_sheet(workbook.add_worksheet(), outcome, &f, format)?;
+    if layout.reads() {
+        let d = DetailFormats::new();
+        settlements_detail(workbook.add_worksheet_with_constant_memory()?, outcome, &d)?;
+        exceptions_detail(workbook.add_worksheet_with_constant_memory()?, outcome, &d)?;
+        usage_detail(workbook.add_worksheet_with_constant_memory()?, outcome, &d)?;
+    } else {
+        settlements_sheet(workbook.add_worksheet(), outcome, &f)?;
+        exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
+        usage_sheet(workbook.add_worksheet(), outcome, &f, format)?;
+    }
     if dry_run {
         for sheet in workbook.worksheets_mut() {
             let name = format!("{}（{DRY_RUN_MARK}）", sheet.name());
@@ -125,6 +148,30 @@ fn build(
     workbook.save_to_buffer()
 }
 
+/// What the batch's ledger format asks of the workbook's layout.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    format: u32,
+}
+
+impl Layout {
+    /// Format 4 on: laid out to be read and printed without fixing (widths,
+    /// wrapping names, 单位：元, frozen headers, print setup on every
+    /// sheet, the detail sheets of `detail_sheet`).
+    fn reads(self) -> bool {
+        self.format >= 4
+    }
+}
+
+/// The page footer of a list to sign when no other is given (a dry run).
+const PAGE_FOOTER: &str = "&R&8第 &P 页 共 &N 页";
+
+/// A payee's name as the list shows it: the registry's name, or its credit
+/// code where the registry has none (format 4 on).
+fn payee<'a>(name: &'a str, id: &'a str, layout: Layout) -> &'a str {
+    if layout.reads() && name.trim().is_empty() { id } else { name }
+}
+
 fn header_row(sheet: &mut Worksheet, row: u32, names: &[&str], f: &Formats) -> std::result::Result<(), XlsxError> {
     for (column, name) in names.iter().enumerate() {
         sheet.write_string_with_format(row, column as u16, *name, &f.header)?;
@@ -132,10 +179,21 @@ fn header_row(sheet: &mut Worksheet, row: u32, names: &[&str], f: &Formats) -> s
     Ok(())
 }
 
-fn summary_sheet(sheet: &mut Worksheet, s: &Summary, f: &Formats) -> std::result::Result<(), XlsxError> {
+fn summary_sheet(
+    sheet: &mut Worksheet,
+    s: &Summary,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<(), XlsxError> {
     sheet.set_name("汇总")?;
     sheet.set_paper_size(9); // A4
     sheet.set_print_fit_to_pages(1, 0);
+    if layout.reads() {
+        sheet.set_landscape();
+        sheet.set_freeze_panes(1, 0)?;
+        sheet.set_repeat_rows(0, 0)?;
+        sheet.set_footer(PAGE_FOOTER);
+    }
     sheet.set_column_width(0, 42)?;
     sheet.set_column_width(1, 24)?;
     sheet.set_column_width(2, 14)?;
@@ -214,7 +272,7 @@ fn summary_sheet(sheet: &mut Worksheet, s: &Summary, f: &Formats) -> std::result
 
 fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
     let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
-    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 10.0, 16.0, 16.0, 16.0], &title, f)?;
+    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 10.0, 16.0, 16.0, 16.0], &title, f, Layout { format: 2 })?;
     let names = ["序号", "服务商名称", "统一社会信用代码", "合同数", "本批兑付金额", "年度累计", "年度剩余额度"];
     header_row(sheet, 2, &names, f)?;
     let mut row = 3;
@@ -249,9 +307,14 @@ fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> s
 /// The payout list from ledger format 3 on (rules 9.4): every provider
 /// whose net for the batch is zero or more, paid that net; a provider
 /// whose net is negative is on 追回清单 instead.
-fn net_payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+fn net_payout_sheet(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<(), XlsxError> {
     let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
-    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 8.0, 15.0, 15.0, 16.0, 16.0, 16.0], &title, f)?;
+    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 8.0, 15.0, 15.0, 16.0, 16.0, 16.0], &title, f, layout)?;
     let names = [
         "序号",
         "服务商名称",
@@ -270,7 +333,7 @@ fn net_payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
     let paid = outcome.payouts.iter().filter(|p| p.net_amount_batch() >= Decimal::ZERO);
     for (index, p) in paid.enumerate() {
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
-        sheet.write_string_with_format(row, 1, &p.provider_name, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
         sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
         sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
         let amounts = [
@@ -307,9 +370,14 @@ fn net_payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
 /// 追回清单 (rules 9.4): every reversal and clawback of the batch, then
 /// per provider whose net for the batch is negative the amount it owes
 /// back, in figures and in capital numerals.
-fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+fn clawback_sheet(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<(), XlsxError> {
     let title = format!("冲正、追回清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
-    list_sheet(sheet, "追回清单", &[6.0, 24.0, 30.0, 22.0, 8.0, 14.0, 30.0, 22.0, 12.0, 14.0], &title, f)?;
+    list_sheet(sheet, "追回清单", &[6.0, 24.0, 30.0, 22.0, 8.0, 14.0, 30.0, 22.0, 12.0, 14.0], &title, f, layout)?;
     let names = [
         "序号",
         "合同编号",
@@ -323,18 +391,20 @@ fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) ->
         "原兑付批次",
     ];
     header_row(sheet, 2, &names, f)?;
-    let name_of =
-        |id: &str| outcome.payouts.iter().find(|p| p.provider_id == id).map_or("", |p| p.provider_name.as_str());
+    let name_of = |id: &'_ str| -> String {
+        let name = outcome.payouts.iter().find(|p| p.provider_id == id).map_or("", |p| p.provider_name.as_str());
+        payee(name, id, layout).to_string()
+    };
     let mut row = 3;
     for (index, r) in outcome.reversals.iter().enumerate() {
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
         let c = &r.correction;
         sheet.write_string_with_format(row, 1, c.contract_id.as_str(), &f.bordered)?;
-        sheet.write_string_with_format(row, 2, name_of(&r.provider_id), &f.bordered)?;
+        sheet.write_string_with_format(row, 2, name_of(&r.provider_id), f.name(layout))?;
         sheet.write_string_with_format(row, 3, &r.provider_id, &f.bordered)?;
         sheet.write_string_with_format(row, 4, c.action.name_zh(), &f.bordered)?;
         sheet.write_number_with_format(row, 5, number(r.amount), &f.bordered_money)?;
-        sheet.write_string_with_format(row, 6, &c.reason, &f.bordered)?;
+        sheet.write_string_with_format(row, 6, &c.reason, f.name(layout))?;
         sheet.write_string_with_format(row, 7, &c.reference, &f.bordered)?;
         sheet.write_string_with_format(row, 8, c.decided_on.to_string(), &f.bordered)?;
         sheet.write_string_with_format(row, 9, &r.settled_batch_id, &f.bordered)?;
@@ -357,7 +427,7 @@ fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) ->
     for (index, p) in owing.enumerate() {
         let owed = -p.net_amount_batch();
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
-        sheet.write_string_with_format(row, 1, &p.provider_name, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
         sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
         sheet.write_number_with_format(row, 3, number(owed), &f.bordered_money)?;
         sheet.merge_range(row, 4, row, 9, &format!("人民币{}", to_capital(owed)), &f.bordered)?;
@@ -372,13 +442,15 @@ fn clawback_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) ->
 
 /// A list to print and sign: A4 landscape, one page wide, its header row
 /// (row 3) repeated on every page; its columns' widths and the title over
-/// them.
+/// them. From format 4 the header is frozen on screen and 单位：元 stands
+/// over the last column.
 fn list_sheet(
     sheet: &mut Worksheet,
     name: &str,
     widths: &[f64],
     title: &str,
     f: &Formats,
+    layout: Layout,
 ) -> std::result::Result<(), XlsxError> {
     sheet.set_name(name)?;
     sheet.set_paper_size(9); // A4
@@ -388,7 +460,12 @@ fn list_sheet(
     for (column, width) in widths.iter().enumerate() {
         sheet.set_column_width(column as u16, *width)?;
     }
-    sheet.merge_range(0, 0, 0, widths.len() as u16 - 1, title, &f.title)?;
+    let last = widths.len() as u16 - 1;
+    sheet.merge_range(0, 0, 0, last, title, &f.title)?;
+    if layout.reads() {
+        sheet.write_string_with_format(1, last, "单位：元", &f.unit)?;
+        sheet.set_freeze_panes(3, 0)?;
+    }
     Ok(())
 }
 
@@ -488,12 +565,133 @@ fn usage_sheet(
     overflow_note(sheet, row, outcome.usage.len(), "enterprise_usage.csv")
 }
 
+/// 结算明细 from format 4 on.
+fn settlements_detail(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    d: &DetailFormats,
+) -> std::result::Result<(), XlsxError> {
+    let total = outcome.settlements.len();
+    let shown = total.min(DETAIL_ROWS_MAX);
+    let files = "settlements.csv / settlements.parquet";
+    let mut detail = DetailSheet::start(sheet, "结算明细", d, (shown, total), files)?;
+    detail.table_header(&output::SETTLEMENTS)?;
+    for s in outcome.settlements.iter().take(shown) {
+        s.for_each_cell(&outcome.batch_id, |cell| detail.cell(cell));
+        detail.end_row();
+    }
+    detail.finish(output::SETTLEMENTS.len())
+}
+
+/// 配额使用 from format 4 on.
+fn usage_detail(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    d: &DetailFormats,
+) -> std::result::Result<(), XlsxError> {
+    let total = outcome.usage.len();
+    let shown = total.min(DETAIL_ROWS_MAX);
+    let files = "enterprise_usage.csv / enterprise_usage.parquet";
+    let mut detail = DetailSheet::start(sheet, "配额使用", d, (shown, total), files)?;
+    detail.table_header(&output::USAGE)?;
+    for u in outcome.usage.iter().take(shown) {
+        u.for_each_cell(&outcome.batch_id, outcome.enterprise(u), true, |cell| detail.cell(cell));
+        detail.end_row();
+    }
+    detail.finish(output::USAGE.len())
+}
+
+/// 异常清单 from format 4 on: errors, then adjustments, then warnings, by
+/// code within each. Cut, it keeps rows of every severity — each its share
+/// of the rows shown, a share one does not fill going to the others — and
+/// opens with the rows per code and how many of each are shown.
+fn exceptions_detail(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    d: &DetailFormats,
+) -> std::result::Result<(), XlsxError> {
+    let exceptions = &outcome.exceptions;
+    let rank = |s: Severity| match s {
+        Severity::Error => 0,
+        Severity::Adjustment => 1,
+        Severity::Warning => 2,
+    };
+    let key = |&i: &usize| {
+        let e = &exceptions[i];
+        (rank(e.severity()), e.code.as_str(), e.source, e.source_row, i)
+    };
+    let mut by_severity: [Vec<usize>; 3] = Default::default();
+    for (i, e) in exceptions.iter().enumerate() {
+        by_severity[rank(e.severity())].push(i);
+    }
+    let shares = shares(by_severity.each_ref().map(Vec::len), DETAIL_ROWS_MAX);
+    let mut shown: Vec<usize> = Vec::with_capacity(shares.iter().sum());
+    for (mut rows, share) in by_severity.into_iter().zip(shares) {
+        if rows.len() > share {
+            rows.select_nth_unstable_by_key(share, key);
+            rows.truncate(share);
+        }
+        shown.extend(rows);
+    }
+    shown.sort_unstable_by_key(key);
+    let total = exceptions.len();
+    let files = "exceptions.csv / exceptions.parquet";
+    let mut detail = DetailSheet::start(sheet, "异常清单", d, (shown.len(), total), files)?;
+    if shown.len() < total {
+        let mut counts: std::collections::BTreeMap<(usize, &str), (u64, u64)> = Default::default();
+        for e in exceptions.iter() {
+            counts.entry((rank(e.severity()), e.code.as_str())).or_default().0 += 1;
+        }
+        for &i in &shown {
+            let e = &exceptions[i];
+            counts.entry((rank(e.severity()), e.code.as_str())).or_default().1 += 1;
+        }
+        detail.line("各代码行数 Rows per code")?;
+        detail.headings(&["代码 code", "级别 severity", "说明", "本批行数 rows", "本表列出 shown"])?;
+        for ((_, code), (rows, listed)) in counts {
+            let parsed = Code::parse(code);
+            detail.text(code);
+            detail.text(parsed.map_or("", |c| c.severity().as_str()));
+            detail.text(parsed.map_or("", Code::text_zh));
+            detail.cell(Cell::Count(rows));
+            detail.cell(Cell::Count(listed));
+            detail.end_row();
+        }
+        detail.blank();
+    }
+    detail.table_header(&output::EXCEPTIONS)?;
+    let mut message = String::new();
+    for &i in &shown {
+        let e = &exceptions[i];
+        message.clear();
+        e.push_message(&mut message);
+        e.for_each_cell(&outcome.batch_id, &message, |cell| detail.cell(cell));
+        detail.end_row();
+    }
+    detail.finish(output::EXCEPTIONS.len())
+}
+
+/// Rows shown per severity out of `limit`: each severity present gets an
+/// equal share, and what one does not fill goes to the others.
+fn shares(counts: [usize; 3], limit: usize) -> [usize; 3] {
+    let mut order = [0, 1, 2];
+    order.sort_by_key(|&k| counts[k]);
+    let mut shares = [0; 3];
+    let mut left = limit;
+    for (done, &k) in order.iter().enumerate() {
+        let share = counts[k].min(left / (3 - done));
+        shares[k] = share;
+        left -= share;
+    }
+    shares
+}
+
 /// The most characters a spreadsheet cell holds (Excel's limit).
 const CELL_CHARS_MAX: usize = 32_767;
 
 /// Text cut to what a cell holds, marked `…` where cut; the CSV and Parquet
 /// files keep it whole.
-fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= CELL_CHARS_MAX || text.chars().count() <= CELL_CHARS_MAX {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -538,5 +736,19 @@ impl<'s> Cells<'s> {
 
     fn done(self) -> std::result::Result<(), XlsxError> {
         self.failed.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares;
+
+    /// Every severity present keeps rows; what one cannot fill goes to the others.
+    #[test]
+    fn a_cut_exception_sheet_shares_its_rows_among_the_severities() {
+        assert_eq!(shares([50_000, 30_000, 10], 20_000), [9_995, 9_995, 10]);
+        assert_eq!(shares([50_000, 0, 0], 20_000), [20_000, 0, 0]);
+        assert_eq!(shares([5, 6, 7], 20_000), [5, 6, 7]);
+        assert_eq!(shares([100, 30_000, 30_000], 20_000), [100, 9_950, 9_950]);
     }
 }

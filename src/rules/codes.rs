@@ -234,6 +234,11 @@ impl Code {
         self.describe().0
     }
 
+    /// What the code means, in Chinese (the first half of its message).
+    pub fn text_zh(self) -> &'static str {
+        self.describe().1
+    }
+
     /// The severity of an exception row carrying this code.
     pub fn severity(self) -> Severity {
         match self {
