@@ -499,6 +499,68 @@ impl Stored {
     }
 }
 
+/// A committed settlement as the year's statement reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSettlement {
+    pub enterprise_id: String,
+    pub provider_id: String,
+    pub category: String,
+    /// The voucher amount claimed.
+    pub claimed: Decimal,
+    pub approved: Decimal,
+    /// The settlement's code (`W_ITEM_CAP` …), empty for one paid in full.
+    pub code: String,
+}
+
+/// Reads a committed settlements.parquet for the year's statement; a value
+/// missing where one must be is an error, never a default.
+pub fn read_stored_settlements(bytes: &[u8]) -> Result<Vec<StoredSettlement>> {
+    let stored = Stored::read(bytes, "settlements.parquet")?;
+    let (claimed, approved) = (stored.money("voucher_amount")?, stored.money("approved_amount")?);
+    let (enterprise_id, provider_id) = (stored.strings("enterprise_id")?, stored.strings("provider_id")?);
+    let category = stored.strings("category")?;
+    let codes = stored.frame.column("code").map_err(internal("code"))?;
+    let codes: Vec<String> =
+        codes.str().map_err(internal("code"))?.iter().map(|c| c.unwrap_or_default().to_string()).collect();
+    Ok((0..stored.frame.height())
+        .map(|i| StoredSettlement {
+            enterprise_id: enterprise_id[i].clone(),
+            provider_id: provider_id[i].clone(),
+            category: category[i].clone(),
+            claimed: claimed[i],
+            approved: approved[i],
+            code: codes[i].clone(),
+        })
+        .collect())
+}
+
+/// A table of any columns (name and kind) as Parquet, money as
+/// Decimal(18, 2), an empty cell as null: the year's tables.
+pub fn cells_parquet(columns: &[(&str, Kind)], rows: &[Vec<Cell>]) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    write_parquet(
+        "table",
+        rows.len(),
+        Grouping::of(rows.len()),
+        &mut bytes,
+        |_, group| {
+            let rows = &rows[group];
+            let mut builders: Vec<Builder> =
+                columns.iter().map(|(name, kind)| Builder::new(name, *kind, rows.len(), true)).collect();
+            for row in rows {
+                for (builder, cell) in builders.iter_mut().zip(row) {
+                    builder.push(*cell);
+                }
+            }
+            let built =
+                builders.into_iter().zip(columns).map(|(b, (name, _))| b.finish(name)).collect::<Result<_>>()?;
+            DataFrame::new(rows.len(), built).map_err(internal("table frame"))
+        },
+        |_, _, _| Ok(()),
+    )?;
+    Ok(bytes)
+}
+
 /// Reads the settled contracts back from a committed settlements.parquet.
 /// A missing column or a missing value (null) is an error, never a default.
 pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {

@@ -7,7 +7,8 @@ use voucher_settle::cmd::explain::ExplainArgs;
 use voucher_settle::cmd::run::{RunArgs, RunReport};
 use voucher_settle::cmd::synth::SynthArgs;
 use voucher_settle::cmd::verify::VerifyArgs;
-use voucher_settle::cmd::{explain, run, synth, verify};
+use voucher_settle::cmd::year::YearArgs;
+use voucher_settle::cmd::{explain, run, synth, verify, year};
 use voucher_settle::report::Summary;
 
 /// Many small strings per row: mimalloc keeps allocation cheap and returns
@@ -40,6 +41,7 @@ enum Command {
     Run(RunArgs),
     Verify(VerifyArgs),
     Explain(ExplainArgs),
+    Year(YearArgs),
     Synth(SynthArgs),
 }
 
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_batches(args),
         Command::Verify(args) => verify::run(args).map(|line| println!("{line}")),
         Command::Explain(args) => explain::run(args).map(|text| print!("{text}")),
+        Command::Year(args) => year::run(args).map(|line| println!("{line}")),
         Command::Synth(args) => synth::run(args).map(|line| println!("{line}")),
     };
     match result {

@@ -19,3 +19,4 @@ mod safety;
 mod scenarios;
 mod structure;
 mod synth;
+mod year;

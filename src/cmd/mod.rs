@@ -4,3 +4,4 @@ pub mod explain;
 pub mod run;
 pub mod synth;
 pub mod verify;
+pub mod year;

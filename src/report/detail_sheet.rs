@@ -129,11 +129,17 @@ impl<'s> DetailSheet<'s> {
     /// The table's two header rows: the Chinese headings, then the column
     /// names as the CSV and Parquet files have them. The table starts here.
     pub fn table_header(&mut self, columns: &[Column]) -> XlsxResult<()> {
-        let headings: Vec<&str> = columns.iter().map(|c| c.heading_zh).collect();
+        let pairs: Vec<(&str, &str)> = columns.iter().map(|c| (c.heading_zh, c.name)).collect();
+        self.table_header_of(&pairs)
+    }
+
+    /// [`DetailSheet::table_header`] from (Chinese heading, column name) pairs.
+    pub fn table_header_of(&mut self, columns: &[(&str, &str)]) -> XlsxResult<()> {
+        let headings: Vec<&str> = columns.iter().map(|(heading, _)| *heading).collect();
         self.headings(&headings)?;
-        for (column, c) in columns.iter().enumerate() {
-            self.sheet.write_string_with_format(self.row, column as u16, c.name, &self.f.name)?;
-            self.see(column, c.name.len());
+        for (column, (_, name)) in columns.iter().enumerate() {
+            self.sheet.write_string_with_format(self.row, column as u16, *name, &self.f.name)?;
+            self.see(column, display_width(name));
         }
         self.names_row = Some(self.row);
         self.row += 1;

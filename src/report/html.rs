@@ -18,7 +18,7 @@ use crate::rules::codes::Code;
 use crate::rules::money::format_money;
 
 /// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -34,7 +34,7 @@ fn escape(text: &str) -> String {
 }
 
 /// Thousands separators for display: 1234567.89 -> 1,234,567.89.
-fn grouped(amount: Decimal) -> String {
+pub(super) fn grouped(amount: Decimal) -> String {
     let text = format_money(amount);
     let (sign, body) = text.strip_prefix('-').map_or(("", text.as_str()), |b| ("-", b));
     let (integer, fraction) = body.split_once('.').unwrap_or((body, "00"));
@@ -89,7 +89,7 @@ fn bar_chart(bars: &[(String, Decimal, String)], color: &str) -> String {
 /// Bars that scale with the page (format 4 on): each a row of a label
 /// (shortened on narrow screens, in full on hover), a bar drawn as an SVG
 /// that stretches with the row, and its value.
-fn bar_rows(bars: &[(String, Decimal, String)], color: &str) -> String {
+pub(super) fn bar_rows(bars: &[(String, Decimal, String)], color: &str) -> String {
     if bars.is_empty() {
         return "<p class=\"none\">无 none</p>".to_string();
     }
@@ -121,7 +121,7 @@ fn code_label(code: &str) -> String {
 
 /// What format 4 adds to the page's head: the viewport, and the styles of
 /// narrow screens and print.
-const RESPONSIVE_STYLE: &str = r#"<meta name="viewport" content="width=device-width, initial-scale=1">
+pub(super) const RESPONSIVE_STYLE: &str = r#"<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body { margin: 16px; max-width: 1100px; }
 .scroll { overflow-x: auto; max-width: 100%; }

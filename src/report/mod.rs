@@ -5,6 +5,7 @@ pub mod capital;
 mod detail_sheet;
 pub mod html;
 pub mod workbook;
+pub mod year;
 
 use std::io::Write;
 

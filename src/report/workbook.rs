@@ -39,6 +39,7 @@ struct Formats {
     bordered_money: Format,
     /// A name that wraps within its column (format 4 on).
     wrapped: Format,
+    bordered_date: Format,
     unit: Format,
 }
 
@@ -62,6 +63,7 @@ fn formats() -> Formats {
         bordered_money: Format::new().set_border(FormatBorder::Thin).set_num_format("#,##0.00"),
         wrapped: Format::new().set_border(FormatBorder::Thin).set_text_wrap().set_align(FormatAlign::VerticalCenter),
         unit: Format::new().set_align(FormatAlign::Right),
+        bordered_date: Format::new().set_border(FormatBorder::Thin).set_num_format("yyyy-mm-dd"),
         header,
     }
 }
@@ -406,7 +408,13 @@ fn clawback_sheet(
         sheet.write_number_with_format(row, 5, number(r.amount), &f.bordered_money)?;
         sheet.write_string_with_format(row, 6, &c.reason, f.name(layout))?;
         sheet.write_string_with_format(row, 7, &c.reference, &f.bordered)?;
-        sheet.write_string_with_format(row, 8, c.decided_on.to_string(), &f.bordered)?;
+        if layout.reads() {
+            let d = c.decided_on;
+            let date = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?;
+            sheet.write_date_with_format(row, 8, &date, &f.bordered_date)?;
+        } else {
+            sheet.write_string_with_format(row, 8, c.decided_on.to_string(), &f.bordered)?;
+        }
         sheet.write_string_with_format(row, 9, &r.settled_batch_id, &f.bordered)?;
         row += 1;
     }

@@ -1,0 +1,113 @@
+//! `voucher-settle year LEDGER --year Y --out DIR`: the annual settlement
+//! statement (年度结算) of a service year, read from the ledger. The year's
+//! batches are first verified as `verify` does (replayed from their
+//! archived inputs); the totals are recomputed from the stored settlements
+//! and reversals and checked against each batch's files
+//! (`report::year::Year::build`); only then are `year-Y.xlsx`,
+//! `year-Y.html` and the tables as Parquet written. It only reads the
+//! ledger, and the same store gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::cmd::verify::{self, VerifyArgs};
+use crate::direct_io::create_no_follow;
+use crate::frame::{read_ledger_reversals, read_stored_settlements};
+use crate::ledger::{CommittedBatch, Ledger};
+use crate::report::Summary;
+use crate::report::year::{BatchFacts, Year};
+use crate::{Error, Result};
+
+/// 年度结算：汇总一个服务年度的全部批次 The annual settlement statement of a service year, from the ledger.
+#[derive(Debug, clap::Args)]
+pub struct YearArgs {
+    /// 账本目录（作业文件的 `ledger`） The ledger store folder (the job's `ledger`).
+    pub ledger: PathBuf,
+    /// 服务年度 The service year.
+    #[arg(long)]
+    pub year: i32,
+    /// 写入的目录 The folder to write the statement into (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Returns the line to print: the files written.
+pub fn run(args: &YearArgs) -> Result<String> {
+    let ledger = Ledger::open_read(&args.ledger)?;
+    let batches: Vec<CommittedBatch> =
+        ledger.committed()?.into_iter().filter(|b| b.manifest.service_year == args.year).collect();
+    if batches.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: 没有服务年度 {} 的已提交批次 (no committed batch of service year {})",
+            args.ledger.display(),
+            args.year,
+            args.year
+        )));
+    }
+    for batch in &batches {
+        let one = VerifyArgs { ledger: args.ledger.clone(), batch: Some(batch.manifest.batch_id.clone()), head: None };
+        verify::run(&one)?;
+    }
+    let facts = batches.iter().map(|b| batch_facts(&ledger, b)).collect::<Result<Vec<_>>>()?;
+    let year = Year::build(args.year, &facts)?;
+    let mut files = vec![
+        (format!("year-{}.xlsx", args.year), year.workbook()?),
+        (format!("year-{}.html", args.year), year.html().into_bytes()),
+    ];
+    files.extend(year.parquet_files()?);
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::write(&args.out, e))?;
+    for (name, bytes) in &files {
+        write_file(&args.out.join(name), bytes)?;
+    }
+    Ok(format!(
+        "服务年度 {} 的 {} 个批次已汇总，写入 {} (service year {}: {} batch{} summed up into {}): {}",
+        args.year,
+        batches.len(),
+        args.out.display(),
+        args.year,
+        batches.len(),
+        if batches.len() == 1 { "" } else { "es" },
+        args.out.display(),
+        files.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// What the year reads of one batch, each file checked against its manifest.
+fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
+    let read = |name: &str| ledger.stored_output(batch, name);
+    let summary: Summary = serde_json::from_slice(&read("summary.json")?)
+        .map_err(|e| Error::Internal(format!("{}: summary.json: {e}", batch.dir.display())))?;
+    let has = |name: &str| batch.manifest.outputs.iter().any(|o| o.name == name);
+    let reversals =
+        if has("reversals.parquet") { read_ledger_reversals(&read("reversals.parquet")?)? } else { Vec::new() };
+    Ok(BatchFacts {
+        batch_id: batch.manifest.batch_id.clone(),
+        cutoff: batch.manifest.cutoff.clone(),
+        summary,
+        settlements: read_stored_settlements(&read("settlements.parquet")?)?,
+        reversals,
+        payouts: csv_rows(&read("payouts.csv")?, "payouts.csv")?,
+        usage: csv_rows(&read("enterprise_usage.csv")?, "enterprise_usage.csv")?,
+    })
+}
+
+/// A stored CSV file's rows as column → value, each text cell without the
+/// one leading `'` that guards it.
+fn csv_rows(bytes: &[u8], what: &str) -> Result<Vec<BTreeMap<String, String>>> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::Reader::from_reader(text);
+    let headers = reader.headers().map_err(|e| Error::Internal(format!("{what}: {e}")))?.clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.map_err(|e| Error::Internal(format!("{what}: {e}")))?;
+            let unguard = |v: &str| v.strip_prefix('\'').unwrap_or(v).to_string();
+            Ok(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), unguard(v))).collect())
+        })
+        .collect()
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = create_no_follow(path).map_err(|e| Error::write(path, e))?;
+    std::io::Write::write_all(&mut file, bytes).map_err(|e| Error::write(path, e))
+}

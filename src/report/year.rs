@@ -1,0 +1,636 @@
+//! The annual settlement statement (年度结算): a service year across all its
+//! committed batches, from what the ledger stores — each batch's
+//! settlements and reversals (the record), its payout list and quota use
+//! (names, tiers, quotas, caps) and its summary. Every total is recomputed
+//! from the record and checked against what each batch's own files say
+//! before anything is written ([`Year::build`]); the tables then become
+//! `year-Y.xlsx`, `year-Y.html` and one Parquet file each.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
+
+use crate::frame::{LedgerReversal, StoredSettlement};
+use crate::report::Summary;
+use crate::report::capital::to_capital;
+use crate::report::detail_sheet::{DetailFormats, DetailSheet};
+use crate::report::html::{RESPONSIVE_STYLE, bar_rows, escape, grouped};
+use crate::rules::codes::Code;
+use crate::schema::output::{Cell, Kind};
+use crate::{Error, Result};
+
+/// What the ledger holds of one committed batch, as read (and checked
+/// against its manifest) by the `year` command.
+pub struct BatchFacts {
+    pub batch_id: String,
+    pub cutoff: String,
+    pub summary: Summary,
+    pub settlements: Vec<StoredSettlement>,
+    pub reversals: Vec<LedgerReversal>,
+    /// payouts.csv and enterprise_usage.csv as column → value, each text
+    /// cell unguarded.
+    pub payouts: Vec<BTreeMap<String, String>>,
+    pub usage: Vec<BTreeMap<String, String>>,
+}
+
+/// One batch's line of the year.
+pub struct BatchLine {
+    pub batch_id: String,
+    pub rows_in: u64,
+    pub settled: u64,
+    pub reduced: u64,
+    pub rejected: u64,
+    pub approved: Decimal,
+    pub reversed: Decimal,
+}
+
+impl BatchLine {
+    pub fn net(&self) -> Decimal {
+        self.approved - self.reversed
+    }
+}
+
+/// A provider's year: net per batch (in the year's batch order), contracts
+/// settled, and the cap left after the year.
+#[derive(Default)]
+pub struct ProviderYear {
+    pub name: String,
+    pub net: Vec<Decimal>,
+    pub contracts: u64,
+    pub cap_remaining: Option<Decimal>,
+}
+
+/// An enterprise's year: its tier and quota as last listed, use per batch
+/// net of reversals.
+#[derive(Default)]
+pub struct EnterpriseYear {
+    pub name: String,
+    pub tier: Option<u64>,
+    pub quota: Option<Decimal>,
+    pub used: Vec<Decimal>,
+}
+
+/// A category's year over its settled contracts, and how often each bound
+/// cut a claim.
+#[derive(Default)]
+pub struct CategoryYear {
+    pub contracts: u64,
+    pub claimed: Decimal,
+    pub approved: Decimal,
+    /// Settlements reduced by the rate, the item cap, the quota, the provider cap.
+    pub bound: [u64; 4],
+}
+
+/// The codes that say which bound cut a settlement, in [`CategoryYear::bound`] order.
+const BOUNDS: [(&str, &str); 4] = [
+    ("W_OVER_RATE", "补贴比例"),
+    ("W_ITEM_CAP", "项目上限"),
+    ("W_ENTERPRISE_QUOTA", "企业配额"),
+    ("W_PROVIDER_CAP", "服务商上限"),
+];
+
+pub struct Year {
+    pub year: i32,
+    /// The last batch's cutoff: the workbook's fixed creation date.
+    pub last_cutoff: String,
+    pub batches: Vec<BatchLine>,
+    pub providers: BTreeMap<String, ProviderYear>,
+    pub enterprises: BTreeMap<String, EnterpriseYear>,
+    pub categories: BTreeMap<String, CategoryYear>,
+    /// Exception rows per code and batch.
+    pub codes: BTreeMap<String, Vec<u64>>,
+}
+
+fn money(text: &str, what: &str) -> Result<Decimal> {
+    text.trim().parse().map_err(|_| Error::Internal(format!("{what}: not an amount: {text:?}")))
+}
+
+fn mismatch(what: String) -> Error {
+    Error::Internal(format!(
+        "年度结算核对不符，未写入任何文件 (the year's totals do not agree with the stored batches; nothing written): {what}"
+    ))
+}
+
+impl Year {
+    /// The year from its batches, in commit order; every total recomputed
+    /// from the settlements and reversals and checked against each batch's
+    /// summary, payout list and quota use — a difference is an error.
+    pub fn build(year: i32, facts: &[BatchFacts]) -> Result<Year> {
+        let n = facts.len();
+        let mut y = Year {
+            year,
+            last_cutoff: facts.last().map(|f| f.cutoff.clone()).unwrap_or_default(),
+            batches: Vec::new(),
+            providers: BTreeMap::new(),
+            enterprises: BTreeMap::new(),
+            categories: BTreeMap::new(),
+            codes: BTreeMap::new(),
+        };
+        for (at, f) in facts.iter().enumerate() {
+            let approved: Decimal = f.settlements.iter().map(|s| s.approved).sum();
+            let reversed: Decimal = f.reversals.iter().map(|r| r.entry.approved_amount).sum();
+            let stated = money(&f.summary.approved_total, "approved_total")?;
+            if approved != stated {
+                return Err(mismatch(format!("{}: settlements {approved} ≠ summary {stated}", f.batch_id)));
+            }
+            let stated_reversed = match &f.summary.corrections {
+                Some(c) => money(&c.reversed_total, "reversed_total")?,
+                None => Decimal::ZERO,
+            };
+            if reversed != stated_reversed {
+                return Err(mismatch(format!("{}: reversals {reversed} ≠ summary {stated_reversed}", f.batch_id)));
+            }
+            y.batches.push(BatchLine {
+                batch_id: f.batch_id.clone(),
+                rows_in: f.summary.contract_rows_in,
+                settled: f.summary.settled,
+                reduced: f.summary.settled_reduced,
+                rejected: f.summary.rejected,
+                approved,
+                reversed,
+            });
+            for s in &f.settlements {
+                let p = y.providers.entry(s.provider_id.clone()).or_default();
+                p.net.resize(n, Decimal::ZERO);
+                p.net[at] += s.approved;
+                p.contracts += 1;
+                let e = y.enterprises.entry(s.enterprise_id.clone()).or_default();
+                e.used.resize(n, Decimal::ZERO);
+                e.used[at] += s.approved;
+                let c = y.categories.entry(s.category.clone()).or_default();
+                c.contracts += 1;
+                c.claimed += s.claimed;
+                c.approved += s.approved;
+                if let Some(k) = BOUNDS.iter().position(|(code, _)| *code == s.code) {
+                    c.bound[k] += 1;
+                }
+            }
+            for r in &f.reversals {
+                let p = y.providers.entry(r.entry.provider_id.clone()).or_default();
+                p.net.resize(n, Decimal::ZERO);
+                p.net[at] -= r.entry.approved_amount;
+                let e = y.enterprises.entry(r.entry.enterprise_id.clone()).or_default();
+                e.used.resize(n, Decimal::ZERO);
+                e.used[at] -= r.entry.approved_amount;
+            }
+            for (code, count) in &f.summary.codes {
+                let counts = y.codes.entry(code.clone()).or_default();
+                counts.resize(n, 0);
+                counts[at] += count;
+            }
+            y.check_payouts(at, f)?;
+            y.check_usage(at, f)?;
+        }
+        y.check_caps()?;
+        Ok(y)
+    }
+
+    /// Each provider's net for the batch and its year to date as the
+    /// batch's payout list has them; names and the cap left from there.
+    fn check_payouts(&mut self, at: usize, f: &BatchFacts) -> Result<()> {
+        for row in &f.payouts {
+            let id = &row["provider_id"];
+            let net = match row.get("net_amount_batch") {
+                Some(net) => money(net, "net_amount_batch")?,
+                None => money(&row["approved_amount_batch"], "approved_amount_batch")?,
+            };
+            let p = self.providers.entry(id.clone()).or_default();
+            p.net.resize(at + 1, Decimal::ZERO);
+            if p.net[at] != net {
+                return Err(mismatch(format!("{} {id}: recomputed {} ≠ payouts {net}", f.batch_id, p.net[at])));
+            }
+            let year_to_date: Decimal = p.net.iter().sum();
+            let listed = money(&row["approved_amount_year"], "approved_amount_year")?;
+            if year_to_date != listed {
+                return Err(mismatch(format!("{} {id}: year to date {year_to_date} ≠ payouts {listed}", f.batch_id)));
+            }
+            p.name = row["provider_name"].clone();
+            p.cap_remaining = Some(money(&row["cap_remaining"], "cap_remaining")?);
+        }
+        Ok(())
+    }
+
+    /// Each enterprise's use after the batch as its quota-use file has it;
+    /// names, tiers and quotas from there.
+    fn check_usage(&mut self, at: usize, f: &BatchFacts) -> Result<()> {
+        for row in &f.usage {
+            let id = &row["enterprise_id"];
+            let e = self.enterprises.entry(id.clone()).or_default();
+            e.used.resize(at + 1, Decimal::ZERO);
+            let used: Decimal = e.used.iter().sum();
+            let listed = money(&row["used_after"], "used_after")?;
+            if used != listed {
+                return Err(mismatch(format!("{} {id}: used {used} ≠ enterprise_usage {listed}", f.batch_id)));
+            }
+            if !row["enterprise_name"].is_empty() {
+                e.name = row["enterprise_name"].clone();
+            }
+            if !row["tier"].is_empty() {
+                e.tier = row["tier"].parse().ok();
+                e.quota = Some(money(&row["quota"], "quota")?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every cap held at the year's end: no provider past its cap, no
+    /// enterprise past its quota, nobody below zero.
+    fn check_caps(&self) -> Result<()> {
+        for (id, p) in &self.providers {
+            let total: Decimal = p.net.iter().sum();
+            if total < Decimal::ZERO || p.cap_remaining.is_some_and(|left| left < Decimal::ZERO) {
+                return Err(mismatch(format!("provider {id}: year {total}, cap left {:?}", p.cap_remaining)));
+            }
+        }
+        for (id, e) in &self.enterprises {
+            let used: Decimal = e.used.iter().sum();
+            if used < Decimal::ZERO || e.quota.is_some_and(|quota| used > quota) {
+                return Err(mismatch(format!("enterprise {id}: used {used} of quota {:?}", e.quota)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn approved(&self) -> Decimal {
+        self.batches.iter().map(|b| b.approved).sum()
+    }
+
+    pub fn reversed(&self) -> Decimal {
+        self.batches.iter().map(|b| b.reversed).sum()
+    }
+
+    pub fn net(&self) -> Decimal {
+        self.approved() - self.reversed()
+    }
+
+    /// The year's tables: (file stem, sheet name, columns (Chinese heading,
+    /// name, kind), rows). The sheets and the Parquet files are both made
+    /// from these.
+    fn tables(&self) -> Vec<YearTable<'_>> {
+        let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
+        let amount = |v: Decimal| Cell::Money(v);
+        let mut batches = YearTable::new(
+            "batches",
+            "年度汇总",
+            &[
+                ("批次", "batch_id", Kind::Text),
+                ("合同行", "rows_in", Kind::Count),
+                ("全额兑付", "settled", Kind::Count),
+                ("部分兑付", "reduced", Kind::Count),
+                ("拒绝", "rejected", Kind::Count),
+                ("核定金额", "approved", Kind::Money),
+                ("冲正追回", "reversed", Kind::Money),
+                ("净额", "net", Kind::Money),
+            ],
+        );
+        for b in &self.batches {
+            batches.rows.push(vec![
+                Cell::Text(&b.batch_id),
+                Cell::Count(b.rows_in),
+                Cell::Count(b.settled),
+                Cell::Count(b.reduced),
+                Cell::Count(b.rejected),
+                amount(b.approved),
+                amount(b.reversed),
+                amount(b.net()),
+            ]);
+        }
+        let per_batch = |prefix: &'static str, zh: &'static str| -> Vec<(String, String, Kind)> {
+            ids.iter().map(|id| (format!("{zh} {id}"), format!("{prefix}_{id}"), Kind::Money)).collect()
+        };
+        let mut providers = YearTable::owned(
+            "providers",
+            "服务商年度结算",
+            [("服务商信用代码", "provider_id", Kind::Text), ("服务商名称", "provider_name", Kind::InputText)],
+            per_batch("net", "净额"),
+            [
+                ("年度合计", "year_total", Kind::Money),
+                ("年度上限余额", "cap_remaining", Kind::Money),
+                ("兑付合同数", "contracts", Kind::Count),
+            ],
+        );
+        for (id, p) in &self.providers {
+            let mut row = vec![Cell::Text(id), Cell::InputText(&p.name)];
+            row.extend((0..ids.len()).map(|at| amount(p.net.get(at).copied().unwrap_or_default())));
+            row.push(amount(p.net.iter().sum()));
+            row.push(p.cap_remaining.map_or(Cell::Empty, Cell::Money));
+            row.push(Cell::Count(p.contracts));
+            providers.rows.push(row);
+        }
+        let mut enterprises = YearTable::owned(
+            "enterprises",
+            "企业年度用券",
+            [
+                ("企业信用代码", "enterprise_id", Kind::Text),
+                ("企业名称", "enterprise_name", Kind::InputText),
+                ("配额档次", "tier", Kind::Count),
+                ("年度配额", "quota", Kind::Money),
+            ],
+            per_batch("used", "使用"),
+            [("年度合计", "year_total", Kind::Money), ("剩余配额", "remaining", Kind::Money)],
+        );
+        for (id, e) in &self.enterprises {
+            let used: Decimal = e.used.iter().sum();
+            let mut row = vec![
+                Cell::Text(id),
+                Cell::InputText(&e.name),
+                e.tier.map_or(Cell::Empty, Cell::Count),
+                e.quota.map_or(Cell::Empty, Cell::Money),
+            ];
+            row.extend((0..ids.len()).map(|at| amount(e.used.get(at).copied().unwrap_or_default())));
+            row.push(amount(used));
+            row.push(e.quota.map_or(Cell::Empty, |q| Cell::Money(q - used)));
+            enterprises.rows.push(row);
+        }
+        let mut categories = YearTable::owned(
+            "categories",
+            "类别统计",
+            [
+                ("服务类别", "category", Kind::Text),
+                ("兑付合同数", "contracts", Kind::Count),
+                ("申报抵扣金额", "claimed", Kind::Money),
+                ("核定金额", "approved", Kind::Money),
+                ("平均兑付比例(%)", "average_rate_percent", Kind::Money),
+            ],
+            BOUNDS
+                .iter()
+                .map(|(code, zh)| (format!("受{zh}限制"), format!("bound_{}", code.to_lowercase()), Kind::Count))
+                .collect(),
+            [],
+        );
+        for (category, c) in &self.categories {
+            let rate = if c.claimed.is_zero() {
+                Decimal::ZERO
+            } else {
+                (c.approved * Decimal::from(100) / c.claimed).round_dp(2)
+            };
+            let mut row = vec![
+                Cell::Text(category),
+                Cell::Count(c.contracts),
+                amount(c.claimed),
+                amount(c.approved),
+                amount(rate),
+            ];
+            row.extend(c.bound.iter().map(|n| Cell::Count(*n)));
+            categories.rows.push(row);
+        }
+        let mut codes = YearTable::owned(
+            "codes",
+            "异常趋势",
+            [("代码", "code", Kind::Text), ("说明", "meaning", Kind::Text)],
+            ids.iter().map(|id| (id.to_string(), format!("rows_{id}"), Kind::Count)).collect(),
+            [("年度合计", "year_total", Kind::Count)],
+        );
+        for (code, counts) in &self.codes {
+            let meaning = Code::parse(code).map_or("", Code::text_zh);
+            let mut row = vec![Cell::Text(code), Cell::Text(meaning)];
+            row.extend((0..ids.len()).map(|at| Cell::Count(counts.get(at).copied().unwrap_or(0))));
+            row.push(Cell::Count(counts.iter().sum()));
+            codes.rows.push(row);
+        }
+        vec![batches, providers, enterprises, categories, codes]
+    }
+
+    /// Each table as Parquet: (file name, bytes).
+    pub fn parquet_files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.tables()
+            .iter()
+            .map(|t| {
+                let columns: Vec<(&str, Kind)> =
+                    t.columns.iter().map(|(_, name, kind)| (name.as_str(), *kind)).collect();
+                Ok((format!("year-{}-{}.parquet", self.year, t.stem), crate::frame::cells_parquet(&columns, &t.rows)?))
+            })
+            .collect()
+    }
+
+    /// year-Y.xlsx: one sheet per table, laid out like the batch
+    /// workbook's detail sheets, the summary with the year's total in
+    /// capital numerals and the checks that held.
+    pub fn workbook(&self) -> Result<Vec<u8>> {
+        self.build_workbook().map_err(|e| Error::Internal(format!("year-{}.xlsx: {e}", self.year)))
+    }
+
+    fn build_workbook(&self) -> std::result::Result<Vec<u8>, XlsxError> {
+        let mut workbook = Workbook::new();
+        workbook.set_zip_compression_level(1);
+        let date = crate::rules::dates::parse_date(&self.last_cutoff);
+        let created = match date {
+            Some(d) => {
+                use chrono::Datelike;
+                ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?
+            }
+            None => ExcelDateTime::from_ymd(self.year as u16, 12, 31)?,
+        };
+        workbook.set_properties(
+            &DocProperties::new().set_title(format!("服务券年度结算 {}", self.year)).set_creation_datetime(&created),
+        );
+        let formats = DetailFormats::new();
+        for (k, table) in self.tables().iter().enumerate() {
+            let sheet = workbook.add_worksheet();
+            let mut detail =
+                DetailSheet::start(sheet, table.sheet, &formats, (table.rows.len(), table.rows.len()), "")?;
+            detail.line(&format!("服务券年度结算 {} — {}", self.year, table.sheet))?;
+            if table.columns.iter().any(|(_, _, kind)| *kind == Kind::Money) {
+                detail.line("单位：元")?;
+            }
+            let pairs: Vec<(&str, &str)> =
+                table.columns.iter().map(|(zh, name, _)| (zh.as_str(), name.as_str())).collect();
+            detail.table_header_of(&pairs)?;
+            for row in &table.rows {
+                for cell in row {
+                    detail.cell(*cell);
+                }
+                detail.end_row();
+            }
+            if k == 0 {
+                self.year_total_lines(&mut detail)?;
+            }
+            detail.finish(table.columns.len())?;
+        }
+        for sheet in workbook.worksheets_mut() {
+            sheet.set_footer("&L&8服务券年度结算&R&8第 &P 页 共 &N 页");
+        }
+        workbook.save_to_buffer()
+    }
+
+    /// Under the batches: the year's total, in figures and in capitals, and
+    /// the checks made before the workbook was written.
+    fn year_total_lines(&self, detail: &mut DetailSheet) -> std::result::Result<(), XlsxError> {
+        detail.text("年度合计 year");
+        for cell in [
+            Cell::Count(self.batches.iter().map(|b| b.rows_in).sum()),
+            Cell::Count(self.batches.iter().map(|b| b.settled).sum()),
+            Cell::Count(self.batches.iter().map(|b| b.reduced).sum()),
+            Cell::Count(self.batches.iter().map(|b| b.rejected).sum()),
+            Cell::Money(self.approved()),
+            Cell::Money(self.reversed()),
+            Cell::Money(self.net()),
+        ] {
+            detail.cell(cell);
+        }
+        detail.end_row();
+        detail.blank();
+        detail.line(&format!("年度净额（大写）人民币{}", to_capital(self.net())))?;
+        detail.line("核对 checks: ✓ 各批次核定、冲正合计 = 账本中的兑付与冲正记录 (each batch's totals = its stored settlements and reversals)")?;
+        detail.line(
+            "✓ 各服务商、企业的年度累计 = 各批次清单所列 (each provider's and enterprise's year = its batches' lists)",
+        )?;
+        detail.line("✓ 年末无服务商超过年度上限、无企业超过配额 (every cap held at the year's end)")?;
+        Ok(())
+    }
+
+    /// year-Y.html: the year on one self-contained page.
+    pub fn html(&self) -> String {
+        let spend: Vec<(String, Decimal, String)> =
+            self.batches.iter().map(|b| (b.batch_id.clone(), b.net(), grouped(b.net()))).collect();
+        let quotas: Decimal = self.enterprises.values().filter_map(|e| e.quota).sum();
+        let mut cumulative = Vec::new();
+        let mut running = Decimal::ZERO;
+        for b in &self.batches {
+            running += b.net();
+            cumulative.push((format!("{} 累计", b.batch_id), running, grouped(running)));
+        }
+        cumulative.push(("配额合计 sum of quotas".to_string(), quotas, grouped(quotas)));
+        let mut providers: Vec<(&String, &ProviderYear)> = self.providers.iter().collect();
+        let total = |p: &ProviderYear| -> Decimal { p.net.iter().sum() };
+        providers.sort_by(|a, b| total(b.1).cmp(&total(a.1)).then(a.0.cmp(b.0)));
+        let top: Vec<(String, Decimal, String)> = providers
+            .iter()
+            .take(20)
+            .map(|(id, p)| {
+                let name = if p.name.trim().is_empty() { (*id).clone() } else { p.name.clone() };
+                let cap = p.cap_remaining.map(|left| left + total(p));
+                let text = match cap {
+                    Some(cap) => format!("{} / {}", grouped(total(p)), grouped(cap)),
+                    None => grouped(total(p)),
+                };
+                (name, total(p), text)
+            })
+            .collect();
+        let mut binds = Vec::new();
+        for (category, c) in &self.categories {
+            for (k, (code, zh)) in BOUNDS.iter().enumerate() {
+                if c.bound[k] > 0 {
+                    binds.push((
+                        format!("{category} · {zh} {code}"),
+                        Decimal::from(c.bound[k]),
+                        c.bound[k].to_string(),
+                    ));
+                }
+            }
+        }
+        let mut rows = String::new();
+        for b in &self.batches {
+            let _ = write!(
+                rows,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape(&b.batch_id),
+                b.rows_in,
+                grouped(b.approved),
+                grouped(b.reversed),
+                grouped(b.net())
+            );
+        }
+        format!(
+            r#"<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>服务券年度结算 {year}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; color: #222; }}
+h1 {{ font-size: 22px; }} h2 {{ font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ccc; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
+th {{ background: #eef3fa; }} .n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.none {{ color: #777; }}
+</style>
+{responsive}</head>
+<body>
+<h1>服务券年度结算 Annual settlement — {year}</h1>
+<p>年度净额 net for the year {net} 元（{capital}）· 核定 approved {approved} · 冲正追回 taken back {reversed}</p>
+<div class="scroll">
+<table>
+<tr><th>批次 batch</th><th>合同行 rows</th><th>核定 approved</th><th>冲正追回 taken back</th><th>净额 net</th></tr>
+{rows}
+</table>
+</div>
+<h2>各批次支出 Spend per batch</h2>
+{spend}
+<h2>累计支出与配额合计 Cumulative spend against the sum of quotas</h2>
+{cumulative}
+<h2>服务商前 20 名与年度上限 Top providers against their cap</h2>
+{top}
+<h2>各类别起作用的限额 Which cap bound, by category</h2>
+{binds}
+</body>
+</html>
+"#,
+            year = self.year,
+            net = grouped(self.net()),
+            capital = escape(&to_capital(self.net())),
+            approved = grouped(self.approved()),
+            reversed = grouped(self.reversed()),
+            responsive = RESPONSIVE_STYLE,
+            spend = bar_rows(&spend, "#3b7dd8"),
+            cumulative = bar_rows(&cumulative, "#2a9d8f"),
+            top = bar_rows(&top, "#3b7dd8"),
+            binds = bar_rows(&binds, "#e76f51"),
+        )
+    }
+}
+
+/// One of the year's tables.
+struct YearTable<'y> {
+    stem: &'static str,
+    sheet: &'static str,
+    columns: Vec<(String, String, Kind)>,
+    rows: Vec<Vec<Cell<'y>>>,
+}
+
+impl<'y> YearTable<'y> {
+    fn new(stem: &'static str, sheet: &'static str, columns: &[(&str, &str, Kind)]) -> YearTable<'y> {
+        let columns = columns.iter().map(|(zh, name, kind)| (zh.to_string(), name.to_string(), *kind)).collect();
+        YearTable { stem, sheet, columns, rows: Vec::new() }
+    }
+
+    /// Fixed columns, one per batch, then fixed ones again.
+    fn owned<const A: usize, const B: usize>(
+        stem: &'static str,
+        sheet: &'static str,
+        before: [(&str, &str, Kind); A],
+        middle: Vec<(String, String, Kind)>,
+        after: [(&str, &str, Kind); B],
+    ) -> YearTable<'y> {
+        let fixed = |(zh, name, kind): &(&str, &str, Kind)| (zh.to_string(), name.to_string(), *kind);
+        let columns = before.iter().map(fixed).chain(middle).chain(after.iter().map(fixed)).collect();
+        YearTable { stem, sheet, columns, rows: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch whose stored settlements do not add up to its summary stops
+    /// the year before anything is written.
+    #[test]
+    fn totals_that_disagree_with_a_batch_are_refused() {
+        let summary: Summary =
+            serde_json::from_str(include_str!("../../fixtures/ledger-format-3/batches/000001_2025-Q1/summary.json"))
+                .unwrap();
+        let facts = BatchFacts {
+            batch_id: "2025-Q1".into(),
+            cutoff: "2025-03-31".into(),
+            summary,
+            settlements: Vec::new(),
+            reversals: Vec::new(),
+            payouts: Vec::new(),
+            usage: Vec::new(),
+        };
+        let error = Year::build(2025, &[facts]).err().expect("refused");
+        assert!(error.to_string().contains("settlements 0 ≠ summary 74000.01"), "{error}");
+        assert!(error.to_string().contains("nothing written"), "{error}");
+    }
+}
