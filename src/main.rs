@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use voucher_settle::cmd::explain::ExplainArgs;
 use voucher_settle::cmd::run::{RunArgs, RunReport};
+use voucher_settle::cmd::statements::StatementsArgs;
 use voucher_settle::cmd::synth::SynthArgs;
 use voucher_settle::cmd::verify::VerifyArgs;
 use voucher_settle::cmd::year::YearArgs;
-use voucher_settle::cmd::{explain, run, synth, verify, year};
+use voucher_settle::cmd::{explain, run, statements, synth, verify, year};
 use voucher_settle::report::Summary;
 
 /// Many small strings per row: mimalloc keeps allocation cheap and returns
@@ -42,6 +43,7 @@ enum Command {
     Verify(VerifyArgs),
     Explain(ExplainArgs),
     Year(YearArgs),
+    Statements(StatementsArgs),
     Synth(SynthArgs),
 }
 
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args).map(|line| println!("{line}")),
         Command::Explain(args) => explain::run(args).map(|text| print!("{text}")),
         Command::Year(args) => year::run(args).map(|line| println!("{line}")),
+        Command::Statements(args) => statements::run(args).map(|line| println!("{line}")),
         Command::Synth(args) => synth::run(args).map(|line| println!("{line}")),
     };
     match result {

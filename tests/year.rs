@@ -153,3 +153,65 @@ fn a_damaged_store_or_an_empty_year_is_refused() {
     assert!(stderr.contains("payouts.csv"), "{stderr}");
     assert!(!w.path("y").exists(), "nothing written");
 }
+
+/// One statement per provider of the batch: each lists exactly its
+/// contracts — settled ones with the batch's approved amounts, refused ones
+/// with their codes — and the batch's payout in capitals; `--provider`
+/// writes one; the same store gives the same bytes.
+#[test]
+fn each_provider_statement_lists_exactly_its_contracts() {
+    let w = four_quarters();
+    let printed = w.run_ok(&["statements", "ledger", "--batch", "2025-Q1", "--out", "st"]);
+    assert!(printed.contains("3 provider statements"), "{printed}");
+    // Which provider each contract of the export names.
+    let export = String::from_utf8(w.read("data/2025-Q1/contracts.csv")).unwrap();
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(export.as_bytes());
+    let provider_of: BTreeMap<String, String> = reader
+        .records()
+        .filter_map(|r| r.ok().and_then(|r| Some((r.get(0)?.trim().to_string(), r.get(2)?.trim().to_string()))))
+        .collect();
+    let settlements = w.csv("out/2025-Q1/settlements.csv");
+    let refused: Vec<_> = w
+        .csv("out/2025-Q1/exceptions.csv")
+        .into_iter()
+        .filter(|e| e["source"] == "contracts" && e["severity"] == "error")
+        .collect();
+    let payouts = w.csv("out/2025-Q1/payouts.csv");
+    for entry in std::fs::read_dir(w.path("st")).unwrap() {
+        let path = entry.unwrap().path();
+        let provider = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let mut book = open_workbook_auto(&path).unwrap();
+        let range = book.worksheet_range("对账单").unwrap();
+        let rows: Vec<Vec<String>> = range.rows().map(|r| r.iter().map(|c| cell(Some(c))).collect()).collect();
+        let names = rows.iter().position(|r| r[0] == "contract_id").unwrap();
+        let listed: BTreeMap<String, (String, String)> = rows[names + 1..]
+            .iter()
+            .take_while(|r| !r[0].is_empty())
+            .map(|r| (r[0].clone(), (r[4].clone(), r[6].clone())))
+            .collect();
+        let mut expected: BTreeMap<String, (String, String)> = settlements
+            .iter()
+            .filter(|s| s["provider_id"] == provider)
+            .map(|s| (s["contract_id"].clone(), (s["approved_amount"].clone(), s["code"].clone())))
+            .collect();
+        for e in &refused {
+            if provider_of.get(&e["contract_id"]) == Some(&provider) {
+                expected.insert(e["contract_id"].clone(), ("0.00".to_string(), e["code"].clone()));
+            }
+        }
+        assert!(!expected.is_empty(), "{provider}");
+        assert_eq!(listed, expected, "{provider}");
+        let all: String = rows.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
+        if let Some(p) = payouts.iter().find(|p| p["provider_id"] == provider) {
+            let net: f64 = p["net_amount_batch"].parse().unwrap();
+            assert!(all.contains("大写：人民币"), "{provider}: {all}");
+            assert!(net > 0.0);
+        }
+    }
+    w.run_ok(&["statements", "ledger", "--batch", "2025-Q1", "--out", "one", "--provider", "91450100MA5PRW001L"]);
+    let one: Vec<_> = std::fs::read_dir(w.path("one")).unwrap().collect();
+    assert_eq!(one.len(), 1);
+    assert_eq!(w.read("one/91450100MA5PRW001L.xlsx"), w.read("st/91450100MA5PRW001L.xlsx"), "same bytes again");
+    let out = w.run(&["statements", "ledger", "--batch", "2025-Q1", "--out", "none", "--provider", "NOPE"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

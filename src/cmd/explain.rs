@@ -159,7 +159,7 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     Ok(Explanation { contract_id: contract_id.to_string(), history })
 }
 
-fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Policy>) -> ExceptionLine {
+pub(crate) fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Policy>) -> ExceptionLine {
     let code = exceptions.cell(row, "code");
     ExceptionLine {
         severity: exceptions.cell(row, "severity").to_string(),
@@ -232,13 +232,13 @@ fn correction_events(batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Ev
     Ok(events)
 }
 
-fn stored_table(batch: &CommittedBatch, name: &str) -> Result<TextTable> {
+pub(crate) fn stored_table(batch: &CommittedBatch, name: &str) -> Result<TextTable> {
     let path = batch.dir.join(name);
     let bytes = std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     parquet_rows(&bytes)
 }
 
-fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy> {
+pub(crate) fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy> {
     let bytes = ledger
         .read_object(&batch.manifest.policy.sha256)
         .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))?;
@@ -246,7 +246,7 @@ fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy> {
         .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))
 }
 
-fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement {
+pub(crate) fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement {
     let cell = |name: &str| table.cell(row, name).to_string();
     let amount = |name: &str| Decimal::from_str_exact(table.cell(row, name)).unwrap_or_default();
     let category = Category::parse(table.cell(row, "category"));

@@ -7,9 +7,9 @@
 //! `year-Y.html` and the tables as Parquet written. It only reads the
 //! ledger, and the same store gives the same bytes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::cmd::csv_rows;
 use crate::cmd::verify::{self, VerifyArgs};
 use crate::direct_io::create_no_follow;
 use crate::frame::{read_ledger_reversals, read_stored_settlements};
@@ -91,23 +91,7 @@ fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
     })
 }
 
-/// A stored CSV file's rows as column → value, each text cell without the
-/// one leading `'` that guards it.
-fn csv_rows(bytes: &[u8], what: &str) -> Result<Vec<BTreeMap<String, String>>> {
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::Reader::from_reader(text);
-    let headers = reader.headers().map_err(|e| Error::Internal(format!("{what}: {e}")))?.clone();
-    reader
-        .records()
-        .map(|record| {
-            let record = record.map_err(|e| Error::Internal(format!("{what}: {e}")))?;
-            let unguard = |v: &str| v.strip_prefix('\'').unwrap_or(v).to_string();
-            Ok(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), unguard(v))).collect())
-        })
-        .collect()
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = create_no_follow(path).map_err(|e| Error::write(path, e))?;
     std::io::Write::write_all(&mut file, bytes).map_err(|e| Error::write(path, e))
 }

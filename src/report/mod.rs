@@ -4,6 +4,7 @@
 pub mod capital;
 mod detail_sheet;
 pub mod html;
+pub mod statement;
 pub mod workbook;
 pub mod year;
 

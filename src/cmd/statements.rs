@@ -1,0 +1,206 @@
+//! `voucher-settle statements LEDGER --batch ID --out DIR [--provider ID]`:
+//! one statement per provider paid, reduced or refused in a committed batch
+//! (服务商结算对账单), read from the ledger: every contract of theirs in the
+//! batch with its outcome, amounts and the reason in Chinese (the bound that
+//! cut it, with its policy clause), the batch's payout in figures and in
+//! capitals, and the year to date against the cap. The batch is verified by
+//! replay first; the ledger is only read, and the same store gives the same
+//! bytes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use rust_decimal::Decimal;
+
+use crate::batch::input_columns;
+use crate::cmd::csv_rows;
+use crate::cmd::explain::{archived_policy, exception_line, settlement, stored_table};
+use crate::cmd::verify::{self, VerifyArgs};
+use crate::cmd::year::write_file;
+use crate::ingest::parse_table;
+use crate::job::input_options_of;
+use crate::ledger::Ledger;
+use crate::report::statement::{ContractLine, Statement};
+use crate::rules::codes::{Code, Source};
+use crate::rules::money::parse_money;
+use crate::{Error, Result};
+
+/// 服务商结算对账单：每个服务商一份 One statement per provider of a committed batch, from the ledger.
+#[derive(Debug, clap::Args)]
+pub struct StatementsArgs {
+    /// 账本目录（作业文件的 `ledger`） The ledger store folder (the job's `ledger`).
+    pub ledger: PathBuf,
+    /// 已提交的批次号 The committed batch.
+    #[arg(long)]
+    pub batch: String,
+    /// 写入的目录 The folder to write the statements into (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// 只生成此服务商的对账单 Only this provider's statement.
+    #[arg(long)]
+    pub provider: Option<String>,
+}
+
+/// Returns the line to print: how many statements were written where.
+pub fn run(args: &StatementsArgs) -> Result<String> {
+    let ledger = Ledger::open_read(&args.ledger)?;
+    let committed = ledger.committed()?;
+    let batch = committed.iter().find(|b| b.manifest.batch_id == args.batch).ok_or_else(|| {
+        Error::Input(format!(
+            "{}: 没有已提交的批次 {} (no committed batch {})",
+            args.ledger.display(),
+            args.batch,
+            args.batch
+        ))
+    })?;
+    verify::run(&VerifyArgs { ledger: args.ledger.clone(), batch: Some(args.batch.clone()), head: None })?;
+    let m = &batch.manifest;
+    let policy = archived_policy(&ledger, batch)?;
+    let settlements = stored_table(batch, "settlements.parquet")?;
+    let exceptions = stored_table(batch, "exceptions.parquet")?;
+    let payouts = csv_rows(&ledger.stored_output(batch, "payouts.csv")?, "payouts.csv")?;
+    let reversals = if m.outputs.iter().any(|o| o.name == "reversals.parquet") {
+        Some(stored_table(batch, "reversals.parquet")?)
+    } else {
+        None
+    };
+
+    // Which provider each refused contract row names, and what it claimed:
+    // read from the batch's archived contracts export.
+    let entry = m
+        .inputs
+        .iter()
+        .find(|i| i.name == "contracts")
+        .ok_or_else(|| corrupt(&args.batch, "contracts input not listed"))?;
+    let bytes = ledger.read_object(&entry.sha256).map_err(|e| corrupt(&args.batch, &e))?;
+    let job = ledger.read_object(&m.job.sha256).map_err(|e| corrupt(&args.batch, &e))?;
+    let (options, _) = input_options_of(&String::from_utf8_lossy(&job)).map_err(|e| corrupt(&args.batch, &e))?;
+    let columns = input_columns(Source::Contracts);
+    let contracts = parse_table(&PathBuf::from("contracts"), &bytes, columns, options.get(Source::Contracts))?;
+    let at = |name: &str| columns.iter().position(|c| c.name == name).expect("a contracts column");
+    let (provider_at, voucher_at, enterprise_at) = (at("provider_id"), at("voucher_amount"), at("enterprise_id"));
+    let by_row: BTreeMap<u64, (String, String, String)> = contracts
+        .records()
+        .map(|r| {
+            (
+                r.source_row,
+                (
+                    r.get(provider_at).trim().to_string(),
+                    r.get(voucher_at).to_string(),
+                    r.get(enterprise_at).trim().to_string(),
+                ),
+            )
+        })
+        .collect();
+
+    let mut statements: BTreeMap<String, Statement> = BTreeMap::new();
+    fn statement<'s>(
+        all: &'s mut BTreeMap<String, Statement>,
+        id: &str,
+        batch: &(String, String),
+    ) -> &'s mut Statement {
+        all.entry(id.to_string()).or_insert_with(|| Statement::new(id, &batch.0, &batch.1))
+    }
+    let this = (m.batch_id.clone(), m.cutoff.clone());
+    for row in &settlements.rows {
+        let s = settlement(&settlements, row, &policy);
+        let binding = s.bounds.iter().find(|b| b.binding && s.code.starts_with('W'));
+        let reason = match binding {
+            Some(b) => {
+                let clause = if b.clause.is_empty() { String::new() } else { format!("（{}）", b.clause) };
+                let meaning = Code::parse(&s.code).map_or("", Code::text_zh);
+                format!("{meaning}：{} {}{clause}", b.name_zh, b.formula)
+            }
+            None => "全额兑付".to_string(),
+        };
+        let provider = settlements.cell(row, "provider_id");
+        statement(&mut statements, provider, &this).contracts.push(ContractLine {
+            contract_id: settlements.cell(row, "contract_id").to_string(),
+            enterprise_id: settlements.cell(row, "enterprise_id").to_string(),
+            claimed: parse_money(&s.claimed),
+            outcome: settlements.cell(row, "outcome").to_string(),
+            approved: parse_money(&s.approved).unwrap_or_default(),
+            shortfall: parse_money(&s.shortfall),
+            code: s.code.clone(),
+            reason,
+        });
+    }
+    for row in &exceptions.rows {
+        let is_refusal = exceptions.cell(row, "source") == "contracts" && exceptions.cell(row, "severity") == "error";
+        let source_row: u64 = exceptions.cell(row, "source_row").parse().unwrap_or(0);
+        let Some((provider, voucher, enterprise)) = by_row.get(&source_row).filter(|_| is_refusal) else { continue };
+        if provider.is_empty() {
+            continue;
+        }
+        let line = exception_line(&exceptions, row, Some(&policy));
+        let meaning = Code::parse(&line.code).map_or("", Code::text_zh);
+        let claimed = parse_money(voucher);
+        statement(&mut statements, provider, &this).contracts.push(ContractLine {
+            contract_id: exceptions.cell(row, "contract_id").to_string(),
+            enterprise_id: enterprise.clone(),
+            claimed,
+            outcome: "REJECTED".to_string(),
+            approved: Decimal::ZERO,
+            shortfall: claimed,
+            code: line.code.clone(),
+            reason: format!("{meaning}（{}）", line.check),
+        });
+    }
+    if let Some(reversals) = &reversals {
+        for row in &reversals.rows {
+            let provider = reversals.cell(row, "provider_id");
+            let amount = parse_money(reversals.cell(row, "amount")).unwrap_or_default();
+            statement(&mut statements, provider, &this).taken_back.push((
+                reversals.cell(row, "contract_id").to_string(),
+                reversals.cell(row, "action").to_string(),
+                amount,
+                reversals.cell(row, "reason").to_string(),
+            ));
+        }
+    }
+    for row in &payouts {
+        let s = statement(&mut statements, &row["provider_id"], &this);
+        s.name = row["provider_name"].clone();
+        let amount = |name: &str| row.get(name).and_then(|v| parse_money(v));
+        s.net = amount("net_amount_batch").or_else(|| amount("approved_amount_batch")).unwrap_or_default();
+        s.year_to_date = amount("approved_amount_year");
+        s.cap_remaining = amount("cap_remaining");
+    }
+    if let Some(wanted) = &args.provider {
+        statements.retain(|id, _| id == wanted);
+        if statements.is_empty() {
+            return Err(Error::Input(format!(
+                "批次 {} 中没有服务商 {wanted} 的合同 (provider {wanted} has nothing in batch {})",
+                args.batch, args.batch
+            )));
+        }
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::write(&args.out, e))?;
+    // Thousands of small workbooks: made side by side, each written whole.
+    statements.par_iter_mut().try_for_each(|(id, s)| -> Result<()> {
+        s.contracts.sort_by(|a, b| a.contract_id.cmp(&b.contract_id));
+        write_file(&args.out.join(format!("{}.xlsx", file_stem(id))), &s.workbook()?)
+    })?;
+    Ok(format!(
+        "批次 {} 的 {} 份服务商对账单已写入 {} ({} provider statement{} of batch {} written into {})",
+        args.batch,
+        statements.len(),
+        args.out.display(),
+        statements.len(),
+        if statements.len() == 1 { "" } else { "s" },
+        args.batch,
+        args.out.display()
+    ))
+}
+
+fn corrupt(batch: &str, what: &str) -> Error {
+    Error::Mismatch(format!("批次 {batch} 的存档无法读取 (batch {batch}, archive): {what}"))
+}
+
+/// A file name from a provider's code as the export wrote it: letters and
+/// digits kept, anything else `_`.
+fn file_stem(id: &str) -> String {
+    let stem: String = id.chars().take(64).map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    if stem.is_empty() { "_".to_string() } else { stem }
+}

@@ -1,0 +1,152 @@
+//! 服务商结算对账单: one provider's statement for one batch, as a workbook
+//! laid out like the batch workbook's detail sheets (Chinese headings over
+//! the column names, widths from the values, 单位：元, print setup, page
+//! numbers).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
+
+use crate::report::capital::to_capital;
+use crate::report::detail_sheet::{DetailFormats, DetailSheet};
+use crate::schema::output::Cell;
+use crate::{Error, Result};
+
+/// One contract of the provider in the batch.
+pub struct ContractLine {
+    pub contract_id: String,
+    pub enterprise_id: String,
+    /// The voucher amount claimed, where it is an amount.
+    pub claimed: Option<Decimal>,
+    pub outcome: String,
+    pub approved: Decimal,
+    pub shortfall: Option<Decimal>,
+    pub code: String,
+    /// Why, in Chinese: the bound that cut the claim and its clause, or the
+    /// check that refused it.
+    pub reason: String,
+}
+
+pub struct Statement {
+    pub provider_id: String,
+    pub name: String,
+    pub batch_id: String,
+    pub cutoff: String,
+    pub contracts: Vec<ContractLine>,
+    /// Reversals and clawbacks: contract, action, amount, reason.
+    pub taken_back: Vec<(String, String, Decimal, String)>,
+    /// The batch's net payout (negative: owed back).
+    pub net: Decimal,
+    pub year_to_date: Option<Decimal>,
+    pub cap_remaining: Option<Decimal>,
+}
+
+impl Statement {
+    pub fn new(provider_id: &str, batch_id: &str, cutoff: &str) -> Statement {
+        Statement {
+            provider_id: provider_id.to_string(),
+            name: String::new(),
+            batch_id: batch_id.to_string(),
+            cutoff: cutoff.to_string(),
+            contracts: Vec::new(),
+            taken_back: Vec::new(),
+            net: Decimal::ZERO,
+            year_to_date: None,
+            cap_remaining: None,
+        }
+    }
+
+    pub fn workbook(&self) -> Result<Vec<u8>> {
+        self.build().map_err(|e| Error::Internal(format!("statement {}: {e}", self.provider_id)))
+    }
+
+    fn build(&self) -> std::result::Result<Vec<u8>, XlsxError> {
+        let mut workbook = Workbook::new();
+        workbook.set_zip_compression_level(1);
+        let created = match NaiveDate::parse_from_str(&self.cutoff, "%Y-%m-%d") {
+            Ok(d) => {
+                use chrono::Datelike;
+                ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?
+            }
+            Err(_) => ExcelDateTime::from_ymd(2000, 1, 1)?,
+        };
+        workbook.set_properties(
+            &DocProperties::new()
+                .set_title(format!("服务商结算对账单 {} {}", self.batch_id, self.provider_id))
+                .set_creation_datetime(&created),
+        );
+        let f = DetailFormats::new();
+        let sheet = workbook.add_worksheet();
+        let rows = self.contracts.len();
+        let mut d = DetailSheet::start(sheet, "对账单", &f, (rows, rows), "")?;
+        d.line(&format!("服务商结算对账单（批次 {}，截止 {}）", self.batch_id, self.cutoff))?;
+        let name = if self.name.trim().is_empty() { "（名录无名称）" } else { self.name.as_str() };
+        d.line(&format!("服务商 {name}　统一社会信用代码 {}", self.provider_id))?;
+        d.line("单位：元")?;
+        d.table_header_of(&[
+            ("合同编号", "contract_id"),
+            ("企业信用代码", "enterprise_id"),
+            ("申报抵扣金额", "claimed"),
+            ("结果", "outcome"),
+            ("核定兑付金额", "approved_amount"),
+            ("核减金额", "shortfall"),
+            ("代码", "code"),
+            ("原因", "reason"),
+        ])?;
+        for c in &self.contracts {
+            d.cell(Cell::Text(&c.contract_id));
+            d.cell(Cell::Text(&c.enterprise_id));
+            d.cell(c.claimed.map_or(Cell::Empty, Cell::Money));
+            d.cell(Cell::Text(outcome_zh(&c.outcome)));
+            d.cell(Cell::Money(c.approved));
+            d.cell(c.shortfall.map_or(Cell::Empty, Cell::Money));
+            d.cell(Cell::Text(&c.code));
+            d.cell(Cell::Text(&c.reason));
+            d.end_row();
+        }
+        d.blank();
+        for (contract, action, amount, reason) in &self.taken_back {
+            d.text(contract);
+            d.text(match action.as_str() {
+                "reverse" => "冲正",
+                "clawback" => "追回",
+                other => other,
+            });
+            d.cell(Cell::Money(*amount));
+            d.text(reason);
+            d.end_row();
+        }
+        if !self.taken_back.is_empty() {
+            d.blank();
+        }
+        let approved: Decimal = self.contracts.iter().map(|c| c.approved).sum();
+        let taken_back: Decimal = self.taken_back.iter().map(|t| t.2).sum();
+        d.line(&format!("本批核定 approved {}　本批冲正追回 taken back {}", money(approved), money(taken_back)))?;
+        let (label, amount) =
+            if self.net < Decimal::ZERO { ("本批应退回", -self.net) } else { ("本批应付净额", self.net) };
+        d.line(&format!("{label} {}（大写：人民币{}）", money(amount), to_capital(amount)))?;
+        if let (Some(year), Some(left)) = (self.year_to_date, self.cap_remaining) {
+            d.line(&format!(
+                "年度累计 year to date {}，年度上限 {}，剩余 {}",
+                money(year),
+                money(year + left),
+                money(left)
+            ))?;
+        }
+        d.finish(8)?;
+        workbook.save_to_buffer()
+    }
+}
+
+fn money(amount: Decimal) -> String {
+    super::html::grouped(amount)
+}
+
+fn outcome_zh(outcome: &str) -> &str {
+    match outcome {
+        "SETTLED" => "全额兑付",
+        "SETTLED_REDUCED" => "部分兑付",
+        "REJECTED" => "拒绝",
+        other => other,
+    }
+}
