@@ -113,6 +113,17 @@ fn every_row_of_a_messy_file_lands_exactly_once() {
     assert_eq!(seen, (1..=rows).collect::<Vec<u64>>());
 }
 
+/// Runs the first quarter under a 1 GiB address-space limit.
+fn run_q1_within_1_gib(w: &Workdir) -> std::process::Output {
+    std::process::Command::new("prlimit")
+        .arg(format!("--as={}", 1u64 << 30))
+        .arg(crate::workdir::binary())
+        .current_dir(w.path(""))
+        .args(["run", "job.toml", "--batch", "2025-Q1"])
+        .output()
+        .expect("prlimit (util-linux)")
+}
+
 /// The example's first three contract rows as a workbook, plus one cell far
 /// away — the last cell a sheet can have, XFD1048576. Read as a grid this
 /// 10 KB file asked for half a terabyte; read cell by cell it is three rows
@@ -134,13 +145,7 @@ fn a_workbook_naming_its_last_cell_is_read_within_a_memory_limit() {
     let bytes = workbook.save_to_buffer().unwrap();
     assert!(bytes.len() < 20_000, "{} bytes", bytes.len());
     w.write("data/2025-Q1/contracts.csv", bytes);
-    let out = std::process::Command::new("prlimit")
-        .arg(format!("--as={}", 1u64 << 30))
-        .arg(crate::workdir::binary())
-        .current_dir(w.path(""))
-        .args(["run", "job.toml", "--batch", "2025-Q1"])
-        .output()
-        .expect("prlimit (util-linux)");
+    let out = run_q1_within_1_gib(&w);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let errors: Vec<(String, String)> = w
         .csv("out/2025-Q1/exceptions.csv")
@@ -214,13 +219,7 @@ fn an_ods_file_is_measured_before_it_is_read() {
     let bytes = ods(&rows[..2], far);
     assert!(bytes.len() < 5_000, "{} bytes", bytes.len());
     w.write("data/2025-Q1/contracts.csv", bytes);
-    let out = std::process::Command::new("prlimit")
-        .arg(format!("--as={}", 1u64 << 30))
-        .arg(crate::workdir::binary())
-        .current_dir(w.path(""))
-        .args(["run", "job.toml", "--batch", "2025-Q1"])
-        .output()
-        .expect("prlimit (util-linux)");
+    let out = run_q1_within_1_gib(&w);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("contracts.csv") && stderr.contains("ODS"), "{stderr}");
