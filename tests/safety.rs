@@ -320,6 +320,14 @@ fn the_output_folder_is_replaced_whole() {
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
     assert_eq!(names_in(&w.path("out")), ["2025-Q1.dry-run"], "own files only: nothing kept");
     assert_ne!(w.read("out/2025-Q1.dry-run/summary.json"), b"{}");
+    // Killed just after a swap: the replaced folder, with someone's file,
+    // still has the new folder's name; the next run keeps it.
+    w.write("out/.2025-Q1.dry-run.partial/notes.txt", "mine");
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    let kept: Vec<String> = names_in(&w.path("out")).into_iter().filter(|n| n.contains(".replaced-")).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(w.read(&format!("out/{}/notes.txt", kept[0])), b"mine");
+    std::fs::remove_dir_all(w.path(&format!("out/{}", kept[0]))).unwrap();
 
     w.write("out/2025-Q1/notes.txt", "mine");
     std::fs::create_dir_all(w.path("out/2025-Q1/payouts.csv")).unwrap();

@@ -107,19 +107,28 @@ impl Publication {
         };
         std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
         let new = parent.join(format!(".{}.partial", name.to_string_lossy()));
-        match std::fs::symlink_metadata(&new) {
+        let publication =
+            Publication { target: target.to_path_buf(), new, names: names.iter().map(|n| n.to_string()).collect() };
+        let new = &publication.new;
+        match std::fs::symlink_metadata(new) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(Error::Input(format!(
                     "{}: 符号链接，拒绝写入 (a symbolic link where the tool writes its new output folder; refused)",
                     new.display()
                 )));
             }
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&new).map_err(|e| Error::write(&new, e))?,
-            Ok(_) => std::fs::remove_file(&new).map_err(|e| Error::write(&new, e))?,
+            // A killed run's new folder, or — killed just after the swap —
+            // the folder it replaced: kept if it holds anything else.
+            Ok(meta) if meta.is_dir() && !publication.only_tool_files(new) => {
+                let kept = publication.replaced_name();
+                std::fs::rename(new, &kept).map_err(|e| Error::write(&kept, e))?;
+            }
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(new).map_err(|e| Error::write(new, e))?,
+            Ok(_) => std::fs::remove_file(new).map_err(|e| Error::write(new, e))?,
             Err(_) => {}
         }
-        std::fs::create_dir(&new).map_err(|e| Error::write(&new, e))?;
-        Ok(Publication { target: target.to_path_buf(), new, names: names.iter().map(|n| n.to_string()).collect() })
+        std::fs::create_dir(new).map_err(|e| Error::write(new, e))?;
+        Ok(publication)
     }
 
     /// The folder the files are written into.
