@@ -78,6 +78,8 @@ pub struct DetailSheet<'s> {
     /// The row of the column names (the filter's row); the first data row
     /// follows it.
     names_row: Option<u32>,
+    /// The table's last row, when lines follow it ([`DetailSheet::end_table`]).
+    table_end: Option<u32>,
     failed: Option<XlsxError>,
 }
 
@@ -92,7 +94,16 @@ impl<'s> DetailSheet<'s> {
         files: &str,
     ) -> XlsxResult<DetailSheet<'s>> {
         sheet.set_name(name)?;
-        let mut detail = DetailSheet { sheet, f, row: 0, column: 0, widths: Vec::new(), names_row: None, failed: None };
+        let mut detail = DetailSheet {
+            sheet,
+            f,
+            row: 0,
+            column: 0,
+            widths: Vec::new(),
+            names_row: None,
+            table_end: None,
+            failed: None,
+        };
         if shown < total {
             let note = format!(
                 "本表仅列 {shown} 行，本批共 {total} 行；完整数据见 {files} \
@@ -192,6 +203,11 @@ impl<'s> DetailSheet<'s> {
         self.cell(Cell::Text(text));
     }
 
+    /// The table ends here: what follows (totals, notes) is outside its filter.
+    pub fn end_table(&mut self) {
+        self.table_end = Some(self.row.saturating_sub(1));
+    }
+
     pub fn end_row(&mut self) {
         self.row += 1;
         self.column = 0;
@@ -208,7 +224,7 @@ impl<'s> DetailSheet<'s> {
         }
         if let Some(names_row) = self.names_row {
             sheet.set_freeze_panes(names_row + 1, 0)?;
-            let last_row = self.row.saturating_sub(1).max(names_row);
+            let last_row = self.table_end.unwrap_or(self.row.saturating_sub(1)).max(names_row);
             sheet.autofilter(names_row, 0, last_row, columns.saturating_sub(1) as u16)?;
             sheet.set_repeat_rows(names_row - 1, names_row)?;
         }

@@ -104,6 +104,7 @@ impl Statement {
             d.cell(Cell::Text(&c.reason));
             d.end_row();
         }
+        d.end_table();
         d.blank();
         for (contract, action, amount, reason) in &self.taken_back {
             d.text(contract);

@@ -444,6 +444,7 @@ impl Year {
                 }
                 detail.end_row();
             }
+            detail.end_table();
             if k == 0 {
                 self.year_total_lines(&mut detail)?;
             }
