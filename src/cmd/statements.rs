@@ -16,10 +16,8 @@ use rust_decimal::Decimal;
 use crate::batch::input_columns;
 use crate::cmd::csv_rows;
 use crate::cmd::explain::{archived_policy, exception_line, settlement, stored_table};
-use crate::cmd::verify::{self, VerifyArgs};
+use crate::cmd::verify::{self, archived_options, archived_table};
 use crate::cmd::year::write_file;
-use crate::ingest::parse_table;
-use crate::job::input_options_of;
 use crate::ledger::Ledger;
 use crate::report::statement::{ContractLine, Statement};
 use crate::rules::codes::{Code, Source};
@@ -46,7 +44,7 @@ pub struct StatementsArgs {
 pub fn run(args: &StatementsArgs) -> Result<String> {
     let ledger = Ledger::open_read(&args.ledger)?;
     let committed = ledger.committed()?;
-    let batch = committed.iter().find(|b| b.manifest.batch_id == args.batch).ok_or_else(|| {
+    let index = committed.iter().position(|b| b.manifest.batch_id == args.batch).ok_or_else(|| {
         Error::Input(format!(
             "{}: 没有已提交的批次 {} (no committed batch {})",
             args.ledger.display(),
@@ -54,7 +52,8 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
             args.batch
         ))
     })?;
-    verify::run(&VerifyArgs { ledger: args.ledger.clone(), batch: Some(args.batch.clone()), head: None })?;
+    verify::verify_selected(&ledger, &committed, &[index])?;
+    let batch = &committed[index];
     let m = &batch.manifest;
     let policy = archived_policy(&ledger, batch)?;
     let settlements = stored_table(batch, "settlements.parquet")?;
@@ -71,13 +70,11 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
     let entry = m
         .inputs
         .iter()
-        .find(|i| i.name == "contracts")
+        .find(|i| i.name == Source::Contracts.as_str())
         .ok_or_else(|| corrupt(&args.batch, "contracts input not listed"))?;
-    let bytes = ledger.read_object(&entry.sha256).map_err(|e| corrupt(&args.batch, &e))?;
-    let job = ledger.read_object(&m.job.sha256).map_err(|e| corrupt(&args.batch, &e))?;
-    let (options, _) = input_options_of(&String::from_utf8_lossy(&job)).map_err(|e| corrupt(&args.batch, &e))?;
+    let (options, _) = archived_options(&ledger, m)?;
+    let contracts = archived_table(&ledger, m, entry, Source::Contracts, options.get(Source::Contracts))?;
     let columns = input_columns(Source::Contracts);
-    let contracts = parse_table(&PathBuf::from("contracts"), &bytes, columns, options.get(Source::Contracts))?;
     let at = |name: &str| columns.iter().position(|c| c.name == name).expect("a contracts column");
     let (provider_at, voucher_at, enterprise_at) = (at("provider_id"), at("voucher_amount"), at("enterprise_id"));
     let by_row: BTreeMap<u64, (String, String, String)> = contracts

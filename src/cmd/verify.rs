@@ -9,7 +9,7 @@ use crate::checksum::{sha256_file, sha256_hex};
 use crate::frame::TextTable;
 use crate::ingest::{InputOptions, Table, parse_table};
 use crate::job::input_options_of;
-use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST};
+use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest};
 use crate::output::Destination;
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::dates::parse_date;
@@ -71,15 +71,23 @@ pub fn run(args: &VerifyArgs) -> Result<String> {
             vec![index]
         }
     };
-    // A single batch's carry-in comes from the stored batches before it:
-    // their files must still be the ones their manifests list.
-    let first = selected.first().copied().unwrap_or(0);
-    for batch in &batches[..first.min(batches.len())] {
-        check_file_hashes(batch)?;
+    verify_selected(&ledger, &batches, &selected)
+}
+
+/// Replays the batches at `selected` (ascending positions in the chain) and
+/// returns the lines to print. The carry-in of a batch comes from the
+/// stored batches before it: those not replayed must still hold the files
+/// their manifests list. `year` and `statements` verify what they read so.
+pub fn verify_selected(ledger: &Ledger, batches: &[CommittedBatch], selected: &[usize]) -> Result<String> {
+    let last = selected.last().copied().unwrap_or(0);
+    for (index, batch) in batches.iter().enumerate().take(last) {
+        if !selected.contains(&index) {
+            check_file_hashes(batch)?;
+        }
     }
     let mut lines = String::new();
-    for &index in &selected {
-        replay(&ledger, &batches, index)?;
+    for &index in selected {
+        replay(ledger, batches, index)?;
         let batch = &batches[index];
         lines += &format!(
             "  #{} {}  {}  一致 verified\n",
@@ -103,35 +111,23 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
             m.batch_id, m.ledger_format, m.batch_id, m.ledger_format
         )));
     }
-    let object = |name: &str, sha256: &str| {
-        ledger.read_object(sha256).map_err(|e| differs(format!("batch {}, archived {name}: {e}", m.batch_id)))
-    };
-    let job_text = String::from_utf8(object("job", &m.job.sha256)?)
-        .map_err(|_| differs(format!("batch {}, archived job is not UTF-8", m.batch_id)))?;
-    let (options, corrections_options) =
-        input_options_of(&job_text).map_err(|e| differs(format!("batch {}, archived job: {e}", m.batch_id)))?;
-    let policy_text = String::from_utf8(object("policy", &m.policy.sha256)?)
+    let (options, corrections_options) = archived_options(ledger, m)?;
+    let policy_text = String::from_utf8(archived_object(ledger, m, "policy", &m.policy.sha256)?)
         .map_err(|_| differs(format!("batch {}, archived policy is not UTF-8", m.batch_id)))?;
     let policy =
         parse_policy(&policy_text).map_err(|e| differs(format!("batch {}, archived policy: {e}", m.batch_id)))?;
-    let archived = |entry: &FileEntry, source: Source, source_options: &InputOptions| -> Result<Table> {
-        let bytes = object(source.as_str(), &entry.sha256)?;
-        let label = PathBuf::from(entry.path.clone().unwrap_or_else(|| entry.name.clone()));
-        parse_table(&label, &bytes, input_columns(source), source_options)
-            .map_err(|e| differs(format!("batch {}, archived {}: {e}", m.batch_id, source.as_str())))
-    };
     let tables = PerSource::try_from_fn(|source| -> Result<Table> {
         let entry = m.inputs.iter().find(|i| i.name == source.as_str()).ok_or_else(|| {
             differs(format!("batch {}, {MANIFEST}: input {} not listed", m.batch_id, source.as_str()))
         })?;
-        archived(entry, source, options.get(source))
+        archived_table(ledger, m, entry, source, options.get(source))
     })?;
     // The corrections, when the batch had them (rules 9.1), replayed from the archive.
     let corrections = m
         .inputs
         .iter()
         .find(|i| i.name == Source::Corrections.as_str())
-        .map(|entry| archived(entry, Source::Corrections, &corrections_options))
+        .map(|entry| archived_table(ledger, m, entry, Source::Corrections, &corrections_options))
         .transpose()?;
     let cutoff =
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
@@ -179,6 +175,32 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         check_checksum(&m.batch_id, entry, &file.sha256)?;
     }
     Ok(())
+}
+
+fn archived_object(ledger: &Ledger, m: &Manifest, name: &str, sha256: &str) -> Result<Vec<u8>> {
+    ledger.read_object(sha256).map_err(|e| differs(format!("batch {}, archived {name}: {e}", m.batch_id)))
+}
+
+/// How the batch's archived job file says to read its inputs (the five,
+/// and the corrections).
+pub(crate) fn archived_options(ledger: &Ledger, m: &Manifest) -> Result<(PerSource<InputOptions>, InputOptions)> {
+    let job_text = String::from_utf8(archived_object(ledger, m, "job", &m.job.sha256)?)
+        .map_err(|_| differs(format!("batch {}, archived job is not UTF-8", m.batch_id)))?;
+    input_options_of(&job_text).map_err(|e| differs(format!("batch {}, archived job: {e}", m.batch_id)))
+}
+
+/// One of the batch's archived inputs, read as the run read it.
+pub(crate) fn archived_table(
+    ledger: &Ledger,
+    m: &Manifest,
+    entry: &FileEntry,
+    source: Source,
+    options: &InputOptions,
+) -> Result<Table> {
+    let bytes = archived_object(ledger, m, source.as_str(), &entry.sha256)?;
+    let label = PathBuf::from(entry.path.clone().unwrap_or_else(|| entry.name.clone()));
+    parse_table(&label, &bytes, input_columns(source), options)
+        .map_err(|e| differs(format!("batch {}, archived {}: {e}", m.batch_id, source.as_str())))
 }
 
 /// Checks that every output file of a batch still has the checksum its

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cmd::csv_rows;
-use crate::cmd::verify::{self, VerifyArgs};
+use crate::cmd::verify;
 use crate::direct_io::create_no_follow;
 use crate::frame::{read_ledger_reversals, read_stored_settlements};
 use crate::ledger::{CommittedBatch, Ledger};
@@ -34,8 +34,10 @@ pub struct YearArgs {
 /// Returns the line to print: the files written.
 pub fn run(args: &YearArgs) -> Result<String> {
     let ledger = Ledger::open_read(&args.ledger)?;
-    let batches: Vec<CommittedBatch> =
-        ledger.committed()?.into_iter().filter(|b| b.manifest.service_year == args.year).collect();
+    let committed = ledger.committed()?;
+    let in_year: Vec<usize> =
+        (0..committed.len()).filter(|&i| committed[i].manifest.service_year == args.year).collect();
+    let batches: Vec<&CommittedBatch> = in_year.iter().map(|&i| &committed[i]).collect();
     if batches.is_empty() {
         return Err(Error::Input(format!(
             "{}: 没有服务年度 {} 的已提交批次 (no committed batch of service year {})",
@@ -44,10 +46,7 @@ pub fn run(args: &YearArgs) -> Result<String> {
             args.year
         )));
     }
-    for batch in &batches {
-        let one = VerifyArgs { ledger: args.ledger.clone(), batch: Some(batch.manifest.batch_id.clone()), head: None };
-        verify::run(&one)?;
-    }
+    verify::verify_selected(&ledger, &committed, &in_year)?;
     let facts = batches.iter().map(|b| batch_facts(&ledger, b)).collect::<Result<Vec<_>>>()?;
     let year = Year::build(args.year, &facts)?;
     let mut files = vec![
