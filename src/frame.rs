@@ -211,16 +211,28 @@ fn schema_frame<R>(
     columns: &[output::Column],
     rows: &[R],
     nulls: bool,
+    row_cells: impl FnMut(&R, &mut Filler),
+) -> Result<DataFrame> {
+    let columns: Vec<(&str, Kind)> = columns.iter().map(|c| (c.name, c.kind)).collect();
+    frame_of(what, &columns, rows, nulls, row_cells)
+}
+
+/// [`schema_frame`] for columns given by name and kind.
+fn frame_of<R>(
+    what: &str,
+    columns: &[(&str, Kind)],
+    rows: &[R],
+    nulls: bool,
     mut row_cells: impl FnMut(&R, &mut Filler),
 ) -> Result<DataFrame> {
     let n = rows.len();
-    let builders = columns.iter().map(|c| Builder::new(c.name, c.kind, n, nulls)).collect();
+    let builders = columns.iter().map(|(name, kind)| Builder::new(name, *kind, n, nulls)).collect();
     let mut filler = Filler { builders, at: 0 };
     for row in rows {
         filler.at = 0;
         row_cells(row, &mut filler);
     }
-    let built = filler.builders.into_iter().zip(columns).map(|(b, c)| b.finish(c.name)).collect::<Result<_>>()?;
+    let built = filler.builders.into_iter().zip(columns).map(|(b, (name, _))| b.finish(name)).collect::<Result<_>>()?;
     DataFrame::new(n, built).map_err(internal(what))
 }
 
@@ -544,17 +556,9 @@ pub fn cells_parquet(columns: &[(&str, Kind)], rows: &[Vec<Cell>]) -> Result<Vec
         Grouping::of(rows.len()),
         &mut bytes,
         |_, group| {
-            let rows = &rows[group];
-            let mut builders: Vec<Builder> =
-                columns.iter().map(|(name, kind)| Builder::new(name, *kind, rows.len(), true)).collect();
-            for row in rows {
-                for (builder, cell) in builders.iter_mut().zip(row) {
-                    builder.push(*cell);
-                }
-            }
-            let built =
-                builders.into_iter().zip(columns).map(|(b, (name, _))| b.finish(name)).collect::<Result<_>>()?;
-            DataFrame::new(rows.len(), built).map_err(internal("table frame"))
+            frame_of("table frame", columns, &rows[group], true, |row, cells| {
+                row.iter().for_each(|cell| cells.push(*cell))
+            })
         },
         |_, _, _| Ok(()),
     )?;
