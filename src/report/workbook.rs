@@ -19,7 +19,7 @@ use crate::engine::BatchOutcome;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet};
 use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
-use crate::rules::codes::{Code, Severity};
+use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::money::format_money;
 use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
@@ -523,17 +523,8 @@ fn exceptions_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) 
     }
     // Errors first, then adjustments, then warnings; by code within each.
     let mut order: Vec<usize> = (0..outcome.exceptions.len()).collect();
-    let severity_rank = |s: Severity| match s {
-        Severity::Error => 0,
-        Severity::Adjustment => 1,
-        Severity::Warning => 2,
-    };
-    // The row index ends the key, so the order is total (and the same as a
-    // stable sort); only the rows shown are sorted.
-    let key = |&i: &usize| {
-        let e = &outcome.exceptions[i];
-        (severity_rank(e.severity()), e.code.as_str(), e.source, e.source_row, i)
-    };
+    // Only the rows shown are sorted.
+    let key = |&i: &usize| listing_key(&outcome.exceptions, i);
     if order.len() > DETAIL_ROWS_MAX {
         order.select_nth_unstable_by_key(DETAIL_ROWS_MAX, key);
         order.truncate(DETAIL_ROWS_MAX);
@@ -619,18 +610,10 @@ fn exceptions_detail(
     d: &DetailFormats,
 ) -> std::result::Result<(), XlsxError> {
     let exceptions = &outcome.exceptions;
-    let rank = |s: Severity| match s {
-        Severity::Error => 0,
-        Severity::Adjustment => 1,
-        Severity::Warning => 2,
-    };
-    let key = |&i: &usize| {
-        let e = &exceptions[i];
-        (rank(e.severity()), e.code.as_str(), e.source, e.source_row, i)
-    };
+    let key = |&i: &usize| listing_key(exceptions, i);
     let mut by_severity: [Vec<usize>; 3] = Default::default();
     for (i, e) in exceptions.iter().enumerate() {
-        by_severity[rank(e.severity())].push(i);
+        by_severity[e.severity() as usize].push(i);
     }
     let shares = shares(by_severity.each_ref().map(Vec::len), DETAIL_ROWS_MAX);
     let mut shown: Vec<usize> = Vec::with_capacity(shares.iter().sum());
@@ -646,21 +629,20 @@ fn exceptions_detail(
     let files = "exceptions.csv / exceptions.parquet";
     let mut detail = DetailSheet::start(sheet, "异常清单", d, (shown.len(), total), files)?;
     if shown.len() < total {
-        let mut counts: std::collections::BTreeMap<(usize, &str), (u64, u64)> = Default::default();
+        let mut counts: std::collections::BTreeMap<(Severity, &str), (u64, u64)> = Default::default();
         for e in exceptions.iter() {
-            counts.entry((rank(e.severity()), e.code.as_str())).or_default().0 += 1;
+            counts.entry((e.severity(), e.code.as_str())).or_default().0 += 1;
         }
         for &i in &shown {
             let e = &exceptions[i];
-            counts.entry((rank(e.severity()), e.code.as_str())).or_default().1 += 1;
+            counts.entry((e.severity(), e.code.as_str())).or_default().1 += 1;
         }
         detail.line("各代码行数 Rows per code")?;
         detail.headings(&["代码 code", "级别 severity", "说明", "本批行数 rows", "本表列出 shown"])?;
-        for ((_, code), (rows, listed)) in counts {
-            let parsed = Code::parse(code);
+        for ((severity, code), (rows, listed)) in counts {
             detail.text(code);
-            detail.text(parsed.map_or("", |c| c.severity().as_str()));
-            detail.text(parsed.map_or("", Code::text_zh));
+            detail.text(severity.as_str());
+            detail.text(Code::parse(code).map_or("", Code::text_zh));
             detail.cell(Cell::Count(rows));
             detail.cell(Cell::Count(listed));
             detail.end_row();
@@ -677,6 +659,14 @@ fn exceptions_detail(
         detail.end_row();
     }
     detail.finish(output::EXCEPTIONS.len())
+}
+
+/// The order 异常清单 lists exceptions in: errors, then adjustments, then
+/// warnings (`Severity`'s order), by code within each; the row index ends
+/// the key, so the order is total (and the same as a stable sort).
+fn listing_key(exceptions: &[ExceptionRow], i: usize) -> (Severity, &str, Source, u64, usize) {
+    let e = &exceptions[i];
+    (e.severity(), e.code.as_str(), e.source, e.source_row, i)
 }
 
 /// Rows shown per severity out of `limit`: each severity present gets an
