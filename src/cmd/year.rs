@@ -7,13 +7,13 @@
 //! `year-Y.html` and the tables as Parquet written. It only reads the
 //! ledger, and the same store gives the same bytes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::cmd::csv_rows;
 use crate::cmd::verify;
-use crate::direct_io::create_no_follow;
 use crate::frame::{read_ledger_reversals, read_stored_settlements};
 use crate::ledger::{CommittedBatch, Ledger};
+use crate::output::write_file;
 use crate::report::Summary;
 use crate::report::year::{BatchFacts, Year};
 use crate::{Error, Result};
@@ -88,9 +88,4 @@ fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
         payouts: csv_rows(&read("payouts.csv")?, "payouts.csv")?,
         usage: csv_rows(&read("enterprise_usage.csv")?, "enterprise_usage.csv")?,
     })
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = create_no_follow(path).map_err(|e| Error::write(path, e))?;
-    std::io::Write::write_all(&mut file, bytes).map_err(|e| Error::write(path, e))
 }

@@ -143,9 +143,7 @@ impl Publication {
 
     /// Writes a whole small file into the new folder.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.new.join(name);
-        let mut file = crate::direct_io::create_no_follow(&path).map_err(|e| Error::write(&path, e))?;
-        file.write_all(bytes).map_err(|e| Error::write(&path, e))
+        write_file(&self.new.join(name), bytes)
     }
 
     /// Puts the new folder in the output folder's place. Returns where the
@@ -201,6 +199,13 @@ impl Publication {
             plain && ours
         })
     }
+}
+
+/// Writes a whole small file (not fsynced); a symbolic link at `path` is
+/// refused, never followed.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = crate::direct_io::create_no_follow(path).map_err(|e| Error::write(path, e))?;
+    file.write_all(bytes).map_err(|e| Error::write(path, e))
 }
 
 /// One output file being rendered.

@@ -9,8 +9,8 @@
 //! part of the batch says so in its first row. Rows are written in order,
 //! so the sheets are written in rust_xlsxwriter's constant-memory mode.
 
-use chrono::Datelike;
-use rust_xlsxwriter::{ExcelDateTime, Format, FormatBorder, Worksheet, XlsxError};
+use chrono::{Datelike, NaiveDate};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use crate::rules::money::format_money;
 use crate::schema::output::{Cell, Column};
@@ -49,6 +49,22 @@ impl DetailFormats {
             wrapped: Format::new().set_text_wrap().set_align(rust_xlsxwriter::FormatAlign::Top),
         }
     }
+}
+
+/// A calendar date as a spreadsheet date.
+pub fn excel_date(date: NaiveDate) -> XlsxResult<ExcelDateTime> {
+    ExcelDateTime::from_ymd(date.year() as u16, date.month() as u8, date.day() as u8)
+}
+
+/// A new workbook that gives the same bytes for the same content: its
+/// creation date fixed (the cutoff it reports on), fastest deflate (its
+/// detail sheets are capped, and at level 6 compression took longer than
+/// writing the rest).
+pub fn new_workbook(title: String, created: NaiveDate) -> XlsxResult<Workbook> {
+    let mut workbook = Workbook::new();
+    workbook.set_zip_compression_level(1);
+    workbook.set_properties(&DocProperties::new().set_title(title).set_creation_datetime(&excel_date(created)?));
+    Ok(workbook)
 }
 
 /// The characters a text takes on screen: CJK and full-width characters
@@ -184,7 +200,7 @@ impl<'s> DetailSheet<'s> {
                 (written.map(|_| ()), money_width(&text))
             }
             Cell::Date(date) => {
-                let written = ExcelDateTime::from_ymd(date.year() as u16, date.month() as u8, date.day() as u8)
+                let written = excel_date(date)
                     .and_then(|d| self.sheet.write_date_with_format(row, column, &d, &f.date).map(|_| ()));
                 (written, 10)
             }

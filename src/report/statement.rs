@@ -5,10 +5,11 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
+use rust_xlsxwriter::XlsxError;
 
 use crate::report::capital::to_capital;
-use crate::report::detail_sheet::{DetailFormats, DetailSheet};
+use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
+use crate::rules::dates::parse_date;
 use crate::schema::output::Cell;
 use crate::{Error, Result};
 
@@ -61,20 +62,9 @@ impl Statement {
     }
 
     fn build(&self) -> std::result::Result<Vec<u8>, XlsxError> {
-        let mut workbook = Workbook::new();
-        workbook.set_zip_compression_level(1);
-        let created = match NaiveDate::parse_from_str(&self.cutoff, "%Y-%m-%d") {
-            Ok(d) => {
-                use chrono::Datelike;
-                ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?
-            }
-            Err(_) => ExcelDateTime::from_ymd(2000, 1, 1)?,
-        };
-        workbook.set_properties(
-            &DocProperties::new()
-                .set_title(format!("服务商结算对账单 {} {}", self.batch_id, self.provider_id))
-                .set_creation_datetime(&created),
-        );
+        let created = parse_date(&self.cutoff).or_else(|| NaiveDate::from_ymd_opt(2000, 1, 1)).unwrap_or_default();
+        let title = format!("服务商结算对账单 {} {}", self.batch_id, self.provider_id);
+        let mut workbook = new_workbook(title, created)?;
         let f = DetailFormats::new();
         let sheet = workbook.add_worksheet();
         let rows = self.contracts.len();

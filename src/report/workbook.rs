@@ -9,15 +9,12 @@
 //! two-decimal text, so each cell shows the ledger's amount to the fen; the
 //! CSV and Parquet files remain the exact record.
 
-use chrono::Datelike;
 use rust_decimal::Decimal;
-use rust_xlsxwriter::{
-    DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError,
-};
+use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Worksheet, XlsxError};
 
 use crate::engine::BatchOutcome;
 use crate::report::capital::to_capital;
-use crate::report::detail_sheet::{DetailFormats, DetailSheet};
+use crate::report::detail_sheet::{DetailFormats, DetailSheet, excel_date, new_workbook};
 use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::money::format_money;
@@ -100,16 +97,8 @@ fn build(
     format: u32,
 ) -> std::result::Result<Vec<u8>, XlsxError> {
     let f = formats();
-    let mut workbook = Workbook::new();
-    // Fastest deflate: the detail sheets are capped, and at level 6 the
-    // compression took longer than writing the rest of the workbook.
-    workbook.set_zip_compression_level(1);
-    // A fixed creation date (the cutoff) keeps the file identical on replay.
-    let cutoff = outcome.cutoff;
-    let created = ExcelDateTime::from_ymd(cutoff.year() as u16, cutoff.month() as u8, cutoff.day() as u8)?;
-    workbook.set_properties(
-        &DocProperties::new().set_title(format!("服务券兑付结算 {}", outcome.batch_id)).set_creation_datetime(&created),
-    );
+    // Created on the cutoff, so the file is identical on replay.
+    let mut workbook = new_workbook(format!("服务券兑付结算 {}", outcome.batch_id), outcome.cutoff)?;
     let layout = Layout { format };
     // From format 4 every list to sign numbers its pages, a dry run's too.
     let payout_footer = payout_footer.or(layout.reads().then_some(PAGE_FOOTER));
@@ -409,9 +398,7 @@ fn clawback_sheet(
         sheet.write_string_with_format(row, 6, &c.reason, f.name(layout))?;
         sheet.write_string_with_format(row, 7, &c.reference, &f.bordered)?;
         if layout.reads() {
-            let d = c.decided_on;
-            let date = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?;
-            sheet.write_date_with_format(row, 8, &date, &f.bordered_date)?;
+            sheet.write_date_with_format(row, 8, &excel_date(c.decided_on)?, &f.bordered_date)?;
         } else {
             sheet.write_string_with_format(row, 8, c.decided_on.to_string(), &f.bordered)?;
         }

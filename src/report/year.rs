@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
-use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
+use rust_xlsxwriter::XlsxError;
 
 use crate::frame::{LedgerReversal, StoredSettlement};
 use crate::report::Summary;
 use crate::report::capital::to_capital;
-use crate::report::detail_sheet::{DetailFormats, DetailSheet};
+use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
 use crate::report::html::{RESPONSIVE_STYLE, bar_rows, escape, grouped};
 use crate::rules::codes::Code;
 use crate::schema::output::{Cell, Kind};
@@ -413,19 +413,10 @@ impl Year {
     }
 
     fn build_workbook(&self) -> std::result::Result<Vec<u8>, XlsxError> {
-        let mut workbook = Workbook::new();
-        workbook.set_zip_compression_level(1);
-        let date = crate::rules::dates::parse_date(&self.last_cutoff);
-        let created = match date {
-            Some(d) => {
-                use chrono::Datelike;
-                ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?
-            }
-            None => ExcelDateTime::from_ymd(self.year as u16, 12, 31)?,
-        };
-        workbook.set_properties(
-            &DocProperties::new().set_title(format!("服务券年度结算 {}", self.year)).set_creation_datetime(&created),
-        );
+        let created = crate::rules::dates::parse_date(&self.last_cutoff)
+            .or_else(|| chrono::NaiveDate::from_ymd_opt(self.year, 12, 31))
+            .unwrap_or_default();
+        let mut workbook = new_workbook(format!("服务券年度结算 {}", self.year), created)?;
         let formats = DetailFormats::new();
         for (k, table) in self.tables().iter().enumerate() {
             let sheet = workbook.add_worksheet();
