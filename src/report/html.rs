@@ -149,7 +149,7 @@ td, th { overflow-wrap: break-word; } td.n, .ok, .bad { white-space: nowrap; }
 /// title and in a banner above everything else.
 /// `format` is the batch's ledger format (its layout, see the module).
 pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool, format: u32) -> String {
-    let page = report_page(outcome, summary, format >= 4);
+    let page = report_page(outcome, summary, Look { responsive: format >= 4 });
     if !dry_run {
         return page;
     }
@@ -157,12 +157,40 @@ pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool, for
     page.replacen("<title>", "<title>试算 DRY RUN ", 1).replacen("<body>\n", &format!("<body>\n{BANNER}"), 1)
 }
 
-fn report_page(outcome: &BatchOutcome, summary: &Summary, responsive: bool) -> String {
-    let chart = |bars: &[(String, Decimal, String)], color: &str| {
-        if responsive { bar_rows(bars, color) } else { bar_chart(bars, color) }
-    };
-    // Wide tables scroll on a narrow screen (format 4 on).
-    let (open, close) = if responsive { ("<div class=\"scroll\">\n", "\n</div>") } else { ("", "") };
+/// What the batch's ledger format asks of the page: from format 4 on it
+/// reads on any screen (see the module).
+#[derive(Clone, Copy)]
+struct Look {
+    responsive: bool,
+}
+
+impl Look {
+    fn chart(self, bars: &[(String, Decimal, String)], color: &str) -> String {
+        if self.responsive { bar_rows(bars, color) } else { bar_chart(bars, color) }
+    }
+
+    /// What goes around a wide table: a box that scrolls on a narrow screen.
+    fn scroll(self) -> (&'static str, &'static str) {
+        if self.responsive { ("<div class=\"scroll\">\n", "\n</div>") } else { ("", "") }
+    }
+
+    /// A code as the page names it: with its Chinese meaning beside it.
+    fn code(self, code: &str) -> String {
+        if self.responsive { code_label(code) } else { code.to_string() }
+    }
+
+    fn style(self) -> &'static str {
+        if self.responsive { RESPONSIVE_STYLE } else { "" }
+    }
+}
+
+/// A control total's result.
+fn mark(holds: bool) -> &'static str {
+    if holds { "<span class=\"ok\">✓ 平衡 holds</span>" } else { "<span class=\"bad\">✗ 不平 FAILS</span>" }
+}
+
+fn report_page(outcome: &BatchOutcome, summary: &Summary, look: Look) -> String {
+    let (open, close) = look.scroll();
     let s = summary;
     let c = &s.control_totals;
     let mut payouts: Vec<_> = outcome.payouts.iter().collect();
@@ -176,14 +204,8 @@ fn report_page(outcome: &BatchOutcome, summary: &Summary, responsive: bool) -> S
             (name, p.approved_amount_batch, grouped(p.approved_amount_batch))
         })
         .collect();
-    let code_bars: Vec<(String, Decimal, String)> = s
-        .codes
-        .iter()
-        .map(|(code, n)| {
-            let label = if responsive { code_label(code) } else { code.clone() };
-            (label, Decimal::from(*n), n.to_string())
-        })
-        .collect();
+    let code_bars: Vec<(String, Decimal, String)> =
+        s.codes.iter().map(|(code, n)| (look.code(code), Decimal::from(*n), n.to_string())).collect();
 
     // Quota use by tier: enterprises, quota, used this batch, used in the year.
     let mut tiers: BTreeMap<u32, (u64, Decimal, Decimal, Decimal)> = BTreeMap::new();
@@ -208,9 +230,6 @@ fn report_page(outcome: &BatchOutcome, summary: &Summary, responsive: bool) -> S
         );
         tier_bars.push((format!("第{tier}档 tier {tier}"), share, format!("{share}%")));
     }
-    let mark = |holds: bool| {
-        if holds { "<span class=\"ok\">✓ 平衡 holds</span>" } else { "<span class=\"bad\">✗ 不平 FAILS</span>" }
-    };
     let approved: Decimal = s.approved_total.parse().unwrap_or_default();
     format!(
         r#"<!DOCTYPE html>
@@ -284,33 +303,29 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
         c_caps = c.caps_checked,
         m_caps = mark(c.caps_hold),
         m_rate = mark(c.rows_within_claim_and_rate),
-        payout_chart = chart(&payout_bars, "#3b7dd8"),
+        payout_chart = look.chart(&payout_bars, "#3b7dd8"),
         tier_rows = tier_rows,
-        tier_chart = chart(&tier_bars, "#2a9d8f"),
-        code_chart = chart(&code_bars, "#e76f51"),
-        corrections = corrections_section(s, responsive),
-        responsive_style = if responsive { RESPONSIVE_STYLE } else { "" },
+        tier_chart = look.chart(&tier_bars, "#2a9d8f"),
+        code_chart = look.chart(&code_bars, "#e76f51"),
+        corrections = corrections_section(s, look),
+        responsive_style = look.style(),
     )
 }
 
 /// The corrections of the batch (rules 9.4), by action and by code, with
 /// their control totals; nothing for a batch without a corrections input.
-fn corrections_section(s: &Summary, responsive: bool) -> String {
+fn corrections_section(s: &Summary, look: Look) -> String {
     let (Some(summary), Some(k)) = (&s.corrections, &s.control_totals.corrections) else {
         return String::new();
-    };
-    let mark = |holds: bool| {
-        if holds { "<span class=\"ok\">✓ 平衡 holds</span>" } else { "<span class=\"bad\">✗ 不平 FAILS</span>" }
     };
     let mut rows = String::new();
     for (action, n) in &summary.applied {
         let _ = write!(rows, "<tr><td>执行 applied: {}</td><td class=\"n\">{n}</td></tr>", escape(action));
     }
     for (code, n) in &summary.codes {
-        let label = if responsive { code_label(code) } else { code.clone() };
-        let _ = write!(rows, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", escape(&label));
+        let _ = write!(rows, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", escape(&look.code(code)));
     }
-    let (open, close) = if responsive { ("<div class=\"scroll\">\n", "\n</div>") } else { ("", "") };
+    let (open, close) = look.scroll();
     let reversed: Decimal = summary.reversed_total.parse().unwrap_or_default();
     let owed: Decimal = summary.owed_total.parse().unwrap_or_default();
     format!(
