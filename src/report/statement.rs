@@ -9,6 +9,7 @@ use rust_xlsxwriter::XlsxError;
 
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
+use crate::rules::corrections::Action;
 use crate::rules::dates::parse_date;
 use crate::schema::output::Cell;
 use crate::{Error, Result};
@@ -98,10 +99,9 @@ impl Statement {
         d.blank();
         for (contract, action, amount, reason) in &self.taken_back {
             d.text(contract);
-            d.text(match action.as_str() {
-                "reverse" => "冲正",
-                "clawback" => "追回",
-                other => other,
+            d.text(match Action::parse(action) {
+                Some(known) => known.name_zh(),
+                None => action,
             });
             d.cell(Cell::Money(*amount));
             d.text(reason);
