@@ -5,6 +5,7 @@
 //! after trimming are skipped and not numbered; `source_row` 1 is the first
 //! data record after the header.
 
+mod contain;
 mod csv_reader;
 mod parquet_reader;
 mod xlsx_reader;
@@ -176,9 +177,9 @@ pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &
         || sha256_hex(bytes),
         || {
             if bytes.starts_with(b"PAR1") {
-                parquet_reader::read_parquet(path, bytes, columns, options)
+                contained(path, || parquet_reader::read_parquet(path, bytes, columns, options))
             } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-                xlsx_reader::read_workbook(path, bytes, columns, options)
+                contained(path, || xlsx_reader::read_workbook(path, bytes, columns, options))
             } else {
                 csv_reader::read_csv(path, bytes, columns, options)
             }
@@ -186,6 +187,14 @@ pub fn parse_table(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options: &
     );
     let rows = rows?;
     Ok(Table { path: path.to_path_buf(), sha256, len: rows.len(), rows })
+}
+
+/// Runs a third-party parser; a panic in it is a damaged file (exit 2
+/// naming it), not a crash.
+fn contained(path: &Path, read: impl FnOnce() -> Result<Rows>) -> Result<Rows> {
+    contain::quietly(read).unwrap_or_else(|why| {
+        Err(Error::Input(format!("{}: 文件已损坏，无法读取 (a damaged file, cannot be read: {why})", path.display())))
+    })
 }
 
 /// Headers match after removing white space, case-insensitively.

@@ -17,6 +17,13 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
     let not_a_workbook = |e: &dyn std::fmt::Display| {
         Error::Input(format!("{}: 不是可读取的 Excel 工作簿 (not a readable workbook): {e}", path.display()))
     };
+    if expanded_beyond(bytes, text_budget(bytes.len())) {
+        return Err(Error::Input(format!(
+            "{}: 工作簿解压后的内容超过上限（文件大小的 64 倍加 256 MiB） (the workbook expands to more than 64 times its \
+             size plus 256 MiB of XML, or declares more strings than that could hold; refused before reading it)",
+            path.display()
+        )));
+    }
     if ods_grid_cells(bytes).is_some_and(|cells| cells > grid_budget(bytes.len())) {
         return Err(Error::Input(format!(
             "{}: ODS 工作表声明的范围超过上限 (the ODS sheets declare more cells than a file of this size can hold in a real export)",
@@ -114,12 +121,19 @@ fn ods_grid_cells(bytes: &[u8]) -> Option<u64> {
     let (mut row_repeat, mut columns, mut used_columns) = (1u64, 0u64, 0u64);
     let mut in_cell = false;
     let mut total = 0u64;
+    // A table inside a cell (ODS allows nesting) is measured on its own and
+    // added; the table around it goes on where it was.
+    let mut outer: Vec<(u64, u64, u64, u64, u64, u64)> = Vec::new();
     let mut buf = Vec::new();
     loop {
         let event = reader.read_event_into(&mut buf).ok()?;
         match &event {
             Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
-                "table:table" => (rows, used_rows, width) = (0, 0, 0),
+                "table:table" if matches!(event, Event::Start(_)) => {
+                    outer.push((rows, used_rows, width, row_repeat, columns, used_columns));
+                    (rows, used_rows, width) = (0, 0, 0);
+                    in_cell = false;
+                }
                 "table:table-row" => {
                     (row_repeat, columns, used_columns) = (repeats(e, "table:number-rows-repeated"), 0, 0);
                     if matches!(event, Event::Empty(_)) {
@@ -148,6 +162,11 @@ fn ods_grid_cells(bytes: &[u8]) -> Option<u64> {
                 }
                 "table:table" => {
                     total = total.saturating_add(used_rows.min(1 << 20).saturating_mul(width.min(1 << 14)));
+                    let (r, u, w, repeat, c, used) = outer.pop().unwrap_or_default();
+                    (rows, used_rows, width, row_repeat, columns, used_columns) = (r, u, w, repeat, c, used);
+                    // The table filled the cell around it.
+                    in_cell = !outer.is_empty();
+                    used_columns = if in_cell { columns } else { used_columns };
                 }
                 _ => {}
             },
@@ -155,6 +174,52 @@ fn ods_grid_cells(bytes: &[u8]) -> Option<u64> {
             _ => {}
         }
         buf.clear();
+    }
+}
+
+/// Whether a zipped workbook (XLSX, XLSB, ODS) expands to more than
+/// `budget` bytes, counted by streaming every part without keeping it, or
+/// declares more shared strings (`uniqueCount`, which calamine reserves
+/// room for up front) than `budget` bytes could hold. Not a zip: `false`
+/// (calamine reads it, or says what is wrong).
+fn expanded_beyond(bytes: &[u8], budget: usize) -> bool {
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else { return false };
+    let mut left = budget as u64;
+    for index in 0..archive.len() {
+        let Ok(mut part) = archive.by_index(index) else { return false };
+        let name = part.name().map(|n| n.into_owned()).unwrap_or_default();
+        let mut counted = std::io::Read::take(&mut part, left + 1);
+        if name.ends_with("sharedStrings.xml")
+            && declared_strings(&mut counted).is_some_and(|strings| strings.saturating_mul(32) > budget as u64)
+        {
+            return true;
+        }
+        // A part that cannot be inflated is calamine's to report.
+        let _ = std::io::copy(&mut counted, &mut std::io::sink());
+        let read = (left + 1).saturating_sub(counted.limit());
+        if read > left {
+            return true;
+        }
+        left -= read;
+    }
+    false
+}
+
+/// The `uniqueCount` the shared strings' `<sst>` element declares, read
+/// from the start of the part (what is read is counted by the caller).
+fn declared_strings(part: &mut impl std::io::Read) -> Option<u64> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(part));
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sst" => {
+                let count = e.try_get_attribute("uniqueCount").ok().flatten()?;
+                return count.value.trim().parse().ok();
+            }
+            Event::Eof => return None,
+            _ => buf.clear(),
+        }
     }
 }
 

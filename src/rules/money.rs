@@ -4,7 +4,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 /// Amounts above this are refused as malformed, so that no sum of a batch can
 /// overflow a `Decimal` (10^15 yuan x 10^8 rows stays far below 7.9 x 10^28).
-const MAX_INTEGER_DIGITS: usize = 15;
+pub const MAX_INTEGER_DIGITS: usize = 15;
 
 /// Parses a money field as rules 2.6 defines it: optional `¥`/`￥`, ASCII
 /// digits, optional thousands separators in groups of three, at most two

@@ -357,6 +357,14 @@ fn amount(key: &str, text: &str) -> std::result::Result<Decimal, String> {
     if value.normalize().scale() > 2 {
         return Err(format!("{key} = {text:?}: at most two decimals"));
     }
+    // The range of money in every input and output (rules 2.6): sums of
+    // such amounts still fit the outputs' Decimal(18,2).
+    let digits = crate::rules::money::MAX_INTEGER_DIGITS as u32;
+    if value.trunc() >= Decimal::from(10u64.pow(digits)) {
+        return Err(format!(
+            "{key} = {text:?}: 超出金额范围 (beyond the range of money: at most {digits} digits before the point)"
+        ));
+    }
     Ok(value)
 }
 
