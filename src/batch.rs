@@ -90,7 +90,9 @@ pub fn compute(
     spec: &BatchSpec,
     carry_in: &CarryIn,
 ) -> Result<Computed> {
-    let outcome = settle_batch(tables, corrections, policy, spec.batch_id, spec.service_year, spec.cutoff, carry_in)?;
+    let ids = crate::ledger::id_rule(spec.ledger_format);
+    let (id, year, cutoff) = (spec.batch_id, spec.service_year, spec.cutoff);
+    let outcome = settle_batch(tables, corrections, policy, id, year, cutoff, carry_in, ids)?;
     let summary = report::summary(&outcome, policy);
     Ok(Computed {
         outcome,

@@ -17,6 +17,7 @@ use crate::rules::corrections::{
     Action, Correction, ScopeTotals, check_against_store, check_fields, duplicates, hold_unused, on_hold, rows_balance,
     taken_back,
 };
+use crate::rules::ids::IdRule;
 use crate::rules::money::format_money;
 use crate::rules::outputs::{PayoutRow, ReversalRow};
 use crate::rules::policy::CapScope;
@@ -44,14 +45,14 @@ pub struct BatchCorrections {
 pub fn check_and_apply(
     table: &Table,
     scope: CapScope,
-    service_year: i32,
-    cutoff: chrono::NaiveDate,
+    (service_year, cutoff): (i32, chrono::NaiveDate),
     carry_in: &CarryIn,
+    ids: IdRule,
 ) -> Result<BatchCorrections> {
     let mut exceptions = Vec::new();
     let mut passed = Vec::new();
     for record in table.records() {
-        match check_fields(&record) {
+        match check_fields(&record, ids) {
             Ok(correction) => passed.push((correction, record)),
             Err(problem) => exceptions.push(problem),
         }

@@ -33,6 +33,7 @@ use crate::rules::codes::{Code, ExceptionRow, PerSource};
 use crate::rules::contract::Context;
 use crate::rules::control::ControlTotals;
 use crate::rules::corrections::History;
+use crate::rules::ids::IdRule;
 use crate::rules::outputs::{PayoutRow, ReversalRow, UsageRow};
 use crate::rules::policy::Policy;
 use crate::{Error, Result};
@@ -107,6 +108,8 @@ impl BatchOutcome {
 /// order, the sequential pass, rows, payouts and usage, control totals.
 /// Fails only on a broken invariant (exit 1, nothing written) or a store
 /// that contradicts itself (exit 2).
+/// `ids` is what a contract id may hold in the batch's ledger format.
+#[allow(clippy::too_many_arguments)]
 pub fn settle_batch(
     tables: BatchTables,
     corrections: Option<Table>,
@@ -115,6 +118,7 @@ pub fn settle_batch(
     service_year: i32,
     cutoff: NaiveDate,
     carry_in: &CarryIn,
+    ids: IdRule,
 ) -> Result<BatchOutcome> {
     let log = memory::PhaseLog::start();
     let (registries, mut exceptions) =
@@ -122,7 +126,7 @@ pub fn settle_batch(
     drop((tables.enterprises, tables.designations, tables.providers, tables.products));
     log.done("registries");
     let mut corrected = match &corrections {
-        Some(table) => corrections::check_and_apply(table, policy.cap_scope(), service_year, cutoff, carry_in)?,
+        Some(table) => corrections::check_and_apply(table, policy.cap_scope(), (service_year, cutoff), carry_in, ids)?,
         None => BatchCorrections::default(),
     };
     let ctx = Context {
@@ -132,6 +136,7 @@ pub fn settle_batch(
         cutoff,
         history: &carry_in.history,
         taken_back_now: &corrected.taken_back_now,
+        ids,
     };
     let mut validated = validate::validate_contracts(&tables.contracts, &ctx);
     drop(tables.contracts);

@@ -33,12 +33,18 @@ pub struct FileEntry {
 ///     column names, real dates, widths from the values, filters, print
 ///     setup, 单位：元, cut sheets saying so at the top, every severity in a
 ///     cut 异常清单).
-pub const LEDGER_FORMAT: u32 = 4;
+/// 5 — a contract id holding a control or format character is malformed
+///     (rules 2.1, 4.1 step 10), and so is a correction's (9.2 step 1).
+///
+/// `run` writes every new batch in this format, at any batch of any year
+/// (rules 9.6), reading the batches before it in their own formats.
+pub const LEDGER_FORMAT: u32 = 5;
 
-/// The oldest format `run` still writes: a service year begun in format 3
-/// is continued in format 3, so a new tool can finish a year an older one
-/// began (rules 9.6: a new format starts with a new service year).
-pub const OLDEST_WRITTEN_FORMAT: u32 = 3;
+/// What a contract id may hold in a batch of ledger format `format`.
+pub fn id_rule(format: u32) -> crate::rules::ids::IdRule {
+    use crate::rules::ids::IdRule;
+    if format >= 5 { IdRule::Visible } else { IdRule::Length }
+}
 
 fn format_one() -> u32 {
     1

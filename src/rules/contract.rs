@@ -24,8 +24,7 @@ use crate::rules::uscc::normalize_uscc;
 use crate::schema::input::{CONTRACTS, contract as col, too_long};
 use sha2::{Digest, Sha256};
 
-/// Longest contract_id accepted, in Unicode scalar values.
-pub const MAX_CONTRACT_ID_CHARS: usize = 64;
+pub use crate::rules::ids::{IdRule, MAX_CONTRACT_ID_CHARS};
 
 /// A contract row whose twelve fields parsed (rules 4.1 step 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +157,8 @@ pub struct Context<'a> {
     pub history: &'a History,
     /// The contracts this batch's corrections reverse or claw back (rules 9.3).
     pub taken_back_now: &'a FxHashMap<Id, Action>,
+    /// What a contract id may hold.
+    pub ids: IdRule,
 }
 
 /// Steps 0 and 1, which need no parsing: a record whose field count
@@ -186,7 +187,7 @@ fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
 type Checked<T> = std::result::Result<T, ExceptionRow>;
 
 /// Step 3: every field in the order of table 2.1 of the rules.
-pub fn parse_contract(record: &Record) -> Checked<Contract> {
+pub fn parse_contract(record: &Record, ids: IdRule) -> Checked<Contract> {
     let fail = |code, field| Err(exception(record, code, field));
     // A field longer than the limit is malformed, whatever it is.
     let text = |index: usize, field: &'static str| -> Checked<&str> {
@@ -212,7 +213,7 @@ pub fn parse_contract(record: &Record) -> Checked<Contract> {
     };
 
     let contract_id = text(col::CONTRACT_ID, "contract_id")?;
-    if contract_id.chars().count() > MAX_CONTRACT_ID_CHARS {
+    if !ids.accepts(contract_id) {
         return fail(Code::E_FIELD_INVALID, "contract_id");
     }
     let enterprise_id = uscc(col::ENTERPRISE_ID, "enterprise_id")?;
@@ -266,7 +267,7 @@ fn failed<T>(code: Code, field: &'static str) -> Result<T, Failure> {
 /// Steps 3–9 for one row that survived steps 0–2: the eligible contract
 /// and its `W_OVERPAID` warning, if any, or the row's one error.
 pub fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<ExceptionRow>)> {
-    let contract = parse_contract(record)?;
+    let contract = parse_contract(record, ctx.ids)?;
     let to_row = |f: Failure| ExceptionRow { detail: f.detail, ..exception(record, f.code, f.field) };
     let fingerprint = contract.fingerprint();
     step4_not_settled_before(&contract, fingerprint, ctx).map_err(to_row)?;

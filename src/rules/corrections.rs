@@ -20,6 +20,7 @@ use crate::Id;
 use crate::record::Record;
 use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
 use crate::rules::dates::parse_date;
+use crate::rules::ids::IdRule;
 use crate::schema::input::{CORRECTIONS, correction as col, too_long};
 
 /// Longest reason accepted, in Unicode scalar values after trimming.
@@ -101,8 +102,9 @@ pub fn correction_exception(correction: &Correction, code: Code, field: &'static
 /// Steps 0 and 1: the record's shape, then each field in the order of the
 /// table of rules 9.1 — empty and required is `C_FIELD_MISSING`; an unknown
 /// action, a malformed date or a reason over 500 characters is
-/// `C_FIELD_INVALID`.
-pub fn check_fields(record: &Record) -> Result<Correction, ExceptionRow> {
+/// `C_FIELD_INVALID`, and so is a contract_id holding a character `ids`
+/// does not allow.
+pub fn check_fields(record: &Record, ids: IdRule) -> Result<Correction, ExceptionRow> {
     if let Some(why) = record.malformed {
         return Err(ExceptionRow {
             detail: Detail::Text(why.to_string()),
@@ -120,6 +122,9 @@ pub fn check_fields(record: &Record) -> Result<Correction, ExceptionRow> {
         text => Ok(text),
     };
     let contract_id = required(col::CONTRACT_ID, "contract_id")?;
+    if !ids.characters_allowed(contract_id) {
+        return Err(invalid("contract_id"));
+    }
     let action = Action::parse(required(col::ACTION, "action")?).ok_or_else(|| invalid("action"))?;
     let decided_on = parse_date(required(col::DECIDED_ON, "decided_on")?).ok_or_else(|| invalid("decided_on"))?;
     let reason = required(col::REASON, "reason")?;

@@ -11,6 +11,7 @@
 //! | `codes.rs` | outcome and exception codes, their severities and messages |
 //! | `policy.rs` | the per-service-year policy file |
 //! | `registry.rs` | registry rows: what makes one usable |
+//! | `ids.rs` | what a contract id may hold |
 //! | `contract.rs` | the row checks of one contract, in their order |
 //! | `tiers.rs` | annual quota tiers |
 //! | `duplicates.rs` | rows sharing a key that should be unique |
@@ -30,6 +31,7 @@ pub mod control;
 pub mod corrections;
 pub mod dates;
 pub mod duplicates;
+pub mod ids;
 pub mod money;
 pub mod outputs;
 pub mod policy;
