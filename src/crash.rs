@@ -16,12 +16,18 @@ pub fn crash_point(point: &str) {
 
 /// Where a test can make an operation fail as a full disk or a refused
 /// rename would: `VOUCHER_SETTLE_FAIL_AT=<point>` makes it return an error.
-pub const FAIL_POINTS: [&str; 1] = ["publish"];
+/// `head` fails the write of `HEAD` as a disk that fills there would
+/// (`ENOSPC`, after the batch folder was renamed into place).
+pub const FAIL_POINTS: [&str; 2] = ["publish", "head"];
 
 /// The error a test asked for at `point`, if it did.
 pub fn fail_point(point: &str) -> std::io::Result<()> {
     if std::env::var("VOUCHER_SETTLE_FAIL_AT").is_ok_and(|p| p == point) {
-        return Err(std::io::Error::other(format!("failed on purpose at {point} (VOUCHER_SETTLE_FAIL_AT)")));
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        return Err(std::io::Error::new(
+            full.kind(),
+            format!("{full}: failed on purpose at {point} (VOUCHER_SETTLE_FAIL_AT)"),
+        ));
     }
     Ok(())
 }

@@ -203,45 +203,27 @@ pub fn create_no_follow(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// Swaps the names `a` and `b` in one step (Linux `renameat2` with
-/// `RENAME_EXCHANGE`, through the system call so that no newer C library is
-/// needed): a reader sees one or the other, never neither. `Ok(false)` where
-/// the kernel or the file system cannot (the caller then renames twice).
-pub fn exchange(a: &Path, b: &Path) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
+/// Opens a file to read; a symbolic link at `path` is refused (ELOOP),
+/// never followed: whoever controls a link's target would control what the
+/// ledger reads.
+pub fn open_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(unix)]
     {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let c = |p: &Path| {
-            CString::new(p.as_os_str().as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-        };
-        let (a, b) = (c(a)?, c(b)?);
-        // SAFETY: both paths are NUL-terminated strings that outlive the call;
-        // the system call reads them and nothing else.
-        let done = unsafe {
-            libc::syscall(
-                libc::SYS_renameat2,
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if done == 0 {
-            return Ok(true);
-        }
-        let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP) => Ok(false),
-            _ => Err(error),
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (a, b);
-        Ok(false)
-    }
+    options.open(path)
+}
+
+/// Reads a whole file through [`open_no_follow`].
+pub fn read_no_follow(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = open_no_follow(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Opens (creating if needed) a file to lock, refusing a symbolic link.

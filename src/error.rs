@@ -34,8 +34,13 @@ impl Error {
         Error::Input(format!("{}: 无法读取文件 (cannot read file): {err}", path.display()))
     }
 
-    /// A failure while writing outputs or the ledger.
+    /// A file or folder that cannot be written (no permission, a full
+    /// disk): the environment, exit 2 (rules 7) — before the commit point
+    /// nothing is committed; after it, the run reports a warning instead.
     pub fn write(path: &Path, err: impl std::fmt::Display) -> Error {
-        Error::Internal(format!("{}: 写入失败 (cannot write): {err}", path.display()))
+        Error::Input(format!(
+            "{}: 写入失败，请检查权限和磁盘空间 (cannot write: {err}; check permissions and free space)",
+            path.display()
+        ))
     }
 }

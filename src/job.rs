@@ -172,6 +172,8 @@ pub struct JobSpec {
     pub corrections: Option<(PathBuf, InputOptions)>,
     /// Checksum of the job file's bytes as they were parsed.
     pub job_sha256: String,
+    /// The job's `output`, `{batch}` not filled in.
+    output_template: String,
 }
 
 impl JobSpec {
@@ -181,6 +183,15 @@ impl JobSpec {
 
     pub fn options(&self, source: Source) -> &InputOptions {
         self.options.get(source)
+    }
+
+    /// The output folder of another committed batch of this job (to repair
+    /// its publication), checked as this batch's was.
+    pub fn committed_output(&self, batch_id: &str) -> Result<PathBuf> {
+        let base = self.job_path.parent().unwrap_or(Path::new("."));
+        let other = JobSpec { output: output_folder(&self.output_template, base, batch_id, false), ..self.clone() };
+        refuse_output_folder(&other)?;
+        Ok(other.output)
     }
 }
 
@@ -198,6 +209,7 @@ pub struct BatchRequest {
 /// The service year and ledger store a job file names, for `--batch auto`
 /// to find the batches not yet committed before the batch is chosen.
 pub fn service_year_and_ledger(path: &Path) -> Result<(i32, PathBuf)> {
+    crate::paths::refuse_irregular(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
     let raw: RawJob = toml::from_str(&text)
         .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
@@ -222,31 +234,35 @@ fn output_folder(output: &str, base: &Path, batch_id: &str, dry_run: bool) -> Pa
     folder.with_file_name(format!("{name}.dry-run"))
 }
 
-/// The output folder is rewritten by every run: it may not be, hold or lie
-/// inside the ledger store (a run would overwrite committed files), nor be
-/// a file-system root or a home folder (whose files a run would replace).
-fn refuse_output_folder(job: &Path, output: &Path, ledger: &Path) -> Result<()> {
-    let absolute = |p: &Path| std::path::absolute(p).map(|p| tidy(&p)).unwrap_or_else(|_| p.to_path_buf());
-    let (output, ledger) = (absolute(output), absolute(ledger));
-    let home = std::env::var_os("HOME").map(|h| absolute(Path::new(&h)));
-    let root_or_home = output.parent().is_none()
-        || home.as_deref() == Some(output.as_path())
-        || output.parent() == Some(Path::new("/home"));
-    let why = if root_or_home {
-        Some("是根目录或主目录 (is a file-system root or a home folder)")
-    } else if output.starts_with(&ledger) || ledger.starts_with(&output) {
-        Some("与账本目录重叠 (overlaps the ledger store)")
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(Error::Input(format!(
-            "{}: job.output {} {why}; 请另选输出目录 (choose another output folder)",
-            job.display(),
-            output.display()
-        ))),
-        None => Ok(()),
+/// The output folder may not be, hold or lie inside the ledger store (a
+/// run would write among committed files), nor be the folder of the job,
+/// the policy or an input (the tool's files would stand among them), nor a
+/// file-system root or a home folder — all compared as resolved through
+/// symbolic links ([`crate::paths`]).
+fn refuse_output_folder(job: &JobSpec) -> Result<()> {
+    use crate::paths::{Protected, refuse_writes_into};
+    let folder_of = |p: &Path| p.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let job_folder = folder_of(&job.job_path);
+    let policy_folder = folder_of(&job.policy);
+    let mut protected = vec![
+        Protected { what: "账本 the ledger store", path: &job.ledger, exact: false },
+        Protected { what: "作业文件所在目录 the job file's folder", path: &job_folder, exact: true },
+        Protected { what: "政策文件所在目录 the policy's folder", path: &policy_folder, exact: true },
+        Protected { what: "作业文件 the job file", path: &job.job_path, exact: true },
+        Protected { what: "政策文件 the policy file", path: &job.policy, exact: true },
+    ];
+    let inputs: Vec<(PathBuf, &Path)> = job
+        .inputs
+        .iter()
+        .map(|(_, p)| p.as_path())
+        .chain(job.corrections.iter().map(|(p, _)| p.as_path()))
+        .map(|p| (folder_of(p), p))
+        .collect();
+    for (folder, file) in &inputs {
+        protected.push(Protected { what: "输入文件所在目录 an input's folder", path: folder, exact: true });
+        protected.push(Protected { what: "输入文件 an input file", path: file, exact: true });
     }
+    refuse_writes_into(&format!("{}: job.output", job.job_path.display()), &job.output, &protected)
 }
 
 /// One store holds every batch of a job: a ledger path naming `{batch}`
@@ -265,6 +281,7 @@ fn refuse_batch_in_ledger_path(path: &Path, ledger: &str) -> Result<()> {
 /// Loads a job file; resolves the batch; checks that the policy and every
 /// input exist.
 pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
+    crate::paths::refuse_irregular(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
     let raw: RawJob = toml::from_str(&text)
         .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
@@ -298,19 +315,21 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         options,
         corrections,
         job_sha256: crate::checksum::sha256_hex(text.as_bytes()),
+        output_template: raw.job.output.clone(),
     };
-    refuse_output_folder(path, &job.output, &job.ledger)?;
+    refuse_output_folder(&job)?;
     let mut required = vec![("job.policy", job.policy.clone())];
     required.extend(job.inputs.iter().map(|(s, p)| (input_key(s), p.clone())));
     required.extend(job.corrections.iter().map(|(p, _)| (input_key(Source::Corrections), p.clone())));
     for (key, file) in required {
-        if !file.is_file() {
+        if !file.exists() {
             return Err(Error::Input(format!(
                 "{}: {key} 指向的文件不存在 (file named by {key} does not exist): {}",
                 path.display(),
                 file.display()
             )));
         }
+        crate::paths::refuse_irregular(&file)?;
     }
     let year_start = NaiveDate::from_ymd_opt(job.service_year, 1, 1)
         .ok_or_else(|| Error::Input(format!("{}: job.service_year out of range", path.display())))?;
@@ -357,6 +376,7 @@ fn input_key(source: Source) -> &'static str {
 /// key. Also returns the checksum of the very bytes that were parsed, so
 /// that the manifest and the archive name the policy that was applied.
 pub fn load_policy(path: &Path) -> Result<(Policy, String)> {
+    crate::paths::refuse_irregular(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
     let policy = parse_policy(&text)
         .map_err(|msg| Error::Input(format!("{}: 政策文件无效 (invalid policy): {msg}", path.display())))?;

@@ -29,6 +29,7 @@ pub mod ingest;
 pub mod job;
 pub mod ledger;
 pub mod output;
+pub mod paths;
 pub mod progress;
 pub mod record;
 pub mod report;

@@ -210,29 +210,33 @@ fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>
     );
 }
 
-/// The line saying where a replaced output folder is kept.
-fn kept_note(replaced: Option<&std::path::Path>) -> String {
-    replaced.map_or_else(String::new, |kept| {
-        format!("原输出目录另存为 {} (the output folder replaced is kept as {})\n", kept.display(), kept.display())
-    })
-}
-
 fn describe_run(report: &RunReport) -> String {
     match report {
-        RunReport::Settled { printed, output, committed, manifest_sha256, publish_warning, replaced, .. } => {
+        RunReport::Settled { printed, output, committed, manifest_sha256, publish_warning, repaired, .. } => {
             let commit = match committed {
                 Some(dir) => format!("已提交账本 committed: {}\n清单 manifest {manifest_sha256}\n", dir.display()),
                 None => "试算，未提交账本 dry run: nothing committed\n".to_string(),
             };
             let warning = publish_warning.as_ref().map_or_else(String::new, |w| format!("{w}\n"));
-            format!("{printed}输出 output: {}\n{}{commit}{warning}", output.display(), kept_note(replaced.as_deref()))
+            let repaired = repaired.as_ref().map_or_else(String::new, |note| format!("{note}\n"));
+            format!("{repaired}{printed}输出 output: {}\n{commit}{warning}", output.display())
         }
-        RunReport::AlreadyCommitted { batch_id, dir, output, replaced, .. } => format!(
-            "批次 {batch_id} 已以相同输入提交，无需重算；已将账本中的结果复制到 {} \
-             (batch {batch_id} already committed with identical inputs; nothing to do; outputs restored from {})\n{}",
+        RunReport::AlreadyCommitted { batch_id, dir, output, restored, .. } if restored.is_empty() => format!(
+            "批次 {batch_id} 已以相同输入提交，无需重算；{} 中的已提交文件完好，未作更改 \
+             (batch {batch_id} already committed with identical inputs; nothing to do; every committed file in {} \
+             is intact, nothing changed — ledger: {})\n",
+            output.display(),
+            output.display(),
+            dir.display()
+        ),
+        RunReport::AlreadyCommitted { batch_id, dir, output, restored, .. } => format!(
+            "批次 {batch_id} 已以相同输入提交，无需重算；已从账本恢复 {} 到 {} \
+             (batch {batch_id} already committed with identical inputs; nothing to do; restored from {} into {}: {})\n",
+            restored.join("、"),
             output.display(),
             dir.display(),
-            kept_note(replaced.as_deref())
+            output.display(),
+            restored.join(", ")
         ),
     }
 }

@@ -251,7 +251,7 @@ fn every_kind_of_tampering_is_found() {
             |w| std::fs::remove_dir_all(w.path("ledger/batches/000002_2025-Q2")).unwrap(),
             "batch folder 000002_2025-Q2 missing",
         ),
-        ("HEAD deleted", |w| std::fs::remove_file(w.path("ledger/HEAD")).unwrap(), "HEAD missing"),
+        ("HEAD deleted", |w| std::fs::remove_file(w.path("ledger/HEAD")).unwrap(), "HEAD is missing"),
     ];
     for (what, tamper, want) in cases {
         let w = two_quarters();
@@ -474,7 +474,7 @@ fn a_missing_head_deletes_nothing_and_pays_nothing_twice() {
     assert_eq!(w.read("ledger/batches/000002_2025-Q2/manifest.json"), manifests[1]);
     let (code, text) = verify(&w, &[]);
     assert_eq!(code, Some(3), "{text}");
-    assert!(text.contains("HEAD missing") && text.contains("000001_2025-Q1"), "{text}");
+    assert!(text.contains("HEAD is missing") && text.contains("000001_2025-Q1"), "{text}");
 }
 
 /// A first commit cut short between its rename and HEAD is reported as a
@@ -517,10 +517,11 @@ fn a_rolled_back_head_deletes_nothing() {
 
 /// A store written in ledger format 2 (the example's two quarters, by the
 /// tool before corrections) still verifies — every file replayed in its own
-/// layout, byte for byte — and cannot be continued within 2025 (exit 2,
-/// naming both formats).
+/// layout, byte for byte — and is continued within 2025 in this tool's
+/// format (rules 9.6): the new batch reads the earlier ones in their own
+/// format, and the whole store verifies.
 #[test]
-fn a_format_2_store_still_verifies() {
+fn a_format_2_store_still_verifies_and_is_continued() {
     let w = Workdir::with_example();
     let fixture = crate::workdir::repo().join("fixtures/ledger-format-2");
     let status = Command::new("cp").arg("-a").arg(&fixture).arg(w.path("ledger")).status().unwrap();
@@ -532,19 +533,23 @@ fn a_format_2_store_still_verifies() {
         serde_json::from_slice(&w.read("ledger/batches/000002_2025-Q2/manifest.json")).unwrap();
     assert_eq!(manifest["ledger_format"], 2);
     w.write("data/2025-Q3/contracts.csv", w.read("data/2025-Q2/contracts.csv"));
-    let out = w.run(&["run", "job.toml", "--batch", "2025-Q3"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("ledger format 2") && stderr.contains("format 4"), "{stderr}");
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q3"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&w.read("ledger/batches/000003_2025-Q3/manifest.json")).unwrap();
+    assert_eq!(manifest["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
+    assert!(w.csv("out/2025-Q3/settlements.csv").is_empty(), "every contract settled before");
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.ends_with("3 个批次验证一致 (3 batches verified)\n"), "{text}");
 }
 
 /// A year begun in ledger format 3 (the example's first three quarters
 /// with corrections, written by the tool before format 4) verifies byte for
-/// byte and is continued in format 3: the fourth quarter is written in the
-/// year's layout (no payouts.parquet), settles as the hand-computed example
-/// says, and the store verifies; a new service year would start in format 4.
+/// byte and is continued in this tool's format (rules 9.6): the fourth
+/// quarter settles as the hand-computed example says, the same money as a
+/// store begun in this format, and the store verifies.
 #[test]
-fn a_format_3_year_is_continued_in_format_3() {
+fn a_format_3_year_is_continued_in_the_newest_format() {
     let w = Workdir::with_corrections();
     let fixture = crate::workdir::repo().join("fixtures/ledger-format-3");
     let status = Command::new("cp").arg("-a").arg(&fixture).arg(w.path("ledger")).status().unwrap();
@@ -555,9 +560,9 @@ fn a_format_3_year_is_continued_in_format_3() {
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
     let manifest: serde_json::Value =
         serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
-    assert_eq!(manifest["ledger_format"], 3);
-    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 11);
-    assert!(!w.path("out/2025-Q4/payouts.parquet").exists());
+    assert_eq!(manifest["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
+    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 13);
+    assert!(w.path("out/2025-Q4/payouts.parquet").exists());
     let fresh = Workdir::with_corrections();
     for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
         fresh.run_ok(&["run", "job.toml", "--batch", quarter]);

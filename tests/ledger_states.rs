@@ -9,8 +9,11 @@ use std::path::Path;
 
 use crate::workdir::Workdir;
 
-/// Kinds of damage, each applied to a copy of the store.
-const DAMAGE: [&str; 9] = [
+/// Kinds of damage, each applied to a copy of the store; the last four put
+/// a symbolic link at each depth of the store (a batch's file, a batch
+/// folder, an archived input, the objects folder), pointing at a copy of
+/// what was there.
+const DAMAGE: [&str; 13] = [
     "HEAD deleted",
     "HEAD rolled back to Q1",
     "HEAD cut short",
@@ -20,7 +23,20 @@ const DAMAGE: [&str; 9] = [
     "Q2 manifest deleted",
     "stray batch folder",
     "Q1 folder deleted",
+    "Q1 settlements.parquet a link",
+    "Q2 folder a link",
+    "an archived input a link",
+    "objects folder a link",
 ];
+
+/// Moves `path` out of the store and puts a symbolic link to it in its place.
+fn linked(w: &Workdir, path: &str) {
+    let (inside, outside) = (w.path(path), w.path(&format!("outside/{}", path.replace('/', "_"))));
+    std::fs::create_dir_all(w.path("outside")).unwrap();
+    if std::fs::rename(&inside, &outside).is_ok() {
+        std::os::unix::fs::symlink(&outside, &inside).unwrap();
+    }
+}
 
 fn damage(w: &Workdir, what: &str, head_after_q1: &[u8]) {
     let path = |p: &str| w.path(p);
@@ -52,6 +68,13 @@ fn damage(w: &Workdir, what: &str, head_after_q1: &[u8]) {
         "Q1 folder deleted" => {
             let _ = std::fs::remove_dir_all(path("ledger/batches/000001_2025-Q1"));
         }
+        "Q1 settlements.parquet a link" => linked(w, "ledger/batches/000001_2025-Q1/settlements.parquet"),
+        "Q2 folder a link" => linked(w, "ledger/batches/000002_2025-Q2"),
+        "an archived input a link" => {
+            let object = std::fs::read_dir(path("ledger/objects/sha256")).unwrap().next().unwrap().unwrap();
+            linked(w, &format!("ledger/objects/sha256/{}", object.file_name().to_string_lossy()));
+        }
+        "objects folder a link" => linked(w, "ledger/objects"),
         other => panic!("no damage {other}"),
     }
 }
@@ -128,4 +151,17 @@ fn no_damaged_store_deletes_a_batch_or_pays_twice() {
     }
     // Every kind of damage here is found before anything is written.
     assert_eq!(refused, cases.len());
+
+    // An output path that reaches the store through a link is the store.
+    let w = Workdir::copy_of(&base);
+    std::os::unix::fs::symlink(w.path("ledger"), w.path("alias")).unwrap();
+    std::os::unix::fs::symlink(w.path("ledger/batches/000001_2025-Q1"), w.path("q1")).unwrap();
+    let before = files(&w.path("ledger"));
+    for output in ["alias/{batch}", "alias/batches/{batch}", "q1", "q1/../q1", "alias/objects/sha256"] {
+        let job = String::from_utf8(w.read("job.toml")).unwrap().replace("out/{batch}", output);
+        w.write("linked.toml", job);
+        let out = w.run(&["run", "linked.toml", "--batch", "AGAIN", "--cutoff", "2025-06-30"]);
+        assert_eq!(out.status.code(), Some(2), "{output}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(files(&w.path("ledger")), before, "{output}: the store unchanged");
+    }
 }

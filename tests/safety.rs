@@ -192,7 +192,7 @@ fn the_payout_list_footer_names_the_ledger_state() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&w.read("ledger/batches/000002_2025-Q2/manifest.json")).unwrap();
     let previous = manifest["prev_manifest_sha256"].as_str().unwrap();
-    assert_eq!(manifest["ledger_format"], 4);
+    assert_eq!(manifest["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
     let footer = unzip_entry(&w.read("out/2025-Q2/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(footer.contains("<oddFooter>") && footer.contains(previous), "{footer}");
     assert!(footer.contains("批次 batch 2025-Q2") && footer.contains("第 &amp;P 页 共 &amp;N 页"), "{footer}");
@@ -200,12 +200,11 @@ fn the_payout_list_footer_names_the_ledger_state() {
     assert!(printed.contains(&own), "run prints the new manifest's checksum: {printed}");
 }
 
-/// A store whose last batch is in another ledger format: a newer one is
-/// left alone by run and verify (exit 2, naming both formats); an older one
-/// cannot be continued within its service year.
+/// A store whose last batch is in a newer ledger format is left alone by
+/// run and verify (exit 2, naming both formats).
 #[test]
-fn a_store_of_another_ledger_format_is_refused() {
-    for (format, command) in [(Some(99), "verify"), (Some(99), "run"), (None, "run")] {
+fn a_store_of_a_newer_ledger_format_is_refused() {
+    for (format, command) in [(Some(99), "verify"), (Some(99), "run")] {
         let w = Workdir::with_example();
         w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
         let path = "ledger/batches/000001_2025-Q1/manifest.json";
@@ -242,9 +241,9 @@ fn job_paths_that_endanger_the_store_are_refused() {
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     let job = String::from_utf8(w.read("job.toml")).unwrap();
     for (from, to, named) in [
-        ("output = \"out/{batch}\"", "output = \"ledger/batches/000001_2025-Q1\"", "overlaps the ledger"),
-        ("output = \"out/{batch}\"", "output = \"ledger\"", "overlaps the ledger"),
-        ("output = \"out/{batch}\"", "output = \".\"", "overlaps the ledger"),
+        ("output = \"out/{batch}\"", "output = \"ledger/batches/000001_2025-Q1\"", "would write into 账本 the ledger"),
+        ("output = \"out/{batch}\"", "output = \"ledger\"", "would write into 账本 the ledger"),
+        ("output = \"out/{batch}\"", "output = \".\"", "would write into"),
         ("output = \"out/{batch}\"", "output = \"/\"", "root"),
         ("ledger = \"ledger\"", "ledger = \"ledger-{batch}\"", "may not contain {batch}"),
     ] {
@@ -264,7 +263,7 @@ fn job_paths_that_endanger_the_store_are_refused() {
 /// they point at is never truncated or overwritten.
 #[test]
 fn planted_symlinks_are_never_followed() {
-    for planted in ["ledger/.lock", "ledger/.HEAD.partial", "out/.2025-Q1.partial"] {
+    for planted in ["ledger/.lock", "ledger/.HEAD.partial", "out/2025-Q1/.voucher-settle.partial"] {
         let w = Workdir::with_example();
         std::fs::create_dir_all(w.path("ledger/batches")).unwrap();
         std::fs::create_dir_all(w.path("out/2025-Q1")).unwrap();
@@ -280,11 +279,12 @@ fn planted_symlinks_are_never_followed() {
     }
 }
 
-/// The output folder cannot be published after the commit point (the
-/// swap fails, as on a full disk): the batch is committed, so the run says
-/// so (exit 0, the manifest's SHA-256 printed) with a warning and the way
-/// to restore the folder; the folder that was there is left as it was, no
-/// new folder stays behind, and the same command restores the outputs.
+/// The output folder cannot be published after the commit point (a rename
+/// fails, as on a full disk): the batch is committed, so the run says so
+/// (exit 0, the manifest's SHA-256 printed) with a warning and the way to
+/// restore the folder; the folder that was there is left as it was, no
+/// hidden folder stays behind, and the same command restores the outputs
+/// beside the file that was there.
 #[test]
 fn committed_but_not_published_is_reported_as_committed() {
     let w = Workdir::with_example();
@@ -298,46 +298,29 @@ fn committed_but_not_published_is_reported_as_committed() {
     assert_eq!(names_in(&w.path("out")), ["2025-Q1"], "no new folder left behind");
     assert_eq!(names_in(&w.path("out/2025-Q1")), ["notes.txt"], "the old folder as it was");
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
-    assert!(printed.contains("already committed"), "{printed}");
+    assert!(printed.contains("already committed") && printed.contains("restored from"), "{printed}");
     assert_eq!(w.read("out/2025-Q1/payouts.csv"), w.read("ledger/batches/000001_2025-Q1/payouts.csv"));
-    let kept: Vec<String> = names_in(&w.path("out")).into_iter().filter(|n| n != "2025-Q1").collect();
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(kept[0].starts_with("2025-Q1.replaced-") && printed.contains(&kept[0]), "{kept:?} {printed}");
-    assert_eq!(w.read(&format!("out/{}/notes.txt", kept[0])), b"mine");
+    assert_eq!(names_in(&w.path("out")), ["2025-Q1"]);
+    assert_eq!(w.read("out/2025-Q1/notes.txt"), b"mine");
 }
 
-/// Publishing replaces the output folder as a whole: a folder holding a
-/// previous run's files and a file of someone else's (and a folder where a
-/// file goes) becomes exactly this batch's files, the old one kept beside
-/// it; a folder of nothing but the tool's own files (a dry run run again)
-/// is replaced without a copy; a killed run's unpublished folder is cleared.
+/// Publishing renames each of this run's files into place: files a killed
+/// run left in the hidden folder are never published, and a dry run run
+/// again replaces its own files and nothing else.
 #[test]
-fn the_output_folder_is_replaced_whole() {
+fn a_killed_run_s_files_are_never_published() {
     let w = Workdir::with_example();
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
+    let dry = w.read("out/2025-Q1.dry-run/summary.json");
     w.write("out/2025-Q1.dry-run/summary.json", "{}");
-    w.write("out/.2025-Q1.dry-run.partial/payouts.csv", "left by a killed run");
+    w.write("out/2025-Q1.dry-run/.voucher-settle.partial/payouts.csv", "left by a killed run");
+    w.write("out/2025-Q1.dry-run/notes.txt", "mine");
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
-    assert_eq!(names_in(&w.path("out")), ["2025-Q1.dry-run"], "own files only: nothing kept");
-    assert_ne!(w.read("out/2025-Q1.dry-run/summary.json"), b"{}");
-    // Killed just after a swap: the replaced folder, with someone's file,
-    // still has the new folder's name; the next run keeps it.
-    w.write("out/.2025-Q1.dry-run.partial/notes.txt", "mine");
-    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
-    let kept: Vec<String> = names_in(&w.path("out")).into_iter().filter(|n| n.contains(".replaced-")).collect();
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    assert_eq!(w.read(&format!("out/{}/notes.txt", kept[0])), b"mine");
-    std::fs::remove_dir_all(w.path(&format!("out/{}", kept[0]))).unwrap();
-
-    w.write("out/2025-Q1/notes.txt", "mine");
-    std::fs::create_dir_all(w.path("out/2025-Q1/payouts.csv")).unwrap();
-    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
-    let mut expected: Vec<String> = names_in(&w.path("ledger/batches/000001_2025-Q1")).into_iter().collect();
-    expected.sort();
-    assert_eq!(names_in(&w.path("out/2025-Q1")), expected);
-    let kept: Vec<String> = names_in(&w.path("out")).into_iter().filter(|n| n.contains(".replaced-")).collect();
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    assert_eq!(names_in(&w.path(&format!("out/{}", kept[0]))), ["notes.txt", "payouts.csv"]);
+    assert_eq!(w.read("out/2025-Q1.dry-run/summary.json"), dry);
+    assert_ne!(w.read("out/2025-Q1.dry-run/payouts.csv"), b"left by a killed run");
+    assert_eq!(w.read("out/2025-Q1.dry-run/notes.txt"), b"mine");
+    assert!(!w.path("out/2025-Q1.dry-run/.voucher-settle.partial").exists());
+    assert_eq!(names_in(&w.path("out")), ["2025-Q1.dry-run"]);
 }
 
 fn names_in(dir: &std::path::Path) -> Vec<String> {

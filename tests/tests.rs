@@ -11,6 +11,7 @@ mod corrections;
 mod datasets;
 mod finance;
 mod formats;
+mod hardening;
 mod ledger_states;
 mod model;
 mod operations;

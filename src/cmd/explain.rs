@@ -122,9 +122,9 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     let mut history = Vec::new();
     for batch in ledger.committed()? {
         // A batch's corrections come before its contracts (rules 9.3).
-        history.extend(correction_events(&batch, contract_id)?);
-        let settlements = stored_table(&batch, "settlements.parquet")?;
-        let exceptions = stored_table(&batch, "exceptions.parquet")?;
+        history.extend(correction_events(&ledger, &batch, contract_id)?);
+        let settlements = stored_table(&ledger, &batch, "settlements.parquet")?;
+        let exceptions = stored_table(&ledger, &batch, "exceptions.parquet")?;
         let settled = settlements.rows.iter().find(|r| settlements.cell(r, "contract_id") == contract_id);
         let exception_rows: Vec<&Vec<String>> = exceptions
             .rows
@@ -177,7 +177,7 @@ pub(crate) fn exception_line(exceptions: &TextTable, row: &[String], policy: Opt
 /// The batch's corrections of the contract: a reversal or clawback applied
 /// (with the running totals before and after it), and correction rows with
 /// an exception.
-fn correction_events(batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Event>> {
+fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Event>> {
     let mut events = Vec::new();
     let event = |kind, source_row: &str| Event {
         batch_id: batch.manifest.batch_id.clone(),
@@ -190,7 +190,7 @@ fn correction_events(batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Ev
         exceptions: Vec::new(),
     };
     if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {
-        let reversals = stored_table(batch, "reversals.parquet")?;
+        let reversals = stored_table(ledger, batch, "reversals.parquet")?;
         for row in reversals.rows.iter().filter(|r| reversals.cell(r, "contract_id") == contract_id) {
             let cell = |name: &str| reversals.cell(row, name).to_string();
             let total = |name, name_zh, key: &str| RunningTotal {
@@ -219,7 +219,7 @@ fn correction_events(batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Ev
         }
     }
     if batch.manifest.inputs.iter().any(|i| i.name == "corrections") {
-        let exceptions = stored_table(batch, "exceptions.parquet")?;
+        let exceptions = stored_table(ledger, batch, "exceptions.parquet")?;
         for row in exceptions.rows.iter().filter(|r| {
             exceptions.cell(r, "source") == "corrections" && exceptions.cell(r, "contract_id") == contract_id
         }) {
@@ -232,10 +232,9 @@ fn correction_events(batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Ev
     Ok(events)
 }
 
-pub(crate) fn stored_table(batch: &CommittedBatch, name: &str) -> Result<TextTable> {
-    let path = batch.dir.join(name);
-    let bytes = std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-    parquet_rows(&bytes)
+/// A committed batch's table, checked against its manifest checksum.
+pub(crate) fn stored_table(ledger: &Ledger, batch: &CommittedBatch, name: &str) -> Result<TextTable> {
+    parquet_rows(&ledger.stored_output(batch, name)?)
 }
 
 pub(crate) fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy> {

@@ -13,9 +13,7 @@ use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
 use crate::job::load_policy;
 use crate::job::{BatchRequest, JobSpec, load_job, service_year_and_ledger, today_in_china};
-use crate::ledger::{
-    CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, OLDEST_WRITTEN_FORMAT, Staging,
-};
+use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, Staging};
 use crate::output::{Destination, Folder, OutputFile, Publication};
 use crate::progress::Progress;
 use crate::report::Summary;
@@ -59,8 +57,9 @@ pub enum RunReport {
         manifest_sha256: String,
         /// Committed, but the output folder could not be written.
         publish_warning: Option<String>,
-        /// Where the output folder this run replaced is kept, if it is.
-        replaced: Option<PathBuf>,
+        /// What was done to complete the last committed batch's output
+        /// folder, which a stopped run or someone had left incomplete.
+        repaired: Option<String>,
         summary: Summary,
         /// The settled batch itself, handed back rather than freed here: a
         /// caller about to exit can leave its millions of rows to the system
@@ -73,8 +72,9 @@ pub enum RunReport {
         manifest_sha256: String,
         dir: PathBuf,
         output: PathBuf,
-        /// Where the output folder this run replaced is kept, if it is.
-        replaced: Option<PathBuf>,
+        /// The committed files put back into the output folder (missing or
+        /// not as committed); none when every one was intact.
+        restored: Vec<String>,
         summary: Option<Summary>,
     },
 }
@@ -158,13 +158,14 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     let ledger = Ledger::open(&job.ledger)?;
     let committed = ledger.committed()?;
+    let repaired = repair_last_publication(&ledger, &committed, &job);
     if let Some(done) = committed.iter().find(|b| b.manifest.batch_id == job.batch.id) {
         // A dry run of a committed batch has nothing to try: the committed
         // files are not copied into a folder marked 试算.
         let restore_into = (!args.dry_run).then_some(job.output.as_path());
         return already_committed(&ledger, done, &policy_entry, &input_entries, restore_into);
     }
-    let ledger_format = format_for_year(&committed, &job)?;
+    let ledger_format = format_for_year(&committed)?;
     refuse_out_of_order(&committed, &job)?;
     refuse_earlier_cutoff(&committed, &job)?;
     let carry_in = ledger.carry_in(&committed, job.service_year)?;
@@ -247,8 +248,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     // output folder: a failure to publish it is a warning with the way to
     // restore it (the same command again puts the committed files back).
     let published = publication.write(MANIFEST, &manifest_bytes).and_then(|()| publication.publish());
-    let (publish_warning, replaced) = match (published, &committed_dir) {
-        (Ok(replaced), _) => (None, replaced),
+    let publish_warning = match (published, &committed_dir) {
+        (Ok(_), _) => None,
         (Err(e), None) => {
             publication.discard();
             return Err(e);
@@ -263,10 +264,9 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 job.job_path.display()
             );
             tracing::warn!(batch = batch_id, phase = "publish", "{warning}");
-            (Some(warning), None)
+            Some(warning)
         }
     };
-    log_replaced(batch_id, replaced.as_deref());
     tracing::info!(
         batch = batch_id,
         phase = "done",
@@ -286,7 +286,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         committed: committed_dir,
         manifest_sha256,
         publish_warning,
-        replaced,
+        repaired,
         summary: computed.summary,
         batch: Box::new(computed.outcome),
     })
@@ -360,18 +360,6 @@ const OUTPUT_FOLDER_NAMES: [&str; OUTPUT_NAMES.len() + 1] = {
     names
 };
 
-/// Says where the output folder a run replaced is kept.
-fn log_replaced(batch_id: &str, replaced: Option<&Path>) {
-    if let Some(kept) = replaced {
-        tracing::warn!(
-            batch = batch_id,
-            phase = "publish",
-            kept = %kept.display(),
-            "原输出目录含有本工具以外的文件，已另存 (the output folder replaced held files this tool does not write; it is kept)"
-        );
-    }
-}
-
 /// Reads the five inputs in parallel, and the corrections if the job names
 /// them; any unreadable file stops the run.
 fn read_inputs(job: &JobSpec) -> Result<(BatchTables, Option<Table>)> {
@@ -391,9 +379,10 @@ fn read_inputs(job: &JobSpec) -> Result<(BatchTables, Option<Table>)> {
     Ok((tables, corrections?))
 }
 
-/// Identical inputs: nothing to do but put the committed files back into the
-/// output folder (a run that died after its commit may have left it
-/// incomplete). Different inputs: refused.
+/// Identical inputs: nothing to do but put back into the output folder any
+/// committed file missing there or not as committed (a run that died after
+/// its commit may have left it incomplete; someone may have removed one).
+/// Different inputs: refused.
 fn already_committed(
     ledger: &Ledger,
     done: &CommittedBatch,
@@ -409,63 +398,33 @@ fn already_committed(
             done.dir.display()
         )));
     }
-    // Every file put back must still be the one its manifest lists (the
-    // manifest itself is named by the hash chain): a changed file is a
-    // damaged store, and nothing is copied.
-    let mut files = Vec::new();
-    for entry in &done.manifest.outputs {
-        let bytes = ledger
-            .stored_output(done, &entry.name)
-            .map_err(|e| Error::Input(format!("{e}; 未恢复任何文件 (nothing restored)")))?;
-        files.push((entry.name.as_str(), bytes));
-    }
-    let manifest_path = done.dir.join(MANIFEST);
-    let manifest =
-        std::fs::read(&manifest_path).map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
-    files.push((MANIFEST, manifest));
-    let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    // Put back as a whole folder, like a run's own outputs.
-    let mut replaced = None;
-    if let Some(output) = restore_into {
-        let publication = Publication::begin(output, &OUTPUT_FOLDER_NAMES)?;
-        let written = borrowed.iter().try_for_each(|(name, bytes)| publication.write(name, bytes));
-        replaced = written.and_then(|()| publication.publish()).inspect_err(|_| publication.discard())?;
-        log_replaced(&done.manifest.batch_id, replaced.as_deref());
-    }
-    let summary = files.iter().find(|(n, _)| *n == "summary.json").and_then(|(_, b)| serde_json::from_slice(b).ok());
+    let restored = match restore_into {
+        Some(output) => restore_published(ledger, done, output, Check::Content)?,
+        None => Vec::new(),
+    };
+    let summary = ledger.stored_output(done, "summary.json").ok().and_then(|b| serde_json::from_slice(&b).ok());
     Ok(RunReport::AlreadyCommitted {
         batch_id: done.manifest.batch_id.clone(),
         manifest_sha256: done.manifest_sha256.clone(),
         dir: done.dir.clone(),
         output: restore_into.map_or_else(|| done.dir.clone(), Path::to_path_buf),
-        replaced,
+        restored,
         summary,
     })
 }
 
-/// The ledger format the batch is written in. A store's batches of one
-/// service year are all of one format (rules 9.6): a year the store has no
-/// batch of starts in this tool's format; a year begun in a format this
-/// tool still writes goes on in it; a year begun in an older one cannot be
-/// continued. A store written by a newer tool is left alone.
-fn format_for_year(committed: &[CommittedBatch], job: &JobSpec) -> Result<u32> {
-    let Some(last) = committed.last() else { return Ok(LEDGER_FORMAT) };
-    let year = committed.iter().rev().find(|b| b.manifest.service_year == job.service_year);
-    let format = year.map_or(LEDGER_FORMAT, |b| b.manifest.ledger_format);
-    let refused = |batch: &CommittedBatch, format: u32| {
-        Error::Input(format!(
-            "账本格式 {format}（批次 {}）与本工具的格式 {LEDGER_FORMAT} 不同，本服务年度不能续写 \
-             (the store's batch {} is in ledger format {format}; this tool writes format {LEDGER_FORMAT}, \
-             and continues a service year only in formats {OLDEST_WRITTEN_FORMAT} to {LEDGER_FORMAT})",
-            batch.manifest.batch_id, batch.manifest.batch_id
-        ))
-    };
-    if last.manifest.ledger_format > LEDGER_FORMAT {
-        return Err(refused(last, last.manifest.ledger_format));
-    }
-    match year {
-        Some(batch) if format < OLDEST_WRITTEN_FORMAT => Err(refused(batch, format)),
-        _ => Ok(format),
+/// The ledger format the batch is written in: this tool's, at any batch of
+/// any year (rules 9.6) — the batches before it are read in their own
+/// formats. A store whose last batch a newer tool wrote is left alone.
+fn format_for_year(committed: &[CommittedBatch]) -> Result<u32> {
+    match committed.last() {
+        Some(last) if last.manifest.ledger_format > LEDGER_FORMAT => Err(Error::Input(format!(
+            "账本的批次 {} 为账本格式 {}，本工具只认识至格式 {LEDGER_FORMAT}，请使用更新的版本 \
+             (the store's batch {} is in ledger format {}; this tool knows formats up to {LEDGER_FORMAT}: use a newer \
+             voucher-settle)",
+            last.manifest.batch_id, last.manifest.ledger_format, last.manifest.batch_id, last.manifest.ledger_format
+        ))),
+        _ => Ok(LEDGER_FORMAT),
     }
 }
 
@@ -515,4 +474,94 @@ fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<
         )));
     }
     Ok(())
+}
+
+/// How closely a published file is compared with the committed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Present, a plain file, of the committed length: what a publication
+    /// stopped half-way leaves wrong, at the cost of a `stat` per file.
+    Presence,
+    /// Byte for byte (by checksum): a re-run of the committed batch.
+    Content,
+}
+
+/// Puts back into `output` every committed file of `batch` (and its
+/// manifest) that is missing there or fails `check`, each read from the
+/// ledger against its manifest checksum and renamed into place; nothing
+/// else in the folder is touched. Returns the names put back.
+fn restore_published(ledger: &Ledger, batch: &CommittedBatch, output: &Path, check: Check) -> Result<Vec<String>> {
+    let listed = batch.manifest.outputs.iter().map(|o| (o.name.as_str(), o.sha256.as_str()));
+    let files: Vec<(&str, &str)> = listed.chain([(MANIFEST, batch.manifest_sha256.as_str())]).collect();
+    let unfinished = output.join(crate::output::PARTIAL).exists();
+    let wanted: Vec<&str> = files
+        .iter()
+        .filter(|(name, sha256)| !published_intact(&batch.dir.join(name), &output.join(name), sha256, check))
+        .map(|(name, _)| *name)
+        .collect();
+    if wanted.is_empty() && !unfinished {
+        return Ok(Vec::new());
+    }
+    let publication = Publication::begin(output, &OUTPUT_FOLDER_NAMES)?;
+    for name in &wanted {
+        let bytes = if *name == MANIFEST {
+            crate::direct_io::read_no_follow(&batch.dir.join(MANIFEST))
+                .map_err(|e| Error::Input(format!("{}: {e}", batch.dir.join(MANIFEST).display())))?
+        } else {
+            ledger
+                .stored_output(batch, name)
+                .map_err(|e| Error::Input(format!("{e}; 未恢复任何文件 (nothing restored)")))?
+        };
+        publication.write(name, &bytes).inspect_err(|_| publication.discard())?;
+    }
+    publication.publish().inspect_err(|_| publication.discard())?;
+    Ok(wanted.into_iter().map(str::to_string).collect())
+}
+
+/// Whether the published file at `published` is the committed one at
+/// `stored`, as closely as `check` asks.
+fn published_intact(stored: &Path, published: &Path, sha256: &str, check: Check) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(published) else { return false };
+    if !meta.is_file() {
+        return false;
+    }
+    match check {
+        Check::Presence => std::fs::metadata(stored).is_ok_and(|s| s.len() == meta.len()),
+        Check::Content => crate::checksum::sha256_file(published).is_ok_and(|actual| actual == sha256),
+    }
+}
+
+/// Every run first completes the publication of the last committed batch
+/// of its service year when its output folder is missing or incomplete (a
+/// run stopped between its commit and its publication, or files removed):
+/// the folder a person signs from is always there for the latest batch.
+/// An older batch's folder is restored only when that batch is run again.
+/// A failure here is a warning: the batch asked for still runs.
+fn repair_last_publication(ledger: &Ledger, committed: &[CommittedBatch], job: &JobSpec) -> Option<String> {
+    let last = committed.last().filter(|b| b.manifest.service_year == job.service_year)?;
+    let id = last.manifest.batch_id.as_str();
+    if id == job.batch.id {
+        return None;
+    }
+    let restored = job
+        .committed_output(id)
+        .and_then(|output| restore_published(ledger, last, &output, Check::Presence).map(|names| (output, names)));
+    let note = match restored {
+        Ok((_, names)) if names.is_empty() => return None,
+        Ok((output, names)) => format!(
+            "已提交批次 {id} 的输出目录 {} 不完整，已从账本补齐 {} \
+             (the output folder of committed batch {id} was incomplete — a run stopped before publishing it, or \
+             files were removed; restored from the ledger: {})",
+            output.display(),
+            names.join("、"),
+            names.join(", ")
+        ),
+        Err(e) => format!(
+            "警告：已提交批次 {id} 的输出目录未能补齐 (warning: the output folder of committed batch {id} could \
+             not be completed: {e}; run `voucher-settle run {} --batch {id}` to restore it)",
+            job.job_path.display()
+        ),
+    };
+    tracing::warn!(batch = id, phase = "publish", "{note}");
+    Some(note)
 }

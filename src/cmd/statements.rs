@@ -42,6 +42,8 @@ pub struct StatementsArgs {
 
 /// Returns the line to print: how many statements were written where.
 pub fn run(args: &StatementsArgs) -> Result<String> {
+    let store = crate::paths::Protected { what: "账本 the ledger store", path: &args.ledger, exact: false };
+    crate::paths::refuse_writes_into("--out", &args.out, &[store])?;
     let ledger = Ledger::open_read(&args.ledger)?;
     let committed = ledger.committed()?;
     let index = committed.iter().position(|b| b.manifest.batch_id == args.batch).ok_or_else(|| {
@@ -56,11 +58,11 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
     let batch = &committed[index];
     let m = &batch.manifest;
     let policy = archived_policy(&ledger, batch)?;
-    let settlements = stored_table(batch, "settlements.parquet")?;
-    let exceptions = stored_table(batch, "exceptions.parquet")?;
+    let settlements = stored_table(&ledger, batch, "settlements.parquet")?;
+    let exceptions = stored_table(&ledger, batch, "exceptions.parquet")?;
     let payouts = csv_rows(&ledger.stored_output(batch, "payouts.csv")?, "payouts.csv")?;
     let reversals = if m.outputs.iter().any(|o| o.name == "reversals.parquet") {
-        Some(stored_table(batch, "reversals.parquet")?)
+        Some(stored_table(&ledger, batch, "reversals.parquet")?)
     } else {
         None
     };
@@ -173,14 +175,28 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
             )));
         }
     }
+    let stems: std::collections::BTreeSet<String> = statements.keys().map(|id| file_stem(id)).collect();
+    if stems.len() != statements.len() {
+        return Err(Error::Internal("two provider codes map to one statement file name".into()));
+    }
+    let encoded = statements.keys().filter(|id| file_stem(id) != **id).count();
     std::fs::create_dir_all(&args.out).map_err(|e| Error::write(&args.out, e))?;
     // Thousands of small workbooks: made side by side, each written whole.
     statements.par_iter_mut().try_for_each(|(id, s)| -> Result<()> {
         s.contracts.sort_by(|a, b| a.contract_id.cmp(&b.contract_id));
         write_file(&args.out.join(format!("{}.xlsx", file_stem(id))), &s.workbook()?)
     })?;
+    let renamed = if encoded == 0 {
+        String::new()
+    } else {
+        format!(
+            "；其中 {encoded} 份的服务商代码含文件名不能用的字符，文件名后加了 ~ 和代码的 SHA-256 前 12 位 \
+             ({encoded} of them named by their code with `~` and 12 hex digits of its SHA-256 added: the code holds \
+             characters a file name cannot, so that no two providers share a file)"
+        )
+    };
     Ok(format!(
-        "批次 {} 的 {} 份服务商对账单已写入 {} ({} provider statement{} of batch {} written into {})",
+        "批次 {} 的 {} 份服务商对账单已写入 {} ({} provider statement{} of batch {} written into {}){renamed}",
         args.batch,
         statements.len(),
         args.out.display(),
@@ -195,9 +211,36 @@ fn corrupt(batch: &str, what: &str) -> Error {
     Error::Mismatch(format!("批次 {batch} 的存档无法读取 (batch {batch}, archive): {what}"))
 }
 
-/// A file name from a provider's code as the export wrote it: letters and
-/// digits kept, anything else `_`.
+/// A file name from a provider's code, one per code: letters and digits
+/// kept, anything else `_`; a code that this changes (or that is longer than
+/// 64 characters) gets the first 12 hex digits of its SHA-256 after a `~`,
+/// so that `a/b` and `a_b` never share a file.
 fn file_stem(id: &str) -> String {
     let stem: String = id.chars().take(64).map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    if stem.is_empty() { "_".to_string() } else { stem }
+    let stem = if stem.is_empty() { "_".to_string() } else { stem };
+    if stem == id {
+        stem
+    } else {
+        {
+            let digest = crate::checksum::sha256_hex(id.as_bytes());
+            format!("{stem}~{}", &digest.trim_start_matches("sha256:")[..12])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_stem;
+
+    /// Codes that map to one name once made safe for a file system get
+    /// names of their own; a plain credit code stays as it is.
+    #[test]
+    fn every_provider_gets_a_file_name_of_its_own() {
+        assert_eq!(file_stem("91450100MA5PRW001L"), "91450100MA5PRW001L");
+        assert_eq!(file_stem("a_b"), "a_b");
+        let encoded = file_stem("a/b");
+        assert!(encoded.starts_with("a_b~") && encoded.len() == "a_b~".len() + 12, "{encoded}");
+        assert_ne!(file_stem("a/b"), file_stem("a:b"));
+        assert_ne!(file_stem(&"x".repeat(65)), file_stem(&"x".repeat(66)));
+    }
 }

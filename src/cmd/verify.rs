@@ -57,6 +57,12 @@ fn differs(what: String) -> Error {
 
 /// Returns the line to print: "N batches verified".
 pub fn run(args: &VerifyArgs) -> Result<String> {
+    if let Some(link) = crate::ledger::find_link(&args.ledger) {
+        return Err(differs(format!(
+            "{}: 账本中的符号链接 (a symbolic link inside the ledger store: every file of the store must be in it)",
+            link.display()
+        )));
+    }
     let ledger = Ledger::open_read(&args.ledger)?;
     let batches = ledger.chain().map_err(differs)?;
     if let Some(expected) = &args.head {
@@ -153,8 +159,8 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         if file.same_as_stored != Some(true) {
             // Rendered again, in memory, to say where it differs.
             let path = batch.dir.join(file.name);
-            let stored =
-                std::fs::read(&path).map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
+            let stored = crate::direct_io::read_no_follow(&path)
+                .map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
             let again = render_one(&computed, file.name, &Destination::memory())?;
             let rendered = again.bytes.as_deref().unwrap_or_default();
             let checksums = format!("stored {}, recomputed {}", sha256_hex(&stored), again.sha256);

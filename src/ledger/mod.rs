@@ -28,11 +28,11 @@ use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use manifest::{FileEntry, LEDGER_FORMAT, Manifest, OLDEST_WRITTEN_FORMAT};
+pub use manifest::{FileEntry, LEDGER_FORMAT, Manifest, id_rule};
 
 use crate::checksum::sha256_hex;
 use crate::crash::crash_point;
-use crate::direct_io::{Chunk, DirectFile, create_no_follow, open_lock_file};
+use crate::direct_io::{Chunk, DirectFile, create_no_follow, open_lock_file, read_no_follow};
 use crate::engine::CarryIn;
 use crate::frame::{LedgerSettlement, read_ledger_reversals, read_ledger_settlements};
 use crate::rules::corrections::{Action, Standing};
@@ -113,7 +113,7 @@ impl Ledger {
 
     pub fn head(&self) -> Result<Option<Head>> {
         let path = self.root.join(HEAD);
-        match fs::read(&path) {
+        match read_no_follow(&path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(format!("{}: {e}", path.display())))
             }
@@ -162,29 +162,9 @@ impl Ledger {
         if beyond.is_empty() {
             return Ok(());
         }
-        let names: Vec<String> = beyond
-            .iter()
-            .map(|d| d.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
-            .collect();
-        let head_says = match &head {
-            Some(head) => {
-                format!("HEAD 记录至第 {} 批 (HEAD names batch {} {})", head.sequence, head.sequence, head.batch_id)
-            }
-            None => "HEAD 缺失 (HEAD is missing)".to_string(),
-        };
         Err(Error::Input(format!(
-            "账本 {} 中有 HEAD 未记录的批次目录 {}；{head_says}。未作任何更改。\
-             若上次运行在提交时中断，这是它未完成的提交：将其移入 quarantine/ 后重新运行；\
-             若 HEAD 被回退或删除，请按最后一个批次的 manifest.json 恢复 HEAD。可运行 verify 查看账本状态。 \
-             (batch folders beyond HEAD: {}; {head_says}. Nothing was changed. If the last run stopped during its \
-             commit, the folder is that run's unfinished commit: move it into {}/quarantine/ and run again. If HEAD \
-             was rolled back or lost, restore it from the last batch's manifest.json. `voucher-settle verify {}` \
-             shows the store's state.)",
-            self.root.display(),
-            names.join(", "),
-            names.join(", "),
-            self.root.display(),
-            self.root.display()
+            "{}. 未作任何更改 (nothing was changed).",
+            beyond_head(&self.root, head.as_ref(), &beyond)
         )))
     }
 
@@ -207,16 +187,10 @@ impl Ledger {
         // store is not in a state to trust, whichever it is. `run` refuses
         // it too (exit 2), with the same way forward.
         let committed = head.as_ref().map_or(0, |h| h.sequence);
-        if let Some((_, dir)) = dirs.iter().find(|(sequence, _)| *sequence > committed) {
-            let head_says = match &head {
-                Some(head) => format!("HEAD names batch {} {}", head.sequence, head.batch_id),
-                None => "HEAD missing".to_string(),
-            };
-            return Err(format!(
-                "{}: a batch folder HEAD does not name ({head_says}) — a commit cut short (move the folder into \
-                 quarantine/) or a HEAD rolled back or lost (restore it from the last batch's manifest.json)",
-                dir.display()
-            ));
+        let beyond: Vec<PathBuf> =
+            dirs.iter().filter(|(sequence, _)| *sequence > committed).map(|(_, dir)| dir.clone()).collect();
+        if !beyond.is_empty() {
+            return Err(beyond_head(&self.root, head.as_ref(), &beyond));
         }
         let Some(head) = head else { return Ok(Vec::new()) };
         let mut batches: Vec<CommittedBatch> = Vec::new();
@@ -259,7 +233,7 @@ impl Ledger {
 
     pub fn read_batch(&self, dir: &Path) -> Result<CommittedBatch> {
         let manifest_path = dir.join(MANIFEST);
-        let bytes = fs::read(&manifest_path).map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
+        let bytes = read_no_follow(&manifest_path).map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
         Ok(CommittedBatch { dir: dir.to_path_buf(), manifest, manifest_sha256: sha256_hex(&bytes) })
@@ -315,7 +289,7 @@ impl Ledger {
     /// checksum its manifest lists (a mismatch is a damaged store, exit 2).
     pub fn stored_output(&self, batch: &CommittedBatch, name: &str) -> Result<Vec<u8>> {
         let path = batch.dir.join(name);
-        let bytes = fs::read(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
+        let bytes = read_no_follow(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
         let listed = batch.manifest.outputs.iter().find(|o| o.name == name);
         let actual = sha256_hex(&bytes);
         match listed {
@@ -336,7 +310,7 @@ impl Ledger {
     /// Reads an archived object and checks that its content still has its name.
     pub fn read_object(&self, sha256: &str) -> std::result::Result<Vec<u8>, String> {
         let path = self.object_path(sha256);
-        let bytes = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = read_no_follow(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let actual = sha256_hex(&bytes);
         if actual != sha256 {
             return Err(format!("{}: content is {actual}", path.display()));
@@ -413,6 +387,34 @@ impl Ledger {
         // Now empty; a leftover would be removed by the next run anyway.
         let _ = fs::remove_dir(self.root.join(STAGING));
         crash_point("renamed");
+        // HEAD is the commit point. Until it is replaced the batch is not
+        // committed: a failure to write it (a full disk) puts the batch
+        // folder back into staging, so the store is as it was before.
+        if let Err(e) = self.replace_head(manifest, manifest_bytes) {
+            let _ = fs::remove_file(self.root.join(".HEAD.partial"));
+            fs::create_dir_all(self.root.join(STAGING)).map_err(|e| io_error(&self.root.join(STAGING), e))?;
+            fs::rename(&target, &staging.dir).map_err(|undo| {
+                Error::Internal(format!(
+                    "{e}; 批次目录 {} 未能移回 (and the batch folder could not be moved back: {undo}) — \
+                     该批次未提交 (the batch is not committed: HEAD does not name it)",
+                    target.display()
+                ))
+            })?;
+            sync_dir(&self.root.join(BATCHES))?;
+            return Err(Error::Input(format!("{e}; 未提交任何内容 (nothing committed)")));
+        }
+        if let Err(e) = sync_dir(&self.root) {
+            // HEAD is replaced: committed, though not yet durably so.
+            tracing::warn!("{e}");
+        }
+        crash_point("committed");
+        Ok(target)
+    }
+}
+
+impl Ledger {
+    /// Writes `HEAD` naming the batch, through a partial file renamed over it.
+    fn replace_head(&self, manifest: &Manifest, manifest_bytes: &[u8]) -> Result<()> {
         let head = Head {
             sequence: manifest.sequence,
             batch_id: manifest.batch_id.clone(),
@@ -421,13 +423,56 @@ impl Ledger {
         let head_partial = self.root.join(".HEAD.partial");
         let mut head_bytes = serde_json::to_vec_pretty(&head).map_err(|e| Error::Internal(e.to_string()))?;
         head_bytes.push(b'\n');
+        crate::crash::fail_point("head").map_err(|e| Error::write(&head_partial, e))?;
         write_synced(&head_partial, &head_bytes)?;
         crash_point("head-written");
-        fs::rename(&head_partial, self.root.join(HEAD)).map_err(|e| io_error(&self.root.join(HEAD), e))?;
-        sync_dir(&self.root)?;
-        crash_point("committed");
-        Ok(target)
+        fs::rename(&head_partial, self.root.join(HEAD)).map_err(|e| Error::write(&self.root.join(HEAD), e))
     }
+}
+
+/// What to do about batch folders HEAD does not name, naming which one can
+/// be an unfinished commit and which are committed. A run commits one batch
+/// at a time and writes HEAD right after renaming its folder: only the last
+/// folder can be a commit cut short; every folder before it was followed by
+/// a later commit, so it is committed (HEAD was rolled back or lost), and
+/// moving it aside would settle its contracts a second time.
+fn beyond_head(root: &Path, head: Option<&Head>, beyond: &[PathBuf]) -> String {
+    let name = |d: &PathBuf| d.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let last = beyond.last().map(name).unwrap_or_default();
+    let earlier: Vec<String> = beyond[..beyond.len().saturating_sub(1)].iter().map(name).collect();
+    let head_says = match head {
+        Some(head) => {
+            format!("HEAD 记录至第 {} 批 (HEAD names batch {} {})", head.sequence, head.sequence, head.batch_id)
+        }
+        None => "HEAD 缺失 (HEAD is missing)".to_string(),
+    };
+    let committed = if earlier.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{} 已提交（其后还有批次提交），切勿移动，否则会重复结算 ({} {} committed — a later batch was committed \
+             after {} — never move {}: settling {} again would pay twice). ",
+            earlier.join("、"),
+            earlier.join(", "),
+            if earlier.len() == 1 { "is" } else { "are" },
+            if earlier.len() == 1 { "it" } else { "them" },
+            if earlier.len() == 1 { "it" } else { "them" },
+            if earlier.len() == 1 { "it" } else { "them" },
+        )
+    };
+    format!(
+        "账本 {} 中有 HEAD 未记录的批次目录；{head_says}。{committed}只有最后一个 {last} 可能是中断的提交：\
+         若该批次的运行未结束（没有打印清单 SHA-256，输出目录没有它的 manifest.json），将 {last} 移入 quarantine/ 后重新运行；\
+         否则它已提交，请按 {last}/manifest.json 恢复 HEAD。 (batch folders beyond HEAD in {}; {head_says}. \
+         {committed}Only the last, {last}, can be an unfinished commit: if its run did not finish (no manifest \
+         SHA-256 printed, no manifest.json of it in its output folder), move {last} alone into {}/quarantine/ and \
+         run again; otherwise it is committed: restore HEAD from {last}/manifest.json. `voucher-settle verify {}` \
+         shows the store's state.)",
+        root.display(),
+        root.display(),
+        root.display(),
+        root.display()
+    )
 }
 
 /// A batch being staged: its outputs are written here before the commit.
@@ -443,20 +488,36 @@ impl Staging {
     }
 }
 
-/// The names in a store the tool reads or writes: none may be a symbolic
-/// link, which could point the store's reads or writes anywhere.
-const STORE_NAMES: [&str; 8] = [BATCHES, "objects", OBJECTS, STAGING, HEAD, ".lock", ".HEAD.partial", "quarantine"];
+/// No symbolic link anywhere in the store, at any depth: a link could
+/// point the store's reads or writes anywhere, and whoever controls its
+/// target would control the carry-in. The whole store is walked without
+/// following links (a few entries per batch and archived input); every
+/// file is then also opened without following one
+/// ([`crate::direct_io::open_no_follow`]), so a link planted after the
+/// walk is refused too.
+pub fn find_link(root: &Path) -> Option<PathBuf> {
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_symlink() {
+                return Some(entry.path());
+            }
+            if kind.is_dir() {
+                folders.push(entry.path());
+            }
+        }
+    }
+    None
+}
 
 fn refuse_links(root: &Path) -> Result<()> {
-    let linked = |path: &Path| fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    let mut paths: Vec<PathBuf> = STORE_NAMES.iter().map(|name| root.join(name)).collect();
-    for dir in [BATCHES, OBJECTS] {
-        paths.extend(fs::read_dir(root.join(dir)).into_iter().flatten().flatten().map(|entry| entry.path()));
-    }
-    match paths.into_iter().find(|path| linked(path)) {
+    // The store itself may be named through a link: it is the folder the
+    // link leads to, walked as such.
+    match find_link(root) {
         Some(path) => Err(Error::Input(format!(
             "{}: 账本中的符号链接，拒绝使用 (a symbolic link inside the ledger store; refused: every file of the \
-             store must be in it)",
+             store must be in it — replace the link by the file it points to, or restore the store from a copy)",
             path.display()
         ))),
         None => Ok(()),

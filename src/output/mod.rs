@@ -2,9 +2,9 @@
 //! files as they are rendered (and keeps one in memory only to show where it
 //! differs); `run` writes each file while it is rendered, hashing it on
 //! the way, into the ledger's staging folder (fsynced) and into a new
-//! output folder beside the job's ([`Publication`]), which replaces the
-//! job's output folder as a whole once the batch is committed. Nothing is
-//! held whole in memory and nothing is copied twice. Each file's hashing
+//! hidden folder inside the job's output folder ([`Publication`]), whose
+//! files are renamed into place one by one once the batch is committed.
+//! Nothing is held whole in memory and nothing is copied twice. Each file's hashing
 //! and writing run on a thread of their own, a chunk behind the rendering,
 //! so the render does not wait for the disk.
 
@@ -15,7 +15,7 @@ use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
-use crate::direct_io::{Chunk, DirectFile, exchange};
+use crate::direct_io::{Chunk, DirectFile};
 use crate::{Error, Result};
 
 /// A folder the outputs are written into.
@@ -62,7 +62,7 @@ impl Destination {
         }
         // A stored file that cannot be opened simply differs.
         let stored = self.compare_with.as_ref().map(|dir| Stored {
-            file: File::open(dir.join(name)).ok(),
+            file: crate::direct_io::open_no_follow(&dir.join(name)).ok(),
             scratch: Vec::new(),
             same: true,
         });
@@ -76,13 +76,14 @@ impl Destination {
     }
 }
 
-/// An output folder replaced as a whole: the files are written into a new
-/// folder beside it (`.NAME.partial`), and [`Publication::publish`] swaps
-/// the two names in one step, so a reader of the output folder sees the
-/// files of one run, never a mix of two and never half a file. The folder
-/// it replaces is kept beside it (`NAME.replaced-TIME`) unless it holds
-/// nothing but files this tool writes there, which the ledger (or, for a
-/// dry run, the same dry run again) reproduces.
+/// A batch's files published into its output folder, each complete under
+/// its own name: the files are rendered into a hidden folder inside it
+/// ([`PARTIAL`]), and [`Publication::publish`] renames each into place in
+/// one step, replacing a file of that name. Nothing else in the output
+/// folder is moved, renamed or deleted — a signed scan or an office lock
+/// file stays where its owner put it. A folder never mixes two runs: a
+/// batch id is committed once, and a dry run writes where no committed
+/// batch does.
 #[derive(Debug)]
 pub struct Publication {
     target: PathBuf,
@@ -91,43 +92,39 @@ pub struct Publication {
     names: Vec<String>,
 }
 
+/// The hidden folder inside an output folder that a publication renders
+/// into; a killed run's is reused (and only the tool's own files in it
+/// are ever replaced or removed).
+pub const PARTIAL: &str = ".voucher-settle.partial";
+
 impl Publication {
-    /// Makes the new folder, empty. One a killed run left behind (it was
-    /// never published) is removed first; a symbolic link there is refused.
+    /// Makes the output folder if needed, and the hidden folder inside it.
+    /// A symbolic link where either goes is refused.
     pub fn begin(target: &Path, names: &[&str]) -> Result<Publication> {
-        let Some(name) = target.file_name() else {
+        if target.file_name().is_none() {
             return Err(Error::Input(format!(
                 "{}: 输出目录须有名称 (the output folder must be a named folder)",
                 target.display()
             )));
-        };
-        let parent = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
-        let new = parent.join(format!(".{}.partial", name.to_string_lossy()));
+        }
+        let new = target.join(PARTIAL);
         let publication =
             Publication { target: target.to_path_buf(), new, names: names.iter().map(|n| n.to_string()).collect() };
         let new = &publication.new;
-        match std::fs::symlink_metadata(new) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(Error::Input(format!(
-                    "{}: 符号链接，拒绝写入 (a symbolic link where the tool writes its new output folder; refused)",
-                    new.display()
-                )));
-            }
-            // A killed run's new folder, or — killed just after the swap —
-            // the folder it replaced: kept if it holds anything else.
-            Ok(meta) if meta.is_dir() && !publication.only_tool_files(new) => {
-                let kept = publication.replaced_name();
-                std::fs::rename(new, &kept).map_err(|e| Error::write(&kept, e))?;
-            }
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(new).map_err(|e| Error::write(new, e))?,
-            Ok(_) => std::fs::remove_file(new).map_err(|e| Error::write(new, e))?,
-            Err(_) => {}
+        if std::fs::symlink_metadata(new).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Input(format!(
+                "{}: 符号链接，拒绝写入 (a symbolic link where the tool writes its new files; refused)",
+                new.display()
+            )));
         }
-        std::fs::create_dir(new).map_err(|e| Error::write(new, e))?;
+        std::fs::create_dir_all(new).map_err(|e| Error::write(new, e))?;
+        // A killed run's files are never published: only this run's are.
+        for name in &publication.names {
+            match std::fs::remove_file(new.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::write(&new.join(name), e)),
+                _ => {}
+            }
+        }
         Ok(publication)
     }
 
@@ -136,68 +133,34 @@ impl Publication {
         &self.new
     }
 
-    /// Removes the new folder of a run that publishes nothing.
+    /// Removes the tool's files from the hidden folder, and the folder if
+    /// nothing else is in it.
     pub fn discard(&self) {
-        let _ = std::fs::remove_dir_all(&self.new);
+        for name in &self.names {
+            let _ = std::fs::remove_file(self.new.join(name));
+        }
+        let _ = std::fs::remove_dir(&self.new);
     }
 
-    /// Writes a whole small file into the new folder.
+    /// Writes a whole small file into the hidden folder.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         write_file(&self.new.join(name), bytes)
     }
 
-    /// Puts the new folder in the output folder's place. Returns where the
-    /// folder it replaced is kept, if it is.
-    pub fn publish(&self) -> Result<Option<PathBuf>> {
+    /// Renames each file written into place. Returns the names published.
+    pub fn publish(&self) -> Result<Vec<String>> {
         crate::crash::fail_point("publish").map_err(|e| Error::write(&self.target, e))?;
-        if std::fs::symlink_metadata(&self.target).is_err() {
-            std::fs::rename(&self.new, &self.target).map_err(|e| Error::write(&self.target, e))?;
-            return Ok(None);
+        let mut published = Vec::new();
+        for name in &self.names {
+            let from = self.new.join(name);
+            if std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
+                let to = self.target.join(name);
+                std::fs::rename(&from, &to).map_err(|e| Error::write(&to, e))?;
+                published.push(name.clone());
+            }
         }
-        let kept = self.replaced_name();
-        // After the swap the old folder sits under the new folder's name.
-        let old = if exchange(&self.new, &self.target).map_err(|e| Error::write(&self.target, e))? {
-            self.new.clone()
-        } else {
-            std::fs::rename(&self.target, &kept).map_err(|e| Error::write(&self.target, e))?;
-            std::fs::rename(&self.new, &self.target).map_err(|e| Error::write(&self.target, e))?;
-            kept.clone()
-        };
-        if self.only_tool_files(&old) {
-            let _ = std::fs::remove_dir_all(&old);
-            return Ok(None);
-        }
-        if old != kept {
-            std::fs::rename(&old, &kept).map_err(|e| Error::write(&kept, e))?;
-        }
-        Ok(Some(kept))
-    }
-
-    /// `NAME.replaced-YYYYMMDDTHHMMSSZ`, numbered if taken.
-    fn replaced_name(&self) -> PathBuf {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        let base = format!("{}.replaced-{stamp}", self.target.display());
-        (1..)
-            .map(|n| PathBuf::from(if n == 1 { base.clone() } else { format!("{base}-{n}") }))
-            .find(|path| std::fs::symlink_metadata(path).is_err())
-            .expect("a free name")
-    }
-
-    /// A folder of nothing but plain files this tool writes into an output
-    /// folder (or partial files of them an earlier version left).
-    fn only_tool_files(&self, dir: &Path) -> bool {
-        let Ok(meta) = std::fs::symlink_metadata(dir) else { return false };
-        if !meta.is_dir() {
-            return false;
-        }
-        let Ok(entries) = std::fs::read_dir(dir) else { return false };
-        entries.into_iter().all(|entry| {
-            let Ok(entry) = entry else { return false };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let plain = entry.file_type().is_ok_and(|t| t.is_file());
-            let ours = self.names.iter().any(|n| *n == name || format!(".{n}.partial") == name);
-            plain && ours
-        })
+        let _ = std::fs::remove_dir(&self.new);
+        Ok(published)
     }
 }
 
