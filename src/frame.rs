@@ -58,11 +58,36 @@ fn date_column(name: &str, days: Vec<i32>) -> Column {
 /// returning an error; such a panic becomes an error here, so no input file
 /// can crash the run.
 fn read_parquet(bytes: &[u8]) -> std::result::Result<DataFrame, String> {
-    let read = || ParquetReader::new(std::io::Cursor::new(bytes)).finish();
+    let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
+    declared_within_budget(&mut reader, bytes.len())?;
+    let read = || reader.finish();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
         Ok(Ok(frame)) => Ok(frame),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("damaged file (the Parquet reader gave up)".to_string()),
+    }
+}
+
+/// A Parquet file declares its rows in its footer, and a column of nulls
+/// or of one repeated value encodes millions of them in a few bytes: the
+/// cells it declares (rows, by the file's count or its row groups', times
+/// columns) must fit the budget every input has — 64 times the file's size
+/// plus 256 MiB of text, at 32 bytes a cell — before any is read.
+fn declared_within_budget(
+    reader: &mut ParquetReader<std::io::Cursor<&[u8]>>,
+    file_bytes: usize,
+) -> std::result::Result<(), String> {
+    let metadata = reader.get_metadata().map_err(|e| e.to_string())?;
+    let grouped: usize = metadata.row_groups.iter().fold(0usize, |sum, group| sum.saturating_add(group.num_rows()));
+    let rows = metadata.num_rows.max(grouped) as u64;
+    let columns = metadata.schema_descr.columns().len().max(1) as u64;
+    let budget = (file_bytes as u64).saturating_mul(64).saturating_add(256 << 20) / 32;
+    match rows.saturating_mul(columns) {
+        cells if cells > budget => Err(format!(
+            "声明的 {rows} 行 × {columns} 列超过上限 (the file declares {rows} rows of {columns} columns, more than a \
+             file of this size can hold in a real export; refused before reading it)"
+        )),
+        _ => Ok(()),
     }
 }
 

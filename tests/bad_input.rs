@@ -288,3 +288,25 @@ fn a_parquet_decimal_beyond_money_is_a_row_exception() {
     assert_eq!((e["code"].as_str(), e["field"].as_str()), ("E_FIELD_INVALID", "service_price"));
     assert_eq!(e["value"], format!("1{}", "0".repeat(29)));
 }
+
+/// A Parquet file of a few kilobytes whose columns of nulls declare three
+/// million rows (36 million cells) is refused before it is read — exit 2
+/// naming it, under a 1 GiB address-space limit — instead of being laid
+/// out cell by cell.
+#[test]
+fn a_parquet_file_declaring_more_rows_than_it_holds_is_refused() {
+    use polars::prelude::*;
+    let rows = 3_000_000;
+    let columns: Vec<Column> =
+        HEADER.split(',').map(|name| Column::full_null(name.into(), rows, &DataType::String)).collect();
+    let mut frame = DataFrame::new(rows, columns).unwrap();
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame).unwrap();
+    assert!(bytes.len() < 100_000, "{} bytes", bytes.len());
+    let w = with_contracts(&bytes);
+    let out = run_q1_within_1_gib(&w);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("contracts.csv") && stderr.contains("3000000 rows"), "{stderr}");
+    assert!(w.committed().is_empty());
+}
