@@ -240,6 +240,7 @@ fn a_full_disk_at_head_leaves_the_store_as_it_was() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing committed"), "{}", stderr(&out));
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
+    assert!(!w.path("out/2025-Q2").exists(), "no output folder for a batch not committed");
     verified(&w, 1);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q2"]);
     assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);

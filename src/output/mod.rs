@@ -90,6 +90,9 @@ pub struct Publication {
     new: PathBuf,
     /// The names this tool writes into an output folder.
     names: Vec<String>,
+    /// The output folder did not exist before: a run that publishes
+    /// nothing removes it again (if it is still empty).
+    created: bool,
 }
 
 /// The hidden folder inside an output folder that a publication renders
@@ -108,8 +111,12 @@ impl Publication {
             )));
         }
         let new = target.join(PARTIAL);
-        let publication =
-            Publication { target: target.to_path_buf(), new, names: names.iter().map(|n| n.to_string()).collect() };
+        let publication = Publication {
+            target: target.to_path_buf(),
+            new,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            created: std::fs::symlink_metadata(target).is_err(),
+        };
         let new = &publication.new;
         if std::fs::symlink_metadata(new).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(Error::Input(format!(
@@ -134,12 +141,16 @@ impl Publication {
     }
 
     /// Removes the tool's files from the hidden folder, and the folder if
-    /// nothing else is in it.
+    /// nothing else is in it (and the output folder, if this run made it
+    /// and it is still empty).
     pub fn discard(&self) {
         for name in &self.names {
             let _ = std::fs::remove_file(self.new.join(name));
         }
         let _ = std::fs::remove_dir(&self.new);
+        if self.created {
+            let _ = std::fs::remove_dir(&self.target);
+        }
     }
 
     /// Writes a whole small file into the hidden folder.
