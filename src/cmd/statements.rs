@@ -117,10 +117,10 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
         statement(&mut statements, provider, &this).contracts.push(ContractLine {
             contract_id: settlements.cell(row, "contract_id").to_string(),
             enterprise_id: settlements.cell(row, "enterprise_id").to_string(),
-            claimed: parse_money(&s.claimed),
+            claimed: stored_money(&s.claimed),
             outcome: settlements.cell(row, "outcome").to_string(),
-            approved: parse_money(&s.approved).unwrap_or_default(),
-            shortfall: parse_money(&s.shortfall),
+            approved: stored_money(&s.approved).unwrap_or_default(),
+            shortfall: stored_money(&s.shortfall),
             code: s.code.clone(),
             reason,
         });
@@ -149,7 +149,7 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
     if let Some(reversals) = &reversals {
         for row in &reversals.rows {
             let provider = reversals.cell(row, "provider_id");
-            let amount = parse_money(reversals.cell(row, "amount")).unwrap_or_default();
+            let amount = stored_money(reversals.cell(row, "amount")).unwrap_or_default();
             statement(&mut statements, provider, &this).taken_back.push((
                 reversals.cell(row, "contract_id").to_string(),
                 reversals.cell(row, "action").to_string(),
@@ -161,7 +161,7 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
     for row in &payouts {
         let s = statement(&mut statements, &row["provider_id"], &this);
         s.name = row["provider_name"].clone();
-        let amount = |name: &str| row.get(name).and_then(|v| parse_money(v));
+        let amount = |name: &str| row.get(name).and_then(|v| stored_money(v));
         s.net = amount("net_amount_batch").or_else(|| amount("approved_amount_batch")).unwrap_or_default();
         s.year_to_date = amount("approved_amount_year");
         s.cap_remaining = amount("cap_remaining");
@@ -209,6 +209,13 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
 
 fn corrupt(batch: &str, what: &str) -> Error {
     Error::Mismatch(format!("批次 {batch} 的存档无法读取 (batch {batch}, archive): {what}"))
+}
+
+/// An amount as the ledger writes it (`-6400.05`: a negative net is money
+/// owed back), not as an input may spell it: `parse_money` reads inputs,
+/// which are never negative, and would drop the sign's row.
+fn stored_money(text: &str) -> Option<Decimal> {
+    Decimal::from_str_exact(text.trim()).ok()
 }
 
 /// A file name from a provider's code, one per code: letters and digits

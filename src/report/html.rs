@@ -111,6 +111,42 @@ pub(super) fn bar_rows(bars: &[(String, Decimal, String)], color: &str) -> Strin
     html
 }
 
+/// A bar of a signed amount: label, amount, its text, and what a full bar
+/// stands for (a provider's cap); `None`: the largest amount of the chart.
+pub(super) type SignedBar = (String, Decimal, String, Option<Decimal>);
+
+/// Bars of signed amounts that scale with the page: each the share of its
+/// own bound, or of the chart's largest magnitude; a negative amount is
+/// drawn red and its value marked 应退回 (owed back), never as a small
+/// positive bar.
+pub(super) fn signed_bar_rows(bars: &[SignedBar], color: &str) -> String {
+    if bars.is_empty() {
+        return "<p class=\"none\">无 none</p>".to_string();
+    }
+    let largest = bars.iter().map(|b| b.1.abs()).max().unwrap_or(Decimal::ONE).max(Decimal::new(1, 2));
+    let mut html = String::from("<div class=\"bars\">");
+    for (label, value, text, bound) in bars {
+        let scale = bound.filter(|b| *b > Decimal::ZERO).unwrap_or(largest);
+        let share = (value.abs() * Decimal::from(1000) / scale).min(Decimal::from(1000));
+        let length = share.round().to_string().parse::<u32>().unwrap_or(0).max(5);
+        let (fill, text) = if value.is_sign_negative() && !value.is_zero() {
+            ("#b00020", format!("{text}（应退回 owed back）"))
+        } else {
+            (color, text.clone())
+        };
+        let (label, text) = (escape(label), escape(&text));
+        let _ = write!(
+            html,
+            "<div class=\"bar\"><span class=\"label\" title=\"{label}\">{label}</span>\
+             <svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{label}: {text}\">\
+             <rect width=\"{length}\" height=\"10\" fill=\"{fill}\"><title>{label}: {text}</title></rect></svg>\
+             <span class=\"value\">{text}</span></div>"
+        );
+    }
+    html.push_str("</div>");
+    html
+}
+
 /// A code with its meaning in Chinese beside it.
 fn code_label(code: &str) -> String {
     match Code::parse(code) {

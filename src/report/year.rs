@@ -16,7 +16,7 @@ use crate::frame::{LedgerReversal, StoredSettlement};
 use crate::report::Summary;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
-use crate::report::html::{RESPONSIVE_STYLE, bar_rows, escape, grouped};
+use crate::report::html::{RESPONSIVE_STYLE, SignedBar, bar_rows, escape, grouped, signed_bar_rows};
 use crate::rules::codes::Code;
 use crate::schema::output::{Cell, Kind};
 use crate::{Error, Result};
@@ -475,8 +475,8 @@ impl Year {
 
     /// year-Y.html: the year on one self-contained page.
     pub fn html(&self) -> String {
-        let spend: Vec<(String, Decimal, String)> =
-            self.batches.iter().map(|b| (b.batch_id.clone(), b.net(), grouped(b.net()))).collect();
+        let spend: Vec<SignedBar> =
+            self.batches.iter().map(|b| (b.batch_id.clone(), b.net(), grouped(b.net()), None)).collect();
         let quotas: Decimal = self.enterprises.values().filter_map(|e| e.quota).sum();
         let mut cumulative = Vec::new();
         let mut running = Decimal::ZERO;
@@ -488,7 +488,8 @@ impl Year {
         let mut providers: Vec<(&String, &ProviderYear)> = self.providers.iter().collect();
         let total = |p: &ProviderYear| -> Decimal { p.net.iter().sum() };
         providers.sort_by(|a, b| total(b.1).cmp(&total(a.1)).then(a.0.cmp(b.0)));
-        let top: Vec<(String, Decimal, String)> = providers
+        // Each bar a share of the provider's cap (a full bar: the cap reached).
+        let top: Vec<SignedBar> = providers
             .iter()
             .take(20)
             .map(|(id, p)| {
@@ -498,7 +499,7 @@ impl Year {
                     Some(cap) => format!("{} / {}", grouped(total(p)), grouped(cap)),
                     None => grouped(total(p)),
                 };
-                (name, total(p), text)
+                (name, total(p), text, cap)
             })
             .collect();
         let mut binds = Vec::new();
@@ -565,9 +566,9 @@ th {{ background: #eef3fa; }} .n {{ text-align: right; font-variant-numeric: tab
             approved = grouped(self.approved()),
             reversed = grouped(self.reversed()),
             responsive = RESPONSIVE_STYLE,
-            spend = bar_rows(&spend, "#3b7dd8"),
+            spend = signed_bar_rows(&spend, "#3b7dd8"),
             cumulative = bar_rows(&cumulative, "#2a9d8f"),
-            top = bar_rows(&top, "#3b7dd8"),
+            top = signed_bar_rows(&top, "#3b7dd8"),
             binds = bar_rows(&binds, "#e76f51"),
         )
     }
