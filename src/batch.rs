@@ -93,7 +93,10 @@ pub fn compute(
     let ids = crate::ledger::id_rule(spec.ledger_format);
     let (id, year, cutoff) = (spec.batch_id, spec.service_year, spec.cutoff);
     let outcome = settle_batch(tables, corrections, policy, id, year, cutoff, carry_in, ids)?;
-    let summary = report::summary(&outcome, policy);
+    let mut summary = report::summary(&outcome, policy);
+    if crate::ledger::net_figures(spec.ledger_format) {
+        summary.money = Some(report::figures::Totals::of(&outcome.payouts).recorded());
+    }
     Ok(Computed {
         outcome,
         summary,

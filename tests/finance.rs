@@ -69,10 +69,11 @@ fn workbook_sheets_totals_and_cells_match_the_csv() {
     assert!(severities.windows(2).all(|p| rank(&p[0]) <= rank(&p[1])), "{severities:?}");
     assert_eq!(severities.len(), w.csv("out/2025-Q2/exceptions.csv").len());
 
-    // 汇总: the totals and every control total marked as holding.
+    // 汇总: the totals and every control total marked as holding — the four
+    // of every batch and the two of its money (net, and the two lists).
     let sheet = book.worksheet_range("汇总").unwrap();
     let cells: Vec<String> = sheet.rows().flat_map(|r| r.iter().map(|c| text(Some(c))).collect::<Vec<_>>()).collect();
-    assert_eq!(cells.iter().filter(|c| c.as_str() == "✓ 平衡 holds").count(), 4);
+    assert_eq!(cells.iter().filter(|c| c.as_str() == "✓ 平衡 holds").count(), 6);
     assert!(cells.iter().any(|c| c == "46400.04"));
     assert!(cells.iter().any(|c| c == "肆万陆仟肆佰元零肆分"));
 

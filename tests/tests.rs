@@ -9,6 +9,7 @@ mod batches;
 mod conformance;
 mod corrections;
 mod datasets;
+mod documents;
 mod finance;
 mod formats;
 mod hardening;

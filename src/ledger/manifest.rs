@@ -34,11 +34,21 @@ pub struct FileEntry {
 ///     setup, 单位：元, cut sheets saying so at the top, every severity in a
 ///     cut 异常清单).
 /// 5 — a contract id holding a control or format character is malformed
-///     (rules 2.1, 4.1 step 10), and so is a correction's (9.2 step 1).
+///     (rules 2.1, 4.1 step 10), and so is a correction's (9.2 step 1);
+///     every document shows the batch's money from one set of figures
+///     (`report::figures`): `summary.json` records it (`money`), 汇总
+///     shows approved, taken back, net, what each list pays or claims and
+///     their balance, and report.html draws each provider's net.
 ///
 /// `run` writes every new batch in this format, at any batch of any year
 /// (rules 9.6), reading the batches before it in their own formats.
 pub const LEDGER_FORMAT: u32 = 5;
+
+/// Whether a batch of ledger format `format` shows its money from the one
+/// set of figures (approved, taken back, net, to pay, owed back).
+pub fn net_figures(format: u32) -> bool {
+    format >= 5
+}
 
 /// What a contract id may hold in a batch of ledger format `format`.
 pub fn id_rule(format: u32) -> crate::rules::ids::IdRule {

@@ -28,7 +28,7 @@ use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use manifest::{FileEntry, LEDGER_FORMAT, Manifest, id_rule};
+pub use manifest::{FileEntry, LEDGER_FORMAT, Manifest, id_rule, net_figures};
 
 use crate::checksum::sha256_hex;
 use crate::crash::crash_point;

@@ -14,8 +14,10 @@ use rust_decimal::Decimal;
 use crate::engine::BatchOutcome;
 use crate::report::Summary;
 use crate::report::capital::to_capital;
+use crate::report::figures::MoneyFigures;
 use crate::rules::codes::Code;
 use crate::rules::money::format_money;
+use crate::rules::outputs::PayoutRow;
 
 /// Escapes text for HTML element content and attribute values.
 pub(super) fn escape(text: &str) -> String {
@@ -296,16 +298,16 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
 <div class="card"><div>拒绝 rejected</div><div class="v">{rejected}</div></div>
 <div class="card"><div>核定金额 approved (元)</div><div class="v">{approved}</div><div>{approved_capital}</div></div>
 <div class="card"><div>兑付服务商 providers paid</div><div class="v">{providers}</div></div>
-</div>
+{money_cards}</div>
 <h2>控制总数 Control totals</h2>
 {open}<table>
 <tr><th>检查 check</th><th>数值 values</th><th>结果 result</th></tr>
 <tr><td>合同行 = 兑付行 + 错误行 rows in = settled + errors</td><td class="n">{c_in} = {c_settled} + {c_errors}</td><td>{m_rows}</td></tr>
-<tr><td>核定合计 = 兑付清单合计 approved = payouts</td><td class="n">{c_approved} = {c_payouts}</td><td>{m_payouts}</td></tr>
+<tr><td>{approved_label}</td><td class="n">{c_approved} = {c_payouts}</td><td>{m_payouts}</td></tr>
 <tr><td>年度累计不超上限 year-to-date within caps</td><td class="n">{c_caps} checked</td><td>{m_caps}</td></tr>
 <tr><td>每行核定 ≤ 申报且 ≤ 比例限额 approved ≤ claim and ≤ rate limit</td><td></td><td>{m_rate}</td></tr>
-</table>{close}
-<h2>服务商兑付金额（前 20） Payouts by provider (top 20)</h2>
+{money_controls}</table>{close}
+<h2>{payout_heading}</h2>
 {payout_chart}
 <h2>按配额档的配额使用 Quota use by tier</h2>
 {open}<table>
@@ -339,12 +341,77 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
         c_caps = c.caps_checked,
         m_caps = mark(c.caps_hold),
         m_rate = mark(c.rows_within_claim_and_rate),
-        payout_chart = look.chart(&payout_bars, "#3b7dd8"),
+        payout_chart = match &s.money {
+            Some(_) => signed_bar_rows(&net_bars(&outcome.payouts), "#3b7dd8"),
+            None => look.chart(&payout_bars, "#3b7dd8"),
+        },
+        payout_heading = match &s.money {
+            Some(_) => "服务商本批净额（前 20，负数为应退回） Net per provider (top 20; negative: owed back)",
+            None => "服务商兑付金额（前 20） Payouts by provider (top 20)",
+        },
+        approved_label = match &s.money {
+            Some(_) => "核定合计 = 各服务商核定之和 approved = Σ providers' approved",
+            None => "核定合计 = 兑付清单合计 approved = payouts",
+        },
+        money_cards = s.money.as_ref().map_or_else(String::new, money_cards),
+        money_controls = s.money.as_ref().map_or_else(String::new, money_controls),
         tier_rows = tier_rows,
         tier_chart = look.chart(&tier_bars, "#2a9d8f"),
         code_chart = look.chart(&code_bars, "#e76f51"),
         corrections = corrections_section(s, look),
         responsive_style = look.style(),
+    )
+}
+
+/// Each provider's net for the batch (ledger format 5 on), the 20 largest
+/// by magnitude: what it is paid, or — drawn red — what it owes back.
+fn net_bars(payouts: &[PayoutRow]) -> Vec<SignedBar> {
+    let mut by_net: Vec<&PayoutRow> = payouts.iter().collect();
+    by_net.sort_by(|a, b| {
+        b.net_amount_batch().abs().cmp(&a.net_amount_batch().abs()).then(a.provider_id.cmp(&b.provider_id))
+    });
+    by_net
+        .iter()
+        .take(20)
+        .map(|p| {
+            let name = if p.provider_name.is_empty() { p.provider_id.clone() } else { p.provider_name.clone() };
+            (name, p.net_amount_batch(), grouped(p.net_amount_batch()), None)
+        })
+        .collect()
+}
+
+/// The money cards (ledger format 5 on): net, and what each list pays or claims.
+fn money_cards(m: &MoneyFigures) -> String {
+    let amount = |text: &str| grouped(Decimal::from_str_exact(text).unwrap_or_default());
+    format!(
+        "<div class=\"card\"><div>冲正追回 taken back (元)</div><div class=\"v\">{}</div></div>\n\
+         <div class=\"card\"><div>本批净额 net (元)</div><div class=\"v\">{}</div></div>\n\
+         <div class=\"card\"><div>兑付清单应付 to pay (元)</div><div class=\"v\">{}</div><div>{}</div></div>\n\
+         <div class=\"card\"><div>追回清单应退回 owed back (元)</div><div class=\"v\">{}</div></div>\n",
+        amount(&m.taken_back),
+        amount(&m.net),
+        amount(&m.to_pay),
+        escape(&to_capital(Decimal::from_str_exact(&m.to_pay).unwrap_or_default())),
+        amount(&m.owed_back)
+    )
+}
+
+/// The control rows of the batch's money (ledger format 5 on).
+fn money_controls(m: &MoneyFigures) -> String {
+    let d = |text: &str| Decimal::from_str_exact(text).unwrap_or_default();
+    let (net, holds_net, holds_lists) =
+        (d(&m.net), d(&m.approved) - d(&m.taken_back) == d(&m.net), d(&m.to_pay) - d(&m.owed_back) == d(&m.net));
+    format!(
+        "<tr><td>核定 − 冲正追回 = 净额 approved − taken back = net</td><td class=\"n\">{} − {} = {}</td><td>{}</td></tr>\n\
+         <tr><td>应付合计 − 应退回合计 = 净额 to pay − owed back = net</td><td class=\"n\">{} − {} = {}</td><td>{}</td></tr>\n",
+        escape(&m.approved),
+        escape(&m.taken_back),
+        escape(&m.net),
+        mark(holds_net),
+        escape(&m.to_pay),
+        escape(&m.owed_back),
+        escape(&format_money(net)),
+        mark(holds_lists)
     )
 }
 

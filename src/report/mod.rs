@@ -3,6 +3,7 @@
 
 pub mod capital;
 mod detail_sheet;
+pub mod figures;
 pub mod html;
 pub mod statement;
 pub mod workbook;
@@ -317,6 +318,10 @@ pub struct Summary {
     /// A batch with a corrections input (rules 9.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrections: Option<CorrectionsSummary>,
+    /// The batch's money as every document shows it (ledger format 5 on):
+    /// approved, taken back, net, what 兑付清单 pays and 追回清单 claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub money: Option<figures::MoneyFigures>,
 }
 
 /// What a batch's corrections did, counted by action and by code.
@@ -361,6 +366,7 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
         enterprises_touched: outcome.usage.len() as u64,
         control_totals: outcome.control.clone(),
         corrections: outcome.has_corrections.then(|| corrections_summary(outcome)),
+        money: None,
     }
 }
 
@@ -416,6 +422,12 @@ pub fn printed_summary(s: &Summary) -> String {
         "服务商 providers paid {}, 企业 enterprises touched {}, 名录异常 registry exceptions {}\n",
         s.providers_paid, s.enterprises_touched, s.registry_exception_rows
     );
+    if let Some(m) = &s.money {
+        out += &format!(
+            "本批净额 net {} = 核定 approved {} − 冲正追回 taken back {} = 兑付清单应付 to pay {} − 追回清单应退回 owed back {}\n",
+            m.net, m.approved, m.taken_back, m.to_pay, m.owed_back
+        );
+    }
     if !s.codes.is_empty() {
         let codes: Vec<String> = s.codes.iter().map(|(code, n)| format!("{code} {n}")).collect();
         out += &format!("异常代码 codes: {}\n", codes.join(", "));
@@ -428,12 +440,11 @@ pub fn printed_summary(s: &Summary) -> String {
         c.contract_error_rows,
         mark(c.rows_balance)
     );
-    out += &format!(
-        "  核定合计 = 兑付清单合计 approved = payouts: {} = {}  {}\n",
-        c.approved_total,
-        c.payouts_total,
-        mark(c.payouts_balance)
-    );
+    let approved_label = match s.money {
+        Some(_) => "核定合计 = 各服务商核定之和 approved = Σ providers' approved",
+        None => "核定合计 = 兑付清单合计 approved = payouts",
+    };
+    out += &format!("  {approved_label}: {} = {}  {}\n", c.approved_total, c.payouts_total, mark(c.payouts_balance));
     out +=
         &format!("  年度累计不超上限 year-to-date within caps ({} checked)  {}\n", c.caps_checked, mark(c.caps_hold));
     out += &format!(

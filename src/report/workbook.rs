@@ -15,8 +15,10 @@ use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Worksheet, XlsxError};
 use crate::engine::BatchOutcome;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, excel_date, new_workbook};
+use crate::report::figures::MoneyFigures;
 use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
+use crate::rules::control::CorrectionTotals;
 use crate::rules::money::format_money;
 use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
@@ -226,24 +228,31 @@ fn summary_sheet(
     }
     sheet.write_string(row, 0, "核定金额大写 Approved in capitals")?;
     sheet.write_string(row, 1, to_capital(s.approved_total.parse().unwrap_or_default()))?;
-    row += 2;
+    row += 1;
+    if let Some(m) = &s.money {
+        row = money_rows(sheet, row + 1, m, f)?;
+    }
+    row += 1;
     header_row(sheet, row, &["控制总数 Control total", "数值 Values", "是否平衡 Holds"], f)?;
     row += 1;
     let holds = |h: bool| if h { "✓ 平衡 holds" } else { "✗ 不平 FAILS" };
-    let controls = [
+    let approved_label = match s.money {
+        Some(_) => "核定合计 = 各服务商核定之和 approved = Σ providers' approved",
+        None => "核定合计 = 兑付清单合计 approved = payouts",
+    };
+    let mut controls = vec![
         (
             "合同行 = 兑付行 + 错误行 rows in = settled + errors",
             format!("{} = {} + {}", c.contract_rows_in, c.settlement_rows, c.contract_error_rows),
             c.rows_balance,
         ),
-        (
-            "核定合计 = 兑付清单合计 approved = payouts",
-            format!("{} = {}", c.approved_total, c.payouts_total),
-            c.payouts_balance,
-        ),
+        (approved_label, format!("{} = {}", c.approved_total, c.payouts_total), c.payouts_balance),
         ("年度累计不超上限 year-to-date within caps", format!("{} checked", c.caps_checked), c.caps_hold),
         ("每行核定 ≤ 申报且 ≤ 比例限额 approved ≤ claim, ≤ rate limit", String::new(), c.rows_within_claim_and_rate),
     ];
+    if let Some(m) = &s.money {
+        controls.extend(money_controls(m, s.control_totals.corrections.as_ref()));
+    }
     for (label, values, held) in controls {
         sheet.write_string_with_format(row, 0, label, &f.bordered)?;
         sheet.write_string_with_format(row, 1, values, &f.bordered)?;
@@ -259,6 +268,68 @@ fn summary_sheet(
         row += 1;
     }
     Ok(())
+}
+
+/// 汇总's money (ledger format 5 on): approved, taken back, net, and what
+/// 兑付清单 pays and 追回清单 claims, each with the list it is the total of.
+fn money_rows(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    m: &MoneyFigures,
+    f: &Formats,
+) -> std::result::Result<u32, XlsxError> {
+    for (label, value) in [
+        ("本批核定 Approved this batch", &m.approved),
+        ("本批冲正追回 Taken back this batch", &m.taken_back),
+        ("本批净额 Net (approved − taken back)", &m.net),
+        ("兑付清单应付合计 To pay: the total of 兑付清单", &m.to_pay),
+        ("追回清单应退回合计 Owed back: the total of 追回清单", &m.owed_back),
+    ] {
+        sheet.write_string(row, 0, label)?;
+        sheet.write_number_with_format(row, 1, value.parse().unwrap_or(0.0), &f.money)?;
+        row += 1;
+    }
+    sheet.write_string(row, 0, "应付合计大写 To pay in capitals")?;
+    sheet.write_string(row, 1, to_capital(m.to_pay.parse().unwrap_or_default()))?;
+    Ok(row + 1)
+}
+
+/// The control totals of the batch's money (ledger format 5 on): the
+/// corrections' own (rules 9.5), and the two lists making the net.
+fn money_controls(m: &MoneyFigures, k: Option<&CorrectionTotals>) -> Vec<(&'static str, String, bool)> {
+    let mut rows = Vec::new();
+    if let Some(k) = k {
+        rows.push((
+            "更正行 = 冲正追回 + 错误 + 暂缓 + 未用暂缓 + 重复 correction rows balance",
+            format!(
+                "{} = {} + {} + {} + {} + {}",
+                k.correction_rows_in,
+                k.reversal_rows,
+                k.correction_error_rows,
+                k.holds_used,
+                k.holds_unused,
+                k.duplicate_rows
+            ),
+            k.rows_balance,
+        ));
+    }
+    let (approved, taken_back, net) = (money(&m.approved), money(&m.taken_back), money(&m.net));
+    let (to_pay, owed) = (money(&m.to_pay), money(&m.owed_back));
+    rows.push((
+        "核定 − 冲正追回 = 净额 approved − taken back = net",
+        format!("{} − {} = {}", m.approved, m.taken_back, m.net),
+        approved - taken_back == net,
+    ));
+    rows.push((
+        "应付合计 − 应退回合计 = 净额 to pay − owed back = net",
+        format!("{} − {} = {}", m.to_pay, m.owed_back, m.net),
+        to_pay - owed == net,
+    ));
+    rows
+}
+
+fn money(text: &str) -> Decimal {
+    Decimal::from_str_exact(text).unwrap_or_default()
 }
 
 fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {

@@ -1,0 +1,194 @@
+//! Every document of a batch tells the same money as the record: the
+//! workbook's 汇总, 兑付清单 and 追回清单, `summary.json`, `report.html`, the
+//! provider statements and the year's page, each read back and compared
+//! with `payouts.csv` and `reversals.csv` and with figures computed by hand
+//! — never with the code that renders them.
+
+use std::collections::BTreeMap;
+
+use calamine::{Data, Reader, open_workbook_auto};
+use rust_decimal::Decimal;
+
+use crate::workdir::Workdir;
+
+const P1: &str = "91450100MA5PRW001L";
+
+fn four_quarters() -> Workdir {
+    let w = Workdir::with_corrections();
+    for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
+        w.run_ok(&["run", "job.toml", "--batch", quarter]);
+    }
+    w
+}
+
+fn amount(text: &str) -> Decimal {
+    Decimal::from_str_exact(text.trim().trim_start_matches('\'')).unwrap_or_else(|_| panic!("not an amount: {text:?}"))
+}
+
+/// Thousands separators, as the documents for people write amounts.
+fn grouped(value: Decimal) -> String {
+    let text = format!("{:.2}", value.abs());
+    let (integer, fraction) = text.split_once('.').unwrap();
+    let mut out = String::new();
+    for (i, c) in integer.chars().enumerate() {
+        if i > 0 && (integer.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{}{out}.{fraction}", if value.is_sign_negative() && !value.is_zero() { "-" } else { "" })
+}
+
+fn sheet(path: &std::path::Path, name: &str) -> Vec<Vec<Data>> {
+    let mut book = open_workbook_auto(path).unwrap();
+    book.worksheet_range(name).unwrap().rows().map(<[Data]>::to_vec).collect()
+}
+
+fn text(cell: &Data) -> String {
+    match cell {
+        Data::String(s) => s.clone(),
+        Data::Float(f) => format!("{f:.2}"),
+        Data::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn number(cell: &Data) -> Decimal {
+    match cell {
+        Data::Float(f) => Decimal::from_str_exact(&format!("{f:.2}")).unwrap(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+/// The money of one batch as the record has it: per provider the approved,
+/// taken back and net amounts of `payouts.csv`, and the reversals' total.
+struct Record {
+    nets: BTreeMap<String, Decimal>,
+    approved: Decimal,
+    taken_back: Decimal,
+}
+
+fn record(w: &Workdir, batch: &str) -> Record {
+    let payouts = w.csv(&format!("out/{batch}/payouts.csv"));
+    let reversals = w.csv(&format!("out/{batch}/reversals.csv"));
+    let nets = payouts.iter().map(|p| (p["provider_id"].clone(), amount(&p["net_amount_batch"]))).collect();
+    let approved = payouts.iter().map(|p| amount(&p["approved_amount_batch"])).sum();
+    let taken_back: Decimal = reversals.iter().map(|r| amount(&r["amount"])).sum();
+    let reversed: Decimal = payouts.iter().map(|p| amount(&p["reversed_amount_batch"])).sum();
+    assert_eq!(taken_back, reversed, "{batch}: reversals.csv against payouts.csv");
+    Record { nets, approved, taken_back }
+}
+
+/// 2025-Q3 and Q4 of the example, by hand: in Q3 provider PRW001L has
+/// 3,599.95 approved and 10,000.00 clawed back, a net of −6,400.05 it owes;
+/// PRW002P 35,000.00 approved, 30,000.00 reversed, 5,000.00 to pay; the
+/// batch 38,599.95 − 40,000.00 = −1,400.05 = 5,000.00 to pay − 6,400.05
+/// owed. In Q4 PRW001L has 10,000.00 approved and 6,400.05 taken back:
+/// 3,599.95 to pay.
+#[test]
+fn every_document_of_a_batch_tells_the_record_s_money() {
+    let w = four_quarters();
+    let d = |s: &str| Decimal::from_str_exact(s).unwrap();
+    let hand = [
+        ("2025-Q3", d("38599.95"), d("40000.00"), d("5000.00"), d("6400.05")),
+        ("2025-Q4", d("10000.00"), d("6400.05"), d("3599.95"), d("0.00")),
+    ];
+    for (batch, approved, taken_back, to_pay, owed) in hand {
+        let r = record(&w, batch);
+        let net = approved - taken_back;
+        assert_eq!((r.approved, r.taken_back), (approved, taken_back), "{batch}: the record");
+        let pays: Decimal = r.nets.values().filter(|n| **n >= Decimal::ZERO).sum();
+        let owes: Decimal = -r.nets.values().filter(|n| **n < Decimal::ZERO).sum::<Decimal>();
+        assert_eq!((pays, owes), (to_pay, owed), "{batch}: the record's nets");
+        if batch == "2025-Q3" {
+            assert_eq!(r.nets[P1], d("-6400.05"));
+        }
+        workbook_agrees(&w, batch, &r, (approved, taken_back, net, to_pay, owed));
+        summary_json_agrees(&w, batch, (approved, taken_back, net, to_pay, owed));
+        report_html_agrees(&w, batch, &r);
+        statements_agree(&w, batch, &r);
+    }
+    w.run_ok(&["year", "ledger", "--year", "2025", "--out", "year"]);
+    let page = String::from_utf8(w.read("year/year-2025.html")).unwrap();
+    assert!(page.contains("-1,400.05（应退回 owed back）"), "Q3's negative net drawn as owed");
+}
+
+fn workbook_agrees(w: &Workdir, batch: &str, r: &Record, figures: (Decimal, Decimal, Decimal, Decimal, Decimal)) {
+    let path = w.path(&format!("out/{batch}/settlement.xlsx"));
+    let summary = sheet(&path, "汇总");
+    let value = |label: &str| -> Decimal {
+        let row = summary.iter().find(|row| text(&row[0]).starts_with(label));
+        number(&row.unwrap_or_else(|| panic!("{batch}: 汇总 has no row {label}"))[1])
+    };
+    let shown = (
+        value("本批核定"),
+        value("本批冲正追回"),
+        value("本批净额"),
+        value("兑付清单应付合计"),
+        value("追回清单应退回合计"),
+    );
+    assert_eq!(shown, figures, "{batch}: 汇总");
+    let controls: String =
+        summary.iter().map(|row| row.iter().map(text).collect::<Vec<_>>().join(" | ")).collect::<Vec<_>>().join("\n");
+    assert!(!controls.contains("不平"), "{batch}: {controls}");
+
+    let list = sheet(&path, "兑付清单");
+    let paid: BTreeMap<String, Decimal> = list
+        .iter()
+        .filter(|row| r.nets.contains_key(&text(&row[2])))
+        .map(|row| (text(&row[2]), number(&row[6])))
+        .collect();
+    let expected: BTreeMap<String, Decimal> =
+        r.nets.iter().filter(|(_, n)| **n >= Decimal::ZERO).map(|(p, n)| (p.clone(), *n)).collect();
+    assert_eq!(paid, expected, "{batch}: 兑付清单");
+    let total = list.iter().find(|row| text(&row[0]).starts_with("应付合计")).expect("应付合计");
+    assert_eq!(number(&total[6]), figures.3, "{batch}: 兑付清单 total");
+
+    let clawbacks = sheet(&path, "追回清单");
+    let owed_at = clawbacks.iter().position(|row| text(&row[0]).starts_with("应退回金额")).expect("owed block");
+    let owed: BTreeMap<String, Decimal> = clawbacks[owed_at..]
+        .iter()
+        .filter(|row| r.nets.contains_key(&text(&row[2])))
+        .map(|row| (text(&row[2]), number(&row[3])))
+        .collect();
+    let expected: BTreeMap<String, Decimal> =
+        r.nets.iter().filter(|(_, n)| **n < Decimal::ZERO).map(|(p, n)| (p.clone(), -*n)).collect();
+    assert_eq!(owed, expected, "{batch}: 追回清单");
+}
+
+fn summary_json_agrees(w: &Workdir, batch: &str, figures: (Decimal, Decimal, Decimal, Decimal, Decimal)) {
+    let summary: serde_json::Value = serde_json::from_slice(&w.read(&format!("out/{batch}/summary.json"))).unwrap();
+    let money = &summary["money"];
+    let get = |key: &str| amount(money[key].as_str().unwrap_or_else(|| panic!("{batch}: summary.json money.{key}")));
+    let shown = (get("approved"), get("taken_back"), get("net"), get("to_pay"), get("owed_back"));
+    assert_eq!(shown, figures, "{batch}: summary.json");
+}
+
+fn report_html_agrees(w: &Workdir, batch: &str, r: &Record) {
+    let page = String::from_utf8(w.read(&format!("out/{batch}/report.html"))).unwrap();
+    for (provider, net) in &r.nets {
+        let shown =
+            if *net < Decimal::ZERO { format!("{}（应退回 owed back）", grouped(*net)) } else { grouped(*net) };
+        assert!(page.contains(&format!("{shown}</span>")), "{batch}: report.html draws {provider}'s net {shown}");
+    }
+}
+
+fn statements_agree(w: &Workdir, batch: &str, r: &Record) {
+    let out = format!("statements-{batch}");
+    w.run_ok(&["statements", "ledger", "--batch", batch, "--out", &out]);
+    for (provider, net) in &r.nets {
+        let rows = sheet(&w.path(&format!("{out}/{provider}.xlsx")), "对账单");
+        let all: String = rows.iter().flatten().map(text).collect::<Vec<_>>().join("\n");
+        let line = if *net < Decimal::ZERO {
+            format!("本批应退回 {}", grouped(-*net))
+        } else {
+            format!("本批应付净额 {}", grouped(*net))
+        };
+        assert!(all.contains(&line), "{batch} {provider}: {line} in {all}");
+    }
+    if batch == "2025-Q3" {
+        let rows = sheet(&w.path(&format!("{out}/{P1}.xlsx")), "对账单");
+        let all: String = rows.iter().flatten().map(text).collect::<Vec<_>>().join("\n");
+        assert!(all.contains("本批应退回 6,400.05（大写：人民币陆仟肆佰元零伍分）"), "{all}");
+    }
+}
