@@ -32,9 +32,11 @@ pub mod output;
 pub mod paths;
 pub mod progress;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod rules;
 pub mod schema;
+pub mod stored;
 
 pub use error::{Error, Result};
 

@@ -164,3 +164,16 @@ fn rules_are_pure() {
         assert!(text.starts_with("//! "), "{} opens with what it implements", file.display());
     }
 }
+
+/// One file per subcommand, none importing another: what two commands
+/// share lives below them (`stored`, `replay`, `ledger`, `report`).
+#[test]
+fn no_subcommand_imports_another() {
+    let mut files = Vec::new();
+    sources(&repo().join("src/cmd"), &mut files);
+    assert!(files.len() >= 6);
+    for file in files {
+        let code = code(&std::fs::read_to_string(&file).unwrap());
+        assert!(!code.contains("crate::cmd"), "{} imports another subcommand", file.display());
+    }
+}

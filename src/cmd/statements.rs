@@ -14,14 +14,13 @@ use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::batch::input_columns;
-use crate::cmd::csv_rows;
-use crate::cmd::explain::{archived_policy, exception_line, settlement, stored_table};
-use crate::cmd::verify::{self, archived_options, archived_table};
 use crate::ledger::Ledger;
 use crate::output::write_file;
+use crate::replay::{archived_options, archived_table, verify_selected};
 use crate::report::statement::{ContractLine, Statement};
 use crate::rules::codes::{Code, Source};
 use crate::rules::money::parse_money;
+use crate::stored::{archived_policy, csv_rows, exception_line, settlement, stored_table};
 use crate::{Error, Result};
 
 /// 服务商结算对账单：每个服务商一份 One statement per provider of a committed batch, from the ledger.
@@ -54,7 +53,7 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
             args.batch
         ))
     })?;
-    verify::verify_selected(&ledger, &committed, &[index])?;
+    verify_selected(&ledger, &committed, &[index])?;
     let batch = &committed[index];
     let m = &batch.manifest;
     let policy = archived_policy(&ledger, batch)?;

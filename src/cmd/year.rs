@@ -9,13 +9,13 @@
 
 use std::path::PathBuf;
 
-use crate::cmd::csv_rows;
-use crate::cmd::verify;
 use crate::frame::{read_ledger_reversals, read_stored_settlements};
 use crate::ledger::{CommittedBatch, Ledger};
 use crate::output::write_file;
+use crate::replay::verify_selected;
 use crate::report::Summary;
 use crate::report::year::{BatchFacts, Year};
+use crate::stored::csv_rows;
 use crate::{Error, Result};
 
 /// 年度结算：汇总一个服务年度的全部批次 The annual settlement statement of a service year, from the ledger.
@@ -48,7 +48,7 @@ pub fn run(args: &YearArgs) -> Result<String> {
             args.year
         )));
     }
-    verify::verify_selected(&ledger, &committed, &in_year)?;
+    verify_selected(&ledger, &committed, &in_year)?;
     let facts = batches.iter().map(|b| batch_facts(&ledger, b)).collect::<Result<Vec<_>>>()?;
     let year = Year::build(args.year, &facts)?;
     let mut files = vec![

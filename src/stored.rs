@@ -1,0 +1,215 @@
+//! A committed batch read back: its stored tables, each checked against
+//! its manifest checksum, its archived policy, and a stored settlement or
+//! exception row described as people read it (the bound that decided it,
+//! its formula and clause, the check that raised it). `explain` and
+//! `statements` both read through here.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::frame::{TextTable, parquet_rows};
+use crate::ledger::{CommittedBatch, Ledger};
+use crate::rules::category::Category;
+use crate::rules::codes::{Check, Code};
+use crate::rules::money::format_money;
+use crate::rules::policy::{Policy, parse_policy};
+use crate::{Error, Result};
+
+#[derive(Debug, Serialize)]
+pub struct Settlement {
+    pub seq: String,
+    pub outcome: String,
+    pub code: String,
+    pub claimed: String,
+    pub approved: String,
+    pub shortfall: String,
+    pub tier: String,
+    pub bounds: Vec<Bound>,
+    pub totals: Vec<RunningTotal>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Bound {
+    pub name: &'static str,
+    pub name_zh: &'static str,
+    pub amount: String,
+    pub formula: String,
+    pub clause: String,
+    /// The bound that decided the approved amount.
+    pub binding: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunningTotal {
+    pub name: &'static str,
+    pub name_zh: &'static str,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExceptionLine {
+    pub severity: String,
+    pub code: String,
+    pub check: String,
+    pub field: String,
+    pub value: String,
+    pub message: String,
+}
+
+pub fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Policy>) -> ExceptionLine {
+    let code = exceptions.cell(row, "code");
+    ExceptionLine {
+        severity: exceptions.cell(row, "severity").to_string(),
+        code: code.to_string(),
+        check: policy.map_or_else(
+            || Code::parse(code).map_or_else(String::new, |c| c.check().label().to_string()),
+            |p| check_of(code, p),
+        ),
+        field: exceptions.cell(row, "field").to_string(),
+        value: exceptions.cell(row, "value").to_string(),
+        message: exceptions.cell(row, "message").to_string(),
+    }
+}
+
+pub fn stored_table(ledger: &Ledger, batch: &CommittedBatch, name: &str) -> Result<TextTable> {
+    parquet_rows(&ledger.stored_output(batch, name)?)
+}
+
+pub fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy> {
+    let bytes = ledger
+        .read_object(&batch.manifest.policy.sha256)
+        .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))?;
+    parse_policy(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))
+}
+
+pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement {
+    let cell = |name: &str| table.cell(row, name).to_string();
+    let amount = |name: &str| Decimal::from_str_exact(table.cell(row, name)).unwrap_or_default();
+    let category = Category::parse(table.cell(row, "category"));
+    let rule = category.and_then(|c| policy.covers(c));
+    let tier_number: u32 = cell("tier").parse().unwrap_or(0);
+    let tier_clause =
+        policy.tiers().iter().find(|t| t.number() == tier_number).map_or_else(String::new, |t| t.clause().to_string());
+    let approved = amount("approved_amount");
+    let code = cell("code");
+    let (item_room, quota_room, provider_room) = (
+        amount("item_cap") - amount("item_used_before"),
+        amount("enterprise_quota") - amount("enterprise_used_before"),
+        policy.provider_cap_yuan() - amount("provider_used_before"),
+    );
+    let bound = |name, name_zh, value: Decimal, formula: String, clause: String, binds: bool| Bound {
+        name,
+        name_zh,
+        amount: format_money(value),
+        formula,
+        clause,
+        binding: binds,
+    };
+    let bounds = vec![
+        bound(
+            "claimed",
+            "申报抵扣金额",
+            amount("voucher_amount"),
+            "voucher_amount".into(),
+            String::new(),
+            code.is_empty(),
+        ),
+        bound(
+            "rate_limit",
+            "比例限额",
+            amount("rate_limit"),
+            format!(
+                "{} × {} = {} ({})",
+                cell("service_price"),
+                rule.map_or_else(String::new, |r| r.rate.to_string()),
+                cell("rate_limit"),
+                policy.rounding().as_str()
+            ),
+            rule.map_or_else(String::new, |r| r.clause.clone()),
+            code == "W_OVER_RATE",
+        ),
+        bound(
+            "item_room",
+            "项目年度上限余额",
+            item_room,
+            format!("{} − {} ({})", cell("item_cap"), cell("item_used_before"), policy.cap_scope().as_str()),
+            rule.map_or_else(String::new, |r| r.clause.clone()),
+            code == "W_ITEM_CAP",
+        ),
+        bound(
+            "quota_room",
+            "企业年度配额余额",
+            quota_room,
+            format!(
+                "{} (第{}档 tier {}) − {}",
+                cell("enterprise_quota"),
+                tier_number,
+                tier_number,
+                cell("enterprise_used_before")
+            ),
+            tier_clause,
+            code == "W_ENTERPRISE_QUOTA",
+        ),
+        bound(
+            "provider_room",
+            "服务商年度上限余额",
+            provider_room,
+            format!("{} − {}", format_money(policy.provider_cap_yuan()), cell("provider_used_before")),
+            policy.provider_cap_clause().to_string(),
+            code == "W_PROVIDER_CAP",
+        ),
+    ];
+    let total = |name, name_zh, before: &str, after: &str| RunningTotal {
+        name,
+        name_zh,
+        before: cell(before),
+        after: cell(after),
+    };
+    Settlement {
+        seq: cell("seq"),
+        outcome: cell("outcome"),
+        code,
+        claimed: cell("voucher_amount"),
+        approved: format_money(approved),
+        shortfall: cell("shortfall"),
+        tier: cell("tier"),
+        bounds,
+        totals: vec![
+            total("item", "项目累计", "item_used_before", "item_used_after"),
+            total("enterprise", "企业累计", "enterprise_used_before", "enterprise_used_after"),
+            total("provider", "服务商累计", "provider_used_before", "provider_used_after"),
+        ],
+    }
+}
+
+/// The check that decided a code, as people read it; a short deposit cites
+/// the policy's clause for the minimum deposit.
+fn check_of(code: &str, policy: &Policy) -> String {
+    match Code::parse(code) {
+        Some(Code::E_DEPOSIT_SHORT) => {
+            format!("{}; {}", Check::Amounts.label(), policy.deposit_ratio_min_clause())
+        }
+        Some(code) => code.check().label().to_string(),
+        None => String::new(),
+    }
+}
+
+/// A stored CSV file's rows as column → value, each text cell without the
+/// one leading `'` that guards it.
+pub fn csv_rows(bytes: &[u8], what: &str) -> Result<Vec<BTreeMap<String, String>>> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::Reader::from_reader(text);
+    let headers = reader.headers().map_err(|e| Error::Internal(format!("{what}: {e}")))?.clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.map_err(|e| Error::Internal(format!("{what}: {e}")))?;
+            let unguard = |v: &str| v.strip_prefix('\'').unwrap_or(v).to_string();
+            Ok(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), unguard(v))).collect())
+        })
+        .collect()
+}
