@@ -203,7 +203,7 @@ proptest::proptest! {
         story in proptest::collection::vec((0usize..64, 0usize..3), 0..12)
     ) {
         let base = two_quarters();
-        let w = Workdir::copy_of(&base);
+        let w = Workdir::copy_of(base);
         let settled: Vec<String> = ["2025-Q1", "2025-Q2"]
             .iter()
             .flat_map(|b| w.csv(&format!("out/{b}/settlements.csv")))
