@@ -112,50 +112,13 @@ pub fn batches_to_run(args: &RunArgs) -> Result<Vec<String>> {
     Ok(batches)
 }
 
+/// Settles one batch and commits it: its steps in order.
 pub fn run(args: &RunArgs) -> Result<RunReport> {
-    let request = BatchRequest {
-        dry_run: args.dry_run,
-        id: args.batch.clone(),
-        cutoff: date_option("--cutoff", args.cutoff.as_ref())?,
-        as_of: date_option("--as-of", args.as_of.as_ref())?,
-    };
     let started = Instant::now();
     let progress = Progress::start(args.quiet);
     progress.phase("读取输入 reading inputs");
-    let job = load_job(&args.job, &request)?;
-    let batch_id = job.batch.id.as_str();
-    let (policy, policy_sha256) = load_policy(&job.policy)?;
-    if policy.service_year() != job.service_year {
-        return Err(Error::Input(format!(
-            "{}: 政策年度 {} 与作业年度 {} 不符 (policy service_year {} differs from the job's {})",
-            job.policy.display(),
-            policy.service_year(),
-            job.service_year,
-            policy.service_year(),
-            job.service_year
-        )));
-    }
-    let policy_entry = file_entry("policy", &job.policy, policy_sha256);
-    let job_entry = file_entry("job", &job.job_path, job.job_sha256.clone());
-    let (tables, corrections) = read_inputs(&job)?;
-    tracing::info!(
-        batch = batch_id,
-        phase = "read",
-        rows = tables.iter().map(|(_, t)| t.len()).sum::<usize>() + corrections.as_ref().map_or(0, Table::len),
-        duration_ms = started.elapsed().as_millis() as u64,
-        "inputs read"
-    );
-    let input_entries: Vec<FileEntry> = tables
-        .iter()
-        .chain(corrections.iter().map(|table| (Source::Corrections, table)))
-        .map(|(source, table)| FileEntry {
-            name: source.as_str().to_string(),
-            path: Some(table.path.display().to_string()),
-            sha256: table.sha256.clone(),
-            rows: Some(table.len() as u64),
-        })
-        .collect();
-
+    let job = load_job(&args.job, &batch_request(args)?)?;
+    let inputs = Inputs::read(&job, started)?;
     let ledger = Ledger::open(&job.ledger)?;
     let committed = ledger.committed()?;
     let repaired = repair_last_publication(&ledger, &committed, &job);
@@ -163,133 +126,222 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         // A dry run of a committed batch has nothing to try: the committed
         // files are not copied into a folder marked 试算.
         let restore_into = (!args.dry_run).then_some(job.output.as_path());
-        return already_committed(&ledger, done, &policy_entry, &input_entries, restore_into);
+        return already_committed(&ledger, done, &inputs.policy_entry, &inputs.entries, restore_into);
     }
     let ledger_format = format_for_year(&committed)?;
     refuse_out_of_order(&committed, &job)?;
     refuse_earlier_cutoff(&committed, &job)?;
-    let carry_in = ledger.carry_in(&committed, job.service_year)?;
-    let spec = BatchSpec {
-        batch_id: &job.batch.id,
-        service_year: job.service_year,
-        cutoff: job.batch.cutoff,
-        ledger_format,
-        prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.as_str()),
-    };
-    let mut archive: Vec<(PathBuf, String)> =
-        tables.iter().map(|(_, t)| t).chain(&corrections).map(|t| (t.path.clone(), t.sha256.clone())).collect();
-    archive.push((job.policy.clone(), policy_entry.sha256.clone()));
-    archive.push((job.job_path.clone(), job_entry.sha256.clone()));
-    let sequence = committed.last().map_or(1, |b| b.manifest.sequence + 1);
-    // The inputs are archived into the store on a thread of their own while
-    // the batch is settled and rendered: the copy mostly waits for the disk,
-    // and the allocation pass leaves a core free.
-    let (rendered, archived) = std::thread::scope(|scope| {
-        let archiving = (!args.dry_run).then(|| scope.spawn(|| ledger.archive_all(&archive)));
-        let rendered = settle_and_render(
-            &policy,
-            (tables, corrections),
-            &spec,
-            &carry_in,
-            &ledger,
-            sequence,
-            args,
-            &progress,
-            &job,
-        );
-        let archived = archiving.map_or(Ok(()), |handle| {
-            handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
-        });
-        (rendered, archived)
-    });
-    let Rendered { computed, staging, publication, files, started: phase_started } = rendered?;
-    archived.inspect_err(|_| publication.discard())?;
+    let batch =
+        NewBatch { ledger: &ledger, committed: &committed, job: &job, ledger_format, args, progress: &progress };
+    let (rendered, manifest) = batch.settle(inputs)?;
+    let Rendered { computed, staging, publication, .. } = rendered;
+    let manifest_bytes = manifest_bytes(&manifest)?;
+    let committed_dir = batch.commit(staging, &manifest, &manifest_bytes, &publication)?;
+    let publish_warning = publish(&publication, &manifest_bytes, committed_dir.is_some(), &job)?;
     tracing::info!(
-        batch = batch_id,
-        phase = "render",
-        bytes = files.iter().map(|f| f.len).sum::<u64>(),
-        duration_ms = phase_started.elapsed().as_millis() as u64,
-        "outputs rendered"
-    );
-    let manifest = Manifest {
-        tool_version: TOOL_VERSION.to_string(),
-        ledger_format,
-        sequence,
-        batch_id: job.batch.id.clone(),
-        service_year: job.service_year,
-        cutoff: job.batch.cutoff.to_string(),
-        dry_run: args.dry_run,
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        job: job_entry.clone(),
-        policy: policy_entry.clone(),
-        inputs: input_entries.clone(),
-        outputs: files.iter().map(FileEntry::from).collect(),
-        prev_manifest_sha256: committed.last().map(|b| b.manifest_sha256.clone()),
-    };
-    let mut manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
-    manifest_bytes.push(b'\n');
-    let manifest_sha256 = sha256_hex(&manifest_bytes);
-    let committed_dir = match staging {
-        None => None,
-        Some(staging) => {
-            let phase_started = Instant::now();
-            progress.phase("提交账本 committing");
-            let dir = ledger.commit(staging, &manifest, &manifest_bytes).inspect_err(|_| publication.discard())?;
-            tracing::info!(
-                batch = batch_id,
-                phase = "commit",
-                duration_ms = phase_started.elapsed().as_millis() as u64,
-                "committed"
-            );
-            Some(dir)
-        }
-    };
-    // Once HEAD names the batch it is committed, whatever happens to the
-    // output folder: a failure to publish it is a warning with the way to
-    // restore it (the same command again puts the committed files back).
-    let published = publication.write(MANIFEST, &manifest_bytes).and_then(|()| publication.publish());
-    let publish_warning = match (published, &committed_dir) {
-        (Ok(_), _) => None,
-        (Err(e), None) => {
-            publication.discard();
-            return Err(e);
-        }
-        (Err(e), Some(_)) => {
-            publication.discard();
-            let warning = format!(
-                "警告：批次 {batch_id} 已提交账本，但输出目录 {} 未能写入；重新运行同一命令即可从账本恢复 \
-                 (warning: batch {batch_id} is committed, but its output folder could not be written: {e}; \
-                 run `voucher-settle run {} --batch {batch_id}` again to restore it from the ledger)",
-                job.output.display(),
-                job.job_path.display()
-            );
-            tracing::warn!(batch = batch_id, phase = "publish", "{warning}");
-            Some(warning)
-        }
-    };
-    tracing::info!(
-        batch = batch_id,
+        batch = job.batch.id.as_str(),
         phase = "done",
         duration_ms = started.elapsed().as_millis() as u64,
         "outputs written"
     );
+    let printed = report::printed_summary(&computed.summary);
     Ok(RunReport::Settled {
         printed: if args.dry_run {
-            format!(
-                "【试算 DRY RUN：未提交账本，不得用于付款 not committed, not for payment】\n{}",
-                report::printed_summary(&computed.summary)
-            )
+            format!("【试算 DRY RUN：未提交账本，不得用于付款 not committed, not for payment】\n{printed}")
         } else {
-            report::printed_summary(&computed.summary)
+            printed
         },
         output: job.output.clone(),
         committed: committed_dir,
-        manifest_sha256,
+        manifest_sha256: sha256_hex(&manifest_bytes),
         publish_warning,
         repaired,
         summary: computed.summary,
         batch: Box::new(computed.outcome),
     })
+}
+
+fn batch_request(args: &RunArgs) -> Result<BatchRequest> {
+    Ok(BatchRequest {
+        dry_run: args.dry_run,
+        id: args.batch.clone(),
+        cutoff: date_option("--cutoff", args.cutoff.as_ref())?,
+        as_of: date_option("--as-of", args.as_of.as_ref())?,
+    })
+}
+
+/// What a run reads before it touches the store: the policy, the inputs,
+/// and how the manifest will list them.
+struct Inputs {
+    policy: Policy,
+    policy_entry: FileEntry,
+    job_entry: FileEntry,
+    tables: BatchTables,
+    corrections: Option<Table>,
+    entries: Vec<FileEntry>,
+}
+
+impl Inputs {
+    fn read(job: &JobSpec, started: Instant) -> Result<Inputs> {
+        let (policy, policy_sha256) = load_policy(&job.policy)?;
+        if policy.service_year() != job.service_year {
+            return Err(Error::Input(format!(
+                "{}: 政策年度 {} 与作业年度 {} 不符 (policy service_year {} differs from the job's {})",
+                job.policy.display(),
+                policy.service_year(),
+                job.service_year,
+                policy.service_year(),
+                job.service_year
+            )));
+        }
+        let policy_entry = file_entry("policy", &job.policy, policy_sha256);
+        let job_entry = file_entry("job", &job.job_path, job.job_sha256.clone());
+        let (tables, corrections) = read_inputs(job)?;
+        tracing::info!(
+            batch = job.batch.id.as_str(),
+            phase = "read",
+            rows = tables.iter().map(|(_, t)| t.len()).sum::<usize>() + corrections.as_ref().map_or(0, Table::len),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "inputs read"
+        );
+        let entries: Vec<FileEntry> = tables
+            .iter()
+            .chain(corrections.iter().map(|table| (Source::Corrections, table)))
+            .map(|(source, table)| FileEntry {
+                name: source.as_str().to_string(),
+                path: Some(table.path.display().to_string()),
+                sha256: table.sha256.clone(),
+                rows: Some(table.len() as u64),
+            })
+            .collect();
+        Ok(Inputs { policy, policy_entry, job_entry, tables, corrections, entries })
+    }
+
+    /// The files archived into the store: the inputs, the policy, the job.
+    fn archive(&self, job: &JobSpec) -> Vec<(PathBuf, String)> {
+        let tables = self.tables.iter().map(|(_, t)| t).chain(&self.corrections);
+        let mut archive: Vec<(PathBuf, String)> = tables.map(|t| (t.path.clone(), t.sha256.clone())).collect();
+        archive.push((job.policy.clone(), self.policy_entry.sha256.clone()));
+        archive.push((job.job_path.clone(), self.job_entry.sha256.clone()));
+        archive
+    }
+}
+
+/// A batch not committed yet, and what settling it needs.
+struct NewBatch<'a> {
+    ledger: &'a Ledger,
+    committed: &'a [CommittedBatch],
+    job: &'a JobSpec,
+    ledger_format: u32,
+    args: &'a RunArgs,
+    progress: &'a Progress,
+}
+
+impl NewBatch<'_> {
+    fn sequence(&self) -> u64 {
+        self.committed.last().map_or(1, |b| b.manifest.sequence + 1)
+    }
+
+    /// Settles and renders the batch while its inputs are archived on a
+    /// thread of their own (the copy mostly waits for the disk, and the
+    /// allocation pass leaves a core free); returns it with its manifest.
+    fn settle(&self, inputs: Inputs) -> Result<(Rendered, Manifest)> {
+        let (job, ledger) = (self.job, self.ledger);
+        let carry_in = ledger.carry_in(self.committed, job.service_year)?;
+        let spec = BatchSpec {
+            batch_id: &job.batch.id,
+            service_year: job.service_year,
+            cutoff: job.batch.cutoff,
+            ledger_format: self.ledger_format,
+            prev_manifest_sha256: self.committed.last().map(|b| b.manifest_sha256.as_str()),
+        };
+        let archive = inputs.archive(job);
+        let Inputs { policy, policy_entry, job_entry, tables, corrections, entries } = inputs;
+        let (rendered, archived) = std::thread::scope(|scope| {
+            let archiving = (!self.args.dry_run).then(|| scope.spawn(|| ledger.archive_all(&archive)));
+            let settled = (tables, corrections);
+            let rendered = settle_and_render(&policy, settled, &spec, &carry_in, self);
+            let archived = archiving.map_or(Ok(()), |handle| {
+                handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
+            });
+            (rendered, archived)
+        });
+        let rendered = rendered?;
+        archived.inspect_err(|_| rendered.publication.discard())?;
+        tracing::info!(
+            batch = job.batch.id.as_str(),
+            phase = "render",
+            bytes = rendered.files.iter().map(|f| f.len).sum::<u64>(),
+            duration_ms = rendered.started.elapsed().as_millis() as u64,
+            "outputs rendered"
+        );
+        let manifest = Manifest {
+            tool_version: TOOL_VERSION.to_string(),
+            ledger_format: self.ledger_format,
+            sequence: self.sequence(),
+            batch_id: job.batch.id.clone(),
+            service_year: job.service_year,
+            cutoff: job.batch.cutoff.to_string(),
+            dry_run: self.args.dry_run,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            job: job_entry,
+            policy: policy_entry,
+            inputs: entries,
+            outputs: rendered.files.iter().map(FileEntry::from).collect(),
+            prev_manifest_sha256: self.committed.last().map(|b| b.manifest_sha256.clone()),
+        };
+        Ok((rendered, manifest))
+    }
+
+    /// Commits the staged batch (a dry run has none); returns its folder.
+    fn commit(
+        &self,
+        staging: Option<Staging>,
+        manifest: &Manifest,
+        manifest_bytes: &[u8],
+        publication: &Publication,
+    ) -> Result<Option<PathBuf>> {
+        let Some(staging) = staging else { return Ok(None) };
+        let phase_started = Instant::now();
+        self.progress.phase("提交账本 committing");
+        let dir = self.ledger.commit(staging, manifest, manifest_bytes).inspect_err(|_| publication.discard())?;
+        tracing::info!(
+            batch = manifest.batch_id.as_str(),
+            phase = "commit",
+            duration_ms = phase_started.elapsed().as_millis() as u64,
+            "committed"
+        );
+        Ok(Some(dir))
+    }
+}
+
+fn manifest_bytes(manifest: &Manifest) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Internal(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Publishes the outputs. Once HEAD names the batch it is committed,
+/// whatever happens to the output folder: a failure to publish it is a
+/// warning with the way to restore it (the same command again puts the
+/// committed files back). Before that, it is the run's error.
+fn publish(publication: &Publication, manifest_bytes: &[u8], committed: bool, job: &JobSpec) -> Result<Option<String>> {
+    let published = publication.write(MANIFEST, manifest_bytes).and_then(|()| publication.publish());
+    let Err(e) = published else { return Ok(None) };
+    publication.discard();
+    if !committed {
+        return Err(e);
+    }
+    let batch_id = job.batch.id.as_str();
+    let warning = format!(
+        "警告：批次 {batch_id} 已提交账本，但输出目录 {} 未能写入；重新运行同一命令即可从账本恢复 \
+         (warning: batch {batch_id} is committed, but its output folder could not be written: {e}; \
+         run `voucher-settle run {} --batch {batch_id}` again to restore it from the ledger)",
+        job.output.display(),
+        job.job_path.display()
+    );
+    tracing::warn!(batch = batch_id, phase = "publish", "{warning}");
+    Ok(Some(warning))
 }
 
 /// A settled batch with its outputs rendered, not yet committed.
@@ -304,22 +356,17 @@ struct Rendered {
 
 /// Settles the batch and renders its outputs into the output folder and,
 /// unless it is a dry run, the ledger's staging folder.
-#[allow(clippy::too_many_arguments)]
 fn settle_and_render(
     policy: &Policy,
     (tables, corrections): (BatchTables, Option<Table>),
     spec: &BatchSpec,
     carry_in: &CarryIn,
-    ledger: &Ledger,
-    sequence: u64,
-    args: &RunArgs,
-    progress: &Progress,
-    job: &JobSpec,
+    batch: &NewBatch,
 ) -> Result<Rendered> {
     let phase_started = Instant::now();
-    progress.phase("校验、分配 checking, allocating");
+    batch.progress.phase("校验、分配 checking, allocating");
     let mut computed = compute(policy, tables, corrections, spec, carry_in)?;
-    computed.dry_run = args.dry_run;
+    computed.dry_run = batch.args.dry_run;
     tracing::info!(
         batch = spec.batch_id,
         phase = "settle",
@@ -328,8 +375,8 @@ fn settle_and_render(
         duration_ms = phase_started.elapsed().as_millis() as u64,
         "batch settled"
     );
-    let staging = if args.dry_run { None } else { Some(ledger.begin(sequence, spec.batch_id)?) };
-    let publication = Publication::begin(&job.output, &OUTPUT_FOLDER_NAMES)?;
+    let staging = if batch.args.dry_run { None } else { Some(batch.ledger.begin(batch.sequence(), spec.batch_id)?) };
+    let publication = Publication::begin(&batch.job.output, &OUTPUT_FOLDER_NAMES)?;
     let mut destination = Destination {
         folders: vec![Folder { dir: publication.dir().to_path_buf(), durable: false }],
         compare_with: None,
@@ -338,7 +385,7 @@ fn settle_and_render(
         destination.folders.push(Folder { dir: staging.dir().to_path_buf(), durable: true });
     }
     let started = Instant::now();
-    progress.phase("生成报表 rendering");
+    batch.progress.phase("生成报表 rendering");
     destination.prepare().inspect_err(|_| publication.discard())?;
     let files = render(&computed, &destination).inspect_err(|_| publication.discard())?;
     Ok(Rendered { computed, staging, publication, files, started })
