@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 
 use crate::engine::{BatchOutcome, BatchTables, CarryIn, settle_batch};
 use crate::ingest::{ColumnSpec, Table};
+use crate::ledger::Format;
 use crate::output::{Destination, OutputFile, OutputWriter, log_rendered, render_file};
 use crate::report::{self, Summary};
 use crate::report::{html, workbook};
@@ -63,11 +64,14 @@ pub const OUTPUT_NAMES: [&str; 13] = [
 ];
 
 /// The output files a batch of ledger format `format` writes, in manifest order.
-pub const fn output_names(format: u32) -> &'static [&'static str] {
-    match format {
-        ..=2 => OUTPUT_NAMES.split_at(9).0,
-        3 => OUTPUT_NAMES.split_at(11).0,
-        _ => &OUTPUT_NAMES,
+pub fn output_names(format: u32) -> &'static [&'static str] {
+    let format = Format(format);
+    if format.reads_and_prints() {
+        &OUTPUT_NAMES
+    } else if format.has_corrections() {
+        OUTPUT_NAMES.split_at(11).0
+    } else {
+        OUTPUT_NAMES.split_at(9).0
     }
 }
 
@@ -90,11 +94,11 @@ pub fn compute(
     spec: &BatchSpec,
     carry_in: &CarryIn,
 ) -> Result<Computed> {
-    let ids = crate::ledger::id_rule(spec.ledger_format);
+    let ids = Format(spec.ledger_format).id_rule();
     let (id, year, cutoff) = (spec.batch_id, spec.service_year, spec.cutoff);
     let outcome = settle_batch(tables, corrections, policy, id, year, cutoff, carry_in, ids)?;
     let mut summary = report::summary(&outcome, policy);
-    if crate::ledger::net_figures(spec.ledger_format) {
+    if Format(spec.ledger_format).net_figures() {
         summary.money = Some(report::figures::Totals::of(&outcome.payouts).recorded());
     }
     Ok(Computed {
@@ -134,7 +138,7 @@ pub fn render_one(computed: &Computed, name: &str, destination: &Destination) ->
 fn render_files(computed: &Computed, destination: &Destination, which: &[usize]) -> Result<Vec<(usize, OutputFile)>> {
     let (outcome, summary, dry_run) = (&computed.outcome, &computed.summary, computed.dry_run);
     let format = computed.ledger_format;
-    let nulls = format >= 4;
+    let nulls = Format(format).reads_and_prints();
     let footer = payout_list_footer(computed);
     let batch_id = outcome.batch_id.as_str();
     let settled_rows = outcome.settlements.len();
@@ -257,7 +261,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
 /// hash chain it proves the one named here. None for a dry run, whose pages
 /// say 试算, or a batch of ledger format 1.
 fn payout_list_footer(computed: &Computed) -> Option<String> {
-    if computed.dry_run || computed.ledger_format < 2 {
+    if computed.dry_run || !Format(computed.ledger_format).guards_every_csv_cell() {
         return None;
     }
     let previous =

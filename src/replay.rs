@@ -11,7 +11,7 @@ use crate::checksum::{sha256_file, sha256_hex};
 use crate::frame::TextTable;
 use crate::ingest::{InputOptions, Table, parse_table};
 use crate::job::input_options_of;
-use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest};
+use crate::ledger::{CommittedBatch, FileEntry, Format, LEDGER_FORMAT, Ledger, MANIFEST, Manifest};
 use crate::output::Destination;
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::dates::parse_date;
@@ -54,7 +54,7 @@ pub fn verify_selected(ledger: &Ledger, batches: &[CommittedBatch], selected: &[
 fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<()> {
     let batch = &batches[index];
     let m = &batch.manifest;
-    if m.ledger_format > LEDGER_FORMAT {
+    if !Format(m.ledger_format).known() {
         return Err(Error::Input(format!(
             "批次 {} 为账本格式 {}，本工具只能重放至格式 {LEDGER_FORMAT} (batch {} is in ledger format {}; this tool replays formats up to {LEDGER_FORMAT})",
             m.batch_id, m.ledger_format, m.batch_id, m.ledger_format

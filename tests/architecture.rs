@@ -177,3 +177,20 @@ fn no_subcommand_imports_another() {
         assert!(!code.contains("crate::cmd"), "{} imports another subcommand", file.display());
     }
 }
+
+/// The ledger formats live in one place: no file but `ledger/format.rs`
+/// compares a format number; writers and readers ask `ledger::Format`.
+#[test]
+fn only_the_format_module_compares_format_numbers() {
+    let mut files = Vec::new();
+    sources(&repo().join("src"), &mut files);
+    for file in files.iter().filter(|f| !f.ends_with("ledger/format.rs")) {
+        let code = code(&std::fs::read_to_string(file).unwrap());
+        for line in code.lines() {
+            let compares = ["format >", "format <", "format ==", "format: 2", "format: 3", "format: 4"]
+                .iter()
+                .any(|pattern| line.contains(pattern));
+            assert!(!compares, "{} compares a format number: {}", file.display(), line.trim());
+        }
+    }
+}

@@ -13,7 +13,7 @@ use crate::engine::{BatchOutcome, BatchTables, CarryIn};
 use crate::ingest::{Table, read_table};
 use crate::job::load_policy;
 use crate::job::{BatchRequest, JobSpec, load_job, service_year_and_ledger, today_in_china};
-use crate::ledger::{CommittedBatch, FileEntry, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, Staging};
+use crate::ledger::{CommittedBatch, FileEntry, Format, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, Staging};
 use crate::output::{Destination, Folder, OutputFile, Publication};
 use crate::progress::Progress;
 use crate::report::Summary;
@@ -465,7 +465,7 @@ fn already_committed(
 /// formats. A store whose last batch a newer tool wrote is left alone.
 fn format_for_year(committed: &[CommittedBatch]) -> Result<u32> {
     match committed.last() {
-        Some(last) if last.manifest.ledger_format > LEDGER_FORMAT => Err(Error::Input(format!(
+        Some(last) if !Format(last.manifest.ledger_format).known() => Err(Error::Input(format!(
             "账本的批次 {} 为账本格式 {}，本工具只认识至格式 {LEDGER_FORMAT}，请使用更新的版本 \
              (the store's batch {} is in ledger format {}; this tool knows formats up to {LEDGER_FORMAT}: use a newer \
              voucher-settle)",

@@ -14,48 +14,6 @@ pub struct FileEntry {
     pub rows: Option<u64>,
 }
 
-/// The ledger format this tool writes and replays up to. Raised whenever
-/// the set or layout of the ledger files changes, so that `verify` replays
-/// each batch as it was written:
-/// 1 — the manifest has no `ledger_format` (every batch before the number
-///     was recorded);
-/// 2 — every text cell of every CSV file is guarded against spreadsheet
-///     formulas (before: the exception report's input columns and the name
-///     columns), and the payout list's print footer names the batch, the
-///     manifest it follows and the page;
-/// 3 — corrections (rules 9): the corrections input is archived and listed
-///     among the inputs, reversals.csv and .parquet are written, payouts.csv
-///     and enterprise_usage.csv carry the reversal columns, and the workbook
-///     has the sheet 追回清单;
-/// 4 — payouts.parquet and enterprise_usage.parquet are written; an absent
-///     value in any Parquet table is null (before: empty text); the workbook
-///     is laid out for reading and printing (Chinese headings over the
-///     column names, real dates, widths from the values, filters, print
-///     setup, 单位：元, cut sheets saying so at the top, every severity in a
-///     cut 异常清单).
-/// 5 — a contract id holding a control or format character is malformed
-///     (rules 2.1, 4.1 step 10), and so is a correction's (9.2 step 1);
-///     every document shows the batch's money from one set of figures
-///     (`report::figures`): `summary.json` records it (`money`), 汇总
-///     shows approved, taken back, net, what each list pays or claims and
-///     their balance, and report.html draws each provider's net.
-///
-/// `run` writes every new batch in this format, at any batch of any year
-/// (rules 9.6), reading the batches before it in their own formats.
-pub const LEDGER_FORMAT: u32 = 5;
-
-/// Whether a batch of ledger format `format` shows its money from the one
-/// set of figures (approved, taken back, net, to pay, owed back).
-pub fn net_figures(format: u32) -> bool {
-    format >= 5
-}
-
-/// What a contract id may hold in a batch of ledger format `format`.
-pub fn id_rule(format: u32) -> crate::rules::ids::IdRule {
-    use crate::rules::ids::IdRule;
-    if format >= 5 { IdRule::Visible } else { IdRule::Length }
-}
-
 fn format_one() -> u32 {
     1
 }
@@ -63,7 +21,7 @@ fn format_one() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub tool_version: String,
-    /// The ledger format the batch was written in ([`LEDGER_FORMAT`]).
+    /// The ledger format the batch was written in ([`crate::ledger::LEDGER_FORMAT`]).
     #[serde(default = "format_one")]
     pub ledger_format: u32,
     /// Position in the store's commit order, from 1.

@@ -18,6 +18,7 @@
 //! run that died and is removed by the next run, so a crash at any moment
 //! leaves the store as it was or with the batch fully committed.
 
+mod format;
 mod manifest;
 
 use std::fs::{self, File};
@@ -28,7 +29,8 @@ use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use manifest::{FileEntry, LEDGER_FORMAT, Manifest, id_rule, net_figures};
+pub use format::{Format, LEDGER_FORMAT};
+pub use manifest::{FileEntry, Manifest};
 
 use crate::checksum::sha256_hex;
 use crate::crash::crash_point;

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 
 use crate::engine::BatchOutcome;
+use crate::ledger::Format;
 use crate::report::Summary;
 use crate::report::capital::to_capital;
 use crate::report::figures::MoneyFigures;
@@ -187,7 +188,7 @@ td, th { overflow-wrap: break-word; } td.n, .ok, .bad { white-space: nowrap; }
 /// title and in a banner above everything else.
 /// `format` is the batch's ledger format (its layout, see the module).
 pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool, format: u32) -> String {
-    let page = report_page(outcome, summary, Look { responsive: format >= 4 });
+    let page = report_page(outcome, summary, Look { responsive: Format(format).reads_and_prints() });
     if !dry_run {
         return page;
     }

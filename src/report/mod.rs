@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::engine::BatchOutcome;
+use crate::ledger::Format;
 use crate::rules::codes::{ExceptionRow, Severity, Source};
 use crate::rules::control::ControlTotals;
 use crate::rules::corrections::Action;
@@ -82,7 +83,9 @@ impl<W: Write> CsvOut<W> {
     fn cell(&mut self, cell: Cell) {
         match cell {
             // Every text cell of every CSV file, in this one place.
-            Cell::Text(text) | Cell::InputText(text) if self.format >= 2 => self.guarded_text(text),
+            Cell::Text(text) | Cell::InputText(text) if Format(self.format).guards_every_csv_cell() => {
+                self.guarded_text(text)
+            }
             // Ledger format 1, as batches written before were.
             Cell::Text(text) => self.text(text),
             Cell::InputText(text) => self.guarded_text(text),
@@ -158,7 +161,7 @@ fn render_failed(e: std::io::Error) -> Error {
 fn needs_apostrophe(value: &str, format: u32) -> bool {
     match value.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => true,
-        Some('\'') => format >= 2,
+        Some('\'') => Format(format).guards_every_csv_cell(),
         _ => false,
     }
 }
@@ -245,7 +248,7 @@ fn exception_row(out: &mut CsvOut<impl Write>, batch_id: &str, e: &ExceptionRow,
 }
 
 pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
-    let with_reversals = format >= 3;
+    let with_reversals = Format(format).has_corrections();
     let columns: &[&str] = if with_reversals { &PAYOUT_COLUMNS } else { &PAYOUT_COLUMNS_BEFORE_FORMAT_3 };
     let mut out = CsvOut::new(w, columns, format).map_err(render_failed)?;
     for p in &outcome.payouts {
@@ -256,7 +259,7 @@ pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result
 }
 
 pub fn usage_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
-    let with_reversals = format >= 3;
+    let with_reversals = Format(format).has_corrections();
     let columns: &[&str] = if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_BEFORE_FORMAT_3 };
     let mut out = CsvOut::new(w, columns, format).map_err(render_failed)?;
     for u in &outcome.usage {

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Worksheet, XlsxError};
 
 use crate::engine::BatchOutcome;
+use crate::ledger::Format as LedgerFormat;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, excel_date, new_workbook};
 use crate::report::figures::MoneyFigures;
@@ -106,15 +107,15 @@ fn build(
     let payout_footer = payout_footer.or(layout.reads().then_some(PAGE_FOOTER));
     summary_sheet(workbook.add_worksheet(), summary, &f, layout)?;
     let payouts = workbook.add_worksheet();
-    if format >= 3 {
+    if LedgerFormat(format).has_corrections() {
         net_payout_sheet(payouts, outcome, &f, layout)?;
     } else {
-        payout_sheet(payouts, outcome, &f)?;
+        payout_sheet(payouts, outcome, &f, layout)?;
     }
     if let Some(footer) = payout_footer {
         payouts.set_footer(footer);
     }
-    if format >= 3 {
+    if LedgerFormat(format).has_corrections() {
         let clawbacks = workbook.add_worksheet();
         clawback_sheet(clawbacks, outcome, &f, layout)?;
         if let Some(footer) = payout_footer {
@@ -152,7 +153,7 @@ impl Layout {
     /// wrapping names, 单位：元, frozen headers, print setup on every
     /// sheet, the detail sheets of `detail_sheet`).
     fn reads(self) -> bool {
-        self.format >= 4
+        LedgerFormat(self.format).reads_and_prints()
     }
 }
 
@@ -332,9 +333,14 @@ fn money(text: &str) -> Decimal {
     Decimal::from_str_exact(text).unwrap_or_default()
 }
 
-fn payout_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome, f: &Formats) -> std::result::Result<(), XlsxError> {
+fn payout_sheet(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<(), XlsxError> {
     let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
-    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 10.0, 16.0, 16.0, 16.0], &title, f, Layout { format: 2 })?;
+    list_sheet(sheet, "兑付清单", &[6.0, 34.0, 22.0, 10.0, 16.0, 16.0, 16.0], &title, f, layout)?;
     let names = ["序号", "服务商名称", "统一社会信用代码", "合同数", "本批兑付金额", "年度累计", "年度剩余额度"];
     header_row(sheet, 2, &names, f)?;
     let mut row = 3;
@@ -606,7 +612,7 @@ fn usage_sheet(
     format: u32,
 ) -> std::result::Result<(), XlsxError> {
     sheet.set_name("配额使用")?;
-    let with_reversals = format >= 3;
+    let with_reversals = LedgerFormat(format).has_corrections();
     header_row(sheet, 0, if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_BEFORE_FORMAT_3 }, f)?;
     sheet.set_freeze_panes(1, 0)?;
     sheet.set_column_width(1, 22)?;
