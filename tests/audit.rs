@@ -575,3 +575,39 @@ fn a_format_3_year_is_continued_in_the_newest_format() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.ends_with("4 个批次验证一致 (4 batches verified)\n"), "{text}");
 }
+
+/// A year begun in ledger format 4 (the example's first three quarters
+/// with corrections, written by the tool before format 5) verifies byte for
+/// byte and is continued within the year in format 5: the fourth quarter
+/// settles the same money as a store begun in format 5, its summary.json
+/// records the money figures, and the store verifies.
+#[test]
+fn a_format_4_year_is_continued_in_format_5() {
+    let w = Workdir::with_corrections();
+    let fixture = crate::workdir::repo().join("fixtures/ledger-format-4");
+    let status = Command::new("cp").arg("-a").arg(&fixture).arg(w.path("ledger")).status().unwrap();
+    assert!(status.success());
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.ends_with("3 个批次验证一致 (3 batches verified)\n"), "{text}");
+    let q3: serde_json::Value =
+        serde_json::from_slice(&w.read("ledger/batches/000003_2025-Q3/manifest.json")).unwrap();
+    assert_eq!(q3["ledger_format"], 4);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
+    let q4: serde_json::Value =
+        serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
+    assert_eq!(q4["ledger_format"], 5);
+    let summary: serde_json::Value = serde_json::from_slice(&w.read("out/2025-Q4/summary.json")).unwrap();
+    assert_eq!(summary["money"]["net"], "3599.95");
+    let fresh = Workdir::with_corrections();
+    for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
+        fresh.run_ok(&["run", "job.toml", "--batch", quarter]);
+    }
+    for name in ["settlements.csv", "payouts.csv", "reversals.csv", "enterprise_usage.csv", "summary.json"] {
+        let path = format!("out/2025-Q4/{name}");
+        assert_eq!(w.read(&path), fresh.read(&path), "{name}: the same money in either store");
+    }
+    let (code, text) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.ends_with("4 个批次验证一致 (4 batches verified)\n"), "{text}");
+}
