@@ -609,6 +609,24 @@ pub fn read_ledger_reversals(bytes: &[u8]) -> Result<Vec<LedgerReversal>> {
 /// and `explain` reads them so.
 pub fn parquet_rows(bytes: &[u8]) -> Result<TextTable> {
     let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("parquet read: {e}")))?;
+    text_table(&frame)
+}
+
+/// A Parquet file as text, `rows` rows at a time: only one slice's text is
+/// held at once (a large stored table as text is several times its
+/// columns' size).
+pub fn parquet_row_slices(bytes: &[u8], rows: usize, mut each: impl FnMut(TextTable)) -> Result<()> {
+    let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("parquet read: {e}")))?;
+    for offset in (0..frame.height()).step_by(rows.max(1)) {
+        each(text_table(&frame.slice(offset as i64, rows))?);
+    }
+    if frame.height() == 0 {
+        each(text_table(&frame)?);
+    }
+    Ok(())
+}
+
+fn text_table(frame: &DataFrame) -> Result<TextTable> {
     let header: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
     let mut columns = Vec::with_capacity(header.len());
     for name in &header {
@@ -616,7 +634,11 @@ pub fn parquet_rows(bytes: &[u8]) -> Result<TextTable> {
         let values = column.str().map_err(internal(name))?;
         columns.push(values.iter().map(|v| v.unwrap_or_default().to_string()).collect::<Vec<String>>());
     }
-    let rows = (0..frame.height()).map(|i| columns.iter().map(|c| c[i].clone()).collect()).collect();
+    // Each cell moved from its column into its row, never copied: the
+    // table's text is held once.
+    let mut columns: Vec<std::vec::IntoIter<String>> = columns.into_iter().map(Vec::into_iter).collect();
+    let rows =
+        (0..frame.height()).map(|_| columns.iter_mut().map(|c| c.next().unwrap_or_default()).collect()).collect();
     Ok(TextTable { header, rows })
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::frame::{TextTable, parquet_rows};
+use crate::frame::{TextTable, parquet_row_slices, parquet_rows};
 use crate::ledger::{CommittedBatch, Ledger};
 use crate::rules::category::Category;
 use crate::rules::codes::{Check, Code};
@@ -72,6 +72,18 @@ pub fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Po
         value: exceptions.cell(row, "value").to_string(),
         message: exceptions.cell(row, "message").to_string(),
     }
+}
+
+/// A committed batch's table, checked against its manifest checksum, handed
+/// over `rows` rows at a time.
+pub fn stored_table_slices(
+    ledger: &Ledger,
+    batch: &CommittedBatch,
+    name: &str,
+    rows: usize,
+    each: impl FnMut(TextTable),
+) -> Result<()> {
+    parquet_row_slices(&ledger.stored_output(batch, name)?, rows, each)
 }
 
 pub fn stored_table(ledger: &Ledger, batch: &CommittedBatch, name: &str) -> Result<TextTable> {

@@ -590,12 +590,10 @@ fn a_format_4_year_is_continued_in_format_5() {
     let (code, text) = verify(&w, &[]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.ends_with("3 个批次验证一致 (3 batches verified)\n"), "{text}");
-    let q3: serde_json::Value =
-        serde_json::from_slice(&w.read("ledger/batches/000003_2025-Q3/manifest.json")).unwrap();
+    let q3: serde_json::Value = serde_json::from_slice(&w.read("ledger/batches/000003_2025-Q3/manifest.json")).unwrap();
     assert_eq!(q3["ledger_format"], 4);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
-    let q4: serde_json::Value =
-        serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
+    let q4: serde_json::Value = serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
     assert_eq!(q4["ledger_format"], 5);
     let summary: serde_json::Value = serde_json::from_slice(&w.read("out/2025-Q4/summary.json")).unwrap();
     assert_eq!(summary["money"]["net"], "3599.95");

@@ -14,13 +14,15 @@ use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::batch::input_columns;
-use crate::ledger::Ledger;
+use crate::frame::TextTable;
+use crate::ledger::{CommittedBatch, Ledger};
 use crate::output::write_file;
 use crate::replay::{archived_options, archived_table, verify_selected};
 use crate::report::statement::{ContractLine, Statement};
 use crate::rules::codes::{Code, Source};
 use crate::rules::money::parse_money;
-use crate::stored::{archived_policy, csv_rows, exception_line, settlement, stored_table};
+use crate::rules::policy::Policy;
+use crate::stored::{archived_policy, csv_rows, exception_line, settlement, stored_table, stored_table_slices};
 use crate::{Error, Result};
 
 /// 服务商结算对账单：每个服务商一份 One statement per provider of a committed batch, from the ledger.
@@ -54,117 +56,29 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
         ))
     })?;
     verify_selected(&ledger, &committed, &[index])?;
+    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: batch replayed");
     let batch = &committed[index];
     let m = &batch.manifest;
     let policy = archived_policy(&ledger, batch)?;
-    let settlements = stored_table(&ledger, batch, "settlements.parquet")?;
-    let exceptions = stored_table(&ledger, batch, "exceptions.parquet")?;
-    let payouts = csv_rows(&ledger.stored_output(batch, "payouts.csv")?, "payouts.csv")?;
-    let reversals = if m.outputs.iter().any(|o| o.name == "reversals.parquet") {
-        Some(stored_table(&ledger, batch, "reversals.parquet")?)
-    } else {
-        None
-    };
-
-    // Which provider each refused contract row names, and what it claimed:
-    // read from the batch's archived contracts export.
-    let entry = m
-        .inputs
-        .iter()
-        .find(|i| i.name == Source::Contracts.as_str())
-        .ok_or_else(|| corrupt(&args.batch, "contracts input not listed"))?;
-    let (options, _) = archived_options(&ledger, m)?;
-    let contracts = archived_table(&ledger, m, entry, Source::Contracts, options.get(Source::Contracts))?;
-    let columns = input_columns(Source::Contracts);
-    let at = |name: &str| columns.iter().position(|c| c.name == name).expect("a contracts column");
-    let (provider_at, voucher_at, enterprise_at) = (at("provider_id"), at("voucher_amount"), at("enterprise_id"));
-    let by_row: BTreeMap<u64, (String, String, String)> = contracts
-        .records()
-        .map(|r| {
-            (
-                r.source_row,
-                (
-                    r.get(provider_at).trim().to_string(),
-                    r.get(voucher_at).to_string(),
-                    r.get(enterprise_at).trim().to_string(),
-                ),
-            )
-        })
-        .collect();
-
-    let mut statements: BTreeMap<String, Statement> = BTreeMap::new();
-    fn statement<'s>(
-        all: &'s mut BTreeMap<String, Statement>,
-        id: &str,
-        batch: &(String, String),
-    ) -> &'s mut Statement {
-        all.entry(id.to_string()).or_insert_with(|| Statement::new(id, &batch.0, &batch.1))
+    // Each stored table is read, turned into the statements' lines and let
+    // go before the next is read: the batch's tables are never all held.
+    let mut statements = Statements { all: BTreeMap::new(), this: (m.batch_id.clone(), m.cutoff.clone()) };
+    stored_table_slices(&ledger, batch, "settlements.parquet", 100_000, |slice| statements.settled(&slice, &policy))?;
+    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: settlements read");
+    let exceptions = "exceptions.parquet";
+    let mut refused = std::collections::BTreeSet::new();
+    stored_table_slices(&ledger, batch, exceptions, 100_000, |slice| {
+        refused.extend(slice.rows.iter().filter(|row| is_refusal(&slice, row)).map(|row| source_row(&slice, row)));
+    })?;
+    let claims = refused_claims(&ledger, batch, &args.batch, &refused)?;
+    stored_table_slices(&ledger, batch, exceptions, 100_000, |slice| statements.refused(&slice, &claims, &policy))?;
+    drop(claims);
+    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: refusals read");
+    if m.outputs.iter().any(|o| o.name == "reversals.parquet") {
+        statements.taken_back(&stored_table(&ledger, batch, "reversals.parquet")?);
     }
-    let this = (m.batch_id.clone(), m.cutoff.clone());
-    for row in &settlements.rows {
-        let s = settlement(&settlements, row, &policy);
-        let binding = s.bounds.iter().find(|b| b.binding && s.code.starts_with('W'));
-        let reason = match binding {
-            Some(b) => {
-                let clause = if b.clause.is_empty() { String::new() } else { format!("（{}）", b.clause) };
-                let meaning = Code::parse(&s.code).map_or("", Code::text_zh);
-                format!("{meaning}：{} {}{clause}", b.name_zh, b.formula)
-            }
-            None => "全额兑付".to_string(),
-        };
-        let provider = settlements.cell(row, "provider_id");
-        statement(&mut statements, provider, &this).contracts.push(ContractLine {
-            contract_id: settlements.cell(row, "contract_id").to_string(),
-            enterprise_id: settlements.cell(row, "enterprise_id").to_string(),
-            claimed: stored_money(&s.claimed),
-            outcome: settlements.cell(row, "outcome").to_string(),
-            approved: stored_money(&s.approved).unwrap_or_default(),
-            shortfall: stored_money(&s.shortfall),
-            code: s.code.clone(),
-            reason,
-        });
-    }
-    for row in &exceptions.rows {
-        let is_refusal = exceptions.cell(row, "source") == "contracts" && exceptions.cell(row, "severity") == "error";
-        let source_row: u64 = exceptions.cell(row, "source_row").parse().unwrap_or(0);
-        let Some((provider, voucher, enterprise)) = by_row.get(&source_row).filter(|_| is_refusal) else { continue };
-        if provider.is_empty() {
-            continue;
-        }
-        let line = exception_line(&exceptions, row, Some(&policy));
-        let meaning = Code::parse(&line.code).map_or("", Code::text_zh);
-        let claimed = parse_money(voucher);
-        statement(&mut statements, provider, &this).contracts.push(ContractLine {
-            contract_id: exceptions.cell(row, "contract_id").to_string(),
-            enterprise_id: enterprise.clone(),
-            claimed,
-            outcome: "REJECTED".to_string(),
-            approved: Decimal::ZERO,
-            shortfall: claimed,
-            code: line.code.clone(),
-            reason: format!("{meaning}（{}）", line.check),
-        });
-    }
-    if let Some(reversals) = &reversals {
-        for row in &reversals.rows {
-            let provider = reversals.cell(row, "provider_id");
-            let amount = stored_money(reversals.cell(row, "amount")).unwrap_or_default();
-            statement(&mut statements, provider, &this).taken_back.push((
-                reversals.cell(row, "contract_id").to_string(),
-                reversals.cell(row, "action").to_string(),
-                amount,
-                reversals.cell(row, "reason").to_string(),
-            ));
-        }
-    }
-    for row in &payouts {
-        let s = statement(&mut statements, &row["provider_id"], &this);
-        s.name = row["provider_name"].clone();
-        let amount = |name: &str| row.get(name).and_then(|v| stored_money(v));
-        s.net = amount("net_amount_batch").or_else(|| amount("approved_amount_batch")).unwrap_or_default();
-        s.year_to_date = amount("approved_amount_year");
-        s.cap_remaining = amount("cap_remaining");
-    }
+    statements.payouts(&csv_rows(&ledger.stored_output(batch, "payouts.csv")?, "payouts.csv")?);
+    let mut statements = statements.all;
     if let Some(wanted) = &args.provider {
         statements.retain(|id, _| id == wanted);
         if statements.is_empty() {
@@ -174,6 +88,7 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
             )));
         }
     }
+    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: statements built");
     let stems: std::collections::BTreeSet<String> = statements.keys().map(|id| file_stem(id)).collect();
     if stems.len() != statements.len() {
         return Err(Error::Internal("two provider codes map to one statement file name".into()));
@@ -208,6 +123,140 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
 
 fn corrupt(batch: &str, what: &str) -> Error {
     Error::Mismatch(format!("批次 {batch} 的存档无法读取 (batch {batch}, archive): {what}"))
+}
+
+/// The statements of a batch being built: one per provider, by code.
+struct Statements {
+    all: BTreeMap<String, Statement>,
+    /// The batch's id and cutoff.
+    this: (String, String),
+}
+
+/// What each refused contract row of the archived export names: its
+/// provider, claimed voucher amount and enterprise, by source row.
+type Claims = BTreeMap<u64, (String, String, String)>;
+
+impl Statements {
+    fn of(&mut self, id: &str) -> &mut Statement {
+        let (batch, cutoff) = &self.this;
+        self.all.entry(id.to_string()).or_insert_with(|| Statement::new(id, batch, cutoff))
+    }
+
+    /// Every settled contract, with the bound that cut it and its clause.
+    fn settled(&mut self, settlements: &TextTable, policy: &Policy) {
+        for row in &settlements.rows {
+            let s = settlement(settlements, row, policy);
+            let binding = s.bounds.iter().find(|b| b.binding && s.code.starts_with('W'));
+            let reason = match binding {
+                Some(b) => {
+                    let clause = if b.clause.is_empty() { String::new() } else { format!("（{}）", b.clause) };
+                    let meaning = Code::parse(&s.code).map_or("", Code::text_zh);
+                    format!("{meaning}：{} {}{clause}", b.name_zh, b.formula)
+                }
+                None => "全额兑付".to_string(),
+            };
+            self.of(settlements.cell(row, "provider_id")).contracts.push(ContractLine {
+                contract_id: settlements.cell(row, "contract_id").to_string(),
+                enterprise_id: settlements.cell(row, "enterprise_id").to_string(),
+                claimed: stored_money(&s.claimed),
+                outcome: settlements.cell(row, "outcome").to_string(),
+                approved: stored_money(&s.approved).unwrap_or_default(),
+                shortfall: stored_money(&s.shortfall),
+                code: s.code.clone(),
+                reason,
+            });
+        }
+    }
+
+    /// Every refused contract row, attributed to the provider it names.
+    fn refused(&mut self, exceptions: &TextTable, claims: &Claims, policy: &Policy) {
+        for row in &exceptions.rows {
+            let claim = claims.get(&source_row(exceptions, row)).filter(|_| is_refusal(exceptions, row));
+            let Some((provider, voucher, enterprise)) = claim else { continue };
+            if provider.is_empty() {
+                continue;
+            }
+            let line = exception_line(exceptions, row, Some(policy));
+            let meaning = Code::parse(&line.code).map_or("", Code::text_zh);
+            let claimed = parse_money(voucher);
+            self.of(provider).contracts.push(ContractLine {
+                contract_id: exceptions.cell(row, "contract_id").to_string(),
+                enterprise_id: enterprise.clone(),
+                claimed,
+                outcome: "REJECTED".to_string(),
+                approved: Decimal::ZERO,
+                shortfall: claimed,
+                code: line.code.clone(),
+                reason: format!("{meaning}（{}）", line.check),
+            });
+        }
+    }
+
+    fn taken_back(&mut self, reversals: &TextTable) {
+        for row in &reversals.rows {
+            let amount = stored_money(reversals.cell(row, "amount")).unwrap_or_default();
+            self.of(reversals.cell(row, "provider_id")).taken_back.push((
+                reversals.cell(row, "contract_id").to_string(),
+                reversals.cell(row, "action").to_string(),
+                amount,
+                reversals.cell(row, "reason").to_string(),
+            ));
+        }
+    }
+
+    /// Each provider's name, net, year to date and cap left, from the payout list.
+    fn payouts(&mut self, payouts: &[BTreeMap<String, String>]) {
+        for row in payouts {
+            let s = self.of(&row["provider_id"]);
+            s.name = row["provider_name"].clone();
+            let amount = |name: &str| row.get(name).and_then(|v| stored_money(v));
+            s.net = amount("net_amount_batch").or_else(|| amount("approved_amount_batch")).unwrap_or_default();
+            s.year_to_date = amount("approved_amount_year");
+            s.cap_remaining = amount("cap_remaining");
+        }
+    }
+}
+
+/// A contract row the batch refused.
+fn is_refusal(exceptions: &TextTable, row: &[String]) -> bool {
+    exceptions.cell(row, "source") == "contracts" && exceptions.cell(row, "severity") == "error"
+}
+
+fn source_row(exceptions: &TextTable, row: &[String]) -> u64 {
+    exceptions.cell(row, "source_row").parse().unwrap_or(0)
+}
+
+/// Which provider each refused contract row of the batch's archived export
+/// names, and what it claimed (refused rows are attributed through it).
+fn refused_claims(
+    ledger: &Ledger,
+    batch: &CommittedBatch,
+    batch_id: &str,
+    refused: &std::collections::BTreeSet<u64>,
+) -> Result<Claims> {
+    let m = &batch.manifest;
+    let entry = m
+        .inputs
+        .iter()
+        .find(|i| i.name == Source::Contracts.as_str())
+        .ok_or_else(|| corrupt(batch_id, "contracts input not listed"))?;
+    let (options, _) = archived_options(ledger, m)?;
+    let contracts = archived_table(ledger, m, entry, Source::Contracts, options.get(Source::Contracts))?;
+    let columns = input_columns(Source::Contracts);
+    let at = |name: &str| columns.iter().position(|c| c.name == name).expect("a contracts column");
+    let (provider_at, voucher_at, enterprise_at) = (at("provider_id"), at("voucher_amount"), at("enterprise_id"));
+    Ok(contracts
+        .records()
+        .filter(|r| refused.contains(&r.source_row))
+        .map(|r| {
+            let claim = (
+                r.get(provider_at).trim().to_string(),
+                r.get(voucher_at).to_string(),
+                r.get(enterprise_at).trim().to_string(),
+            );
+            (r.source_row, claim)
+        })
+        .collect())
 }
 
 /// An amount as the ledger writes it (`-6400.05`: a negative net is money
