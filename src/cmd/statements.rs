@@ -89,26 +89,7 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
         }
     }
     tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: statements built");
-    let stems: std::collections::BTreeSet<String> = statements.keys().map(|id| file_stem(id)).collect();
-    if stems.len() != statements.len() {
-        return Err(Error::Internal("two provider codes map to one statement file name".into()));
-    }
-    let encoded = statements.keys().filter(|id| file_stem(id) != **id).count();
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::write(&args.out, e))?;
-    // Thousands of small workbooks: made side by side, each written whole.
-    statements.par_iter_mut().try_for_each(|(id, s)| -> Result<()> {
-        s.contracts.sort_by(|a, b| a.contract_id.cmp(&b.contract_id));
-        write_file(&args.out.join(format!("{}.xlsx", file_stem(id))), &s.workbook()?)
-    })?;
-    let renamed = if encoded == 0 {
-        String::new()
-    } else {
-        format!(
-            "；其中 {encoded} 份的服务商代码含文件名不能用的字符，文件名后加了 ~ 和代码的 SHA-256 前 12 位 \
-             ({encoded} of them named by their code with `~` and 12 hex digits of its SHA-256 added: the code holds \
-             characters a file name cannot, so that no two providers share a file)"
-        )
-    };
+    let renamed = write_statements(&mut statements, &args.out)?;
     Ok(format!(
         "批次 {} 的 {} 份服务商对账单已写入 {} ({} provider statement{} of batch {} written into {}){renamed}",
         args.batch,
@@ -123,6 +104,30 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
 
 fn corrupt(batch: &str, what: &str) -> Error {
     Error::Mismatch(format!("批次 {batch} 的存档无法读取 (batch {batch}, archive): {what}"))
+}
+
+/// Writes one workbook per provider, side by side, each whole and under a
+/// name of its own; returns what to say of names that had to be encoded.
+fn write_statements(statements: &mut BTreeMap<String, Statement>, out: &std::path::Path) -> Result<String> {
+    let stems: std::collections::BTreeSet<String> = statements.keys().map(|id| file_stem(id)).collect();
+    if stems.len() != statements.len() {
+        return Err(Error::Internal("two provider codes map to one statement file name".into()));
+    }
+    let encoded = statements.keys().filter(|id| file_stem(id) != **id).count();
+    std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
+    statements.par_iter_mut().try_for_each(|(id, s)| -> Result<()> {
+        s.contracts.sort_by(|a, b| a.contract_id.cmp(&b.contract_id));
+        write_file(&out.join(format!("{}.xlsx", file_stem(id))), &s.workbook()?)
+    })?;
+    Ok(if encoded == 0 {
+        String::new()
+    } else {
+        format!(
+            "；其中 {encoded} 份的服务商代码含文件名不能用的字符，文件名后加了 ~ 和代码的 SHA-256 前 12 位 \
+             ({encoded} of them named by their code with `~` and 12 hex digits of its SHA-256 added: the code holds \
+             characters a file name cannot, so that no two providers share a file)"
+        )
+    })
 }
 
 /// The statements of a batch being built: one per provider, by code.
