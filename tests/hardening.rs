@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::symlink;
 
-use crate::workdir::{JOB, Workdir};
+use crate::workdir::{JOB, Workdir, names_in};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -296,13 +296,4 @@ fn policy_amounts_beyond_money_and_irregular_files_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("/dev/zero") && stderr(&out).contains("not a regular file"), "{}", stderr(&out));
     assert!(w.committed().is_empty());
-}
-
-fn names_in(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }

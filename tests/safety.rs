@@ -7,7 +7,7 @@ use std::process::Command;
 use calamine::{Reader, open_workbook_auto};
 use voucher_settle::checksum::sha256_hex;
 
-use crate::workdir::{Workdir, binary};
+use crate::workdir::{Workdir, binary, names_in};
 
 /// A dry run writes into its own folder, and everything a person reads of
 /// it says 试算; the committed run's reports do not.
@@ -321,15 +321,6 @@ fn a_killed_run_s_files_are_never_published() {
     assert_eq!(w.read("out/2025-Q1.dry-run/notes.txt"), b"mine");
     assert!(!w.path("out/2025-Q1.dry-run/.voucher-settle.partial").exists());
     assert_eq!(names_in(&w.path("out")), ["2025-Q1.dry-run"]);
-}
-
-fn names_in(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// The command line speaks Chinese and English like every other message:

@@ -158,3 +158,13 @@ pub fn make_uscc(body: &str) -> String {
         voucher_settle::rules::uscc::check_character(body.as_bytes()).expect("a 17-character body from the alphabet");
     format!("{body}{}", check as char)
 }
+
+/// The names in a folder, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

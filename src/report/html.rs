@@ -93,25 +93,9 @@ fn bar_chart(bars: &[(String, Decimal, String)], color: &str) -> String {
 /// (shortened on narrow screens, in full on hover), a bar drawn as an SVG
 /// that stretches with the row, and its value.
 pub(super) fn bar_rows(bars: &[(String, Decimal, String)], color: &str) -> String {
-    if bars.is_empty() {
-        return "<p class=\"none\">无 none</p>".to_string();
-    }
-    let max = bars.iter().map(|(_, v, _)| *v).max().unwrap_or(Decimal::ONE).max(Decimal::new(1, 2));
-    let mut html = String::from("<div class=\"bars\">");
-    for (label, value, text) in bars {
-        // Bar length in tenths of a percent of the row, from the exact ratio.
-        let length = (*value * Decimal::from(1000) / max).round().to_string().parse::<u32>().unwrap_or(0).max(5);
-        let (label, text) = (escape(label), escape(text));
-        let _ = write!(
-            html,
-            "<div class=\"bar\"><span class=\"label\" title=\"{label}\">{label}</span>\
-             <svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{label}: {text}\">\
-             <rect width=\"{length}\" height=\"10\" fill=\"{color}\"><title>{label}: {text}</title></rect></svg>\
-             <span class=\"value\">{text}</span></div>"
-        );
-    }
-    html.push_str("</div>");
-    html
+    let bars: Vec<SignedBar> =
+        bars.iter().map(|(label, value, text)| (label.clone(), *value, text.clone(), None)).collect();
+    signed_bar_rows(&bars, color)
 }
 
 /// A bar of a signed amount: label, amount, its text, and what a full bar
