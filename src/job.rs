@@ -262,7 +262,11 @@ fn refuse_output_folder(job: &JobSpec) -> Result<()> {
         protected.push(Protected { what: "输入文件所在目录 an input's folder", path: folder, exact: true });
         protected.push(Protected { what: "输入文件 an input file", path: file, exact: true });
     }
-    refuse_writes_into(&format!("{}: job.output", job.job_path.display()), &job.output, &protected)
+    refuse_writes_into(&format!("{}: job.output", job.job_path.display()), &job.output, &protected)?;
+    // The store's own files (HEAD, batches/, objects/) would stand among
+    // the job's or the inputs' likewise.
+    let beside = protected.into_iter().filter(|p| p.exact).collect::<Vec<_>>();
+    refuse_writes_into(&format!("{}: job.ledger", job.job_path.display()), &job.ledger, &beside)
 }
 
 /// One store holds every batch of a job: a ledger path naming `{batch}`

@@ -56,6 +56,21 @@ fn an_output_folder_among_the_job_or_its_inputs_is_refused() {
     }
 }
 
+/// The ledger store may not be the job's folder, an input's folder, a root
+/// or a home folder either (its HEAD and folders would stand among them).
+#[test]
+fn a_ledger_among_the_job_or_its_inputs_is_refused() {
+    let w = Workdir::with_example();
+    for ledger in [".", "data", "/"] {
+        w.write("other.toml", JOB.replace("ledger = \"ledger\"", &format!("ledger = \"{ledger}\"")));
+        let out = w.run(&["run", "other.toml", "--batch", "2025-Q1"]);
+        assert_eq!(out.status.code(), Some(2), "{ledger}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("job.ledger") || said.contains("the ledger store"), "{ledger}: {said}");
+        assert!(!w.path("HEAD").exists() && !w.path("data/HEAD").exists() && !w.path("batches").exists());
+    }
+}
+
 /// Case 3: `statements` and `year` never write into the store, however
 /// their `--out` reaches it.
 #[test]
