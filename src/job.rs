@@ -199,7 +199,7 @@ impl JobSpec {
 /// the date `auto` resolves against.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
-    /// A dry run's reports go to the output folder of `<batch>.dry-run`.
+    /// A dry run's reports go to `试算/<batch>` at the output's `{batch}` level.
     pub dry_run: bool,
     pub id: String,
     pub cutoff: Option<NaiveDate>,
@@ -219,20 +219,24 @@ pub fn service_year_and_ledger(path: &Path) -> Result<(i32, PathBuf)> {
 }
 
 /// The output folder: the job's `output` with `{batch}` replaced by the
-/// batch id — by `<batch>.dry-run` for a dry run, so that a dry run's
-/// reports never stand where a committed batch's do (a job whose output
-/// names no `{batch}` gets `.dry-run` after its folder name).
+/// batch id — by `试算/<batch>` for a dry run (rules 7), so that a dry run's
+/// reports never stand where a committed batch's do and a glob over the
+/// `{batch}` level (`out/*/settlements.parquet`) never reaches them; a job
+/// whose output names no `{batch}` gets `试算/` before its folder's name.
 fn output_folder(output: &str, base: &Path, batch_id: &str, dry_run: bool) -> PathBuf {
     if !dry_run {
         return tidy(&base.join(output.replace("{batch}", batch_id)));
     }
     if output.contains("{batch}") {
-        return tidy(&base.join(output.replace("{batch}", &format!("{batch_id}.dry-run"))));
+        return tidy(&base.join(output.replace("{batch}", &format!("{DRY_RUNS}/{batch_id}"))));
     }
     let folder = tidy(&base.join(output));
     let name = folder.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    folder.with_file_name(format!("{name}.dry-run"))
+    folder.with_file_name(DRY_RUNS).join(name)
 }
+
+/// The folder, at the output path's `{batch}` level, that holds dry runs.
+pub const DRY_RUNS: &str = "试算";
 
 /// The output folder may not be, hold or lie inside the ledger store (a
 /// run would write among committed files), nor be the folder of the job,

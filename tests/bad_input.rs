@@ -208,7 +208,7 @@ fn an_ods_file_is_measured_before_it_is_read() {
     // The CSV's short record 14 is malformed; in a sheet its missing cells
     // are blank (and its category then invalid): every other row alike.
     for name in ["settlements.csv", "exceptions.csv"] {
-        let path = format!("out/2025-Q1.dry-run/{name}");
+        let path = format!("out/试算/2025-Q1/{name}");
         let rows = |w: &Workdir| -> Vec<_> { w.csv(&path).into_iter().filter(|r| r["source_row"] != "14").collect() };
         assert!(rows(&csv).len() > 5, "{name}");
         assert_eq!(rows(&w), rows(&csv), "{name}");

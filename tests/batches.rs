@@ -110,7 +110,7 @@ fn dry_run_commits_nothing() {
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
     assert!(printed.contains("dry run"), "{printed}");
     assert!(w.committed().is_empty());
-    assert_eq!(w.csv("out/2025-Q1.dry-run/settlements.csv").len(), 6);
+    assert_eq!(w.csv("out/试算/2025-Q1/settlements.csv").len(), 6);
     // A later real run settles Q1 as if the dry run never happened.
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     assert_eq!(w.csv("out/2025-Q1/settlements.csv").len(), 6);

@@ -282,7 +282,7 @@ fn job_maps_other_headers_and_reads_named_sheets() {
     w.write("data/2025-Q1/contracts.csv", &text);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q2", "--dry-run"]);
-    let from_csv = w.read("out/2025-Q2.dry-run/settlements.csv");
+    let from_csv = w.read("out/试算/2025-Q2/settlements.csv");
     let csv = read(&w.path("data/2025-Q2/contracts.csv"));
     let mut workbook = Workbook::new();
     workbook.add_worksheet().set_name("说明").unwrap().write_string(0, 0, "本表为导出说明").unwrap();
@@ -302,7 +302,7 @@ fn job_maps_other_headers_and_reads_named_sheets() {
     assert_eq!(out.status.code(), Some(2), "the first sheet has no contract columns");
     w.write("job.toml", format!("{job}\n[sheets]\ncontracts = \"合同\"\n"));
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q2", "--dry-run"]);
-    assert_eq!(w.read("out/2025-Q2.dry-run/settlements.csv"), from_csv);
+    assert_eq!(w.read("out/试算/2025-Q2/settlements.csv"), from_csv);
 }
 
 #[test]
@@ -362,8 +362,8 @@ fn typed_parquet_columns_settle_like_text() {
     }
     w.write("data/2025-Q1/contracts.csv", &text);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
-    let from_csv = w.read("out/2025-Q1.dry-run/settlements.csv");
-    assert_eq!(w.csv("out/2025-Q1.dry-run/settlements.csv").len(), 6);
+    let from_csv = w.read("out/试算/2025-Q1/settlements.csv");
+    assert_eq!(w.csv("out/试算/2025-Q1/settlements.csv").len(), 6);
 
     write_parquet(&csv, &w.path("data/2025-Q1/contracts.parquet"), true);
     let frame =
@@ -375,5 +375,5 @@ fn typed_parquet_columns_settle_like_text() {
     let job = String::from_utf8(w.read("job.toml")).unwrap();
     w.write("job.toml", job.replace("data/{batch}/contracts.csv", "data/{batch}/contracts.parquet"));
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
-    assert_eq!(w.read("out/2025-Q1.dry-run/settlements.csv"), from_csv);
+    assert_eq!(w.read("out/试算/2025-Q1/settlements.csv"), from_csv);
 }

@@ -312,3 +312,20 @@ fn policy_amounts_beyond_money_and_irregular_files_are_refused() {
     assert!(stderr(&out).contains("/dev/zero") && stderr(&out).contains("not a regular file"), "{}", stderr(&out));
     assert!(w.committed().is_empty());
 }
+
+/// A dry run writes where a glob over the committed batches does not reach
+/// (rules 7): `out/*/settlements.parquet` finds the committed quarter only.
+#[test]
+fn a_glob_over_the_batches_finds_no_dry_run() {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q2", "--dry-run"]);
+    let found: Vec<String> = names_in(&w.path("out"))
+        .into_iter()
+        .filter(|batch| w.path(&format!("out/{batch}/settlements.parquet")).is_file())
+        .collect();
+    assert_eq!(found, ["2025-Q1"]);
+    assert!(w.path("out/试算/2025-Q2/settlements.parquet").is_file());
+    let html = String::from_utf8(w.read("out/试算/2025-Q2/report.html")).unwrap();
+    assert!(html.contains("试算 DRY RUN"));
+}

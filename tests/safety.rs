@@ -18,14 +18,14 @@ fn a_dry_run_is_marked_and_kept_apart() {
     assert!(printed.contains("试算 DRY RUN") && printed.contains("not for payment"), "{printed}");
     assert!(w.committed().is_empty());
     assert!(!w.path("out/2025-Q1").exists(), "nothing where the committed batch's reports go");
-    assert_eq!(w.csv("out/2025-Q1.dry-run/settlements.csv").len(), 6);
-    let html = String::from_utf8(w.read("out/2025-Q1.dry-run/report.html")).unwrap();
+    assert_eq!(w.csv("out/试算/2025-Q1/settlements.csv").len(), 6);
+    let html = String::from_utf8(w.read("out/试算/2025-Q1/report.html")).unwrap();
     assert!(html.contains("<title>试算 DRY RUN") && html.contains("不得用于付款"), "the page says 试算");
-    let book = open_workbook_auto(w.path("out/2025-Q1.dry-run/settlement.xlsx")).unwrap();
+    let book = open_workbook_auto(w.path("out/试算/2025-Q1/settlement.xlsx")).unwrap();
     let names = book.sheet_names();
     assert_eq!(names.len(), 6);
     assert!(names.iter().all(|n| n.ends_with("（试算）")), "{names:?}");
-    let sheet_xml = unzip_entry(&w.read("out/2025-Q1.dry-run/settlement.xlsx"), "xl/worksheets/sheet2.xml");
+    let sheet_xml = unzip_entry(&w.read("out/试算/2025-Q1/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(
         sheet_xml.contains("<oddHeader>") && sheet_xml.contains("试算 DRY RUN"),
         "print header on the list to sign"
@@ -34,15 +34,15 @@ fn a_dry_run_is_marked_and_kept_apart() {
     // The committed run: same figures, no mark, its own folder.
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     assert!(!printed.contains("试算"), "{printed}");
-    assert_eq!(w.read("out/2025-Q1/settlements.csv"), w.read("out/2025-Q1.dry-run/settlements.csv"));
+    assert_eq!(w.read("out/2025-Q1/settlements.csv"), w.read("out/试算/2025-Q1/settlements.csv"));
     assert!(!String::from_utf8(w.read("out/2025-Q1/report.html")).unwrap().contains("试算"));
     let book = open_workbook_auto(w.path("out/2025-Q1/settlement.xlsx")).unwrap();
     assert!(book.sheet_names().iter().all(|n| !n.contains("试算")));
     // A dry run of a committed batch has nothing to try and writes nothing.
-    std::fs::remove_dir_all(w.path("out/2025-Q1.dry-run")).unwrap();
+    std::fs::remove_dir_all(w.path("out/试算/2025-Q1")).unwrap();
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
     assert!(printed.contains("already committed"), "{printed}");
-    assert!(!w.path("out/2025-Q1.dry-run").exists());
+    assert!(!w.path("out/试算/2025-Q1").exists());
 }
 
 /// One entry of a zip file (the workbook) as text.
@@ -311,16 +311,17 @@ fn committed_but_not_published_is_reported_as_committed() {
 fn a_killed_run_s_files_are_never_published() {
     let w = Workdir::with_example();
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
-    let dry = w.read("out/2025-Q1.dry-run/summary.json");
-    w.write("out/2025-Q1.dry-run/summary.json", "{}");
-    w.write("out/2025-Q1.dry-run/.voucher-settle.partial/payouts.csv", "left by a killed run");
-    w.write("out/2025-Q1.dry-run/notes.txt", "mine");
+    let dry = w.read("out/试算/2025-Q1/summary.json");
+    w.write("out/试算/2025-Q1/summary.json", "{}");
+    w.write("out/试算/2025-Q1/.voucher-settle.partial/payouts.csv", "left by a killed run");
+    w.write("out/试算/2025-Q1/notes.txt", "mine");
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
-    assert_eq!(w.read("out/2025-Q1.dry-run/summary.json"), dry);
-    assert_ne!(w.read("out/2025-Q1.dry-run/payouts.csv"), b"left by a killed run");
-    assert_eq!(w.read("out/2025-Q1.dry-run/notes.txt"), b"mine");
-    assert!(!w.path("out/2025-Q1.dry-run/.voucher-settle.partial").exists());
-    assert_eq!(names_in(&w.path("out")), ["2025-Q1.dry-run"]);
+    assert_eq!(w.read("out/试算/2025-Q1/summary.json"), dry);
+    assert_ne!(w.read("out/试算/2025-Q1/payouts.csv"), b"left by a killed run");
+    assert_eq!(w.read("out/试算/2025-Q1/notes.txt"), b"mine");
+    assert!(!w.path("out/试算/2025-Q1/.voucher-settle.partial").exists());
+    assert_eq!(names_in(&w.path("out")), ["试算"]);
+    assert_eq!(names_in(&w.path("out/试算")), ["2025-Q1"]);
 }
 
 /// The command line speaks Chinese and English like every other message:
