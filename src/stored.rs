@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::frame::{TextTable, parquet_row_slices, parquet_rows};
 use crate::ledger::{CommittedBatch, Ledger};
+use crate::rules::bounds::Bound as Cut;
 use crate::rules::category::Category;
 use crate::rules::codes::{Check, Code};
 use crate::rules::money::format_money;
@@ -113,26 +114,26 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
         amount("enterprise_quota") - amount("enterprise_used_before"),
         policy.provider_cap_yuan() - amount("provider_used_before"),
     );
-    let bound = |name, name_zh, value: Decimal, formula: String, clause: String, binds: bool| Bound {
-        name,
-        name_zh,
+    let bound = |cut: Cut, value: Decimal, formula: String, clause: String| Bound {
+        name: cut.key(),
+        name_zh: cut.name_zh(),
         amount: format_money(value),
         formula,
         clause,
-        binding: binds,
+        binding: code == cut.code().as_str(),
+    };
+    let claimed = Bound {
+        name: "claimed",
+        name_zh: "申报抵扣金额",
+        amount: format_money(amount("voucher_amount")),
+        formula: "voucher_amount".into(),
+        clause: String::new(),
+        binding: code.is_empty(),
     };
     let bounds = vec![
+        claimed,
         bound(
-            "claimed",
-            "申报抵扣金额",
-            amount("voucher_amount"),
-            "voucher_amount".into(),
-            String::new(),
-            code.is_empty(),
-        ),
-        bound(
-            "rate_limit",
-            "比例限额",
+            Cut::Rate,
             amount("rate_limit"),
             format!(
                 "{} × {} = {} ({})",
@@ -142,19 +143,15 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
                 policy.rounding().as_str()
             ),
             rule.map_or_else(String::new, |r| r.clause.clone()),
-            code == "W_OVER_RATE",
         ),
         bound(
-            "item_room",
-            "项目年度上限余额",
+            Cut::Item,
             item_room,
             format!("{} − {} ({})", cell("item_cap"), cell("item_used_before"), policy.cap_scope().as_str()),
             rule.map_or_else(String::new, |r| r.clause.clone()),
-            code == "W_ITEM_CAP",
         ),
         bound(
-            "quota_room",
-            "企业年度配额余额",
+            Cut::Quota,
             quota_room,
             format!(
                 "{} (第{}档 tier {}) − {}",
@@ -164,15 +161,12 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
                 cell("enterprise_used_before")
             ),
             tier_clause,
-            code == "W_ENTERPRISE_QUOTA",
         ),
         bound(
-            "provider_room",
-            "服务商年度上限余额",
+            Cut::Provider,
             provider_room,
             format!("{} − {}", format_money(policy.provider_cap_yuan()), cell("provider_used_before")),
             policy.provider_cap_clause().to_string(),
-            code == "W_PROVIDER_CAP",
         ),
     ];
     let total = |name, name_zh, before: &str, after: &str| RunningTotal {

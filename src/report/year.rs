@@ -17,6 +17,7 @@ use crate::report::Summary;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
 use crate::report::html::{RESPONSIVE_STYLE, SignedBar, bar_rows, escape, grouped, signed_bar_rows};
+use crate::rules::bounds::Bound;
 use crate::rules::codes::Code;
 use crate::schema::output::{Cell, Kind};
 use crate::{Error, Result};
@@ -79,17 +80,9 @@ pub struct CategoryYear {
     pub contracts: u64,
     pub claimed: Decimal,
     pub approved: Decimal,
-    /// Settlements reduced by the rate, the item cap, the quota, the provider cap.
+    /// Settlements reduced by each bound, in [`Bound::ALL`] order.
     pub bound: [u64; 4],
 }
-
-/// The codes that say which bound cut a settlement, in [`CategoryYear::bound`] order.
-const BOUNDS: [(&str, &str); 4] = [
-    ("W_OVER_RATE", "补贴比例"),
-    ("W_ITEM_CAP", "项目上限"),
-    ("W_ENTERPRISE_QUOTA", "企业配额"),
-    ("W_PROVIDER_CAP", "服务商上限"),
-];
 
 pub struct Year {
     pub year: i32,
@@ -163,7 +156,7 @@ impl Year {
                 c.contracts += 1;
                 c.claimed += s.claimed;
                 c.approved += s.approved;
-                if let Some(k) = BOUNDS.iter().position(|(code, _)| *code == s.code) {
+                if let Some(k) = Bound::ALL.iter().position(|b| b.code().as_str() == s.code) {
                     c.bound[k] += 1;
                 }
             }
@@ -354,9 +347,12 @@ impl Year {
                 ("核定金额", "approved", Kind::Money),
                 ("平均兑付比例(%)", "average_rate_percent", Kind::Money),
             ],
-            BOUNDS
+            Bound::ALL
                 .iter()
-                .map(|(code, zh)| (format!("受{zh}限制"), format!("bound_{}", code.to_lowercase()), Kind::Count))
+                .map(|b| {
+                    let code = b.code().as_str().to_lowercase();
+                    (format!("受{}限制", b.short_zh()), format!("bound_{code}"), Kind::Count)
+                })
                 .collect(),
             [],
         );
@@ -504,10 +500,10 @@ impl Year {
             .collect();
         let mut binds = Vec::new();
         for (category, c) in &self.categories {
-            for (k, (code, zh)) in BOUNDS.iter().enumerate() {
+            for (k, b) in Bound::ALL.iter().enumerate() {
                 if c.bound[k] > 0 {
                     binds.push((
-                        format!("{category} · {zh} {code}"),
+                        format!("{category} · {} {}", b.short_zh(), b.code().as_str()),
                         Decimal::from(c.bound[k]),
                         c.bound[k].to_string(),
                     ));

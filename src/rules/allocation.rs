@@ -15,6 +15,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::rules::bounds::Bound;
 use crate::rules::category::Category;
 use crate::rules::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::rules::contract::ContractCore;
@@ -200,23 +201,19 @@ pub fn allocation(ask: &Ask, tier: &Tier, step: &Step) -> Allocation {
     let provider_room_yuan = ask.provider_cap_yuan - step.provider_used_before_yuan;
     let approved_yuan = step.approved_yuan;
     let rate_limit_yuan = ask.rate_limit_yuan;
-    let bounds = [
-        (rate_limit_yuan, Code::W_OVER_RATE, Code::E_RATE_ZERO),
-        (item_room_yuan, Code::W_ITEM_CAP, Code::E_ITEM_CAP_EXHAUSTED),
-        (quota_room_yuan, Code::W_ENTERPRISE_QUOTA, Code::E_QUOTA_EXHAUSTED),
-        (provider_room_yuan, Code::W_PROVIDER_CAP, Code::E_PROVIDER_CAP_EXHAUSTED),
-    ];
+    // What each bound allows, in the order of [`Bound::ALL`].
+    let rooms = [rate_limit_yuan, item_room_yuan, quota_room_yuan, provider_room_yuan];
+    let bounds = Bound::ALL.into_iter().zip(rooms);
     let outcome = if step.settles() && approved_yuan == ask.claimed_yuan {
         Outcome::Settled
     } else if step.settles() {
-        let (_, code, _) =
-            bounds.iter().find(|(bound, _, _)| *bound == approved_yuan).expect("a bound equals approved");
-        Outcome::Reduced(*code)
+        let (bound, _) = bounds.clone().find(|(_, room)| *room == approved_yuan).expect("a bound equals approved");
+        Outcome::Reduced(bound.code())
     } else if rate_limit_yuan.is_zero() {
-        Outcome::Rejected(Code::E_RATE_ZERO)
+        Outcome::Rejected(Bound::Rate.exhausted())
     } else {
-        let (_, _, code) = bounds[1..].iter().find(|(room, _, _)| *room <= Decimal::ZERO).expect("a room is exhausted");
-        Outcome::Rejected(*code)
+        let (bound, _) = bounds.skip(1).find(|(_, room)| *room <= Decimal::ZERO).expect("a room is exhausted");
+        Outcome::Rejected(bound.exhausted())
     };
     Allocation {
         outcome,

@@ -16,6 +16,7 @@
 //! | `tiers.rs` | annual quota tiers |
 //! | `duplicates.rs` | rows sharing a key that should be unique |
 //! | `allocation.rs` | first come, first served under the caps; cap scopes |
+//! | `bounds.rs` | the four bounds that can cut a claim, their codes and names |
 //! | `corrections.rs` | reversal, clawback and hold of settled contracts |
 //! | `outputs.rs` | the rows a batch writes |
 //! | `control.rs` | the control totals every batch must meet |
@@ -24,6 +25,7 @@
 
 pub mod allocation;
 pub mod batches;
+pub mod bounds;
 pub mod category;
 pub mod codes;
 pub mod contract;
