@@ -543,60 +543,25 @@ fn a_format_2_store_still_verifies_and_is_continued() {
     assert!(text.ends_with("3 个批次验证一致 (3 batches verified)\n"), "{text}");
 }
 
-/// A year begun in ledger format 3 (the example's first three quarters
-/// with corrections, written by the tool before format 4) verifies byte for
-/// byte and is continued in this tool's format (rules 9.6): the fourth
-/// quarter settles as the hand-computed example says, the same money as a
-/// store begun in this format, and the store verifies.
-#[test]
-fn a_format_3_year_is_continued_in_the_newest_format() {
+/// The example's first three quarters with corrections, written by the tool
+/// of an older ledger format (`fixtures/ledger-format-N`): they verify byte
+/// for byte, the year is continued in this tool's format (rules 9.6), the
+/// fourth quarter settles the same money as a store begun in this format,
+/// and the store verifies. Returns the store with the fourth quarter.
+fn continue_fixture_year(format: u32) -> Workdir {
     let w = Workdir::with_corrections();
-    let fixture = crate::workdir::repo().join("fixtures/ledger-format-3");
-    let status = Command::new("cp").arg("-a").arg(&fixture).arg(w.path("ledger")).status().unwrap();
-    assert!(status.success());
-    let (code, text) = verify(&w, &[]);
-    assert_eq!(code, Some(0), "{text}");
-    assert!(text.ends_with("3 个批次验证一致 (3 batches verified)\n"), "{text}");
-    w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
-    assert_eq!(manifest["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
-    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 13);
-    assert!(w.path("out/2025-Q4/payouts.parquet").exists());
-    let fresh = Workdir::with_corrections();
-    for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
-        fresh.run_ok(&["run", "job.toml", "--batch", quarter]);
-    }
-    for name in ["settlements.csv", "payouts.csv", "reversals.csv", "enterprise_usage.csv"] {
-        let path = format!("out/2025-Q4/{name}");
-        assert_eq!(w.read(&path), fresh.read(&path), "{name}: the same money in either format");
-    }
-    let (code, text) = verify(&w, &[]);
-    assert_eq!(code, Some(0), "{text}");
-    assert!(text.ends_with("4 个批次验证一致 (4 batches verified)\n"), "{text}");
-}
-
-/// A year begun in ledger format 4 (the example's first three quarters
-/// with corrections, written by the tool before format 5) verifies byte for
-/// byte and is continued within the year in format 5: the fourth quarter
-/// settles the same money as a store begun in format 5, its summary.json
-/// records the money figures, and the store verifies.
-#[test]
-fn a_format_4_year_is_continued_in_format_5() {
-    let w = Workdir::with_corrections();
-    let fixture = crate::workdir::repo().join("fixtures/ledger-format-4");
+    let fixture = crate::workdir::repo().join(format!("fixtures/ledger-format-{format}"));
     let status = Command::new("cp").arg("-a").arg(&fixture).arg(w.path("ledger")).status().unwrap();
     assert!(status.success());
     let (code, text) = verify(&w, &[]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.ends_with("3 个批次验证一致 (3 batches verified)\n"), "{text}");
     let q3: serde_json::Value = serde_json::from_slice(&w.read("ledger/batches/000003_2025-Q3/manifest.json")).unwrap();
-    assert_eq!(q3["ledger_format"], 4);
+    assert_eq!(q3["ledger_format"], format);
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
     let q4: serde_json::Value = serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
-    assert_eq!(q4["ledger_format"], 5);
-    let summary: serde_json::Value = serde_json::from_slice(&w.read("out/2025-Q4/summary.json")).unwrap();
-    assert_eq!(summary["money"]["net"], "3599.95");
+    assert_eq!(q4["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
+    assert_eq!(q4["outputs"].as_array().unwrap().len(), 13);
     let fresh = Workdir::with_corrections();
     for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
         fresh.run_ok(&["run", "job.toml", "--batch", quarter]);
@@ -608,4 +573,18 @@ fn a_format_4_year_is_continued_in_format_5() {
     let (code, text) = verify(&w, &[]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.ends_with("4 个批次验证一致 (4 batches verified)\n"), "{text}");
+    w
+}
+
+#[test]
+fn a_format_3_year_is_continued_in_the_newest_format() {
+    let w = continue_fixture_year(3);
+    assert!(w.path("out/2025-Q4/payouts.parquet").exists());
+}
+
+#[test]
+fn a_format_4_year_is_continued_in_the_newest_format() {
+    let w = continue_fixture_year(4);
+    let summary: serde_json::Value = serde_json::from_slice(&w.read("out/2025-Q4/summary.json")).unwrap();
+    assert_eq!(summary["money"]["net"], "3599.95");
 }
