@@ -195,6 +195,12 @@ fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>
     };
     let count = |f: fn(&Summary) -> u64| summary.map_or(0, f);
     let exit_status = result.as_ref().map_or_else(|e| e.exit_code(), |_| 0);
+    if let Err(error) = result {
+        // A failed run's closing line is an error carrying why, for a
+        // monitor that reads only this line.
+        tracing::error!(target: SUMMARY_TARGET, batch = %batch, outcome, exit_status, error = %error, "run finished");
+        return;
+    }
     tracing::info!(
         target: SUMMARY_TARGET,
         batch = %batch,

@@ -69,7 +69,8 @@ fn untouched_store_verifies() {
 }
 
 /// `--head` anchors the store to the hash written on the last signed payout
-/// list: the store must end there.
+/// list (whole, or any unambiguous prefix of at least 8 hex digits): the
+/// store must end there.
 #[test]
 fn verify_head_checks_the_store_ends_at_the_signed_manifest() {
     let w = two_quarters();
@@ -78,6 +79,10 @@ fn verify_head_checks_the_store_ends_at_the_signed_manifest() {
     assert_eq!(code, Some(0), "{text}");
     let bare = q2.trim_start_matches("sha256:").to_ascii_uppercase();
     assert_eq!(verify(&w, &["--head", &bare]).0, Some(0), "without its prefix, in capitals");
+    assert_eq!(verify(&w, &["--head", &bare[..8]]).0, Some(0), "its first 8 hex digits");
+    let (code, text) = verify(&w, &["--head", &bare[..7]]);
+    assert_eq!(code, Some(2), "fewer than 8 digits: {text}");
+    assert!(text.contains("at least its first 8 hex digits"), "{text}");
     let (code, text) = verify(&w, &["--head", &q1]);
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("names batch 2025-Q1, which 1 later batch(es) follow"), "{text}");

@@ -64,6 +64,9 @@ fn auto_batch_json_logs_and_a_timer_firing_twice() {
     assert_eq!(closing, [("2025-Q2".into(), "committed".into()), ("2025-Q3".into(), "failed".into())]);
     let last = json_lines(&missing.stderr).pop().unwrap();
     assert_eq!((&last["outcome"], &last["exit_status"]), (&"failed".into(), &2.into()));
+    // The failed run's closing event is an error that says why, naming the file.
+    assert_eq!(last["level"], "ERROR");
+    assert!(last["error"].as_str().is_some_and(|e| e.contains("data/2025-Q3/contracts.csv")), "{last}");
     assert_eq!(w.committed(), ["000001_2025-Q1", "000002_2025-Q2"]);
 }
 

@@ -28,20 +28,34 @@ pub struct VerifyArgs {
 /// The store ends at the manifest `expected` names (with or without its
 /// `sha256:` prefix, in any letter case).
 fn check_head(batches: &[CommittedBatch], expected: &str) -> Result<()> {
-    let wanted = format!("sha256:{}", expected.trim().trim_start_matches("sha256:").to_ascii_lowercase());
-    let last = batches.last().map_or("none", |b| b.manifest_sha256.as_str());
-    if last == wanted {
-        return Ok(());
+    let hex = expected.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+    if hex.len() < 8 || hex.len() > 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Input(format!(
+            "--head {expected}: 须为清单 SHA-256 的至少 8 位十六进制前缀 (give the manifest's SHA-256, or at least its \
+             first 8 hex digits, as printed by run and written on the signed payout list)"
+        )));
     }
-    let found = batches.iter().position(|b| b.manifest_sha256 == wanted);
-    Err(differs(match found {
-        Some(at) => format!(
-            "--head {wanted} names batch {}, which {} later batch(es) follow; the store ends at {last}",
-            batches[at].manifest.batch_id,
-            batches.len() - at - 1
-        ),
-        None => format!("--head {wanted} is no manifest of this store, which ends at {last}"),
-    }))
+    let named = |b: &CommittedBatch| b.manifest_sha256.trim_start_matches("sha256:").starts_with(&hex);
+    let matching: Vec<&CommittedBatch> = batches.iter().filter(|b| named(b)).collect();
+    let last = batches.last().map_or("none", |b| b.manifest_sha256.as_str());
+    match matching.as_slice() {
+        [one] if one.manifest_sha256 == last => Ok(()),
+        [one] => {
+            let at = batches.iter().position(|b| b.manifest_sha256 == one.manifest_sha256).unwrap_or(0);
+            Err(differs(format!(
+                "--head {} names batch {}, which {} later batch(es) follow; the store ends at {last}",
+                one.manifest_sha256,
+                one.manifest.batch_id,
+                batches.len() - at - 1
+            )))
+        }
+        [] => Err(differs(format!("--head sha256:{hex} is no manifest of this store, which ends at {last}"))),
+        many => Err(Error::Input(format!(
+            "--head {hex}: 前缀不唯一 (the prefix names {} manifests: {}; give more digits)",
+            many.len(),
+            many.iter().map(|b| b.manifest.batch_id.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 /// Returns the line to print: "N batches verified".
