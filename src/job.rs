@@ -141,13 +141,25 @@ impl Batch {
             (Some(implied), _) => implied,
             (None, Some(given)) => given,
             (None, None) => {
+                let hint = near_quarter(text)
+                    .map_or_else(String::new, |q| format!("；是否要结算 {q}？(did you mean --batch {q}?) "));
                 return Err(Error::Input(format!(
-                    "批次 {text} 需要截止日期 (batch {text} is neither YYYY-Qn nor YYYY-FU-yyyyQn; give --cutoff YYYY-MM-DD)"
+                    "批次 {text} 需要截止日期{hint}(batch {text} is neither YYYY-Qn nor YYYY-FU-yyyyQn; give --cutoff YYYY-MM-DD)"
                 )));
             }
         };
         Ok(Batch { id: text.to_string(), cutoff, kind: batch.kind() })
     }
+}
+
+/// The quarter id a free batch id was probably meant to be (`2025Q1`,
+/// `2025_Q1`, `2025.q1` -> `2025-Q1`), for the refusal to suggest.
+fn near_quarter(id: &str) -> Option<String> {
+    let (year, rest) = (id.get(..4)?, id.get(4..)?);
+    let rest = rest.trim_start_matches(['-', '_', '.', ' ']);
+    let quarter = rest.strip_prefix(['Q', 'q'])?;
+    let valid = year.bytes().all(|b| b.is_ascii_digit()) && matches!(quarter, "1" | "2" | "3" | "4");
+    (valid && id.len() <= 8).then(|| format!("{year}-Q{quarter}"))
 }
 
 /// Today in China Standard Time (UTC+8, no daylight saving).
@@ -409,6 +421,16 @@ mod tests {
         assert!(Batch::resolve("../x", Some(day(2025, 1, 1)), 2025).is_err());
         assert_eq!(Batch::resolve("special", Some(day(2025, 5, 1)), 2025).unwrap().id, "special");
         assert_eq!(Batch::resolve("2025-FU-2026Q2", None, 2025).unwrap().cutoff, day(2026, 6, 30));
+    }
+
+    #[test]
+    fn a_quarter_id_spelled_otherwise_is_suggested() {
+        assert_eq!(near_quarter("2025Q1").as_deref(), Some("2025-Q1"));
+        assert_eq!(near_quarter("2025_q3").as_deref(), Some("2025-Q3"));
+        assert_eq!(near_quarter("special"), None);
+        assert_eq!(near_quarter("2025Q5"), None);
+        let refused = Batch::resolve("2025Q2", None, 2025).unwrap_err().to_string();
+        assert!(refused.contains("did you mean --batch 2025-Q2?"), "{refused}");
     }
 
     #[test]
