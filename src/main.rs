@@ -147,7 +147,13 @@ fn parse_args() -> Result<Cli, ExitCode> {
             let _ = error.print();
             return ExitCode::SUCCESS;
         }
-        eprintln!("voucher-settle: 命令行错误：{}（用法见 --help） (usage error)", usage_error_zh(error.kind()));
+        // The argument concerned, named in the Chinese line too.
+        let named = match error.get(clap::error::ContextKind::InvalidArg) {
+            Some(clap::error::ContextValue::String(arg)) => format!(" {arg}"),
+            Some(clap::error::ContextValue::Strings(args)) => format!(" {}", args.join(" ")),
+            _ => String::new(),
+        };
+        eprintln!("voucher-settle: 命令行错误：{}{named}（用法见 --help） (usage error)", usage_error_zh(error.kind()));
         let _ = error.print();
         ExitCode::from(2)
     })

@@ -340,7 +340,8 @@ fn help_and_usage_errors_are_bilingual() {
     assert!(help.contains("试算：只生成报表，不提交账本 Write the reports"), "{help}");
     for (args, zh) in [
         (vec!["run", "job.toml", "--bogus"], "未知参数"),
-        (vec!["verify"], "缺少必填参数"),
+        (vec!["verify"], "缺少必填参数 <LEDGER>"),
+        (vec!["run", "job.toml"], "缺少必填参数 --batch <BATCH>"),
         (vec!["frobnicate"], "未知命令"),
     ] {
         let out = w.run(&args);

@@ -439,7 +439,9 @@ fn already_committed(
 ) -> Result<RunReport> {
     if !done.manifest.same_inputs(&policy.sha256, inputs) {
         return Err(Error::Input(format!(
-            "批次 {} 已提交，且输入或政策与提交时不同，拒绝重算 (batch {} is already committed with different inputs or policy; refused): {}",
+            "批次 {} 已提交，且输入或政策与提交时不同，拒绝重算；已提交的结算不会改变：如需更正，请在下一批次的更正文件中冲正或追回 \
+             (batch {} is already committed with different inputs or policy; refused — a committed batch never changes: \
+             correct it through the next batch's corrections file, or restore the inputs it was committed with to re-run it): {}",
             done.manifest.batch_id,
             done.manifest.batch_id,
             done.dir.display()
