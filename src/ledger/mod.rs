@@ -448,28 +448,27 @@ fn beyond_head(root: &Path, head: Option<&Head>, beyond: &[PathBuf]) -> String {
         }
         None => "HEAD 缺失 (HEAD is missing)".to_string(),
     };
-    let committed = if earlier.is_empty() {
-        String::new()
+    let them = if earlier.len() == 1 { "it" } else { "them" };
+    let (committed_zh, committed_en) = if earlier.is_empty() {
+        (String::new(), String::new())
     } else {
-        format!(
-            "{} 已提交（其后还有批次提交），切勿移动，否则会重复结算 ({} {} committed — a later batch was committed \
-             after {} — never move {}: settling {} again would pay twice). ",
-            earlier.join("、"),
-            earlier.join(", "),
-            if earlier.len() == 1 { "is" } else { "are" },
-            if earlier.len() == 1 { "it" } else { "them" },
-            if earlier.len() == 1 { "it" } else { "them" },
-            if earlier.len() == 1 { "it" } else { "them" },
+        (
+            format!("{} 已提交（其后还有批次提交），切勿移动，否则会重复结算。", earlier.join("、")),
+            format!(
+                "{} {} committed — a later batch was committed after {them} — never move {them}: settling {them} \
+                 again would pay twice. ",
+                earlier.join(", "),
+                if earlier.len() == 1 { "is" } else { "are" },
+            ),
         )
     };
     format!(
-        "账本 {} 中有 HEAD 未记录的批次目录；{head_says}。{committed}只有最后一个 {last} 可能是中断的提交：\
+        "账本 {} 中有 HEAD 未记录的批次目录；{head_says}。{committed_zh}只有最后一个 {last} 可能是中断的提交：\
          若该批次的运行未结束（没有打印清单 SHA-256，输出目录没有它的 manifest.json），将 {last} 移入 quarantine/ 后重新运行；\
-         否则它已提交，请按 {last}/manifest.json 恢复 HEAD。 (batch folders beyond HEAD in {}; {head_says}. \
-         {committed}Only the last, {last}, can be an unfinished commit: if its run did not finish (no manifest \
-         SHA-256 printed, no manifest.json of it in its output folder), move {last} alone into {}/quarantine/ and \
-         run again; otherwise it is committed: restore HEAD from {last}/manifest.json. `voucher-settle verify {}` \
-         shows the store's state.)",
+         否则它已提交，请按 {last}/manifest.json 恢复 HEAD。 (batch folders beyond HEAD in {}. {committed_en}Only the \
+         last, {last}, can be an unfinished commit: if its run did not finish (no manifest SHA-256 printed, no \
+         manifest.json of it in its output folder), move {last} alone into {}/quarantine/ and run again; otherwise it \
+         is committed: restore HEAD from {last}/manifest.json. `voucher-settle verify {}` shows the store's state.)",
         root.display(),
         root.display(),
         root.display(),
