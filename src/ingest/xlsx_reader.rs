@@ -17,19 +17,7 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
     let not_a_workbook = |e: &dyn std::fmt::Display| {
         Error::Input(format!("{}: 不是可读取的 Excel 工作簿 (not a readable workbook): {e}", path.display()))
     };
-    if expanded_beyond(bytes, text_budget(bytes.len())) {
-        return Err(Error::Input(format!(
-            "{}: 工作簿解压后的内容超过上限（文件大小的 64 倍加 256 MiB） (the workbook expands to more than 64 times its \
-             size plus 256 MiB of XML, or declares more strings than that could hold; refused before reading it)",
-            path.display()
-        )));
-    }
-    if ods_grid_cells(bytes).is_some_and(|cells| cells > grid_budget(bytes.len())) {
-        return Err(Error::Input(format!(
-            "{}: ODS 工作表声明的范围超过上限 (the ODS sheets declare more cells than a file of this size can hold in a real export)",
-            path.display()
-        )));
-    }
+    refuse_oversized(path, bytes)?;
     let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| not_a_workbook(&e))?;
     let names = workbook.sheet_names();
     let sheet = match &options.sheet {
@@ -86,6 +74,25 @@ pub fn read_workbook(path: &Path, bytes: &[u8], columns: &[ColumnSpec], options:
         builder.push(&row)?;
     }
     Ok(builder.finish())
+}
+
+/// A zipped workbook is measured before calamine lays it out: what its
+/// parts expand to, and for ODS the cells its repeat counts declare.
+fn refuse_oversized(path: &Path, bytes: &[u8]) -> Result<()> {
+    if expanded_beyond(bytes, text_budget(bytes.len())) {
+        return Err(Error::Input(format!(
+            "{}: 工作簿解压后的内容超过上限（文件大小的 64 倍加 256 MiB） (the workbook expands to more than 64 times its \
+             size plus 256 MiB of XML, or declares more strings than that could hold; refused before reading it)",
+            path.display()
+        )));
+    }
+    if ods_grid_cells(bytes).is_some_and(|cells| cells > grid_budget(bytes.len())) {
+        return Err(Error::Input(format!(
+            "{}: ODS 工作表声明的范围超过上限 (the ODS sheets declare more cells than a file of this size can hold in a real export)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Text a workbook may expand to: far more than real exports do (their
