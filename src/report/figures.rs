@@ -28,6 +28,17 @@ pub struct MoneyFigures {
     pub providers_owing: u64,
 }
 
+impl MoneyFigures {
+    /// The two controls every document shows, read back from the recorded
+    /// text: approved − taken back = net, and to pay − owed back = net.
+    pub fn balances(&self) -> (bool, bool) {
+        let d = |text: &str| Decimal::from_str_exact(text).ok();
+        let net = d(&self.net);
+        let sum = |a: &str, b: &str| d(a).zip(d(b)).map(|(a, b)| a - b);
+        (sum(&self.approved, &self.taken_back) == net, sum(&self.to_pay, &self.owed_back) == net)
+    }
+}
+
 /// The figures, as exact decimals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -110,5 +121,8 @@ mod tests {
         );
         assert_eq!((m.providers_to_pay, m.providers_owing), (1, 1));
         assert!(t.balance());
+        assert_eq!(m.balances(), (true, true));
+        let off = MoneyFigures { owed_back: "6400.04".to_string(), ..m };
+        assert_eq!(off.balances(), (true, false));
     }
 }

@@ -383,9 +383,7 @@ fn money_cards(m: &MoneyFigures) -> String {
 
 /// The control rows of the batch's money (ledger format 5 on).
 fn money_controls(m: &MoneyFigures) -> String {
-    let d = |text: &str| Decimal::from_str_exact(text).unwrap_or_default();
-    let (net, holds_net, holds_lists) =
-        (d(&m.net), d(&m.approved) - d(&m.taken_back) == d(&m.net), d(&m.to_pay) - d(&m.owed_back) == d(&m.net));
+    let (holds_net, holds_lists) = m.balances();
     format!(
         "<tr><td>核定 − 冲正追回 = 净额 approved − taken back = net</td><td class=\"n\">{} − {} = {}</td><td>{}</td></tr>\n\
          <tr><td>应付合计 − 应退回合计 = 净额 to pay − owed back = net</td><td class=\"n\">{} − {} = {}</td><td>{}</td></tr>\n",
@@ -395,7 +393,7 @@ fn money_controls(m: &MoneyFigures) -> String {
         mark(holds_net),
         escape(&m.to_pay),
         escape(&m.owed_back),
-        escape(&format_money(net)),
+        escape(&m.net),
         mark(holds_lists)
     )
 }

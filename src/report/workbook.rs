@@ -314,23 +314,18 @@ fn money_controls(m: &MoneyFigures, k: Option<&CorrectionTotals>) -> Vec<(&'stat
             k.rows_balance,
         ));
     }
-    let (approved, taken_back, net) = (money(&m.approved), money(&m.taken_back), money(&m.net));
-    let (to_pay, owed) = (money(&m.to_pay), money(&m.owed_back));
+    let (holds_net, holds_lists) = m.balances();
     rows.push((
         "核定 − 冲正追回 = 净额 approved − taken back = net",
         format!("{} − {} = {}", m.approved, m.taken_back, m.net),
-        approved - taken_back == net,
+        holds_net,
     ));
     rows.push((
         "应付合计 − 应退回合计 = 净额 to pay − owed back = net",
         format!("{} − {} = {}", m.to_pay, m.owed_back, m.net),
-        to_pay - owed == net,
+        holds_lists,
     ));
     rows
-}
-
-fn money(text: &str) -> Decimal {
-    Decimal::from_str_exact(text).unwrap_or_default()
 }
 
 fn payout_sheet(
