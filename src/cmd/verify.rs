@@ -60,13 +60,15 @@ fn check_head(batches: &[CommittedBatch], expected: &str) -> Result<()> {
 
 /// Returns the line to print: "N batches verified".
 pub fn run(args: &VerifyArgs) -> Result<String> {
-    if let Some(link) = crate::ledger::find_link(&args.ledger) {
-        return Err(differs(format!(
+    // A link inside the store is a difference here (exit 3); the store is
+    // walked for links once, by opening it, and again only to name it.
+    let ledger = Ledger::open_read(&args.ledger).map_err(|e| match crate::ledger::find_link(&args.ledger) {
+        Some(link) => differs(format!(
             "{}: 账本中的符号链接 (a symbolic link inside the ledger store: every file of the store must be in it)",
             link.display()
-        )));
-    }
-    let ledger = Ledger::open_read(&args.ledger)?;
+        )),
+        None => e,
+    })?;
     let batches = ledger.chain().map_err(differs)?;
     if let Some(expected) = &args.head {
         check_head(&batches, expected)?;
