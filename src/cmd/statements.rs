@@ -65,13 +65,13 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
     let mut statements = Statements { all: BTreeMap::new(), this: (m.batch_id.clone(), m.cutoff.clone()) };
     stored_table_slices(&ledger, batch, "settlements.parquet", 100_000, |slice| statements.settled(&slice, &policy))?;
     tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: settlements read");
-    let exceptions = "exceptions.parquet";
-    let mut refused = std::collections::BTreeSet::new();
-    stored_table_slices(&ledger, batch, exceptions, 100_000, |slice| {
-        refused.extend(slice.rows.iter().filter(|row| is_refusal(&slice, row)).map(|row| source_row(&slice, row)));
+    let mut refusals = Vec::new();
+    stored_table_slices(&ledger, batch, "exceptions.parquet", 100_000, |slice| {
+        collect_refusals(&slice, &policy, &mut refusals)
     })?;
+    let refused = refusals.iter().map(|r| r.source_row).collect();
     let claims = refused_claims(&ledger, batch, &args.batch, &refused)?;
-    stored_table_slices(&ledger, batch, exceptions, 100_000, |slice| statements.refused(&slice, &claims, &policy))?;
+    statements.refused(refusals, &claims);
     drop(claims);
     tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: refusals read");
     if m.outputs.iter().any(|o| o.name == "reversals.parquet") {
@@ -174,25 +174,23 @@ impl Statements {
     }
 
     /// Every refused contract row, attributed to the provider it names.
-    fn refused(&mut self, exceptions: &TextTable, claims: &Claims, policy: &Policy) {
-        for row in &exceptions.rows {
-            let claim = claims.get(&source_row(exceptions, row)).filter(|_| is_refusal(exceptions, row));
-            let Some((provider, voucher, enterprise)) = claim else { continue };
+    /// Every refused contract row, attributed to the provider it names.
+    fn refused(&mut self, refusals: Vec<Refusal>, claims: &Claims) {
+        for r in refusals {
+            let Some((provider, voucher, enterprise)) = claims.get(&r.source_row) else { continue };
             if provider.is_empty() {
                 continue;
             }
-            let line = exception_line(exceptions, row, Some(policy));
-            let meaning = Code::parse(&line.code).map_or("", Code::text_zh);
             let claimed = parse_money(voucher);
             self.of(provider).contracts.push(ContractLine {
-                contract_id: exceptions.cell(row, "contract_id").to_string(),
+                contract_id: r.contract_id,
                 enterprise_id: enterprise.clone(),
                 claimed,
                 outcome: "REJECTED".to_string(),
                 approved: Decimal::ZERO,
                 shortfall: claimed,
-                code: line.code.clone(),
-                reason: format!("{meaning}（{}）", line.check),
+                code: r.code,
+                reason: r.reason,
             });
         }
     }
@@ -222,13 +220,30 @@ impl Statements {
     }
 }
 
-/// A contract row the batch refused.
-fn is_refusal(exceptions: &TextTable, row: &[String]) -> bool {
-    exceptions.cell(row, "source") == "contracts" && exceptions.cell(row, "severity") == "error"
+/// A contract row the batch refused, as its statement line needs it.
+struct Refusal {
+    source_row: u64,
+    contract_id: String,
+    code: String,
+    /// Why, in Chinese: the code's meaning and the check that raised it.
+    reason: String,
 }
 
-fn source_row(exceptions: &TextTable, row: &[String]) -> u64 {
-    exceptions.cell(row, "source_row").parse().unwrap_or(0)
+/// The refused contract rows among some of the batch's exception rows.
+fn collect_refusals(exceptions: &TextTable, policy: &Policy, into: &mut Vec<Refusal>) {
+    let refused = |row: &&Vec<String>| {
+        exceptions.cell(row, "source") == "contracts" && exceptions.cell(row, "severity") == "error"
+    };
+    for row in exceptions.rows.iter().filter(refused) {
+        let line = exception_line(exceptions, row, Some(policy));
+        let meaning = Code::parse(&line.code).map_or("", Code::text_zh);
+        into.push(Refusal {
+            source_row: exceptions.cell(row, "source_row").parse().unwrap_or(0),
+            contract_id: exceptions.cell(row, "contract_id").to_string(),
+            reason: format!("{meaning}（{}）", line.check),
+            code: line.code,
+        });
+    }
 }
 
 /// Which provider each refused contract row of the batch's archived export
