@@ -8,6 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
 use crate::ingest::{Encoding, InputOptions};
+use crate::paths::{Protected, refuse_writes_into};
 use crate::rules::batches::{BatchId, BatchKind};
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::policy::{Policy, parse_policy};
@@ -201,9 +202,9 @@ impl JobSpec {
     /// its publication), checked as this batch's was.
     pub fn committed_output(&self, batch_id: &str) -> Result<PathBuf> {
         let base = self.job_path.parent().unwrap_or(Path::new("."));
-        let other = JobSpec { output: output_folder(&self.output_template, base, batch_id, false), ..self.clone() };
-        refuse_output_folder(&other)?;
-        Ok(other.output)
+        let output = output_folder(&self.output_template, base, batch_id, false);
+        refuse_writes_into(&format!("{}: job.output", self.job_path.display()), &output, &kept_clear(self))?;
+        Ok(output)
     }
 }
 
@@ -253,36 +254,40 @@ pub const DRY_RUNS: &str = "试算";
 /// The output folder may not be, hold or lie inside the ledger store (a
 /// run would write among committed files), nor be the folder of the job,
 /// the policy or an input (the tool's files would stand among them), nor a
-/// file-system root or a home folder — all compared as resolved through
-/// symbolic links ([`crate::paths`]).
+/// file-system root or a home folder; the ledger store may not be such a
+/// folder either (its HEAD and folders would stand among them) — all
+/// compared as resolved through symbolic links ([`crate::paths`]).
 fn refuse_output_folder(job: &JobSpec) -> Result<()> {
-    use crate::paths::{Protected, refuse_writes_into};
-    let folder_of = |p: &Path| p.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let job_folder = folder_of(&job.job_path);
-    let policy_folder = folder_of(&job.policy);
-    let mut protected = vec![
-        Protected { what: "账本 the ledger store", path: &job.ledger, exact: false },
-        Protected { what: "作业文件所在目录 the job file's folder", path: &job_folder, exact: true },
-        Protected { what: "政策文件所在目录 the policy's folder", path: &policy_folder, exact: true },
-        Protected { what: "作业文件 the job file", path: &job.job_path, exact: true },
-        Protected { what: "政策文件 the policy file", path: &job.policy, exact: true },
-    ];
-    let inputs: Vec<(PathBuf, &Path)> = job
-        .inputs
-        .iter()
-        .map(|(_, p)| p.as_path())
-        .chain(job.corrections.iter().map(|(p, _)| p.as_path()))
-        .map(|p| (folder_of(p), p))
-        .collect();
-    for (folder, file) in &inputs {
-        protected.push(Protected { what: "输入文件所在目录 an input's folder", path: folder, exact: true });
-        protected.push(Protected { what: "输入文件 an input file", path: file, exact: true });
-    }
+    let protected = kept_clear(job);
     refuse_writes_into(&format!("{}: job.output", job.job_path.display()), &job.output, &protected)?;
-    // The store's own files (HEAD, batches/, objects/) would stand among
-    // the job's or the inputs' likewise.
-    let beside = protected.into_iter().filter(|p| p.exact).collect::<Vec<_>>();
+    let beside: Vec<Protected> = protected.into_iter().filter(|p| p.exact).collect();
     refuse_writes_into(&format!("{}: job.ledger", job.job_path.display()), &job.ledger, &beside)
+}
+
+/// The places a job's output folder keeps clear of: the ledger store (and
+/// all in it), the folders of the job, the policy and every input, and
+/// those files themselves.
+fn kept_clear(job: &JobSpec) -> Vec<Protected> {
+    let mut protected = vec![
+        Protected { what: "账本 the ledger store", path: job.ledger.clone(), exact: false },
+        Protected {
+            what: "作业文件所在目录 the job file's folder", path: folder_of(&job.job_path), exact: true
+        },
+        Protected { what: "政策文件所在目录 the policy's folder", path: folder_of(&job.policy), exact: true },
+        Protected { what: "作业文件 the job file", path: job.job_path.clone(), exact: true },
+        Protected { what: "政策文件 the policy file", path: job.policy.clone(), exact: true },
+    ];
+    let inputs = job.inputs.iter().map(|(_, p)| p).chain(job.corrections.iter().map(|(p, _)| p));
+    for file in inputs {
+        protected
+            .push(Protected { what: "输入文件所在目录 an input's folder", path: folder_of(file), exact: true });
+        protected.push(Protected { what: "输入文件 an input file", path: file.clone(), exact: true });
+    }
+    protected
+}
+
+fn folder_of(path: &Path) -> PathBuf {
+    path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// One store holds every batch of a job: a ledger path naming `{batch}`

@@ -44,10 +44,10 @@ pub fn resolved(path: &Path) -> PathBuf {
 }
 
 /// A place a folder written by the tool must keep clear of.
-pub struct Protected<'a> {
+pub struct Protected {
     /// What it is, in Chinese and English (`账本 the ledger store`).
-    pub what: &'a str,
-    pub path: &'a Path,
+    pub what: &'static str,
+    pub path: PathBuf,
     /// Only the folder itself is protected (the folder of an input or of
     /// the job: the tool's files would stand among them); otherwise also
     /// everything in it and every folder that holds it (the ledger).
@@ -70,7 +70,7 @@ pub fn refuse_writes_into(key: &str, target: &Path, protected: &[Protected]) -> 
         )));
     }
     for place in protected {
-        let path = resolved(place.path);
+        let path = resolved(&place.path);
         let reaches = if place.exact { target == path } else { target.starts_with(&path) || path.starts_with(&target) };
         if reaches {
             return Err(Error::Input(format!(
@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(resolved(&real.join("alias/store/new/x")), real.join("ledger/store/new/x"));
         assert_eq!(resolved(&real.join("alias/../alias/store")), real.join("ledger/store"));
         assert_eq!(resolved(&real.join("nothing/../ledger")), real.join("ledger"));
-        let protected = [Protected { what: "账本 the ledger store", path: &real.join("ledger/store"), exact: false }];
+        let protected = [Protected { what: "账本 the ledger store", path: real.join("ledger/store"), exact: false }];
         let refused = refuse_writes_into("job.output", &real.join("alias/store/2025-Q1"), &protected).unwrap_err();
         assert!(refused.to_string().contains("would write into"), "{refused}");
         assert!(refuse_writes_into("job.output", &real.join("alias"), &protected).is_err(), "holds the store");

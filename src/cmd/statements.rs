@@ -43,7 +43,7 @@ pub struct StatementsArgs {
 
 /// Returns the line to print: how many statements were written where.
 pub fn run(args: &StatementsArgs) -> Result<String> {
-    let store = crate::paths::Protected { what: "账本 the ledger store", path: &args.ledger, exact: false };
+    let store = crate::paths::Protected { what: "账本 the ledger store", path: args.ledger.clone(), exact: false };
     crate::paths::refuse_writes_into("--out", &args.out, &[store])?;
     let ledger = Ledger::open_read(&args.ledger)?;
     let committed = ledger.committed()?;

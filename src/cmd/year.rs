@@ -33,7 +33,7 @@ pub struct YearArgs {
 
 /// Returns the line to print: the files written.
 pub fn run(args: &YearArgs) -> Result<String> {
-    let store = crate::paths::Protected { what: "账本 the ledger store", path: &args.ledger, exact: false };
+    let store = crate::paths::Protected { what: "账本 the ledger store", path: args.ledger.clone(), exact: false };
     crate::paths::refuse_writes_into("--out", &args.out, &[store])?;
     let ledger = Ledger::open_read(&args.ledger)?;
     let committed = ledger.committed()?;
