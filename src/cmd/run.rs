@@ -553,14 +553,9 @@ fn restore_published(ledger: &Ledger, batch: &CommittedBatch, output: &Path, che
     }
     let publication = Publication::begin(output, &OUTPUT_FOLDER_NAMES)?;
     for name in &wanted {
-        let bytes = if *name == MANIFEST {
-            crate::direct_io::read_no_follow(&batch.dir.join(MANIFEST))
-                .map_err(|e| Error::Input(format!("{}: {e}", batch.dir.join(MANIFEST).display())))?
-        } else {
-            ledger
-                .stored_output(batch, name)
-                .map_err(|e| Error::Input(format!("{e}; 未恢复任何文件 (nothing restored)")))?
-        };
+        let bytes = ledger
+            .stored_output(batch, name)
+            .map_err(|e| Error::Input(format!("{e}; 未恢复任何文件 (nothing restored)")))?;
         publication.write(name, &bytes).inspect_err(|_| publication.discard())?;
     }
     publication.publish().inspect_err(|_| publication.discard())?;

@@ -288,18 +288,22 @@ impl Ledger {
     }
 
     /// A committed batch's output file, read and checked against the
-    /// checksum its manifest lists (a mismatch is a damaged store, exit 2).
+    /// checksum its manifest lists (a mismatch is a damaged store, exit 2);
+    /// the manifest itself against the SHA-256 the chain named it by.
     pub fn stored_output(&self, batch: &CommittedBatch, name: &str) -> Result<Vec<u8>> {
         let path = batch.dir.join(name);
         let bytes = read_no_follow(&path).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
-        let listed = batch.manifest.outputs.iter().find(|o| o.name == name);
+        // The manifest itself is named by the hash chain it was read with.
+        let listed = match name {
+            MANIFEST => Some(batch.manifest_sha256.as_str()),
+            _ => batch.manifest.outputs.iter().find(|o| o.name == name).map(|o| o.sha256.as_str()),
+        };
         let actual = sha256_hex(&bytes);
         match listed {
-            Some(entry) if entry.sha256 == actual => Ok(bytes),
-            Some(entry) => Err(corrupt(format!(
-                "{}: 校验和与清单不符 (checksum differs from the manifest): listed {}, found {actual}",
-                path.display(),
-                entry.sha256
+            Some(sha256) if sha256 == actual => Ok(bytes),
+            Some(sha256) => Err(corrupt(format!(
+                "{}: 校验和与清单不符 (checksum differs from the manifest): listed {sha256}, found {actual}",
+                path.display()
             ))),
             None => Err(corrupt(format!("{}: not listed in {MANIFEST}", path.display()))),
         }
