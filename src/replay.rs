@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::batch::{BatchSpec, compute, input_columns, render, render_one};
+use crate::batch::{BatchSpec, Computed, compute, input_columns, render, render_one};
 use crate::checksum::{sha256_file, sha256_hex};
 use crate::frame::TextTable;
 use crate::ingest::{InputOptions, Table, parse_table};
@@ -100,18 +100,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     }
     for (file, entry) in files.iter().zip(&m.outputs) {
         if file.same_as_stored != Some(true) {
-            // Rendered again, in memory, to say where it differs.
-            let path = batch.dir.join(file.name);
-            let stored = crate::direct_io::read_no_follow(&path)
-                .map_err(|e| differs(format!("batch {}, {}: {e}", m.batch_id, file.name)))?;
-            let again = render_one(&computed, file.name, &Destination::memory())?;
-            let rendered = again.bytes.as_deref().unwrap_or_default();
-            let checksums = format!("stored {}, recomputed {}", sha256_hex(&stored), again.sha256);
-            let place = is_text(file.name)
-                .then(|| first_difference(file.name, &stored, rendered))
-                .flatten()
-                .map_or_else(|| format!("file differs ({checksums})"), |place| format!("{place} ({checksums})"));
-            return Err(differs(format!("batch {}, {}, {place}", m.batch_id, file.name)));
+            return Err(where_it_differs(batch, &computed, file.name)?);
         }
         if entry.rows != file.rows {
             return Err(differs(format!(
@@ -124,6 +113,22 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         check_checksum(&m.batch_id, entry, &file.sha256)?;
     }
     Ok(())
+}
+
+/// The difference of a stored file from the replay: rendered again, in
+/// memory, to say where (the row and column of a table) it differs.
+fn where_it_differs(batch: &CommittedBatch, computed: &Computed, name: &'static str) -> Result<Error> {
+    let m = &batch.manifest;
+    let stored = crate::direct_io::read_no_follow(&batch.dir.join(name))
+        .map_err(|e| differs(format!("batch {}, {name}: {e}", m.batch_id)))?;
+    let again = render_one(computed, name, &Destination::memory())?;
+    let rendered = again.bytes.as_deref().unwrap_or_default();
+    let checksums = format!("stored {}, recomputed {}", sha256_hex(&stored), again.sha256);
+    let place = is_text(name)
+        .then(|| first_difference(name, &stored, rendered))
+        .flatten()
+        .map_or_else(|| format!("file differs ({checksums})"), |place| format!("{place} ({checksums})"));
+    Ok(differs(format!("batch {}, {name}, {place}", m.batch_id)))
 }
 
 fn archived_object(ledger: &Ledger, m: &Manifest, name: &str, sha256: &str) -> Result<Vec<u8>> {
