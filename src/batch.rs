@@ -8,8 +8,8 @@ use rayon::prelude::*;
 
 use chrono::NaiveDate;
 
-use crate::engine::{BatchOutcome, BatchTables, CarryIn, settle_batch};
-use crate::ingest::{ColumnSpec, Table};
+use crate::engine::{BatchOutcome, BatchTables, CarryIn, OptionalInputs, settle_batch};
+use crate::ingest::ColumnSpec;
 use crate::ledger::Format;
 use crate::output::{Destination, OutputFile, OutputWriter, log_rendered, render_file};
 use crate::report::{self, Summary};
@@ -28,6 +28,7 @@ pub fn input_columns(source: Source) -> &'static [ColumnSpec] {
         Source::Providers => &columns::PROVIDERS,
         Source::Products => &columns::PRODUCTS,
         Source::Corrections => &columns::CORRECTIONS,
+        Source::Refunds => &columns::REFUNDS,
     }
 }
 
@@ -45,9 +46,9 @@ pub struct Computed {
 }
 
 /// The output files, in the order the manifest lists them; reversals from
-/// ledger format 3 on, payouts and usage as Parquet from format 4 on
-/// ([`output_names`]).
-pub const OUTPUT_NAMES: [&str; 13] = [
+/// ledger format 3 on, payouts and usage as Parquet from format 4 on,
+/// refunds from format 5 on ([`output_names`]).
+pub const OUTPUT_NAMES: [&str; 15] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -61,13 +62,17 @@ pub const OUTPUT_NAMES: [&str; 13] = [
     "reversals.parquet",
     "payouts.parquet",
     "enterprise_usage.parquet",
+    "refunds.csv",
+    "refunds.parquet",
 ];
 
 /// The output files a batch of ledger format `format` writes, in manifest order.
 pub fn output_names(format: u32) -> &'static [&'static str] {
     let format = Format(format);
-    if format.reads_and_prints() {
+    if format.owed_balances() {
         &OUTPUT_NAMES
+    } else if format.reads_and_prints() {
+        OUTPUT_NAMES.split_at(13).0
     } else if format.has_corrections() {
         OUTPUT_NAMES.split_at(11).0
     } else {
@@ -90,13 +95,13 @@ pub struct BatchSpec<'a> {
 pub fn compute(
     policy: &Policy,
     tables: BatchTables,
-    corrections: Option<Table>,
+    optional: OptionalInputs,
     spec: &BatchSpec,
     carry_in: &CarryIn,
 ) -> Result<Computed> {
-    let ids = Format(spec.ledger_format).id_rule();
+    let rules = Format(spec.ledger_format).rules();
     let (id, year, cutoff) = (spec.batch_id, spec.service_year, spec.cutoff);
-    let outcome = settle_batch(tables, corrections, policy, id, year, cutoff, carry_in, ids)?;
+    let outcome = settle_batch(tables, optional, policy, id, year, cutoff, carry_in, rules)?;
     let mut summary = report::summary(&outcome, policy);
     if Format(spec.ledger_format).net_figures() {
         summary.money = Some(report::figures::Totals::of(&outcome.payouts).recorded());
@@ -116,7 +121,7 @@ pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<Outp
     // manifest order. The two large tables (each rendered with its twin)
     // head the two halves of the list, since rayon hands the later half to
     // the other thread; the workbook and the small files fill in behind.
-    const ORDER: [usize; 13] = [1, 0, 7, 5, 3, 2, 12, 8, 4, 6, 10, 9, 11];
+    const ORDER: [usize; 15] = [1, 0, 7, 5, 3, 2, 12, 8, 4, 6, 10, 9, 11, 14, 13];
     let count = output_names(computed.ledger_format).len();
     let order: Vec<usize> = ORDER.into_iter().filter(|&at| at < count).collect();
     let mut rendered = render_files(computed, destination, &order)?;
@@ -150,7 +155,9 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
     };
     type Render<'a> = Box<dyn Fn(&mut OutputWriter) -> Result<()> + Sync + 'a>;
     let reversals = Some(outcome.reversals.len() as u64);
-    let files: [(&'static str, Option<u64>, Render); 13] = [
+    let refunds = Some(outcome.refunds.len() as u64);
+    let layout = Format(format).payout_layout();
+    let files: [(&'static str, Option<u64>, Render); 15] = [
         ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w, format))),
         (
             "settlements.parquet",
@@ -185,7 +192,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         (
             "payouts.parquet",
             Some(outcome.payouts.len() as u64),
-            Box::new(|w| frame::payouts_parquet(batch_id, &outcome.payouts, w)),
+            Box::new(|w| frame::payouts_parquet(batch_id, &outcome.payouts, layout, w)),
         ),
         (
             "enterprise_usage.parquet",
@@ -195,13 +202,15 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
                 frame::usage_parquet(batch_id, &rows, w)
             }),
         ),
+        ("refunds.csv", refunds, Box::new(|w| report::refunds_csv(outcome, w, format))),
+        ("refunds.parquet", refunds, Box::new(|w| frame::refunds_parquet(batch_id, &outcome.refunds, w, |_| Ok(())))),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
     // A large table's CSV file and its Parquet twin, when both are asked
     // for, are rendered together: each settlement row, and each exception's
     // message, is built once for both.
     type Twins<'a> = Box<dyn Fn(&mut OutputWriter, &mut OutputWriter) -> Result<()> + Sync + 'a>;
-    let twins: [(usize, usize, Option<u64>, Twins); 3] = [
+    let twins: [(usize, usize, Option<u64>, Twins); 4] = [
         (
             SETTLEMENTS_CSV,
             SETTLEMENTS_PARQUET,
@@ -234,6 +243,16 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             Box::new(|csv, parquet| {
                 let mut rows = report::ReversalsCsv::new(csv, batch_id, format)?;
                 frame::reversals_parquet(batch_id, nulls, &outcome.reversals, parquet, |group| rows.write(group))?;
+                rows.finish()
+            }),
+        ),
+        (
+            REFUNDS_CSV,
+            REFUNDS_PARQUET,
+            refunds,
+            Box::new(|csv, parquet| {
+                let mut rows = report::RefundsCsv::new(csv, batch_id, format)?;
+                frame::refunds_parquet(batch_id, &outcome.refunds, parquet, |group| rows.write(group))?;
                 rows.finish()
             }),
         ),
@@ -279,6 +298,8 @@ const EXCEPTIONS_CSV: usize = 2;
 const EXCEPTIONS_PARQUET: usize = 3;
 const REVERSALS_CSV: usize = 9;
 const REVERSALS_PARQUET: usize = 10;
+const REFUNDS_CSV: usize = 13;
+const REFUNDS_PARQUET: usize = 14;
 
 /// A CSV file and its Parquet twin (positions in [`OUTPUT_NAMES`]) in one
 /// pass over their `rows` rows: `render` writes both.

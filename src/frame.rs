@@ -7,7 +7,8 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::rules::codes::ExceptionRow;
-use crate::rules::outputs::{PayoutRow, ReversalRow, SettlementRow, UsageRow};
+use crate::rules::outputs::{PayoutLayout, PayoutRow, ReversalRow, SettlementRow, UsageRow};
+use crate::rules::owed::AppliedRefund;
 use crate::schema::output::{self, Cell, Kind};
 use crate::{Error, Result};
 
@@ -400,17 +401,44 @@ pub fn reversals_parquet(
     )
 }
 
+/// refunds.parquet (rules 10.5): the refunds applied, in one row group;
+/// `also` gets the rows for the CSV twin.
+pub fn refunds_parquet(
+    batch_id: &str,
+    rows: &[AppliedRefund],
+    out: impl std::io::Write + Send,
+    mut also: impl FnMut(&[AppliedRefund]) -> Result<()> + Send,
+) -> Result<()> {
+    write_parquet(
+        "refunds.parquet",
+        rows.len(),
+        Grouping::of(rows.len()),
+        out,
+        |_, group| {
+            schema_frame("refunds frame", &output::REFUNDS, &rows[group], true, |row, cells| {
+                row.for_each_cell(batch_id, |cell| cells.push(cell))
+            })
+        },
+        |_, group, _| also(&rows[group]),
+    )
+}
+
 /// payouts.parquet (ledger format 4 on): the payout list's rows, as
 /// payouts.csv has them, money as Decimal(18, 2).
-pub fn payouts_parquet(batch_id: &str, rows: &[PayoutRow], out: impl std::io::Write + Send) -> Result<()> {
+pub fn payouts_parquet(
+    batch_id: &str,
+    rows: &[PayoutRow],
+    layout: PayoutLayout,
+    out: impl std::io::Write + Send,
+) -> Result<()> {
     write_parquet(
         "payouts.parquet",
         rows.len(),
         Grouping::of(rows.len()),
         out,
         |_, group| {
-            schema_frame("payouts frame", &output::PAYOUTS, &rows[group], true, |row, cells| {
-                row.for_each_cell(batch_id, true, |cell| cells.push(cell))
+            schema_frame("payouts frame", layout.columns(), &rows[group], true, |row, cells| {
+                row.for_each_cell(batch_id, layout, |cell| cells.push(cell))
             })
         },
         |_, _, _| Ok(()),

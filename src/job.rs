@@ -39,6 +39,7 @@ struct PerInput<T> {
     providers: Option<T>,
     products: Option<T>,
     corrections: Option<T>,
+    refunds: Option<T>,
 }
 
 impl<T> Default for PerInput<T> {
@@ -50,6 +51,7 @@ impl<T> Default for PerInput<T> {
             providers: None,
             products: None,
             corrections: None,
+            refunds: None,
         }
     }
 }
@@ -63,6 +65,7 @@ impl<T> PerInput<T> {
             Source::Providers => self.providers.as_ref(),
             Source::Products => self.products.as_ref(),
             Source::Corrections => self.corrections.as_ref(),
+            Source::Refunds => self.refunds.as_ref(),
         }
     }
 }
@@ -89,11 +92,21 @@ fn options_of(raw: &RawJob, source: Source) -> std::result::Result<InputOptions,
     Ok(InputOptions { encoding, sheet: raw.sheets.get(source).cloned(), columns })
 }
 
-/// The input options of a job file's text (for `verify`, from the
-/// archive): the five inputs', and the corrections'.
-pub fn input_options_of(text: &str) -> std::result::Result<(PerSource<InputOptions>, InputOptions), String> {
+/// How a job file says to read each input: the five, and the optional ones.
+pub struct JobInputOptions {
+    pub inputs: PerSource<InputOptions>,
+    pub corrections: InputOptions,
+    pub refunds: InputOptions,
+}
+
+/// The input options of a job file's text (for `verify`, from the archive).
+pub fn input_options_of(text: &str) -> std::result::Result<JobInputOptions, String> {
     let raw: RawJob = toml::from_str(text).map_err(|e| e.to_string())?;
-    Ok((input_options(&raw)?, options_of(&raw, Source::Corrections)?))
+    Ok(JobInputOptions {
+        inputs: input_options(&raw)?,
+        corrections: options_of(&raw, Source::Corrections)?,
+        refunds: options_of(&raw, Source::Refunds)?,
+    })
 }
 
 #[derive(Deserialize)]
@@ -115,6 +128,8 @@ struct RawInputs {
     products: String,
     /// The batch's corrections (rules 9.1); none: the batch has none.
     corrections: Option<String>,
+    /// The refunds received (rules 10.2); none: the batch has none.
+    refunds: Option<String>,
 }
 
 /// A batch: its id and the cutoff date its contracts must be completed by.
@@ -183,6 +198,8 @@ pub struct JobSpec {
     pub options: PerSource<InputOptions>,
     /// The corrections file, if the job names one, and how to read it.
     pub corrections: Option<(PathBuf, InputOptions)>,
+    /// The refunds file, if the job names one, and how to read it.
+    pub refunds: Option<(PathBuf, InputOptions)>,
     /// Checksum of the job file's bytes as they were parsed.
     pub job_sha256: String,
     /// The job's `output`, `{batch}` not filled in.
@@ -196,6 +213,13 @@ impl JobSpec {
 
     pub fn options(&self, source: Source) -> &InputOptions {
         self.options.get(source)
+    }
+
+    /// The optional inputs the job names (corrections, refunds), each with
+    /// its path and how to read it.
+    pub fn optional_inputs(&self) -> impl Iterator<Item = (Source, &PathBuf, &InputOptions)> {
+        let corrections = self.corrections.iter().map(|(p, o)| (Source::Corrections, p, o));
+        corrections.chain(self.refunds.iter().map(|(p, o)| (Source::Refunds, p, o)))
     }
 
     /// The output folder of another committed batch of this job (to repair
@@ -277,7 +301,7 @@ fn kept_clear(job: &JobSpec) -> Vec<Protected> {
         Protected { what: "作业文件 the job file", path: job.job_path.clone(), exact: true },
         Protected { what: "政策文件 the policy file", path: job.policy.clone(), exact: true },
     ];
-    let inputs = job.inputs.iter().map(|(_, p)| p).chain(job.corrections.iter().map(|(p, _)| p));
+    let inputs = job.inputs.iter().map(|(_, p)| p).chain(job.optional_inputs().map(|(_, p, _)| p));
     for file in inputs {
         protected
             .push(Protected { what: "输入文件所在目录 an input's folder", path: folder_of(file), exact: true });
@@ -318,6 +342,7 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
     let invalid = |e: String| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display()));
     let options = input_options(&raw).map_err(invalid)?;
     let corrections_options = options_of(&raw, Source::Corrections).map_err(invalid)?;
+    let refunds_options = options_of(&raw, Source::Refunds).map_err(invalid)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| tidy(&base.join(p.replace("{batch}", &batch.id)));
     let r = raw.inputs;
@@ -329,6 +354,7 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         products: resolve(&r.products),
     };
     let corrections = r.corrections.as_deref().map(|p| (resolve(p), corrections_options));
+    let refunds = r.refunds.as_deref().map(|p| (resolve(p), refunds_options));
     let job = JobSpec {
         job_path: path.to_path_buf(),
         service_year: raw.job.service_year,
@@ -339,13 +365,14 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         inputs,
         options,
         corrections,
+        refunds,
         job_sha256: crate::checksum::sha256_hex(text.as_bytes()),
         output_template: raw.job.output.clone(),
     };
     refuse_output_folder(&job)?;
     let mut required = vec![("job.policy", job.policy.clone())];
     required.extend(job.inputs.iter().map(|(s, p)| (input_key(s), p.clone())));
-    required.extend(job.corrections.iter().map(|(p, _)| (input_key(Source::Corrections), p.clone())));
+    required.extend(job.optional_inputs().map(|(source, p, _)| (input_key(source), p.clone())));
     for (key, file) in required {
         if !file.exists() {
             return Err(Error::Input(format!(
@@ -394,6 +421,7 @@ fn input_key(source: Source) -> &'static str {
         Source::Providers => "inputs.providers",
         Source::Products => "inputs.products",
         Source::Corrections => "inputs.corrections",
+        Source::Refunds => "inputs.refunds",
     }
 }
 

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use crate::batch::{BatchSpec, Computed, compute, input_columns, render, render_one};
 use crate::checksum::{sha256_file, sha256_hex};
+use crate::engine::OptionalInputs;
 use crate::frame::TextTable;
 use crate::ingest::{InputOptions, Table, parse_table};
-use crate::job::input_options_of;
+use crate::job::{JobInputOptions, input_options_of};
 use crate::ledger::{CommittedBatch, FileEntry, Format, LEDGER_FORMAT, Ledger, MANIFEST, Manifest};
 use crate::output::Destination;
 use crate::rules::codes::{PerSource, Source};
@@ -60,7 +61,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
             m.batch_id, m.ledger_format, m.batch_id, m.ledger_format
         )));
     }
-    let (options, corrections_options) = archived_options(ledger, m)?;
+    let options = archived_options(ledger, m)?;
     let policy_text = String::from_utf8(archived_object(ledger, m, "policy", &m.policy.sha256)?)
         .map_err(|_| differs(format!("batch {}, archived policy is not UTF-8", m.batch_id)))?;
     let policy =
@@ -69,15 +70,18 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         let entry = m.inputs.iter().find(|i| i.name == source.as_str()).ok_or_else(|| {
             differs(format!("batch {}, {MANIFEST}: input {} not listed", m.batch_id, source.as_str()))
         })?;
-        archived_table(ledger, m, entry, source, options.get(source))
+        archived_table(ledger, m, entry, source, options.inputs.get(source))
     })?;
-    // The corrections, when the batch had them (rules 9.1), replayed from the archive.
-    let corrections = m
-        .inputs
-        .iter()
-        .find(|i| i.name == Source::Corrections.as_str())
-        .map(|entry| archived_table(ledger, m, entry, Source::Corrections, &corrections_options))
-        .transpose()?;
+    // The corrections and refunds, when the batch had them (rules 9.1,
+    // 10.2), replayed from the archive.
+    let optional_table = |source: Source, options: &InputOptions| {
+        let entry = m.inputs.iter().find(|i| i.name == source.as_str());
+        entry.map(|entry| archived_table(ledger, m, entry, source, options)).transpose()
+    };
+    let optional = OptionalInputs {
+        corrections: optional_table(Source::Corrections, &options.corrections)?,
+        refunds: optional_table(Source::Refunds, &options.refunds)?,
+    };
     let cutoff =
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
     let carry_in = ledger.carry_in(&batches[..index], m.service_year).map_err(|e| differs(e.to_string()))?;
@@ -88,7 +92,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         ledger_format: m.ledger_format,
         prev_manifest_sha256: m.prev_manifest_sha256.as_deref(),
     };
-    let computed = compute(&policy, tables, corrections, &spec, &carry_in)?;
+    let computed = compute(&policy, tables, optional, &spec, &carry_in)?;
     // Compared with the stored files as they are rendered, so a replay needs
     // no more memory than the run did.
     let files = render(&computed, &Destination::compare_with(&batch.dir))?;
@@ -136,8 +140,8 @@ fn archived_object(ledger: &Ledger, m: &Manifest, name: &str, sha256: &str) -> R
 }
 
 /// How the batch's archived job file says to read its inputs (the five,
-/// and the corrections).
-pub fn archived_options(ledger: &Ledger, m: &Manifest) -> Result<(PerSource<InputOptions>, InputOptions)> {
+/// and the optional ones).
+pub fn archived_options(ledger: &Ledger, m: &Manifest) -> Result<JobInputOptions> {
     let job_text = String::from_utf8(archived_object(ledger, m, "job", &m.job.sha256)?)
         .map_err(|_| differs(format!("batch {}, archived job is not UTF-8", m.batch_id)))?;
     input_options_of(&job_text).map_err(|e| differs(format!("batch {}, archived job: {e}", m.batch_id)))

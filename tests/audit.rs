@@ -566,7 +566,7 @@ fn continue_fixture_year(format: u32) -> Workdir {
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
     let q4: serde_json::Value = serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
     assert_eq!(q4["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
-    assert_eq!(q4["outputs"].as_array().unwrap().len(), 13);
+    assert_eq!(q4["outputs"].as_array().unwrap().len(), 15);
     let fresh = Workdir::with_corrections();
     for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
         fresh.run_ok(&["run", "job.toml", "--batch", quarter]);
@@ -592,4 +592,12 @@ fn a_format_4_year_is_continued_in_the_newest_format() {
     let w = continue_fixture_year(4);
     let summary: serde_json::Value = serde_json::from_slice(&w.read("out/2025-Q4/summary.json")).unwrap();
     assert_eq!(summary["money"]["net"], "3599.95");
+    // The balance a format-4 batch left owing, read from its net (rules 10.1).
+    let owing =
+        w.csv("out/2025-Q4/payouts.csv").into_iter().find(|r| r["provider_id"] == "91450100MA5PRW001L").unwrap();
+    let figures: Vec<&str> = ["owed_before", "owed_new", "offset_batch", "owed_after", "paid_batch"]
+        .iter()
+        .map(|c| owing[*c].as_str())
+        .collect();
+    assert_eq!(figures, ["6400.05", "0.00", "0.00", "6400.05", "3599.95"]);
 }

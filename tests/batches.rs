@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::workdir::{P1, P2, Workdir, read_csv};
 
-const OUTPUTS: [&str; 13] = [
+const OUTPUTS: [&str; 15] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -19,6 +19,8 @@ const OUTPUTS: [&str; 13] = [
     "reversals.parquet",
     "payouts.parquet",
     "enterprise_usage.parquet",
+    "refunds.csv",
+    "refunds.parquet",
 ];
 
 fn payouts(w: &Workdir, batch: &str) -> BTreeMap<String, (String, String, String)> {

@@ -76,6 +76,34 @@ fn shared_corrections_dataset() {
     }
 }
 
+/// Amounts owed back (rules 10): offsets on, refunds in every quarter,
+/// every `P_*` code; the checker compares the refund exceptions, the
+/// refunds applied and every provider's balance and payment. The store it
+/// leaves then verifies, refunds replayed from the archive.
+#[test]
+fn shared_owed_dataset() {
+    let Some(dataset) = shared_dataset("owed") else { return };
+    let checker = repo().join("../shared/conformance/check.py");
+    if !checker.is_file() {
+        return missing(&format!("{} not found", checker.display()));
+    }
+    let keep = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .arg(&checker)
+        .arg(binary())
+        .arg(&dataset)
+        .arg("--keep")
+        .arg(keep.path())
+        .output()
+        .expect("run check.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains(", 0 failed"), "conformance failed on owed:\n{stdout}");
+    let verified = Command::new(binary()).arg("verify").arg(keep.path().join("ledger")).output().unwrap();
+    let text = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(text.ends_with("4 个批次验证一致 (4 batches verified)\n"), "{text}");
+}
+
 #[test]
 fn example_dataset_with_the_shared_checker() {
     run_check(&repo().join("fixtures/example-2025"));

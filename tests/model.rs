@@ -243,7 +243,7 @@ proptest! {
                 .unwrap();
         let cutoff = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
         let outcome =
-            settle_batch(tables(&draws), Some(corrections_table), &policy, "M", 2025, cutoff, &carry_in, voucher_settle::rules::ids::IdRule::Visible).unwrap();
+            settle_batch(tables(&draws), voucher_settle::engine::OptionalInputs { corrections: Some(corrections_table), refunds: None }, &policy, "M", 2025, cutoff, &carry_in, voucher_settle::ledger::Format::NEWEST.rules()).unwrap();
         let expected = reference::allocate(&policy, &model_contracts(&draws), &mut totals);
 
         // Every contract is eligible: each ends in a settlement row or an allocation error.

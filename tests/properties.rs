@@ -90,7 +90,7 @@ proptest! {
         let tables = BatchTables { contracts, enterprises, designations, providers, products };
         let policy = parse_policy(&std::fs::read_to_string(crate::workdir::repo().join("jobs/policy/gx-2025.toml")).unwrap()).unwrap();
         let cutoff = chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
-        let outcome = settle_batch(tables, None, &policy, "P", 2025, cutoff, &CarryIn::default(), voucher_settle::rules::ids::IdRule::Visible).unwrap();
+        let outcome = settle_batch(tables, Default::default(), &policy, "P", 2025, cutoff, &CarryIn::default(), voucher_settle::ledger::Format::NEWEST.rules()).unwrap();
         let mut landed: Vec<u64> = outcome.settlements.iter().map(|s| s.source_row).collect();
         landed.extend(outcome.exceptions.iter().filter(|e| e.source == Source::Contracts && e.severity() == Severity::Error).map(|e| e.source_row));
         landed.sort();

@@ -124,7 +124,16 @@ fn try_settle_with(policy: &str, rows: &[String], carry_in: &CarryIn) -> voucher
         products: table("products.csv", &products, &columns::PRODUCTS),
     };
     let cutoff = chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
-    settle_batch(batch, None, &policy, "T", 2025, cutoff, carry_in, voucher_settle::rules::ids::IdRule::Visible)
+    settle_batch(
+        batch,
+        Default::default(),
+        &policy,
+        "T",
+        2025,
+        cutoff,
+        carry_in,
+        voucher_settle::ledger::Format::NEWEST.rules(),
+    )
 }
 
 fn default_policy() -> String {

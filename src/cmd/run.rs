@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use crate::batch::{BatchSpec, Computed, OUTPUT_NAMES, compute, input_columns, render};
 use crate::checksum::sha256_hex;
-use crate::engine::{BatchOutcome, BatchTables, CarryIn};
-use crate::ingest::{Table, read_table};
+use crate::engine::{BatchOutcome, BatchTables, CarryIn, OptionalInputs};
+use crate::ingest::{InputOptions, Table, read_table};
 use crate::job::load_policy;
 use crate::job::{BatchRequest, JobSpec, load_job, service_year_and_ledger, today_in_china};
 use crate::ledger::{CommittedBatch, FileEntry, Format, LEDGER_FORMAT, Ledger, MANIFEST, Manifest, Staging};
@@ -177,7 +177,7 @@ struct Inputs {
     policy_entry: FileEntry,
     job_entry: FileEntry,
     tables: BatchTables,
-    corrections: Option<Table>,
+    optional: OptionalInputs,
     entries: Vec<FileEntry>,
 }
 
@@ -196,17 +196,21 @@ impl Inputs {
         }
         let policy_entry = file_entry("policy", &job.policy, policy_sha256);
         let job_entry = file_entry("job", &job.job_path, job.job_sha256.clone());
-        let (tables, corrections) = read_inputs(job)?;
+        let (tables, optional) = read_inputs(job)?;
+        let optional_tables = || {
+            let corrections = optional.corrections.iter().map(|t| (Source::Corrections, t));
+            corrections.chain(optional.refunds.iter().map(|t| (Source::Refunds, t)))
+        };
         tracing::info!(
             batch = job.batch.id.as_str(),
             phase = "read",
-            rows = tables.iter().map(|(_, t)| t.len()).sum::<usize>() + corrections.as_ref().map_or(0, Table::len),
+            rows = tables.iter().chain(optional_tables()).map(|(_, t)| t.len()).sum::<usize>(),
             duration_ms = started.elapsed().as_millis() as u64,
             "inputs read"
         );
         let entries: Vec<FileEntry> = tables
             .iter()
-            .chain(corrections.iter().map(|table| (Source::Corrections, table)))
+            .chain(optional_tables())
             .map(|(source, table)| FileEntry {
                 name: source.as_str().to_string(),
                 path: Some(table.path.display().to_string()),
@@ -214,12 +218,12 @@ impl Inputs {
                 rows: Some(table.len() as u64),
             })
             .collect();
-        Ok(Inputs { policy, policy_entry, job_entry, tables, corrections, entries })
+        Ok(Inputs { policy, policy_entry, job_entry, tables, optional, entries })
     }
 
     /// The files archived into the store: the inputs, the policy, the job.
     fn archive(&self, job: &JobSpec) -> Vec<(PathBuf, String)> {
-        let tables = self.tables.iter().map(|(_, t)| t).chain(&self.corrections);
+        let tables = self.tables.iter().map(|(_, t)| t).chain(&self.optional.corrections).chain(&self.optional.refunds);
         let mut archive: Vec<(PathBuf, String)> = tables.map(|t| (t.path.clone(), t.sha256.clone())).collect();
         archive.push((job.policy.clone(), self.policy_entry.sha256.clone()));
         archive.push((job.job_path.clone(), self.job_entry.sha256.clone()));
@@ -256,10 +260,10 @@ impl NewBatch<'_> {
             prev_manifest_sha256: self.committed.last().map(|b| b.manifest_sha256.as_str()),
         };
         let archive = inputs.archive(job);
-        let Inputs { policy, policy_entry, job_entry, tables, corrections, entries } = inputs;
+        let Inputs { policy, policy_entry, job_entry, tables, optional, entries } = inputs;
         let (rendered, archived) = std::thread::scope(|scope| {
             let archiving = (!self.args.dry_run).then(|| scope.spawn(|| ledger.archive_all(&archive)));
-            let settled = (tables, corrections);
+            let settled = (tables, optional);
             let rendered = settle_and_render(&policy, settled, &spec, &carry_in, self);
             let archived = archiving.map_or(Ok(()), |handle| {
                 handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
@@ -358,14 +362,14 @@ struct Rendered {
 /// unless it is a dry run, the ledger's staging folder.
 fn settle_and_render(
     policy: &Policy,
-    (tables, corrections): (BatchTables, Option<Table>),
+    (tables, optional): (BatchTables, OptionalInputs),
     spec: &BatchSpec,
     carry_in: &CarryIn,
     batch: &NewBatch,
 ) -> Result<Rendered> {
     let phase_started = Instant::now();
     batch.progress.phase("校验、分配 checking, allocating");
-    let mut computed = compute(policy, tables, corrections, spec, carry_in)?;
+    let mut computed = compute(policy, tables, optional, spec, carry_in)?;
     computed.dry_run = batch.args.dry_run;
     tracing::info!(
         batch = spec.batch_id,
@@ -409,21 +413,24 @@ const OUTPUT_FOLDER_NAMES: [&str; OUTPUT_NAMES.len() + 1] = {
 
 /// Reads the five inputs in parallel, and the corrections if the job names
 /// them; any unreadable file stops the run.
-fn read_inputs(job: &JobSpec) -> Result<(BatchTables, Option<Table>)> {
+fn read_inputs(job: &JobSpec) -> Result<(BatchTables, OptionalInputs)> {
     let read = |source: Source| read_table(job.input(source), input_columns(source), job.options(source));
-    let corrections = || {
-        job.corrections
-            .as_ref()
-            .map(|(path, options)| read_table(path, input_columns(Source::Corrections), options))
-            .transpose()
+    let optional = || -> Result<OptionalInputs> {
+        let read = |entry: &Option<(PathBuf, InputOptions)>, source: Source| {
+            entry.as_ref().map(|(path, options)| read_table(path, input_columns(source), options)).transpose()
+        };
+        Ok(OptionalInputs {
+            corrections: read(&job.corrections, Source::Corrections)?,
+            refunds: read(&job.refunds, Source::Refunds)?,
+        })
     };
-    let (tables, corrections) = rayon::join(
+    let (tables, optional) = rayon::join(
         || -> Vec<Option<Result<Table>>> { Source::ALL.par_iter().map(|&source| Some(read(source))).collect() },
-        corrections,
+        optional,
     );
     let mut tables = tables;
     let tables = PerSource::try_from_fn(|source| tables[source as usize].take().expect("each source read once"))?;
-    Ok((tables, corrections?))
+    Ok((tables, optional?))
 }
 
 /// Identical inputs: nothing to do but put back into the output folder any

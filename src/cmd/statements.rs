@@ -260,7 +260,7 @@ fn refused_claims(
         .iter()
         .find(|i| i.name == Source::Contracts.as_str())
         .ok_or_else(|| corrupt(batch_id, "contracts input not listed"))?;
-    let (options, _) = archived_options(ledger, m)?;
+    let options = archived_options(ledger, m)?.inputs;
     let contracts = archived_table(ledger, m, entry, Source::Contracts, options.get(Source::Contracts))?;
     let columns = input_columns(Source::Contracts);
     let at = |name: &str| columns.iter().position(|c| c.name == name).expect("a contracts column");

@@ -14,6 +14,7 @@ pub mod corrections;
 mod duplicates;
 pub mod memory;
 mod order;
+pub mod owed;
 pub mod pass;
 pub mod registries;
 pub mod rows;
@@ -35,10 +36,30 @@ use crate::rules::control::ControlTotals;
 use crate::rules::corrections::History;
 use crate::rules::ids::IdRule;
 use crate::rules::outputs::{PayoutRow, ReversalRow, UsageRow};
+use crate::rules::owed::{AppliedRefund, Owed, UnmatchedRefund};
 use crate::rules::policy::Policy;
+use crate::rules::registry as rules_registry;
 use crate::{Error, Result};
 
+pub use owed::OwedCarried;
 pub use rows::Settlements;
+
+/// The optional inputs of a batch: its corrections (rules 9) and the
+/// refunds received (rules 10.2).
+#[derive(Debug, Default)]
+pub struct OptionalInputs {
+    pub corrections: Option<Table>,
+    pub refunds: Option<Table>,
+}
+
+/// The rules a batch is settled under that depend on its ledger format.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatRules {
+    /// What a contract id may hold.
+    pub ids: IdRule,
+    /// Whether balances owed back are carried and refunds applied (rules 10).
+    pub owed_balances: bool,
+}
 
 /// What the committed batches of the ledger hand to the next batch.
 #[derive(Debug, Default)]
@@ -54,6 +75,9 @@ pub struct CarryIn {
     pub history: History,
     /// The committed batches' ids, by their place in the store.
     pub batch_ids: Vec<String>,
+    /// The balances owed back after every committed batch (any year) and
+    /// the receipt numbers they applied (rules 10.1).
+    pub owed: OwedCarried,
 }
 
 /// The five input tables of a batch, handed over so that each is dropped as
@@ -76,6 +100,12 @@ pub struct BatchOutcome {
     pub reversals: Vec<ReversalRow>,
     /// Whether the batch had a corrections input.
     pub has_corrections: bool,
+    /// Each refund applied, in source_row order (rules 10.5).
+    pub refunds: Vec<AppliedRefund>,
+    /// Refunds that matched no debt (rules 10.2 step 5), in source_row order.
+    pub unmatched_refunds: Vec<UnmatchedRefund>,
+    /// Whether the batch carries balances owed back (rules 10; its ledger format).
+    pub owed_balances: bool,
     /// Per enterprise registry index: its name (for the usage rows).
     enterprise_names: Vec<String>,
     /// The ids of the enterprises with a reversal that are no longer in
@@ -112,14 +142,15 @@ impl BatchOutcome {
 #[allow(clippy::too_many_arguments)]
 pub fn settle_batch(
     tables: BatchTables,
-    corrections: Option<Table>,
+    optional: OptionalInputs,
     policy: &Policy,
     batch_id: &str,
     service_year: i32,
     cutoff: NaiveDate,
     carry_in: &CarryIn,
-    ids: IdRule,
+    rules: FormatRules,
 ) -> Result<BatchOutcome> {
+    let (ids, corrections) = (rules.ids, optional.corrections);
     let log = memory::PhaseLog::start();
     let (registries, mut exceptions) =
         registries::build(&tables.enterprises, &tables.designations, &tables.providers, &tables.products, policy);
@@ -158,8 +189,22 @@ pub fn settle_batch(
     let done = pass::allocate(policy, &registries, &tiers, &eligible, carry_in, &corrected.taken_back, &log)?;
 
     rows::allocation_exceptions(policy, &eligible, &tiers, &done.rate_limits, &done.steps, &mut exceptions);
-    let payouts =
+    let mut payouts =
         summaries::payouts(&done.paid, &reversed, &done.totals, &done.unlisted_providers, policy, &registries);
+    let owed = rules.owed_balances.then(|| {
+        let refunds = optional.refunds.as_ref();
+        let checked = refunds.map(|t| owed::check_refunds(t, cutoff, &carry_in.owed, &mut exceptions));
+        let balance_only = |id: &str| balance_only_row(id, &registries, &done, policy);
+        let (applied, unmatched) = owed::settle(
+            &mut payouts,
+            checked.unwrap_or_default(),
+            &carry_in.owed,
+            policy.offset_owed(),
+            balance_only,
+            &mut exceptions,
+        );
+        owed::BatchOwed { rows_in: refunds.map_or(0, |t| t.len() as u64), applied, unmatched }
+    });
     let mut usage =
         summaries::usage(&done.used_batch, &reversed, &tiers, policy, &done.enterprise_used_before, &done.totals);
     let ids = rows::RegistryIds::of(&registries);
@@ -192,6 +237,7 @@ pub fn settle_batch(
     control.corrections = corrections.is_some().then(|| {
         corrections::control_totals(&corrected, holds_used, &exceptions, settlements.totals().approved, &payouts)
     });
+    control.owed = owed.as_ref().map(|o| owed::control_totals(o, &payouts, &carry_in.owed, &exceptions));
     log.done("control totals");
     if !control.all_hold() {
         return Err(Error::Internal(format!(
@@ -210,11 +256,40 @@ pub fn settle_batch(
         usage,
         reversals: corrected.reversals,
         has_corrections: corrections.is_some(),
+        owed_balances: owed.is_some(),
+        refunds: owed.as_ref().map(|o| o.applied.clone()).unwrap_or_default(),
+        unmatched_refunds: owed.map(|o| o.unmatched).unwrap_or_default(),
         // Moved out of the registry, not copied.
         enterprise_names: rows::by_registry_index(registries.enterprises.into_iter(), |(_, e)| (e.index, e.name)),
         unlisted_enterprises,
         control,
     })
+}
+
+/// The payout row of a provider listed only for the balance it owes
+/// (rules 10.5): no counts or batch amounts, its year total and cap
+/// remaining; no name when its registry row is not usable.
+fn balance_only_row(
+    id: &str,
+    registries: &rules_registry::Registries,
+    done: &pass::Allocated,
+    policy: &Policy,
+) -> PayoutRow {
+    let (provider_name, approved_amount_year) = match registries.providers.get(id) {
+        Some(p) => (p.name.clone(), done.totals.provider_yuan[p.index as usize]),
+        None => (String::new(), done.unlisted_providers.get(id).copied().unwrap_or_default()),
+    };
+    PayoutRow {
+        provider_id: id.to_string(),
+        provider_name,
+        contracts_settled: 0,
+        approved_amount_batch: Decimal::ZERO,
+        contracts_reversed: 0,
+        reversed_amount_batch: Decimal::ZERO,
+        approved_amount_year,
+        cap_remaining: policy.provider_cap_yuan() - approved_amount_year,
+        owed: Owed::default(),
+    }
 }
 
 /// Per provider: settled contracts and Σ approved, counted by polars from

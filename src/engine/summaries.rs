@@ -118,6 +118,7 @@ pub fn payouts(
                 reversed_amount_batch,
                 approved_amount_year,
                 cap_remaining: cap - approved_amount_year,
+                owed: Default::default(),
             }
         })
         .collect();
@@ -133,6 +134,7 @@ pub fn payouts(
                 reversed_amount_batch,
                 approved_amount_year,
                 cap_remaining: cap - approved_amount_year,
+                owed: Default::default(),
             });
         }
         rows.sort_by(|a, b| a.provider_id.cmp(&b.provider_id));
@@ -255,5 +257,6 @@ pub fn control_totals(
         caps_hold,
         rows_within_claim_and_rate: row_totals.within_claim_and_rate,
         corrections: None,
+        owed: None,
     }
 }

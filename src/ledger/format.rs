@@ -24,14 +24,17 @@
 //!     every document shows the batch's money from one set of figures
 //!     (`report::figures`): `summary.json` records it (`money`), 汇总
 //!     shows approved, taken back, net, what each list pays or claims and
-//!     their balance, and report.html draws each provider's net.
+//!     their balance, and report.html draws each provider's net; amounts
+//!     owed back are carried until repaid (rules 10, `owed_balances`).
 //!
 //! Adding a format: raise [`LEDGER_FORMAT`], describe it above, give it a
 //! method here that says what it changes, have the writers ask that
 //! method, and keep a fixture store of the format before it
 //! (`fixtures/ledger-format-N`) that must still verify byte for byte.
 
+use crate::engine::FormatRules;
 use crate::rules::ids::IdRule;
+use crate::rules::outputs::PayoutLayout;
 
 /// The ledger format this tool writes and replays up to. `run` writes
 /// every new batch in it, at any batch of any year (rules 9.6), reading
@@ -74,8 +77,33 @@ impl Format {
         self.0 >= 5
     }
 
+    /// Amounts owed back (rules 10): the refunds input archived and
+    /// listed, refunds.csv and .parquet, the balance and paid columns of
+    /// the payout list and its rows for providers listed only for their
+    /// balance, 兑付清单 paying `paid_batch`, the balances on 追回清单 and
+    /// 应退款台账.
+    pub fn owed_balances(self) -> bool {
+        self.0 >= 5
+    }
+
+    /// The columns of the payout list.
+    pub fn payout_layout(self) -> PayoutLayout {
+        if self.owed_balances() {
+            PayoutLayout::Owed
+        } else if self.has_corrections() {
+            PayoutLayout::Reversals
+        } else {
+            PayoutLayout::Plain
+        }
+    }
+
     /// What a contract id may hold.
     pub fn id_rule(self) -> IdRule {
         if self.0 >= 5 { IdRule::Visible } else { IdRule::Length }
+    }
+
+    /// The rules of the format that a batch is settled under.
+    pub fn rules(self) -> FormatRules {
+        FormatRules { ids: self.id_rule(), owed_balances: self.owed_balances() }
     }
 }

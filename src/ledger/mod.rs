@@ -20,6 +20,7 @@
 
 mod format;
 mod manifest;
+mod owed;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -253,6 +254,7 @@ impl Ledger {
             let year = batch.manifest.service_year;
             let at = index as u32;
             carry_in.batch_ids.push(batch.manifest.batch_id.clone());
+            owed::add_batch(&mut carry_in.owed, self, batch)?;
             // A batch's corrections apply before its contracts (rules 9.3).
             if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {
                 let bytes = self.stored_output(batch, "reversals.parquet")?;

@@ -106,6 +106,7 @@ mod tests {
             reversed_amount_batch: Decimal::from_str_exact(reversed).unwrap(),
             approved_amount_year: Decimal::ZERO,
             cap_remaining: Decimal::ZERO,
+            owed: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ use crate::rules::corrections::Action;
 use crate::rules::dates::iso;
 use crate::rules::money::{format_money, push_money};
 use crate::rules::outputs::{ReversalRow, SettlementRow};
+use crate::rules::owed::AppliedRefund;
 use crate::rules::policy::Policy;
 use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
@@ -31,8 +32,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The output tables' column names, from the one schema.
 pub const SETTLEMENT_COLUMNS: [&str; 27] = output::names(&output::SETTLEMENTS);
 pub const EXCEPTION_COLUMNS: [&str; 9] = output::names(&output::EXCEPTIONS);
-pub const PAYOUT_COLUMNS: [&str; 10] = output::names(&output::PAYOUTS);
-pub const PAYOUT_COLUMNS_BEFORE_FORMAT_3: [&str; 7] = output::names(&output::PAYOUTS_BEFORE_FORMAT_3);
+pub const REFUND_COLUMNS: [&str; 8] = output::names(&output::REFUNDS);
 pub const USAGE_COLUMNS: [&str; 10] = output::names(&output::USAGE);
 pub const USAGE_COLUMNS_BEFORE_FORMAT_3: [&str; 9] = output::names(&output::USAGE_BEFORE_FORMAT_3);
 pub const REVERSAL_COLUMNS: [&str; 19] = output::names(&output::REVERSALS);
@@ -248,11 +248,11 @@ fn exception_row(out: &mut CsvOut<impl Write>, batch_id: &str, e: &ExceptionRow,
 }
 
 pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
-    let with_reversals = Format(format).has_corrections();
-    let columns: &[&str] = if with_reversals { &PAYOUT_COLUMNS } else { &PAYOUT_COLUMNS_BEFORE_FORMAT_3 };
-    let mut out = CsvOut::new(w, columns, format).map_err(render_failed)?;
+    let layout = Format(format).payout_layout();
+    let columns: Vec<&str> = layout.columns().iter().map(|c| c.name).collect();
+    let mut out = CsvOut::new(w, &columns, format).map_err(render_failed)?;
     for p in &outcome.payouts {
-        p.for_each_cell(&outcome.batch_id, with_reversals, |cell| out.cell(cell));
+        p.for_each_cell(&outcome.batch_id, layout, |cell| out.cell(cell));
         out.end_row().map_err(render_failed)?;
     }
     out.finish()
@@ -291,6 +291,36 @@ impl<'b, W: Write> ReversalsCsv<'b, W> {
     pub fn finish(self) -> Result<()> {
         self.out.finish()
     }
+}
+
+/// refunds.csv, written beside its Parquet twin (rules 10.5).
+pub struct RefundsCsv<'b, W: Write> {
+    out: CsvOut<W>,
+    batch_id: &'b str,
+}
+
+impl<'b, W: Write> RefundsCsv<'b, W> {
+    pub fn new(w: W, batch_id: &'b str, format: u32) -> Result<Self> {
+        Ok(RefundsCsv { out: CsvOut::new(w, &REFUND_COLUMNS, format).map_err(render_failed)?, batch_id })
+    }
+
+    pub fn write(&mut self, rows: &[AppliedRefund]) -> Result<()> {
+        for r in rows {
+            r.for_each_cell(self.batch_id, |cell| self.out.cell(cell));
+            self.out.end_row().map_err(render_failed)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        self.out.finish()
+    }
+}
+
+pub fn refunds_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
+    let mut out = RefundsCsv::new(w, &outcome.batch_id, format)?;
+    out.write(&outcome.refunds)?;
+    out.finish()
 }
 
 pub fn reversals_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {

@@ -61,6 +61,15 @@ pub enum Code {
     C_OTHER_SERVICE_YEAR,
     C_ALREADY_REVERSED,
     W_HOLD_UNUSED,
+    P_ROW_MALFORMED,
+    P_FIELD_MISSING,
+    P_FIELD_INVALID,
+    P_DUPLICATE_ROW,
+    P_DUPLICATE_CONFLICT,
+    P_ALREADY_APPLIED,
+    P_AFTER_CUTOFF,
+    P_NOT_OWED,
+    P_EXCEEDS_OWED,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -111,6 +120,8 @@ pub enum Check {
     Held,
     /// The checks of the correction rows (rules 9.2).
     Corrections,
+    /// The checks of the refund rows (rules 10.2).
+    Refunds,
 }
 
 impl Check {
@@ -130,13 +141,14 @@ impl Check {
             Check::Registry => "名录校验 / registry checks",
             Check::Held => "暂缓（第9步之后） / hold, after step 9",
             Check::Corrections => "更正记录校验 / checks of the correction rows",
+            Check::Refunds => "退回款记录校验 / checks of the refund rows",
         }
     }
 }
 
 impl Code {
     /// Every code, in the order of the checks.
-    pub const ALL: [Code; 54] = [
+    pub const ALL: [Code; 63] = [
         Code::E_ROW_MALFORMED,
         Code::E_FIELD_MISSING,
         Code::E_DUPLICATE_ROW,
@@ -191,6 +203,15 @@ impl Code {
         Code::C_OTHER_SERVICE_YEAR,
         Code::C_ALREADY_REVERSED,
         Code::W_HOLD_UNUSED,
+        Code::P_ROW_MALFORMED,
+        Code::P_FIELD_MISSING,
+        Code::P_FIELD_INVALID,
+        Code::P_DUPLICATE_ROW,
+        Code::P_DUPLICATE_CONFLICT,
+        Code::P_ALREADY_APPLIED,
+        Code::P_AFTER_CUTOFF,
+        Code::P_NOT_OWED,
+        Code::P_EXCEEDS_OWED,
     ];
 
     /// The code named by `text` (exactly as written in the outputs).
@@ -227,6 +248,8 @@ impl Code {
             E_ON_HOLD => Check::Held,
             C_ROW_MALFORMED | C_FIELD_MISSING | C_FIELD_INVALID | C_DUPLICATE | C_DUPLICATE_ROW | C_AFTER_CUTOFF
             | C_NOT_SETTLED | C_OTHER_SERVICE_YEAR | C_ALREADY_REVERSED | W_HOLD_UNUSED => Check::Corrections,
+            P_ROW_MALFORMED | P_FIELD_MISSING | P_FIELD_INVALID | P_DUPLICATE_ROW | P_DUPLICATE_CONFLICT
+            | P_ALREADY_APPLIED | P_AFTER_CUTOFF | P_NOT_OWED | P_EXCEEDS_OWED => Check::Refunds,
         }
     }
 
@@ -249,7 +272,8 @@ impl Code {
             | Code::R_DUPLICATE_ROW
             | Code::R_UNKNOWN_DESIGNATION
             | Code::C_DUPLICATE_ROW
-            | Code::W_HOLD_UNUSED => Severity::Warning,
+            | Code::W_HOLD_UNUSED
+            | Code::P_DUPLICATE_ROW => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -413,6 +437,45 @@ impl Code {
                 "暂缓未使用：本批次没有可兑付的该合同",
                 "hold not used: no contract row of this batch was held",
             ),
+            P_ROW_MALFORMED => (
+                "P_ROW_MALFORMED",
+                "退回款记录格式错误（字段数与表头不符或编码无效），未入账",
+                "malformed refund record (field count differs from the header, or invalid encoding); not applied",
+            ),
+            P_FIELD_MISSING => {
+                ("P_FIELD_MISSING", "退回款记录必填字段为空，未入账", "required field is empty; not applied")
+            }
+            P_FIELD_INVALID => (
+                "P_FIELD_INVALID",
+                "退回款记录字段无效（金额须大于0），未入账",
+                "field is malformed (the amount must be above 0); not applied",
+            ),
+            P_DUPLICATE_ROW => {
+                ("P_DUPLICATE_ROW", "重复的退回款记录，已入账第一条", "duplicate refund row; the first one is applied")
+            }
+            P_DUPLICATE_CONFLICT => (
+                "P_DUPLICATE_CONFLICT",
+                "同一凭证号有内容不同的多条退回款记录，均未入账",
+                "several refund rows with this reference differ; none applied",
+            ),
+            P_ALREADY_APPLIED => (
+                "P_ALREADY_APPLIED",
+                "该凭证号已在以往批次入账（值为入账批次），未入账",
+                "this reference was applied by a committed batch (the value is that batch); not applied",
+            ),
+            P_AFTER_CUTOFF => {
+                ("P_AFTER_CUTOFF", "到账日期晚于本批次截止日，未入账", "received after the batch cutoff; not applied")
+            }
+            P_NOT_OWED => (
+                "P_NOT_OWED",
+                "该服务商无应退回余额，款项待核对（退还或另行入账）",
+                "the provider owes nothing; the money is to be checked (returned or booked elsewhere)",
+            ),
+            P_EXCEEDS_OWED => (
+                "P_EXCEEDS_OWED",
+                "退回金额超过应退回余额（值为余额），整笔未入账，款项待核对",
+                "the amount exceeds the balance owed (the value is the balance); not applied, to be checked",
+            ),
         }
     }
 }
@@ -449,6 +512,8 @@ pub enum Source {
     Products,
     /// The optional corrections of a batch (rules 9).
     Corrections,
+    /// The optional refunds of a batch (rules 10.2).
+    Refunds,
 }
 
 impl Source {
@@ -464,6 +529,7 @@ impl Source {
             Source::Providers => "providers",
             Source::Products => "products",
             Source::Corrections => "corrections",
+            Source::Refunds => "refunds",
         }
     }
 }
@@ -606,7 +672,9 @@ impl<T> PerSource<T> {
             Source::Designations => &self.designations,
             Source::Providers => &self.providers,
             Source::Products => &self.products,
-            Source::Corrections => unreachable!("corrections are not one of the five inputs every batch has"),
+            Source::Corrections | Source::Refunds => {
+                unreachable!("corrections and refunds are not among the five inputs every batch has")
+            }
         }
     }
 

@@ -9,7 +9,12 @@
 //! - with corrections (rules 9.5): every correction row accounted for once,
 //!   and Σ approved − Σ reversed = Σ net payouts;
 //! - every settlement row approved more than zero, no more than its claim
-//!   and its rate limit.
+//!   and its rate limit;
+//! - amounts owed back (rules 10.6): Σ paid = Σ positive nets − Σ offsets;
+//!   Σ owed after = Σ owed before + Σ owed new − Σ refunded − Σ offsets;
+//!   Σ owed before = the balances the store carried; every refund row
+//!   accounted for once and Σ refunds applied = Σ refunded; no balance,
+//!   payment or offset below zero.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -30,6 +35,54 @@ pub struct ControlTotals {
     /// Rules 9.5, for a batch with a corrections input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrections: Option<CorrectionTotals>,
+    /// Rules 10.6, for a batch of a ledger format that carries balances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed: Option<OwedTotals>,
+}
+
+/// The control totals of amounts owed back (rules 10.6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwedTotals {
+    pub refund_rows_in: u64,
+    pub refunds_applied: u64,
+    pub refund_error_rows: u64,
+    pub refund_duplicate_rows: u64,
+    /// Refund rows refused by step 5 (counted among the error rows too).
+    pub refunds_unmatched: u64,
+    pub unmatched_total: String,
+    pub paid_total: String,
+    pub offset_total: String,
+    pub refunded_total: String,
+    pub owed_before_total: String,
+    pub owed_new_total: String,
+    pub owed_after_total: String,
+    /// Σ paid_batch = Σ max(0, net) − Σ offset_batch.
+    pub paid_balance: bool,
+    /// Σ owed_after = Σ owed_before + Σ owed_new − Σ refunded − Σ offset.
+    pub owed_balance: bool,
+    /// Σ owed_before = Σ the balances after the previous committed batch.
+    pub carried_balance: bool,
+    /// Σ refunds applied = Σ refunded_batch, and refund rows in = applied +
+    /// error rows + duplicate rows.
+    pub refunds_balance: bool,
+    /// Every owed_after, paid_batch and offset_batch ≥ 0.
+    pub none_negative: bool,
+}
+
+impl OwedTotals {
+    pub fn all_hold(&self) -> bool {
+        self.paid_balance && self.owed_balance && self.carried_balance && self.refunds_balance && self.none_negative
+    }
+}
+
+/// Σ paid = Σ positive nets − Σ offsets (rules 10.6).
+pub fn paid_balance(paid: Decimal, positive_nets: Decimal, offset: Decimal) -> bool {
+    paid == positive_nets - offset
+}
+
+/// Σ owed after = Σ owed before + Σ owed new − Σ refunded − Σ offsets (rules 10.6).
+pub fn owed_balance(after: Decimal, before: Decimal, new: Decimal, refunded: Decimal, offset: Decimal) -> bool {
+    after == before + new - refunded - offset
 }
 
 /// The control totals of a batch's corrections (rules 9.5).
@@ -56,6 +109,7 @@ impl ControlTotals {
             && self.caps_hold
             && self.rows_within_claim_and_rate
             && self.corrections.as_ref().is_none_or(|c| c.rows_balance && c.net_balance)
+            && self.owed.as_ref().is_none_or(OwedTotals::all_hold)
     }
 }
 

@@ -18,6 +18,7 @@
 //! | `allocation.rs` | first come, first served under the caps; cap scopes |
 //! | `bounds.rs` | the four bounds that can cut a claim, their codes and names |
 //! | `corrections.rs` | reversal, clawback and hold of settled contracts |
+//! | `owed.rs` | amounts owed back: the balance, refunds, offsets |
 //! | `outputs.rs` | the rows a batch writes |
 //! | `control.rs` | the control totals every batch must meet |
 //! | `batches.rs` | batch ids and the order batches are settled in |
@@ -36,6 +37,7 @@ pub mod duplicates;
 pub mod ids;
 pub mod money;
 pub mod outputs;
+pub mod owed;
 pub mod policy;
 pub mod reference;
 pub mod registry;

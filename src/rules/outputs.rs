@@ -12,7 +12,8 @@ use crate::rules::allocation::Outcome;
 use crate::rules::codes::ExceptionRow;
 use crate::rules::contract::Fingerprint;
 use crate::rules::corrections::{Correction, ScopeTotals};
-use crate::schema::output::Cell;
+use crate::rules::owed::{AppliedRefund, Owed};
+use crate::schema::output::{self, Cell, Column};
 
 /// One row of settlements, in column order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +125,29 @@ pub struct PayoutRow {
     /// The year to date after the batch, net of every reversal.
     pub approved_amount_year: Decimal,
     pub cap_remaining: Decimal,
+    /// The balance owed back, its movements and what is paid (rules 10.4).
+    pub owed: Owed,
+}
+
+/// Which columns of `schema::output::PAYOUTS` a ledger format writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PayoutLayout {
+    /// Formats 1 and 2: no reversal columns.
+    Plain,
+    /// Formats 3 and 4: the reversal columns and the net (rules 9.4).
+    Reversals,
+    /// The balance owed back and the amount paid (rules 10.5).
+    Owed,
+}
+
+impl PayoutLayout {
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            PayoutLayout::Plain => &output::PAYOUTS_BEFORE_FORMAT_3,
+            PayoutLayout::Reversals => &output::PAYOUTS_BEFORE_FORMAT_5,
+            PayoutLayout::Owed => &output::PAYOUTS,
+        }
+    }
 }
 
 impl PayoutRow {
@@ -132,9 +156,15 @@ impl PayoutRow {
         self.approved_amount_batch - self.reversed_amount_batch
     }
 
-    /// The row's cells in the columns' order (`schema::output::PAYOUTS`);
-    /// without the reversal columns in ledger formats before 3.
-    pub fn for_each_cell(&self, batch_id: &str, with_reversals: bool, mut cell: impl FnMut(Cell)) {
+    /// Whether the provider has a settlement or a reversal in the batch
+    /// (else it is listed only for its balance owed back, rules 10.5).
+    pub fn in_batch(&self) -> bool {
+        self.contracts_settled > 0 || self.contracts_reversed > 0
+    }
+
+    /// The row's cells in the columns' order of `layout`.
+    pub fn for_each_cell(&self, batch_id: &str, layout: PayoutLayout, mut cell: impl FnMut(Cell)) {
+        let with_reversals = layout >= PayoutLayout::Reversals;
         cell(Cell::Text(batch_id));
         cell(Cell::Text(&self.provider_id));
         cell(Cell::InputText(&self.provider_name));
@@ -147,6 +177,28 @@ impl PayoutRow {
         }
         cell(Cell::Money(self.approved_amount_year));
         cell(Cell::Money(self.cap_remaining));
+        if layout == PayoutLayout::Owed {
+            let o = &self.owed;
+            for amount in [o.owed_before, o.refunded_batch, o.offset_batch, o.owed_new, o.owed_after, o.paid_batch] {
+                cell(Cell::Money(amount));
+            }
+        }
+    }
+}
+
+/// One row of refunds.csv and .parquet (rules 10.5): a refund applied.
+impl AppliedRefund {
+    /// The row's cells in the columns' order (`schema::output::REFUNDS`).
+    pub fn for_each_cell(&self, batch_id: &str, mut cell: impl FnMut(Cell)) {
+        let r = &self.refund;
+        cell(Cell::Text(batch_id));
+        cell(Cell::Count(r.source_row));
+        cell(Cell::Text(&r.provider_id));
+        cell(Cell::Money(r.amount));
+        cell(Cell::Date(r.received_on));
+        cell(Cell::InputText(&r.reference));
+        cell(Cell::Money(self.owed_before));
+        cell(Cell::Money(self.owed_after));
     }
 }
 
@@ -320,13 +372,13 @@ mod tests {
             reversed_amount_batch: zero,
             approved_amount_year: zero,
             cap_remaining: zero,
+            owed: Owed::default(),
         };
-        let mut cells = Vec::new();
-        p.for_each_cell("B", true, |c| cells.push(c.kind()));
-        kinds_match(&output::PAYOUTS, &cells);
-        let mut cells = Vec::new();
-        p.for_each_cell("B", false, |c| cells.push(c.kind()));
-        kinds_match(&output::PAYOUTS_BEFORE_FORMAT_3, &cells);
+        for layout in [PayoutLayout::Plain, PayoutLayout::Reversals, PayoutLayout::Owed] {
+            let mut cells = Vec::new();
+            p.for_each_cell("B", layout, |c| cells.push(c.kind()));
+            kinds_match(layout.columns(), &cells);
+        }
         let u = UsageRow {
             enterprise_index: 0,
             tier_number: 1,
@@ -364,5 +416,19 @@ mod tests {
         let mut cells = Vec::new();
         r.for_each_cell("B", |c| cells.push(c.kind()));
         kinds_match(&output::REVERSALS, &cells);
+        let refund = AppliedRefund {
+            refund: crate::rules::owed::Refund {
+                source_row: 2,
+                provider_id: "P".into(),
+                amount: zero,
+                received_on: day,
+                reference: "R".into(),
+            },
+            owed_before: zero,
+            owed_after: zero,
+        };
+        let mut cells = Vec::new();
+        refund.for_each_cell("B", |c| cells.push(c.kind()));
+        kinds_match(&output::REFUNDS, &cells);
     }
 }

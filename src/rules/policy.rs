@@ -88,6 +88,10 @@ pub struct Policy {
     categories: BTreeMap<Category, CategoryRule>,
     /// Ascending by number; tier 1 always exists.
     tiers: Vec<Tier>,
+    /// `[corrections] offset_owed` (rules 10.3): balances owed from earlier
+    /// batches are withheld from a provider's later payouts.
+    offset_owed: bool,
+    offset_owed_clause: Option<String>,
 }
 
 impl Policy {
@@ -143,6 +147,15 @@ impl Policy {
     pub fn tier(&self, position: TierPosition) -> &Tier {
         &self.tiers[usize::from(position.0)]
     }
+    /// Whether a balance owed from earlier batches is withheld from a
+    /// provider's positive net (rules 10.3).
+    pub fn offset_owed(&self) -> bool {
+        self.offset_owed
+    }
+    /// The clause `explain` cites for offsets, if the policy names one.
+    pub fn offset_owed_clause(&self) -> Option<&str> {
+        self.offset_owed_clause.as_deref()
+    }
     pub fn knows_designation(&self, code: &str) -> bool {
         self.tiers.iter().any(|t| t.designations.iter().any(|d| d == code))
     }
@@ -155,6 +168,17 @@ struct RawPolicy {
     #[serde(default)]
     categories: BTreeMap<String, RawCategory>,
     tiers: BTreeMap<String, RawTier>,
+    #[serde(default)]
+    corrections: Option<RawCorrections>,
+}
+
+/// `[corrections]` (rules 10.3): how balances owed back are recovered.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCorrections {
+    #[serde(default)]
+    offset_owed: bool,
+    offset_owed_ref: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -332,6 +356,8 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
         provider_cap_clause: clause_or_reference(scheme.provider_annual_cap_ref),
         categories,
         tiers,
+        offset_owed: raw.corrections.as_ref().is_some_and(|c| c.offset_owed),
+        offset_owed_clause: raw.corrections.and_then(|c| c.offset_owed_ref),
     })
 }
 

@@ -123,3 +123,19 @@ pub mod correction {
     pub const REASON: usize = 3;
     pub const REFERENCE: usize = 4;
 }
+
+/// rules 10.2: the optional refunds of a batch (money a provider paid back).
+pub const REFUNDS: [ColumnSpec; 4] = [
+    col("provider_id", &["服务商统一社会信用代码", "服务商信用代码"], true),
+    col("amount", &["退回金额", "金额"], true),
+    col("received_on", &["到账日期"], true),
+    col("reference", &["凭证号", "缴款书号"], true),
+];
+
+/// Indexes into `REFUNDS`.
+pub mod refund {
+    pub const PROVIDER_ID: usize = 0;
+    pub const AMOUNT: usize = 1;
+    pub const RECEIVED_ON: usize = 2;
+    pub const REFERENCE: usize = 3;
+}

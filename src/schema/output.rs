@@ -109,9 +109,10 @@ pub const EXCEPTIONS: [Column; 9] = [
     column("message", Text, "说明"),
 ];
 
-/// payouts.csv: one row per provider with a settlement or a reversal in
-/// the batch (rules 6, 9.4).
-pub const PAYOUTS: [Column; 10] = [
+/// payouts.csv and .parquet: one row per provider with a settlement, a
+/// reversal, an applied refund or a balance owed before the batch (rules 6,
+/// 9.4, 10.5).
+pub const PAYOUTS: [Column; 16] = [
     column("batch_id", Text, "批次"),
     column("provider_id", Text, "服务商信用代码"),
     column("provider_name", InputText, "服务商名称"),
@@ -122,6 +123,27 @@ pub const PAYOUTS: [Column; 10] = [
     column("net_amount_batch", Money, "本批净额"),
     column("approved_amount_year", Money, "年度累计兑付"),
     column("cap_remaining", Money, "年度上限余额"),
+    column("owed_before", Money, "此前应退回余额"),
+    column("refunded_batch", Money, "本批退回到账"),
+    column("offset_batch", Money, "本批抵扣"),
+    column("owed_new", Money, "本批新增应退回"),
+    column("owed_after", Money, "此后应退回余额"),
+    column("paid_batch", Money, "本批实付"),
+];
+
+/// Indexes into `PAYOUTS`, for the columns a later batch reads back.
+pub mod payout {
+    pub const PROVIDER_ID: usize = 1;
+    pub const APPROVED_BATCH: usize = 4;
+    pub const NET_BATCH: usize = 7;
+    pub const OWED_AFTER: usize = 14;
+}
+
+/// payouts.csv and .parquet as ledger formats 3 and 4 wrote them (no
+/// balance owed back).
+pub const PAYOUTS_BEFORE_FORMAT_5: [Column; 10] = [
+    PAYOUTS[0], PAYOUTS[1], PAYOUTS[2], PAYOUTS[3], PAYOUTS[4], PAYOUTS[5], PAYOUTS[6], PAYOUTS[7], PAYOUTS[8],
+    PAYOUTS[9],
 ];
 
 /// payouts.csv as ledger formats 1 and 2 wrote it (no reversal columns).
@@ -170,6 +192,19 @@ pub const REVERSALS: [Column; 19] = [
     column("provider_used_after", Money, "服务商此后已结算"),
 ];
 
+/// refunds.csv and .parquet: one row per refund applied, in source_row
+/// order, with the provider's balance just before and after it (rules 10.5).
+pub const REFUNDS: [Column; 8] = [
+    column("batch_id", Text, "批次"),
+    column("source_row", Count, "源文件行号"),
+    column("provider_id", Text, "服务商信用代码"),
+    column("amount", Money, "退回金额"),
+    column("received_on", Date, "到账日期"),
+    column("reference", InputText, "凭证号"),
+    column("owed_before", Money, "入账前应退回余额"),
+    column("owed_after", Money, "入账后应退回余额"),
+];
+
 /// The names of a table's columns, in order.
 pub const fn names<const N: usize>(columns: &[Column; N]) -> [&'static str; N] {
     let mut names = [""; N];
@@ -192,7 +227,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_within_each_table() {
-        for table in [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..], &REVERSALS[..]] {
+        for table in [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..], &REVERSALS[..], &REFUNDS[..]] {
             let mut names: Vec<&str> = table.iter().map(|c| c.name).collect();
             names.sort_unstable();
             names.dedup();
