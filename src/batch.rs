@@ -104,7 +104,8 @@ pub fn compute(
     let outcome = settle_batch(tables, optional, policy, id, year, cutoff, carry_in, rules)?;
     let mut summary = report::summary(&outcome, policy);
     if Format(spec.ledger_format).net_figures() {
-        summary.money = Some(report::figures::Totals::of(&outcome.payouts).recorded());
+        let refunds = outcome.owed_balances.then_some((&outcome.refunds[..], &outcome.unmatched_refunds[..]));
+        summary.money = Some(report::figures::Totals::of(&outcome.payouts).recorded(refunds));
     }
     Ok(Computed {
         outcome,

@@ -183,9 +183,9 @@ fn the_payout_list_pays_the_net_and_the_clawback_list_shows_what_is_owed() {
     let payouts = sheet_rows(&w, "out/2025-Q3/settlement.xlsx", "兑付清单");
     let listed: Vec<&Vec<String>> = payouts.iter().filter(|r| r[2] == P1 || r[2] == P2).collect();
     assert_eq!(listed.len(), 1, "only P2's net is positive: {payouts:?}");
-    assert_eq!(listed[0][6], "5000.00");
-    let total = payouts.iter().find(|r| r[0] == "应付合计 Total to pay").unwrap();
-    assert_eq!(total[6], "5000.00");
+    assert_eq!((listed[0][6].as_str(), listed[0][8].as_str()), ("5000.00", "5000.00"), "net, paid");
+    let total = payouts.iter().find(|r| r[0] == "实付合计 Total paid").unwrap();
+    assert_eq!(total[8], "5000.00");
     assert!(payouts.iter().any(|r| r.iter().any(|c| c == "人民币伍仟元整")), "{payouts:?}");
 
     let owed = sheet_rows(&w, "out/2025-Q3/settlement.xlsx", "追回清单");

@@ -60,23 +60,42 @@ fn number(cell: &Data) -> Decimal {
     }
 }
 
-/// The money of one batch as the record has it: per provider the approved,
-/// taken back and net amounts of `payouts.csv`, and the reversals' total.
+/// The money of one batch as the record has it: per provider with a
+/// settlement or reversal the net of `payouts.csv` and what it is paid;
+/// per provider with a balance owed back its before, new, refunded, offset
+/// and after; the approved and taken-back totals.
 struct Record {
     nets: BTreeMap<String, Decimal>,
+    paid: BTreeMap<String, Decimal>,
+    balances: BTreeMap<String, [Decimal; 5]>,
     approved: Decimal,
     taken_back: Decimal,
 }
 
+const BALANCE_COLUMNS: [&str; 5] = ["owed_before", "owed_new", "refunded_batch", "offset_batch", "owed_after"];
+
 fn record(w: &Workdir, batch: &str) -> Record {
     let payouts = w.csv(&format!("out/{batch}/payouts.csv"));
     let reversals = w.csv(&format!("out/{batch}/reversals.csv"));
-    let nets = payouts.iter().map(|p| (p["provider_id"].clone(), amount(&p["net_amount_batch"]))).collect();
+    let in_batch = |p: &&BTreeMap<String, String>| p["contracts_settled"] != "0" || p["contracts_reversed"] != "0";
+    let nets: BTreeMap<String, Decimal> =
+        payouts.iter().filter(in_batch).map(|p| (p["provider_id"].clone(), amount(&p["net_amount_batch"]))).collect();
+    let paid = payouts
+        .iter()
+        .filter(in_batch)
+        .filter(|p| amount(&p["net_amount_batch"]) >= Decimal::ZERO)
+        .map(|p| (p["provider_id"].clone(), amount(&p["paid_batch"])))
+        .collect();
+    let balances = payouts
+        .iter()
+        .map(|p| (p["provider_id"].clone(), BALANCE_COLUMNS.map(|c| amount(&p[c]))))
+        .filter(|(_, b)| b.iter().any(|a| !a.is_zero()))
+        .collect();
     let approved = payouts.iter().map(|p| amount(&p["approved_amount_batch"])).sum();
     let taken_back: Decimal = reversals.iter().map(|r| amount(&r["amount"])).sum();
     let reversed: Decimal = payouts.iter().map(|p| amount(&p["reversed_amount_batch"])).sum();
     assert_eq!(taken_back, reversed, "{batch}: reversals.csv against payouts.csv");
-    Record { nets, approved, taken_back }
+    Record { nets, paid, balances, approved, taken_back }
 }
 
 /// 2025-Q3 and Q4 of the example, by hand: in Q3 provider PRW001L has
@@ -135,21 +154,25 @@ fn workbook_agrees(w: &Workdir, batch: &str, r: &Record, figures: (Decimal, Deci
         summary.iter().map(|row| row.iter().map(text).collect::<Vec<_>>().join(" | ")).collect::<Vec<_>>().join("\n");
     assert!(!controls.contains("不平"), "{batch}: {controls}");
 
+    let paid_total: Decimal = r.paid.values().sum();
+    assert_eq!(value("兑付清单实付合计"), paid_total, "{batch}: 汇总 paid");
     let list = sheet(&path, "兑付清单");
-    let paid: BTreeMap<String, Decimal> = list
-        .iter()
-        .filter(|row| r.nets.contains_key(&text(&row[2])))
-        .map(|row| (text(&row[2]), number(&row[6])))
-        .collect();
+    let listed = list.iter().filter(|row| r.nets.contains_key(&text(&row[2])));
+    let nets: BTreeMap<String, Decimal> = listed.clone().map(|row| (text(&row[2]), number(&row[6]))).collect();
+    let paid: BTreeMap<String, Decimal> = listed.map(|row| (text(&row[2]), number(&row[8]))).collect();
     let expected: BTreeMap<String, Decimal> =
         r.nets.iter().filter(|(_, n)| **n >= Decimal::ZERO).map(|(p, n)| (p.clone(), *n)).collect();
-    assert_eq!(paid, expected, "{batch}: 兑付清单");
-    let total = list.iter().find(|row| text(&row[0]).starts_with("应付合计")).expect("应付合计");
-    assert_eq!(number(&total[6]), figures.3, "{batch}: 兑付清单 total");
+    assert_eq!(nets, expected, "{batch}: 兑付清单 nets");
+    assert_eq!(paid, r.paid, "{batch}: 兑付清单 paid");
+    let total = list.iter().find(|row| text(&row[0]).starts_with("实付合计")).expect("实付合计");
+    assert_eq!(number(&total[8]), paid_total, "{batch}: 兑付清单 total");
 
     let clawbacks = sheet(&path, "追回清单");
     let owed_at = clawbacks.iter().position(|row| text(&row[0]).starts_with("应退回金额")).expect("owed block");
-    let owed: BTreeMap<String, Decimal> = clawbacks[owed_at..]
+    let balances_at = clawbacks.iter().position(|row| text(&row[0]).starts_with("应退回余额")).expect("balances");
+    assert_eq!(balance_rows(&clawbacks[balances_at..], r), r.balances, "{batch}: 追回清单 balances");
+    assert_eq!(balance_rows(&sheet(&path, "应退款台账"), r), r.balances, "{batch}: 应退款台账");
+    let owed: BTreeMap<String, Decimal> = clawbacks[owed_at..balances_at]
         .iter()
         .filter(|row| r.nets.contains_key(&text(&row[2])))
         .map(|row| (text(&row[2]), number(&row[3])))
@@ -159,12 +182,29 @@ fn workbook_agrees(w: &Workdir, batch: &str, r: &Record, figures: (Decimal, Deci
     assert_eq!(owed, expected, "{batch}: 追回清单");
 }
 
+/// The balance rows of a sheet: provider id in the third column, then
+/// before, new, refunded, offset and after.
+fn balance_rows(rows: &[Vec<Data>], r: &Record) -> BTreeMap<String, [Decimal; 5]> {
+    let mut found = BTreeMap::new();
+    for row in rows {
+        let id = text(&row[2]);
+        if r.balances.contains_key(&id) && !found.contains_key(&id) {
+            found.insert(id, [3, 4, 5, 6, 7].map(|c| number(&row[c])));
+        }
+    }
+    found
+}
+
 fn summary_json_agrees(w: &Workdir, batch: &str, figures: (Decimal, Decimal, Decimal, Decimal, Decimal)) {
     let summary: serde_json::Value = serde_json::from_slice(&w.read(&format!("out/{batch}/summary.json"))).unwrap();
     let money = &summary["money"];
     let get = |key: &str| amount(money[key].as_str().unwrap_or_else(|| panic!("{batch}: summary.json money.{key}")));
     let shown = (get("approved"), get("taken_back"), get("net"), get("to_pay"), get("owed_back"));
     assert_eq!(shown, figures, "{batch}: summary.json");
+    let paid =
+        amount(money["owed"]["paid"].as_str().unwrap_or_else(|| panic!("{batch}: summary.json money.owed.paid")));
+    let offset = amount(money["owed"]["offset"].as_str().unwrap());
+    assert_eq!(paid, figures.3 - offset, "{batch}: summary.json paid = to pay − offset");
 }
 
 fn report_html_agrees(w: &Workdir, batch: &str, r: &Record) {
@@ -188,6 +228,18 @@ fn statements_agree(w: &Workdir, batch: &str, r: &Record) {
             format!("本批应付净额 {}", grouped(*net))
         };
         assert!(all.contains(&line), "{batch} {provider}: {line} in {all}");
+        let paid = r.paid.get(provider).copied().unwrap_or_default();
+        let line = format!("本批实付 paid {}", grouped(paid));
+        assert!(all.contains(&line), "{batch} {provider}: {line} in {all}");
+    }
+    for (provider, [before, _, _, _, after]) in &r.balances {
+        let rows = sheet(&w.path(&format!("{out}/{provider}.xlsx")), "对账单");
+        let all: String = rows.iter().flatten().map(text).collect::<Vec<_>>().join("\n");
+        let line = format!("此前应退回余额 owed before {}", grouped(*before));
+        assert!(
+            all.contains(&line) && all.contains(&format!("此后应退回余额 owed after {}", grouped(*after))),
+            "{batch} {provider}: {all}"
+        );
     }
 }
 

@@ -26,7 +26,7 @@ fn text(cell: Option<&Data>) -> String {
 fn workbook_sheets_totals_and_cells_match_the_csv() {
     let w = two_quarters();
     let mut book = open_workbook_auto(w.path("out/2025-Q2/settlement.xlsx")).unwrap();
-    assert_eq!(book.sheet_names(), ["汇总", "兑付清单", "追回清单", "结算明细", "异常清单", "配额使用"]);
+    assert_eq!(book.sheet_names(), ["汇总", "兑付清单", "追回清单", "应退款台账", "结算明细", "异常清单", "配额使用"]);
 
     // 兑付清单: one row per provider as in payouts.csv, then the total and its capitals.
     let payouts = w.csv("out/2025-Q2/payouts.csv");
@@ -42,11 +42,13 @@ fn workbook_sheets_totals_and_cells_match_the_csv() {
         assert_eq!(row[4], p["approved_amount_batch"]);
         assert_eq!(row[5], p["reversed_amount_batch"]);
         assert_eq!(row[6], p["net_amount_batch"]);
-        assert_eq!(row[7], p["approved_amount_year"]);
-        assert_eq!(row[8], p["cap_remaining"]);
+        assert_eq!(row[7], p["offset_batch"]);
+        assert_eq!(row[8], p["paid_batch"]);
+        assert_eq!(row[9], p["approved_amount_year"]);
+        assert_eq!(row[10], p["cap_remaining"]);
     }
     let total = &rows[header + 1 + payouts.len()];
-    assert_eq!((total[0].as_str(), total[6].as_str()), ("应付合计 Total to pay", "46400.04"));
+    assert_eq!((total[0].as_str(), total[8].as_str()), ("实付合计 Total paid", "46400.04"));
     let capitals = &rows[header + 2 + payouts.len()];
     assert_eq!(capitals[3], "人民币肆万陆仟肆佰元零肆分");
     assert!(rows.iter().any(|r| r.iter().any(|c| c == "审批人：")), "room for signatures");
@@ -70,10 +72,11 @@ fn workbook_sheets_totals_and_cells_match_the_csv() {
     assert_eq!(severities.len(), w.csv("out/2025-Q2/exceptions.csv").len());
 
     // 汇总: the totals and every control total marked as holding — the four
-    // of every batch and the two of its money (net, and the two lists).
+    // of every batch, the two of its money (net, and the two lists) and the
+    // five of the balances owed back (rules 10.6).
     let sheet = book.worksheet_range("汇总").unwrap();
     let cells: Vec<String> = sheet.rows().flat_map(|r| r.iter().map(|c| text(Some(c))).collect::<Vec<_>>()).collect();
-    assert_eq!(cells.iter().filter(|c| c.as_str() == "✓ 平衡 holds").count(), 6);
+    assert_eq!(cells.iter().filter(|c| c.as_str() == "✓ 平衡 holds").count(), 11);
     assert!(cells.iter().any(|c| c == "46400.04"));
     assert!(cells.iter().any(|c| c == "肆万陆仟肆佰元零肆分"));
 
@@ -134,8 +137,8 @@ fn the_workbook_reads_and_prints_without_fixing() {
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
     let bytes = w.read("out/2025-Q1/settlement.xlsx");
     let workbook = unzip(&bytes, "xl/workbook.xml");
-    // Sheets 4-6 are the detail sheets (after 汇总, 兑付清单, 追回清单).
-    for (sheet, table) in [(4, "settlements"), (5, "exceptions"), (6, "enterprise_usage")] {
+    // Sheets 5-7 are the detail sheets (after 汇总, 兑付清单, 追回清单, 应退款台账).
+    for (sheet, table) in [(5, "settlements"), (6, "exceptions"), (7, "enterprise_usage")] {
         let xml = unzip(&bytes, &format!("xl/worksheets/sheet{sheet}.xml"));
         let csv = w.csv(&format!("out/2025-Q1/{table}.csv"));
         let widths = widths(&xml);

@@ -15,10 +15,10 @@ use rust_decimal::Decimal;
 
 use crate::batch::input_columns;
 use crate::frame::TextTable;
-use crate::ledger::{CommittedBatch, Ledger};
+use crate::ledger::{CommittedBatch, Format, Ledger};
 use crate::output::write_file;
 use crate::replay::{archived_options, archived_table, verify_selected};
-use crate::report::statement::{ContractLine, Statement};
+use crate::report::statement::{ContractLine, Statement, StatementOwed};
 use crate::rules::codes::{Code, Source};
 use crate::rules::money::parse_money;
 use crate::rules::policy::Policy;
@@ -78,6 +78,9 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
         statements.taken_back(&stored_table(&ledger, batch, "reversals.parquet")?);
     }
     statements.payouts(&csv_rows(&ledger.stored_output(batch, "payouts.csv")?, "payouts.csv")?);
+    if Format(m.ledger_format).owed_balances() {
+        statements.refunds(&stored_table(&ledger, batch, "refunds.parquet")?);
+    }
     let mut statements = statements.all;
     if let Some(wanted) = &args.provider {
         statements.retain(|id, _| id == wanted);
@@ -216,6 +219,29 @@ impl Statements {
             s.net = amount("net_amount_batch").or_else(|| amount("approved_amount_batch")).unwrap_or_default();
             s.year_to_date = amount("approved_amount_year");
             s.cap_remaining = amount("cap_remaining");
+            if let Some(after) = amount("owed_after") {
+                let owed = s.owed.get_or_insert_with(StatementOwed::default);
+                owed.before = amount("owed_before").unwrap_or_default();
+                owed.new = amount("owed_new").unwrap_or_default();
+                owed.refunded = amount("refunded_batch").unwrap_or_default();
+                owed.offset = amount("offset_batch").unwrap_or_default();
+                owed.paid = amount("paid_batch").unwrap_or_default();
+                owed.after = after;
+            }
+        }
+    }
+
+    /// The refunds applied to each provider's balance (rules 10.5).
+    fn refunds(&mut self, refunds: &TextTable) {
+        for row in &refunds.rows {
+            let amount = stored_money(refunds.cell(row, "amount")).unwrap_or_default();
+            let line =
+                (refunds.cell(row, "received_on").to_string(), refunds.cell(row, "reference").to_string(), amount);
+            self.of(refunds.cell(row, "provider_id"))
+                .owed
+                .get_or_insert_with(StatementOwed::default)
+                .refunds
+                .push(line);
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct BatchOutcome {
     pub unmatched_refunds: Vec<UnmatchedRefund>,
     /// Whether the batch carries balances owed back (rules 10; its ledger format).
     pub owed_balances: bool,
+    /// Provider id -> the batches since its balance was last 0.00, this one
+    /// included, for every provider still owing after the batch.
+    pub owing_since: BTreeMap<String, Vec<String>>,
     /// Per enterprise registry index: its name (for the usage rows).
     enterprise_names: Vec<String>,
     /// The ids of the enterprises with a reversal that are no longer in
@@ -245,6 +248,7 @@ pub fn settle_batch(
             serde_json::to_string(&control).unwrap_or_default()
         )));
     }
+    let owing_since = if owed.is_some() { carry_in.owed.owing_after(&payouts, batch_id) } else { BTreeMap::new() };
     Ok(BatchOutcome {
         batch_id: batch_id.to_string(),
         service_year,
@@ -257,6 +261,7 @@ pub fn settle_batch(
         reversals: corrected.reversals,
         has_corrections: corrections.is_some(),
         owed_balances: owed.is_some(),
+        owing_since,
         refunds: owed.as_ref().map(|o| o.applied.clone()).unwrap_or_default(),
         unmatched_refunds: owed.map(|o| o.unmatched).unwrap_or_default(),
         // Moved out of the registry, not copied.

@@ -28,6 +28,34 @@ pub struct OwedCarried {
     pub balances: BTreeMap<String, Decimal>,
     /// Receipt number -> the id of the batch that applied it.
     pub references: FxHashMap<String, String>,
+    /// Provider id -> the batches since its balance was last 0.00 (each
+    /// batch that left it owing), for the providers owing now.
+    pub owing_since: BTreeMap<String, Vec<String>>,
+}
+
+impl OwedCarried {
+    /// Records a provider's balance after a committed batch.
+    pub fn record(&mut self, provider_id: String, owed_after: Decimal, batch_id: &str) {
+        if owed_after > Decimal::ZERO {
+            self.owing_since.entry(provider_id.clone()).or_default().push(batch_id.to_string());
+        } else {
+            self.owing_since.remove(&provider_id);
+        }
+        self.balances.insert(provider_id, owed_after);
+    }
+
+    /// The batches since each provider of `payouts` last owed nothing, this
+    /// one (`batch_id`) included, for those still owing after it.
+    pub fn owing_after(&self, payouts: &[PayoutRow], batch_id: &str) -> BTreeMap<String, Vec<String>> {
+        let owing = payouts.iter().filter(|p| p.owed.owed_after > Decimal::ZERO);
+        owing
+            .map(|p| {
+                let mut since = self.owing_since.get(&p.provider_id).cloned().unwrap_or_default();
+                since.push(batch_id.to_string());
+                (p.provider_id.clone(), since)
+            })
+            .collect()
+    }
 }
 
 /// The refunds of a batch, applied.

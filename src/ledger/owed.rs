@@ -37,7 +37,7 @@ pub fn add_batch(owed: &mut OwedCarried, ledger: &Ledger, batch: &CommittedBatch
             let net = if format.has_corrections() { payout::NET_BATCH } else { payout::APPROVED_BATCH };
             carried_after(owed.balances.get(&id).copied().unwrap_or_default(), money(row, net)?)
         };
-        owed.balances.insert(id, after);
+        owed.record(id, after, &batch.manifest.batch_id);
     }
     if format.owed_balances() {
         let refunds = parquet_rows(&ledger.stored_output(batch, REFUNDS_PARQUET)?)?;

@@ -15,7 +15,7 @@ use crate::engine::BatchOutcome;
 use crate::ledger::Format;
 use crate::report::Summary;
 use crate::report::capital::to_capital;
-use crate::report::figures::MoneyFigures;
+use crate::report::figures::{self, MoneyFigures};
 use crate::rules::codes::Code;
 use crate::rules::money::format_money;
 use crate::rules::outputs::PayoutRow;
@@ -302,7 +302,7 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
 {tier_chart}
 <h2>异常代码统计 Exceptions by code</h2>
 {code_chart}
-{corrections}</body>
+{corrections}{owed}</body>
 </html>
 "#,
         batch = escape(&s.batch_id),
@@ -344,6 +344,7 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
         tier_chart = look.chart(&tier_bars, "#2a9d8f"),
         code_chart = look.chart(&code_bars, "#e76f51"),
         corrections = corrections_section(s, look),
+        owed = owed_section(outcome, look),
         responsive_style = look.style(),
     )
 }
@@ -351,7 +352,7 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
 /// Each provider's net for the batch (ledger format 5 on), the 20 largest
 /// by magnitude: what it is paid, or — drawn red — what it owes back.
 fn net_bars(payouts: &[PayoutRow]) -> Vec<SignedBar> {
-    let mut by_net: Vec<&PayoutRow> = payouts.iter().collect();
+    let mut by_net: Vec<&PayoutRow> = payouts.iter().filter(|p| p.in_batch()).collect();
     by_net.sort_by(|a, b| {
         b.net_amount_batch().abs().cmp(&a.net_amount_batch().abs()).then(a.provider_id.cmp(&b.provider_id))
     });
@@ -378,7 +379,22 @@ fn money_cards(m: &MoneyFigures) -> String {
         amount(&m.to_pay),
         escape(&to_capital(Decimal::from_str_exact(&m.to_pay).unwrap_or_default())),
         amount(&m.owed_back)
-    )
+    ) + &m.owed.as_ref().map_or_else(String::new, |o| {
+        format!(
+            "<div class=\"card\"><div>本批抵扣 offset (元)</div><div class=\"v\">{}</div></div>\n\
+             <div class=\"card\"><div>兑付清单实付 paid (元)</div><div class=\"v\">{}</div><div>{}</div></div>\n\
+             <div class=\"card\"><div>本批退回到账 refunded (元)</div><div class=\"v\">{}</div></div>\n\
+             <div class=\"card\"><div>此后应退回余额 owed after (元)</div><div class=\"v\">{}</div></div>\n\
+             <div class=\"card\"><div>待核对到账款 unmatched (元)</div><div class=\"v\">{}</div><div>{} 笔 rows</div></div>\n",
+            amount(&o.offset),
+            amount(&o.paid),
+            escape(&to_capital(Decimal::from_str_exact(&o.paid).unwrap_or_default())),
+            amount(&o.refunded),
+            amount(&o.owed_after),
+            amount(&o.unmatched),
+            o.refunds_unmatched
+        )
+    })
 }
 
 /// The control rows of the batch's money (ledger format 5 on).
@@ -395,6 +411,57 @@ fn money_controls(m: &MoneyFigures) -> String {
         escape(&m.owed_back),
         escape(&m.net),
         mark(holds_lists)
+    ) + &m.owed_balances().map_or_else(String::new, |(paid, moved)| {
+        let o = m.owed.as_ref().expect("owed figures with their balances");
+        format!(
+            "<tr><td>应付合计 − 抵扣 = 实付 to pay − offset = paid</td><td class=\"n\">{} − {} = {}</td><td>{}</td></tr>\n\
+             <tr><td>此后余额 = 此前 + 新增 − 退回 − 抵扣 owed after = before + new − refunded − offset</td><td class=\"n\">{} = {} + {} − {} − {}</td><td>{}</td></tr>\n",
+            escape(&m.to_pay),
+            escape(&o.offset),
+            escape(&o.paid),
+            mark(paid),
+            escape(&o.owed_after),
+            escape(&o.owed_before),
+            escape(&o.owed_new),
+            escape(&o.refunded),
+            escape(&o.offset),
+            mark(moved)
+        )
+    })
+}
+
+/// 应退款台账 (ledger format 5 on): every provider with a balance owed back,
+/// its movements and the batches since it last owed nothing — the rows of
+/// the workbook's 追回清单 balances and 应退款台账, chosen by
+/// `figures::with_balance`.
+fn owed_section(outcome: &BatchOutcome, look: Look) -> String {
+    if !outcome.owed_balances {
+        return String::new();
+    }
+    let mut rows = String::new();
+    for p in figures::with_balance(&outcome.payouts) {
+        let o = &p.owed;
+        let name = if p.provider_name.is_empty() { &p.provider_id } else { &p.provider_name };
+        let since = outcome.owing_since.get(&p.provider_id).map_or_else(String::new, |b| b.join("、"));
+        let _ = writeln!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(name),
+            escape(&p.provider_id),
+            grouped(o.owed_before),
+            grouped(o.owed_new),
+            grouped(o.refunded_batch),
+            grouped(o.offset_batch),
+            grouped(o.owed_after),
+            escape(&since)
+        );
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=\"8\">无应退回余额 (no balance owed back)</td></tr>\n");
+    }
+    let (open, close) = look.scroll();
+    format!(
+        "<h2>应退款台账 Balances owed back</h2>\n{open}<table>\n<tr><th>服务商 provider</th><th>信用代码 id</th><th>此前余额 before</th><th>本批新增 new</th><th>退回到账 refunded</th><th>抵扣 offset</th><th>此后余额 after</th><th>欠款以来批次 owing since</th></tr>\n{rows}</table>{close}\n"
     )
 }
 

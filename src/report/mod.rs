@@ -389,7 +389,7 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
         registry_exception_rows: outcome
             .exceptions
             .iter()
-            .filter(|e| !matches!(e.source, Source::Contracts | Source::Corrections))
+            .filter(|e| !matches!(e.source, Source::Contracts | Source::Corrections | Source::Refunds))
             .count() as u64,
         codes: outcome.code_counts(),
         claimed_settled: format_money(totals.claimed),
@@ -510,6 +510,35 @@ pub fn printed_summary(s: &Summary) -> String {
             k.reversed_total,
             k.net_total,
             mark(k.net_balance)
+        );
+    }
+    if let (Some(o), Some(m)) = (&c.owed, s.money.as_ref().and_then(|m| m.owed.as_ref())) {
+        out += &format!(
+            "应退回款 owed back: 实付 paid {} (抵扣 offset {}), 此前 before {} + 新增 new {} − 退回 refunded {} − 抵扣 offset {} = 此后 after {}; 待核对到账款 unmatched {} ({} 笔 rows)\n",
+            m.paid,
+            m.offset,
+            m.owed_before,
+            m.owed_new,
+            m.refunded,
+            m.offset,
+            m.owed_after,
+            m.unmatched,
+            m.refunds_unmatched
+        );
+        out += &format!(
+            "  实付 = 非负净额 − 抵扣 paid = positive nets − offsets  {}\n  此后余额 = 此前 + 新增 − 退回 − 抵扣 owed after = before + new − refunded − offset  {}\n  此前余额 = 上批结转 owed before = carried  {}\n",
+            mark(o.paid_balance),
+            mark(o.owed_balance),
+            mark(o.carried_balance)
+        );
+        out += &format!(
+            "  退回款行 = 入账 + 错误 + 重复 refund rows in = applied + errors + duplicates: {} = {} + {} + {}  {}\n  余额、实付、抵扣均不为负 nothing below zero  {}\n",
+            o.refund_rows_in,
+            o.refunds_applied,
+            o.refund_error_rows,
+            o.refund_duplicate_rows,
+            mark(o.refunds_balance),
+            mark(o.none_negative)
         );
     }
     out

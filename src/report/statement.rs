@@ -41,6 +41,21 @@ pub struct Statement {
     pub net: Decimal,
     pub year_to_date: Option<Decimal>,
     pub cap_remaining: Option<Decimal>,
+    /// The balance owed back (ledger format 5 on).
+    pub owed: Option<StatementOwed>,
+}
+
+/// A provider's balance owed back around one batch (rules 10.5).
+#[derive(Debug, Clone, Default)]
+pub struct StatementOwed {
+    pub before: Decimal,
+    pub new: Decimal,
+    /// Each refund applied: received on, reference, amount.
+    pub refunds: Vec<(String, String, Decimal)>,
+    pub refunded: Decimal,
+    pub offset: Decimal,
+    pub after: Decimal,
+    pub paid: Decimal,
 }
 
 impl Statement {
@@ -55,6 +70,7 @@ impl Statement {
             net: Decimal::ZERO,
             year_to_date: None,
             cap_remaining: None,
+            owed: None,
         }
     }
 
@@ -116,6 +132,9 @@ impl Statement {
         let (label, amount) =
             if self.net < Decimal::ZERO { ("本批应退回", -self.net) } else { ("本批应付净额", self.net) };
         d.line(&format!("{label} {}（大写：人民币{}）", money(amount), to_capital(amount)))?;
+        if let Some(o) = &self.owed {
+            owed_lines(&mut d, o)?;
+        }
         if let (Some(year), Some(left)) = (self.year_to_date, self.cap_remaining) {
             d.line(&format!(
                 "年度累计 year to date {}，年度上限 {}，剩余 {}",
@@ -127,6 +146,23 @@ impl Statement {
         d.finish(8)?;
         workbook.save_to_buffer()
     }
+}
+
+/// The balance owed back: before, newly owed, each refund received, the
+/// offset withheld, after; then the amount paid, in figures and 大写.
+fn owed_lines(d: &mut DetailSheet, o: &StatementOwed) -> std::result::Result<(), XlsxError> {
+    d.line(&format!(
+        "此前应退回余额 owed before {}　本批新增 newly owed {}　本批退回到账 refunded {}　本批抵扣 offset {}　此后应退回余额 owed after {}",
+        money(o.before),
+        money(o.new),
+        money(o.refunded),
+        money(o.offset),
+        money(o.after)
+    ))?;
+    for (received_on, reference, amount) in &o.refunds {
+        d.line(&format!("退回到账 refund received {received_on}　凭证号 {reference}　金额 {}", money(*amount)))?;
+    }
+    d.line(&format!("本批实付 paid {}（大写：人民币{}）", money(o.paid), to_capital(o.paid)))
 }
 
 fn money(amount: Decimal) -> String {

@@ -16,10 +16,10 @@ use crate::engine::BatchOutcome;
 use crate::ledger::Format as LedgerFormat;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, excel_date, new_workbook};
-use crate::report::figures::MoneyFigures;
+use crate::report::figures::{self, MoneyFigures};
 use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
-use crate::rules::control::CorrectionTotals;
+use crate::rules::control::{CorrectionTotals, OwedTotals};
 use crate::rules::money::format_money;
 use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
@@ -107,7 +107,9 @@ fn build(
     let payout_footer = payout_footer.or(layout.reads().then_some(PAGE_FOOTER));
     summary_sheet(workbook.add_worksheet(), summary, &f, layout)?;
     let payouts = workbook.add_worksheet();
-    if LedgerFormat(format).has_corrections() {
+    if LedgerFormat(format).owed_balances() {
+        paid_payout_sheet(payouts, outcome, summary, &f, layout)?;
+    } else if LedgerFormat(format).has_corrections() {
         net_payout_sheet(payouts, outcome, &f, layout)?;
     } else {
         payout_sheet(payouts, outcome, &f, layout)?;
@@ -120,6 +122,13 @@ fn build(
         clawback_sheet(clawbacks, outcome, &f, layout)?;
         if let Some(footer) = payout_footer {
             clawbacks.set_footer(footer);
+        }
+    }
+    if LedgerFormat(format).owed_balances() {
+        let ledger = workbook.add_worksheet();
+        owed_ledger_sheet(ledger, outcome, &f, layout)?;
+        if let Some(footer) = payout_footer {
+            ledger.set_footer(footer);
         }
     }
     if layout.reads() {
@@ -254,6 +263,9 @@ fn summary_sheet(
     if let Some(m) = &s.money {
         controls.extend(money_controls(m, s.control_totals.corrections.as_ref()));
     }
+    if let Some(o) = &s.control_totals.owed {
+        controls.extend(owed_controls(o));
+    }
     for (label, values, held) in controls {
         sheet.write_string_with_format(row, 0, label, &f.bordered)?;
         sheet.write_string_with_format(row, 1, values, &f.bordered)?;
@@ -290,8 +302,26 @@ fn money_rows(
         sheet.write_number_with_format(row, 1, value.parse().unwrap_or(0.0), &f.money)?;
         row += 1;
     }
-    sheet.write_string(row, 0, "应付合计大写 To pay in capitals")?;
-    sheet.write_string(row, 1, to_capital(m.to_pay.parse().unwrap_or_default()))?;
+    let Some(o) = &m.owed else {
+        sheet.write_string(row, 0, "应付合计大写 To pay in capitals")?;
+        sheet.write_string(row, 1, to_capital(m.to_pay.parse().unwrap_or_default()))?;
+        return Ok(row + 1);
+    };
+    for (label, value) in [
+        ("本批抵扣 Withheld against balances owed (offset)", &o.offset),
+        ("兑付清单实付合计 Paid: the total of 兑付清单", &o.paid),
+        ("此前应退回余额 Owed back before the batch", &o.owed_before),
+        ("本批新增应退回 Newly owed this batch", &o.owed_new),
+        ("本批退回到账 Refunded this batch", &o.refunded),
+        ("此后应退回余额 Owed back after the batch", &o.owed_after),
+        ("待核对到账款 Money received matching no debt", &o.unmatched),
+    ] {
+        sheet.write_string(row, 0, label)?;
+        sheet.write_number_with_format(row, 1, value.parse().unwrap_or(0.0), &f.money)?;
+        row += 1;
+    }
+    sheet.write_string(row, 0, "实付合计大写 Paid in capitals")?;
+    sheet.write_string(row, 1, to_capital(o.paid.parse().unwrap_or_default()))?;
     Ok(row + 1)
 }
 
@@ -326,6 +356,101 @@ fn money_controls(m: &MoneyFigures, k: Option<&CorrectionTotals>) -> Vec<(&'stat
         holds_lists,
     ));
     rows
+}
+
+/// The control totals of amounts owed back (rules 10.6), as checked.
+fn owed_controls(o: &OwedTotals) -> Vec<(&'static str, String, bool)> {
+    vec![
+        (
+            "实付 = 非负净额 − 抵扣 paid = positive nets − offsets",
+            format!("{} (抵扣 offset {})", o.paid_total, o.offset_total),
+            o.paid_balance,
+        ),
+        (
+            "此后余额 = 此前 + 新增 − 退回 − 抵扣 owed after = before + new − refunded − offset",
+            format!(
+                "{} = {} + {} − {} − {}",
+                o.owed_after_total, o.owed_before_total, o.owed_new_total, o.refunded_total, o.offset_total
+            ),
+            o.owed_balance,
+        ),
+        ("此前余额 = 上批结转 owed before = carried from the store", o.owed_before_total.clone(), o.carried_balance),
+        (
+            "退回款行 = 入账 + 错误 + 重复 refund rows balance",
+            format!(
+                "{} = {} + {} + {}",
+                o.refund_rows_in, o.refunds_applied, o.refund_error_rows, o.refund_duplicate_rows
+            ),
+            o.refunds_balance,
+        ),
+        ("余额、实付、抵扣均不为负 nothing below zero", String::new(), o.none_negative),
+    ]
+}
+
+/// 兑付清单 with balances owed back carried (rules 10.5): every provider
+/// with a settlement or reversal whose net is zero or more, with its net,
+/// the offset withheld and the amount paid (实付), which the list totals.
+fn paid_payout_sheet(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    summary: &Summary,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<(), XlsxError> {
+    let title = format!("服务券兑付清单（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
+    let widths = [6.0, 32.0, 22.0, 8.0, 14.0, 14.0, 14.0, 14.0, 15.0, 15.0, 15.0];
+    list_sheet(sheet, "兑付清单", &widths, &title, f, layout)?;
+    let names = [
+        "序号",
+        "服务商名称",
+        "统一社会信用代码",
+        "合同数",
+        "本批核定金额",
+        "本批冲正追回",
+        "本批净额",
+        "本批抵扣",
+        "本批实付",
+        "年度累计（净额）",
+        "年度剩余额度",
+    ];
+    header_row(sheet, 2, &names, f)?;
+    let mut row = 3;
+    let mut contracts = 0;
+    for (index, p) in figures::payable(&outcome.payouts).enumerate() {
+        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
+        sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
+        sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
+        let amounts = [
+            p.approved_amount_batch,
+            p.reversed_amount_batch,
+            p.net_amount_batch(),
+            p.owed.offset_batch,
+            p.owed.paid_batch,
+            p.approved_amount_year,
+            p.cap_remaining,
+        ];
+        for (column, amount) in (4u16..).zip(amounts) {
+            sheet.write_number_with_format(row, column, number(amount), &f.bordered_money)?;
+        }
+        contracts += p.contracts_settled;
+        row += 1;
+    }
+    let paid = summary.money.as_ref().and_then(|m| m.owed.as_ref()).map_or("0.00", |o| o.paid.as_str());
+    let paid: Decimal = paid.parse().unwrap_or_default();
+    sheet.merge_range(row, 0, row, 2, "实付合计 Total paid", &f.total_label)?;
+    sheet.write_number_with_format(row, 3, contracts as f64, &f.total_label)?;
+    sheet.write_number_with_format(row, 8, number(paid), &f.total_money)?;
+    row += 1;
+    sheet.merge_range(row, 0, row, 2, "实付金额（大写）", &f.total_label)?;
+    sheet.merge_range(row, 3, row, 10, &format!("人民币{}", to_capital(paid)), &f.total_label)?;
+    row += 1;
+    sheet.write_string(
+        row,
+        0,
+        "本批净额为负的服务商及应退回余额见「追回清单」「应退款台账」(providers owing back: see 追回清单 and 应退款台账)",
+    )?;
+    signatures(sheet, row + 2)
 }
 
 fn payout_sheet(
@@ -504,6 +629,100 @@ fn clawback_sheet(
     sheet.merge_range(row, 0, row, 2, "应退回合计 Total owed", &f.total_label)?;
     sheet.write_number_with_format(row, 3, number(owed_total), &f.total_money)?;
     sheet.merge_range(row, 4, row, 9, &format!("人民币{}", to_capital(owed_total)), &f.total_label)?;
+    if outcome.owed_balances {
+        row = balances_block(sheet, row + 3, outcome, f, layout, false)?;
+        row = unmatched_block(sheet, row + 2, outcome, f, layout)?;
+    }
+    signatures(sheet, row + 3)
+}
+
+/// The balances owed back (rules 10.5), per provider with any: owed
+/// before, newly owed, refunded, offset, owed after — on 追回清单, and with
+/// the batches since each balance was last 0.00 on 应退款台账: the same
+/// rows, written by this one function. Returns the row of its total.
+fn balances_block(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+    with_since: bool,
+) -> std::result::Result<u32, XlsxError> {
+    sheet.merge_range(row, 0, row, 9, "应退回余额 Balances owed back", &f.total_label)?;
+    row += 1;
+    let mut names =
+        vec!["序号", "服务商名称", "统一社会信用代码", "此前余额", "本批新增", "本批退回到账", "本批抵扣", "此后余额"];
+    if with_since {
+        names.push("欠款以来批次");
+    }
+    header_row(sheet, row, &names, f)?;
+    row += 1;
+    let mut totals = [Decimal::ZERO; 5];
+    for (index, p) in figures::with_balance(&outcome.payouts).enumerate() {
+        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
+        sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
+        let o = &p.owed;
+        let amounts = [o.owed_before, o.owed_new, o.refunded_batch, o.offset_batch, o.owed_after];
+        for ((column, amount), total) in (3u16..).zip(amounts).zip(totals.iter_mut()) {
+            sheet.write_number_with_format(row, column, number(amount), &f.bordered_money)?;
+            *total += amount;
+        }
+        if with_since {
+            let since = outcome.owing_since.get(&p.provider_id).map_or_else(String::new, |b| b.join("、"));
+            sheet.write_string_with_format(row, 8, since, &f.bordered)?;
+        }
+        row += 1;
+    }
+    sheet.merge_range(row, 0, row, 2, "合计 Total", &f.total_label)?;
+    for (column, total) in (3u16..).zip(totals) {
+        sheet.write_number_with_format(row, column, number(total), &f.total_money)?;
+    }
+    Ok(row)
+}
+
+/// 待核对到账款 (rules 10.2 step 5, 10.5): money received that matches no
+/// debt, to be returned or booked elsewhere. Returns its last row.
+fn unmatched_block(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<u32, XlsxError> {
+    sheet.merge_range(row, 0, row, 9, "待核对到账款 Money received matching no debt", &f.total_label)?;
+    row += 1;
+    header_row(sheet, row, &["序号", "服务商信用代码", "金额", "到账日期", "凭证号", "代码", "当时余额"], f)?;
+    row += 1;
+    for (index, u) in outcome.unmatched_refunds.iter().enumerate() {
+        let r = &u.refund;
+        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+        sheet.write_string_with_format(row, 1, r.provider_id.as_str(), &f.bordered)?;
+        sheet.write_number_with_format(row, 2, number(r.amount), &f.bordered_money)?;
+        sheet.write_date_with_format(row, 3, &excel_date(r.received_on)?, &f.bordered_date)?;
+        sheet.write_string_with_format(row, 4, &r.reference, f.name(layout))?;
+        sheet.write_string_with_format(row, 5, u.code.as_str(), &f.bordered)?;
+        sheet.write_number_with_format(row, 6, number(u.balance), &f.bordered_money)?;
+        row += 1;
+    }
+    if outcome.unmatched_refunds.is_empty() {
+        sheet.merge_range(row, 0, row, 9, "无 (none)", &f.bordered)?;
+    }
+    Ok(row)
+}
+
+/// 应退款台账 (ledger format 5 on): every provider with a balance owed
+/// back, its movements in the batch and the batches since it last owed
+/// nothing — the rows of 追回清单's balances.
+fn owed_ledger_sheet(
+    sheet: &mut Worksheet,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<(), XlsxError> {
+    let title = format!("应退款台账（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
+    list_sheet(sheet, "应退款台账", &[6.0, 30.0, 22.0, 14.0, 14.0, 14.0, 14.0, 14.0, 30.0], &title, f, layout)?;
+    let row = balances_block(sheet, 2, outcome, f, layout, true)?;
     signatures(sheet, row + 3)
 }
 
