@@ -51,15 +51,17 @@ pub fn run_dataset(dataset: &Path, work: &Path) -> Vec<String> {
             find(dataset, "providers"),
             find(dataset, "products"),
         );
-        // Corrections (rules 9) when the dataset's batches have them.
-        let corrections = ["csv", "xlsx", "parquet"]
-            .map(|ext| dataset.join(batch).join(format!("corrections.{ext}")))
-            .into_iter()
-            .find(|path| path.is_file());
-        let job = match corrections {
-            Some(path) => format!("{job}corrections = {path:?}\n"),
-            None => job,
-        };
+        // Corrections (rules 9) and refunds (rules 10.2) when the dataset's batches have them.
+        let mut job = job;
+        for optional in ["corrections", "refunds"] {
+            let found = ["csv", "xlsx", "parquet"]
+                .map(|ext| dataset.join(batch).join(format!("{optional}.{ext}")))
+                .into_iter()
+                .find(|path| path.is_file());
+            if let Some(path) = found {
+                job.push_str(&format!("{optional} = {path:?}\n"));
+            }
+        }
         let job_path = work.join("job.toml");
         std::fs::write(&job_path, job).unwrap();
         let out =
@@ -104,6 +106,8 @@ pub fn compare_batch(expected: &Value, out: &Path) -> Vec<String> {
         let row: u64 = e["source_row"].parse().unwrap_or(0);
         if e["source"] == "corrections" {
             corrections.insert((row, e["code"].clone()));
+        } else if e["source"] == "refunds" {
+            // compared by `compare_owed`
         } else if e["source"] != "contracts" {
             registry.insert((e["source"].clone(), row, e["code"].clone()));
         } else if e["severity"] == "error" {
@@ -166,6 +170,9 @@ pub fn compare_batch(expected: &Value, out: &Path) -> Vec<String> {
     if payouts != want_payouts {
         problems.push(format!("{batch} payouts: want {want_payouts:?}, got {payouts:?}"));
     }
+    if let Some(want) = expected.get("owed") {
+        problems.extend(compare_owed(&batch, want, out));
+    }
     if let Some(want) = expected.get("corrections") {
         problems.extend(compare_corrections(&batch, want, &corrections, out));
     }
@@ -215,6 +222,47 @@ fn compare_corrections(batch: &str, want: &Value, got_exceptions: &BTreeSet<(u64
         if got != want {
             problems.push(format!("{batch} {column}: want {want:?}, got {got:?}"));
         }
+    }
+    problems
+}
+
+/// Amounts owed back (rules 10): the refund exceptions, the refunds applied
+/// and every provider's balance and payment, as `check.py` compares them.
+fn compare_owed(batch: &str, want: &Value, out: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let got: BTreeSet<(u64, String)> = csv_rows(&out.join("exceptions.csv"))
+        .into_iter()
+        .filter(|e| e["source"] == "refunds")
+        .map(|e| (e["source_row"].parse().unwrap(), e["code"].clone()))
+        .collect();
+    let pairs = |v: &Value| -> Vec<Vec<String>> {
+        v.as_array().into_iter().flatten().map(|x| x.as_array().unwrap().iter().map(text).collect()).collect()
+    };
+    let want_exceptions: BTreeSet<(u64, String)> =
+        pairs(&want["exceptions"]).into_iter().map(|x| (x[0].parse().unwrap(), x[1].clone())).collect();
+    if got != want_exceptions {
+        problems.push(format!("{batch} refund exceptions: want {want_exceptions:?}, got {got:?}"));
+    }
+    let applied: Vec<Vec<String>> = csv_rows(&out.join("refunds.csv"))
+        .into_iter()
+        .map(|r| vec![r["source_row"].clone(), r["provider_id"].clone(), r["amount"].clone()])
+        .collect();
+    if applied != pairs(&want["refunds"]) {
+        problems.push(format!("{batch} refunds applied: want {:?}, got {applied:?}", pairs(&want["refunds"])));
+    }
+    let columns = ["owed_before", "refunded_batch", "offset_batch", "owed_new", "owed_after", "paid_batch"];
+    let got: BTreeMap<String, Vec<String>> = csv_rows(&out.join("payouts.csv"))
+        .into_iter()
+        .map(|p| (p["provider_id"].clone(), columns.iter().map(|c| p[*c].clone()).collect()))
+        .collect();
+    let want: BTreeMap<String, Vec<String>> = want["providers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), columns.iter().map(|c| text(&v[*c])).collect()))
+        .collect();
+    if got != want {
+        problems.push(format!("{batch} balances and payments: want {want:?}, got {got:?}"));
     }
     problems
 }

@@ -22,6 +22,7 @@ fn chinese(stem: &str, header: &str) -> String {
         "providers" => &columns::PROVIDERS,
         "products" => &columns::PRODUCTS,
         "corrections" => &columns::CORRECTIONS,
+        "refunds" => &columns::REFUNDS,
         other => panic!("no input named {other}"),
     };
     match spec.iter().find(|c| c.name == header) {

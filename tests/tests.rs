@@ -16,6 +16,7 @@ mod hardening;
 mod ledger_states;
 mod model;
 mod operations;
+mod owed;
 mod properties;
 mod safety;
 mod scenarios;

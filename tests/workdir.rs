@@ -89,6 +89,20 @@ impl Workdir {
         w
     }
 
+    /// The example with its corrections and refunds (rules 10.2) in every
+    /// quarter, under the example's policy (no offsets).
+    pub fn with_refunds() -> Workdir {
+        let w = Workdir::with_corrections();
+        let example = repo().join("fixtures/example-2025");
+        for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
+            let name = format!("{quarter}/refunds.csv");
+            w.write(&format!("data/{name}"), std::fs::read(example.join(&name)).unwrap());
+        }
+        let job = String::from_utf8(w.read("job.toml")).unwrap();
+        w.write("job.toml", format!("{job}refunds = \"data/{{batch}}/refunds.csv\"\n"));
+        w
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, &[])
     }
