@@ -13,8 +13,12 @@ use crate::workdir::Workdir;
 
 const P1: &str = "91450100MA5PRW001L";
 
+/// The example's four quarters with its refunds, under offsets: in Q4
+/// PRW001L's balance of 2,400.05 left after its refund is withheld.
 fn four_quarters() -> Workdir {
-    let w = Workdir::with_corrections();
+    let w = Workdir::with_refunds();
+    let policy = String::from_utf8(w.read("policy.toml")).unwrap();
+    w.write("policy.toml", policy.replace("offset_owed = false", "offset_owed = true"));
     for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
         w.run_ok(&["run", "job.toml", "--batch", quarter]);
     }
@@ -121,6 +125,10 @@ fn every_document_of_a_batch_tells_the_record_s_money() {
         assert_eq!((pays, owes), (to_pay, owed), "{batch}: the record's nets");
         if batch == "2025-Q3" {
             assert_eq!(r.nets[P1], d("-6400.05"));
+        }
+        if batch == "2025-Q4" {
+            assert_eq!(r.paid[P1], d("1199.90"), "3,599.95 less the 2,400.05 withheld");
+            assert_eq!(r.balances[P1], [d("6400.05"), d("0.00"), d("4000.00"), d("2400.05"), d("0.00")]);
         }
         workbook_agrees(&w, batch, &r, (approved, taken_back, net, to_pay, owed));
         summary_json_agrees(&w, batch, (approved, taken_back, net, to_pay, owed));

@@ -82,6 +82,21 @@ fn without_offsets_a_refund_reduces_the_balance_and_the_net_is_paid() {
     assert!(claw.contains("P_NOT_OWED"), "{claw}");
     let ledger = sheet_text(&w, "out/2025-Q4/settlement.xlsx", "应退款台账");
     assert!(ledger.contains("2400.05 | 2025-Q3、2025-Q4"), "owing since Q3: {ledger}");
+    // explain: the clawed-back contract's provider, batch by batch.
+    let explained = w.run_ok(&["explain", "ledger", "C-2025-0003"]);
+    assert!(
+        explained.contains("批次 batch 2025-Q3: 0.00 → 6400.05\n  批次 batch 2025-Q4: 6400.05 → 2400.05"),
+        "{explained}"
+    );
+    // year: the year's owed back and each provider's balance at its end.
+    w.run_ok(&["year", "ledger", "--year", "2025", "--out", "year"]);
+    let page = String::from_utf8(w.read("year/year-2025.html")).unwrap();
+    assert!(page.contains("年度新增 newly owed 6,400.05 · 退回到账 refunded 4,000.00 · 抵扣 offset 0.00 · 年末余额 balance at year end 2,400.05"), "{page}");
+    let providers = sheet_text(&w, "year/year-2025.xlsx", "服务商年度结算");
+    assert!(
+        providers.contains(&format!("{P1} |")) && providers.contains("6400.05 | 4000.00 | 0.00 | 2400.05"),
+        "{providers}"
+    );
     let (code, text) = verify(&w);
     assert_eq!(code, Some(0), "{text}");
 }

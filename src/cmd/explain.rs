@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::ledger::{CommittedBatch, Ledger};
+use crate::rules::money::format_money;
 pub use crate::stored::{Bound, ExceptionLine, RunningTotal, Settlement};
 use crate::stored::{archived_policy, exception_line, settlement, stored_table};
 use crate::{Error, Result};
@@ -28,6 +29,21 @@ pub struct ExplainArgs {
 pub struct Explanation {
     pub contract_id: String,
     pub history: Vec<Event>,
+    /// Where a reversal or clawback of the contract left its provider
+    /// owing: the provider's balance owed back after that batch and each
+    /// later one, until it is 0.00 (rules 10.5; refunds and offsets are
+    /// the provider's, not the contract's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub owed: Vec<OwedLine>,
+}
+
+/// A provider's balance owed back around one batch.
+#[derive(Debug, Serialize)]
+pub struct OwedLine {
+    pub batch_id: String,
+    pub provider_id: String,
+    pub owed_before: String,
+    pub owed_after: String,
 }
 
 /// What happened to the contract in one batch.
@@ -59,6 +75,7 @@ pub struct Reversal {
     pub reference: String,
     /// The batch whose settlement was taken back.
     pub settled_batch_id: String,
+    pub provider_id: String,
     pub totals: Vec<RunningTotal>,
 }
 
@@ -74,11 +91,12 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     let ledger = Ledger::open_read(&args.ledger)?;
     let contract_id = args.contract_id.trim();
     let mut history = Vec::new();
-    for batch in ledger.committed()? {
+    let committed = ledger.committed()?;
+    for batch in &committed {
         // A batch's corrections come before its contracts (rules 9.3).
-        history.extend(correction_events(&ledger, &batch, contract_id)?);
-        let settlements = stored_table(&ledger, &batch, "settlements.parquet")?;
-        let exceptions = stored_table(&ledger, &batch, "exceptions.parquet")?;
+        history.extend(correction_events(&ledger, batch, contract_id)?);
+        let settlements = stored_table(&ledger, batch, "settlements.parquet")?;
+        let exceptions = stored_table(&ledger, batch, "exceptions.parquet")?;
         let settled = settlements.rows.iter().find(|r| settlements.cell(r, "contract_id") == contract_id);
         let exception_rows: Vec<&Vec<String>> = exceptions
             .rows
@@ -88,7 +106,7 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
         if settled.is_none() && exception_rows.is_empty() {
             continue;
         }
-        let policy = archived_policy(&ledger, &batch)?;
+        let policy = archived_policy(&ledger, batch)?;
         let source_row = match settled {
             Some(row) => settlements.cell(row, "source_row").to_string(),
             None => exceptions.cell(exception_rows[0], "source_row").to_string(),
@@ -110,7 +128,40 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             args.ledger.display()
         )));
     }
-    Ok(Explanation { contract_id: contract_id.to_string(), history })
+    let owed = owed_history(&ledger, &committed, &history)?;
+    Ok(Explanation { contract_id: contract_id.to_string(), history, owed })
+}
+
+/// The provider's balance owed back after the contract's first reversal
+/// or clawback that left it owing, and after each later batch until the
+/// balance is 0.00.
+fn owed_history(ledger: &Ledger, committed: &[CommittedBatch], history: &[Event]) -> Result<Vec<OwedLine>> {
+    let Some((batch_id, provider)) =
+        history.iter().find_map(|e| e.reversal.as_ref().map(|r| (e.batch_id.as_str(), r.provider_id.as_str())))
+    else {
+        return Ok(Vec::new());
+    };
+    let mut owed = crate::engine::OwedCarried::default();
+    let mut lines = Vec::new();
+    for batch in committed {
+        let before = owed.balances.get(provider).copied().unwrap_or_default();
+        ledger.add_owed(&mut owed, batch)?;
+        let after = owed.balances.get(provider).copied().unwrap_or_default();
+        let started = !lines.is_empty() || (batch.manifest.batch_id == batch_id && after > before);
+        if !started {
+            continue;
+        }
+        lines.push(OwedLine {
+            batch_id: batch.manifest.batch_id.clone(),
+            provider_id: provider.to_string(),
+            owed_before: format_money(before),
+            owed_after: format_money(after),
+        });
+        if after.is_zero() {
+            break;
+        }
+    }
+    Ok(lines)
 }
 
 /// The batch's corrections of the contract: a reversal or clawback applied
@@ -147,6 +198,7 @@ fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str)
                     reason: cell("reason"),
                     reference: cell("reference"),
                     settled_batch_id: cell("settled_batch_id"),
+                    provider_id: cell("provider_id"),
                     totals: vec![
                         total("item", "项目累计", "item"),
                         total("enterprise", "企业累计", "enterprise"),
@@ -220,6 +272,15 @@ fn render_text(explanation: &Explanation) -> String {
         for e in &event.exceptions {
             out += &format!("  {} {} [{}]\n", e.severity, e.code, e.check);
             out += &format!("    字段 field {} = {:?}\n    {}\n", e.field, e.value, e.message);
+        }
+    }
+    if let Some(first) = explanation.owed.first() {
+        out += &format!(
+            "服务商 {} 应退回余额 provider's balance owed back (退回与抵扣属于服务商，不归属单个合同 refunds and offsets are the provider's, not the contract's):\n",
+            first.provider_id
+        );
+        for line in &explanation.owed {
+            out += &format!("  批次 batch {}: {} → {}\n", line.batch_id, line.owed_before, line.owed_after);
         }
     }
     out

@@ -50,7 +50,9 @@ pub fn run(args: &YearArgs) -> Result<String> {
     }
     verify_selected(&ledger, &committed, &in_year)?;
     let facts = batches.iter().map(|b| batch_facts(&ledger, b)).collect::<Result<Vec<_>>>()?;
-    let year = Year::build(args.year, &facts)?;
+    let last = in_year.last().map_or(0, |&i| i + 1);
+    let owed_at_end = ledger.owed_after(&committed[..last])?.balances;
+    let year = Year::build(args.year, &facts, &owed_at_end)?;
     let mut files = vec![
         (format!("year-{}.xlsx", args.year), year.workbook()?),
         (format!("year-{}.html", args.year), year.html().into_bytes()),

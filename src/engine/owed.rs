@@ -190,3 +190,53 @@ pub fn control_totals(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
+
+    fn row(id: &str, approved: &str, reversed: &str) -> PayoutRow {
+        PayoutRow {
+            provider_id: id.to_string(),
+            provider_name: String::new(),
+            contracts_settled: 1,
+            approved_amount_batch: d(approved),
+            contracts_reversed: 1,
+            reversed_amount_batch: d(reversed),
+            approved_amount_year: Decimal::ZERO,
+            cap_remaining: Decimal::ZERO,
+            owed: Owed::default(),
+        }
+    }
+
+    /// Balances carried in, a provider listed only for its balance, offsets:
+    /// the control totals of rules 10.6 hold; a figure changed by a fen
+    /// afterwards makes them fail (the batch then stops, exit 1).
+    #[test]
+    fn the_control_totals_hold_and_catch_a_figure_off_by_a_fen() {
+        let mut carried = OwedCarried::default();
+        carried.balances.insert("A".into(), d("100.00"));
+        carried.balances.insert("C".into(), d("50.00"));
+        let mut payouts = vec![row("A", "300.00", "0.00"), row("B", "0.00", "80.00")];
+        let balance_only = |id: &str| PayoutRow { contracts_settled: 0, contracts_reversed: 0, ..row(id, "0", "0") };
+        let mut exceptions = Vec::new();
+        let (applied, unmatched) = settle(&mut payouts, Vec::new(), &carried, true, balance_only, &mut exceptions);
+        let ids: Vec<&str> = payouts.iter().map(|p| p.provider_id.as_str()).collect();
+        assert_eq!(ids, ["A", "B", "C"]);
+        let figures: Vec<(Decimal, Decimal, Decimal)> =
+            payouts.iter().map(|p| (p.owed.offset_batch, p.owed.paid_batch, p.owed.owed_after)).collect();
+        assert_eq!(
+            figures,
+            [(d("100.00"), d("200.00"), d("0.00")), (d("0"), d("0"), d("80.00")), (d("0"), d("0"), d("50.00"))]
+        );
+        let owed = BatchOwed { rows_in: 0, applied, unmatched };
+        assert!(control_totals(&owed, &payouts, &carried, &exceptions).all_hold());
+        payouts[0].owed.paid_batch += d("0.01");
+        let totals = control_totals(&owed, &payouts, &carried, &exceptions);
+        assert!(!totals.paid_balance && !totals.all_hold());
+    }
+}

@@ -289,6 +289,22 @@ impl Ledger {
         Ok(carry_in)
     }
 
+    /// The balances owed back after `batches` (a store's first batches, in
+    /// commit order) and the receipts they applied (rules 10.1).
+    pub fn owed_after(&self, batches: &[CommittedBatch]) -> Result<crate::engine::OwedCarried> {
+        let mut owed = crate::engine::OwedCarried::default();
+        for batch in batches {
+            self.add_owed(&mut owed, batch)?;
+        }
+        Ok(owed)
+    }
+
+    /// Adds one committed batch, read in its own format, to the balances
+    /// owed back after the batches before it.
+    pub fn add_owed(&self, owed: &mut crate::engine::OwedCarried, batch: &CommittedBatch) -> Result<()> {
+        owed::add_batch(owed, self, batch)
+    }
+
     /// A committed batch's output file, read and checked against the
     /// checksum its manifest lists (a mismatch is a damaged store, exit 2);
     /// the manifest itself against the SHA-256 the chain named it by.

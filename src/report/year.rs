@@ -61,6 +61,12 @@ pub struct ProviderYear {
     pub net: Vec<Decimal>,
     pub contracts: u64,
     pub cap_remaining: Option<Decimal>,
+    /// Over the year's batches (rules 10.5): newly owed, refunded, offset.
+    pub owed_new: Decimal,
+    pub refunded: Decimal,
+    pub offset: Decimal,
+    /// The balance owed back after the year's last committed batch.
+    pub owed_at_end: Decimal,
 }
 
 /// An enterprise's year: its tier and quota as last listed, use per batch
@@ -110,7 +116,9 @@ impl Year {
     /// The year from its batches, in commit order; every total recomputed
     /// from the settlements and reversals and checked against each batch's
     /// summary, payout list and quota use — a difference is an error.
-    pub fn build(year: i32, facts: &[BatchFacts]) -> Result<Year> {
+    /// `owed_at_end`: each provider's balance owed back after the year's
+    /// last committed batch (rules 10.1, read from the store).
+    pub fn build(year: i32, facts: &[BatchFacts], owed_at_end: &BTreeMap<String, Decimal>) -> Result<Year> {
         let n = facts.len();
         let mut y = Year {
             year,
@@ -177,6 +185,9 @@ impl Year {
             y.check_usage(at, f)?;
         }
         y.check_caps()?;
+        for (id, balance) in owed_at_end.iter().filter(|(_, b)| !b.is_zero()) {
+            y.providers.entry(id.clone()).or_default().owed_at_end = *balance;
+        }
         Ok(y)
     }
 
@@ -201,6 +212,11 @@ impl Year {
             }
             p.name = row["provider_name"].clone();
             p.cap_remaining = Some(money(&row["cap_remaining"], "cap_remaining")?);
+            // Batches before the balance was recorded owe what a negative net leaves (rules 10.1).
+            let stated = |column: &str| row.get(column).map(|v| money(v, column)).transpose();
+            p.owed_new += stated("owed_new")?.unwrap_or((-net).max(Decimal::ZERO));
+            p.refunded += stated("refunded_batch")?.unwrap_or_default();
+            p.offset += stated("offset_batch")?.unwrap_or_default();
         }
         Ok(())
     }
@@ -302,6 +318,10 @@ impl Year {
                 ("年度合计", "year_total", Kind::Money),
                 ("年度上限余额", "cap_remaining", Kind::Money),
                 ("兑付合同数", "contracts", Kind::Count),
+                ("年度新增应退回", "owed_new", Kind::Money),
+                ("年度退回到账", "refunded", Kind::Money),
+                ("年度抵扣", "offset", Kind::Money),
+                ("年末应退回余额", "owed_at_end", Kind::Money),
             ],
         );
         for (id, p) in &self.providers {
@@ -310,6 +330,7 @@ impl Year {
             row.push(amount(p.net.iter().sum()));
             row.push(p.cap_remaining.map_or(Cell::Empty, Cell::Money));
             row.push(Cell::Count(p.contracts));
+            row.extend([p.owed_new, p.refunded, p.offset, p.owed_at_end].map(amount));
             providers.rows.push(row);
         }
         let mut enterprises = YearTable::owned(
@@ -461,6 +482,15 @@ impl Year {
         detail.end_row();
         detail.blank();
         detail.line(&format!("年度净额（大写）人民币{}", to_capital(self.net())))?;
+        let owed =
+            |f: fn(&ProviderYear) -> Decimal| -> String { super::html::grouped(self.providers.values().map(f).sum()) };
+        detail.line(&format!(
+            "应退回款 owed back: 年度新增 newly owed {}，退回到账 refunded {}，抵扣 offset {}，年末余额 balance at year end {}",
+            owed(|p| p.owed_new),
+            owed(|p| p.refunded),
+            owed(|p| p.offset),
+            owed(|p| p.owed_at_end)
+        ))?;
         detail.line("核对 checks: ✓ 各批次核定、冲正合计 = 账本中的兑付与冲正记录 (each batch's totals = its stored settlements and reversals)")?;
         detail.line(
             "✓ 各服务商、企业的年度累计 = 各批次清单所列 (each provider's and enterprise's year = its batches' lists)",
@@ -539,6 +569,7 @@ th {{ background: #eef3fa; }} .n {{ text-align: right; font-variant-numeric: tab
 <body>
 <h1>服务券年度结算 Annual settlement — {year}</h1>
 <p>年度净额 net for the year {net} 元（{capital}）· 核定 approved {approved} · 冲正追回 taken back {reversed}</p>
+<p>应退回款 owed back: 年度新增 newly owed {owed_new} · 退回到账 refunded {refunded} · 抵扣 offset {offset} · 年末余额 balance at year end {owed_at_end}</p>
 <div class="scroll">
 <table>
 <tr><th>批次 batch</th><th>合同行 rows</th><th>核定 approved</th><th>冲正追回 taken back</th><th>净额 net</th></tr>
@@ -557,6 +588,10 @@ th {{ background: #eef3fa; }} .n {{ text-align: right; font-variant-numeric: tab
 </html>
 "#,
             year = self.year,
+            owed_new = grouped(self.providers.values().map(|p| p.owed_new).sum()),
+            refunded = grouped(self.providers.values().map(|p| p.refunded).sum()),
+            offset = grouped(self.providers.values().map(|p| p.offset).sum()),
+            owed_at_end = grouped(self.providers.values().map(|p| p.owed_at_end).sum()),
             net = grouped(self.net()),
             capital = escape(&to_capital(self.net())),
             approved = grouped(self.approved()),
@@ -618,7 +653,7 @@ mod tests {
             payouts: Vec::new(),
             usage: Vec::new(),
         };
-        let error = Year::build(2025, &[facts]).err().expect("refused");
+        let error = Year::build(2025, &[facts], &BTreeMap::new()).err().expect("refused");
         assert!(error.to_string().contains("settlements 0 ≠ summary 74000.01"), "{error}");
         assert!(error.to_string().contains("nothing written"), "{error}");
     }
