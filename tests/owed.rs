@@ -104,8 +104,8 @@ fn without_offsets_a_refund_reduces_the_balance_and_the_net_is_paid() {
 #[test]
 fn with_offsets_the_balance_is_withheld_from_the_positive_net() {
     let w = Workdir::with_refunds();
-    let policy = String::from_utf8(w.read("policy.toml")).unwrap();
-    w.write("policy.toml", policy.replace("offset_owed = false", "offset_owed = true"));
+    let offsets = crate::workdir::repo().join("jobs/policy/gx-2025-offsets.toml");
+    w.write("policy.toml", std::fs::read(offsets).unwrap());
     four_quarters(&w);
     let p1 = row_of(&w, "out/2025-Q4/payouts.csv", P1);
     assert_eq!(balance(&p1), ["6400.05", "4000.00", "2400.05", "0.00", "0.00", "1199.90"]);
@@ -115,6 +115,11 @@ fn with_offsets_the_balance_is_withheld_from_the_positive_net() {
     // Q3 already: the negative net is owed, nothing offset (the net is negative).
     let q3 = row_of(&w, "out/2025-Q3/payouts.csv", P1);
     assert_eq!(balance(&q3), ["0.00", "0.00", "0.00", "6400.05", "6400.05", "0.00"]);
+    let explained = w.run_ok(&["explain", "ledger", "C-2025-0003"]);
+    assert!(
+        explained.contains("2025-Q4: 6400.05 → 0.00  （可抵扣 offsets on [应退回资金可从后续兑付中抵扣"),
+        "{explained}"
+    );
     w.run_ok(&["statements", "ledger", "--batch", "2025-Q4", "--out", "statements"]);
     let statement = sheet_text(&w, &format!("statements/{P1}.xlsx"), "对账单");
     for line in [

@@ -44,6 +44,10 @@ pub struct OwedLine {
     pub provider_id: String,
     pub owed_before: String,
     pub owed_after: String,
+    /// Where the batch's policy withholds balances from later payments
+    /// (rules 10.3): the clause it cites.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<String>,
 }
 
 /// What happened to the contract in one batch.
@@ -151,11 +155,15 @@ fn owed_history(ledger: &Ledger, committed: &[CommittedBatch], history: &[Event]
         if !started {
             continue;
         }
+        let policy = archived_policy(ledger, batch)?;
+        let offsets =
+            policy.offset_owed().then(|| policy.offset_owed_clause().unwrap_or(policy.reference()).to_string());
         lines.push(OwedLine {
             batch_id: batch.manifest.batch_id.clone(),
             provider_id: provider.to_string(),
             owed_before: format_money(before),
             owed_after: format_money(after),
+            offsets,
         });
         if after.is_zero() {
             break;
@@ -280,7 +288,8 @@ fn render_text(explanation: &Explanation) -> String {
             first.provider_id
         );
         for line in &explanation.owed {
-            out += &format!("  批次 batch {}: {} → {}\n", line.batch_id, line.owed_before, line.owed_after);
+            let offsets = line.offsets.as_ref().map_or_else(String::new, |c| format!("  （可抵扣 offsets on [{c}]）"));
+            out += &format!("  批次 batch {}: {} → {}{offsets}\n", line.batch_id, line.owed_before, line.owed_after);
         }
     }
     out
