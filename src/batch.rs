@@ -43,6 +43,34 @@ pub struct Computed {
     /// The manifest this batch follows in its store, which the payout
     /// list's print footer names.
     pub prev_manifest_sha256: Option<String>,
+    /// The batch's place in its store (from 1) and the tool version its
+    /// manifest records.
+    pub sequence: u64,
+    pub tool_version: String,
+}
+
+/// What every Parquet file of a batch says of itself in its footer (ledger
+/// format 5 on): the batch, its place in the store, the manifest it
+/// follows, the ledger format and tool version, and whether it is
+/// committed or a dry run — so that a file found alone is not counted as
+/// a committed batch's by mistake. (A file cannot name its own manifest,
+/// which lists its checksum.)
+fn parquet_tags(computed: &Computed) -> frame::Tags {
+    if !Format(computed.ledger_format).net_figures() {
+        return frame::Tags::new();
+    }
+    let status = if computed.dry_run { "dry_run" } else { "committed" };
+    [
+        ("voucher_settle.batch_id", computed.outcome.batch_id.clone()),
+        ("voucher_settle.sequence", computed.sequence.to_string()),
+        ("voucher_settle.prev_manifest_sha256", computed.prev_manifest_sha256.clone().unwrap_or_default()),
+        ("voucher_settle.ledger_format", computed.ledger_format.to_string()),
+        ("voucher_settle.tool_version", computed.tool_version.clone()),
+        ("voucher_settle.status", status.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// The output files, in the order the manifest lists them; reversals from
@@ -89,6 +117,10 @@ pub struct BatchSpec<'a> {
     pub ledger_format: u32,
     /// The manifest the batch follows in its store.
     pub prev_manifest_sha256: Option<&'a str>,
+    /// Its place in the store, from 1.
+    pub sequence: u64,
+    /// The tool version its manifest records (this tool's for a new batch).
+    pub tool_version: &'a str,
 }
 
 /// Settles the batch; [`render`] then writes its files.
@@ -106,6 +138,7 @@ pub fn compute(
     if Format(spec.ledger_format).net_figures() {
         let refunds = outcome.owed_balances.then_some((&outcome.refunds[..], &outcome.unmatched_refunds[..]));
         summary.money = Some(report::figures::Totals::of(&outcome.payouts).recorded(refunds));
+        summary.alerts = report::alerts(&outcome);
     }
     Ok(Computed {
         outcome,
@@ -113,6 +146,8 @@ pub fn compute(
         dry_run: false,
         ledger_format: spec.ledger_format,
         prev_manifest_sha256: spec.prev_manifest_sha256.map(str::to_string),
+        sequence: spec.sequence,
+        tool_version: spec.tool_version.to_string(),
     })
 }
 
@@ -158,18 +193,21 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
     let reversals = Some(outcome.reversals.len() as u64);
     let refunds = Some(outcome.refunds.len() as u64);
     let layout = Format(format).payout_layout();
+    let tags = parquet_tags(computed);
     let files: [(&'static str, Option<u64>, Render); 15] = [
         ("settlements.csv", settled, Box::new(|w| report::settlements_csv(outcome, w, format))),
         (
             "settlements.parquet",
             settled,
-            Box::new(|w| frame::settlements_parquet(batch_id, nulls, settled_rows, fill_settlements, w, |_| Ok(()))),
+            Box::new(|w| {
+                frame::settlements_parquet(batch_id, &tags, nulls, settled_rows, fill_settlements, w, |_| Ok(()))
+            }),
         ),
         ("exceptions.csv", exceptions, Box::new(|w| report::exceptions_csv(outcome, w, format))),
         (
             "exceptions.parquet",
             exceptions,
-            Box::new(|w| frame::exceptions_parquet(batch_id, nulls, &outcome.exceptions, w, |_, _| Ok(()))),
+            Box::new(|w| frame::exceptions_parquet(batch_id, &tags, nulls, &outcome.exceptions, w, |_, _| Ok(()))),
         ),
         ("payouts.csv", Some(outcome.payouts.len() as u64), Box::new(|w| report::payouts_csv(outcome, w, format))),
         ("enterprise_usage.csv", Some(outcome.usage.len() as u64), Box::new(|w| report::usage_csv(outcome, w, format))),
@@ -188,23 +226,27 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         (
             "reversals.parquet",
             reversals,
-            Box::new(|w| frame::reversals_parquet(batch_id, nulls, &outcome.reversals, w, |_| Ok(()))),
+            Box::new(|w| frame::reversals_parquet(batch_id, &tags, nulls, &outcome.reversals, w, |_| Ok(()))),
         ),
         (
             "payouts.parquet",
             Some(outcome.payouts.len() as u64),
-            Box::new(|w| frame::payouts_parquet(batch_id, &outcome.payouts, layout, w)),
+            Box::new(|w| frame::payouts_parquet(batch_id, &tags, &outcome.payouts, layout, w)),
         ),
         (
             "enterprise_usage.parquet",
             Some(outcome.usage.len() as u64),
             Box::new(|w| {
                 let rows: Vec<_> = outcome.usage.iter().map(|u| (u, outcome.enterprise(u))).collect();
-                frame::usage_parquet(batch_id, &rows, w)
+                frame::usage_parquet(batch_id, &tags, &rows, w)
             }),
         ),
         ("refunds.csv", refunds, Box::new(|w| report::refunds_csv(outcome, w, format))),
-        ("refunds.parquet", refunds, Box::new(|w| frame::refunds_parquet(batch_id, &outcome.refunds, w, |_| Ok(())))),
+        (
+            "refunds.parquet",
+            refunds,
+            Box::new(|w| frame::refunds_parquet(batch_id, &tags, &outcome.refunds, w, |_| Ok(()))),
+        ),
     ];
     debug_assert!(files.iter().map(|(name, _, _)| *name).eq(OUTPUT_NAMES));
     // A large table's CSV file and its Parquet twin, when both are asked
@@ -218,7 +260,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             settled,
             Box::new(|csv, parquet| {
                 let mut csv = report::SettlementsCsv::new(csv, batch_id, format)?;
-                frame::settlements_parquet(batch_id, nulls, settled_rows, fill_settlements, parquet, |group| {
+                frame::settlements_parquet(batch_id, &tags, nulls, settled_rows, fill_settlements, parquet, |group| {
                     csv.write(group)
                 })?;
                 csv.finish()
@@ -231,7 +273,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             Box::new(|csv, parquet| {
                 let mut csv = report::ExceptionsCsv::new(csv, batch_id, format)?;
                 let rows = &outcome.exceptions;
-                frame::exceptions_parquet(batch_id, nulls, rows, parquet, |group, messages| {
+                frame::exceptions_parquet(batch_id, &tags, nulls, rows, parquet, |group, messages| {
                     csv.write(group, messages)
                 })?;
                 csv.finish()
@@ -243,7 +285,9 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             reversals,
             Box::new(|csv, parquet| {
                 let mut rows = report::ReversalsCsv::new(csv, batch_id, format)?;
-                frame::reversals_parquet(batch_id, nulls, &outcome.reversals, parquet, |group| rows.write(group))?;
+                frame::reversals_parquet(batch_id, &tags, nulls, &outcome.reversals, parquet, |group| {
+                    rows.write(group)
+                })?;
                 rows.finish()
             }),
         ),
@@ -253,7 +297,7 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
             refunds,
             Box::new(|csv, parquet| {
                 let mut rows = report::RefundsCsv::new(csv, batch_id, format)?;
-                frame::refunds_parquet(batch_id, &outcome.refunds, parquet, |group| rows.write(group))?;
+                frame::refunds_parquet(batch_id, &tags, &outcome.refunds, parquet, |group| rows.write(group))?;
                 rows.finish()
             }),
         ),

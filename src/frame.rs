@@ -103,6 +103,10 @@ const ROW_GROUP: usize = 512 * 512;
 /// only hold two groups at once for nothing (both cores are busy).
 const GROUPS_BUILT_AHEAD_ABOVE: usize = 8;
 
+/// Key–value metadata written into a Parquet file's footer (the batch it
+/// belongs to, whether it is committed); none in ledger formats before 5.
+pub type Tags = Vec<(String, String)>;
+
 /// How a table is cut into row groups and whether the next group's frame
 /// is built while the current group is encoded. The output bytes depend
 /// only on the cut.
@@ -128,6 +132,7 @@ fn write_parquet<W: std::io::Write + Send>(
     what: &str,
     rows: usize,
     grouping: Grouping,
+    tags: &Tags,
     out: W,
     mut frame: impl FnMut(usize, std::ops::Range<usize>) -> Result<DataFrame> + Send,
     mut alongside: impl FnMut(usize, std::ops::Range<usize>, &DataFrame) -> Result<()> + Send,
@@ -136,8 +141,10 @@ fn write_parquet<W: std::io::Write + Send>(
     let groups: Vec<std::ops::Range<usize>> =
         (0..rows.div_ceil(size)).map(|g| g * size..rows.min((g + 1) * size)).collect();
     let first = frame(0, 0..rows.min(size))?;
+    let metadata = (!tags.is_empty()).then(|| KeyValueMetadata::from_static(tags.clone()));
     let mut writer = ParquetWriter::new(out)
         .with_compression(ParquetCompression::Snappy)
+        .with_key_value_metadata(metadata)
         .batched(first.schema())
         .map_err(internal(what))?;
     let mut current = Some(first);
@@ -172,6 +179,7 @@ fn write_parquet<W: std::io::Write + Send>(
 /// (replacing what it held).
 pub fn settlements_parquet(
     batch_id: &str,
+    tags: &Tags,
     nulls: bool,
     rows: usize,
     fill: impl Fn(std::ops::Range<usize>, &mut Vec<SettlementRow>) + Send + Sync,
@@ -182,6 +190,7 @@ pub fn settlements_parquet(
         "settlements.parquet",
         rows,
         Grouping::of(rows),
+        tags,
         out,
         |group, group_rows: &mut Vec<SettlementRow>| {
             fill(group, group_rows);
@@ -202,6 +211,7 @@ fn write_parquet_with_twin<B: Default + Send>(
     what: &str,
     rows: usize,
     grouping: Grouping,
+    tags: &Tags,
     out: impl std::io::Write + Send,
     mut fill: impl FnMut(std::ops::Range<usize>, &mut B) -> Result<DataFrame> + Send,
     mut twin: impl FnMut(std::ops::Range<usize>, &B) -> Result<()> + Send,
@@ -213,6 +223,7 @@ fn write_parquet_with_twin<B: Default + Send>(
         what,
         rows,
         grouping,
+        tags,
         out,
         |k, group| fill(group, &mut *lock(k)?),
         |k, group, _| twin(group, &*lock(k)?),
@@ -358,6 +369,7 @@ fn with_nulls(column: Column, mut valid: Vec<bool>) -> Result<Column> {
 /// exceptions.csv when both are rendered.
 pub fn exceptions_parquet(
     batch_id: &str,
+    tags: &Tags,
     nulls: bool,
     rows: &[ExceptionRow],
     out: impl std::io::Write + Send,
@@ -367,6 +379,7 @@ pub fn exceptions_parquet(
         "exceptions.parquet",
         rows.len(),
         Grouping::of(rows.len()),
+        tags,
         out,
         |_, group| exceptions_frame(batch_id, &rows[group], nulls),
         |_, group, frame| {
@@ -382,6 +395,7 @@ pub fn exceptions_parquet(
 /// `also` gets the rows for the CSV twin.
 pub fn reversals_parquet(
     batch_id: &str,
+    tags: &Tags,
     nulls: bool,
     rows: &[ReversalRow],
     out: impl std::io::Write + Send,
@@ -391,6 +405,7 @@ pub fn reversals_parquet(
         "reversals.parquet",
         rows.len(),
         Grouping::of(rows.len()),
+        tags,
         out,
         |_, group| {
             schema_frame("reversals frame", &output::REVERSALS, &rows[group], nulls, |row, cells| {
@@ -405,6 +420,7 @@ pub fn reversals_parquet(
 /// `also` gets the rows for the CSV twin.
 pub fn refunds_parquet(
     batch_id: &str,
+    tags: &Tags,
     rows: &[AppliedRefund],
     out: impl std::io::Write + Send,
     mut also: impl FnMut(&[AppliedRefund]) -> Result<()> + Send,
@@ -413,6 +429,7 @@ pub fn refunds_parquet(
         "refunds.parquet",
         rows.len(),
         Grouping::of(rows.len()),
+        tags,
         out,
         |_, group| {
             schema_frame("refunds frame", &output::REFUNDS, &rows[group], true, |row, cells| {
@@ -427,6 +444,7 @@ pub fn refunds_parquet(
 /// payouts.csv has them, money as Decimal(18, 2).
 pub fn payouts_parquet(
     batch_id: &str,
+    tags: &Tags,
     rows: &[PayoutRow],
     layout: PayoutLayout,
     out: impl std::io::Write + Send,
@@ -435,6 +453,7 @@ pub fn payouts_parquet(
         "payouts.parquet",
         rows.len(),
         Grouping::of(rows.len()),
+        tags,
         out,
         |_, group| {
             schema_frame("payouts frame", layout.columns(), &rows[group], true, |row, cells| {
@@ -450,6 +469,7 @@ pub fn payouts_parquet(
 /// name; one no longer in the registry has a null tier, quota and remainder.
 pub fn usage_parquet(
     batch_id: &str,
+    tags: &Tags,
     rows: &[(&UsageRow, (&str, &str))],
     out: impl std::io::Write + Send,
 ) -> Result<()> {
@@ -457,6 +477,7 @@ pub fn usage_parquet(
         "enterprise_usage.parquet",
         rows.len(),
         Grouping::of(rows.len()),
+        tags,
         out,
         |_, group| {
             schema_frame("usage frame", &output::USAGE, &rows[group], true, |(row, enterprise), cells| {
@@ -607,6 +628,7 @@ pub fn cells_parquet(columns: &[(&str, Kind)], rows: &[Vec<Cell>]) -> Result<Vec
         "table",
         rows.len(),
         Grouping::of(rows.len()),
+        &Tags::new(),
         &mut bytes,
         |_, group| {
             frame_of("table frame", columns, &rows[group], true, |row, cells| {
@@ -800,6 +822,7 @@ pub fn text_parquet(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
         "text parquet",
         rows.len(),
         Grouping::of(rows.len()),
+        &Tags::new(),
         &mut bytes,
         |_, group| {
             let rows = &rows[group];
@@ -907,6 +930,7 @@ mod tests {
             "test",
             values.len(),
             Grouping { rows_per_group: 10, ahead },
+            &Tags::new(),
             &mut bytes,
             |group, rows: &mut Vec<String>| {
                 *rows = values[group].to_vec();

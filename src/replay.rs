@@ -91,6 +91,8 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         cutoff,
         ledger_format: m.ledger_format,
         prev_manifest_sha256: m.prev_manifest_sha256.as_deref(),
+        sequence: m.sequence,
+        tool_version: &m.tool_version,
     };
     let computed = compute(&policy, tables, optional, &spec, &carry_in)?;
     // Compared with the stored files as they are rendered, so a replay needs

@@ -52,11 +52,11 @@ fn missing_required_column_names_it_in_both_languages() {
 }
 
 #[test]
-fn wrong_field_counts_blank_records_and_bad_bytes_are_row_exceptions() {
+fn wrong_field_counts_and_blank_records_are_row_exceptions() {
     let good = format!("K1,{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20");
     let mut contents = format!("\u{feff}{HEADER}\r\n{good}\r\nK2,{E1}\r\n,,,,,,,,,,,\r\n\r\n").into_bytes();
     contents.extend_from_slice(format!("{good},extra\r\n").as_bytes());
-    contents.extend_from_slice(b"K3\xff\xfe,");
+    contents.extend_from_slice(b"K3,extra,");
     contents
         .extend_from_slice(format!("{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-21\r\n").as_bytes());
     contents.extend_from_slice(b"\"K4, quoted\nwith a line break\",");
@@ -75,6 +75,63 @@ fn wrong_field_counts_blank_records_and_bad_bytes_are_row_exceptions() {
     let errors = error_codes(&w);
     let want = [("2", "E_ROW_MALFORMED"), ("3", "E_ROW_MALFORMED"), ("4", "E_ROW_MALFORMED"), ("5", "E_FIELD_INVALID")];
     assert_eq!(errors, want.map(|(r, c)| (r.to_string(), c.to_string())));
+}
+
+/// Bytes that are not valid in the file's encoding stop the run (exit 2,
+/// nothing committed), naming the file, the line, the encoding and the one
+/// that fits: a GBK file declared UTF-8 would otherwise refuse every row
+/// quietly; a stray byte in a UTF-8 file fits no encoding.
+#[test]
+fn a_file_not_valid_in_its_encoding_is_exit_2_naming_the_line() {
+    let good = format!("K1,{E1},{P1},D001,,12500,10000,2500,500,2000,2025-01-06,2025-01-20");
+    let mut contents = format!("{HEADER}\n{good}\n").into_bytes();
+    contents.extend_from_slice(b"K3\xff\xfe,x\n");
+    let w = with_contracts(&contents);
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("contracts.csv: 第 3 行不是有效的 UTF-8（自动判断 detected）(line 3 is not valid UTF-8)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no encoding fits"), "{stderr}");
+    assert!(w.committed().is_empty());
+
+    let w = Workdir::with_example();
+    let registry = String::from_utf8(w.read("data/enterprises.csv")).unwrap();
+    let (gbk, _, _) = encoding_rs::GB18030.encode(&registry);
+    w.write("data/enterprises.csv", gbk.as_ref());
+    let job = String::from_utf8(w.read("job.toml")).unwrap();
+    w.write("job.toml", format!("{job}\n[encoding]\nenterprises = \"utf-8\"\n"));
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("enterprises.csv: 第 2 行不是有效的 UTF-8（作业 [encoding] 声明 declared by the job）"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the whole file is valid GBK/GB18030"), "{stderr}");
+}
+
+/// Excel's "Unicode text" (UTF-16 with a BOM, tab-separated) settles like
+/// the same rows in UTF-8 CSV.
+#[test]
+fn utf16_tab_separated_text_is_read() {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let csv = String::from_utf8(w.read("data/2025-Q1/contracts.csv")).unwrap();
+    let mut rows = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let tsv: String = rows.records().map(|r| r.unwrap().iter().collect::<Vec<_>>().join("\t") + "\r\n").collect();
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(tsv.encode_utf16().flat_map(u16::to_le_bytes));
+    let other = Workdir::with_example();
+    other.write("data/2025-Q1/contracts.csv", utf16);
+    other.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    assert_eq!(other.read("out/2025-Q1/settlements.csv"), w.read("out/2025-Q1/settlements.csv"));
+    assert_eq!(other.read("out/2025-Q1/exceptions.csv"), w.read("out/2025-Q1/exceptions.csv"));
 }
 
 #[test]

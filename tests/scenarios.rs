@@ -662,7 +662,15 @@ fn twins_render_as_the_files_alone() {
     let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
     assert_eq!((outcome.settlements.len(), outcome.exceptions.len()), (2, 3));
     let summary = voucher_settle::report::summary(&outcome, &parse_policy(&default_policy()).unwrap());
-    let computed = Computed { outcome, summary, dry_run: false, ledger_format: 2, prev_manifest_sha256: None };
+    let computed = Computed {
+        outcome,
+        summary,
+        dry_run: false,
+        ledger_format: 2,
+        prev_manifest_sha256: None,
+        sequence: 1,
+        tool_version: String::new(),
+    };
     let all = render(&computed, &Destination::memory()).unwrap();
     for name in ["settlements.csv", "settlements.parquet", "exceptions.csv", "exceptions.parquet"] {
         let alone = render_one(&computed, name, &Destination::memory()).unwrap();
@@ -685,7 +693,15 @@ fn csv_cells_are_guarded_as_the_ledger_format_says() {
     let settlements_and_exceptions = |ledger_format: u32| {
         let outcome = settle_with(&default_policy(), &rows, &CarryIn::default());
         let summary = voucher_settle::report::summary(&outcome, &parse_policy(&default_policy()).unwrap());
-        let computed = Computed { outcome, summary, dry_run: false, ledger_format, prev_manifest_sha256: None };
+        let computed = Computed {
+            outcome,
+            summary,
+            dry_run: false,
+            ledger_format,
+            prev_manifest_sha256: None,
+            sequence: 1,
+            tool_version: String::new(),
+        };
         let text = |name: &str| {
             let file = render_one(&computed, name, &Destination::memory()).unwrap();
             String::from_utf8(file.bytes.unwrap()).unwrap()

@@ -12,6 +12,7 @@ mod datasets;
 mod documents;
 mod finance;
 mod formats;
+mod frictions;
 mod hardening;
 mod ledger_states;
 mod model;

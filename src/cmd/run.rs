@@ -258,6 +258,8 @@ impl NewBatch<'_> {
             cutoff: job.batch.cutoff,
             ledger_format: self.ledger_format,
             prev_manifest_sha256: self.committed.last().map(|b| b.manifest_sha256.as_str()),
+            sequence: self.sequence(),
+            tool_version: TOOL_VERSION,
         };
         let archive = inputs.archive(job);
         let Inputs { policy, policy_entry, job_entry, tables, optional, entries } = inputs;
@@ -371,6 +373,13 @@ fn settle_and_render(
     batch.progress.phase("校验、分配 checking, allocating");
     let mut computed = compute(policy, tables, optional, spec, carry_in)?;
     computed.dry_run = batch.args.dry_run;
+    for alert in &computed.summary.alerts {
+        tracing::warn!(
+            batch = spec.batch_id,
+            alert = alert.as_str(),
+            "大多数行未通过同一检查 most rows fail one check"
+        );
+    }
     tracing::info!(
         batch = spec.batch_id,
         phase = "settle",

@@ -91,6 +91,8 @@ pub struct BatchOutcome {
     pub service_year: i32,
     pub cutoff: NaiveDate,
     pub contract_rows_in: u64,
+    /// Data rows of the enterprises, designations, providers and products.
+    pub registry_rows_in: [u64; 4],
     pub settlements: Settlements,
     /// Sorted: contracts first, then each registry, by row.
     pub exceptions: Vec<ExceptionRow>,
@@ -155,6 +157,8 @@ pub fn settle_batch(
 ) -> Result<BatchOutcome> {
     let (ids, corrections) = (rules.ids, optional.corrections);
     let log = memory::PhaseLog::start();
+    let registry_rows_in =
+        [&tables.enterprises, &tables.designations, &tables.providers, &tables.products].map(|t| t.len() as u64);
     let (registries, mut exceptions) =
         registries::build(&tables.enterprises, &tables.designations, &tables.providers, &tables.products, policy);
     drop((tables.enterprises, tables.designations, tables.providers, tables.products));
@@ -254,6 +258,7 @@ pub fn settle_batch(
         service_year,
         cutoff,
         contract_rows_in: validated.rows_in,
+        registry_rows_in,
         settlements,
         exceptions,
         payouts,

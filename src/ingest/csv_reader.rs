@@ -1,7 +1,11 @@
-//! CSV in UTF-8 (with or without BOM) or GBK/GB18030. The CSV structure is
-//! parsed on the raw bytes — GBK and GB18030 never use the bytes of `,`,
-//! `"` or line ends inside a character — and each field is then decoded, so
-//! a bad byte spoils only its own record.
+//! CSV in UTF-8 (with or without BOM) or GBK/GB18030, and UTF-16 with a BOM
+//! (Excel's "Unicode text", tab- or comma-separated), which is turned into
+//! UTF-8 CSV first. The whole file must be valid in its encoding — declared
+//! by the job or detected — or the run stops (exit 2) naming the line, the
+//! encoding and the one that fits: a wrong encoding never passes as rows
+//! that fail their checks. The CSV structure is then parsed on the raw
+//! bytes — GBK and GB18030 never use the bytes of `,`, `"` or line ends
+//! inside a character — and each field decoded.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -59,7 +63,97 @@ fn decode(field: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
 }
 
 pub fn read_csv(path: &Path, bytes: &[u8], columns: &[super::ColumnSpec], options: &InputOptions) -> Result<Rows> {
+    if let Some(utf8) = from_utf16(path, bytes)? {
+        let options = InputOptions { encoding: Encoding::Utf8, ..options.clone() };
+        return read_csv_in_pieces(path, &utf8, columns, &options, PIECE_MIN);
+    }
     read_csv_in_pieces(path, bytes, columns, options, PIECE_MIN)
+}
+
+/// A UTF-16 file (it starts with a byte-order mark) as UTF-8 CSV: decoded,
+/// and if its header is tab-separated, written again with commas. None for
+/// a file without a UTF-16 BOM.
+fn from_utf16(path: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    let encoding = match bytes {
+        [0xFF, 0xFE, ..] => encoding_rs::UTF_16LE,
+        [0xFE, 0xFF, ..] => encoding_rs::UTF_16BE,
+        _ => return Ok(None),
+    };
+    let Some(text) = encoding.decode_without_bom_handling_and_without_replacement(&bytes[2..]) else {
+        return Err(crate::Error::Input(format!(
+            "{}: 文件以 UTF-16 标记开头，但内容不是有效的 UTF-16 (starts with a UTF-16 byte-order mark but is not valid UTF-16)；请另存为 UTF-8 CSV (save it again as UTF-8 CSV)",
+            path.display()
+        )));
+    };
+    let header = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    if !header.contains('\t') || header.contains(',') {
+        return Ok(Some(text.into_owned().into_bytes()));
+    }
+    let unreadable = |e: String| {
+        crate::Error::Input(format!(
+            "{}: 制表符分隔的 UTF-16 文本无法读取 (tab-separated UTF-16 text cannot be read): {e}",
+            path.display()
+        ))
+    };
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b'\t').has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(Vec::with_capacity(text.len()));
+    for record in reader.byte_records() {
+        writer
+            .write_byte_record(&record.map_err(|e| unreadable(e.to_string()))?)
+            .map_err(|e| unreadable(e.to_string()))?;
+    }
+    writer.into_inner().map(Some).map_err(|e| unreadable(e.to_string()))
+}
+
+/// The byte offset of the first sequence of `bytes` that is not valid in
+/// `encoding`; none when the whole is valid.
+fn first_invalid(bytes: &[u8], encoding: Encoding) -> Option<usize> {
+    if encoding != Encoding::Gb18030 {
+        return std::str::from_utf8(bytes).err().map(|e| e.valid_up_to());
+    }
+    let mut decoder = GB18030.new_decoder_without_bom_handling();
+    let mut out = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    loop {
+        let (result, read, _) = decoder.decode_to_utf8_without_replacement(&bytes[at..], &mut out, true);
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => return None,
+            encoding_rs::DecoderResult::OutputFull => at += read,
+            encoding_rs::DecoderResult::Malformed(bad, extra) => {
+                return Some((at + read).saturating_sub(usize::from(bad) + usize::from(extra)));
+            }
+        }
+    }
+}
+
+/// Stops the run when `body` is not valid in the encoding chosen for it,
+/// naming the line, the encoding (declared by the job or detected) and the
+/// one the whole file fits, if any.
+fn refuse_undecodable(path: &Path, body: &[u8], encoding: Encoding, declared: bool) -> Result<()> {
+    let Some(at) = first_invalid(body, encoding) else { return Ok(()) };
+    let line = memchr::memchr_iter(b'\n', &body[..at]).count() + 1;
+    let name = |e: Encoding| if e == Encoding::Gb18030 { "GBK/GB18030" } else { "UTF-8" };
+    let how = if declared { "作业 [encoding] 声明 declared by the job" } else { "自动判断 detected" };
+    let fits =
+        [Encoding::Utf8, Encoding::Gb18030].into_iter().find(|e| *e != encoding && first_invalid(body, *e).is_none());
+    let next = match fits {
+        Some(e) => format!(
+            "整个文件符合 {}：请在作业 [encoding] 中写明 (the whole file is valid {}: set it under [encoding] in the job)",
+            name(e),
+            name(e)
+        ),
+        None => {
+            "没有符合的编码，文件可能已损坏：请重新导出 (no encoding fits; the file may be damaged: export it again)"
+                .to_string()
+        }
+    };
+    Err(crate::Error::Input(format!(
+        "{}: 第 {line} 行不是有效的 {}（{how}）(line {line} is not valid {}); {next}",
+        path.display(),
+        name(encoding),
+        name(encoding)
+    )))
 }
 
 /// [`read_csv`] with pieces of at least `piece_min` bytes.
@@ -75,6 +169,7 @@ fn read_csv_in_pieces(
         chosen => chosen,
     };
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    refuse_undecodable(path, body, encoding, options.encoding != Encoding::Auto)?;
     // The header is the first record that is not blank.
     let mut header = None;
     let header_end = each_record(body, true, |row| {

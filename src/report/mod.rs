@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::engine::BatchOutcome;
 use crate::ledger::Format;
-use crate::rules::codes::{ExceptionRow, Severity, Source};
+use crate::rules::codes::{Check, Code, ExceptionRow, Severity, Source};
 use crate::rules::control::ControlTotals;
 use crate::rules::corrections::Action;
 use crate::rules::dates::iso;
@@ -355,6 +355,43 @@ pub struct Summary {
     /// approved, taken back, net, what 兑付清单 pays and 追回清单 claims.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub money: Option<figures::MoneyFigures>,
+    /// Inputs most of whose rows fail one and the same field check (ledger
+    /// format 5 on): one line each, with the likely cause.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
+}
+
+/// One line per input most of whose rows (more than half, of at least two)
+/// fail the same check of their record or fields: the batch still settles
+/// (exceptions are data), but a wrong encoding, column mapping or export
+/// looks exactly like this, and staff should hear of it before they sign.
+pub fn alerts(outcome: &BatchOutcome) -> Vec<String> {
+    let mut counts: std::collections::BTreeMap<(Source, Code, &str), u64> = std::collections::BTreeMap::new();
+    for e in outcome.exceptions.iter().filter(|e| e.severity() == Severity::Error) {
+        let field_check =
+            matches!(e.code.check(), Check::RecordShape | Check::FieldFormats) || e.code == Code::R_FIELD_INVALID;
+        if field_check {
+            *counts.entry((e.source, e.code, e.field)).or_default() += 1;
+        }
+    }
+    let rows_of = |source: Source| match source {
+        Source::Contracts => outcome.contract_rows_in,
+        Source::Enterprises => outcome.registry_rows_in[0],
+        Source::Designations => outcome.registry_rows_in[1],
+        Source::Providers => outcome.registry_rows_in[2],
+        Source::Products => outcome.registry_rows_in[3],
+        Source::Corrections | Source::Refunds => 0,
+    };
+    counts
+        .into_iter()
+        .filter(|((source, _, _), count)| rows_of(*source) >= 2 && count * 2 > rows_of(*source))
+        .map(|((source, code, field), count)| {
+            let (name, rows) = (source.as_str(), rows_of(source));
+            format!(
+                "{name} 有 {count}/{rows} 行未通过同一检查 {code}（字段 {field}）：多半是编码、列映射或导出有误，请先核对该文件 ({count} of {rows} {name} rows fail the same check, {code} on {field}: most likely a wrong encoding, column mapping or export; check the file first)"
+            )
+        })
+        .collect()
 }
 
 /// What a batch's corrections did, counted by action and by code.
@@ -400,6 +437,7 @@ pub fn summary(outcome: &BatchOutcome, policy: &Policy) -> Summary {
         control_totals: outcome.control.clone(),
         corrections: outcome.has_corrections.then(|| corrections_summary(outcome)),
         money: None,
+        alerts: Vec::new(),
     }
 }
 
@@ -441,6 +479,9 @@ pub fn printed_summary(s: &Summary) -> String {
         if holds { "✓ 平衡 holds" } else { "✗ 不平 FAILS" }
     };
     let mut out = String::new();
+    for alert in &s.alerts {
+        out += &format!("⚠ 注意 {alert}\n");
+    }
     out += &format!("批次 batch {}  服务年度 service year {}  截止 cutoff {}\n", s.batch_id, s.service_year, s.cutoff);
     out += &format!("政策 policy: {}\n", s.policy);
     out += &format!(

@@ -214,6 +214,10 @@ fn summary_sheet(
         sheet.write_string(row, 1, value)?;
         row += 1;
     }
+    for alert in &s.alerts {
+        sheet.write_string(row, 0, format!("⚠ 注意 {alert}"))?;
+        row += 1;
+    }
     row += 1;
     let counts: [(&str, u64); 5] = [
         ("合同行 Contract rows", s.contract_rows_in),
