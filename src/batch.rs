@@ -47,6 +47,8 @@ pub struct Computed {
     /// manifest records.
     pub sequence: u64,
     pub tool_version: String,
+    /// The issuing office (编制单位) the lists to sign name.
+    pub office: Option<String>,
 }
 
 /// What every Parquet file of a batch says of itself in its footer (ledger
@@ -121,6 +123,8 @@ pub struct BatchSpec<'a> {
     pub sequence: u64,
     /// The tool version its manifest records (this tool's for a new batch).
     pub tool_version: &'a str,
+    /// The issuing office its job names.
+    pub office: Option<&'a str>,
 }
 
 /// Settles the batch; [`render`] then writes its files.
@@ -148,6 +152,7 @@ pub fn compute(
         prev_manifest_sha256: spec.prev_manifest_sha256.map(str::to_string),
         sequence: spec.sequence,
         tool_version: spec.tool_version.to_string(),
+        office: spec.office.map(str::to_string),
     })
 }
 
@@ -215,7 +220,18 @@ fn render_files(computed: &Computed, destination: &Destination, which: &[usize])
         (
             "settlement.xlsx",
             None,
-            Box::new(|w| whole(workbook::settlement_workbook(outcome, summary, dry_run, footer.as_deref(), format), w)),
+            Box::new(|w| {
+                whole(
+                    workbook::settlement_workbook(
+                        outcome,
+                        summary,
+                        dry_run,
+                        (footer.as_deref(), computed.office.as_deref()),
+                        format,
+                    ),
+                    w,
+                )
+            }),
         ),
         (
             "report.html",

@@ -94,6 +94,8 @@ fn options_of(raw: &RawJob, source: Source) -> std::result::Result<InputOptions,
 
 /// How a job file says to read each input: the five, and the optional ones.
 pub struct JobInputOptions {
+    /// The issuing office the job names (`[job] office`).
+    pub office: Option<String>,
     pub inputs: PerSource<InputOptions>,
     pub corrections: InputOptions,
     pub refunds: InputOptions,
@@ -103,6 +105,7 @@ pub struct JobInputOptions {
 pub fn input_options_of(text: &str) -> std::result::Result<JobInputOptions, String> {
     let raw: RawJob = toml::from_str(text).map_err(|e| e.to_string())?;
     Ok(JobInputOptions {
+        office: raw.job.office.clone(),
         inputs: input_options(&raw)?,
         corrections: options_of(&raw, Source::Corrections)?,
         refunds: options_of(&raw, Source::Refunds)?,
@@ -116,6 +119,8 @@ struct RawJobSection {
     policy: String,
     ledger: String,
     output: String,
+    /// The issuing office (编制单位) the lists to sign name.
+    office: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -202,6 +207,8 @@ pub struct JobSpec {
     pub refunds: Option<(PathBuf, InputOptions)>,
     /// Checksum of the job file's bytes as they were parsed.
     pub job_sha256: String,
+    /// The issuing office (编制单位) the lists to sign name, if the job says.
+    pub office: Option<String>,
     /// The job's `output`, `{batch}` not filled in.
     output_template: String,
 }
@@ -367,6 +374,7 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         corrections,
         refunds,
         job_sha256: crate::checksum::sha256_hex(text.as_bytes()),
+        office: raw.job.office.clone(),
         output_template: raw.job.output.clone(),
     };
     refuse_output_folder(&job)?;

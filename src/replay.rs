@@ -93,6 +93,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         prev_manifest_sha256: m.prev_manifest_sha256.as_deref(),
         sequence: m.sequence,
         tool_version: &m.tool_version,
+        office: options.office.as_deref(),
     };
     let computed = compute(&policy, tables, optional, &spec, &carry_in)?;
     // Compared with the stored files as they are rendered, so a replay needs

@@ -79,3 +79,97 @@ fn a_file_most_of_whose_rows_fail_one_check_is_named() {
     let sheet = book.worksheet_range("汇总").unwrap();
     assert!(sheet.rows().any(|r| r[0].to_string().starts_with(&format!("⚠ 注意 {line}"))));
 }
+
+fn unzip(bytes: &[u8], name: &str) -> String {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut text = String::new();
+    archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
+    text
+}
+
+fn sheet_text(path: &std::path::Path, name: &str) -> String {
+    use calamine::Reader;
+    let mut book = calamine::open_workbook_auto(path).unwrap();
+    let range = book.worksheet_range(name).unwrap();
+    range.rows().map(|r| r.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" | ")).collect::<Vec<_>>().join("\n")
+}
+
+/// The printed detail sheets: at most 10 columns shown (the technical ones
+/// hidden, still there for the filter), outcome, category and severity in
+/// Chinese, wrapped messages on rows high enough to show every line,
+/// notes in black and red only for negative amounts.
+#[test]
+fn detail_sheets_print_what_a_reader_needs() {
+    let w = Workdir::with_example();
+    w.run_ok(&["run", "job.toml", "--batch", "2025-Q1"]);
+    let bytes = w.read("out/2025-Q1/settlement.xlsx");
+    // Sheets 5 and 6: 结算明细 and 异常清单 (after 汇总, 兑付清单, 追回清单, 应退款台账).
+    for (sheet, columns, chinese) in [(5, 29, ["全额兑付", "部分兑付"]), (6, 11, ["错误（未兑付）", "核减"])]
+    {
+        let xml = unzip(&bytes, &format!("xl/worksheets/sheet{sheet}.xml"));
+        let hidden = xml.split("<col ").skip(1).filter(|c| c.contains("hidden=\"1\"")).map(|c| {
+            let attr = |name: &str| -> usize {
+                let at = c.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                c[at..].split('"').next().unwrap().parse().unwrap()
+            };
+            attr("max") - attr("min") + 1
+        });
+        let shown = columns - hidden.sum::<usize>();
+        assert!((8..=10).contains(&shown), "sheet{sheet}: {shown} columns printed");
+        // Constant-memory sheets hold their strings inline.
+        assert!(chinese.iter().all(|c| xml.contains(c)), "{chinese:?}");
+    }
+    let exceptions = unzip(&bytes, "xl/worksheets/sheet6.xml");
+    assert!(exceptions.contains("customHeight=\"1\""), "a wrapped message's row is as high as its lines");
+    let styles = unzip(&bytes, "xl/styles.xml");
+    assert!(styles.contains("[Red]-#,##0.00"), "negative amounts in red");
+    assert!(!styles.contains("FFC00000"), "no dark-red text");
+}
+
+/// 兑付清单 and 追回清单 name the issuing office (from the job) and have a
+/// line for this batch's manifest SHA-256; a provider statement ends with
+/// the provider's confirmation.
+#[test]
+fn lists_to_sign_name_the_office_and_statements_end_with_a_confirmation() {
+    let w = Workdir::with_corrections();
+    let job = String::from_utf8(w.read("job.toml")).unwrap();
+    w.write(
+        "job.toml",
+        job.replacen(
+            "output = \"out/{batch}\"",
+            "output = \"out/{batch}\"\noffice = \"广西壮族自治区工业和信息化厅\"",
+            1,
+        ),
+    );
+    for quarter in ["2025-Q1", "2025-Q2", "2025-Q3"] {
+        w.run_ok(&["run", "job.toml", "--batch", quarter]);
+    }
+    let book = w.path("out/2025-Q3/settlement.xlsx");
+    for sheet in ["兑付清单", "追回清单"] {
+        let text = sheet_text(&book, sheet);
+        assert!(text.contains("编制单位 Issued by：广西壮族自治区工业和信息化厅"), "{sheet}: {text}");
+        assert!(text.contains("本批清单 SHA-256"), "{sheet}");
+    }
+    w.run_ok(&["statements", "ledger", "--batch", "2025-Q3", "--out", "st"]);
+    let statement = sheet_text(&w.path("st/91450100MA5PRW001L.xlsx"), "对账单");
+    assert!(statement.contains("服务商确认") && statement.contains("盖章"), "{statement}");
+    let (code, _) = (w.run(&["verify", "ledger"]).status.code(), ());
+    assert_eq!(code, Some(0), "the office is replayed from the archived job");
+}
+
+/// A registry read unchanged by every quarter is counted once in the
+/// year's 异常趋势, not once per batch.
+#[test]
+fn the_year_counts_a_registry_problem_once_per_registry_version() {
+    let w = Workdir::with_corrections();
+    for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
+        w.run_ok(&["run", "job.toml", "--batch", quarter]);
+    }
+    w.run_ok(&["year", "ledger", "--year", "2025", "--out", "year"]);
+    let trend = sheet_text(&w.path("year/year-2025.xlsx"), "异常趋势");
+    let row = trend.lines().find(|l| l.starts_with("R_DUPLICATE_ROW")).unwrap_or_else(|| panic!("{trend}"));
+    let counts: Vec<&str> = row.split(" | ").skip(2).collect();
+    assert_eq!(counts, ["1", "0", "0", "0", "1"], "{row}");
+    assert!(row.contains("counted once per registry version"), "{row}");
+}

@@ -670,6 +670,7 @@ fn twins_render_as_the_files_alone() {
         prev_manifest_sha256: None,
         sequence: 1,
         tool_version: String::new(),
+        office: None,
     };
     let all = render(&computed, &Destination::memory()).unwrap();
     for name in ["settlements.csv", "settlements.parquet", "exceptions.csv", "exceptions.parquet"] {
@@ -701,6 +702,7 @@ fn csv_cells_are_guarded_as_the_ledger_format_says() {
             prev_manifest_sha256: None,
             sequence: 1,
             tool_version: String::new(),
+            office: None,
         };
         let text = |name: &str| {
             let file = render_one(&computed, name, &Destination::memory()).unwrap();

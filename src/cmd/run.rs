@@ -260,6 +260,7 @@ impl NewBatch<'_> {
             prev_manifest_sha256: self.committed.last().map(|b| b.manifest_sha256.as_str()),
             sequence: self.sequence(),
             tool_version: TOOL_VERSION,
+            office: job.office.as_deref(),
         };
         let archive = inputs.archive(job);
         let Inputs { policy, policy_entry, job_entry, tables, optional, entries } = inputs;

@@ -15,6 +15,7 @@ use crate::output::write_file;
 use crate::replay::verify_selected;
 use crate::report::Summary;
 use crate::report::year::{BatchFacts, Year};
+use crate::rules::codes::Source;
 use crate::stored::csv_rows;
 use crate::{Error, Result};
 
@@ -91,5 +92,10 @@ fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
         reversals,
         payouts: csv_rows(&read("payouts.csv")?, "payouts.csv")?,
         usage: csv_rows(&read("enterprise_usage.csv")?, "enterprise_usage.csv")?,
+        registry_version: Source::ALL[1..]
+            .iter()
+            .map(|s| batch.manifest.inputs.iter().find(|i| i.name == s.as_str()).map_or("", |i| i.sha256.as_str()))
+            .collect::<Vec<_>>()
+            .join(","),
     })
 }

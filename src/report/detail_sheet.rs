@@ -24,6 +24,9 @@ pub const TEXT_WIDTH_MAX: usize = 60;
 const PAGE_FOOTER: &str = "&C&9第 &P 页 共 &N 页";
 
 pub struct DetailFormats {
+    /// Ledger format 5 on: black text, red only for negative amounts, rows
+    /// as high as their wrapped text.
+    readable: bool,
     note: Format,
     heading: Format,
     name: Format,
@@ -33,9 +36,11 @@ pub struct DetailFormats {
 }
 
 impl DetailFormats {
+    /// As ledger formats 4 wrote them (replayed byte for byte).
     pub fn new() -> DetailFormats {
         let fill = "#DDEBF7";
         DetailFormats {
+            readable: false,
             note: Format::new().set_bold().set_font_color("#C00000"),
             heading: Format::new().set_bold().set_border(FormatBorder::Thin).set_background_color(fill),
             name: Format::new()
@@ -47,6 +52,22 @@ impl DetailFormats {
             money: Format::new().set_num_format("#,##0.00"),
             date: Format::new().set_num_format("yyyy-mm-dd"),
             wrapped: Format::new().set_text_wrap().set_align(rust_xlsxwriter::FormatAlign::Top),
+        }
+    }
+
+    pub fn is_readable(&self) -> bool {
+        self.readable
+    }
+
+    /// Ledger format 5 on, the year and the statements: notes in black
+    /// (a finance reader takes red for 红字, a negative amount), negative
+    /// amounts in red, and each row as high as its wrapped text.
+    pub fn readable() -> DetailFormats {
+        DetailFormats {
+            readable: true,
+            note: Format::new().set_bold(),
+            money: Format::new().set_num_format("#,##0.00;[Red]-#,##0.00"),
+            ..DetailFormats::new()
         }
     }
 }
@@ -96,6 +117,11 @@ pub struct DetailSheet<'s> {
     names_row: Option<u32>,
     /// The table's last row, when lines follow it ([`DetailSheet::end_table`]).
     table_end: Option<u32>,
+    /// The lines the current row's widest wrapped text takes.
+    lines: usize,
+    /// Columns hidden from screen and print (they stay in the sheet, for
+    /// the filter and for anyone who shows them again).
+    hidden: Vec<u16>,
     failed: Option<XlsxError>,
 }
 
@@ -118,6 +144,8 @@ impl<'s> DetailSheet<'s> {
             widths: Vec::new(),
             names_row: None,
             table_end: None,
+            lines: 1,
+            hidden: Vec::new(),
             failed: None,
         };
         if shown < total {
@@ -188,6 +216,7 @@ impl<'s> DetailSheet<'s> {
                 let text = super::workbook::fit_cell(text);
                 let width = display_width(&text);
                 let written = if width > TEXT_WIDTH_MAX {
+                    self.lines = self.lines.max(width.div_ceil(TEXT_WIDTH_MAX));
                     self.sheet.write_string_with_format(row, column, text.as_ref(), &f.wrapped)
                 } else {
                     self.sheet.write_string(row, column, text.as_ref())
@@ -225,8 +254,21 @@ impl<'s> DetailSheet<'s> {
     }
 
     pub fn end_row(&mut self) {
+        if self.f.readable && self.lines > 1 {
+            // 15 points a line, as Excel, WPS and LibreOffice print 11-point text.
+            if let Err(e) = self.sheet.set_row_height(self.row, 15.0 * self.lines as f64) {
+                self.failed.get_or_insert(e);
+            }
+        }
+        self.lines = 1;
         self.row += 1;
         self.column = 0;
+    }
+
+    /// Hides `columns` (0-based) from screen and print: the printed sheet
+    /// shows only what a reader needs; the rest stays for filtering.
+    pub fn hide(&mut self, columns: impl IntoIterator<Item = usize>) {
+        self.hidden.extend(columns.into_iter().map(|c| c as u16));
     }
 
     /// Widths, frozen header, filter and print setup; the first error met.
@@ -237,6 +279,9 @@ impl<'s> DetailSheet<'s> {
         let sheet = self.sheet;
         for (column, width) in self.widths.iter().enumerate() {
             sheet.set_column_width(column as u16, (*width + 2) as f64)?;
+        }
+        for &column in &self.hidden {
+            sheet.set_column_hidden(column)?;
         }
         if let Some(names_row) = self.names_row {
             sheet.set_freeze_panes(names_row + 1, 0)?;

@@ -82,7 +82,7 @@ impl Statement {
         let created = parse_date(&self.cutoff).or_else(|| NaiveDate::from_ymd_opt(2000, 1, 1)).unwrap_or_default();
         let title = format!("服务商结算对账单 {} {}", self.batch_id, self.provider_id);
         let mut workbook = new_workbook(title, created)?;
-        let f = DetailFormats::new();
+        let f = DetailFormats::readable();
         let sheet = workbook.add_worksheet();
         let rows = self.contracts.len();
         let mut d = DetailSheet::start(sheet, "对账单", &f, (rows, rows), "")?;
@@ -135,6 +135,9 @@ impl Statement {
         if let Some(o) = &self.owed {
             owed_lines(&mut d, o)?;
         }
+        d.blank();
+        d.line("服务商确认 Provider's confirmation：以上内容核对无误 (checked and correct)。")?;
+        d.line("服务商（盖章 seal）：＿＿＿＿＿＿＿＿＿＿＿＿　　经办人 signed：＿＿＿＿＿＿　　日期 date：＿＿＿＿年＿＿月＿＿日")?;
         if let (Some(year), Some(left)) = (self.year_to_date, self.cap_remaining) {
             d.line(&format!(
                 "年度累计 year to date {}，年度上限 {}，剩余 {}",

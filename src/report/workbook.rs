@@ -18,6 +18,7 @@ use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, excel_date, new_workbook};
 use crate::report::figures::{self, MoneyFigures};
 use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
+use crate::rules::category::Category;
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::control::{CorrectionTotals, OwedTotals};
 use crate::rules::money::format_money;
@@ -81,14 +82,15 @@ pub const DRY_RUN_MARK: &str = "试算";
 /// `payout_footer` is the print footer of the list to sign, if any.
 /// `format` is the ledger format the batch is written in: from 3 on the
 /// payout list pays each provider's net and the sheet 追回清单 follows it.
+/// `office` is the issuing office (编制单位) the job names.
 pub fn settlement_workbook(
     outcome: &BatchOutcome,
     summary: &Summary,
     dry_run: bool,
-    payout_footer: Option<&str>,
+    (payout_footer, office): (Option<&str>, Option<&str>),
     format: u32,
 ) -> Result<Vec<u8>> {
-    build(outcome, summary, dry_run, payout_footer, format)
+    build(outcome, summary, dry_run, (payout_footer, office), format)
         .map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
 }
 
@@ -96,13 +98,13 @@ fn build(
     outcome: &BatchOutcome,
     summary: &Summary,
     dry_run: bool,
-    payout_footer: Option<&str>,
+    (payout_footer, office): (Option<&str>, Option<&str>),
     format: u32,
 ) -> std::result::Result<Vec<u8>, XlsxError> {
     let f = formats();
     // Created on the cutoff, so the file is identical on replay.
     let mut workbook = new_workbook(format!("服务券兑付结算 {}", outcome.batch_id), outcome.cutoff)?;
-    let layout = Layout { format };
+    let layout = Layout { format, office };
     // From format 4 every list to sign numbers its pages, a dry run's too.
     let payout_footer = payout_footer.or(layout.reads().then_some(PAGE_FOOTER));
     summary_sheet(workbook.add_worksheet(), summary, &f, layout)?;
@@ -132,7 +134,7 @@ fn build(
         }
     }
     if layout.reads() {
-        let d = DetailFormats::new();
+        let d = if LedgerFormat(format).net_figures() { DetailFormats::readable() } else { DetailFormats::new() };
         settlements_detail(workbook.add_worksheet_with_constant_memory()?, outcome, &d)?;
         exceptions_detail(workbook.add_worksheet_with_constant_memory()?, outcome, &d)?;
         usage_detail(workbook.add_worksheet_with_constant_memory()?, outcome, &d)?;
@@ -153,11 +155,13 @@ fn build(
 
 /// What the batch's ledger format asks of the workbook's layout.
 #[derive(Debug, Clone, Copy)]
-struct Layout {
+struct Layout<'o> {
     format: u32,
+    /// The issuing office the job names (the lists of format 5 print it).
+    office: Option<&'o str>,
 }
 
-impl Layout {
+impl Layout<'_> {
     /// Format 4 on: laid out to be read and printed without fixing (widths,
     /// wrapping names, 单位：元, frozen headers, print setup on every
     /// sheet, the detail sheets of `detail_sheet`).
@@ -454,7 +458,23 @@ fn paid_payout_sheet(
         0,
         "本批净额为负的服务商及应退回余额见「追回清单」「应退款台账」(providers owing back: see 追回清单 and 应退款台账)",
     )?;
-    signatures(sheet, row + 2)
+    let row = attestation(sheet, row + 2, layout)?;
+    signatures(sheet, row + 1)
+}
+
+/// What a list to sign names beside the signatures (ledger format 5 on):
+/// the issuing office, and a line for this batch's manifest SHA-256,
+/// which `run` prints once the batch is committed (the workbook is listed
+/// in the manifest, so it cannot hold that hash itself). Returns the next row.
+fn attestation(sheet: &mut Worksheet, row: u32, layout: Layout) -> std::result::Result<u32, XlsxError> {
+    let office = layout.office.unwrap_or("＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿");
+    sheet.write_string(row, 1, format!("编制单位 Issued by：{office}"))?;
+    sheet.write_string(
+        row + 1,
+        1,
+        "本批清单 SHA-256（run 提交后打印，请抄写）manifest SHA-256 of this batch, as run prints it：＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿",
+    )?;
+    Ok(row + 3)
 }
 
 fn payout_sheet(
@@ -617,6 +637,11 @@ fn clawback_sheet(
     sheet.merge_range(row, 0, row, 9, "应退回金额（本批净额为负的服务商）Amounts owed back", &f.total_label)?;
     row += 1;
     header_row(sheet, row, &["序号", "服务商名称", "统一社会信用代码", "应退回金额", "金额（大写）"], f)?;
+    if outcome.owed_balances {
+        // The heading over the whole width of the 大写 cells below it, not
+        // wrapped in one narrow column.
+        sheet.merge_range(row, 4, row, 9, "金额（大写）", &f.header)?;
+    }
     row += 1;
     let mut owed_total = Decimal::ZERO;
     let owing = outcome.payouts.iter().filter(|p| p.net_amount_batch() < Decimal::ZERO);
@@ -636,6 +661,7 @@ fn clawback_sheet(
     if outcome.owed_balances {
         row = balances_block(sheet, row + 3, outcome, f, layout, false)?;
         row = unmatched_block(sheet, row + 2, outcome, f, layout)?;
+        row = attestation(sheet, row + 2, layout)?;
     }
     signatures(sheet, row + 3)
 }
@@ -856,12 +882,53 @@ fn settlements_detail(
     let shown = total.min(DETAIL_ROWS_MAX);
     let files = "settlements.csv / settlements.parquet";
     let mut detail = DetailSheet::start(sheet, "结算明细", d, (shown, total), files)?;
-    detail.table_header(&output::SETTLEMENTS)?;
+    let readable = d.is_readable();
+    let mut columns = output::SETTLEMENTS.to_vec();
+    if readable {
+        columns.extend([output::OUTCOME_ZH, output::CATEGORY_ZH]);
+        detail.hide((0..output::SETTLEMENTS.len()).filter(|c| !output::SETTLEMENTS_PRINTED.contains(c)));
+    }
+    detail.table_header(&columns)?;
     for s in outcome.settlements.iter().take(shown) {
         s.for_each_cell(&outcome.batch_id, |cell| detail.cell(cell));
+        if readable {
+            detail.text(outcome_zh(s.outcome));
+            detail.text(Category::parse(s.category).map_or(s.category, Category::name_zh));
+        }
         detail.end_row();
     }
-    detail.finish(output::SETTLEMENTS.len())
+    detail.finish(columns.len())
+}
+
+/// An outcome as a reader says it.
+fn outcome_zh(outcome: &str) -> &str {
+    match outcome {
+        "SETTLED" => "全额兑付",
+        "SETTLED_REDUCED" => "部分兑付",
+        other => other,
+    }
+}
+
+/// A severity as a reader says it.
+fn severity_zh(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "错误（未兑付）",
+        Severity::Adjustment => "核减",
+        Severity::Warning => "提示",
+    }
+}
+
+/// An input as a reader names it.
+fn source_zh(source: Source) -> &'static str {
+    match source {
+        Source::Contracts => "合同",
+        Source::Enterprises => "企业名录",
+        Source::Designations => "资质名录",
+        Source::Providers => "服务商名录",
+        Source::Products => "产品目录",
+        Source::Corrections => "更正",
+        Source::Refunds => "退回款",
+    }
 }
 
 /// 配额使用 from format 4 on.
@@ -931,16 +998,26 @@ fn exceptions_detail(
         }
         detail.blank();
     }
-    detail.table_header(&output::EXCEPTIONS)?;
+    let readable = d.is_readable();
+    let mut columns = output::EXCEPTIONS.to_vec();
+    if readable {
+        columns.extend([output::SEVERITY_ZH, output::SOURCE_ZH]);
+        detail.hide((0..output::EXCEPTIONS.len()).filter(|c| !output::EXCEPTIONS_PRINTED.contains(c)));
+    }
+    detail.table_header(&columns)?;
     let mut message = String::new();
     for &i in &shown {
         let e = &exceptions[i];
         message.clear();
         e.push_message(&mut message);
         e.for_each_cell(&outcome.batch_id, &message, |cell| detail.cell(cell));
+        if readable {
+            detail.text(severity_zh(e.severity()));
+            detail.text(source_zh(e.source));
+        }
         detail.end_row();
     }
-    detail.finish(output::EXCEPTIONS.len())
+    detail.finish(columns.len())
 }
 
 /// The order 异常清单 lists exceptions in: errors, then adjustments, then

@@ -18,7 +18,7 @@ use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
 use crate::report::html::{RESPONSIVE_STYLE, SignedBar, bar_rows, escape, grouped, signed_bar_rows};
 use crate::rules::bounds::Bound;
-use crate::rules::codes::Code;
+use crate::rules::codes::{Check, Code};
 use crate::schema::output::{Cell, Kind};
 use crate::{Error, Result};
 
@@ -34,6 +34,8 @@ pub struct BatchFacts {
     /// cell unguarded.
     pub payouts: Vec<BTreeMap<String, String>>,
     pub usage: Vec<BTreeMap<String, String>>,
+    /// The checksums of the four registries it read: a registry version.
+    pub registry_version: String,
 }
 
 /// One batch's line of the year.
@@ -52,6 +54,10 @@ impl BatchLine {
         self.approved - self.reversed
     }
 }
+
+/// What 异常趋势 says of a registry code: counted once per registry version.
+const REGISTRY_COUNTED_ONCE: &str =
+    "名录异常：同一版本的名录只在首次读入的批次计数（名录未变的批次不重复计）counted once per registry version";
 
 /// A provider's year: net per batch (in the year's batch order), contracts
 /// settled, and the cap left after the year.
@@ -176,7 +182,14 @@ impl Year {
                 e.used.resize(n, Decimal::ZERO);
                 e.used[at] -= r.entry.approved_amount;
             }
+            // A registry row's exception is counted once per registry
+            // version: not again in a batch that read the same registries.
+            let same_registries = at > 0 && facts[at - 1].registry_version == f.registry_version;
             for (code, count) in &f.summary.codes {
+                let registry = Code::parse(code).is_some_and(|c| c.check() == Check::Registry);
+                if registry && same_registries {
+                    continue;
+                }
                 let counts = y.codes.entry(code.clone()).or_default();
                 counts.resize(n, 0);
                 counts[at] += count;
@@ -401,7 +414,11 @@ impl Year {
             [("年度合计", "year_total", Kind::Count)],
         );
         for (code, counts) in &self.codes {
-            let meaning = Code::parse(code).map_or("", Code::text_zh);
+            let meaning = match Code::parse(code) {
+                Some(c) if c.check() == Check::Registry => REGISTRY_COUNTED_ONCE,
+                Some(c) => c.text_zh(),
+                None => "",
+            };
             let mut row = vec![Cell::Text(code), Cell::Text(meaning)];
             row.extend((0..ids.len()).map(|at| Cell::Count(counts.get(at).copied().unwrap_or(0))));
             row.push(Cell::Count(counts.iter().sum()));
@@ -434,7 +451,7 @@ impl Year {
             .or_else(|| chrono::NaiveDate::from_ymd_opt(self.year, 12, 31))
             .unwrap_or_default();
         let mut workbook = new_workbook(format!("服务券年度结算 {}", self.year), created)?;
-        let formats = DetailFormats::new();
+        let formats = DetailFormats::readable();
         for (k, table) in self.tables().iter().enumerate() {
             let sheet = workbook.add_worksheet();
             let mut detail =
@@ -652,6 +669,7 @@ mod tests {
             reversals: Vec::new(),
             payouts: Vec::new(),
             usage: Vec::new(),
+            registry_version: String::new(),
         };
         let error = Year::build(2025, &[facts], &BTreeMap::new()).err().expect("refused");
         assert!(error.to_string().contains("settlements 0 ≠ summary 74000.01"), "{error}");

@@ -205,6 +205,20 @@ pub const REFUNDS: [Column; 8] = [
     column("owed_after", Money, "入账后应退回余额"),
 ];
 
+/// The columns of settlements a printed 结算明细 shows (ledger format 5
+/// on), by index; its Chinese outcome and category follow them.
+pub const SETTLEMENTS_PRINTED: [usize; 8] = [1, 2, 3, 4, 10, 12, 13, 15];
+
+/// The columns of exceptions a printed 异常清单 shows, by index; the
+/// severity and source in Chinese follow them.
+pub const EXCEPTIONS_PRINTED: [usize; 6] = [2, 3, 5, 6, 7, 8];
+
+/// The columns a printed sheet adds in Chinese after a table's own.
+pub const OUTCOME_ZH: Column = column("outcome_zh", Text, "结果");
+pub const CATEGORY_ZH: Column = column("category_zh", Text, "服务类别");
+pub const SEVERITY_ZH: Column = column("severity_zh", Text, "级别");
+pub const SOURCE_ZH: Column = column("source_zh", Text, "来源");
+
 /// The names of a table's columns, in order.
 pub const fn names<const N: usize>(columns: &[Column; N]) -> [&'static str; N] {
     let mut names = [""; N];
