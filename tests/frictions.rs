@@ -173,3 +173,19 @@ fn the_year_counts_a_registry_problem_once_per_registry_version() {
     assert_eq!(counts, ["1", "0", "0", "0", "1"], "{row}");
     assert!(row.contains("counted once per registry version"), "{row}");
 }
+
+/// A detail sheet longer than 1,000 rows prints only its first 1,000 (its
+/// first rows say so); the rest stays on screen and in the filter.
+#[test]
+fn a_long_detail_sheet_prints_its_first_thousand_rows() {
+    let w = Workdir::new();
+    let out = w.run(&["synth", "--out", "d", "--contracts", "3000", "--seed", "3"]);
+    assert!(out.status.success());
+    w.run_ok(&["run", "d/job.toml", "--batch", "2025-Q1"]);
+    let book = w.path("d/out/2025-Q1/settlement.xlsx");
+    let workbook = unzip(&std::fs::read(&book).unwrap(), "xl/workbook.xml");
+    assert!(workbook.contains("_xlnm.Print_Area"), "{workbook}");
+    assert!(workbook.contains("结算明细!$A$1:$AC$1004"), "{workbook}");
+    let text = sheet_text(&book, "结算明细");
+    assert!(text.contains("打印时仅打印前 1000 行"), "{}", &text[..300]);
+}

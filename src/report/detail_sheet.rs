@@ -20,6 +20,12 @@ type XlsxResult<T> = std::result::Result<T, XlsxError>;
 /// The widest a text column grows; a longer text wraps within it.
 pub const TEXT_WIDTH_MAX: usize = 60;
 
+/// The most table rows a readable detail sheet prints: beyond them the
+/// print area stops (all rows stay on screen, in the filter and in the
+/// CSV and Parquet files), so that printing a workbook never runs to
+/// thousands of pages by accident; the sheet says so in its first rows.
+pub const PRINT_ROWS_MAX: usize = 1_000;
+
 /// Print footer of every detail sheet.
 const PAGE_FOOTER: &str = "&C&9第 &P 页 共 &N 页";
 
@@ -156,6 +162,15 @@ impl<'s> DetailSheet<'s> {
             detail.sheet.write_string_with_format(0, 0, note, &f.note)?;
             detail.row = 2;
         }
+        if f.readable && shown > PRINT_ROWS_MAX {
+            let note = format!(
+                "打印时仅打印前 {PRINT_ROWS_MAX} 行（屏幕上与筛选中为全部 {shown} 行）\
+                 (printing stops after {PRINT_ROWS_MAX} rows; all {shown} are on screen and in the filter)"
+            );
+            let at = detail.row.saturating_sub(1);
+            detail.sheet.write_string_with_format(at, 0, note, &f.note)?;
+            detail.row = at + 2;
+        }
         Ok(detail)
     }
 
@@ -288,6 +303,10 @@ impl<'s> DetailSheet<'s> {
             let last_row = self.table_end.unwrap_or(self.row.saturating_sub(1)).max(names_row);
             sheet.autofilter(names_row, 0, last_row, columns.saturating_sub(1) as u16)?;
             sheet.set_repeat_rows(names_row - 1, names_row)?;
+            if self.f.readable && (last_row - names_row) as usize > PRINT_ROWS_MAX {
+                let last_printed = names_row + PRINT_ROWS_MAX as u32;
+                sheet.set_print_area(0, 0, last_printed, columns.saturating_sub(1) as u16)?;
+            }
         }
         sheet.set_paper_size(9); // A4
         sheet.set_landscape();

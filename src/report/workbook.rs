@@ -202,7 +202,9 @@ fn summary_sheet(
         sheet.set_footer(PAGE_FOOTER);
     }
     sheet.set_column_width(0, 42)?;
-    sheet.set_column_width(1, 24)?;
+    // Format 5's control rows of the balances owed back hold longer values.
+    let owed = s.control_totals.owed.is_some();
+    sheet.set_column_width(1, if owed { 48.0 } else { 24.0 })?;
     sheet.set_column_width(2, 14)?;
     sheet.merge_range(0, 0, 0, 2, &format!("服务券兑付结算汇总 Settlement summary — {}", s.batch_id), &f.title)?;
     let c = &s.control_totals;
