@@ -1,0 +1,290 @@
+//! The output files of a batch, in one table: for each, its name, the
+//! ledger formats that write it, the CSV file it is rendered together with
+//! (a large table's Parquet twin), and — in [`Renderer`] — how it is
+//! rendered. The manifest lists them in the table's order.
+
+use std::io::Write;
+
+use rayon::prelude::*;
+
+use super::Computed;
+use crate::ledger::Format;
+use crate::output::{Destination, OutputFile, OutputWriter, log_rendered, render_file};
+use crate::report::{html, workbook};
+use crate::{Error, Result, frame, report};
+
+/// One output file of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    SettlementsCsv,
+    SettlementsParquet,
+    ExceptionsCsv,
+    ExceptionsParquet,
+    PayoutsCsv,
+    UsageCsv,
+    Summary,
+    Workbook,
+    Report,
+    ReversalsCsv,
+    ReversalsParquet,
+    PayoutsParquet,
+    UsageParquet,
+    RefundsCsv,
+    RefundsParquet,
+}
+
+/// What the table says of one output file.
+pub struct OutputFileSpec {
+    pub output: Output,
+    pub name: &'static str,
+    /// Whether a batch of a ledger format writes it.
+    pub written: fn(Format) -> bool,
+    /// The CSV file a Parquet table is rendered together with, row group
+    /// by row group, when both are asked for.
+    pub csv_twin: Option<Output>,
+}
+
+fn always(_: Format) -> bool {
+    true
+}
+
+const fn file(
+    output: Output,
+    name: &'static str,
+    written: fn(Format) -> bool,
+    csv_twin: Option<Output>,
+) -> OutputFileSpec {
+    OutputFileSpec { output, name, written, csv_twin }
+}
+
+use Output::*;
+
+/// Every output file, in the order the manifest lists them (a format's
+/// files are always the first ones of the table: later formats add at the
+/// end).
+pub const OUTPUT_FILES: [OutputFileSpec; 15] = [
+    file(SettlementsCsv, "settlements.csv", always, None),
+    file(SettlementsParquet, "settlements.parquet", always, Some(SettlementsCsv)),
+    file(ExceptionsCsv, "exceptions.csv", always, None),
+    file(ExceptionsParquet, "exceptions.parquet", always, Some(ExceptionsCsv)),
+    file(PayoutsCsv, "payouts.csv", always, None),
+    file(UsageCsv, "enterprise_usage.csv", always, None),
+    file(Summary, "summary.json", always, None),
+    file(Workbook, "settlement.xlsx", always, None),
+    file(Report, "report.html", always, None),
+    file(ReversalsCsv, "reversals.csv", Format::has_corrections, None),
+    file(ReversalsParquet, "reversals.parquet", Format::has_corrections, Some(ReversalsCsv)),
+    file(PayoutsParquet, "payouts.parquet", Format::reads_and_prints, None),
+    file(UsageParquet, "enterprise_usage.parquet", Format::reads_and_prints, None),
+    file(RefundsCsv, "refunds.csv", Format::owed_balances, None),
+    file(RefundsParquet, "refunds.parquet", Format::owed_balances, Some(RefundsCsv)),
+];
+
+/// The names of [`OUTPUT_FILES`], in order.
+pub const OUTPUT_NAMES: [&str; OUTPUT_FILES.len()] = {
+    let mut names = [""; OUTPUT_FILES.len()];
+    let mut i = 0;
+    while i < OUTPUT_FILES.len() {
+        names[i] = OUTPUT_FILES[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// The order files are rendered in, side by side: the two large tables
+/// (each with its twin) head the two halves, since rayon hands the later
+/// half to the other thread; the workbook and the small files fill in.
+pub const RENDER_ORDER: [Output; 15] = [
+    SettlementsParquet,
+    SettlementsCsv,
+    Workbook,
+    UsageCsv,
+    ExceptionsParquet,
+    ExceptionsCsv,
+    UsageParquet,
+    Report,
+    PayoutsCsv,
+    Summary,
+    ReversalsParquet,
+    ReversalsCsv,
+    PayoutsParquet,
+    RefundsParquet,
+    RefundsCsv,
+];
+
+/// The table's entry of `output`, and its place in manifest order.
+pub fn spec_of(output: Output) -> (usize, &'static OutputFileSpec) {
+    OUTPUT_FILES.iter().enumerate().find(|(_, f)| f.output == output).expect("every output is in the table")
+}
+
+/// Renders `which` side by side (a Parquet table with its CSV twin when
+/// both are asked for), each with its place in manifest order.
+pub fn render_files(
+    computed: &Computed,
+    destination: &Destination,
+    which: &[Output],
+) -> Result<Vec<(usize, OutputFile)>> {
+    let r = Renderer::new(computed);
+    let paired = |spec: &OutputFileSpec| spec.csv_twin.is_some_and(|csv| which.contains(&csv));
+    let twinned_csv = |o: Output| OUTPUT_FILES.iter().any(|f| f.csv_twin == Some(o) && which.contains(&f.output));
+    let rendered: Vec<Vec<(usize, OutputFile)>> = which
+        .par_iter()
+        .filter(|&&o| !twinned_csv(o))
+        .map(|&o| {
+            let (at, spec) = spec_of(o);
+            if paired(spec) {
+                let csv = spec.csv_twin.expect("paired");
+                return r.twins(destination, spec_of(csv), (at, spec));
+            }
+            render_file(destination, spec.name, r.rows(o), |w| r.one(o, w)).map(|file| vec![(at, file)])
+        })
+        .collect::<Result<_>>()?;
+    Ok(rendered.into_iter().flatten().collect())
+}
+
+/// Renders each output file of a computed batch.
+struct Renderer<'c> {
+    computed: &'c Computed,
+    format: u32,
+    /// Absent values as nulls in Parquet (format 4 on).
+    nulls: bool,
+    tags: frame::Tags,
+    footer: Option<String>,
+}
+
+impl<'c> Renderer<'c> {
+    fn new(computed: &'c Computed) -> Renderer<'c> {
+        let format = computed.ledger_format;
+        Renderer {
+            computed,
+            format,
+            nulls: Format(format).reads_and_prints(),
+            tags: super::parquet_tags(computed),
+            footer: super::payout_list_footer(computed),
+        }
+    }
+
+    fn batch_id(&self) -> &str {
+        &self.computed.outcome.batch_id
+    }
+
+    /// The data rows a table holds (none for a document).
+    fn rows(&self, output: Output) -> Option<u64> {
+        let o = &self.computed.outcome;
+        let count = match output {
+            SettlementsCsv | SettlementsParquet => o.settlements.len(),
+            ExceptionsCsv | ExceptionsParquet => o.exceptions.len(),
+            PayoutsCsv | PayoutsParquet => o.payouts.len(),
+            UsageCsv | UsageParquet => o.usage.len(),
+            ReversalsCsv | ReversalsParquet => o.reversals.len(),
+            RefundsCsv | RefundsParquet => o.refunds.len(),
+            Summary | Workbook | Report => return None,
+        };
+        Some(count as u64)
+    }
+
+    /// One file on its own.
+    fn one(&self, output: Output, w: &mut OutputWriter) -> Result<()> {
+        let (c, format, batch_id, tags) = (self.computed, self.format, self.batch_id(), &self.tags);
+        let o = &c.outcome;
+        match output {
+            SettlementsCsv => report::settlements_csv(o, w, format),
+            SettlementsParquet => {
+                let fill = |range, rows: &mut Vec<_>| o.settlements.rows_into(range, rows);
+                frame::settlements_parquet(batch_id, tags, self.nulls, o.settlements.len(), fill, w, |_| Ok(()))
+            }
+            ExceptionsCsv => report::exceptions_csv(o, w, format),
+            ExceptionsParquet => frame::exceptions_parquet(batch_id, tags, self.nulls, &o.exceptions, w, |_, _| Ok(())),
+            PayoutsCsv => report::payouts_csv(o, w, format),
+            UsageCsv => report::usage_csv(o, w, format),
+            Summary => report::summary_json(&c.summary, w),
+            Workbook => {
+                let labels = (self.footer.as_deref(), c.office.as_deref());
+                whole(workbook::settlement_workbook(o, &c.summary, c.dry_run, labels, format), w)
+            }
+            Report => whole(Ok(html::report_html(o, &c.summary, c.dry_run, format).into_bytes()), w),
+            ReversalsCsv => report::reversals_csv(o, w, format),
+            ReversalsParquet => frame::reversals_parquet(batch_id, tags, self.nulls, &o.reversals, w, |_| Ok(())),
+            PayoutsParquet => frame::payouts_parquet(batch_id, tags, &o.payouts, Format(format).payout_layout(), w),
+            UsageParquet => {
+                let rows: Vec<_> = o.usage.iter().map(|u| (u, o.enterprise(u))).collect();
+                frame::usage_parquet(batch_id, tags, &rows, w)
+            }
+            RefundsCsv => report::refunds_csv(o, w, format),
+            RefundsParquet => frame::refunds_parquet(batch_id, tags, &o.refunds, w, |_| Ok(())),
+        }
+    }
+
+    /// A CSV file and its Parquet twin in one pass over their rows: each
+    /// settlement row, and each exception's message, is built once for both.
+    fn twins(
+        &self,
+        destination: &Destination,
+        (csv_at, csv): (usize, &OutputFileSpec),
+        (parquet_at, parquet): (usize, &OutputFileSpec),
+    ) -> Result<Vec<(usize, OutputFile)>> {
+        let started = std::time::Instant::now();
+        let mut csv_writer = destination.create(csv.name)?;
+        let mut parquet_writer = destination.create(parquet.name)?;
+        self.pair(parquet.output, &mut csv_writer, &mut parquet_writer)?;
+        let rows = self.rows(parquet.output);
+        let files = vec![(csv_at, csv_writer.finish(rows)?), (parquet_at, parquet_writer.finish(rows)?)];
+        for (_, file) in &files {
+            log_rendered(file, started);
+        }
+        Ok(files)
+    }
+
+    fn pair(&self, parquet: Output, csv: &mut OutputWriter, out: &mut OutputWriter) -> Result<()> {
+        let (o, format, batch_id, tags, nulls) =
+            (&self.computed.outcome, self.format, self.batch_id(), &self.tags, self.nulls);
+        match parquet {
+            SettlementsParquet => {
+                let mut rows = report::SettlementsCsv::new(csv, batch_id, format)?;
+                let fill = |range, buffer: &mut Vec<_>| o.settlements.rows_into(range, buffer);
+                frame::settlements_parquet(batch_id, tags, nulls, o.settlements.len(), fill, out, |g| rows.write(g))?;
+                rows.finish()
+            }
+            ExceptionsParquet => {
+                let mut rows = report::ExceptionsCsv::new(csv, batch_id, format)?;
+                frame::exceptions_parquet(batch_id, tags, nulls, &o.exceptions, out, |g, m| rows.write(g, m))?;
+                rows.finish()
+            }
+            ReversalsParquet => {
+                let mut rows = report::ReversalsCsv::new(csv, batch_id, format)?;
+                frame::reversals_parquet(batch_id, tags, nulls, &o.reversals, out, |g| rows.write(g))?;
+                rows.finish()
+            }
+            RefundsParquet => {
+                let mut rows = report::RefundsCsv::new(csv, batch_id, format)?;
+                frame::refunds_parquet(batch_id, tags, &o.refunds, out, |g| rows.write(g))?;
+                rows.finish()
+            }
+            other => Err(Error::Internal(format!("{other:?} has no CSV twin"))),
+        }
+    }
+}
+
+/// A document rendered whole into its writer.
+fn whole(bytes: Result<Vec<u8>>, w: &mut OutputWriter) -> Result<()> {
+    w.write_all(&bytes?).map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A format's files are a prefix of the table (the manifest order of
+    /// older batches is kept), and every file is rendered in some order.
+    #[test]
+    fn each_format_writes_a_prefix_of_the_table() {
+        for format in 1..=crate::ledger::LEDGER_FORMAT {
+            let written: Vec<bool> = OUTPUT_FILES.iter().map(|f| (f.written)(Format(format))).collect();
+            let count = written.iter().filter(|w| **w).count();
+            assert!(written[..count].iter().all(|w| *w), "format {format}");
+        }
+        for spec in &OUTPUT_FILES {
+            assert!(RENDER_ORDER.contains(&spec.output), "{}", spec.name);
+        }
+    }
+}
