@@ -31,7 +31,7 @@ use crate::engine::corrections::BatchCorrections;
 use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
 use crate::rules::codes::{Code, ExceptionRow, PerSource};
-use crate::rules::contract::Context;
+use crate::rules::contract::{Context, Eligible};
 use crate::rules::control::ControlTotals;
 use crate::rules::corrections::History;
 use crate::rules::ids::IdRule;
@@ -157,16 +157,10 @@ pub fn settle_batch(
 ) -> Result<BatchOutcome> {
     let (ids, corrections) = (rules.ids, optional.corrections);
     let log = memory::PhaseLog::start();
-    let registry_rows_in =
-        [&tables.enterprises, &tables.designations, &tables.providers, &tables.products].map(|t| t.len() as u64);
-    let (registries, mut exceptions) =
-        registries::build(&tables.enterprises, &tables.designations, &tables.providers, &tables.products, policy);
-    drop((tables.enterprises, tables.designations, tables.providers, tables.products));
+    let registry_tables = [tables.enterprises, tables.designations, tables.providers, tables.products];
+    let (registries, mut exceptions, registry_rows_in) = registries_of(registry_tables, policy);
     log.done("registries");
-    let mut corrected = match &corrections {
-        Some(table) => corrections::check_and_apply(table, policy.cap_scope(), (service_year, cutoff), carry_in, ids)?,
-        None => BatchCorrections::default(),
-    };
+    let mut corrected = corrections_of(corrections.as_ref(), policy, (service_year, cutoff), carry_in, ids)?;
     let ctx = Context {
         policy,
         registries: &registries,
@@ -176,88 +170,41 @@ pub fn settle_batch(
         taken_back_now: &corrected.taken_back_now,
         ids,
     };
-    let mut validated = validate::validate_contracts(&tables.contracts, &ctx);
-    drop(tables.contracts);
-    log.done("validate");
-    let holds_used = corrections::apply_holds(&mut validated.eligible, &corrected.holds, &mut validated.exceptions);
-    exceptions.extend(validated.exceptions);
-    let eligible = order::in_allocation_order(validated.eligible);
-    log.done("sort");
-
+    let (eligible, rows_in, holds_used) = eligible_contracts(tables.contracts, &ctx, &corrected, &mut exceptions, &log);
     let reversed = summaries::Reversed::of(&corrected.reversals, &registries);
-    let tiers = summaries::tiers_of(
-        &eligible,
-        reversed.by_enterprise.keys().copied(),
-        &registries,
-        policy,
-        service_year,
-        cutoff,
-    );
-    let done = pass::allocate(policy, &registries, &tiers, &eligible, carry_in, &corrected.taken_back, &log)?;
-
+    let reversed_enterprises = reversed.by_enterprise.keys().copied();
+    let tiers = summaries::tiers_of(&eligible, reversed_enterprises, &registries, policy, service_year, cutoff);
+    let mut done = pass::allocate(policy, &registries, &tiers, &eligible, carry_in, &corrected.taken_back, &log)?;
     rows::allocation_exceptions(policy, &eligible, &tiers, &done.rate_limits, &done.steps, &mut exceptions);
     let mut payouts =
         summaries::payouts(&done.paid, &reversed, &done.totals, &done.unlisted_providers, policy, &registries);
     let owed = rules.owed_balances.then(|| {
-        let refunds = optional.refunds.as_ref();
-        let checked = refunds.map(|t| owed::check_refunds(t, cutoff, &carry_in.owed, &mut exceptions));
-        let balance_only = |id: &str| balance_only_row(id, &registries, &done, policy);
-        let (applied, unmatched) = owed::settle(
-            &mut payouts,
-            checked.unwrap_or_default(),
-            &carry_in.owed,
-            policy.offset_owed(),
-            balance_only,
-            &mut exceptions,
-        );
-        owed::BatchOwed { rows_in: refunds.map_or(0, |t| t.len() as u64), applied, unmatched }
+        let owing = Owing { cutoff, carry_in, policy, registries: &registries, done: &done };
+        owing.settle(optional.refunds.as_ref(), &mut payouts, &mut exceptions)
     });
-    let mut usage =
-        summaries::usage(&done.used_batch, &reversed, &tiers, policy, &done.enterprise_used_before, &done.totals);
     let ids = rows::RegistryIds::of(&registries);
     let unlisted_enterprises: Vec<String> = reversed.unlisted_enterprises.keys().cloned().collect();
-    if !unlisted_enterprises.is_empty() {
-        let id = |u: &UsageRow| -> String {
-            if u.listed() {
-                ids.enterprises[u.enterprise_index as usize].to_string()
-            } else {
-                unlisted_enterprises[(u.enterprise_index - UsageRow::UNLISTED) as usize].clone()
-            }
-        };
-        usage.sort_by_cached_key(id);
-    }
-    let settlements = Settlements::new(policy, tiers, eligible, done.steps, done.rate_limits, ids)?;
+    let usage =
+        summaries::usage(&done.used_batch, &reversed, &tiers, policy, &done.enterprise_used_before, &done.totals);
+    let usage = in_id_order(usage, &ids, &unlisted_enterprises);
+    let (steps, rate_limits) = (std::mem::take(&mut done.steps), std::mem::take(&mut done.rate_limits));
+    let settlements = Settlements::new(policy, tiers, eligible, steps, rate_limits, ids)?;
     log.done("rows");
     exceptions.append(&mut corrected.exceptions);
     exceptions.sort_by_key(|e| e.sort_key());
     log.done("sort exceptions");
-    let recounted = recount_by_provider(&settlements)?;
-    let caps = summaries::CapsHeld {
-        totals: &done.totals,
-        item_caps: &done.item_caps,
-        usage: &usage,
-        unlisted_providers: &done.unlisted_providers,
-        reversals: &corrected.reversals,
-    };
-    let mut control =
-        summaries::control_totals(validated.rows_in, &settlements, &exceptions, &payouts, &caps, &recounted, policy);
-    control.corrections = corrections.is_some().then(|| {
-        corrections::control_totals(&corrected, holds_used, &exceptions, settlements.totals().approved, &payouts)
-    });
-    control.owed = owed.as_ref().map(|o| owed::control_totals(o, &payouts, &carry_in.owed, &exceptions));
+    let counted =
+        Counted { rows_in, settlements: &settlements, exceptions: &exceptions, payouts: &payouts, usage: &usage };
+    let corrected_totals = corrections.is_some().then_some((&corrected, holds_used));
+    let owed_totals = owed.as_ref().map(|o| (o, &carry_in.owed));
+    let control = checked_control(&counted, &done, corrected_totals, owed_totals, policy)?;
     log.done("control totals");
-    if !control.all_hold() {
-        return Err(Error::Internal(format!(
-            "控制总数不平，未写入任何结果 (control totals do not hold; nothing written): {}",
-            serde_json::to_string(&control).unwrap_or_default()
-        )));
-    }
     let owing_since = if owed.is_some() { carry_in.owed.owing_after(&payouts, batch_id) } else { BTreeMap::new() };
     Ok(BatchOutcome {
         batch_id: batch_id.to_string(),
         service_year,
         cutoff,
-        contract_rows_in: validated.rows_in,
+        contract_rows_in: rows_in,
         registry_rows_in,
         settlements,
         exceptions,
@@ -274,6 +221,138 @@ pub fn settle_batch(
         unlisted_enterprises,
         control,
     })
+}
+
+/// The batch's corrections checked and matched with the store (rules 9),
+/// or none.
+fn corrections_of(
+    table: Option<&Table>,
+    policy: &Policy,
+    batch: (i32, NaiveDate),
+    carry_in: &CarryIn,
+    ids: IdRule,
+) -> Result<BatchCorrections> {
+    match table {
+        Some(table) => corrections::check_and_apply(table, policy.cap_scope(), batch, carry_in, ids),
+        None => Ok(BatchCorrections::default()),
+    }
+}
+
+/// The four registries checked and keyed by id (each table let go once
+/// read), their exception rows, and their data rows.
+fn registries_of(tables: [Table; 4], policy: &Policy) -> (rules_registry::Registries, Vec<ExceptionRow>, [u64; 4]) {
+    let rows_in = tables.each_ref().map(|t| t.len() as u64);
+    let [enterprises, designations, providers, products] = tables;
+    let (registries, exceptions) = registries::build(&enterprises, &designations, &providers, &products, policy);
+    (registries, exceptions, rows_in)
+}
+
+/// The contract rows checked (the table let go once read), the held ones
+/// taken out, the rest in allocation order; with the rows read and the
+/// holds that held a row.
+fn eligible_contracts(
+    contracts: Table,
+    ctx: &Context,
+    corrected: &BatchCorrections,
+    exceptions: &mut Vec<ExceptionRow>,
+    log: &memory::PhaseLog,
+) -> (Vec<Eligible>, u64, u64) {
+    let mut validated = validate::validate_contracts(&contracts, ctx);
+    drop(contracts);
+    log.done("validate");
+    let holds_used = corrections::apply_holds(&mut validated.eligible, &corrected.holds, &mut validated.exceptions);
+    exceptions.extend(validated.exceptions);
+    let eligible = order::in_allocation_order(validated.eligible);
+    log.done("sort");
+    (eligible, validated.rows_in, holds_used)
+}
+
+/// The usage rows in enterprise id order: registry index order is id
+/// order, but enterprises no longer in the registry follow the others.
+fn in_id_order(mut usage: Vec<UsageRow>, ids: &rows::RegistryIds, unlisted: &[String]) -> Vec<UsageRow> {
+    if !unlisted.is_empty() {
+        let id = |u: &UsageRow| -> String {
+            if u.listed() {
+                ids.enterprises[u.enterprise_index as usize].to_string()
+            } else {
+                unlisted[(u.enterprise_index - UsageRow::UNLISTED) as usize].clone()
+            }
+        };
+        usage.sort_by_cached_key(id);
+    }
+    usage
+}
+
+/// What the control totals count: the batch's rows.
+struct Counted<'a> {
+    rows_in: u64,
+    settlements: &'a Settlements,
+    exceptions: &'a [ExceptionRow],
+    payouts: &'a [PayoutRow],
+    usage: &'a [UsageRow],
+}
+
+/// Every control total of the batch (rules 6, 9.5, 10.6), checked: one
+/// that does not hold stops the batch before anything is written (exit 1).
+fn checked_control(
+    c: &Counted,
+    done: &pass::Allocated,
+    corrected: Option<(&BatchCorrections, u64)>,
+    owed: Option<(&owed::BatchOwed, &OwedCarried)>,
+    policy: &Policy,
+) -> Result<ControlTotals> {
+    let recounted = recount_by_provider(c.settlements)?;
+    let caps = summaries::CapsHeld {
+        totals: &done.totals,
+        item_caps: &done.item_caps,
+        usage: c.usage,
+        unlisted_providers: &done.unlisted_providers,
+        reversals: corrected.map_or(&[], |(k, _)| &k.reversals[..]),
+    };
+    let mut control =
+        summaries::control_totals(c.rows_in, c.settlements, c.exceptions, c.payouts, &caps, &recounted, policy);
+    let approved = c.settlements.totals().approved;
+    control.corrections = corrected.map(|(corrected, holds_used)| {
+        corrections::control_totals(corrected, holds_used, c.exceptions, approved, c.payouts)
+    });
+    control.owed = owed.map(|(o, carried)| owed::control_totals(o, c.payouts, carried, c.exceptions));
+    if !control.all_hold() {
+        return Err(Error::Internal(format!(
+            "控制总数不平，未写入任何结果 (control totals do not hold; nothing written): {}",
+            serde_json::to_string(&control).unwrap_or_default()
+        )));
+    }
+    Ok(control)
+}
+
+/// What amounts owed back in a batch read (rules 10): the store's
+/// balances and receipts, the policy, and the registry and year totals a
+/// provider listed only for its balance is shown with.
+struct Owing<'a> {
+    cutoff: NaiveDate,
+    carry_in: &'a CarryIn,
+    policy: &'a Policy,
+    registries: &'a rules_registry::Registries,
+    done: &'a pass::Allocated,
+}
+
+impl Owing<'_> {
+    /// The refund rows checked, the balances and offsets written onto the
+    /// payout rows, and the refunds applied or left unmatched.
+    fn settle(
+        &self,
+        refunds: Option<&Table>,
+        payouts: &mut Vec<PayoutRow>,
+        exceptions: &mut Vec<ExceptionRow>,
+    ) -> owed::BatchOwed {
+        let carried = &self.carry_in.owed;
+        let checked = refunds.map(|t| owed::check_refunds(t, self.cutoff, carried, exceptions));
+        let balance_only = |id: &str| balance_only_row(id, self.registries, self.done, self.policy);
+        let offsets = self.policy.offset_owed();
+        let (applied, unmatched) =
+            owed::settle(payouts, checked.unwrap_or_default(), carried, offsets, balance_only, exceptions);
+        owed::BatchOwed { rows_in: refunds.map_or(0, |t| t.len() as u64), applied, unmatched }
+    }
 }
 
 /// The payout row of a provider listed only for the balance it owes
