@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use crate::rules::codes::ExceptionRow;
 use crate::rules::outputs::{PayoutLayout, PayoutRow, ReversalRow, SettlementRow, UsageRow};
 use crate::rules::owed::AppliedRefund;
-use crate::schema::output::{self, Cell, Kind};
+use crate::schema::output::{self, Cell, Kind, name};
 use crate::{Error, Result};
 
 const MONEY_PRECISION: usize = 18;
@@ -566,10 +566,10 @@ impl Stored {
     fn entries(&self, amount: &str, with_fingerprint: bool) -> Result<Vec<LedgerSettlement>> {
         let approved = self.money(amount)?;
         let (contract_id, enterprise_id, provider_id) =
-            (self.strings("contract_id")?, self.strings("enterprise_id")?, self.strings("provider_id")?);
-        let (product_id, category) = (self.strings("product_id")?, self.strings("category")?);
+            (self.strings(name::CONTRACT_ID)?, self.strings(name::ENTERPRISE_ID)?, self.strings(name::PROVIDER_ID)?);
+        let (product_id, category) = (self.strings(name::PRODUCT_ID)?, self.strings(name::CATEGORY)?);
         let fingerprint =
-            if with_fingerprint { self.strings("fingerprint")? } else { vec![String::new(); approved.len()] };
+            if with_fingerprint { self.strings(name::FINGERPRINT)? } else { vec![String::new(); approved.len()] };
         Ok((0..self.frame.height())
             .map(|i| LedgerSettlement {
                 contract_id: contract_id[i].clone(),
@@ -602,9 +602,9 @@ pub struct StoredSettlement {
 /// missing where one must be is an error, never a default.
 pub fn read_stored_settlements(bytes: &[u8]) -> Result<Vec<StoredSettlement>> {
     let stored = Stored::read(bytes, "settlements.parquet")?;
-    let (claimed, approved) = (stored.money("voucher_amount")?, stored.money("approved_amount")?);
-    let (enterprise_id, provider_id) = (stored.strings("enterprise_id")?, stored.strings("provider_id")?);
-    let category = stored.strings("category")?;
+    let (claimed, approved) = (stored.money(name::VOUCHER_AMOUNT)?, stored.money(name::APPROVED_AMOUNT)?);
+    let (enterprise_id, provider_id) = (stored.strings(name::ENTERPRISE_ID)?, stored.strings(name::PROVIDER_ID)?);
+    let category = stored.strings(name::CATEGORY)?;
     let codes = stored.frame.column("code").map_err(internal("code"))?;
     let codes: Vec<String> =
         codes.str().map_err(internal("code"))?.iter().map(|c| c.unwrap_or_default().to_string()).collect();
@@ -643,14 +643,14 @@ pub fn cells_parquet(columns: &[(&str, Kind)], rows: &[Vec<Cell>]) -> Result<Vec
 /// Reads the settled contracts back from a committed settlements.parquet.
 /// A missing column or a missing value (null) is an error, never a default.
 pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
-    Stored::read(bytes, "settlements.parquet")?.entries("approved_amount", true)
+    Stored::read(bytes, "settlements.parquet")?.entries(name::APPROVED_AMOUNT, true)
 }
 
 /// Reads the reversals and clawbacks back from a committed reversals.parquet.
 pub fn read_ledger_reversals(bytes: &[u8]) -> Result<Vec<LedgerReversal>> {
     let stored = Stored::read(bytes, "reversals.parquet")?;
-    let actions = stored.strings("action")?;
-    let entries = stored.entries("amount", false)?;
+    let actions = stored.strings(name::ACTION)?;
+    let entries = stored.entries(name::AMOUNT, false)?;
     Ok(entries.into_iter().zip(actions).map(|(entry, action)| LedgerReversal { entry, action }).collect())
 }
 
@@ -853,13 +853,13 @@ pub fn approved_by_provider<'a>(
     let rows = providers.len();
     let frame = DataFrame::new(
         rows,
-        vec![Column::new("provider".into(), providers), money("approved_amount", approved.into_iter())?],
+        vec![Column::new("provider".into(), providers), money(name::APPROVED_AMOUNT, approved.into_iter())?],
     )
     .map_err(internal("payout frame"))?;
     let grouped = frame
         .lazy()
         .group_by([col("provider")])
-        .agg([len().alias("contracts"), col("approved_amount").sum().alias("approved")])
+        .agg([len().alias("contracts"), col(name::APPROVED_AMOUNT).sum().alias("approved")])
         .sort(["provider"], SortMultipleOptions::default())
         .collect()
         .map_err(internal("payout aggregation"))?;

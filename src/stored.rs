@@ -16,6 +16,7 @@ use crate::rules::category::Category;
 use crate::rules::codes::{Check, Code};
 use crate::rules::money::format_money;
 use crate::rules::policy::{Policy, parse_policy};
+use crate::schema::output::name;
 use crate::{Error, Result};
 
 #[derive(Debug, Serialize)]
@@ -61,17 +62,17 @@ pub struct ExceptionLine {
 }
 
 pub fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Policy>) -> ExceptionLine {
-    let code = exceptions.cell(row, "code");
+    let code = exceptions.cell(row, name::CODE);
     ExceptionLine {
-        severity: exceptions.cell(row, "severity").to_string(),
+        severity: exceptions.cell(row, name::SEVERITY).to_string(),
         code: code.to_string(),
         check: policy.map_or_else(
             || Code::parse(code).map_or_else(String::new, |c| c.check().label().to_string()),
             |p| check_of(code, p),
         ),
-        field: exceptions.cell(row, "field").to_string(),
-        value: exceptions.cell(row, "value").to_string(),
-        message: exceptions.cell(row, "message").to_string(),
+        field: exceptions.cell(row, name::FIELD).to_string(),
+        value: exceptions.cell(row, name::VALUE).to_string(),
+        message: exceptions.cell(row, name::MESSAGE).to_string(),
     }
 }
 
@@ -102,17 +103,17 @@ pub fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy
 pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement {
     let cell = |name: &str| table.cell(row, name).to_string();
     let amount = |name: &str| Decimal::from_str_exact(table.cell(row, name)).unwrap_or_default();
-    let category = Category::parse(table.cell(row, "category"));
+    let category = Category::parse(table.cell(row, name::CATEGORY));
     let rule = category.and_then(|c| policy.covers(c));
-    let tier_number: u32 = cell("tier").parse().unwrap_or(0);
+    let tier_number: u32 = cell(name::TIER).parse().unwrap_or(0);
     let tier_clause =
         policy.tiers().iter().find(|t| t.number() == tier_number).map_or_else(String::new, |t| t.clause().to_string());
-    let approved = amount("approved_amount");
-    let code = cell("code");
+    let approved = amount(name::APPROVED_AMOUNT);
+    let code = cell(name::CODE);
     let (item_room, quota_room, provider_room) = (
-        amount("item_cap") - amount("item_used_before"),
-        amount("enterprise_quota") - amount("enterprise_used_before"),
-        policy.provider_cap_yuan() - amount("provider_used_before"),
+        amount(name::ITEM_CAP) - amount(name::ITEM_USED_BEFORE),
+        amount(name::ENTERPRISE_QUOTA) - amount(name::ENTERPRISE_USED_BEFORE),
+        policy.provider_cap_yuan() - amount(name::PROVIDER_USED_BEFORE),
     );
     let bound = |cut: Cut, value: Decimal, formula: String, clause: String| Bound {
         name: cut.key(),
@@ -125,7 +126,7 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
     let claimed = Bound {
         name: "claimed",
         name_zh: "申报抵扣金额",
-        amount: format_money(amount("voucher_amount")),
+        amount: format_money(amount(name::VOUCHER_AMOUNT)),
         formula: "voucher_amount".into(),
         clause: String::new(),
         binding: code.is_empty(),
@@ -134,12 +135,12 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
         claimed,
         bound(
             Cut::Rate,
-            amount("rate_limit"),
+            amount(name::RATE_LIMIT),
             format!(
                 "{} × {} = {} ({})",
-                cell("service_price"),
+                cell(name::SERVICE_PRICE),
                 rule.map_or_else(String::new, |r| r.rate.to_string()),
-                cell("rate_limit"),
+                cell(name::RATE_LIMIT),
                 policy.rounding().as_str()
             ),
             rule.map_or_else(String::new, |r| r.clause.clone()),
@@ -147,7 +148,7 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
         bound(
             Cut::Item,
             item_room,
-            format!("{} − {} ({})", cell("item_cap"), cell("item_used_before"), policy.cap_scope().as_str()),
+            format!("{} − {} ({})", cell(name::ITEM_CAP), cell(name::ITEM_USED_BEFORE), policy.cap_scope().as_str()),
             rule.map_or_else(String::new, |r| r.clause.clone()),
         ),
         bound(
@@ -155,17 +156,17 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
             quota_room,
             format!(
                 "{} (第{}档 tier {}) − {}",
-                cell("enterprise_quota"),
+                cell(name::ENTERPRISE_QUOTA),
                 tier_number,
                 tier_number,
-                cell("enterprise_used_before")
+                cell(name::ENTERPRISE_USED_BEFORE)
             ),
             tier_clause,
         ),
         bound(
             Cut::Provider,
             provider_room,
-            format!("{} − {}", format_money(policy.provider_cap_yuan()), cell("provider_used_before")),
+            format!("{} − {}", format_money(policy.provider_cap_yuan()), cell(name::PROVIDER_USED_BEFORE)),
             policy.provider_cap_clause().to_string(),
         ),
     ];
@@ -176,18 +177,18 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
         after: cell(after),
     };
     Settlement {
-        seq: cell("seq"),
-        outcome: cell("outcome"),
+        seq: cell(name::SEQ),
+        outcome: cell(name::OUTCOME),
         code,
-        claimed: cell("voucher_amount"),
+        claimed: cell(name::VOUCHER_AMOUNT),
         approved: format_money(approved),
-        shortfall: cell("shortfall"),
-        tier: cell("tier"),
+        shortfall: cell(name::SHORTFALL),
+        tier: cell(name::TIER),
         bounds,
         totals: vec![
-            total("item", "项目累计", "item_used_before", "item_used_after"),
-            total("enterprise", "企业累计", "enterprise_used_before", "enterprise_used_after"),
-            total("provider", "服务商累计", "provider_used_before", "provider_used_after"),
+            total("item", "项目累计", name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER),
+            total("enterprise", "企业累计", name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER),
+            total("provider", "服务商累计", name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER),
         ],
     }
 }

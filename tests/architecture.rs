@@ -194,3 +194,42 @@ fn only_the_format_module_compares_format_numbers() {
         }
     }
 }
+
+/// Output column names live in `src/schema`: code that reads a stored
+/// table back by column (`cell(row, …)`, `row[…]`, `strings(…)`, …) names
+/// the column through `schema::output::name`, never as a string.
+#[test]
+fn stored_tables_are_read_by_the_schema_s_column_names() {
+    use voucher_settle::schema::output;
+    let tables = [
+        &output::SETTLEMENTS[..],
+        &output::EXCEPTIONS[..],
+        &output::PAYOUTS[..],
+        &output::USAGE[..],
+        &output::REVERSALS[..],
+        &output::REFUNDS[..],
+    ];
+    let names: BTreeSet<&str> = tables.iter().flat_map(|t| t.iter().map(|c| c.name)).collect();
+    let mut files = Vec::new();
+    sources(&repo().join("src"), &mut files);
+    let readers = ["cell(", "[\"", "strings(\"", "money(\"", "entries(\"", "get(\"", "amount(\""];
+    for file in files.iter().filter(|f| !f.to_string_lossy().contains("/schema/")) {
+        let code = code(&std::fs::read_to_string(file).unwrap());
+        for line in code.lines() {
+            for reader in readers {
+                for (at, _) in line.match_indices(reader) {
+                    let rest = &line[at + reader.len()..];
+                    let quoted = rest.split_once('"').map(|(before, after)| (before, after.split('"').next().unwrap_or("")));
+                    let Some((before, text)) = quoted else { continue };
+                    let direct = before.is_empty() || (reader == "cell(" && !before.contains(')') && before.ends_with(", "));
+                    assert!(
+                        !(direct && names.contains(text)),
+                        "{} reads column {text:?} by a string: {}",
+                        file.display(),
+                        line.trim()
+                    );
+                }
+            }
+        }
+    }
+}

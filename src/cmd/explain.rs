@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::ledger::{CommittedBatch, Ledger};
 use crate::rules::money::format_money;
+use crate::schema::output::name;
 pub use crate::stored::{Bound, ExceptionLine, RunningTotal, Settlement};
 use crate::stored::{archived_policy, exception_line, settlement, stored_table};
 use crate::{Error, Result};
@@ -101,19 +102,21 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
         history.extend(correction_events(&ledger, batch, contract_id)?);
         let settlements = stored_table(&ledger, batch, "settlements.parquet")?;
         let exceptions = stored_table(&ledger, batch, "exceptions.parquet")?;
-        let settled = settlements.rows.iter().find(|r| settlements.cell(r, "contract_id") == contract_id);
+        let settled = settlements.rows.iter().find(|r| settlements.cell(r, name::CONTRACT_ID) == contract_id);
         let exception_rows: Vec<&Vec<String>> = exceptions
             .rows
             .iter()
-            .filter(|r| exceptions.cell(r, "contract_id") == contract_id && exceptions.cell(r, "source") == "contracts")
+            .filter(|r| {
+                exceptions.cell(r, name::CONTRACT_ID) == contract_id && exceptions.cell(r, name::SOURCE) == "contracts"
+            })
             .collect();
         if settled.is_none() && exception_rows.is_empty() {
             continue;
         }
         let policy = archived_policy(&ledger, batch)?;
         let source_row = match settled {
-            Some(row) => settlements.cell(row, "source_row").to_string(),
-            None => exceptions.cell(exception_rows[0], "source_row").to_string(),
+            Some(row) => settlements.cell(row, name::SOURCE_ROW).to_string(),
+            None => exceptions.cell(exception_rows[0], name::SOURCE_ROW).to_string(),
         };
         history.push(Event {
             batch_id: batch.manifest.batch_id.clone(),
@@ -189,42 +192,42 @@ fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str)
     };
     if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {
         let reversals = stored_table(ledger, batch, "reversals.parquet")?;
-        for row in reversals.rows.iter().filter(|r| reversals.cell(r, "contract_id") == contract_id) {
+        for row in reversals.rows.iter().filter(|r| reversals.cell(r, name::CONTRACT_ID) == contract_id) {
             let cell = |name: &str| reversals.cell(row, name).to_string();
-            let total = |name, name_zh, key: &str| RunningTotal {
+            let total = |name, name_zh, (before, after): (&str, &str)| RunningTotal {
                 name,
                 name_zh,
-                before: cell(&format!("{key}_used_before")),
-                after: cell(&format!("{key}_used_after")),
+                before: cell(before),
+                after: cell(after),
             };
-            let kind = if cell("action") == "clawback" { "clawback" } else { "reverse" };
+            let kind = if cell(name::ACTION) == "clawback" { "clawback" } else { "reverse" };
             events.push(Event {
                 reversal: Some(Reversal {
-                    action: cell("action"),
-                    amount: cell("amount"),
-                    decided_on: cell("decided_on"),
-                    reason: cell("reason"),
-                    reference: cell("reference"),
-                    settled_batch_id: cell("settled_batch_id"),
-                    provider_id: cell("provider_id"),
+                    action: cell(name::ACTION),
+                    amount: cell(name::AMOUNT),
+                    decided_on: cell(name::DECIDED_ON),
+                    reason: cell(name::REASON),
+                    reference: cell(name::REFERENCE),
+                    settled_batch_id: cell(name::SETTLED_BATCH_ID),
+                    provider_id: cell(name::PROVIDER_ID),
                     totals: vec![
-                        total("item", "项目累计", "item"),
-                        total("enterprise", "企业累计", "enterprise"),
-                        total("provider", "服务商累计", "provider"),
+                        total("item", "项目累计", (name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER)),
+                        total("enterprise", "企业累计", (name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER)),
+                        total("provider", "服务商累计", (name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER)),
                     ],
                 }),
-                ..event(kind, reversals.cell(row, "source_row"))
+                ..event(kind, reversals.cell(row, name::SOURCE_ROW))
             });
         }
     }
     if batch.manifest.inputs.iter().any(|i| i.name == "corrections") {
         let exceptions = stored_table(ledger, batch, "exceptions.parquet")?;
         for row in exceptions.rows.iter().filter(|r| {
-            exceptions.cell(r, "source") == "corrections" && exceptions.cell(r, "contract_id") == contract_id
+            exceptions.cell(r, name::SOURCE) == "corrections" && exceptions.cell(r, name::CONTRACT_ID) == contract_id
         }) {
             events.push(Event {
                 exceptions: vec![exception_line(&exceptions, row, None)],
-                ..event("correction", exceptions.cell(row, "source_row"))
+                ..event("correction", exceptions.cell(row, name::SOURCE_ROW))
             });
         }
     }

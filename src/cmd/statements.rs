@@ -22,6 +22,7 @@ use crate::report::statement::{ContractLine, Statement, StatementOwed};
 use crate::rules::codes::{Code, Source};
 use crate::rules::money::parse_money;
 use crate::rules::policy::Policy;
+use crate::schema::output::name;
 use crate::stored::{archived_policy, csv_rows, exception_line, settlement, stored_table, stored_table_slices};
 use crate::{Error, Result};
 
@@ -163,11 +164,11 @@ impl Statements {
                 }
                 None => "全额兑付".to_string(),
             };
-            self.of(settlements.cell(row, "provider_id")).contracts.push(ContractLine {
-                contract_id: settlements.cell(row, "contract_id").to_string(),
-                enterprise_id: settlements.cell(row, "enterprise_id").to_string(),
+            self.of(settlements.cell(row, name::PROVIDER_ID)).contracts.push(ContractLine {
+                contract_id: settlements.cell(row, name::CONTRACT_ID).to_string(),
+                enterprise_id: settlements.cell(row, name::ENTERPRISE_ID).to_string(),
                 claimed: stored_money(&s.claimed),
-                outcome: settlements.cell(row, "outcome").to_string(),
+                outcome: settlements.cell(row, name::OUTCOME).to_string(),
                 approved: stored_money(&s.approved).unwrap_or_default(),
                 shortfall: stored_money(&s.shortfall),
                 code: s.code.clone(),
@@ -200,12 +201,12 @@ impl Statements {
 
     fn taken_back(&mut self, reversals: &TextTable) {
         for row in &reversals.rows {
-            let amount = stored_money(reversals.cell(row, "amount")).unwrap_or_default();
-            self.of(reversals.cell(row, "provider_id")).taken_back.push((
-                reversals.cell(row, "contract_id").to_string(),
-                reversals.cell(row, "action").to_string(),
+            let amount = stored_money(reversals.cell(row, name::AMOUNT)).unwrap_or_default();
+            self.of(reversals.cell(row, name::PROVIDER_ID)).taken_back.push((
+                reversals.cell(row, name::CONTRACT_ID).to_string(),
+                reversals.cell(row, name::ACTION).to_string(),
                 amount,
-                reversals.cell(row, "reason").to_string(),
+                reversals.cell(row, name::REASON).to_string(),
             ));
         }
     }
@@ -213,19 +214,19 @@ impl Statements {
     /// Each provider's name, net, year to date and cap left, from the payout list.
     fn payouts(&mut self, payouts: &[BTreeMap<String, String>]) {
         for row in payouts {
-            let s = self.of(&row["provider_id"]);
-            s.name = row["provider_name"].clone();
+            let s = self.of(&row[name::PROVIDER_ID]);
+            s.name = row[name::PROVIDER_NAME].clone();
             let amount = |name: &str| row.get(name).and_then(|v| stored_money(v));
-            s.net = amount("net_amount_batch").or_else(|| amount("approved_amount_batch")).unwrap_or_default();
-            s.year_to_date = amount("approved_amount_year");
-            s.cap_remaining = amount("cap_remaining");
-            if let Some(after) = amount("owed_after") {
+            s.net = amount(name::NET_AMOUNT_BATCH).or_else(|| amount(name::APPROVED_AMOUNT_BATCH)).unwrap_or_default();
+            s.year_to_date = amount(name::APPROVED_AMOUNT_YEAR);
+            s.cap_remaining = amount(name::CAP_REMAINING);
+            if let Some(after) = amount(name::OWED_AFTER) {
                 let owed = s.owed.get_or_insert_with(StatementOwed::default);
-                owed.before = amount("owed_before").unwrap_or_default();
-                owed.new = amount("owed_new").unwrap_or_default();
-                owed.refunded = amount("refunded_batch").unwrap_or_default();
-                owed.offset = amount("offset_batch").unwrap_or_default();
-                owed.paid = amount("paid_batch").unwrap_or_default();
+                owed.before = amount(name::OWED_BEFORE).unwrap_or_default();
+                owed.new = amount(name::OWED_NEW).unwrap_or_default();
+                owed.refunded = amount(name::REFUNDED_BATCH).unwrap_or_default();
+                owed.offset = amount(name::OFFSET_BATCH).unwrap_or_default();
+                owed.paid = amount(name::PAID_BATCH).unwrap_or_default();
                 owed.after = after;
             }
         }
@@ -234,10 +235,13 @@ impl Statements {
     /// The refunds applied to each provider's balance (rules 10.5).
     fn refunds(&mut self, refunds: &TextTable) {
         for row in &refunds.rows {
-            let amount = stored_money(refunds.cell(row, "amount")).unwrap_or_default();
-            let line =
-                (refunds.cell(row, "received_on").to_string(), refunds.cell(row, "reference").to_string(), amount);
-            self.of(refunds.cell(row, "provider_id"))
+            let amount = stored_money(refunds.cell(row, name::AMOUNT)).unwrap_or_default();
+            let line = (
+                refunds.cell(row, name::RECEIVED_ON).to_string(),
+                refunds.cell(row, name::REFERENCE).to_string(),
+                amount,
+            );
+            self.of(refunds.cell(row, name::PROVIDER_ID))
                 .owed
                 .get_or_insert_with(StatementOwed::default)
                 .refunds
@@ -258,14 +262,14 @@ struct Refusal {
 /// The refused contract rows among some of the batch's exception rows.
 fn collect_refusals(exceptions: &TextTable, policy: &Policy, into: &mut Vec<Refusal>) {
     let refused = |row: &&Vec<String>| {
-        exceptions.cell(row, "source") == "contracts" && exceptions.cell(row, "severity") == "error"
+        exceptions.cell(row, name::SOURCE) == "contracts" && exceptions.cell(row, name::SEVERITY) == "error"
     };
     for row in exceptions.rows.iter().filter(refused) {
         let line = exception_line(exceptions, row, Some(policy));
         let meaning = Code::parse(&line.code).map_or("", Code::text_zh);
         into.push(Refusal {
-            source_row: exceptions.cell(row, "source_row").parse().unwrap_or(0),
-            contract_id: exceptions.cell(row, "contract_id").to_string(),
+            source_row: exceptions.cell(row, name::SOURCE_ROW).parse().unwrap_or(0),
+            contract_id: exceptions.cell(row, name::CONTRACT_ID).to_string(),
             reason: format!("{meaning}（{}）", line.check),
             code: line.code,
         });

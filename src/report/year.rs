@@ -19,6 +19,7 @@ use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
 use crate::report::html::{RESPONSIVE_STYLE, SignedBar, bar_rows, escape, grouped, signed_bar_rows};
 use crate::rules::bounds::Bound;
 use crate::rules::codes::{Check, Code};
+use crate::schema::output::name;
 use crate::schema::output::{Cell, Kind};
 use crate::{Error, Result};
 
@@ -208,10 +209,10 @@ impl Year {
     /// batch's payout list has them; names and the cap left from there.
     fn check_payouts(&mut self, at: usize, f: &BatchFacts) -> Result<()> {
         for row in &f.payouts {
-            let id = &row["provider_id"];
-            let net = match row.get("net_amount_batch") {
-                Some(net) => money(net, "net_amount_batch")?,
-                None => money(&row["approved_amount_batch"], "approved_amount_batch")?,
+            let id = &row[name::PROVIDER_ID];
+            let net = match row.get(name::NET_AMOUNT_BATCH) {
+                Some(net) => money(net, name::NET_AMOUNT_BATCH)?,
+                None => money(&row[name::APPROVED_AMOUNT_BATCH], name::APPROVED_AMOUNT_BATCH)?,
             };
             let p = self.providers.entry(id.clone()).or_default();
             p.net.resize(at + 1, Decimal::ZERO);
@@ -219,12 +220,12 @@ impl Year {
                 return Err(mismatch(format!("{} {id}: recomputed {} ≠ payouts {net}", f.batch_id, p.net[at])));
             }
             let year_to_date: Decimal = p.net.iter().sum();
-            let listed = money(&row["approved_amount_year"], "approved_amount_year")?;
+            let listed = money(&row[name::APPROVED_AMOUNT_YEAR], name::APPROVED_AMOUNT_YEAR)?;
             if year_to_date != listed {
                 return Err(mismatch(format!("{} {id}: year to date {year_to_date} ≠ payouts {listed}", f.batch_id)));
             }
-            p.name = row["provider_name"].clone();
-            p.cap_remaining = Some(money(&row["cap_remaining"], "cap_remaining")?);
+            p.name = row[name::PROVIDER_NAME].clone();
+            p.cap_remaining = Some(money(&row[name::CAP_REMAINING], name::CAP_REMAINING)?);
             // Batches before the balance was recorded owe what a negative net leaves (rules 10.1).
             let stated = |column: &str| row.get(column).map(|v| money(v, column)).transpose();
             p.owed_new += stated("owed_new")?.unwrap_or((-net).max(Decimal::ZERO));
@@ -238,20 +239,20 @@ impl Year {
     /// names, tiers and quotas from there.
     fn check_usage(&mut self, at: usize, f: &BatchFacts) -> Result<()> {
         for row in &f.usage {
-            let id = &row["enterprise_id"];
+            let id = &row[name::ENTERPRISE_ID];
             let e = self.enterprises.entry(id.clone()).or_default();
             e.used.resize(at + 1, Decimal::ZERO);
             let used: Decimal = e.used.iter().sum();
-            let listed = money(&row["used_after"], "used_after")?;
+            let listed = money(&row[name::USED_AFTER], name::USED_AFTER)?;
             if used != listed {
                 return Err(mismatch(format!("{} {id}: used {used} ≠ enterprise_usage {listed}", f.batch_id)));
             }
-            if !row["enterprise_name"].is_empty() {
-                e.name = row["enterprise_name"].clone();
+            if !row[name::ENTERPRISE_NAME].is_empty() {
+                e.name = row[name::ENTERPRISE_NAME].clone();
             }
-            if !row["tier"].is_empty() {
-                e.tier = row["tier"].parse().ok();
-                e.quota = Some(money(&row["quota"], "quota")?);
+            if !row[name::TIER].is_empty() {
+                e.tier = row[name::TIER].parse().ok();
+                e.quota = Some(money(&row[name::QUOTA], name::QUOTA)?);
             }
         }
         Ok(())

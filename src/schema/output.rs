@@ -219,6 +219,75 @@ pub const CATEGORY_ZH: Column = column("category_zh", Text, "服务类别");
 pub const SEVERITY_ZH: Column = column("severity_zh", Text, "级别");
 pub const SOURCE_ZH: Column = column("source_zh", Text, "来源");
 
+/// Every output column's name, for the code that reads a stored table back
+/// by column: no output column name is spelled outside this module.
+pub mod name {
+    pub const ACTION: &str = "action";
+    pub const AMOUNT: &str = "amount";
+    pub const APPROVED_AMOUNT: &str = "approved_amount";
+    pub const APPROVED_AMOUNT_BATCH: &str = "approved_amount_batch";
+    pub const APPROVED_AMOUNT_YEAR: &str = "approved_amount_year";
+    pub const BATCH_ID: &str = "batch_id";
+    pub const CAP_REMAINING: &str = "cap_remaining";
+    pub const CATEGORY: &str = "category";
+    pub const CATEGORY_ZH: &str = "category_zh";
+    pub const CODE: &str = "code";
+    pub const COMPLETED_ON: &str = "completed_on";
+    pub const CONTRACT_ID: &str = "contract_id";
+    pub const CONTRACTS_REVERSED: &str = "contracts_reversed";
+    pub const CONTRACTS_SETTLED: &str = "contracts_settled";
+    pub const DECIDED_ON: &str = "decided_on";
+    pub const ENTERPRISE_ID: &str = "enterprise_id";
+    pub const ENTERPRISE_NAME: &str = "enterprise_name";
+    pub const ENTERPRISE_QUOTA: &str = "enterprise_quota";
+    pub const ENTERPRISE_USED_AFTER: &str = "enterprise_used_after";
+    pub const ENTERPRISE_USED_BEFORE: &str = "enterprise_used_before";
+    pub const FIELD: &str = "field";
+    pub const FINGERPRINT: &str = "fingerprint";
+    pub const ITEM_CAP: &str = "item_cap";
+    pub const ITEM_USED_AFTER: &str = "item_used_after";
+    pub const ITEM_USED_BEFORE: &str = "item_used_before";
+    pub const MESSAGE: &str = "message";
+    pub const NET_AMOUNT_BATCH: &str = "net_amount_batch";
+    pub const OFFSET_BATCH: &str = "offset_batch";
+    pub const OUTCOME: &str = "outcome";
+    pub const OUTCOME_ZH: &str = "outcome_zh";
+    pub const OWED_AFTER: &str = "owed_after";
+    pub const OWED_BEFORE: &str = "owed_before";
+    pub const OWED_NEW: &str = "owed_new";
+    pub const PAID_BATCH: &str = "paid_batch";
+    pub const PRODUCT_ID: &str = "product_id";
+    pub const PROVIDER_ID: &str = "provider_id";
+    pub const PROVIDER_NAME: &str = "provider_name";
+    pub const PROVIDER_USED_AFTER: &str = "provider_used_after";
+    pub const PROVIDER_USED_BEFORE: &str = "provider_used_before";
+    pub const QUOTA: &str = "quota";
+    pub const RATE_LIMIT: &str = "rate_limit";
+    pub const REASON: &str = "reason";
+    pub const RECEIVED_ON: &str = "received_on";
+    pub const REFERENCE: &str = "reference";
+    pub const REFUNDED_BATCH: &str = "refunded_batch";
+    pub const REMAINING: &str = "remaining";
+    pub const REVERSED_AMOUNT_BATCH: &str = "reversed_amount_batch";
+    pub const REVERSED_BATCH: &str = "reversed_batch";
+    pub const SEQ: &str = "seq";
+    pub const SERVICE_PRICE: &str = "service_price";
+    pub const SETTLED_BATCH_ID: &str = "settled_batch_id";
+    pub const SEVERITY: &str = "severity";
+    pub const SEVERITY_ZH: &str = "severity_zh";
+    pub const SHORTFALL: &str = "shortfall";
+    pub const SIGNED_ON: &str = "signed_on";
+    pub const SOURCE: &str = "source";
+    pub const SOURCE_ROW: &str = "source_row";
+    pub const SOURCE_ZH: &str = "source_zh";
+    pub const TIER: &str = "tier";
+    pub const USED_AFTER: &str = "used_after";
+    pub const USED_BATCH: &str = "used_batch";
+    pub const USED_BEFORE: &str = "used_before";
+    pub const VALUE: &str = "value";
+    pub const VOUCHER_AMOUNT: &str = "voucher_amount";
+}
+
 /// The names of a table's columns, in order.
 pub const fn names<const N: usize>(columns: &[Column; N]) -> [&'static str; N] {
     let mut names = [""; N];
@@ -238,6 +307,14 @@ pub fn of_kind(columns: &[Column], kind: Kind) -> impl Iterator<Item = &'static 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_name_is_a_column_of_some_table() {
+        let tables = [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..], &REVERSALS[..], &REFUNDS[..]];
+        for n in [name::PROVIDER_ID, name::OWED_AFTER, name::SETTLED_BATCH_ID, name::MESSAGE, name::QUOTA] {
+            assert!(tables.iter().any(|t| t.iter().any(|c| c.name == n)), "{n}");
+        }
+    }
 
     #[test]
     fn names_are_unique_within_each_table() {
