@@ -219,9 +219,11 @@ fn stored_tables_are_read_by_the_schema_s_column_names() {
             for reader in readers {
                 for (at, _) in line.match_indices(reader) {
                     let rest = &line[at + reader.len()..];
-                    let quoted = rest.split_once('"').map(|(before, after)| (before, after.split('"').next().unwrap_or("")));
+                    let quoted =
+                        rest.split_once('"').map(|(before, after)| (before, after.split('"').next().unwrap_or("")));
                     let Some((before, text)) = quoted else { continue };
-                    let direct = before.is_empty() || (reader == "cell(" && !before.contains(')') && before.ends_with(", "));
+                    let direct =
+                        before.is_empty() || (reader == "cell(" && !before.contains(')') && before.ends_with(", "));
                     assert!(
                         !(direct && names.contains(text)),
                         "{} reads column {text:?} by a string: {}",

@@ -474,14 +474,28 @@ pub fn summary_json(summary: &Summary, mut w: impl Write) -> Result<()> {
 
 /// The printed summary, Chinese with English alongside.
 pub fn printed_summary(s: &Summary) -> String {
-    let c = &s.control_totals;
-    let mark = |holds: bool| {
-        if holds { "✓ 平衡 holds" } else { "✗ 不平 FAILS" }
-    };
     let mut out = String::new();
     for alert in &s.alerts {
         out += &format!("⚠ 注意 {alert}\n");
     }
+    out += &printed_counts(s);
+    out += &printed_controls(s);
+    if let (Some(k), Some(summary)) = (&s.control_totals.corrections, &s.corrections) {
+        out += &printed_corrections(s, k, summary);
+    }
+    if let (Some(o), Some(m)) = (&s.control_totals.owed, s.money.as_ref().and_then(|m| m.owed.as_ref())) {
+        out += &printed_owed(o, m);
+    }
+    out
+}
+
+fn mark(holds: bool) -> &'static str {
+    if holds { "✓ 平衡 holds" } else { "✗ 不平 FAILS" }
+}
+
+/// The batch, its rows and money, and its codes.
+fn printed_counts(s: &Summary) -> String {
+    let mut out = String::new();
     out += &format!("批次 batch {}  服务年度 service year {}  截止 cutoff {}\n", s.batch_id, s.service_year, s.cutoff);
     out += &format!("政策 policy: {}\n", s.policy);
     out += &format!(
@@ -506,6 +520,13 @@ pub fn printed_summary(s: &Summary) -> String {
         let codes: Vec<String> = s.codes.iter().map(|(code, n)| format!("{code} {n}")).collect();
         out += &format!("异常代码 codes: {}\n", codes.join(", "));
     }
+    out
+}
+
+/// The control totals of every batch (rules 6).
+fn printed_controls(s: &Summary) -> String {
+    let c = &s.control_totals;
+    let mut out = String::new();
     out += "控制总数 control totals:\n";
     out += &format!(
         "  合同行 = 兑付行 + 错误行 rows in = settled + errors: {} = {} + {}  {}\n",
@@ -525,63 +546,76 @@ pub fn printed_summary(s: &Summary) -> String {
         "  每行核定 ≤ 申报且 ≤ 比例限额 each row approved ≤ claim and ≤ rate limit  {}\n",
         mark(c.rows_within_claim_and_rate)
     );
-    if let (Some(k), Some(summary)) = (&c.corrections, &s.corrections) {
-        let applied: Vec<String> = summary.applied.iter().map(|(action, n)| format!("{action} {n}")).collect();
-        out += &format!(
-            "更正 corrections: 行 rows {}, 执行 applied [{}], 冲正追回合计 taken back {}, 应退回服务商 providers owing {} ({})\n",
-            summary.rows_in,
-            applied.join(", "),
-            summary.reversed_total,
-            summary.providers_owing,
-            summary.owed_total
-        );
-        out += &format!(
-            "  更正行 = 冲正追回 + 错误 + 暂缓 + 未用暂缓 + 重复 correction rows in = reversals + errors + holds + unused holds + duplicates: {} = {} + {} + {} + {} + {}  {}\n",
-            k.correction_rows_in,
-            k.reversal_rows,
-            k.correction_error_rows,
-            k.holds_used,
-            k.holds_unused,
-            k.duplicate_rows,
-            mark(k.rows_balance)
-        );
-        out += &format!(
-            "  核定 − 冲正追回 = 净额 approved − taken back = net: {} − {} = {}  {}\n",
-            c.approved_total,
-            k.reversed_total,
-            k.net_total,
-            mark(k.net_balance)
-        );
-    }
-    if let (Some(o), Some(m)) = (&c.owed, s.money.as_ref().and_then(|m| m.owed.as_ref())) {
-        out += &format!(
-            "应退回款 owed back: 实付 paid {} (抵扣 offset {}), 此前 before {} + 新增 new {} − 退回 refunded {} − 抵扣 offset {} = 此后 after {}; 待核对到账款 unmatched {} ({} 笔 rows)\n",
-            m.paid,
-            m.offset,
-            m.owed_before,
-            m.owed_new,
-            m.refunded,
-            m.offset,
-            m.owed_after,
-            m.unmatched,
-            m.refunds_unmatched
-        );
-        out += &format!(
-            "  实付 = 非负净额 − 抵扣 paid = positive nets − offsets  {}\n  此后余额 = 此前 + 新增 − 退回 − 抵扣 owed after = before + new − refunded − offset  {}\n  此前余额 = 上批结转 owed before = carried  {}\n",
-            mark(o.paid_balance),
-            mark(o.owed_balance),
-            mark(o.carried_balance)
-        );
-        out += &format!(
-            "  退回款行 = 入账 + 错误 + 重复 refund rows in = applied + errors + duplicates: {} = {} + {} + {}  {}\n  余额、实付、抵扣均不为负 nothing below zero  {}\n",
-            o.refund_rows_in,
-            o.refunds_applied,
-            o.refund_error_rows,
-            o.refund_duplicate_rows,
-            mark(o.refunds_balance),
-            mark(o.none_negative)
-        );
-    }
+    out
+}
+
+/// The corrections and their control totals (rules 9.5).
+fn printed_corrections(
+    s: &Summary,
+    k: &crate::rules::control::CorrectionTotals,
+    summary: &CorrectionsSummary,
+) -> String {
+    let c = &s.control_totals;
+    let mut out = String::new();
+    let applied: Vec<String> = summary.applied.iter().map(|(action, n)| format!("{action} {n}")).collect();
+    out += &format!(
+        "更正 corrections: 行 rows {}, 执行 applied [{}], 冲正追回合计 taken back {}, 应退回服务商 providers owing {} ({})\n",
+        summary.rows_in,
+        applied.join(", "),
+        summary.reversed_total,
+        summary.providers_owing,
+        summary.owed_total
+    );
+    out += &format!(
+        "  更正行 = 冲正追回 + 错误 + 暂缓 + 未用暂缓 + 重复 correction rows in = reversals + errors + holds + unused holds + duplicates: {} = {} + {} + {} + {} + {}  {}\n",
+        k.correction_rows_in,
+        k.reversal_rows,
+        k.correction_error_rows,
+        k.holds_used,
+        k.holds_unused,
+        k.duplicate_rows,
+        mark(k.rows_balance)
+    );
+    out += &format!(
+        "  核定 − 冲正追回 = 净额 approved − taken back = net: {} − {} = {}  {}\n",
+        c.approved_total,
+        k.reversed_total,
+        k.net_total,
+        mark(k.net_balance)
+    );
+    out
+}
+
+/// Amounts owed back and their control totals (rules 10.6).
+fn printed_owed(o: &crate::rules::control::OwedTotals, m: &figures::OwedFigures) -> String {
+    let mut out = String::new();
+    out += &format!(
+        "应退回款 owed back: 实付 paid {} (抵扣 offset {}), 此前 before {} + 新增 new {} − 退回 refunded {} − 抵扣 offset {} = 此后 after {}; 待核对到账款 unmatched {} ({} 笔 rows)\n",
+        m.paid,
+        m.offset,
+        m.owed_before,
+        m.owed_new,
+        m.refunded,
+        m.offset,
+        m.owed_after,
+        m.unmatched,
+        m.refunds_unmatched
+    );
+    out += &format!(
+        "  实付 = 非负净额 − 抵扣 paid = positive nets − offsets  {}\n  此后余额 = 此前 + 新增 − 退回 − 抵扣 owed after = before + new − refunded − offset  {}\n  此前余额 = 上批结转 owed before = carried  {}\n",
+        mark(o.paid_balance),
+        mark(o.owed_balance),
+        mark(o.carried_balance)
+    );
+    out += &format!(
+        "  退回款行 = 入账 + 错误 + 重复 refund rows in = applied + errors + duplicates: {} = {} + {} + {}  {}\n  余额、实付、抵扣均不为负 nothing below zero  {}\n",
+        o.refund_rows_in,
+        o.refunds_applied,
+        o.refund_error_rows,
+        o.refund_duplicate_rows,
+        mark(o.refunds_balance),
+        mark(o.none_negative)
+    );
     out
 }
 

@@ -207,7 +207,24 @@ fn summary_sheet(
     sheet.set_column_width(1, if owed { 48.0 } else { 24.0 })?;
     sheet.set_column_width(2, 14)?;
     sheet.merge_range(0, 0, 0, 2, &format!("服务券兑付结算汇总 Settlement summary — {}", s.batch_id), &f.title)?;
-    let c = &s.control_totals;
+    let mut row = summary_counts(sheet, s, f)?;
+    if let Some(m) = &s.money {
+        row = money_rows(sheet, row + 1, m, f)?;
+    }
+    row = summary_controls(sheet, row + 1, s, f)?;
+    row += 1;
+    header_row(sheet, row, &["代码 Code", "行数 Rows"], f)?;
+    row += 1;
+    for (code, count) in &s.codes {
+        sheet.write_string(row, 0, code)?;
+        sheet.write_number(row, 1, *count as f64)?;
+        row += 1;
+    }
+    Ok(())
+}
+
+/// 汇总's batch, alerts, row counts and amounts; returns the next row.
+fn summary_counts(sheet: &mut Worksheet, s: &Summary, f: &Formats) -> std::result::Result<u32, XlsxError> {
     let texts: [(&str, String); 4] = [
         ("批次 Batch", s.batch_id.clone()),
         ("服务年度 Service year", s.service_year.to_string()),
@@ -248,11 +265,18 @@ fn summary_sheet(
     }
     sheet.write_string(row, 0, "核定金额大写 Approved in capitals")?;
     sheet.write_string(row, 1, to_capital(s.approved_total.parse().unwrap_or_default()))?;
-    row += 1;
-    if let Some(m) = &s.money {
-        row = money_rows(sheet, row + 1, m, f)?;
-    }
-    row += 1;
+    Ok(row + 1)
+}
+
+/// 汇总's control totals, each with its values and whether it holds;
+/// returns the next row.
+fn summary_controls(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    s: &Summary,
+    f: &Formats,
+) -> std::result::Result<u32, XlsxError> {
+    let c = &s.control_totals;
     header_row(sheet, row, &["控制总数 Control total", "数值 Values", "是否平衡 Holds"], f)?;
     row += 1;
     let holds = |h: bool| if h { "✓ 平衡 holds" } else { "✗ 不平 FAILS" };
@@ -282,15 +306,7 @@ fn summary_sheet(
         sheet.write_string_with_format(row, 2, holds(held), &f.bordered)?;
         row += 1;
     }
-    row += 1;
-    header_row(sheet, row, &["代码 Code", "行数 Rows"], f)?;
-    row += 1;
-    for (code, count) in &s.codes {
-        sheet.write_string(row, 0, code)?;
-        sheet.write_number(row, 1, *count as f64)?;
-        row += 1;
-    }
-    Ok(())
+    Ok(row)
 }
 
 /// 汇总's money (ledger format 5 on): approved, taken back, net, and what
