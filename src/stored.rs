@@ -102,19 +102,40 @@ pub fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy
 
 pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement {
     let cell = |name: &str| table.cell(row, name).to_string();
+    let total = |name, name_zh, before: &str, after: &str| RunningTotal {
+        name,
+        name_zh,
+        before: cell(before),
+        after: cell(after),
+    };
+    Settlement {
+        seq: cell(name::SEQ),
+        outcome: cell(name::OUTCOME),
+        code: cell(name::CODE),
+        claimed: cell(name::VOUCHER_AMOUNT),
+        approved: format_money(Decimal::from_str_exact(table.cell(row, name::APPROVED_AMOUNT)).unwrap_or_default()),
+        shortfall: cell(name::SHORTFALL),
+        tier: cell(name::TIER),
+        bounds: bounds(table, row, policy),
+        totals: vec![
+            total("item", "项目累计", name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER),
+            total("enterprise", "企业累计", name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER),
+            total("provider", "服务商累计", name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER),
+        ],
+    }
+}
+
+/// The bounds a stored settlement met: the claim and the four cuts, each
+/// with its formula, clause and whether it decided the amount.
+fn bounds(table: &TextTable, row: &[String], policy: &Policy) -> Vec<Bound> {
+    let cell = |name: &str| table.cell(row, name).to_string();
     let amount = |name: &str| Decimal::from_str_exact(table.cell(row, name)).unwrap_or_default();
-    let category = Category::parse(table.cell(row, name::CATEGORY));
-    let rule = category.and_then(|c| policy.covers(c));
+    let rule = Category::parse(table.cell(row, name::CATEGORY)).and_then(|c| policy.covers(c));
+    let category_clause = rule.map_or_else(String::new, |r| r.clause.clone());
     let tier_number: u32 = cell(name::TIER).parse().unwrap_or(0);
     let tier_clause =
         policy.tiers().iter().find(|t| t.number() == tier_number).map_or_else(String::new, |t| t.clause().to_string());
-    let approved = amount(name::APPROVED_AMOUNT);
     let code = cell(name::CODE);
-    let (item_room, quota_room, provider_room) = (
-        amount(name::ITEM_CAP) - amount(name::ITEM_USED_BEFORE),
-        amount(name::ENTERPRISE_QUOTA) - amount(name::ENTERPRISE_USED_BEFORE),
-        policy.provider_cap_yuan() - amount(name::PROVIDER_USED_BEFORE),
-    );
     let bound = |cut: Cut, value: Decimal, formula: String, clause: String| Bound {
         name: cut.key(),
         name_zh: cut.name_zh(),
@@ -127,70 +148,42 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
         name: "claimed",
         name_zh: "申报抵扣金额",
         amount: format_money(amount(name::VOUCHER_AMOUNT)),
-        formula: "voucher_amount".into(),
+        formula: name::VOUCHER_AMOUNT.into(),
         clause: String::new(),
         binding: code.is_empty(),
     };
-    let bounds = vec![
+    let rate = rule.map_or_else(String::new, |r| r.rate.to_string());
+    let (price, rate_limit, rounding) = (cell(name::SERVICE_PRICE), cell(name::RATE_LIMIT), policy.rounding().as_str());
+    let (item_cap, item_used) = (cell(name::ITEM_CAP), cell(name::ITEM_USED_BEFORE));
+    let (quota, quota_used) = (cell(name::ENTERPRISE_QUOTA), cell(name::ENTERPRISE_USED_BEFORE));
+    let provider_used = cell(name::PROVIDER_USED_BEFORE);
+    vec![
         claimed,
         bound(
             Cut::Rate,
             amount(name::RATE_LIMIT),
-            format!(
-                "{} × {} = {} ({})",
-                cell(name::SERVICE_PRICE),
-                rule.map_or_else(String::new, |r| r.rate.to_string()),
-                cell(name::RATE_LIMIT),
-                policy.rounding().as_str()
-            ),
-            rule.map_or_else(String::new, |r| r.clause.clone()),
+            format!("{price} × {rate} = {rate_limit} ({rounding})"),
+            category_clause.clone(),
         ),
         bound(
             Cut::Item,
-            item_room,
-            format!("{} − {} ({})", cell(name::ITEM_CAP), cell(name::ITEM_USED_BEFORE), policy.cap_scope().as_str()),
-            rule.map_or_else(String::new, |r| r.clause.clone()),
+            amount(name::ITEM_CAP) - amount(name::ITEM_USED_BEFORE),
+            format!("{item_cap} − {item_used} ({})", policy.cap_scope().as_str()),
+            category_clause,
         ),
         bound(
             Cut::Quota,
-            quota_room,
-            format!(
-                "{} (第{}档 tier {}) − {}",
-                cell(name::ENTERPRISE_QUOTA),
-                tier_number,
-                tier_number,
-                cell(name::ENTERPRISE_USED_BEFORE)
-            ),
+            amount(name::ENTERPRISE_QUOTA) - amount(name::ENTERPRISE_USED_BEFORE),
+            format!("{quota} (第{tier_number}档 tier {tier_number}) − {quota_used}"),
             tier_clause,
         ),
         bound(
             Cut::Provider,
-            provider_room,
-            format!("{} − {}", format_money(policy.provider_cap_yuan()), cell(name::PROVIDER_USED_BEFORE)),
+            policy.provider_cap_yuan() - amount(name::PROVIDER_USED_BEFORE),
+            format!("{} − {provider_used}", format_money(policy.provider_cap_yuan())),
             policy.provider_cap_clause().to_string(),
         ),
-    ];
-    let total = |name, name_zh, before: &str, after: &str| RunningTotal {
-        name,
-        name_zh,
-        before: cell(before),
-        after: cell(after),
-    };
-    Settlement {
-        seq: cell(name::SEQ),
-        outcome: cell(name::OUTCOME),
-        code,
-        claimed: cell(name::VOUCHER_AMOUNT),
-        approved: format_money(approved),
-        shortfall: cell(name::SHORTFALL),
-        tier: cell(name::TIER),
-        bounds,
-        totals: vec![
-            total("item", "项目累计", name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER),
-            total("enterprise", "企业累计", name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER),
-            total("provider", "服务商累计", name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER),
-        ],
-    }
+    ]
 }
 
 /// The check that decided a code, as people read it; a short deposit cites

@@ -271,16 +271,7 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
             Rounding::parse(text).ok_or_else(|| format!("scheme.rounding = {text:?}: must be half_up or down"))?
         }
     };
-    let cap_scope = match scheme.cap_scope.as_deref().map(str::trim) {
-        None | Some("enterprise_product_year") => CapScope::EnterpriseProductYear,
-        Some("contract") => CapScope::Contract,
-        Some("enterprise_category_year") => CapScope::EnterpriseCategoryYear,
-        Some(other) => {
-            return Err(format!(
-                "scheme.cap_scope = {other:?}: must be enterprise_product_year, contract or enterprise_category_year"
-            ));
-        }
-    };
+    let cap_scope = cap_scope(scheme.cap_scope.as_deref())?;
     let declared: Option<Vec<String>> =
         scheme.designations.as_ref().map(|codes| codes.iter().map(|d| d.trim().to_ascii_lowercase()).collect());
     let known: Vec<&str> = match &declared {
@@ -289,9 +280,43 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
     };
     let deposit_ratio_min = ratio("scheme.deposit_ratio_min", &scheme.deposit_ratio_min)?;
     let provider_cap_yuan = amount("scheme.provider_annual_cap", &scheme.provider_annual_cap)?;
+    let categories = categories(raw.categories, &clause_or_reference)?;
+    let tiers = tiers(raw.tiers, &known, &clause_or_reference)?;
+    Ok(Policy {
+        name: scheme.name,
+        service_year: scheme.service_year,
+        reference: reference.clone(),
+        rounding,
+        cap_scope,
+        deposit_ratio_min,
+        deposit_ratio_min_clause: clause_or_reference(scheme.deposit_ratio_min_ref),
+        provider_cap_yuan,
+        provider_cap_clause: clause_or_reference(scheme.provider_annual_cap_ref),
+        categories,
+        tiers,
+        offset_owed: raw.corrections.as_ref().is_some_and(|c| c.offset_owed),
+        offset_owed_clause: raw.corrections.and_then(|c| c.offset_owed_ref),
+    })
+}
 
+fn cap_scope(text: Option<&str>) -> std::result::Result<CapScope, String> {
+    match text.map(str::trim) {
+        None | Some("enterprise_product_year") => Ok(CapScope::EnterpriseProductYear),
+        Some("contract") => Ok(CapScope::Contract),
+        Some("enterprise_category_year") => Ok(CapScope::EnterpriseCategoryYear),
+        Some(other) => Err(format!(
+            "scheme.cap_scope = {other:?}: must be enterprise_product_year, contract or enterprise_category_year"
+        )),
+    }
+}
+
+/// The `[categories.*]` tables: each a known category with its rate, cap and clause.
+fn categories(
+    raw: BTreeMap<String, RawCategory>,
+    clause_or_reference: &dyn Fn(Option<String>) -> String,
+) -> std::result::Result<BTreeMap<Category, CategoryRule>, String> {
     let mut categories = BTreeMap::new();
-    for (key, rule) in raw.categories {
+    for (key, rule) in raw {
         let category = Category::ALL.into_iter().find(|c| c.code() == key).ok_or_else(|| {
             let known: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
             format!("categories.{key}: unknown category; the categories are {}", known.join(", "))
@@ -305,9 +330,18 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
         };
         categories.insert(category, parsed);
     }
+    Ok(categories)
+}
 
+/// The `[tiers.N]` tables, ascending: each numbered from 1, its quota, its
+/// designations known to the policy, tier 1 always present.
+fn tiers(
+    raw: BTreeMap<String, RawTier>,
+    known: &[&str],
+    clause_or_reference: &dyn Fn(Option<String>) -> String,
+) -> std::result::Result<Vec<Tier>, String> {
     let mut tiers = Vec::new();
-    for (key, tier) in raw.tiers {
+    for (key, tier) in raw {
         let number: u32 = key
             .parse()
             .ok()
@@ -323,7 +357,7 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
         for code in &tier.designations {
             let code = code.trim().to_ascii_lowercase();
             if !known.contains(&code.as_str()) {
-                let hint = nearest(&code, &known).map_or_else(String::new, |n| format!("; did you mean {n:?}?"));
+                let hint = nearest(&code, known).map_or_else(String::new, |n| format!("; did you mean {n:?}?"));
                 return Err(format!(
                     "tiers.{key}.designations: unknown designation {code:?}{hint} (a new code is declared in scheme.designations)"
                 ));
@@ -344,21 +378,7 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
     if tiers.first().map(|t| t.number) != Some(1) {
         return Err("tiers.1 is missing: every eligible enterprise has at least tier 1".into());
     }
-    Ok(Policy {
-        name: scheme.name,
-        service_year: scheme.service_year,
-        reference: reference.clone(),
-        rounding,
-        cap_scope,
-        deposit_ratio_min,
-        deposit_ratio_min_clause: clause_or_reference(scheme.deposit_ratio_min_ref),
-        provider_cap_yuan,
-        provider_cap_clause: clause_or_reference(scheme.provider_annual_cap_ref),
-        categories,
-        tiers,
-        offset_owed: raw.corrections.as_ref().is_some_and(|c| c.offset_owed),
-        offset_owed_clause: raw.corrections.and_then(|c| c.offset_owed_ref),
-    })
+    Ok(tiers)
 }
 
 fn decimal(key: &str, text: &str) -> std::result::Result<Decimal, String> {
