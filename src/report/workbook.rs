@@ -560,7 +560,7 @@ fn net_payout_sheet(
     let mut row = 3;
     let mut total = Decimal::ZERO;
     let mut contracts = 0;
-    let paid = outcome.payouts.iter().filter(|p| p.net_amount_batch() >= Decimal::ZERO);
+    let paid = figures::payable(&outcome.payouts);
     for (index, p) in paid.enumerate() {
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
         sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
@@ -587,7 +587,7 @@ fn net_payout_sheet(
     sheet.merge_range(row, 0, row, 2, "合计金额（大写）", &f.total_label)?;
     sheet.merge_range(row, 3, row, 8, &format!("人民币{}", to_capital(total)), &f.total_label)?;
     row += 1;
-    if outcome.payouts.iter().any(|p| p.net_amount_batch() < Decimal::ZERO) {
+    if figures::owing_new(&outcome.payouts).next().is_some() {
         sheet.write_string(
             row,
             0,
@@ -621,11 +621,28 @@ fn clawback_sheet(
         "原兑付批次",
     ];
     header_row(sheet, 2, &names, f)?;
+    let row = reversal_rows(sheet, 3, outcome, f, layout)?;
+    let mut row = owing_new_block(sheet, row + 3, outcome, f, layout)?;
+    if outcome.owed_balances {
+        row = balances_block(sheet, row + 3, outcome, f, layout, false)?;
+        row = unmatched_block(sheet, row + 2, outcome, f, layout)?;
+        row = attestation(sheet, row + 2, layout)?;
+    }
+    signatures(sheet, row + 3)
+}
+
+/// 追回清单's reversals and clawbacks, then their total; returns its row.
+fn reversal_rows(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<u32, XlsxError> {
     let name_of = |id: &'_ str| -> String {
         let name = outcome.payouts.iter().find(|p| p.provider_id == id).map_or("", |p| p.provider_name.as_str());
         payee(name, id, layout).to_string()
     };
-    let mut row = 3;
     for (index, r) in outcome.reversals.iter().enumerate() {
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
         let c = &r.correction;
@@ -651,7 +668,18 @@ fn clawback_sheet(
     let taken_back: Decimal = outcome.reversals.iter().map(|r| r.amount).sum();
     sheet.merge_range(row, 0, row, 4, "冲正追回合计 Total taken back", &f.total_label)?;
     sheet.write_number_with_format(row, 5, number(taken_back), &f.total_money)?;
-    row += 3;
+    Ok(row)
+}
+
+/// What each provider whose net is negative owes from this batch, in
+/// figures and 大写, and their total; returns the total's row.
+fn owing_new_block(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    outcome: &BatchOutcome,
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<u32, XlsxError> {
     sheet.merge_range(row, 0, row, 9, "应退回金额（本批净额为负的服务商）Amounts owed back", &f.total_label)?;
     row += 1;
     header_row(sheet, row, &["序号", "服务商名称", "统一社会信用代码", "应退回金额", "金额（大写）"], f)?;
@@ -662,7 +690,7 @@ fn clawback_sheet(
     }
     row += 1;
     let mut owed_total = Decimal::ZERO;
-    let owing = outcome.payouts.iter().filter(|p| p.net_amount_batch() < Decimal::ZERO);
+    let owing = figures::owing_new(&outcome.payouts);
     for (index, p) in owing.enumerate() {
         let owed = -p.net_amount_batch();
         sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
@@ -676,12 +704,7 @@ fn clawback_sheet(
     sheet.merge_range(row, 0, row, 2, "应退回合计 Total owed", &f.total_label)?;
     sheet.write_number_with_format(row, 3, number(owed_total), &f.total_money)?;
     sheet.merge_range(row, 4, row, 9, &format!("人民币{}", to_capital(owed_total)), &f.total_label)?;
-    if outcome.owed_balances {
-        row = balances_block(sheet, row + 3, outcome, f, layout, false)?;
-        row = unmatched_block(sheet, row + 2, outcome, f, layout)?;
-        row = attestation(sheet, row + 2, layout)?;
-    }
-    signatures(sheet, row + 3)
+    Ok(row)
 }
 
 /// The balances owed back (rules 10.5), per provider with any: owed
