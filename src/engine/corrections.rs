@@ -96,63 +96,12 @@ fn apply(
     if takes.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let wanted: FxHashMap<&str, usize> = takes.iter().enumerate().map(|(i, c)| (c.contract_id.as_str(), i)).collect();
-    let mut found: Vec<Option<&LedgerSettlement>> = vec![None; takes.len()];
-    for s in &carry_in.year_settlements {
-        if let Some(&i) = wanted.get(s.contract_id.as_str()) {
-            found[i] = Some(s);
-        }
-    }
-    let settlements: Vec<&LedgerSettlement> = found
-        .into_iter()
-        .zip(takes)
-        .map(|(s, c)| {
-            s.ok_or_else(|| {
-                Error::Input(format!(
-                    "账本不一致，请运行 verify (ledger inconsistent; run verify): 合同 {} 的兑付记录未找到 \
-                     (the store names contract {} as settled this year, but holds no settlement of it)",
-                    c.contract_id, c.contract_id
-                ))
-            })
-        })
-        .collect::<Result<_>>()?;
-    let mut enterprises: FxHashMap<&str, Decimal> = FxHashMap::default();
-    let mut providers: FxHashMap<&str, Decimal> = FxHashMap::default();
-    let mut items: FxHashMap<(&str, &str), Decimal> = FxHashMap::default();
-    for s in &settlements {
-        enterprises.insert(&s.enterprise_id, Decimal::ZERO);
-        providers.insert(&s.provider_id, Decimal::ZERO);
-        if let Some(key) = item_key(scope, s) {
-            items.insert(key, Decimal::ZERO);
-        }
-    }
-    let entries = carry_in.year_settlements.iter().map(|s| (s, s.approved_amount));
-    for (s, signed) in entries.chain(carry_in.year_reversals.iter().map(|r| (r, -r.approved_amount))) {
-        if let Some(total) = enterprises.get_mut(s.enterprise_id.as_str()) {
-            *total += signed;
-        }
-        if let Some(total) = providers.get_mut(s.provider_id.as_str()) {
-            *total += signed;
-        }
-        if let Some(total) = item_key(scope, s).and_then(|key| items.get_mut(&key)) {
-            *total += signed;
-        }
-    }
+    let settlements = settlements_taken_back(takes, carry_in)?;
+    let mut totals = YearTotals::of(&settlements, carry_in, scope);
     let mut rows = Vec::with_capacity(takes.len());
     let mut entries = Vec::with_capacity(takes.len());
     for (c, s) in takes.iter().zip(settlements) {
-        let key = item_key(scope, s);
-        let before = ScopeTotals {
-            item: key.and_then(|k| items.get(&k).copied()).unwrap_or_default(),
-            enterprise: enterprises[s.enterprise_id.as_str()],
-            provider: providers[s.provider_id.as_str()],
-        };
-        let (before, after) = taken_back(before, s.approved_amount, key.is_none());
-        if let Some(k) = key {
-            items.insert(k, after.item);
-        }
-        enterprises.insert(&s.enterprise_id, after.enterprise);
-        providers.insert(&s.provider_id, after.provider);
+        let (before, after) = totals.take_back(s, scope);
         rows.push(ReversalRow {
             correction: c.clone(),
             settled_batch_id: carry_in.batch_ids.get(s.batch as usize).cloned().unwrap_or_default(),
@@ -167,6 +116,88 @@ fn apply(
         entries.push(LedgerSettlement { fingerprint: String::new(), ..s.clone() });
     }
     Ok((rows, entries))
+}
+
+/// Each correction's settlement: the contract's last settlement of the
+/// year (the store says it stands; not finding it is a damaged store).
+fn settlements_taken_back<'c>(takes: &[Correction], carry_in: &'c CarryIn) -> Result<Vec<&'c LedgerSettlement>> {
+    let wanted: FxHashMap<&str, usize> = takes.iter().enumerate().map(|(i, c)| (c.contract_id.as_str(), i)).collect();
+    let mut found: Vec<Option<&LedgerSettlement>> = vec![None; takes.len()];
+    for s in &carry_in.year_settlements {
+        if let Some(&i) = wanted.get(s.contract_id.as_str()) {
+            found[i] = Some(s);
+        }
+    }
+    found
+        .into_iter()
+        .zip(takes)
+        .map(|(s, c)| {
+            s.ok_or_else(|| {
+                Error::Input(format!(
+                    "账本不一致，请运行 verify (ledger inconsistent; run verify): 合同 {} 的兑付记录未找到 \
+                     (the store names contract {} as settled this year, but holds no settlement of it)",
+                    c.contract_id, c.contract_id
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The year's running totals the settlements taken back count against,
+/// by id (an enterprise or provider no longer in the registry included),
+/// net of every reversal committed this year.
+struct YearTotals<'c> {
+    enterprises: FxHashMap<&'c str, Decimal>,
+    providers: FxHashMap<&'c str, Decimal>,
+    items: FxHashMap<(&'c str, &'c str), Decimal>,
+}
+
+impl<'c> YearTotals<'c> {
+    fn of(settlements: &[&'c LedgerSettlement], carry_in: &'c CarryIn, scope: CapScope) -> YearTotals<'c> {
+        let mut t = YearTotals {
+            enterprises: FxHashMap::default(),
+            providers: FxHashMap::default(),
+            items: FxHashMap::default(),
+        };
+        for s in settlements {
+            t.enterprises.insert(&s.enterprise_id, Decimal::ZERO);
+            t.providers.insert(&s.provider_id, Decimal::ZERO);
+            if let Some(key) = item_key(scope, s) {
+                t.items.insert(key, Decimal::ZERO);
+            }
+        }
+        let entries = carry_in.year_settlements.iter().map(|s| (s, s.approved_amount));
+        for (s, signed) in entries.chain(carry_in.year_reversals.iter().map(|r| (r, -r.approved_amount))) {
+            if let Some(total) = t.enterprises.get_mut(s.enterprise_id.as_str()) {
+                *total += signed;
+            }
+            if let Some(total) = t.providers.get_mut(s.provider_id.as_str()) {
+                *total += signed;
+            }
+            if let Some(total) = item_key(scope, s).and_then(|key| t.items.get_mut(&key)) {
+                *total += signed;
+            }
+        }
+        t
+    }
+
+    /// Takes settlement `s` back from each total it had added to (rules
+    /// 9.3 step 2); the totals before and after.
+    fn take_back(&mut self, s: &'c LedgerSettlement, scope: CapScope) -> (ScopeTotals, ScopeTotals) {
+        let key = item_key(scope, s);
+        let before = ScopeTotals {
+            item: key.and_then(|k| self.items.get(&k).copied()).unwrap_or_default(),
+            enterprise: self.enterprises[s.enterprise_id.as_str()],
+            provider: self.providers[s.provider_id.as_str()],
+        };
+        let (before, after) = taken_back(before, s.approved_amount, key.is_none());
+        if let Some(k) = key {
+            self.items.insert(k, after.item);
+        }
+        self.enterprises.insert(&s.enterprise_id, after.enterprise);
+        self.providers.insert(&s.provider_id, after.provider);
+        (before, after)
+    }
 }
 
 /// Rules 9.3 step 3 and 9.2 step 5: a contract row that passed every check
