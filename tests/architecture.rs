@@ -235,3 +235,42 @@ fn stored_tables_are_read_by_the_schema_s_column_names() {
         }
     }
 }
+
+/// Functions short enough to read at once (TIGER_STYLE's 70 lines), except
+/// the page templates and data tables named here with their reason.
+#[test]
+fn no_function_is_longer_than_seventy_lines() {
+    const EXEMPT: [(&str, &str); 4] = [
+        ("report_page", "the report page's HTML template"),
+        ("html", "the year page's HTML template"),
+        ("describe", "the table of codes and their messages"),
+        ("inject", "synth's table of one change per code"),
+    ];
+    let mut files = Vec::new();
+    sources(&repo().join("src"), &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let test_module = lines.iter().position(|l| l.trim() == "#[cfg(test)]").unwrap_or(lines.len());
+        let mut at = 0;
+        while at < test_module {
+            let line = lines[at];
+            let indent = line.len() - line.trim_start().len();
+            let body = line.trim_start().trim_start_matches("pub ").trim_start_matches("pub(crate) ");
+            let is_fn = body.starts_with("fn ") && !line.trim_end().ends_with(';');
+            if !is_fn {
+                at += 1;
+                continue;
+            }
+            let name = body[3..].split(['(', '<']).next().unwrap_or("").to_string();
+            let close = format!("{}}}", " ".repeat(indent));
+            let end = (at + 1..lines.len()).find(|&k| lines[k] == close).unwrap_or(at);
+            if end + 1 - at > 70 && !EXEMPT.iter().any(|(n, _)| *n == name) {
+                long.push(format!("{} {name}: {} lines", file.display(), end + 1 - at));
+            }
+            at = end + 1;
+        }
+    }
+    assert!(long.is_empty(), "functions over 70 lines: {long:#?}");
+}

@@ -161,15 +161,7 @@ pub fn settle_batch(
     let (registries, mut exceptions, registry_rows_in) = registries_of(registry_tables, policy);
     log.done("registries");
     let mut corrected = corrections_of(corrections.as_ref(), policy, (service_year, cutoff), carry_in, ids)?;
-    let ctx = Context {
-        policy,
-        registries: &registries,
-        service_year,
-        cutoff,
-        history: &carry_in.history,
-        taken_back_now: &corrected.taken_back_now,
-        ids,
-    };
+    let ctx = contract_context(policy, &registries, (service_year, cutoff), carry_in, &corrected, ids);
     let (eligible, rows_in, holds_used) = eligible_contracts(tables.contracts, &ctx, &corrected, &mut exceptions, &log);
     let reversed = summaries::Reversed::of(&corrected.reversals, &registries);
     let reversed_enterprises = reversed.by_enterprise.keys().copied();
@@ -221,6 +213,28 @@ pub fn settle_batch(
         unlisted_enterprises,
         control,
     })
+}
+
+/// What the row checks of a contract read (rules 4.1): the policy, the
+/// registries, the batch, where every contract stands in the store and
+/// what this batch's corrections take back.
+fn contract_context<'a>(
+    policy: &'a Policy,
+    registries: &'a rules_registry::Registries,
+    (service_year, cutoff): (i32, NaiveDate),
+    carry_in: &'a CarryIn,
+    corrected: &'a BatchCorrections,
+    ids: IdRule,
+) -> Context<'a> {
+    Context {
+        policy,
+        registries,
+        service_year,
+        cutoff,
+        history: &carry_in.history,
+        taken_back_now: &corrected.taken_back_now,
+        ids,
+    }
 }
 
 /// The batch's corrections checked and matched with the store (rules 9),

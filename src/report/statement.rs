@@ -113,19 +113,7 @@ impl Statement {
         }
         d.end_table();
         d.blank();
-        for (contract, action, amount, reason) in &self.taken_back {
-            d.text(contract);
-            d.text(match Action::parse(action) {
-                Some(known) => known.name_zh(),
-                None => action,
-            });
-            d.cell(Cell::Money(*amount));
-            d.text(reason);
-            d.end_row();
-        }
-        if !self.taken_back.is_empty() {
-            d.blank();
-        }
+        self.taken_back_lines(&mut d);
         let approved: Decimal = self.contracts.iter().map(|c| c.approved).sum();
         let taken_back: Decimal = self.taken_back.iter().map(|t| t.2).sum();
         d.line(&format!("本批核定 approved {}　本批冲正追回 taken back {}", money(approved), money(taken_back)))?;
@@ -166,6 +154,25 @@ fn owed_lines(d: &mut DetailSheet, o: &StatementOwed) -> std::result::Result<(),
         d.line(&format!("退回到账 refund received {received_on}　凭证号 {reference}　金额 {}", money(*amount)))?;
     }
     d.line(&format!("本批实付 paid {}（大写：人民币{}）", money(o.paid), to_capital(o.paid)))
+}
+
+impl Statement {
+    /// Each reversal and clawback: contract, action, amount, reason.
+    fn taken_back_lines(&self, d: &mut DetailSheet) {
+        for (contract, action, amount, reason) in &self.taken_back {
+            d.text(contract);
+            d.text(match Action::parse(action) {
+                Some(known) => known.name_zh(),
+                None => action,
+            });
+            d.cell(Cell::Money(*amount));
+            d.text(reason);
+            d.end_row();
+        }
+        if !self.taken_back.is_empty() {
+            d.blank();
+        }
+    }
 }
 
 fn money(amount: Decimal) -> String {

@@ -159,42 +159,9 @@ impl Year {
                 approved,
                 reversed,
             });
-            for s in &f.settlements {
-                let p = y.providers.entry(s.provider_id.clone()).or_default();
-                p.net.resize(n, Decimal::ZERO);
-                p.net[at] += s.approved;
-                p.contracts += 1;
-                let e = y.enterprises.entry(s.enterprise_id.clone()).or_default();
-                e.used.resize(n, Decimal::ZERO);
-                e.used[at] += s.approved;
-                let c = y.categories.entry(s.category.clone()).or_default();
-                c.contracts += 1;
-                c.claimed += s.claimed;
-                c.approved += s.approved;
-                if let Some(k) = Bound::ALL.iter().position(|b| b.code().as_str() == s.code) {
-                    c.bound[k] += 1;
-                }
-            }
-            for r in &f.reversals {
-                let p = y.providers.entry(r.entry.provider_id.clone()).or_default();
-                p.net.resize(n, Decimal::ZERO);
-                p.net[at] -= r.entry.approved_amount;
-                let e = y.enterprises.entry(r.entry.enterprise_id.clone()).or_default();
-                e.used.resize(n, Decimal::ZERO);
-                e.used[at] -= r.entry.approved_amount;
-            }
-            // A registry row's exception is counted once per registry
-            // version: not again in a batch that read the same registries.
+            y.add_rows(at, n, f);
             let same_registries = at > 0 && facts[at - 1].registry_version == f.registry_version;
-            for (code, count) in &f.summary.codes {
-                let registry = Code::parse(code).is_some_and(|c| c.check() == Check::Registry);
-                if registry && same_registries {
-                    continue;
-                }
-                let counts = y.codes.entry(code.clone()).or_default();
-                counts.resize(n, 0);
-                counts[at] += count;
-            }
+            y.add_codes(at, n, f, same_registries);
             y.check_payouts(at, f)?;
             y.check_usage(at, f)?;
         }
@@ -203,6 +170,51 @@ impl Year {
             y.providers.entry(id.clone()).or_default().owed_at_end = *balance;
         }
         Ok(y)
+    }
+
+    /// Batch `at` of `n`'s settlements and reversals, into each provider's
+    /// net, each enterprise's use and each category's counts.
+    fn add_rows(&mut self, at: usize, n: usize, f: &BatchFacts) {
+        let y = self;
+        for s in &f.settlements {
+            let p = y.providers.entry(s.provider_id.clone()).or_default();
+            p.net.resize(n, Decimal::ZERO);
+            p.net[at] += s.approved;
+            p.contracts += 1;
+            let e = y.enterprises.entry(s.enterprise_id.clone()).or_default();
+            e.used.resize(n, Decimal::ZERO);
+            e.used[at] += s.approved;
+            let c = y.categories.entry(s.category.clone()).or_default();
+            c.contracts += 1;
+            c.claimed += s.claimed;
+            c.approved += s.approved;
+            if let Some(k) = Bound::ALL.iter().position(|b| b.code().as_str() == s.code) {
+                c.bound[k] += 1;
+            }
+        }
+        for r in &f.reversals {
+            let p = y.providers.entry(r.entry.provider_id.clone()).or_default();
+            p.net.resize(n, Decimal::ZERO);
+            p.net[at] -= r.entry.approved_amount;
+            let e = y.enterprises.entry(r.entry.enterprise_id.clone()).or_default();
+            e.used.resize(n, Decimal::ZERO);
+            e.used[at] -= r.entry.approved_amount;
+        }
+    }
+
+    /// Batch `at`'s exception rows per code. A registry row's exception is
+    /// counted once per registry version: not again in a batch that read
+    /// the same registries as the one before it.
+    fn add_codes(&mut self, at: usize, n: usize, f: &BatchFacts, same_registries: bool) {
+        for (code, count) in &f.summary.codes {
+            let registry = Code::parse(code).is_some_and(|c| c.check() == Check::Registry);
+            if registry && same_registries {
+                continue;
+            }
+            let counts = self.codes.entry(code.clone()).or_default();
+            counts.resize(n, 0);
+            counts[at] += count;
+        }
     }
 
     /// Each provider's net for the batch and its year to date as the
@@ -292,7 +304,17 @@ impl Year {
     /// name, kind), rows). The sheets and the Parquet files are both made
     /// from these.
     fn tables(&self) -> Vec<YearTable<'_>> {
-        let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
+        vec![
+            self.batches_table(),
+            self.providers_table(),
+            self.enterprises_table(),
+            self.categories_table(),
+            self.codes_table(),
+        ]
+    }
+
+    /// 年度汇总: one line per batch.
+    fn batches_table(&self) -> YearTable<'_> {
         let amount = |v: Decimal| Cell::Money(v);
         let mut batches = YearTable::new(
             "batches",
@@ -320,6 +342,13 @@ impl Year {
                 amount(b.net()),
             ]);
         }
+        batches
+    }
+
+    /// 服务商年度结算: each provider's net per batch, its year and its balance owed back.
+    fn providers_table(&self) -> YearTable<'_> {
+        let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
+        let amount = |v: Decimal| Cell::Money(v);
         let per_batch = |prefix: &'static str, zh: &'static str| -> Vec<(String, String, Kind)> {
             ids.iter().map(|id| (format!("{zh} {id}"), format!("{prefix}_{id}"), Kind::Money)).collect()
         };
@@ -347,6 +376,16 @@ impl Year {
             row.extend([p.owed_new, p.refunded, p.offset, p.owed_at_end].map(amount));
             providers.rows.push(row);
         }
+        providers
+    }
+
+    /// 企业年度用券: each enterprise's use per batch against its quota.
+    fn enterprises_table(&self) -> YearTable<'_> {
+        let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
+        let amount = |v: Decimal| Cell::Money(v);
+        let per_batch = |prefix: &'static str, zh: &'static str| -> Vec<(String, String, Kind)> {
+            ids.iter().map(|id| (format!("{zh} {id}"), format!("{prefix}_{id}"), Kind::Money)).collect()
+        };
         let mut enterprises = YearTable::owned(
             "enterprises",
             "企业年度用券",
@@ -372,6 +411,12 @@ impl Year {
             row.push(e.quota.map_or(Cell::Empty, |q| Cell::Money(q - used)));
             enterprises.rows.push(row);
         }
+        enterprises
+    }
+
+    /// 类别统计: per category, contracts, amounts and how often each bound cut.
+    fn categories_table(&self) -> YearTable<'_> {
+        let amount = |v: Decimal| Cell::Money(v);
         let mut categories = YearTable::owned(
             "categories",
             "类别统计",
@@ -407,6 +452,12 @@ impl Year {
             row.extend(c.bound.iter().map(|n| Cell::Count(*n)));
             categories.rows.push(row);
         }
+        categories
+    }
+
+    /// 异常趋势: exception rows per code and batch.
+    fn codes_table(&self) -> YearTable<'_> {
+        let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
         let mut codes = YearTable::owned(
             "codes",
             "异常趋势",
@@ -425,7 +476,7 @@ impl Year {
             row.push(Cell::Count(counts.iter().sum()));
             codes.rows.push(row);
         }
-        vec![batches, providers, enterprises, categories, codes]
+        codes
     }
 
     /// Each table as Parquet: (file name, bytes).
