@@ -251,12 +251,12 @@ impl<'c> Renderer<'c> {
                 rows.finish()
             }
             ReversalsParquet => {
-                let mut rows = report::ReversalsCsv::new(csv, batch_id, format)?;
+                let mut rows = report::reversals_twin(csv, batch_id, format)?;
                 frame::reversals_parquet(batch_id, tags, nulls, &o.reversals, out, |g| rows.write(g))?;
                 rows.finish()
             }
             RefundsParquet => {
-                let mut rows = report::RefundsCsv::new(csv, batch_id, format)?;
+                let mut rows = report::refunds_twin(csv, batch_id, format)?;
                 frame::refunds_parquet(batch_id, tags, &o.refunds, out, |g| rows.write(g))?;
                 rows.finish()
             }

@@ -269,20 +269,25 @@ pub fn usage_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<(
     out.finish()
 }
 
-/// reversals.csv, written beside its Parquet twin.
-pub struct ReversalsCsv<'b, W: Write> {
+/// How a row of a small table gives its cells, in its columns' order.
+type RowCells<R> = fn(&R, &str, &mut dyn FnMut(Cell));
+
+/// A small table's CSV file (reversals, refunds), written beside its
+/// Parquet twin row group by row group.
+pub struct TwinCsv<'b, W: Write, R> {
     out: CsvOut<W>,
     batch_id: &'b str,
+    cells: RowCells<R>,
 }
 
-impl<'b, W: Write> ReversalsCsv<'b, W> {
-    pub fn new(w: W, batch_id: &'b str, format: u32) -> Result<Self> {
-        Ok(ReversalsCsv { out: CsvOut::new(w, &REVERSAL_COLUMNS, format).map_err(render_failed)?, batch_id })
+impl<'b, W: Write, R> TwinCsv<'b, W, R> {
+    fn new(w: W, columns: &[&str], (batch_id, format): (&'b str, u32), cells: RowCells<R>) -> Result<Self> {
+        Ok(TwinCsv { out: CsvOut::new(w, columns, format).map_err(render_failed)?, batch_id, cells })
     }
 
-    pub fn write(&mut self, rows: &[ReversalRow]) -> Result<()> {
+    pub fn write(&mut self, rows: &[R]) -> Result<()> {
         for r in rows {
-            r.for_each_cell(self.batch_id, |cell| self.out.cell(cell));
+            (self.cells)(r, self.batch_id, &mut |cell| self.out.cell(cell));
             self.out.end_row().map_err(render_failed)?;
         }
         Ok(())
@@ -293,38 +298,24 @@ impl<'b, W: Write> ReversalsCsv<'b, W> {
     }
 }
 
-/// refunds.csv, written beside its Parquet twin (rules 10.5).
-pub struct RefundsCsv<'b, W: Write> {
-    out: CsvOut<W>,
-    batch_id: &'b str,
+/// reversals.csv (rules 9.4).
+pub fn reversals_twin<W: Write>(w: W, batch_id: &str, format: u32) -> Result<TwinCsv<'_, W, ReversalRow>> {
+    TwinCsv::new(w, &REVERSAL_COLUMNS, (batch_id, format), |r, b, cell| r.for_each_cell(b, cell))
 }
 
-impl<'b, W: Write> RefundsCsv<'b, W> {
-    pub fn new(w: W, batch_id: &'b str, format: u32) -> Result<Self> {
-        Ok(RefundsCsv { out: CsvOut::new(w, &REFUND_COLUMNS, format).map_err(render_failed)?, batch_id })
-    }
-
-    pub fn write(&mut self, rows: &[AppliedRefund]) -> Result<()> {
-        for r in rows {
-            r.for_each_cell(self.batch_id, |cell| self.out.cell(cell));
-            self.out.end_row().map_err(render_failed)?;
-        }
-        Ok(())
-    }
-
-    pub fn finish(self) -> Result<()> {
-        self.out.finish()
-    }
+/// refunds.csv (rules 10.5).
+pub fn refunds_twin<W: Write>(w: W, batch_id: &str, format: u32) -> Result<TwinCsv<'_, W, AppliedRefund>> {
+    TwinCsv::new(w, &REFUND_COLUMNS, (batch_id, format), |r, b, cell| r.for_each_cell(b, cell))
 }
 
 pub fn refunds_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
-    let mut out = RefundsCsv::new(w, &outcome.batch_id, format)?;
+    let mut out = refunds_twin(w, &outcome.batch_id, format)?;
     out.write(&outcome.refunds)?;
     out.finish()
 }
 
 pub fn reversals_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
-    let mut out = ReversalsCsv::new(w, &outcome.batch_id, format)?;
+    let mut out = reversals_twin(w, &outcome.batch_id, format)?;
     out.write(&outcome.reversals)?;
     out.finish()
 }

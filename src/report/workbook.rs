@@ -317,23 +317,20 @@ fn money_rows(
     m: &MoneyFigures,
     f: &Formats,
 ) -> std::result::Result<u32, XlsxError> {
-    for (label, value) in [
+    let lines = [
         ("本批核定 Approved this batch", &m.approved),
         ("本批冲正追回 Taken back this batch", &m.taken_back),
         ("本批净额 Net (approved − taken back)", &m.net),
         ("兑付清单应付合计 To pay: the total of 兑付清单", &m.to_pay),
         ("追回清单应退回合计 Owed back: the total of 追回清单", &m.owed_back),
-    ] {
-        sheet.write_string(row, 0, label)?;
-        sheet.write_number_with_format(row, 1, value.parse().unwrap_or(0.0), &f.money)?;
-        row += 1;
-    }
+    ];
+    row = amount_lines(sheet, row, &lines, f)?;
     let Some(o) = &m.owed else {
         sheet.write_string(row, 0, "应付合计大写 To pay in capitals")?;
         sheet.write_string(row, 1, to_capital(m.to_pay.parse().unwrap_or_default()))?;
         return Ok(row + 1);
     };
-    for (label, value) in [
+    let lines = [
         ("本批抵扣 Withheld against balances owed (offset)", &o.offset),
         ("兑付清单实付合计 Paid: the total of 兑付清单", &o.paid),
         ("此前应退回余额 Owed back before the batch", &o.owed_before),
@@ -341,14 +338,26 @@ fn money_rows(
         ("本批退回到账 Refunded this batch", &o.refunded),
         ("此后应退回余额 Owed back after the batch", &o.owed_after),
         ("待核对到账款 Money received matching no debt", &o.unmatched),
-    ] {
-        sheet.write_string(row, 0, label)?;
-        sheet.write_number_with_format(row, 1, value.parse().unwrap_or(0.0), &f.money)?;
-        row += 1;
-    }
+    ];
+    row = amount_lines(sheet, row, &lines, f)?;
     sheet.write_string(row, 0, "实付合计大写 Paid in capitals")?;
     sheet.write_string(row, 1, to_capital(o.paid.parse().unwrap_or_default()))?;
     Ok(row + 1)
+}
+
+/// Labelled amounts, one a row, from their recorded text; returns the next row.
+fn amount_lines(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    lines: &[(&str, &String)],
+    f: &Formats,
+) -> std::result::Result<u32, XlsxError> {
+    for (label, value) in lines {
+        sheet.write_string(row, 0, *label)?;
+        sheet.write_number_with_format(row, 1, value.parse().unwrap_or(0.0), &f.money)?;
+        row += 1;
+    }
+    Ok(row)
 }
 
 /// The control totals of the batch's money (ledger format 5 on): the
