@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 
 use crate::batch::input_columns;
 use crate::frame::TextTable;
-use crate::ledger::{CommittedBatch, Format, Ledger};
+use crate::ledger::{CommittedBatch, Format, Ledger, StoredPayout};
 use crate::output::write_file;
 use crate::replay::{archived_options, archived_table, verify_selected};
 use crate::report::statement::{ContractLine, Statement, StatementOwed};
@@ -23,7 +23,7 @@ use crate::rules::codes::{Code, Source};
 use crate::rules::money::parse_money;
 use crate::rules::policy::Policy;
 use crate::schema::output::name;
-use crate::stored::{archived_policy, csv_rows, exception_line, settlement, stored_table, stored_table_slices};
+use crate::stored::{archived_policy, exception_line, settlement, stored_table, stored_table_slices};
 use crate::{Error, Result};
 
 /// 服务商结算对账单：每个服务商一份 One statement per provider of a committed batch, from the ledger.
@@ -78,7 +78,7 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
     if m.outputs.iter().any(|o| o.name == "reversals.parquet") {
         statements.taken_back(&stored_table(&ledger, batch, "reversals.parquet")?);
     }
-    statements.payouts(&csv_rows(&ledger.stored_output(batch, "payouts.csv")?, "payouts.csv")?);
+    statements.payouts(&ledger.stored_payouts(batch)?);
     if Format(m.ledger_format).owed_balances() {
         statements.refunds(&stored_table(&ledger, batch, "refunds.parquet")?);
     }
@@ -212,22 +212,17 @@ impl Statements {
     }
 
     /// Each provider's name, net, year to date and cap left, from the payout list.
-    fn payouts(&mut self, payouts: &[BTreeMap<String, String>]) {
+    fn payouts(&mut self, payouts: &[StoredPayout]) {
         for row in payouts {
-            let s = self.of(&row[name::PROVIDER_ID]);
-            s.name = row[name::PROVIDER_NAME].clone();
-            let amount = |name: &str| row.get(name).and_then(|v| stored_money(v));
-            s.net = amount(name::NET_AMOUNT_BATCH).or_else(|| amount(name::APPROVED_AMOUNT_BATCH)).unwrap_or_default();
-            s.year_to_date = amount(name::APPROVED_AMOUNT_YEAR);
-            s.cap_remaining = amount(name::CAP_REMAINING);
-            if let Some(after) = amount(name::OWED_AFTER) {
+            let s = self.of(&row.provider_id);
+            s.name = row.provider_name.clone();
+            s.net = row.net_batch;
+            s.year_to_date = Some(row.approved_year);
+            s.cap_remaining = Some(row.cap_remaining);
+            if let Some(o) = &row.owed {
                 let owed = s.owed.get_or_insert_with(StatementOwed::default);
-                owed.before = amount(name::OWED_BEFORE).unwrap_or_default();
-                owed.new = amount(name::OWED_NEW).unwrap_or_default();
-                owed.refunded = amount(name::REFUNDED_BATCH).unwrap_or_default();
-                owed.offset = amount(name::OFFSET_BATCH).unwrap_or_default();
-                owed.paid = amount(name::PAID_BATCH).unwrap_or_default();
-                owed.after = after;
+                (owed.before, owed.new, owed.refunded) = (o.owed_before, o.owed_new, o.refunded_batch);
+                (owed.offset, owed.paid, owed.after) = (o.offset_batch, o.paid_batch, o.owed_after);
             }
         }
     }

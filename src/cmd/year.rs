@@ -90,7 +90,7 @@ fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
         summary,
         settlements: read_stored_settlements(&read("settlements.parquet")?)?,
         reversals,
-        payouts: csv_rows(&read("payouts.csv")?, "payouts.csv")?,
+        payouts: ledger.stored_payouts(batch)?,
         usage: csv_rows(&read("enterprise_usage.csv")?, "enterprise_usage.csv")?,
         registry_version: Source::ALL[1..]
             .iter()

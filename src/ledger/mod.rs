@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 pub use format::{Format, LEDGER_FORMAT};
 pub use manifest::{FileEntry, Manifest};
+pub use owed::StoredPayout;
 
 use crate::checksum::sha256_hex;
 use crate::crash::crash_point;
@@ -297,6 +298,11 @@ impl Ledger {
             self.add_owed(&mut owed, batch)?;
         }
         Ok(owed)
+    }
+
+    /// A committed batch's payout list, typed, read in its own format.
+    pub fn stored_payouts(&self, batch: &CommittedBatch) -> Result<Vec<StoredPayout>> {
+        owed::stored_payouts(self, batch)
     }
 
     /// Adds one committed batch, read in its own format, to the balances

@@ -33,7 +33,7 @@ pub struct BatchFacts {
     pub reversals: Vec<LedgerReversal>,
     /// payouts.csv and enterprise_usage.csv as column → value, each text
     /// cell unguarded.
-    pub payouts: Vec<BTreeMap<String, String>>,
+    pub payouts: Vec<crate::ledger::StoredPayout>,
     pub usage: Vec<BTreeMap<String, String>>,
     /// The checksums of the four registries it read: a registry version.
     pub registry_version: String,
@@ -221,28 +221,27 @@ impl Year {
     /// batch's payout list has them; names and the cap left from there.
     fn check_payouts(&mut self, at: usize, f: &BatchFacts) -> Result<()> {
         for row in &f.payouts {
-            let id = &row[name::PROVIDER_ID];
-            let net = match row.get(name::NET_AMOUNT_BATCH) {
-                Some(net) => money(net, name::NET_AMOUNT_BATCH)?,
-                None => money(&row[name::APPROVED_AMOUNT_BATCH], name::APPROVED_AMOUNT_BATCH)?,
-            };
+            let (id, net) = (&row.provider_id, row.net_batch);
             let p = self.providers.entry(id.clone()).or_default();
             p.net.resize(at + 1, Decimal::ZERO);
             if p.net[at] != net {
                 return Err(mismatch(format!("{} {id}: recomputed {} ≠ payouts {net}", f.batch_id, p.net[at])));
             }
             let year_to_date: Decimal = p.net.iter().sum();
-            let listed = money(&row[name::APPROVED_AMOUNT_YEAR], name::APPROVED_AMOUNT_YEAR)?;
+            let listed = row.approved_year;
             if year_to_date != listed {
                 return Err(mismatch(format!("{} {id}: year to date {year_to_date} ≠ payouts {listed}", f.batch_id)));
             }
-            p.name = row[name::PROVIDER_NAME].clone();
-            p.cap_remaining = Some(money(&row[name::CAP_REMAINING], name::CAP_REMAINING)?);
-            // Batches before the balance was recorded owe what a negative net leaves (rules 10.1).
-            let stated = |column: &str| row.get(column).map(|v| money(v, column)).transpose();
-            p.owed_new += stated("owed_new")?.unwrap_or((-net).max(Decimal::ZERO));
-            p.refunded += stated("refunded_batch")?.unwrap_or_default();
-            p.offset += stated("offset_batch")?.unwrap_or_default();
+            p.name = row.provider_name.clone();
+            p.cap_remaining = Some(row.cap_remaining);
+            match &row.owed {
+                Some(o) => {
+                    (p.owed_new, p.refunded, p.offset) =
+                        (p.owed_new + o.owed_new, p.refunded + o.refunded_batch, p.offset + o.offset_batch)
+                }
+                // Batches before the balance was recorded owe what a negative net leaves (rules 10.1).
+                None => p.owed_new += (-net).max(Decimal::ZERO),
+            }
         }
         Ok(())
     }

@@ -131,14 +131,6 @@ pub const PAYOUTS: [Column; 16] = [
     column("paid_batch", Money, "本批实付"),
 ];
 
-/// Indexes into `PAYOUTS`, for the columns a later batch reads back.
-pub mod payout {
-    pub const PROVIDER_ID: usize = 1;
-    pub const APPROVED_BATCH: usize = 4;
-    pub const NET_BATCH: usize = 7;
-    pub const OWED_AFTER: usize = 14;
-}
-
 /// payouts.csv and .parquet as ledger formats 3 and 4 wrote them (no
 /// balance owed back).
 pub const PAYOUTS_BEFORE_FORMAT_5: [Column; 10] = [
