@@ -1,6 +1,8 @@
-//! The balance owed back per provider after the committed batches of a
-//! store, and the receipt numbers they applied (rules 10.1, 10.2 step 3),
-//! each batch read in its own ledger format: a batch that recorded the
+//! A committed batch's payout list read back typed, in the batch's own
+//! ledger format ([`stored_payouts`]: the carry-in, `year` and
+//! `statements` all read it so), and from it the balance owed back per
+//! provider after the committed batches of a store and the receipt numbers
+//! they applied (rules 10.1, 10.2 step 3): a batch that recorded the
 //! balance gives its `owed_after`; an earlier one adds what its net left
 //! owing to the balance before it.
 
