@@ -179,7 +179,8 @@ fn money(amount: Decimal) -> String {
     super::html::grouped(amount)
 }
 
-fn outcome_zh(outcome: &str) -> &str {
+/// An outcome as a reader says it (the statements and 结算明细).
+pub(super) fn outcome_zh(outcome: &str) -> &str {
     match outcome {
         "SETTLED" => "全额兑付",
         "SETTLED_REDUCED" => "部分兑付",

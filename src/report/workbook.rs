@@ -942,21 +942,12 @@ fn settlements_detail(
     for s in outcome.settlements.iter().take(shown) {
         s.for_each_cell(&outcome.batch_id, |cell| detail.cell(cell));
         if readable {
-            detail.text(outcome_zh(s.outcome));
+            detail.text(super::statement::outcome_zh(s.outcome));
             detail.text(Category::parse(s.category).map_or(s.category, Category::name_zh));
         }
         detail.end_row();
     }
     detail.finish(columns.len())
-}
-
-/// An outcome as a reader says it.
-fn outcome_zh(outcome: &str) -> &str {
-    match outcome {
-        "SETTLED" => "全额兑付",
-        "SETTLED_REDUCED" => "部分兑付",
-        other => other,
-    }
 }
 
 /// A severity as a reader says it.
