@@ -41,10 +41,15 @@ impl Encoding {
 /// Decides the encoding of a file whose job says `auto`: a BOM or valid
 /// UTF-8 is UTF-8. Otherwise, bytes that read cleanly as GB18030 and hold
 /// fewer well-formed UTF-8 characters than broken sequences are GB18030; the
-/// rest is UTF-8 with damaged records.
-pub fn detect(bytes: &[u8]) -> Encoding {
-    if bytes.starts_with(b"\xEF\xBB\xBF") || std::str::from_utf8(bytes).is_ok() {
-        return Encoding::Utf8;
+/// rest is UTF-8 with damaged records. Also says whether the whole file
+/// was found valid in that encoding on the way, so that it is not checked
+/// twice.
+pub fn detect(bytes: &[u8]) -> (Encoding, bool) {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return (Encoding::Utf8, false);
+    }
+    if std::str::from_utf8(bytes).is_ok() {
+        return (Encoding::Utf8, true);
     }
     let (mut well_formed, mut broken) = (0usize, 0usize);
     for chunk in bytes.utf8_chunks() {
@@ -52,7 +57,7 @@ pub fn detect(bytes: &[u8]) -> Encoding {
         broken += usize::from(!chunk.invalid().is_empty());
     }
     let clean_gb18030 = GB18030.decode_without_bom_handling_and_without_replacement(bytes).is_some();
-    if clean_gb18030 && well_formed < broken { Encoding::Gb18030 } else { Encoding::Utf8 }
+    if clean_gb18030 && well_formed < broken { (Encoding::Gb18030, true) } else { (Encoding::Utf8, false) }
 }
 
 fn decode(field: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
@@ -164,12 +169,14 @@ fn read_csv_in_pieces(
     options: &InputOptions,
     piece_min: usize,
 ) -> Result<Rows> {
-    let encoding = match options.encoding {
+    let (encoding, valid) = match options.encoding {
         Encoding::Auto => detect(bytes),
-        chosen => chosen,
+        chosen => (chosen, false),
     };
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    refuse_undecodable(path, body, encoding, options.encoding != Encoding::Auto)?;
+    if !valid {
+        refuse_undecodable(path, body, encoding, options.encoding != Encoding::Auto)?;
+    }
     // The header is the first record that is not blank.
     let mut header = None;
     let header_end = each_record(body, true, |row| {
@@ -344,11 +351,11 @@ mod tests {
     #[test]
     fn detects_gbk_and_keeps_damaged_utf8() {
         let (gbk, _, _) = GB18030.encode("合同编号,企业名称\nC-1,广西示例机械制造有限公司\n");
-        assert_eq!(detect(&gbk), Encoding::Gb18030);
-        assert_eq!(detect("合同编号\nC-1\n".as_bytes()), Encoding::Utf8);
+        assert_eq!(detect(&gbk), (Encoding::Gb18030, true));
+        assert_eq!(detect("合同编号\nC-1\n".as_bytes()), (Encoding::Utf8, true));
         let mut damaged = "合同编号,企业名称\nC-1,广西示例机械制造有限公司\n".as_bytes().to_vec();
         damaged.extend_from_slice(b"C-2,\xff\xfe\n");
-        assert_eq!(detect(&damaged), Encoding::Utf8);
+        assert_eq!(detect(&damaged), (Encoding::Utf8, false));
         assert_eq!(Encoding::parse("GBK"), Some(Encoding::Gb18030));
         assert_eq!(Encoding::parse("utf_8"), Some(Encoding::Utf8));
         assert_eq!(Encoding::parse("latin1"), None);
