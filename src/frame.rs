@@ -399,21 +399,10 @@ pub fn reversals_parquet(
     nulls: bool,
     rows: &[ReversalRow],
     out: impl std::io::Write + Send,
-    mut also: impl FnMut(&[ReversalRow]) -> Result<()> + Send,
+    also: impl FnMut(&[ReversalRow]) -> Result<()> + Send,
 ) -> Result<()> {
-    write_parquet(
-        "reversals.parquet",
-        rows.len(),
-        Grouping::of(rows.len()),
-        tags,
-        out,
-        |_, group| {
-            schema_frame("reversals frame", &output::REVERSALS, &rows[group], nulls, |row, cells| {
-                row.for_each_cell(batch_id, |cell| cells.push(cell))
-            })
-        },
-        |_, group, _| also(&rows[group]),
-    )
+    let table = ("reversals.parquet", &output::REVERSALS[..]);
+    small_table_parquet(table, (batch_id, tags, nulls), rows, out, also, |r, b, cell| r.for_each_cell(b, cell))
 }
 
 /// refunds.parquet (rules 10.5): the refunds applied, in one row group;
@@ -423,17 +412,35 @@ pub fn refunds_parquet(
     tags: &Tags,
     rows: &[AppliedRefund],
     out: impl std::io::Write + Send,
-    mut also: impl FnMut(&[AppliedRefund]) -> Result<()> + Send,
+    also: impl FnMut(&[AppliedRefund]) -> Result<()> + Send,
 ) -> Result<()> {
+    let table = ("refunds.parquet", &output::REFUNDS[..]);
+    small_table_parquet(table, (batch_id, tags, true), rows, out, also, |r, b, cell| r.for_each_cell(b, cell))
+}
+
+/// How a row of a small table gives its cells, in its columns' order.
+type RowCells<R> = fn(&R, &str, &mut dyn FnMut(Cell));
+
+/// A small table of `schema::output` columns as Parquet, row group by row
+/// group; `also` gets each group's rows for the CSV twin.
+fn small_table_parquet<R: Sync>(
+    (name, columns): (&str, &[output::Column]),
+    (batch_id, tags, nulls): (&str, &Tags, bool),
+    rows: &[R],
+    out: impl std::io::Write + Send,
+    mut also: impl FnMut(&[R]) -> Result<()> + Send,
+    cells: RowCells<R>,
+) -> Result<()> {
+    let what = format!("{name} frame");
     write_parquet(
-        "refunds.parquet",
+        name,
         rows.len(),
         Grouping::of(rows.len()),
         tags,
         out,
         |_, group| {
-            schema_frame("refunds frame", &output::REFUNDS, &rows[group], true, |row, cells| {
-                row.for_each_cell(batch_id, |cell| cells.push(cell))
+            schema_frame(&what, columns, &rows[group], nulls, |row, filler| {
+                cells(row, batch_id, &mut |c| filler.push(c))
             })
         },
         |_, group, _| also(&rows[group]),
