@@ -3,7 +3,7 @@
 
 use calamine::{Data, Reader, open_workbook_auto};
 
-use crate::workdir::Workdir;
+use crate::workdir::{Workdir, unzip};
 
 fn two_quarters() -> Workdir {
     let w = Workdir::with_example();
@@ -83,14 +83,6 @@ fn workbook_sheets_totals_and_cells_match_the_csv() {
     // 配额使用: one row per enterprise of enterprise_usage.csv.
     let sheet = book.worksheet_range("配额使用").unwrap();
     assert_eq!(sheet.rows().count(), w.csv("out/2025-Q2/enterprise_usage.csv").len() + 2);
-}
-
-fn unzip(bytes: &[u8], name: &str) -> String {
-    use std::io::Read;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut text = String::new();
-    archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
-    text
 }
 
 /// Column widths a sheet's XML declares, by column (0-based).

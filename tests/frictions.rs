@@ -1,7 +1,7 @@
 //! What clerks, auditors and operators trip over: a Parquet file that says
 //! whose it is, a file most of whose rows fail one check, printouts.
 
-use crate::workdir::Workdir;
+use crate::workdir::{Workdir, unzip};
 
 /// The key–value pairs of a Parquet file's footer, as text (the footer is
 /// Thrift: each key and value is stored as its length and its bytes).
@@ -78,14 +78,6 @@ fn a_file_most_of_whose_rows_fail_one_check_is_named() {
     use calamine::Reader;
     let sheet = book.worksheet_range("汇总").unwrap();
     assert!(sheet.rows().any(|r| r[0].to_string().starts_with(&format!("⚠ 注意 {line}"))));
-}
-
-fn unzip(bytes: &[u8], name: &str) -> String {
-    use std::io::Read;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut text = String::new();
-    archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
-    text
 }
 
 fn sheet_text(path: &std::path::Path, name: &str) -> String {

@@ -7,7 +7,7 @@ use std::process::Command;
 use calamine::{Reader, open_workbook_auto};
 use voucher_settle::checksum::sha256_hex;
 
-use crate::workdir::{Workdir, binary, names_in};
+use crate::workdir::{Workdir, binary, names_in, unzip};
 
 /// A dry run writes into its own folder, and everything a person reads of
 /// it says 试算; the committed run's reports do not.
@@ -25,7 +25,7 @@ fn a_dry_run_is_marked_and_kept_apart() {
     let names = book.sheet_names();
     assert_eq!(names.len(), 7);
     assert!(names.iter().all(|n| n.ends_with("（试算）")), "{names:?}");
-    let sheet_xml = unzip_entry(&w.read("out/试算/2025-Q1/settlement.xlsx"), "xl/worksheets/sheet2.xml");
+    let sheet_xml = unzip(&w.read("out/试算/2025-Q1/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(
         sheet_xml.contains("<oddHeader>") && sheet_xml.contains("试算 DRY RUN"),
         "print header on the list to sign"
@@ -43,15 +43,6 @@ fn a_dry_run_is_marked_and_kept_apart() {
     let printed = w.run_ok(&["run", "job.toml", "--batch", "2025-Q1", "--dry-run"]);
     assert!(printed.contains("already committed"), "{printed}");
     assert!(!w.path("out/试算/2025-Q1").exists());
-}
-
-/// One entry of a zip file (the workbook) as text.
-fn unzip_entry(bytes: &[u8], name: &str) -> String {
-    use std::io::Read;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut text = String::new();
-    archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
-    text
 }
 
 /// Contract ids a spreadsheet would run as formulas: inert in every CSV
@@ -193,7 +184,7 @@ fn the_payout_list_footer_names_the_ledger_state() {
         serde_json::from_slice(&w.read("ledger/batches/000002_2025-Q2/manifest.json")).unwrap();
     let previous = manifest["prev_manifest_sha256"].as_str().unwrap();
     assert_eq!(manifest["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
-    let footer = unzip_entry(&w.read("out/2025-Q2/settlement.xlsx"), "xl/worksheets/sheet2.xml");
+    let footer = unzip(&w.read("out/2025-Q2/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(footer.contains("<oddFooter>") && footer.contains(previous), "{footer}");
     assert!(footer.contains("批次 batch 2025-Q2") && footer.contains("第 &amp;P 页 共 &amp;N 页"), "{footer}");
     let own = sha256_hex(&w.read("ledger/batches/000002_2025-Q2/manifest.json"));
