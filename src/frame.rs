@@ -419,7 +419,7 @@ pub fn refunds_parquet(
 }
 
 /// How a row of a small table gives its cells, in its columns' order.
-type RowCells<R> = fn(&R, &str, &mut dyn FnMut(Cell));
+pub type RowCells<R> = fn(&R, &str, &mut dyn FnMut(Cell));
 
 /// A small table of `schema::output` columns as Parquet, row group by row
 /// group; `also` gets each group's rows for the CSV twin.

@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::engine::BatchOutcome;
+use crate::frame::RowCells;
 use crate::ledger::Format;
 use crate::rules::codes::{Check, Code, ExceptionRow, Severity, Source};
 use crate::rules::control::ControlTotals;
@@ -268,9 +269,6 @@ pub fn usage_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<(
     }
     out.finish()
 }
-
-/// How a row of a small table gives its cells, in its columns' order.
-type RowCells<R> = fn(&R, &str, &mut dyn FnMut(Cell));
 
 /// A small table's CSV file (reversals, refunds), written beside its
 /// Parquet twin row group by row group.
