@@ -130,16 +130,9 @@ pub fn settle(
     for a in &applied {
         *refunded.entry(a.refund.provider_id.as_str()).or_default() += a.refund.amount;
     }
-    let figures: Vec<Owed> = payouts
-        .iter()
-        .map(|p| {
-            let id = p.provider_id.as_str();
-            let back = refunded.get(id).copied().unwrap_or_default();
-            Owed::of(before(id), p.net_amount_batch(), back, offset_owed)
-        })
-        .collect();
-    for (p, owed) in payouts.iter_mut().zip(figures) {
-        p.owed = owed;
+    for p in payouts.iter_mut() {
+        let back = refunded.get(p.provider_id.as_str()).copied().unwrap_or_default();
+        p.owed = Owed::of(before(&p.provider_id), p.net_amount_batch(), back, offset_owed);
     }
     (applied, unmatched)
 }

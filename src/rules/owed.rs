@@ -178,8 +178,8 @@ pub fn apply_refunds(
         } else if refund.amount > balance {
             Code::P_EXCEEDS_OWED
         } else {
-            balances.insert(refund.provider_id.clone(), balance - refund.amount);
             let owed_after = balance - refund.amount;
+            balances.insert(refund.provider_id.clone(), owed_after);
             applied.push(AppliedRefund { refund, owed_before: balance, owed_after });
             continue;
         };
