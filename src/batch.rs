@@ -48,6 +48,9 @@ pub struct Computed {
     pub tool_version: String,
     /// The issuing office (编制单位) the lists to sign name.
     pub office: Option<String>,
+    /// A job with sign-off: the proposal awaiting it, or the approvals a
+    /// committed batch carries.
+    pub signoff: Option<report::SignoffStamp>,
 }
 
 /// What every Parquet file of a batch says of itself in its footer (ledger
@@ -60,7 +63,12 @@ fn parquet_tags(computed: &Computed) -> frame::Tags {
     if !Format(computed.ledger_format).net_figures() {
         return frame::Tags::new();
     }
-    let status = if computed.dry_run { "dry_run" } else { "committed" };
+    let proposal = computed.signoff.as_ref().is_some_and(report::SignoffStamp::is_proposal);
+    let status = match (computed.dry_run, proposal) {
+        (true, _) => "dry_run",
+        (false, true) => "proposal",
+        (false, false) => "committed",
+    };
     [
         ("voucher_settle.batch_id", computed.outcome.batch_id.clone()),
         ("voucher_settle.sequence", computed.sequence.to_string()),
@@ -123,6 +131,7 @@ pub fn compute(
         sequence: spec.sequence,
         tool_version: spec.tool_version.to_string(),
         office: spec.office.map(str::to_string),
+        signoff: None,
     })
 }
 
@@ -131,6 +140,17 @@ pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<Outp
     let written = |o: &Output| (files::spec_of(*o).1.written)(Format(computed.ledger_format));
     let order: Vec<Output> = files::RENDER_ORDER.into_iter().filter(written).collect();
     let mut rendered = files::render_files(computed, destination, &order)?;
+    rendered.sort_by_key(|(at, _)| *at);
+    Ok(rendered.into_iter().map(|(_, file)| file).collect())
+}
+
+/// Renders, without writing them anywhere, the outputs `wanted` names, to
+/// learn their checksums (the proposal hash of a job with sign-off).
+pub fn render_checksums(computed: &Computed, wanted: impl Fn(&str) -> bool) -> Result<Vec<OutputFile>> {
+    let names = output_names(computed.ledger_format);
+    let order: Vec<Output> =
+        OUTPUT_FILES.iter().take(names.len()).filter(|f| wanted(f.name)).map(|f| f.output).collect();
+    let mut rendered = files::render_files(computed, &Destination::memory(), &order)?;
     rendered.sort_by_key(|(at, _)| *at);
     Ok(rendered.into_iter().map(|(_, file)| file).collect())
 }
@@ -153,7 +173,8 @@ pub fn render_one(computed: &Computed, name: &str, destination: &Destination) ->
 /// hash chain it proves the one named here. None for a dry run, whose pages
 /// say 试算, or a batch of ledger format 1.
 fn payout_list_footer(computed: &Computed) -> Option<String> {
-    if computed.dry_run || !Format(computed.ledger_format).guards_every_csv_cell() {
+    let proposal = computed.signoff.as_ref().is_some_and(report::SignoffStamp::is_proposal);
+    if computed.dry_run || proposal || !Format(computed.ledger_format).guards_every_csv_cell() {
         return None;
     }
     let previous =

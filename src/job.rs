@@ -28,6 +28,24 @@ struct RawJob {
     /// Per input: file header -> canonical column.
     #[serde(default)]
     columns: PerInput<BTreeMap<String, String>>,
+    /// Sign-off before a commit: the roles and the signer list.
+    signoff: Option<RawSignoff>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignoff {
+    roles: Vec<String>,
+    signers: String,
+}
+
+/// A job's `[signoff]`: every role must approve, each by a different
+/// signer of the list, before a batch is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignoffSpec {
+    pub roles: Vec<String>,
+    /// The signer list (`signers.toml`), relative to the job file.
+    pub signers: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +227,8 @@ pub struct JobSpec {
     pub job_sha256: String,
     /// The issuing office (编制单位) the lists to sign name, if the job says.
     pub office: Option<String>,
+    /// Sign-off before a commit, if the job asks for it.
+    pub signoff: Option<SignoffSpec>,
     /// The job's `output`, `{batch}` not filled in.
     output_template: String,
 }
@@ -229,11 +249,18 @@ impl JobSpec {
         corrections.chain(self.refunds.iter().map(|(p, o)| (Source::Refunds, p, o)))
     }
 
+    /// Where a batch awaiting sign-off writes its proposal: `待审批/<batch>`
+    /// at the output path's `{batch}` level, beside the dry runs' `试算`.
+    pub fn proposal_output(&self) -> PathBuf {
+        let base = self.job_path.parent().unwrap_or(Path::new("."));
+        output_folder(&self.output_template, base, &self.batch.id, Some(PROPOSALS))
+    }
+
     /// The output folder of another committed batch of this job (to repair
     /// its publication), checked as this batch's was.
     pub fn committed_output(&self, batch_id: &str) -> Result<PathBuf> {
         let base = self.job_path.parent().unwrap_or(Path::new("."));
-        let output = output_folder(&self.output_template, base, batch_id, false);
+        let output = output_folder(&self.output_template, base, batch_id, None);
         refuse_writes_into(&format!("{}: job.output", self.job_path.display()), &output, &kept_clear(self))?;
         Ok(output)
     }
@@ -262,25 +289,42 @@ pub fn service_year_and_ledger(path: &Path) -> Result<(i32, PathBuf)> {
     Ok((raw.job.service_year, tidy(&base.join(&raw.job.ledger))))
 }
 
+/// The ledger store and the `[signoff]` a job file names, for `signoff
+/// --signers`, which concerns no batch.
+pub fn ledger_and_signoff(path: &Path) -> Result<(PathBuf, Option<SignoffSpec>)> {
+    crate::paths::refuse_irregular(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
+    let raw: RawJob = toml::from_str(&text)
+        .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
+    refuse_batch_in_ledger_path(path, &raw.job.ledger)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let invalid = |e: String| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display()));
+    let signoff = signoff_spec(raw.signoff, base).map_err(invalid)?;
+    Ok((tidy(&base.join(&raw.job.ledger)), signoff))
+}
+
 /// The output folder: the job's `output` with `{batch}` replaced by the
 /// batch id — by `试算/<batch>` for a dry run (rules 7), so that a dry run's
 /// reports never stand where a committed batch's do and a glob over the
 /// `{batch}` level (`out/*/settlements.parquet`) never reaches them; a job
 /// whose output names no `{batch}` gets `试算/` before its folder's name.
-fn output_folder(output: &str, base: &Path, batch_id: &str, dry_run: bool) -> PathBuf {
-    if !dry_run {
+fn output_folder(output: &str, base: &Path, batch_id: &str, aside: Option<&str>) -> PathBuf {
+    let Some(aside) = aside else {
         return tidy(&base.join(output.replace("{batch}", batch_id)));
-    }
+    };
     if output.contains("{batch}") {
-        return tidy(&base.join(output.replace("{batch}", &format!("{DRY_RUNS}/{batch_id}"))));
+        return tidy(&base.join(output.replace("{batch}", &format!("{aside}/{batch_id}"))));
     }
     let folder = tidy(&base.join(output));
     let name = folder.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    folder.with_file_name(DRY_RUNS).join(name)
+    folder.with_file_name(aside).join(name)
 }
 
 /// The folder, at the output path's `{batch}` level, that holds dry runs.
 pub const DRY_RUNS: &str = "试算";
+
+/// The folder, beside [`DRY_RUNS`], that holds proposals awaiting sign-off.
+pub const PROPOSALS: &str = "待审批";
 
 /// The output folder may not be, hold or lie inside the ledger store (a
 /// run would write among committed files), nor be the folder of the job,
@@ -362,12 +406,13 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
     };
     let corrections = r.corrections.as_deref().map(|p| (resolve(p), corrections_options));
     let refunds = r.refunds.as_deref().map(|p| (resolve(p), refunds_options));
+    let signoff = signoff_spec(raw.signoff, base).map_err(invalid)?;
     let job = JobSpec {
         job_path: path.to_path_buf(),
         service_year: raw.job.service_year,
         policy: resolve(&raw.job.policy),
         ledger: resolve(&raw.job.ledger),
-        output: output_folder(&raw.job.output, base, &batch.id, request.dry_run),
+        output: output_folder(&raw.job.output, base, &batch.id, request.dry_run.then_some(DRY_RUNS)),
         batch,
         inputs,
         options,
@@ -375,12 +420,14 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         refunds,
         job_sha256: crate::checksum::sha256_hex(text.as_bytes()),
         office: raw.job.office.clone(),
+        signoff,
         output_template: raw.job.output.clone(),
     };
     refuse_output_folder(&job)?;
     let mut required = vec![("job.policy", job.policy.clone())];
     required.extend(job.inputs.iter().map(|(s, p)| (input_key(s), p.clone())));
     required.extend(job.optional_inputs().map(|(source, p, _)| (input_key(source), p.clone())));
+    required.extend(job.signoff.iter().map(|s| ("signoff.signers", s.signers.clone())));
     for (key, file) in required {
         if !file.exists() {
             return Err(Error::Input(format!(
@@ -402,6 +449,22 @@ pub fn load_job(path: &Path, request: &BatchRequest) -> Result<JobSpec> {
         )));
     }
     Ok(job)
+}
+
+/// The job's `[signoff]`: at least one role, none twice, none empty.
+fn signoff_spec(raw: Option<RawSignoff>, base: &Path) -> std::result::Result<Option<SignoffSpec>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    let roles: Vec<String> = raw.roles.iter().map(|r| r.trim().to_string()).collect();
+    if roles.is_empty() || roles.iter().any(|r| r.is_empty() || !r.chars().all(char::is_alphanumeric)) {
+        return Err(
+            "signoff.roles: 至少一个角色，每个由文字或数字组成 (name at least one role, each of letters or digits)"
+                .into(),
+        );
+    }
+    if let Some(twice) = roles.iter().enumerate().find(|(i, r)| roles[..*i].contains(r)) {
+        return Err(format!("signoff.roles: 角色 {} 重复 (role {:?} named twice)", twice.1, twice.1));
+    }
+    Ok(Some(SignoffSpec { roles, signers: tidy(&base.join(raw.signers)) }))
 }
 
 /// Removes `.` and `name/..` pairs lexically, so that messages and the

@@ -36,6 +36,7 @@ pub mod replay;
 pub mod report;
 pub mod rules;
 pub mod schema;
+pub mod signoff;
 pub mod stored;
 
 pub use error::{Error, Result};

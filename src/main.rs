@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use voucher_settle::cmd::explain::ExplainArgs;
 use voucher_settle::cmd::run::{RunArgs, RunReport};
+use voucher_settle::cmd::signoff::SignoffArgs;
 use voucher_settle::cmd::statements::StatementsArgs;
 use voucher_settle::cmd::synth::SynthArgs;
 use voucher_settle::cmd::verify::VerifyArgs;
 use voucher_settle::cmd::year::YearArgs;
-use voucher_settle::cmd::{explain, run, statements, synth, verify, year};
+use voucher_settle::cmd::{explain, run, signoff, statements, synth, verify, year};
 use voucher_settle::report::Summary;
 
 /// Many small strings per row: mimalloc keeps allocation cheap and returns
@@ -40,6 +41,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(RunArgs),
+    Signoff(SignoffArgs),
     Verify(VerifyArgs),
     Explain(ExplainArgs),
     Year(YearArgs),
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
     init_logging(&cli);
     let result = match &cli.command {
         Command::Run(args) => run_batches(args),
+        Command::Signoff(args) => signoff::run(args).map(|text| println!("{text}")),
         Command::Verify(args) => verify::run(args).map(|line| println!("{line}")),
         Command::Explain(args) => explain::run(args).map(|text| print!("{text}")),
         Command::Year(args) => year::run(args).map(|line| println!("{line}")),
@@ -175,6 +178,10 @@ fn run_batches(args: &RunArgs) -> voucher_settle::Result<()> {
         log_run_summary(&one.batch, &result);
         let report = result?;
         print!("{}", describe_run(&report));
+        // `--batch auto` stops at the first batch awaiting sign-off.
+        if matches!(report, RunReport::Proposed { .. }) {
+            break;
+        }
         // The process ends soon: the settled batch is left to the system to
         // take back whole. Freeing its rows one by one would keep one core
         // busy for 0.5 s at 10M contracts.
@@ -194,6 +201,7 @@ fn log_run_summary(batch_asked: &str, result: &voucher_settle::Result<RunReport>
         Ok(RunReport::Settled { summary, committed: None, .. }) => {
             ("dry_run", Some(summary), summary.batch_id.clone(), "")
         }
+        Ok(RunReport::Proposed { summary, .. }) => ("proposed", Some(summary), summary.batch_id.clone(), ""),
         Ok(RunReport::AlreadyCommitted { summary, batch_id, manifest_sha256, .. }) => {
             ("already_committed", summary.as_ref(), batch_id.clone(), manifest_sha256.as_str())
         }
@@ -232,6 +240,12 @@ fn describe_run(report: &RunReport) -> String {
             let warning = publish_warning.as_ref().map_or_else(String::new, |w| format!("{w}\n"));
             let repaired = repaired.as_ref().map_or_else(String::new, |note| format!("{note}\n"));
             format!("{repaired}{printed}输出 output: {}\n{commit}{warning}", output.display())
+        }
+        RunReport::Proposed { printed, output, .. } => {
+            format!(
+                "{printed}输出 output: {}\n待审批，未提交账本 awaiting sign-off: nothing committed\n",
+                output.display()
+            )
         }
         RunReport::AlreadyCommitted { batch_id, dir, output, restored, .. } if restored.is_empty() => format!(
             "批次 {batch_id} 已以相同输入提交，无需重算；{} 中的已提交文件完好，未作更改 \

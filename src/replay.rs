@@ -39,10 +39,13 @@ pub fn verify_selected(ledger: &Ledger, batches: &[CommittedBatch], selected: &[
     for &index in selected {
         replay(ledger, batches, index)?;
         let batch = &batches[index];
+        let signoff = crate::signoff::verify_batch(ledger, batches, index)
+            .map_err(|why| differs(format!("batch {}, 签批 sign-off: {why}", batch.manifest.batch_id)))?;
         lines += &format!(
             "  #{} {}  {}  一致 verified\n",
             batch.manifest.sequence, batch.manifest.batch_id, batch.manifest_sha256
         );
+        signoff.iter().for_each(|line| lines += &format!("{line}\n"));
     }
     Ok(match selected.len() {
         0 => "账本中没有已提交的批次 (the store holds no committed batch; nothing to verify)".to_string(),
@@ -95,7 +98,8 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
         tool_version: &m.tool_version,
         office: options.office.as_deref(),
     };
-    let computed = compute(&policy, tables, optional, &spec, &carry_in)?;
+    let mut computed = compute(&policy, tables, optional, &spec, &carry_in)?;
+    computed.signoff = m.signoff.as_ref().map(crate::signoff::stamp_of);
     // Compared with the stored files as they are rendered, so a replay needs
     // no more memory than the run did.
     let files = render(&computed, &Destination::compare_with(&batch.dir))?;

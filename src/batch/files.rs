@@ -199,10 +199,17 @@ impl<'c> Renderer<'c> {
             UsageCsv => report::usage_csv(o, w, format),
             Summary => report::summary_json(&c.summary, w),
             Workbook => {
-                let labels = (self.footer.as_deref(), c.office.as_deref());
+                let labels = workbook::Labels {
+                    payout_footer: self.footer.as_deref(),
+                    office: c.office.as_deref(),
+                    signoff: c.signoff.as_ref(),
+                };
                 whole(workbook::settlement_workbook(o, &c.summary, c.dry_run, labels, format), w)
             }
-            Report => whole(Ok(html::report_html(o, &c.summary, c.dry_run, format).into_bytes()), w),
+            Report => {
+                let page = html::report_html(o, &c.summary, (c.dry_run, c.signoff.as_ref()), format);
+                whole(Ok(page.into_bytes()), w)
+            }
             ReversalsCsv => report::reversals_csv(o, w, format),
             ReversalsParquet => frame::reversals_parquet(batch_id, tags, self.nulls, &o.reversals, w, |_| Ok(())),
             PayoutsParquet => frame::payouts_parquet(batch_id, tags, &o.payouts, Format(format).payout_layout(), w),

@@ -62,6 +62,9 @@ pub struct Event {
     /// an exception: not applied, or a hold that held nothing).
     pub kind: &'static str,
     pub source_row: String,
+    /// Who signed the batch off (a job with sign-off).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub signed_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settlement: Option<Settlement>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +127,7 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             cutoff: batch.manifest.cutoff.clone(),
             kind: if settled.is_some() { "settled" } else { "rejected" },
             source_row,
+            signed_by: crate::signoff::signed_by(&batch.manifest),
             settlement: settled.map(|row| settlement(&settlements, row, &policy)),
             reversal: None,
             exceptions: exception_rows.iter().map(|row| exception_line(&exceptions, row, Some(&policy))).collect(),
@@ -186,6 +190,7 @@ fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str)
         cutoff: batch.manifest.cutoff.clone(),
         kind,
         source_row: source_row.to_string(),
+        signed_by: crate::signoff::signed_by(&batch.manifest),
         settlement: None,
         reversal: None,
         exceptions: Vec::new(),
@@ -247,6 +252,9 @@ fn render_text(explanation: &Explanation) -> String {
             event.source_row,
             event.source_row
         );
+        if !event.signed_by.is_empty() {
+            out += &format!("  签批 signed off by: {}\n", event.signed_by);
+        }
         if let Some(r) = &event.reversal {
             let zh = if r.action == "clawback" { "追回" } else { "冲正" };
             out += &format!(

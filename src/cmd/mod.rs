@@ -2,6 +2,7 @@
 
 pub mod explain;
 pub mod run;
+pub mod signoff;
 pub mod statements;
 pub mod synth;
 pub mod verify;

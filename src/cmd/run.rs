@@ -1,5 +1,7 @@
 //! `voucher-settle run JOB.toml --batch 2025-Q1`: settle one batch and commit it.
 
+mod signed;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -66,6 +68,16 @@ pub enum RunReport {
         /// instead of freeing them one by one (`main.rs`).
         batch: Box<BatchOutcome>,
     },
+    /// A job with sign-off whose batch awaits approvals: settled and
+    /// written as a proposal, nothing committed.
+    Proposed {
+        printed: String,
+        output: PathBuf,
+        proposal_sha256: String,
+        /// The roles still to approve.
+        missing: Vec<String>,
+        summary: Summary,
+    },
     AlreadyCommitted {
         batch_id: String,
         /// The committed batch's manifest SHA-256.
@@ -131,10 +143,28 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let ledger_format = format_for_year(&committed)?;
     refuse_out_of_order(&committed, &job)?;
     refuse_earlier_cutoff(&committed, &job)?;
-    let batch =
-        NewBatch { ledger: &ledger, committed: &committed, job: &job, ledger_format, args, progress: &progress };
+    let signoff = match (&job.signoff, args.dry_run) {
+        (Some(spec), false) => Some(signed::Signoff::load(&ledger, &committed, &job, spec)?),
+        (None, false) => {
+            refuse_unsigned(&committed, &job)?;
+            None
+        }
+        (_, true) => None,
+    };
+    let batch = NewBatch {
+        ledger: &ledger,
+        committed: &committed,
+        job: &job,
+        ledger_format,
+        args,
+        progress: &progress,
+        signoff: signoff.as_ref(),
+    };
     let (rendered, manifest) = batch.settle(inputs)?;
-    let Rendered { computed, staging, publication, .. } = rendered;
+    let Rendered { computed, staging, publication, plan, .. } = rendered;
+    if let Some(proposal) = plan.proposal {
+        return signed::propose(&job, computed, &publication, proposal);
+    }
     let manifest_bytes = manifest_bytes(&manifest)?;
     let committed_dir = batch.commit(staging, &manifest, &manifest_bytes, &publication)?;
     let publish_warning = publish(&publication, &manifest_bytes, committed_dir.is_some(), &job)?;
@@ -221,12 +251,14 @@ impl Inputs {
         Ok(Inputs { policy, policy_entry, job_entry, tables, optional, entries })
     }
 
-    /// The files archived into the store: the inputs, the policy, the job.
-    fn archive(&self, job: &JobSpec) -> Vec<(PathBuf, String)> {
+    /// The files archived into the store: the inputs, the policy, the job
+    /// (and the signer list of a job with sign-off).
+    fn archive(&self, job: &JobSpec, signoff: Option<&signed::Signoff>) -> Vec<(PathBuf, String)> {
         let tables = self.tables.iter().map(|(_, t)| t).chain(&self.optional.corrections).chain(&self.optional.refunds);
         let mut archive: Vec<(PathBuf, String)> = tables.map(|t| (t.path.clone(), t.sha256.clone())).collect();
         archive.push((job.policy.clone(), self.policy_entry.sha256.clone()));
         archive.push((job.job_path.clone(), self.job_entry.sha256.clone()));
+        archive.extend(signoff.map(|s| (s.adopted.path.clone(), s.adopted.list.sha256.clone())));
         archive
     }
 }
@@ -239,6 +271,15 @@ struct NewBatch<'a> {
     ledger_format: u32,
     args: &'a RunArgs,
     progress: &'a Progress,
+    /// A job with sign-off (not a dry run): its signer list and signatures.
+    signoff: Option<&'a signed::Signoff>,
+}
+
+/// What a new batch's manifest lists of what it read.
+struct Listed {
+    job: FileEntry,
+    policy: FileEntry,
+    inputs: Vec<FileEntry>,
 }
 
 impl NewBatch<'_> {
@@ -262,12 +303,13 @@ impl NewBatch<'_> {
             tool_version: TOOL_VERSION,
             office: job.office.as_deref(),
         };
-        let archive = inputs.archive(job);
+        let archive = inputs.archive(job, self.signoff);
         let Inputs { policy, policy_entry, job_entry, tables, optional, entries } = inputs;
+        let listed = Listed { job: job_entry, policy: policy_entry, inputs: entries };
         let (rendered, archived) = std::thread::scope(|scope| {
             let archiving = (!self.args.dry_run).then(|| scope.spawn(|| ledger.archive_all(&archive)));
             let settled = (tables, optional);
-            let rendered = settle_and_render(&policy, settled, &spec, &carry_in, self);
+            let rendered = settle_and_render(&policy, settled, &spec, &carry_in, (self, &listed));
             let archived = archiving.map_or(Ok(()), |handle| {
                 handle.join().unwrap_or_else(|_| Err(Error::Internal("archiving the inputs failed".into())))
             });
@@ -282,7 +324,15 @@ impl NewBatch<'_> {
             duration_ms = rendered.started.elapsed().as_millis() as u64,
             "outputs rendered"
         );
-        let manifest = Manifest {
+        let mut manifest = self.manifest(listed, rendered.files.iter().map(FileEntry::from).collect());
+        manifest.signoff = rendered.plan.signed.clone();
+        Ok((rendered, manifest))
+    }
+
+    /// The batch's manifest, listing these outputs.
+    fn manifest(&self, listed: Listed, outputs: Vec<FileEntry>) -> Manifest {
+        let job = self.job;
+        Manifest {
             tool_version: TOOL_VERSION.to_string(),
             ledger_format: self.ledger_format,
             sequence: self.sequence(),
@@ -291,13 +341,13 @@ impl NewBatch<'_> {
             cutoff: job.batch.cutoff.to_string(),
             dry_run: self.args.dry_run,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            job: job_entry,
-            policy: policy_entry,
-            inputs: entries,
-            outputs: rendered.files.iter().map(FileEntry::from).collect(),
+            job: listed.job,
+            policy: listed.policy,
+            inputs: listed.inputs,
+            outputs,
             prev_manifest_sha256: self.committed.last().map(|b| b.manifest_sha256.clone()),
-        };
-        Ok((rendered, manifest))
+            signoff: None,
+        }
     }
 
     /// Commits the staged batch (a dry run has none); returns its folder.
@@ -354,6 +404,7 @@ fn publish(publication: &Publication, manifest_bytes: &[u8], committed: bool, jo
 /// A settled batch with its outputs rendered, not yet committed.
 struct Rendered {
     computed: Computed,
+    plan: Plan,
     staging: Option<Staging>,
     publication: Publication,
     files: Vec<OutputFile>,
@@ -368,7 +419,7 @@ fn settle_and_render(
     (tables, optional): (BatchTables, OptionalInputs),
     spec: &BatchSpec,
     carry_in: &CarryIn,
-    batch: &NewBatch,
+    (batch, listed): (&NewBatch, &Listed),
 ) -> Result<Rendered> {
     let phase_started = Instant::now();
     batch.progress.phase("校验、分配 checking, allocating");
@@ -389,8 +440,18 @@ fn settle_and_render(
         duration_ms = phase_started.elapsed().as_millis() as u64,
         "batch settled"
     );
-    let staging = if batch.args.dry_run { None } else { Some(batch.ledger.begin(batch.sequence(), spec.batch_id)?) };
-    let publication = Publication::begin(&batch.job.output, &OUTPUT_FOLDER_NAMES)?;
+    let plan = match batch.signoff {
+        None => Plan { output: batch.job.output.clone(), commit: !batch.args.dry_run, signed: None, proposal: None },
+        Some(signoff) => signoff.plan(&mut computed, |outputs| {
+            let listed =
+                Listed { job: listed.job.clone(), policy: listed.policy.clone(), inputs: listed.inputs.clone() };
+            batch.manifest(listed, outputs)
+        })?,
+    };
+    let staging = if plan.commit { Some(batch.ledger.begin(batch.sequence(), spec.batch_id)?) } else { None };
+    let names: Vec<&str> =
+        OUTPUT_FOLDER_NAMES.into_iter().chain(plan.proposal.iter().flat_map(|p| p.file_names())).collect();
+    let publication = Publication::begin(&plan.output, &names)?;
     let mut destination = Destination {
         folders: vec![Folder { dir: publication.dir().to_path_buf(), durable: false }],
         compare_with: None,
@@ -402,7 +463,19 @@ fn settle_and_render(
     batch.progress.phase("生成报表 rendering");
     destination.prepare().inspect_err(|_| publication.discard())?;
     let files = render(&computed, &destination).inspect_err(|_| publication.discard())?;
-    Ok(Rendered { computed, staging, publication, files, started })
+    Ok(Rendered { computed, plan, staging, publication, files, started })
+}
+
+/// Where a settled batch goes: committed into the store and published in
+/// the job's output folder, or (a dry run, a proposal awaiting sign-off)
+/// only written where committed batches are not.
+pub(crate) struct Plan {
+    output: PathBuf,
+    commit: bool,
+    /// The sign-off the manifest records (a job with sign-off, approved).
+    signed: Option<crate::ledger::SignedOff>,
+    /// A proposal awaiting sign-off: what to write beside its reports.
+    proposal: Option<signed::Proposal>,
 }
 
 fn file_entry(name: &str, path: &Path, sha256: String) -> FileEntry {
@@ -525,6 +598,19 @@ fn refuse_out_of_order(committed: &[CommittedBatch], job: &JobSpec) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Once a batch of the store was committed with sign-off, every later one
+/// needs it too: a job file without `[signoff]` cannot commit around it.
+fn refuse_unsigned(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {
+    let Some(signed) = committed.iter().rev().find(|b| b.manifest.signoff.is_some()) else { return Ok(()) };
+    Err(Error::Input(format!(
+        "{}: 账本自批次 {} 起须经签批，作业文件缺少 [signoff] (the store's batch {} was committed with sign-off; \
+         every later batch needs it: add [signoff] to the job file)",
+        job.job_path.display(),
+        signed.manifest.batch_id,
+        signed.manifest.batch_id
+    )))
 }
 
 fn refuse_earlier_cutoff(committed: &[CommittedBatch], job: &JobSpec) -> Result<()> {

@@ -97,5 +97,6 @@ fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
             .map(|s| batch.manifest.inputs.iter().find(|i| i.name == s.as_str()).map_or("", |i| i.sha256.as_str()))
             .collect::<Vec<_>>()
             .join(","),
+        signed_by: crate::signoff::signed_by(&batch.manifest),
     })
 }

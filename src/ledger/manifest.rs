@@ -37,6 +37,44 @@ pub struct Manifest {
     pub outputs: Vec<FileEntry>,
     /// SHA-256 of the previous committed manifest.json of the store.
     pub prev_manifest_sha256: Option<String>,
+    /// Who approved the batch before it was committed (a job with
+    /// `[signoff]`, ledger format 5 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signoff: Option<SignedOff>,
+}
+
+/// A batch's sign-off as committed: the proposal its signers approved, the
+/// roles asked for, the signer list in force (archived like an input), how
+/// a change of that list was authorised, and one approval per role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedOff {
+    pub proposal_sha256: String,
+    pub roles: Vec<String>,
+    /// The signer list (`signers.toml`) in force for this batch.
+    pub signers: FileEntry,
+    /// The 审批 signature of the list in force before, over this list's
+    /// bytes, when this batch's list differs from the previous signed
+    /// batch's; none when unchanged or first adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signers_authorized: Option<Signature>,
+    pub approvals: Vec<Signature>,
+}
+
+/// One signature: who (the signer's id and name in the list, the key's
+/// fingerprint), in which role, when it was recorded, what was decided,
+/// and the SSH signature itself (`ssh-keygen -Y sign` armour).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub role: String,
+    pub signer: String,
+    pub name: String,
+    pub fingerprint: String,
+    pub signed_at: String,
+    /// `approve` or `reject`.
+    pub decision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub signature: String,
 }
 
 impl Manifest {

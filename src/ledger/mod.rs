@@ -21,6 +21,7 @@
 mod format;
 mod manifest;
 mod owed;
+mod signoff;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use format::{Format, LEDGER_FORMAT};
-pub use manifest::{FileEntry, Manifest};
+pub use manifest::{FileEntry, Manifest, Signature, SignedOff};
 pub use owed::StoredPayout;
 
 use crate::checksum::sha256_hex;

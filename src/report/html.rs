@@ -13,9 +13,9 @@ use rust_decimal::Decimal;
 
 use crate::engine::BatchOutcome;
 use crate::ledger::Format;
-use crate::report::Summary;
 use crate::report::capital::to_capital;
 use crate::report::figures::{self, MoneyFigures};
+use crate::report::{SignoffStamp, Summary};
 use crate::rules::codes::Code;
 use crate::rules::money::format_money;
 use crate::rules::outputs::PayoutRow;
@@ -169,15 +169,47 @@ td, th { overflow-wrap: break-word; } td.n, .ok, .bad { white-space: nowrap; }
 "#;
 
 /// The report page; a dry run's says 试算 (dry run, not for payment) in its
-/// title and in a banner above everything else.
+/// title and in a banner above everything else, a proposal's says 待审批
+/// (awaiting sign-off) with its proposal hash, and a signed batch's lists
+/// who approved it.
 /// `format` is the batch's ledger format (its layout, see the module).
-pub fn report_html(outcome: &BatchOutcome, summary: &Summary, dry_run: bool, format: u32) -> String {
+pub fn report_html(
+    outcome: &BatchOutcome,
+    summary: &Summary,
+    (dry_run, signoff): (bool, Option<&SignoffStamp>),
+    format: u32,
+) -> String {
     let page = report_page(outcome, summary, Look { responsive: Format(format).reads_and_prints() });
+    let page = match signoff {
+        Some(stamp) if !dry_run => with_signoff(page, stamp),
+        _ => page,
+    };
     if !dry_run {
         return page;
     }
     const BANNER: &str = "<div style=\"border:3px solid #b00020;color:#b00020;font-size:20px;font-weight:bold;padding:8px 12px;margin-bottom:16px\">试算 DRY RUN — 未提交账本，不得用于付款 (not committed; not for payment)</div>\n";
     page.replacen("<title>", "<title>试算 DRY RUN ", 1).replacen("<body>\n", &format!("<body>\n{BANNER}"), 1)
+}
+
+/// A proposal's banner (待审批, with its proposal hash), or a signed
+/// batch's approvals, on the page.
+fn with_signoff(page: String, stamp: &SignoffStamp) -> String {
+    let lines: String = stamp.heading_lines().iter().map(|l| format!("<div>{}</div>", escape(l))).collect();
+    if stamp.is_proposal() {
+        let banner = format!(
+            "<div style=\"border:3px solid #b00020;color:#b00020;padding:8px 12px;margin-bottom:16px\"><div style=\"font-size:20px;font-weight:bold\">待审批 AWAITING SIGN-OFF — 不得用于付款 (not committed; not for payment)</div>{lines}</div>\n"
+        );
+        return page.replacen("<title>", "<title>待审批 ", 1).replacen("<body>\n", &format!("<body>\n{banner}"), 1);
+    }
+    let rows: String = stamp
+        .approval_lines()
+        .iter()
+        .map(|(role, line)| format!("<tr><td>{}</td><td>{}</td></tr>", escape(role), escape(line)))
+        .collect();
+    let section = format!(
+        "<h2>签批 Sign-off</h2>\n{lines}\n<table><tr><th>角色 role</th><th>签批 approval</th></tr>{rows}</table>\n</body>"
+    );
+    page.replacen("</body>", &section, 1)
 }
 
 /// What the batch's ledger format asks of the page: from format 4 on it

@@ -9,6 +9,9 @@ pub mod statement;
 pub mod workbook;
 pub mod year;
 
+pub use signoff_stamp::{ApprovalLine, SignoffStamp};
+mod signoff_stamp;
+
 use std::io::Write;
 
 use rust_decimal::Decimal;

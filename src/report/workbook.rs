@@ -17,7 +17,10 @@ use crate::ledger::Format as LedgerFormat;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, excel_date, new_workbook};
 use crate::report::figures::{self, MoneyFigures};
-use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3};
+use crate::report::signoff_stamp::PROPOSAL_MARK;
+use crate::report::{
+    EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, SignoffStamp, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3,
+};
 use crate::rules::category::Category;
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::control::{CorrectionTotals, OwedTotals};
@@ -87,24 +90,24 @@ pub fn settlement_workbook(
     outcome: &BatchOutcome,
     summary: &Summary,
     dry_run: bool,
-    (payout_footer, office): (Option<&str>, Option<&str>),
+    labels: Labels,
     format: u32,
 ) -> Result<Vec<u8>> {
-    build(outcome, summary, dry_run, (payout_footer, office), format)
-        .map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
+    build(outcome, summary, dry_run, labels, format).map_err(|e| Error::Internal(format!("settlement.xlsx: {e}")))
 }
 
 fn build(
     outcome: &BatchOutcome,
     summary: &Summary,
     dry_run: bool,
-    (payout_footer, office): (Option<&str>, Option<&str>),
+    labels: Labels,
     format: u32,
 ) -> std::result::Result<Vec<u8>, XlsxError> {
     let f = formats();
+    let Labels { payout_footer, office, signoff } = labels;
     // Created on the cutoff, so the file is identical on replay.
     let mut workbook = new_workbook(format!("服务券兑付结算 {}", outcome.batch_id), outcome.cutoff)?;
-    let layout = Layout { format, office };
+    let layout = Layout { format, office, signoff };
     // From format 4 every list to sign numbers its pages, a dry run's too.
     let payout_footer = payout_footer.or(layout.reads().then_some(PAGE_FOOTER));
     summary_sheet(workbook.add_worksheet(), summary, &f, layout)?;
@@ -143,14 +146,30 @@ fn build(
         exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
         usage_sheet(workbook.add_worksheet(), outcome, &f, format)?;
     }
-    if dry_run {
+    let proposal = signoff.is_some_and(SignoffStamp::is_proposal);
+    let mark = match (dry_run, proposal) {
+        (true, _) => Some((DRY_RUN_MARK, "DRY RUN")),
+        (false, true) => Some((PROPOSAL_MARK, "AWAITING SIGN-OFF")),
+        (false, false) => None,
+    };
+    if let Some((mark, english)) = mark {
         for sheet in workbook.worksheets_mut() {
-            let name = format!("{}（{DRY_RUN_MARK}）", sheet.name());
+            let name = format!("{}（{mark}）", sheet.name());
             sheet.set_name(name)?;
-            sheet.set_header(format!("&C&14&\"-,Bold\"{DRY_RUN_MARK} DRY RUN — 不得用于付款 NOT FOR PAYMENT"));
+            sheet.set_header(format!("&C&14&\"-,Bold\"{mark} {english} — 不得用于付款 NOT FOR PAYMENT"));
         }
     }
     workbook.save_to_buffer()
+}
+
+/// What the lists to sign print besides their rows: the print footer (if
+/// any), the issuing office the job names, and the sign-off, if the job
+/// asks for one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Labels<'a> {
+    pub payout_footer: Option<&'a str>,
+    pub office: Option<&'a str>,
+    pub signoff: Option<&'a SignoffStamp>,
 }
 
 /// What the batch's ledger format asks of the workbook's layout.
@@ -159,6 +178,8 @@ struct Layout<'o> {
     format: u32,
     /// The issuing office the job names (the lists of format 5 print it).
     office: Option<&'o str>,
+    /// The batch's sign-off, when its job asks for one.
+    signoff: Option<&'o SignoffStamp>,
 }
 
 impl Layout<'_> {
@@ -486,7 +507,7 @@ fn paid_payout_sheet(
         "本批净额为负的服务商及应退回余额见「追回清单」「应退款台账」(providers owing back: see 追回清单 and 应退款台账)",
     )?;
     let row = attestation(sheet, row + 2, layout)?;
-    signatures(sheet, row + 1)
+    signatures(sheet, row + 1, layout)
 }
 
 /// What a list to sign names beside the signatures (ledger format 5 on):
@@ -501,7 +522,12 @@ fn attestation(sheet: &mut Worksheet, row: u32, layout: Layout) -> std::result::
         1,
         "本批清单 SHA-256（run 提交后打印，请抄写）manifest SHA-256 of this batch, as run prints it：＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿",
     )?;
-    Ok(row + 3)
+    let mut row = row + 2;
+    for line in layout.signoff.map(SignoffStamp::heading_lines).unwrap_or_default() {
+        sheet.write_string(row, 1, line)?;
+        row += 1;
+    }
+    Ok(row + 1)
 }
 
 fn payout_sheet(
@@ -603,7 +629,7 @@ fn net_payout_sheet(
             "本批净额为负的服务商不在本清单，见「追回清单」(providers whose net is negative owe it back: see 追回清单)",
         )?;
     }
-    signatures(sheet, row + 2)
+    signatures(sheet, row + 2, layout)
 }
 
 /// 追回清单 (rules 9.4): every reversal and clawback of the batch, then
@@ -637,7 +663,7 @@ fn clawback_sheet(
         row = unmatched_block(sheet, row + 2, outcome, f, layout)?;
         row = attestation(sheet, row + 2, layout)?;
     }
-    signatures(sheet, row + 3)
+    signatures(sheet, row + 3, layout)
 }
 
 /// 追回清单's reversals and clawbacks, then their total; returns its row.
@@ -803,7 +829,7 @@ fn owed_ledger_sheet(
     let title = format!("应退款台账（批次 {}，截止 {}）", outcome.batch_id, outcome.cutoff);
     list_sheet(sheet, "应退款台账", &[6.0, 30.0, 22.0, 14.0, 14.0, 14.0, 14.0, 14.0, 30.0], &title, f, layout)?;
     let row = balances_block(sheet, 2, outcome, f, layout, true)?;
-    signatures(sheet, row + 3)
+    signatures(sheet, row + 3, layout)
 }
 
 /// A list to print and sign: A4 landscape, one page wide, its header row
@@ -835,10 +861,23 @@ fn list_sheet(
     Ok(())
 }
 
-/// The signature lines under a list to sign.
-fn signatures(sheet: &mut Worksheet, mut row: u32) -> std::result::Result<(), XlsxError> {
-    for label in ["经办人：", "复核人：", "审批人：", "日期："] {
-        sheet.write_string(row, 1, label)?;
+/// The signature lines under a list to sign; a committed batch of a job
+/// with sign-off prints each approval beside its role's line (a role
+/// without an ink line gets its own).
+fn signatures(sheet: &mut Worksheet, mut row: u32, layout: Layout) -> std::result::Result<(), XlsxError> {
+    let mut approvals = layout.signoff.map(SignoffStamp::approval_lines).unwrap_or_default();
+    let extra: Vec<String> = approvals
+        .iter()
+        .filter(|(role, _)| !["经办", "复核", "审批"].contains(&role.as_str()))
+        .map(|(role, _)| format!("{role}："))
+        .collect();
+    let labels = ["经办人：", "复核人：", "审批人："].into_iter().map(str::to_string).chain(extra);
+    for label in labels.chain(["日期：".to_string()]) {
+        sheet.write_string(row, 1, &label)?;
+        let role = label.trim_end_matches('：').trim_end_matches('人');
+        if let Some(at) = approvals.iter().position(|(r, _)| r == role) {
+            sheet.write_string(row, 3, approvals.remove(at).1)?;
+        }
         row += 2;
     }
     Ok(())

@@ -37,6 +37,8 @@ pub struct BatchFacts {
     pub usage: Vec<BTreeMap<String, String>>,
     /// The checksums of the four registries it read: a registry version.
     pub registry_version: String,
+    /// Who signed the batch off (empty without sign-off).
+    pub signed_by: String,
 }
 
 /// One batch's line of the year.
@@ -48,6 +50,7 @@ pub struct BatchLine {
     pub rejected: u64,
     pub approved: Decimal,
     pub reversed: Decimal,
+    pub signed_by: String,
 }
 
 impl BatchLine {
@@ -158,6 +161,7 @@ impl Year {
                 rejected: f.summary.rejected,
                 approved,
                 reversed,
+                signed_by: f.signed_by.clone(),
             });
             y.add_rows(at, n, f);
             let same_registries = at > 0 && facts[at - 1].registry_version == f.registry_version;
@@ -327,6 +331,7 @@ impl Year {
                 ("核定金额", "approved", Kind::Money),
                 ("冲正追回", "reversed", Kind::Money),
                 ("净额", "net", Kind::Money),
+                ("签批", "signed_by", Kind::InputText),
             ],
         );
         for b in &self.batches {
@@ -339,6 +344,7 @@ impl Year {
                 amount(b.approved),
                 amount(b.reversed),
                 amount(b.net()),
+                Cell::InputText(&b.signed_by),
             ]);
         }
         batches
@@ -612,12 +618,13 @@ impl Year {
         for b in &self.batches {
             let _ = write!(
                 rows,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
                 escape(&b.batch_id),
                 b.rows_in,
                 grouped(b.approved),
                 grouped(b.reversed),
-                grouped(b.net())
+                grouped(b.net()),
+                escape(&b.signed_by)
             );
         }
         format!(
@@ -640,7 +647,7 @@ th {{ background: #eef3fa; }} .n {{ text-align: right; font-variant-numeric: tab
 <p>应退回款 owed back: 年度新增 newly owed {owed_new} · 退回到账 refunded {refunded} · 抵扣 offset {offset} · 年末余额 balance at year end {owed_at_end}</p>
 <div class="scroll">
 <table>
-<tr><th>批次 batch</th><th>合同行 rows</th><th>核定 approved</th><th>冲正追回 taken back</th><th>净额 net</th></tr>
+<tr><th>批次 batch</th><th>合同行 rows</th><th>核定 approved</th><th>冲正追回 taken back</th><th>净额 net</th><th>签批 signed off</th></tr>
 {rows}
 </table>
 </div>
@@ -721,6 +728,7 @@ mod tests {
             payouts: Vec::new(),
             usage: Vec::new(),
             registry_version: String::new(),
+            signed_by: String::new(),
         };
         let error = Year::build(2025, &[facts], &BTreeMap::new()).err().expect("refused");
         assert!(error.to_string().contains("settlements 0 ≠ summary 74000.01"), "{error}");
