@@ -21,6 +21,7 @@ mod owed;
 mod properties;
 mod safety;
 mod scenarios;
+mod signoff;
 mod structure;
 mod synth;
 mod year;
