@@ -36,6 +36,11 @@ impl<'t> Record<'t> {
         self.ends.len()
     }
 
+    /// The record's first `columns` canonical columns only.
+    pub fn first(&self, columns: usize) -> Record<'t> {
+        Record { ends: &self.ends[..columns.min(self.ends.len())], ..*self }
+    }
+
     /// Whether two records hold the same trimmed text in every column.
     pub fn same_text(&self, other: &Record) -> bool {
         self.width() == other.width() && (0..self.width()).all(|i| self.get(i) == other.get(i))

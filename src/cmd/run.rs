@@ -174,7 +174,10 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         duration_ms = started.elapsed().as_millis() as u64,
         "outputs written"
     );
-    let printed = report::printed_summary(&computed.summary);
+    let mut printed = report::printed_summary(&computed.summary);
+    if manifest.signoff.is_some() {
+        printed += &format!("签批 signed off by: {}\n", crate::signoff::signed_by(&manifest));
+    }
     Ok(RunReport::Settled {
         printed: if args.dry_run {
             format!("【试算 DRY RUN：未提交账本，不得用于付款 not committed, not for payment】\n{printed}")

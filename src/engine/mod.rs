@@ -17,6 +17,7 @@ mod order;
 pub mod owed;
 pub mod pass;
 pub mod registries;
+mod risk;
 pub mod rows;
 mod summaries;
 mod validate;
@@ -59,6 +60,8 @@ pub struct FormatRules {
     pub ids: IdRule,
     /// Whether balances owed back are carried and refunds applied (rules 10).
     pub owed_balances: bool,
+    /// Whether the batch's risk flags are found.
+    pub risk_flags: bool,
 }
 
 /// What the committed batches of the ledger hand to the next batch.
@@ -75,6 +78,8 @@ pub struct CarryIn {
     pub history: History,
     /// The committed batches' ids, by their place in the store.
     pub batch_ids: Vec<String>,
+    /// How many committed batches are of the batch's service year.
+    pub year_batches: u32,
     /// The balances owed back after every committed batch (any year) and
     /// the receipt numbers they applied (rules 10.1).
     pub owed: OwedCarried,
@@ -117,6 +122,8 @@ pub struct BatchOutcome {
     /// the registry (usage rows from [`UsageRow::UNLISTED`]).
     unlisted_enterprises: Vec<String>,
     pub control: ControlTotals,
+    /// The batch's risk flags (ledger format 5 on), in risk.csv's order.
+    pub risk: Vec<crate::rules::risk::RiskRow>,
 }
 
 impl BatchOutcome {
@@ -183,8 +190,9 @@ pub fn settle_batch(
     let settlements = Settlements::new(policy, tiers, eligible, steps, rate_limits, ids)?;
     log.done("rows");
     exceptions.append(&mut corrected.exceptions);
-    exceptions.sort_by_key(|e| e.sort_key());
-    log.done("sort exceptions");
+    let find_risk = rules.risk_flags.then_some((&registries, carry_in, policy));
+    let risk = risk_while_sorting(&settlements, find_risk, &mut exceptions);
+    log.done("risk flags, sort exceptions");
     let counted =
         Counted { rows_in, settlements: &settlements, exceptions: &exceptions, payouts: &payouts, usage: &usage };
     let corrected_totals = corrections.is_some().then_some((&corrected, holds_used));
@@ -212,7 +220,22 @@ pub fn settle_batch(
         enterprise_names: rows::by_registry_index(registries.enterprises.into_iter(), |(_, e)| (e.index, e.name)),
         unlisted_enterprises,
         control,
+        risk,
     })
+}
+
+/// The batch's risk flags, if its format has them, found while the
+/// exceptions are sorted (a sort on one core).
+fn risk_while_sorting(
+    settlements: &Settlements,
+    find: Option<(&rules_registry::Registries, &CarryIn, &Policy)>,
+    exceptions: &mut [ExceptionRow],
+) -> Vec<crate::rules::risk::RiskRow> {
+    let (risk, ()) = rayon::join(
+        || find.map(|(registries, carry_in, policy)| risk::flags(settlements, registries, carry_in, policy)),
+        || exceptions.sort_by_key(|e| e.sort_key()),
+    );
+    risk.unwrap_or_default()
 }
 
 /// What the row checks of a contract read (rules 4.1): the policy, the

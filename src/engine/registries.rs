@@ -53,11 +53,11 @@ fn usable_rows<'t, T: Send>(
 /// the others later.
 fn unique_by_key<T: Sync>(
     rows: Vec<(Record, T)>,
-    source: Source,
+    (source, compared): (Source, usize),
     key: impl Fn(&T) -> Id + Sync,
     exceptions: &mut Vec<ExceptionRow>,
 ) -> Vec<(Id, T)> {
-    let groups = duplicate_groups(rows.len(), |i| key(&rows[i].1), |i| rows[i].0);
+    let groups = duplicate_groups(rows.len(), |i| key(&rows[i].1), |i| rows[i].0.first(compared));
     let keep = kept_after(&groups, rows.len(), |m, identical| {
         let (record, value) = &rows[m];
         exceptions.push(duplicate_key(source, record, identical, &key(value)));
@@ -65,6 +65,16 @@ fn unique_by_key<T: Sync>(
     let mut kept = Vec::with_capacity(rows.len());
     kept.extend(rows.into_iter().zip(keep).filter(|(_, kept)| *kept).map(|((_, value), _)| (key(&value), value)));
     kept
+}
+
+/// How many of a registry's columns its duplicate rule compares: all but
+/// the contact columns read for the risk flags.
+fn compared_columns(source: Source) -> usize {
+    match source {
+        Source::Enterprises => crate::schema::input::ENTERPRISES_CHECKED,
+        Source::Providers => crate::schema::input::PROVIDERS_CHECKED,
+        _ => usize::MAX,
+    }
 }
 
 /// One registry keyed by id, each entry numbered, with its problem rows.
@@ -79,7 +89,7 @@ fn registry<T: Send + Sync>(
 ) -> (FxHashMap<Id, T>, Vec<ExceptionRow>) {
     let mut problems = Vec::new();
     let rows = usable_rows(table, source, parse, &mut problems);
-    let mut kept = unique_by_key(rows, source, |entry| Id::from(id(entry)), &mut problems);
+    let mut kept = unique_by_key(rows, (source, compared_columns(source)), |entry| Id::from(id(entry)), &mut problems);
     // The ids are unique here, so the order is total.
     kept.par_sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     let mut entries = FxHashMap::with_capacity_and_hasher(kept.len(), Default::default());

@@ -257,6 +257,24 @@ impl Settlements {
         range.into_par_iter().map(|i| self.row(i)).collect_into_vec(rows);
     }
 
+    /// What the risk flags read of row `i`: its contract as the batch kept
+    /// it and its approved amount, without building the row.
+    pub fn facts(&self, i: usize) -> (&Eligible, Decimal) {
+        let (e, step, _) = self.parts(i);
+        (e, step.approved_yuan)
+    }
+
+    /// The annual quota of the enterprise with registry index `index`.
+    pub fn quota_of(&self, index: u32) -> Option<Decimal> {
+        let tier = self.tiers.get(index as usize).copied().flatten()?;
+        Some(self.policy.tier(tier).quota_yuan())
+    }
+
+    /// The id of the enterprise with registry index `index`.
+    pub fn enterprise_id_at(&self, index: u32) -> &str {
+        self.ids.enterprises.get(index as usize).map_or("", |id| id.as_str())
+    }
+
     pub fn approved(&self, i: usize) -> Decimal {
         self.parts(i).1.approved_yuan
     }

@@ -25,7 +25,11 @@
 //!     (`report::figures`): `summary.json` records it (`money`), 汇总
 //!     shows approved, taken back, net, what each list pays or claims and
 //!     their balance, and report.html draws each provider's net; amounts
-//!     owed back are carried until repaid (rules 10, `owed_balances`).
+//!     owed back are carried until repaid (rules 10, `owed_balances`);
+//!     Parquet footers say whose they are; a job may ask for sign-off,
+//!     whose approvals the manifest records; risk flags (risk.csv and
+//!     .parquet, 风险提示) and the spot-check sample (sample.csv, .parquet
+//!     and .xlsx) are written (`audit_flags`).
 //!
 //! Adding a format: raise [`LEDGER_FORMAT`], describe it above, give it a
 //! method here that says what it changes, have the writers ask that
@@ -86,6 +90,13 @@ impl Format {
         self.0 >= 5
     }
 
+    /// Risk flags and the spot-check sample: risk.csv and .parquet, the
+    /// sheet 风险提示 and its section of report.html, sample.csv, .parquet
+    /// and .xlsx.
+    pub fn audit_flags(self) -> bool {
+        self.0 >= 5
+    }
+
     /// The columns of the payout list.
     pub fn payout_layout(self) -> PayoutLayout {
         if self.owed_balances() {
@@ -104,6 +115,6 @@ impl Format {
 
     /// The rules of the format that a batch is settled under.
     pub fn rules(self) -> FormatRules {
-        FormatRules { ids: self.id_rule(), owed_balances: self.owed_balances() }
+        FormatRules { ids: self.id_rule(), owed_balances: self.owed_balances(), risk_flags: self.audit_flags() }
     }
 }

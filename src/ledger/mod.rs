@@ -256,6 +256,7 @@ impl Ledger {
             let year = batch.manifest.service_year;
             let at = index as u32;
             carry_in.batch_ids.push(batch.manifest.batch_id.clone());
+            carry_in.year_batches += u32::from(same_year);
             owed::add_batch(&mut carry_in.owed, self, batch)?;
             // A batch's corrections apply before its contracts (rules 9.3).
             if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {

@@ -41,5 +41,6 @@ pub mod owed;
 pub mod policy;
 pub mod reference;
 pub mod registry;
+pub mod risk;
 pub mod tiers;
 pub mod uscc;

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::rules::category::Category;
 use crate::rules::money::Rounding;
+use crate::rules::risk::RiskSettings;
 
 /// What the per-item cap counts (rules 4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,9 +93,15 @@ pub struct Policy {
     /// batches are withheld from a provider's later payouts.
     offset_owed: bool,
     offset_owed_clause: Option<String>,
+    /// `[risk]`: the thresholds of the risk flags and the sample.
+    risk: RiskSettings,
 }
 
 impl Policy {
+    pub fn risk(&self) -> &RiskSettings {
+        &self.risk
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -170,6 +177,48 @@ struct RawPolicy {
     tiers: BTreeMap<String, RawTier>,
     #[serde(default)]
     corrections: Option<RawCorrections>,
+    /// `[risk]`: the thresholds of the risk flags and the sample.
+    #[serde(default)]
+    risk: Option<RawRisk>,
+}
+
+/// `[risk]`: every key optional, defaults in `RiskSettings::default`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRisk {
+    related_max_holders: Option<u32>,
+    fast_completion_days: Option<u32>,
+    fast_completion_amount: Option<String>,
+    same_day_bulk: Option<u32>,
+    concentration_contracts: Option<u32>,
+    concentration_share: Option<String>,
+    quota_share: Option<String>,
+    cap_race_share: Option<String>,
+    sample_rate: Option<String>,
+    sample_min: Option<u32>,
+}
+
+/// The `[risk]` settings over their defaults.
+fn risk_settings(raw: Option<RawRisk>) -> std::result::Result<RiskSettings, String> {
+    let d = RiskSettings::default();
+    let Some(r) = raw else { return Ok(d) };
+    let share = |key: &str, text: Option<String>, default: Decimal| {
+        text.map_or(Ok(default), |t| ratio(&format!("risk.{key}"), &t))
+    };
+    Ok(RiskSettings {
+        related_max_holders: r.related_max_holders.unwrap_or(d.related_max_holders),
+        fast_completion_days: r.fast_completion_days.map_or(d.fast_completion_days, i64::from),
+        fast_completion_amount: r
+            .fast_completion_amount
+            .map_or(Ok(d.fast_completion_amount), |t| amount("risk.fast_completion_amount", &t))?,
+        same_day_bulk: r.same_day_bulk.unwrap_or(d.same_day_bulk),
+        concentration_contracts: r.concentration_contracts.unwrap_or(d.concentration_contracts),
+        concentration_share: share("concentration_share", r.concentration_share, d.concentration_share)?,
+        quota_share: share("quota_share", r.quota_share, d.quota_share)?,
+        cap_race_share: share("cap_race_share", r.cap_race_share, d.cap_race_share)?,
+        sample_rate: share("sample_rate", r.sample_rate, d.sample_rate)?,
+        sample_min: r.sample_min.unwrap_or(d.sample_min),
+    })
 }
 
 /// `[corrections]` (rules 10.3): how balances owed back are recovered.
@@ -296,6 +345,7 @@ pub fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
         tiers,
         offset_owed: raw.corrections.as_ref().is_some_and(|c| c.offset_owed),
         offset_owed_clause: raw.corrections.and_then(|c| c.offset_owed_ref),
+        risk: risk_settings(raw.risk)?,
     })
 }
 

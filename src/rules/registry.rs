@@ -14,6 +14,7 @@ use crate::rules::category::Category;
 use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::money::parse_money;
+use crate::rules::risk::Contact;
 use crate::rules::uscc::normalize_uscc;
 use crate::schema::input::{self, ColumnSpec, too_long};
 
@@ -35,6 +36,8 @@ pub struct Enterprise {
     pub size_class: SizeClass,
     pub above_scale: bool,
     pub above_scale_since: Option<i32>,
+    /// The optional contact columns, for the risk flags only.
+    pub contact: Option<Box<Contact>>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +63,8 @@ pub struct Provider {
     pub status: ProviderStatus,
     pub signed_from: NaiveDate,
     pub signed_to: Option<NaiveDate>,
+    /// The optional contact columns, for the risk flags only.
+    pub contact: Option<Box<Contact>>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +74,8 @@ pub struct Product {
     pub id: String,
     pub provider_id: String,
     pub category: Category,
+    /// The catalogue's guide price (指导价), where given.
+    pub list_price: Option<rust_decimal::Decimal>,
 }
 
 /// The usable rows of the four registries.
@@ -137,7 +144,7 @@ fn one_of<T: Copy>(record: &Record, index: usize, field: &'static str, words: &[
 }
 
 pub fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
-    within_limit(r, &input::ENTERPRISES)?;
+    within_limit(r, &input::ENTERPRISES[..input::ENTERPRISES_CHECKED])?;
     let id = uscc(r, 0, "enterprise_id")?;
     let manufacturing = industry_is_manufacturing(required(r, 2, "industry_code")?)
         .map_or_else(|| invalid(r, 2, "industry_code"), Ok)?;
@@ -188,7 +195,16 @@ pub fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
         size_class,
         above_scale,
         above_scale_since,
+        contact: contact(r, input::ENTERPRISES_CHECKED),
     })
+}
+
+/// The contact columns from `first` on, if the registry has any filled in
+/// (read for the risk flags only; never a reason to refuse a row).
+fn contact(r: &Record, first: usize) -> Option<Box<Contact>> {
+    let get = |i: usize| r.get(first + i);
+    let contact = Contact::new(get(0), get(1), get(2), get(3));
+    (!contact.is_empty()).then(|| Box::new(contact))
 }
 
 /// GB/T 4754-2017: optional section letter, then 2–4 digits. Returns whether
@@ -220,7 +236,7 @@ pub fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
 }
 
 pub fn parse_provider(r: &Record) -> Parsed<Provider> {
-    within_limit(r, &input::PROVIDERS)?;
+    within_limit(r, &input::PROVIDERS[..input::PROVIDERS_CHECKED])?;
     use ProviderStatus::*;
     let id = uscc(r, 0, "provider_id")?;
     let status = one_of(
@@ -238,7 +254,8 @@ pub fn parse_provider(r: &Record) -> Parsed<Provider> {
     )?;
     let signed_from = date(r, 3, "signed_from")?;
     let signed_to = end_date(r, 4, "signed_to", signed_from)?;
-    Ok(Provider { index: 0, id, name: r.get(1).to_string(), status, signed_from, signed_to })
+    let contact = contact(r, input::PROVIDERS_CHECKED);
+    Ok(Provider { index: 0, id, name: r.get(1).to_string(), status, signed_from, signed_to, contact })
 }
 
 pub fn parse_product(r: &Record) -> Parsed<Product> {
@@ -246,10 +263,11 @@ pub fn parse_product(r: &Record) -> Parsed<Product> {
     let id = required(r, 0, "product_id")?.to_string();
     let provider_id = uscc(r, 1, "provider_id")?;
     let category = Category::parse(required(r, 2, "category")?).map_or_else(|| invalid(r, 2, "category"), Ok)?;
-    if !r.get(4).is_empty() && parse_money(r.get(4)).is_none() {
-        return invalid(r, 4, "list_price");
-    }
-    Ok(Product { index: 0, id, provider_id, category })
+    let list_price = match r.get(4) {
+        "" => None,
+        text => Some(parse_money(text).map_or_else(|| invalid(r, 4, "list_price"), Ok)?),
+    };
+    Ok(Product { index: 0, id, provider_id, category, list_price })
 }
 
 /// The exception of a registry record that could not be read at all.

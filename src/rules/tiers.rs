@@ -76,6 +76,7 @@ designations = ["national_little_giant"]
             size_class: SizeClass::Small,
             above_scale: true,
             above_scale_since: since,
+            contact: None,
         }
     }
 

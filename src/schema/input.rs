@@ -74,13 +74,32 @@ pub mod contract {
     pub const COMPLETED_ON: usize = 11;
 }
 
-pub const ENTERPRISES: [ColumnSpec; 6] = [
+pub const ENTERPRISES: [ColumnSpec; 10] = [
     col("enterprise_id", &["企业统一社会信用代码"], true),
     col("name", &["企业名称"], false),
     col("industry_code", &["行业代码"], true),
     col("size_class", &["企业规模"], true),
     col("above_scale", &["是否规上"], true),
     col("above_scale_since", &["入规年份"], false),
+    CONTACT[0],
+    CONTACT[1],
+    CONTACT[2],
+    CONTACT[3],
+];
+
+/// The columns of `ENTERPRISES` the registry checks read (rules 4.1) and
+/// its duplicate rule compares; the contact columns after them are read
+/// only by the risk flags.
+pub const ENTERPRISES_CHECKED: usize = 6;
+
+/// Optional contact columns of the enterprise and provider registries,
+/// read for the risk flags only (outside every check, changing no money):
+/// legal person, phone, address, bank account, in this order.
+pub const CONTACT: [ColumnSpec; 4] = [
+    col("legal_person", &["法定代表人"], false),
+    col("phone", &["联系电话"], false),
+    col("address", &["注册地址"], false),
+    col("bank_account", &["银行账号"], false),
 ];
 
 pub const DESIGNATIONS: [ColumnSpec; 4] = [
@@ -90,13 +109,20 @@ pub const DESIGNATIONS: [ColumnSpec; 4] = [
     col("valid_to", &["失效日期"], false),
 ];
 
-pub const PROVIDERS: [ColumnSpec; 5] = [
+pub const PROVIDERS: [ColumnSpec; 9] = [
     col("provider_id", &["服务商统一社会信用代码"], true),
     col("name", &["服务商名称"], false),
     col("status", &["状态"], true),
     col("signed_from", &["签约开始日期"], true),
     col("signed_to", &["签约结束日期"], false),
+    CONTACT[0],
+    CONTACT[1],
+    CONTACT[2],
+    CONTACT[3],
 ];
+
+/// The columns of `PROVIDERS` the registry checks read and compare.
+pub const PROVIDERS_CHECKED: usize = 5;
 
 pub const PRODUCTS: [ColumnSpec; 5] = [
     col("product_id", &["服务产品编号"], true),

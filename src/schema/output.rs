@@ -197,6 +197,31 @@ pub const REFUNDS: [Column; 8] = [
     column("owed_after", Money, "入账后应退回余额"),
 ];
 
+/// risk.csv and .parquet (ledger format 5 on): one row per finding, flags in
+/// their order, then by contract, provider and enterprise.
+pub const RISK: [Column; 7] = [
+    column("batch_id", Text, "批次"),
+    column("flag", Text, "提示代码"),
+    column("contract_id", Text, "合同编号"),
+    column("enterprise_id", Text, "企业信用代码"),
+    column("provider_id", Text, "服务商信用代码"),
+    column("value", Text, "触发值"),
+    column("message", Text, "说明"),
+];
+
+/// sample.csv and .parquet (ledger format 5 on): the spot-check sample, in
+/// its order: contracts flagged, contracts of flagged providers, the draw.
+pub const SAMPLE: [Column; 8] = [
+    column("batch_id", Text, "批次"),
+    column("sample_no", Count, "抽查序号"),
+    column("basis", Text, "抽取依据"),
+    column("contract_id", Text, "合同编号"),
+    column("enterprise_id", Text, "企业信用代码"),
+    column("provider_id", Text, "服务商信用代码"),
+    column("approved_amount", Money, "核定金额"),
+    column("seq", Count, "分配顺序"),
+];
+
 /// The columns of settlements a printed 结算明细 shows (ledger format 5
 /// on), by index; its Chinese outcome and category follow them.
 pub const SETTLEMENTS_PRINTED: [usize; 8] = [1, 2, 3, 4, 10, 12, 13, 15];
@@ -215,6 +240,9 @@ pub const SOURCE_ZH: Column = column("source_zh", Text, "来源");
 /// by column: no output column name is spelled outside this module.
 pub mod name {
     pub const ACTION: &str = "action";
+    pub const BASIS: &str = "basis";
+    pub const FLAG: &str = "flag";
+    pub const SAMPLE_NO: &str = "sample_no";
     pub const AMOUNT: &str = "amount";
     pub const APPROVED_AMOUNT: &str = "approved_amount";
     pub const APPROVED_AMOUNT_BATCH: &str = "approved_amount_batch";
@@ -302,15 +330,42 @@ mod tests {
 
     #[test]
     fn every_name_is_a_column_of_some_table() {
-        let tables = [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..], &REVERSALS[..], &REFUNDS[..]];
-        for n in [name::PROVIDER_ID, name::OWED_AFTER, name::SETTLED_BATCH_ID, name::MESSAGE, name::QUOTA] {
+        let tables = [
+            &SETTLEMENTS[..],
+            &EXCEPTIONS[..],
+            &PAYOUTS[..],
+            &USAGE[..],
+            &REVERSALS[..],
+            &REFUNDS[..],
+            &RISK[..],
+            &SAMPLE[..],
+        ];
+        for n in [
+            name::PROVIDER_ID,
+            name::OWED_AFTER,
+            name::SETTLED_BATCH_ID,
+            name::MESSAGE,
+            name::QUOTA,
+            name::FLAG,
+            name::BASIS,
+            name::SAMPLE_NO,
+        ] {
             assert!(tables.iter().any(|t| t.iter().any(|c| c.name == n)), "{n}");
         }
     }
 
     #[test]
     fn names_are_unique_within_each_table() {
-        for table in [&SETTLEMENTS[..], &EXCEPTIONS[..], &PAYOUTS[..], &USAGE[..], &REVERSALS[..], &REFUNDS[..]] {
+        for table in [
+            &SETTLEMENTS[..],
+            &EXCEPTIONS[..],
+            &PAYOUTS[..],
+            &USAGE[..],
+            &REVERSALS[..],
+            &REFUNDS[..],
+            &RISK[..],
+            &SAMPLE[..],
+        ] {
             let mut names: Vec<&str> = table.iter().map(|c| c.name).collect();
             names.sort_unstable();
             names.dedup();
