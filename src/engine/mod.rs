@@ -190,8 +190,7 @@ pub fn settle_batch(
     let settlements = Settlements::new(policy, tiers, eligible, steps, rate_limits, ids)?;
     log.done("rows");
     exceptions.append(&mut corrected.exceptions);
-    let find_risk = rules.risk_flags.then_some((&registries, carry_in, policy));
-    let risk = risk_while_sorting(&settlements, find_risk, &mut exceptions);
+    let risk = risk_while_sorting(&settlements, rules.risk_flags.then_some((&registries, carry_in)), &mut exceptions);
     log.done("risk flags, sort exceptions");
     let counted =
         Counted { rows_in, settlements: &settlements, exceptions: &exceptions, payouts: &payouts, usage: &usage };
@@ -228,11 +227,11 @@ pub fn settle_batch(
 /// exceptions are sorted (a sort on one core).
 fn risk_while_sorting(
     settlements: &Settlements,
-    find: Option<(&rules_registry::Registries, &CarryIn, &Policy)>,
+    find: Option<(&rules_registry::Registries, &CarryIn)>,
     exceptions: &mut [ExceptionRow],
 ) -> Vec<crate::rules::risk::RiskRow> {
     let (risk, ()) = rayon::join(
-        || find.map(|(registries, carry_in, policy)| risk::flags(settlements, registries, carry_in, policy)),
+        || find.map(|(registries, carry_in)| risk::flags(settlements, registries, carry_in)),
         || exceptions.sort_by_key(|e| e.sort_key()),
     );
     risk.unwrap_or_default()

@@ -44,7 +44,8 @@ impl<'r> Lookups<'r> {
 }
 
 /// Every flag of the batch, in risk.csv's order.
-pub fn flags(settlements: &Settlements, registries: &Registries, carry_in: &CarryIn, policy: &Policy) -> Vec<RiskRow> {
+pub fn flags(settlements: &Settlements, registries: &Registries, carry_in: &CarryIn) -> Vec<RiskRow> {
+    let policy = settlements.policy();
     let s = policy.risk();
     let lookups = Lookups::of(registries);
     let mut rows: Vec<RiskRow> =

@@ -264,6 +264,11 @@ impl Settlements {
         (e, step.approved_yuan)
     }
 
+    /// The policy the batch was settled under.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The annual quota of the enterprise with registry index `index`.
     pub fn quota_of(&self, index: u32) -> Option<Decimal> {
         let tier = self.tiers.get(index as usize).copied().flatten()?;
