@@ -51,6 +51,34 @@ pub struct Computed {
     /// A job with sign-off: the proposal awaiting it, or the approvals a
     /// committed batch carries.
     pub signoff: Option<report::SignoffStamp>,
+    /// The spot-check sample, drawn once the checksum of settlements.csv
+    /// that seeds it is known (ledger format 5 on).
+    pub sample: std::sync::OnceLock<report::sample::Sample>,
+}
+
+impl Computed {
+    /// Whether this rendering draws a sample: a committed batch does, a
+    /// dry run or a proposal does not.
+    fn draws_sample(&self) -> bool {
+        !self.dry_run && !self.signoff.as_ref().is_some_and(report::SignoffStamp::is_proposal)
+    }
+
+    /// The sample, drawn from the checksum of settlements.csv (the first
+    /// call decides; every rendering of a batch has the same checksum).
+    pub fn sample_with(&self, settlements_sha256: &str) -> &report::sample::Sample {
+        self.sample.get_or_init(|| {
+            let signature = self.signoff.as_ref().and_then(report::SignoffStamp::seed_signature);
+            let seed = self.draws_sample().then(|| {
+                let seed = crate::rules::risk::sample_seed(
+                    &self.outcome.batch_id,
+                    settlements_sha256,
+                    signature.as_deref().unwrap_or(""),
+                );
+                (seed, signature.is_some())
+            });
+            report::sample::draw_sample(&self.outcome, seed)
+        })
+    }
 }
 
 /// What every Parquet file of a batch says of itself in its footer (ledger
@@ -132,6 +160,7 @@ pub fn compute(
         tool_version: spec.tool_version.to_string(),
         office: spec.office.map(str::to_string),
         signoff: None,
+        sample: std::sync::OnceLock::new(),
     })
 }
 

@@ -418,6 +418,30 @@ pub fn refunds_parquet(
     small_table_parquet(table, (batch_id, tags, true), rows, out, also, |r, b, cell| r.for_each_cell(b, cell))
 }
 
+/// risk.parquet (ledger format 5 on): the batch's risk flags.
+pub fn risk_parquet(
+    batch_id: &str,
+    tags: &Tags,
+    rows: &[crate::rules::risk::RiskRow],
+    out: impl std::io::Write + Send,
+    also: impl FnMut(&[crate::rules::risk::RiskRow]) -> Result<()> + Send,
+) -> Result<()> {
+    let table = ("risk.parquet", &output::RISK[..]);
+    small_table_parquet(table, (batch_id, tags, true), rows, out, also, |r, b, cell| r.for_each_cell(b, cell))
+}
+
+/// sample.parquet (ledger format 5 on): the spot-check sample.
+pub fn sample_parquet(
+    batch_id: &str,
+    tags: &Tags,
+    rows: &[crate::rules::risk::SampleRow],
+    out: impl std::io::Write + Send,
+    also: impl FnMut(&[crate::rules::risk::SampleRow]) -> Result<()> + Send,
+) -> Result<()> {
+    let table = ("sample.parquet", &output::SAMPLE[..]);
+    small_table_parquet(table, (batch_id, tags, true), rows, out, also, |r, b, cell| r.for_each_cell(b, cell))
+}
+
 /// How a row of a small table gives its cells, in its columns' order.
 pub type RowCells<R> = fn(&R, &str, &mut dyn FnMut(Cell));
 

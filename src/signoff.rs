@@ -141,11 +141,13 @@ pub fn sign(key_file: &Path, passphrase: Option<&str>, message: &[u8]) -> std::r
 }
 
 /// Whether an output is covered by the proposal hash: every output but
-/// those rendered again at commit — the workbook and the page (they show
-/// the approvals) and the Parquet files (their footer says committed; their
-/// rows are their CSV twins', which are covered).
+/// those rendered again at commit — the workbooks and the page (they show
+/// the approvals), the Parquet files (their footer says committed; their
+/// rows are their CSV twins', which are covered) and the spot-check sample
+/// (drawn at commit, seeded by the 审批 signature).
 pub fn covered(name: &str) -> bool {
-    !(name.ends_with(".xlsx") || name.ends_with(".html") || name.ends_with(".parquet"))
+    let again = name.ends_with(".xlsx") || name.ends_with(".html") || name.ends_with(".parquet");
+    !(again || name.starts_with("sample."))
 }
 
 /// The proposal hash: SHA-256 over the batch id, cutoff, ledger format,
@@ -409,6 +411,7 @@ pub fn stamp_of(signed: &SignedOff) -> crate::report::SignoffStamp {
             signer: s.signer.clone(),
             signed_at: s.signed_at.clone(),
             fingerprint: s.fingerprint.clone(),
+            signature: s.signature.clone(),
         })
         .collect();
     crate::report::SignoffStamp::Approved {

@@ -566,7 +566,7 @@ fn continue_fixture_year(format: u32) -> Workdir {
     w.run_ok(&["run", "job.toml", "--batch", "2025-Q4"]);
     let q4: serde_json::Value = serde_json::from_slice(&w.read("ledger/batches/000004_2025-Q4/manifest.json")).unwrap();
     assert_eq!(q4["ledger_format"], voucher_settle::ledger::LEDGER_FORMAT);
-    assert_eq!(q4["outputs"].as_array().unwrap().len(), 15);
+    assert_eq!(q4["outputs"].as_array().unwrap().len(), 20);
     let fresh = Workdir::with_corrections();
     for quarter in ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] {
         fresh.run_ok(&["run", "job.toml", "--batch", quarter]);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::workdir::{P1, P2, Workdir, read_csv};
 
-const OUTPUTS: [&str; 15] = [
+const OUTPUTS: [&str; 20] = [
     "settlements.csv",
     "settlements.parquet",
     "exceptions.csv",
@@ -21,6 +21,11 @@ const OUTPUTS: [&str; 15] = [
     "enterprise_usage.parquet",
     "refunds.csv",
     "refunds.parquet",
+    "risk.csv",
+    "risk.parquet",
+    "sample.csv",
+    "sample.parquet",
+    "sample.xlsx",
 ];
 
 fn payouts(w: &Workdir, batch: &str) -> BTreeMap<String, (String, String, String)> {

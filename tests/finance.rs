@@ -26,7 +26,10 @@ fn text(cell: Option<&Data>) -> String {
 fn workbook_sheets_totals_and_cells_match_the_csv() {
     let w = two_quarters();
     let mut book = open_workbook_auto(w.path("out/2025-Q2/settlement.xlsx")).unwrap();
-    assert_eq!(book.sheet_names(), ["汇总", "兑付清单", "追回清单", "应退款台账", "结算明细", "异常清单", "配额使用"]);
+    assert_eq!(
+        book.sheet_names(),
+        ["汇总", "兑付清单", "追回清单", "应退款台账", "结算明细", "异常清单", "配额使用", "风险提示"]
+    );
 
     // 兑付清单: one row per provider as in payouts.csv, then the total and its capitals.
     let payouts = w.csv("out/2025-Q2/payouts.csv");

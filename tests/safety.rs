@@ -23,7 +23,7 @@ fn a_dry_run_is_marked_and_kept_apart() {
     assert!(html.contains("<title>试算 DRY RUN") && html.contains("不得用于付款"), "the page says 试算");
     let book = open_workbook_auto(w.path("out/试算/2025-Q1/settlement.xlsx")).unwrap();
     let names = book.sheet_names();
-    assert_eq!(names.len(), 7);
+    assert_eq!(names.len(), 8);
     assert!(names.iter().all(|n| n.ends_with("（试算）")), "{names:?}");
     let sheet_xml = unzip(&w.read("out/试算/2025-Q1/settlement.xlsx"), "xl/worksheets/sheet2.xml");
     assert!(

@@ -672,6 +672,7 @@ fn twins_render_as_the_files_alone() {
         sequence: 1,
         tool_version: String::new(),
         office: None,
+        sample: Default::default(),
     };
     let all = render(&computed, &Destination::memory()).unwrap();
     for name in ["settlements.csv", "settlements.parquet", "exceptions.csv", "exceptions.parquet"] {
@@ -705,6 +706,7 @@ fn csv_cells_are_guarded_as_the_ledger_format_says() {
             sequence: 1,
             tool_version: String::new(),
             office: None,
+            sample: Default::default(),
         };
         let text = |name: &str| {
             let file = render_one(&computed, name, &Destination::memory()).unwrap();

@@ -31,6 +31,11 @@ pub enum Output {
     UsageParquet,
     RefundsCsv,
     RefundsParquet,
+    RiskCsv,
+    RiskParquet,
+    SampleCsv,
+    SampleParquet,
+    SampleWorkbook,
 }
 
 /// What the table says of one output file.
@@ -62,7 +67,7 @@ use Output::*;
 /// Every output file, in the order the manifest lists them (a format's
 /// files are always the first ones of the table: later formats add at the
 /// end).
-pub const OUTPUT_FILES: [OutputFileSpec; 15] = [
+pub const OUTPUT_FILES: [OutputFileSpec; 20] = [
     file(SettlementsCsv, "settlements.csv", always, None),
     file(SettlementsParquet, "settlements.parquet", always, Some(SettlementsCsv)),
     file(ExceptionsCsv, "exceptions.csv", always, None),
@@ -78,7 +83,16 @@ pub const OUTPUT_FILES: [OutputFileSpec; 15] = [
     file(UsageParquet, "enterprise_usage.parquet", Format::reads_and_prints, None),
     file(RefundsCsv, "refunds.csv", Format::owed_balances, None),
     file(RefundsParquet, "refunds.parquet", Format::owed_balances, Some(RefundsCsv)),
+    file(RiskCsv, "risk.csv", Format::audit_flags, None),
+    file(RiskParquet, "risk.parquet", Format::audit_flags, Some(RiskCsv)),
+    file(SampleCsv, "sample.csv", Format::audit_flags, None),
+    file(SampleParquet, "sample.parquet", Format::audit_flags, Some(SampleCsv)),
+    file(SampleWorkbook, "sample.xlsx", Format::audit_flags, None),
 ];
+
+/// The sample's files, rendered after settlements.csv, whose checksum
+/// seeds the sample (in the same task, while the other files render).
+const SAMPLE_FILES: [Output; 3] = [SampleParquet, SampleCsv, SampleWorkbook];
 
 /// The names of [`OUTPUT_FILES`], in order.
 pub const OUTPUT_NAMES: [&str; OUTPUT_FILES.len()] = {
@@ -94,7 +108,7 @@ pub const OUTPUT_NAMES: [&str; OUTPUT_FILES.len()] = {
 /// The order files are rendered in, side by side: the two large tables
 /// (each with its twin) head the two halves, since rayon hands the later
 /// half to the other thread; the workbook and the small files fill in.
-pub const RENDER_ORDER: [Output; 15] = [
+pub const RENDER_ORDER: [Output; 20] = [
     SettlementsParquet,
     SettlementsCsv,
     Workbook,
@@ -110,6 +124,11 @@ pub const RENDER_ORDER: [Output; 15] = [
     PayoutsParquet,
     RefundsParquet,
     RefundsCsv,
+    RiskParquet,
+    RiskCsv,
+    SampleParquet,
+    SampleCsv,
+    SampleWorkbook,
 ];
 
 /// The table's entry of `output`, and its place in manifest order.
@@ -127,14 +146,25 @@ pub fn render_files(
     let r = Renderer::new(computed);
     let paired = |spec: &OutputFileSpec| spec.csv_twin.is_some_and(|csv| which.contains(&csv));
     let twinned_csv = |o: Output| OUTPUT_FILES.iter().any(|f| f.csv_twin == Some(o) && which.contains(&f.output));
+    // With settlements.csv, the sample follows it in its task.
+    let chained = |o: Output| SAMPLE_FILES.contains(&o) && which.contains(&SettlementsCsv);
     let rendered: Vec<Vec<(usize, OutputFile)>> = which
         .par_iter()
-        .filter(|&&o| !twinned_csv(o))
+        .filter(|&&o| !twinned_csv(o) && !chained(o))
         .map(|&o| {
             let (at, spec) = spec_of(o);
             if paired(spec) {
                 let csv = spec.csv_twin.expect("paired");
-                return r.twins(destination, spec_of(csv), (at, spec));
+                let mut files = r.twins(destination, spec_of(csv), (at, spec))?;
+                if o == SettlementsParquet {
+                    files.extend(r.sample_files(destination, which, &files)?);
+                }
+                return Ok(files);
+            }
+            if o == SettlementsCsv {
+                let mut files = vec![(at, render_file(destination, spec.name, r.rows(o), |w| r.one(o, w))?)];
+                files.extend(r.sample_files(destination, which, &files)?);
+                return Ok(files);
             }
             render_file(destination, spec.name, r.rows(o), |w| r.one(o, w)).map(|file| vec![(at, file)])
         })
@@ -178,7 +208,9 @@ impl<'c> Renderer<'c> {
             UsageCsv | UsageParquet => o.usage.len(),
             ReversalsCsv | ReversalsParquet => o.reversals.len(),
             RefundsCsv | RefundsParquet => o.refunds.len(),
-            Summary | Workbook | Report => return None,
+            RiskCsv | RiskParquet => o.risk.len(),
+            SampleCsv | SampleParquet => self.sample().map_or(0, |s| s.rows.len()),
+            Summary | Workbook | Report | SampleWorkbook => return None,
         };
         Some(count as u64)
     }
@@ -219,7 +251,56 @@ impl<'c> Renderer<'c> {
             }
             RefundsCsv => report::refunds_csv(o, w, format),
             RefundsParquet => frame::refunds_parquet(batch_id, tags, &o.refunds, w, |_| Ok(())),
+            RiskCsv => {
+                report::risk_twin(w, batch_id, format).and_then(|mut t| t.write(&o.risk).and_then(|()| t.finish()))
+            }
+            RiskParquet => frame::risk_parquet(batch_id, tags, &o.risk, w, |_| Ok(())),
+            SampleCsv => {
+                let rows = &self.sample()?.rows;
+                report::sample_twin(w, batch_id, format).and_then(|mut t| t.write(rows).and_then(|()| t.finish()))
+            }
+            SampleParquet => frame::sample_parquet(batch_id, tags, &self.sample()?.rows, w, |_| Ok(())),
+            SampleWorkbook => whole(report::audit_sheets::sample_workbook(o, self.sample()?, c.office.as_deref()), w),
         }
+    }
+
+    /// The sample: drawn already, or now from the checksum of
+    /// settlements.csv rendered in memory (a replay of one file).
+    fn sample(&self) -> Result<&crate::report::sample::Sample> {
+        if let Some(sample) = self.computed.sample.get() {
+            return Ok(sample);
+        }
+        let w = |w: &mut OutputWriter| self.one(SettlementsCsv, w);
+        let settlements = render_file(&Destination::memory(), "settlements.csv", None, w)?;
+        Ok(self.computed.sample_with(&settlements.sha256))
+    }
+
+    /// The sample's files `which` asks for, once settlements.csv (among
+    /// `rendered`) is: its checksum seeds the sample.
+    fn sample_files(
+        &self,
+        destination: &Destination,
+        which: &[Output],
+        rendered: &[(usize, OutputFile)],
+    ) -> Result<Vec<(usize, OutputFile)>> {
+        let asked = SAMPLE_FILES.iter().any(|o| which.contains(o));
+        let settlements = rendered.iter().find(|(_, f)| f.name == "settlements.csv").map(|(_, f)| f);
+        let (true, Some(settlements)) = (asked, settlements) else { return Ok(Vec::new()) };
+        self.computed.sample_with(&settlements.sha256);
+        let mut files = Vec::new();
+        if which.contains(&SampleParquet) && which.contains(&SampleCsv) {
+            files.extend(self.twins(destination, spec_of(SampleCsv), spec_of(SampleParquet))?);
+        } else {
+            for o in [SampleParquet, SampleCsv].into_iter().filter(|o| which.contains(o)) {
+                let (at, spec) = spec_of(o);
+                files.push((at, render_file(destination, spec.name, self.rows(o), |w| self.one(o, w))?));
+            }
+        }
+        if which.contains(&SampleWorkbook) {
+            let (at, spec) = spec_of(SampleWorkbook);
+            files.push((at, render_file(destination, spec.name, None, |w| self.one(SampleWorkbook, w))?));
+        }
+        Ok(files)
     }
 
     /// A CSV file and its Parquet twin in one pass over their rows: each
@@ -265,6 +346,16 @@ impl<'c> Renderer<'c> {
             RefundsParquet => {
                 let mut rows = report::refunds_twin(csv, batch_id, format)?;
                 frame::refunds_parquet(batch_id, tags, &o.refunds, out, |g| rows.write(g))?;
+                rows.finish()
+            }
+            RiskParquet => {
+                let mut rows = report::risk_twin(csv, batch_id, format)?;
+                frame::risk_parquet(batch_id, tags, &o.risk, out, |g| rows.write(g))?;
+                rows.finish()
+            }
+            SampleParquet => {
+                let mut rows = report::sample_twin(csv, batch_id, format)?;
+                frame::sample_parquet(batch_id, tags, &self.sample()?.rows, out, |g| rows.write(g))?;
                 rows.finish()
             }
             other => Err(Error::Internal(format!("{other:?} has no CSV twin"))),

@@ -183,14 +183,14 @@ pub fn settle_batch(
     });
     let ids = rows::RegistryIds::of(&registries);
     let unlisted_enterprises: Vec<String> = reversed.unlisted_enterprises.keys().cloned().collect();
-    let usage =
-        summaries::usage(&done.used_batch, &reversed, &tiers, policy, &done.enterprise_used_before, &done.totals);
+    let used_before = &done.enterprise_used_before;
+    let usage = summaries::usage(&done.used_batch, &reversed, &tiers, policy, used_before, &done.totals);
     let usage = in_id_order(usage, &ids, &unlisted_enterprises);
     let (steps, rate_limits) = (std::mem::take(&mut done.steps), std::mem::take(&mut done.rate_limits));
     let settlements = Settlements::new(policy, tiers, eligible, steps, rate_limits, ids)?;
     log.done("rows");
-    exceptions.append(&mut corrected.exceptions);
-    let risk = risk_while_sorting(&settlements, rules.risk_flags.then_some((&registries, carry_in)), &mut exceptions);
+    let find = rules.risk_flags.then_some((&registries, carry_in, &corrected.reversals[..]));
+    let risk = risk_while_sorting(&settlements, find, (&mut exceptions, &mut corrected.exceptions));
     log.done("risk flags, sort exceptions");
     let counted =
         Counted { rows_in, settlements: &settlements, exceptions: &exceptions, payouts: &payouts, usage: &usage };
@@ -224,14 +224,15 @@ pub fn settle_batch(
 }
 
 /// The batch's risk flags, if its format has them, found while the
-/// exceptions are sorted (a sort on one core).
+/// exceptions (the corrections' added) are sorted (a sort on one core).
 fn risk_while_sorting(
     settlements: &Settlements,
-    find: Option<(&rules_registry::Registries, &CarryIn)>,
-    exceptions: &mut [ExceptionRow],
+    find: Option<(&rules_registry::Registries, &CarryIn, &[crate::rules::outputs::ReversalRow])>,
+    (exceptions, corrections): (&mut Vec<ExceptionRow>, &mut Vec<ExceptionRow>),
 ) -> Vec<crate::rules::risk::RiskRow> {
+    exceptions.append(corrections);
     let (risk, ()) = rayon::join(
-        || find.map(|(registries, carry_in)| risk::flags(settlements, registries, carry_in)),
+        || find.map(|(registries, carry_in, reversals)| risk::flags(settlements, registries, (carry_in, reversals))),
         || exceptions.sort_by_key(|e| e.sort_key()),
     );
     risk.unwrap_or_default()

@@ -12,6 +12,7 @@ use crate::engine::CarryIn;
 use crate::engine::rows::{Settlements, by_registry_index};
 use crate::rules::contract::Eligible;
 use crate::rules::money::format_money;
+use crate::rules::outputs::ReversalRow;
 use crate::rules::policy::Policy;
 use crate::rules::registry::Registries;
 use crate::rules::risk::{self, Contact, Flag, RiskRow, RiskSettings, SHARED};
@@ -44,13 +45,17 @@ impl<'r> Lookups<'r> {
 }
 
 /// Every flag of the batch, in risk.csv's order.
-pub fn flags(settlements: &Settlements, registries: &Registries, carry_in: &CarryIn) -> Vec<RiskRow> {
+pub fn flags(
+    settlements: &Settlements,
+    registries: &Registries,
+    (carry_in, reversals): (&CarryIn, &[ReversalRow]),
+) -> Vec<RiskRow> {
     let policy = settlements.policy();
     let s = policy.risk();
     let lookups = Lookups::of(registries);
     let mut rows: Vec<RiskRow> =
         (0..settlements.len()).into_par_iter().flat_map_iter(|i| contract_flags(settlements, i, &lookups, s)).collect();
-    rows.extend(provider_flags(settlements, registries, carry_in, policy));
+    rows.extend(provider_flags(settlements, registries, (carry_in, reversals), policy));
     rows.par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     rows
 }
@@ -186,12 +191,12 @@ struct BatchRow {
     day: NaiveDate,
 }
 
-/// The year's settlements and reversals before this batch, then the
-/// batch's rows, as (provider, enterprise, amount, count) by registry index.
+/// The year's settlements and reversals before this batch, the batch's
+/// reversals, then its settlement rows, as (provider, enterprise, amount, count) by registry index.
 fn year_rows<'a>(
     batch: &'a [BatchRow],
     registries: &'a Registries,
-    carry_in: &'a CarryIn,
+    (carry_in, reversals): (&'a CarryIn, &'a [ReversalRow]),
 ) -> impl Iterator<Item = (u32, u32, i64, i64)> + 'a {
     let index_of = |entry: &crate::frame::LedgerSettlement| {
         let p = registries.providers.get(entry.provider_id.as_str()).map_or(NONE, |p| p.index);
@@ -206,8 +211,14 @@ fn year_rows<'a>(
         let (p, e) = index_of(r);
         (p, e, -fen(r.approved_amount), -1)
     });
+    // The batch's own reversals and clawbacks (of this year's contracts).
+    let reversed_now = reversals.iter().map(move |r| {
+        let p = registries.providers.get(r.provider_id.as_str()).map_or(NONE, |p| p.index);
+        let e = registries.enterprises.get(r.enterprise_id.as_str()).map_or(NONE, |e| e.index);
+        (p, e, -fen(r.amount), -1)
+    });
     let batch = batch.iter().map(|r| (r.provider, r.enterprise, r.fen, 0));
-    settled.chain(reversed).chain(batch)
+    settled.chain(reversed).chain(reversed_now).chain(batch)
 }
 
 /// The flags of providers with settlements in the batch, and of their
@@ -215,7 +226,7 @@ fn year_rows<'a>(
 fn provider_flags(
     settlements: &Settlements,
     registries: &Registries,
-    carry_in: &CarryIn,
+    (carry_in, reversals): (&CarryIn, &[ReversalRow]),
     policy: &Policy,
 ) -> Vec<RiskRow> {
     let s = policy.risk();
@@ -227,7 +238,7 @@ fn provider_flags(
             BatchRow { provider: e.provider_index, enterprise: e.enterprise_index, fen: fen(approved), day }
         })
         .collect();
-    let rows = || year_rows(&batch, registries, carry_in);
+    let rows = || year_rows(&batch, registries, (carry_in, reversals));
     let (providers, enterprises) = rayon::join(
         || Tally::of(registries.providers.len(), rows),
         || Tally::of(registries.enterprises.len(), || rows().map(|(p, e, a, c)| (e, p, a, c))),

@@ -179,7 +179,11 @@ pub fn report_html(
     (dry_run, signoff): (bool, Option<&SignoffStamp>),
     format: u32,
 ) -> String {
-    let page = report_page(outcome, summary, Look { responsive: Format(format).reads_and_prints() });
+    let page = report_page(
+        outcome,
+        summary,
+        Look { responsive: Format(format).reads_and_prints(), audit: Format(format).audit_flags() },
+    );
     let page = match signoff {
         Some(stamp) if !dry_run => with_signoff(page, stamp),
         _ => page,
@@ -217,6 +221,8 @@ fn with_signoff(page: String, stamp: &SignoffStamp) -> String {
 #[derive(Clone, Copy)]
 struct Look {
     responsive: bool,
+    /// Risk flags have a section (ledger format 5 on).
+    audit: bool,
 }
 
 impl Look {
@@ -376,7 +382,7 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
         tier_chart = look.chart(&tier_bars, "#2a9d8f"),
         code_chart = look.chart(&code_bars, "#e76f51"),
         corrections = corrections_section(s, look),
-        owed = owed_section(outcome, look),
+        owed = format!("{}{}", owed_section(outcome, look), risk_section(outcome, look)),
         responsive_style = look.style(),
     )
 }
@@ -466,6 +472,40 @@ fn money_controls(m: &MoneyFigures) -> String {
 /// its movements and the batches since it last owed nothing — the rows of
 /// the workbook's 追回清单 balances and 应退款台账, chosen by
 /// `figures::with_balance`.
+/// 风险提示: counts by flag, then the first rows (risk.csv has them all).
+fn risk_section(outcome: &BatchOutcome, look: Look) -> String {
+    if !look.audit {
+        return String::new();
+    }
+    let mut counts = String::new();
+    for flag in crate::rules::risk::Flag::ALL {
+        let n = outcome.risk.iter().filter(|r| r.flag == flag).count();
+        let _ =
+            writeln!(counts, "<tr><td>{}</td><td>{}</td><td class=\"n\">{n}</td></tr>", flag.code(), flag.meaning_zh());
+    }
+    let mut rows = String::new();
+    for r in outcome.risk.iter().take(100) {
+        let _ = writeln!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r.flag.code(),
+            escape(&r.contract_id),
+            escape(&r.provider_id),
+            escape(&r.enterprise_id),
+            escape(&r.message)
+        );
+    }
+    let more = if outcome.risk.len() > 100 {
+        format!("<p>仅列前 100 条，全部 {} 条见 risk.csv (first 100 shown; all in risk.csv)</p>\n", outcome.risk.len())
+    } else {
+        String::new()
+    };
+    let (open, close) = look.scroll();
+    format!(
+        "<h2>风险提示 Risk flags</h2>\n<p>供核查的线索，不改变金额，也不是结论 (findings to check: they change no money and prove nothing)</p>\n<table>\n<tr><th>提示 flag</th><th>含义 meaning</th><th>条数 count</th></tr>\n{counts}</table>\n{open}<table>\n<tr><th>提示 flag</th><th>合同 contract</th><th>服务商 provider</th><th>企业 enterprise</th><th>说明 message</th></tr>\n{rows}</table>{close}\n{more}"
+    )
+}
+
 fn owed_section(outcome: &BatchOutcome, look: Look) -> String {
     if !outcome.owed_balances {
         return String::new();

@@ -1,10 +1,12 @@
 //! Output formats in one place: CSV files (UTF-8 with BOM, money with two
 //! decimals), summary.json and the printed summary.
 
+pub mod audit_sheets;
 pub mod capital;
 mod detail_sheet;
 pub mod figures;
 pub mod html;
+pub mod sample;
 pub mod statement;
 pub mod workbook;
 pub mod year;
@@ -28,6 +30,7 @@ use crate::rules::money::{format_money, push_money};
 use crate::rules::outputs::{ReversalRow, SettlementRow};
 use crate::rules::owed::AppliedRefund;
 use crate::rules::policy::Policy;
+use crate::rules::risk::{RiskRow, SampleRow};
 use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
 
@@ -37,6 +40,8 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub const SETTLEMENT_COLUMNS: [&str; 27] = output::names(&output::SETTLEMENTS);
 pub const EXCEPTION_COLUMNS: [&str; 9] = output::names(&output::EXCEPTIONS);
 pub const REFUND_COLUMNS: [&str; 8] = output::names(&output::REFUNDS);
+pub const RISK_COLUMNS: [&str; 7] = output::names(&output::RISK);
+pub const SAMPLE_COLUMNS: [&str; 8] = output::names(&output::SAMPLE);
 pub const USAGE_COLUMNS: [&str; 10] = output::names(&output::USAGE);
 pub const USAGE_COLUMNS_BEFORE_FORMAT_3: [&str; 9] = output::names(&output::USAGE_BEFORE_FORMAT_3);
 pub const REVERSAL_COLUMNS: [&str; 19] = output::names(&output::REVERSALS);
@@ -307,6 +312,16 @@ pub fn reversals_twin<W: Write>(w: W, batch_id: &str, format: u32) -> Result<Twi
 /// refunds.csv (rules 10.5).
 pub fn refunds_twin<W: Write>(w: W, batch_id: &str, format: u32) -> Result<TwinCsv<'_, W, AppliedRefund>> {
     TwinCsv::new(w, &REFUND_COLUMNS, (batch_id, format), |r, b, cell| r.for_each_cell(b, cell))
+}
+
+/// risk.csv (ledger format 5 on).
+pub fn risk_twin<W: Write>(w: W, batch_id: &str, format: u32) -> Result<TwinCsv<'_, W, RiskRow>> {
+    TwinCsv::new(w, &RISK_COLUMNS, (batch_id, format), |r, b, cell| r.for_each_cell(b, cell))
+}
+
+/// sample.csv (ledger format 5 on).
+pub fn sample_twin<W: Write>(w: W, batch_id: &str, format: u32) -> Result<TwinCsv<'_, W, SampleRow>> {
+    TwinCsv::new(w, &SAMPLE_COLUMNS, (batch_id, format), |r, b, cell| r.for_each_cell(b, cell))
 }
 
 pub fn refunds_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {

@@ -20,6 +20,8 @@ pub struct ApprovalLine {
     pub signer: String,
     pub signed_at: String,
     pub fingerprint: String,
+    /// The SSH signature itself (it seeds the spot-check sample).
+    pub signature: String,
 }
 
 /// What every sheet and page of a proposal says.
@@ -47,6 +49,17 @@ impl SignoffStamp {
                 format!("签批人名单 signer list SHA-256：{signers_sha256}"),
             ],
         }
+    }
+
+    /// What seeds the sample besides the batch: the 审批 signature (or,
+    /// with no such role, every approval's in role order); none for a proposal.
+    pub fn seed_signature(&self) -> Option<String> {
+        let SignoffStamp::Approved { approvals, .. } = self else { return None };
+        let approver = approvals.iter().find(|a| a.role == "审批");
+        Some(approver.map_or_else(
+            || approvals.iter().map(|a| a.signature.as_str()).collect::<Vec<_>>().join("\n"),
+            |a| a.signature.clone(),
+        ))
     }
 
     /// Each approval, one line: role, name, when, the key's fingerprint.

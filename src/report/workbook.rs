@@ -146,6 +146,9 @@ fn build(
         exceptions_sheet(workbook.add_worksheet(), outcome, &f)?;
         usage_sheet(workbook.add_worksheet(), outcome, &f, format)?;
     }
+    if LedgerFormat(format).audit_flags() {
+        crate::report::audit_sheets::risk_sheet(workbook.add_worksheet(), outcome)?;
+    }
     let proposal = signoff.is_some_and(SignoffStamp::is_proposal);
     let mark = match (dry_run, proposal) {
         (true, _) => Some((DRY_RUN_MARK, "DRY RUN")),

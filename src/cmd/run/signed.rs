@@ -63,6 +63,8 @@ impl Signoff {
         manifest: impl FnOnce(Vec<FileEntry>) -> Manifest,
     ) -> Result<Plan> {
         let covered_files = render_checksums(computed, covered)?;
+        // The sample is drawn with the stamp decided below, never before.
+        computed.sample = std::sync::OnceLock::new();
         let manifest = manifest(covered_files.iter().map(FileEntry::from).collect());
         let list = &self.adopted.list;
         let hash = proposal_sha256(&manifest, &list.sha256);
@@ -123,6 +125,7 @@ fn line(s: &Signature) -> ApprovalLine {
         signer: s.signer.clone(),
         signed_at: s.signed_at.clone(),
         fingerprint: s.fingerprint.clone(),
+        signature: s.signature.clone(),
     }
 }
 
