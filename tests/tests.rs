@@ -19,6 +19,7 @@ mod model;
 mod operations;
 mod owed;
 mod properties;
+mod risk;
 mod safety;
 mod scenarios;
 mod signoff;

@@ -65,6 +65,13 @@ pub struct Event {
     /// Who signed the batch off (a job with sign-off).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub signed_by: String,
+    /// The risk flags of the contract, and of its provider, in this batch
+    /// (ledger format 5 on): `CODE: message`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Its place in the batch's spot-check sample and why, if sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settlement: Option<Settlement>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,6 +128,8 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             Some(row) => settlements.cell(row, name::SOURCE_ROW).to_string(),
             None => exceptions.cell(exception_rows[0], name::SOURCE_ROW).to_string(),
         };
+        let provider = settled.map(|row| settlements.cell(row, name::PROVIDER_ID)).unwrap_or_default();
+        let (flags, sampled) = findings(&ledger, batch, (contract_id, provider))?;
         history.push(Event {
             batch_id: batch.manifest.batch_id.clone(),
             sequence: batch.manifest.sequence,
@@ -128,6 +137,8 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             kind: if settled.is_some() { "settled" } else { "rejected" },
             source_row,
             signed_by: crate::signoff::signed_by(&batch.manifest),
+            flags,
+            sampled,
             settlement: settled.map(|row| settlement(&settlements, row, &policy)),
             reversal: None,
             exceptions: exception_rows.iter().map(|row| exception_line(&exceptions, row, Some(&policy))).collect(),
@@ -141,6 +152,43 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     }
     let owed = owed_history(&ledger, &committed, &history)?;
     Ok(Explanation { contract_id: contract_id.to_string(), history, owed })
+}
+
+/// The risk flags of a contract and of its provider in a batch, and its
+/// place in the batch's sample (a batch of ledger format 5 on).
+fn findings(
+    ledger: &Ledger,
+    batch: &CommittedBatch,
+    (contract, provider): (&str, &str),
+) -> Result<(Vec<String>, Option<String>)> {
+    let has = |file: &str| batch.manifest.outputs.iter().any(|o| o.name == file);
+    if !has("risk.parquet") || !has("sample.parquet") {
+        return Ok((Vec::new(), None));
+    }
+    let risk = stored_table(ledger, batch, "risk.parquet")?;
+    let flags = risk
+        .rows
+        .iter()
+        .filter(|r| {
+            let of_contract = risk.cell(r, name::CONTRACT_ID) == contract;
+            of_contract
+                || (risk.cell(r, name::CONTRACT_ID).is_empty()
+                    && !provider.is_empty()
+                    && risk.cell(r, name::PROVIDER_ID) == provider)
+        })
+        .map(|r| format!("{}: {}", risk.cell(r, name::FLAG), risk.cell(r, name::MESSAGE)))
+        .collect();
+    let sample = stored_table(ledger, batch, "sample.parquet")?;
+    let sampled = sample.rows.iter().find(|r| sample.cell(r, name::CONTRACT_ID) == contract).map(|r| {
+        format!(
+            "抽查第 {} 份，依据 {} (sample no. {}, basis {})",
+            sample.cell(r, name::SAMPLE_NO),
+            sample.cell(r, name::BASIS),
+            sample.cell(r, name::SAMPLE_NO),
+            sample.cell(r, name::BASIS)
+        )
+    });
+    Ok((flags, sampled))
 }
 
 /// The provider's balance owed back after the contract's first reversal
@@ -191,6 +239,8 @@ fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str)
         kind,
         source_row: source_row.to_string(),
         signed_by: crate::signoff::signed_by(&batch.manifest),
+        flags: Vec::new(),
+        sampled: None,
         settlement: None,
         reversal: None,
         exceptions: Vec::new(),
@@ -240,6 +290,22 @@ fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str)
 }
 
 /// A committed batch's table, checked against its manifest checksum.
+/// Who signed the event's batch off, the contract's risk flags there and
+/// whether it was sampled.
+fn audit_notes(event: &Event) -> String {
+    let mut out = String::new();
+    if !event.signed_by.is_empty() {
+        out += &format!("  签批 signed off by: {}\n", event.signed_by);
+    }
+    for flag in &event.flags {
+        out += &format!("  风险提示 flag {flag}\n");
+    }
+    if let Some(sampled) = &event.sampled {
+        out += &format!("  抽查 sampled: {sampled}\n");
+    }
+    out
+}
+
 fn render_text(explanation: &Explanation) -> String {
     let mut out = format!("合同 contract {}\n", explanation.contract_id);
     for event in &explanation.history {
@@ -252,9 +318,7 @@ fn render_text(explanation: &Explanation) -> String {
             event.source_row,
             event.source_row
         );
-        if !event.signed_by.is_empty() {
-            out += &format!("  签批 signed off by: {}\n", event.signed_by);
-        }
+        out += &audit_notes(event);
         if let Some(r) = &event.reversal {
             let zh = if r.action == "clawback" { "追回" } else { "冲正" };
             out += &format!(

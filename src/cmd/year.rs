@@ -16,6 +16,7 @@ use crate::replay::verify_selected;
 use crate::report::Summary;
 use crate::report::year::{BatchFacts, Year};
 use crate::rules::codes::Source;
+use crate::schema::output::name;
 use crate::stored::csv_rows;
 use crate::{Error, Result};
 
@@ -98,5 +99,14 @@ fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
             .collect::<Vec<_>>()
             .join(","),
         signed_by: crate::signoff::signed_by(&batch.manifest),
+        flags: if has("risk.parquet") { provider_flags(&read("risk.parquet")?)? } else { Vec::new() },
     })
+}
+
+/// The risk flags of a stored risk.parquet that name a provider.
+fn provider_flags(bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    let risk = crate::frame::parquet_rows(bytes)?;
+    let flags =
+        risk.rows.iter().map(|r| (risk.cell(r, name::PROVIDER_ID).to_string(), risk.cell(r, name::FLAG).to_string()));
+    Ok(flags.filter(|(provider, _)| !provider.is_empty()).collect())
 }

@@ -365,5 +365,5 @@ fn percent(part: Decimal, whole: Decimal) -> String {
     if whole.is_zero() {
         return "0.00%".into();
     }
-    format!("{}%", (part * Decimal::ONE_HUNDRED / whole).round_dp(2))
+    format!("{}%", format_money((part * Decimal::ONE_HUNDRED / whole).round_dp(2)))
 }

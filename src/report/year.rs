@@ -39,6 +39,8 @@ pub struct BatchFacts {
     pub registry_version: String,
     /// Who signed the batch off (empty without sign-off).
     pub signed_by: String,
+    /// The batch's risk flags naming a provider: (provider id, flag code).
+    pub flags: Vec<(String, String)>,
 }
 
 /// One batch's line of the year.
@@ -77,6 +79,10 @@ pub struct ProviderYear {
     pub offset: Decimal,
     /// The balance owed back after the year's last committed batch.
     pub owed_at_end: Decimal,
+    /// The year's risk flags naming the provider, by code: how many.
+    pub flags: BTreeMap<String, u64>,
+    /// The same in one cell: `F_…×n; …`.
+    pub flag_summary: String,
 }
 
 /// An enterprise's year: its tier and quota as last listed, use per batch
@@ -170,6 +176,9 @@ impl Year {
             y.check_usage(at, f)?;
         }
         y.check_caps()?;
+        for p in y.providers.values_mut() {
+            p.flag_summary = p.flags.iter().map(|(code, n)| format!("{code}×{n}")).collect::<Vec<_>>().join("; ");
+        }
         for (id, balance) in owed_at_end.iter().filter(|(_, b)| !b.is_zero()) {
             y.providers.entry(id.clone()).or_default().owed_at_end = *balance;
         }
@@ -195,6 +204,9 @@ impl Year {
             if let Some(k) = Bound::ALL.iter().position(|b| b.code().as_str() == s.code) {
                 c.bound[k] += 1;
             }
+        }
+        for (provider, code) in &f.flags {
+            *y.providers.entry(provider.clone()).or_default().flags.entry(code.clone()).or_default() += 1;
         }
         for r in &f.reversals {
             let p = y.providers.entry(r.entry.provider_id.clone()).or_default();
@@ -370,6 +382,7 @@ impl Year {
                 ("年度退回到账", "refunded", Kind::Money),
                 ("年度抵扣", "offset", Kind::Money),
                 ("年末应退回余额", "owed_at_end", Kind::Money),
+                ("风险提示", "risk_flags", Kind::Text),
             ],
         );
         for (id, p) in &self.providers {
@@ -379,6 +392,7 @@ impl Year {
             row.push(p.cap_remaining.map_or(Cell::Empty, Cell::Money));
             row.push(Cell::Count(p.contracts));
             row.extend([p.owed_new, p.refunded, p.offset, p.owed_at_end].map(amount));
+            row.push(Cell::Text(&p.flag_summary));
             providers.rows.push(row);
         }
         providers
@@ -729,6 +743,7 @@ mod tests {
             usage: Vec::new(),
             registry_version: String::new(),
             signed_by: String::new(),
+            flags: Vec::new(),
         };
         let error = Year::build(2025, &[facts], &BTreeMap::new()).err().expect("refused");
         assert!(error.to_string().contains("settlements 0 ≠ summary 74000.01"), "{error}");
