@@ -287,20 +287,24 @@ impl<'c> Renderer<'c> {
         let settlements = rendered.iter().find(|(_, f)| f.name == "settlements.csv").map(|(_, f)| f);
         let (true, Some(settlements)) = (asked, settlements) else { return Ok(Vec::new()) };
         self.computed.sample_with(&settlements.sha256);
-        let mut files = Vec::new();
-        if which.contains(&SampleParquet) && which.contains(&SampleCsv) {
-            files.extend(self.twins(destination, spec_of(SampleCsv), spec_of(SampleParquet))?);
-        } else {
-            for o in [SampleParquet, SampleCsv].into_iter().filter(|o| which.contains(o)) {
-                let (at, spec) = spec_of(o);
-                files.push((at, render_file(destination, spec.name, self.rows(o), |w| self.one(o, w))?));
+        let tables = || -> Result<Vec<(usize, OutputFile)>> {
+            if which.contains(&SampleParquet) && which.contains(&SampleCsv) {
+                return self.twins(destination, spec_of(SampleCsv), spec_of(SampleParquet));
             }
-        }
-        if which.contains(&SampleWorkbook) {
-            let (at, spec) = spec_of(SampleWorkbook);
-            files.push((at, render_file(destination, spec.name, None, |w| self.one(SampleWorkbook, w))?));
-        }
+            let single = [SampleParquet, SampleCsv].into_iter().filter(|o| which.contains(o));
+            single.map(|o| self.alone(destination, o)).collect()
+        };
+        let workbook = || which.contains(&SampleWorkbook).then(|| self.alone(destination, SampleWorkbook)).transpose();
+        let (tables, workbook) = rayon::join(tables, workbook);
+        let mut files = tables?;
+        files.extend(workbook?);
         Ok(files)
+    }
+
+    /// One file rendered on its own, with its place in manifest order.
+    fn alone(&self, destination: &Destination, o: Output) -> Result<(usize, OutputFile)> {
+        let (at, spec) = spec_of(o);
+        Ok((at, render_file(destination, spec.name, self.rows(o), |w| self.one(o, w))?))
     }
 
     /// A CSV file and its Parquet twin in one pass over their rows: each

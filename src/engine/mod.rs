@@ -189,15 +189,15 @@ pub fn settle_batch(
     let (steps, rate_limits) = (std::mem::take(&mut done.steps), std::mem::take(&mut done.rate_limits));
     let settlements = Settlements::new(policy, tiers, eligible, steps, rate_limits, ids)?;
     log.done("rows");
+    exceptions.append(&mut corrected.exceptions);
     let find = rules.risk_flags.then_some((&registries, carry_in, &corrected.reversals[..]));
-    let risk = risk_while_sorting(&settlements, find, (&mut exceptions, &mut corrected.exceptions));
-    log.done("risk flags, sort exceptions");
-    let counted =
-        Counted { rows_in, settlements: &settlements, exceptions: &exceptions, payouts: &payouts, usage: &usage };
-    let corrected_totals = corrections.is_some().then_some((&corrected, holds_used));
-    let owed_totals = owed.as_ref().map(|o| (o, &carry_in.owed));
-    let control = checked_control(&counted, &done, corrected_totals, owed_totals, policy)?;
-    log.done("control totals");
+    let (risk, control) = risk_while_checking(&settlements, find, &mut exceptions, |exceptions| {
+        let counted = Counted { rows_in, settlements: &settlements, exceptions, payouts: &payouts, usage: &usage };
+        let owed_totals = owed.as_ref().map(|o| (o, &carry_in.owed));
+        checked_control(&counted, &done, corrections.is_some().then_some((&corrected, holds_used)), owed_totals, policy)
+    });
+    let control = control?;
+    log.done("risk flags, control totals");
     let owing_since = if owed.is_some() { carry_in.owed.owing_after(&payouts, batch_id) } else { BTreeMap::new() };
     Ok(BatchOutcome {
         batch_id: batch_id.to_string(),
@@ -224,18 +224,22 @@ pub fn settle_batch(
 }
 
 /// The batch's risk flags, if its format has them, found while the
-/// exceptions (the corrections' added) are sorted (a sort on one core).
-fn risk_while_sorting(
+/// exceptions are sorted and the control totals checked (`check`: on one
+/// core, the flags on the other).
+fn risk_while_checking<T: Send>(
     settlements: &Settlements,
     find: Option<(&rules_registry::Registries, &CarryIn, &[crate::rules::outputs::ReversalRow])>,
-    (exceptions, corrections): (&mut Vec<ExceptionRow>, &mut Vec<ExceptionRow>),
-) -> Vec<crate::rules::risk::RiskRow> {
-    exceptions.append(corrections);
-    let (risk, ()) = rayon::join(
+    exceptions: &mut [ExceptionRow],
+    check: impl FnOnce(&[ExceptionRow]) -> T + Send,
+) -> (Vec<crate::rules::risk::RiskRow>, T) {
+    let (risk, checked) = rayon::join(
         || find.map(|(registries, carry_in, reversals)| risk::flags(settlements, registries, (carry_in, reversals))),
-        || exceptions.sort_by_key(|e| e.sort_key()),
+        || {
+            exceptions.sort_by_key(|e| e.sort_key());
+            check(exceptions)
+        },
     );
-    risk.unwrap_or_default()
+    (risk.unwrap_or_default(), checked)
 }
 
 /// What the row checks of a contract read (rules 4.1): the policy, the

@@ -12,8 +12,11 @@ use crate::rules::money::format_money;
 use crate::rules::risk::{Flag, RiskSettings};
 use crate::{Error, Result};
 
-/// Rows a sheet lists before it says where the rest is (the CSV file).
-const SHEET_ROWS_MAX: usize = 20_000;
+/// Rows a sheet lists before it says where the rest is (the CSV file):
+/// enough to work through by hand, few enough to print.
+const SHEET_ROWS_MAX: usize = 5_000;
+/// The findings 风险提示 lists (risk.csv holds every one).
+const RISK_ROWS_MAX: usize = 1_000;
 
 struct Looks {
     title: Format,
@@ -39,7 +42,7 @@ fn header(sheet: &mut Worksheet, row: u32, names: &[&str], l: &Looks) -> std::re
 }
 
 /// 风险提示: per flag its meaning and count, the thresholds in force, then
-/// every finding (up to 20,000; risk.csv holds all).
+/// the findings (the first 1,000; risk.csv holds all).
 pub fn risk_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome) -> std::result::Result<(), XlsxError> {
     let l = looks();
     let settings = outcome.settlements.policy().risk();
@@ -71,15 +74,18 @@ pub fn risk_sheet(sheet: &mut Worksheet, outcome: &BatchOutcome) -> std::result:
     let names =
         ["提示代码 flag", "合同编号 contract", "企业 enterprise", "服务商 provider", "触发值 value", "说明 message"];
     header(sheet, row, &names, &l)?;
-    for r in outcome.risk.iter().take(SHEET_ROWS_MAX) {
+    for r in outcome.risk.iter().take(RISK_ROWS_MAX) {
         row += 1;
         let cells = [r.flag.code(), &r.contract_id, &r.enterprise_id, &r.provider_id, &r.value, &r.message];
         for (column, text) in cells.into_iter().enumerate() {
             sheet.write_string_with_format(row, column as u16, text, &l.cell)?;
         }
     }
-    if outcome.risk.len() > SHEET_ROWS_MAX {
-        let note = format!("仅列前 {SHEET_ROWS_MAX} 条，全部 {} 条见 risk.csv", outcome.risk.len());
+    if outcome.risk.len() > RISK_ROWS_MAX {
+        let note = format!(
+            "仅列前 {RISK_ROWS_MAX} 条，全部 {} 条见 risk.csv (the first {RISK_ROWS_MAX} shown; all in risk.csv)",
+            outcome.risk.len()
+        );
         sheet.write_string(row + 1, 0, note)?;
     }
     Ok(())

@@ -1,13 +1,18 @@
 //! The spot-check sample (抽查清单) of a committed batch: contracts with a
-//! contract flag first, then the contracts of providers with a provider
-//! flag, then a random draw from the other settled contracts, seeded from
+//! contract flag first, then the contracts behind each provider or
+//! enterprise flag (that day's, that pair's, a racing provider's), then a
+//! random draw from the other settled contracts, seeded from
 //! the batch, its settlements.csv and (with sign-off) the 审批 signature —
 //! so that nobody can choose it, and anyone can draw it again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::BatchOutcome;
-use crate::rules::risk::{self, RANDOM, RiskSettings, SampleRow};
+use chrono::NaiveDate;
+use rayon::prelude::*;
+
+use crate::rules::dates::parse_date;
+use crate::rules::risk::{self, Flag, RANDOM, RiskSettings, SampleRow};
 
 /// A batch's sample and how it was drawn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +48,8 @@ impl Sample {
             "种子 = SHA-256(批次号 + 换行 + settlements.csv 的 SHA-256 + 换行 + 审批签名)，十六进制 (seed = SHA-256 of the batch id, LF, the SHA-256 of settlements.csv, LF, the 审批 signature; hex)".into(),
             who.into(),
             format!(
-                "先列有合同级提示的合同，再列有服务商级提示的服务商的合同，然后从其余 {} 份已兑付合同（按分配顺序 seq 编号 0…n−1）中随机抽取 {}（{} 向上取整，至少 {} 份，不足则全部） \
-                 (flagged contracts first, then the contracts of flagged providers, then a draw from the other {} settled contracts numbered 0…n−1 in seq order: {} of them, at least {}, or all)",
+                "先列有合同级提示的合同，再列服务商级、企业级提示所涉合同（该日、该对、该服务商），然后从其余 {} 份已兑付合同（按分配顺序 seq 编号 0…n−1）中随机抽取 {}（{} 向上取整，至少 {} 份，不足则全部） \
+                 (flagged contracts first, then the contracts behind provider and enterprise flags, then a draw from the other {} settled contracts numbered 0…n−1 in seq order: {} of them, at least {}, or all)",
                 self.drawn_from,
                 risk::sample_size(self.drawn_from, settings),
                 settings.sample_rate,
@@ -58,38 +63,83 @@ impl Sample {
     }
 }
 
+/// The contracts behind the batch's provider and enterprise findings:
+/// the provider's contracts of a F_SAME_DAY_BULK day, the pair's contracts
+/// of a F_CONCENTRATION, every contract of a F_CAP_RACE provider.
+#[derive(Default)]
+struct Behind<'o> {
+    days: BTreeMap<(&'o str, NaiveDate), &'static str>,
+    pairs: BTreeMap<(&'o str, &'o str), &'static str>,
+    providers: BTreeMap<&'o str, &'static str>,
+}
+
+impl<'o> Behind<'o> {
+    fn of(outcome: &'o BatchOutcome) -> (BTreeMap<&'o str, Vec<&'static str>>, Behind<'o>) {
+        let mut contracts: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut behind = Behind::default();
+        for r in &outcome.risk {
+            let code = r.flag.code();
+            match r.flag {
+                _ if r.flag.of_contract() => contracts.entry(&r.contract_id).or_default().push(code),
+                Flag::SameDayBulk => {
+                    let day = r.value.split(':').next().and_then(parse_date);
+                    if let Some(day) = day {
+                        behind.days.insert((&r.provider_id, day), code);
+                    }
+                }
+                Flag::Concentration => {
+                    behind.pairs.insert((&r.provider_id, &r.enterprise_id), code);
+                }
+                _ => {
+                    behind.providers.insert(&r.provider_id, code);
+                }
+            }
+        }
+        (contracts, behind)
+    }
+
+    /// The codes of the findings a contract is behind, if any.
+    fn codes(&self, provider: &str, enterprise: &str, day: NaiveDate) -> Option<String> {
+        let found: BTreeSet<&str> =
+            [self.days.get(&(provider, day)), self.pairs.get(&(provider, enterprise)), self.providers.get(provider)]
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect();
+        (!found.is_empty()).then(|| found.into_iter().collect::<Vec<_>>().join(","))
+    }
+}
+
 /// Draws the batch's sample with this seed (none: no sample).
 pub fn draw_sample(outcome: &BatchOutcome, seed: Option<(String, bool)>) -> Sample {
     let Some((seed, unchoosable)) = seed else { return Sample::none() };
     let settlements = &outcome.settlements;
     let settings = settlements.policy().risk();
-    let mut contract_flags: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut provider_flags: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for r in &outcome.risk {
-        if r.flag.of_contract() {
-            contract_flags.entry(&r.contract_id).or_default().push(r.flag.code());
-        } else {
-            provider_flags.entry(&r.provider_id).or_default().insert(r.flag.code());
-        }
-    }
+    let (contract_flags, behind) = Behind::of(outcome);
     let mut flagged = Vec::new();
-    let mut of_flagged_provider = Vec::new();
+    let mut of_findings = Vec::new();
     let mut others = Vec::new();
     for i in 0..settlements.len() {
         let (e, _) = settlements.facts(i);
         let provider = settlements.provider_id_at(e.provider_index).unwrap_or_default();
+        let enterprise = settlements.enterprise_id_at(e.enterprise_index);
         if let Some(codes) = contract_flags.get(e.contract.contract_id.as_str()) {
             flagged.push((i, codes.join(",")));
-        } else if let Some(codes) = provider_flags.get(provider) {
-            of_flagged_provider.push((i, codes.iter().copied().collect::<Vec<_>>().join(",")));
+        } else if let Some(codes) = behind.codes(provider, enterprise, e.completed_on) {
+            of_findings.push((i, codes));
         } else {
             others.push(i);
         }
     }
     let k = risk::sample_size(others.len(), settings);
     let drawn = risk::draw(&seed, others.len(), k).into_iter().map(|at| (others[at], RANDOM.to_string()));
-    let chosen = flagged.into_iter().chain(of_flagged_provider).chain(drawn);
-    let rows = chosen.enumerate().map(|(n, (i, basis))| row(outcome, n as u64 + 1, i, basis)).collect();
+    let chosen: Vec<(usize, String)> = flagged.into_iter().chain(of_findings).chain(drawn).collect();
+    let mut rows = Vec::new();
+    chosen
+        .into_par_iter()
+        .enumerate()
+        .map(|(n, (i, basis))| row(outcome, n as u64 + 1, i, basis))
+        .collect_into_vec(&mut rows);
     Sample { rows, seed: Some(seed), unchoosable, drawn_from: others.len() }
 }
 

@@ -147,7 +147,7 @@ fn build(
         usage_sheet(workbook.add_worksheet(), outcome, &f, format)?;
     }
     if LedgerFormat(format).audit_flags() {
-        crate::report::audit_sheets::risk_sheet(workbook.add_worksheet(), outcome)?;
+        crate::report::audit_sheets::risk_sheet(workbook.add_worksheet_with_constant_memory()?, outcome)?;
     }
     let proposal = signoff.is_some_and(SignoffStamp::is_proposal);
     let mark = match (dry_run, proposal) {
