@@ -587,6 +587,15 @@ fn a_format_3_year_is_continued_in_the_newest_format() {
     assert!(w.path("out/2025-Q4/payouts.parquet").exists());
 }
 
+/// Format 5 as frozen (`fixtures/ledger-format-5`): its risk flags,
+/// samples and Parquet footers replay byte for byte.
+#[test]
+fn a_format_5_year_is_continued_and_replays_byte_for_byte() {
+    let w = continue_fixture_year(5);
+    assert!(w.path("ledger/batches/000003_2025-Q3/sample.xlsx").exists());
+    assert!(!w.csv("out/2025-Q4/sample.csv").is_empty(), "a committed batch draws its sample");
+}
+
 #[test]
 fn a_format_4_year_is_continued_in_the_newest_format() {
     let w = continue_fixture_year(4);

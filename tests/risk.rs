@@ -232,8 +232,10 @@ fn the_sample_puts_findings_first_and_draws_the_same_from_a_fresh_store() {
     let flagged = ["FAST", "PRICE", "RELATED"];
     let first: BTreeSet<&str> = sample[..3].iter().map(|r| r["contract_id"].as_str()).collect();
     assert_eq!(first, flagged.into());
-    // Then every contract of providers 1, 7, 9 and 11 (flagged as a whole).
-    let of_providers = 10 + 20 + 4 + 4;
+    // Then the contracts behind each provider or enterprise finding:
+    // provider 1's 8 with enterprise 30, enterprise 6's 2 with provider 9,
+    // provider 11's 4 (cap race), provider 7's 20 of 2025-03-10.
+    let of_providers = 8 + 2 + 4 + 20;
     assert!(basis[3..3 + of_providers].iter().all(|b| b.starts_with("F_")), "{basis:?}");
     let others = w.csv("out/2025-Q1/settlements.csv").len() - 3 - of_providers;
     let random = basis.iter().filter(|b| **b == "random").count();

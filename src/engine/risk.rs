@@ -15,7 +15,7 @@ use crate::rules::money::format_money;
 use crate::rules::outputs::ReversalRow;
 use crate::rules::policy::Policy;
 use crate::rules::registry::Registries;
-use crate::rules::risk::{self, Contact, Flag, RiskRow, RiskSettings, SHARED};
+use crate::rules::risk::{self, Contact, Flag, RiskRow, RiskSettings, SHARED, Subject};
 
 /// What the contract flags look up by registry index.
 struct Lookups<'r> {
@@ -70,6 +70,11 @@ fn contract_flags(settlements: &Settlements, i: usize, lookups: &Lookups, s: &Ri
         provider_id: settlements.provider_id_at(e.provider_index).unwrap_or_default().to_string(),
         value,
         message,
+        subject: Subject {
+            row: Some(i as u32),
+            provider: Some(e.provider_index),
+            enterprise: Some(e.enterprise_index),
+        },
     };
     let mut found = Vec::new();
     let amount = c.service_price - c.voucher_amount;
@@ -247,11 +252,11 @@ fn provider_flags(
     let first_of_year = carry_in.year_batches == 0;
     let cap = policy.provider_cap_yuan();
     for (p, t) in providers.0.iter().enumerate().filter(|(_, t)| t.in_batch) {
-        let id = settlements.provider_id_at(p as u32).unwrap_or_default();
+        let id = (Some(p as u32), settlements.provider_id_at(p as u32).unwrap_or_default());
         let (count, total, top) = (u64::try_from(t.count).unwrap_or(0), yuan(t.total), yuan(t.with_candidate));
         if t.candidate != NONE && risk::provider_concentrated(count, top, total, s) {
-            let enterprise = settlements.enterprise_id_at(t.candidate);
-            rows.push(provider_concentration(id, enterprise, (count, top, total)));
+            let enterprise = (Some(t.candidate), settlements.enterprise_id_at(t.candidate));
+            rows.push(provider_concentration((id, enterprise), (count, top, total)));
         }
         if risk::cap_race(first_of_year, total, cap, s) {
             rows.push(cap_race(id, total, cap, s));
@@ -261,56 +266,64 @@ fn provider_flags(
         let (Some(quota), provider) = (settlements.quota_of(e as u32), t.candidate) else { continue };
         let with_one = yuan(t.with_candidate);
         if provider != NONE && risk::enterprise_concentrated(with_one, quota, s) {
-            let ids =
-                (settlements.enterprise_id_at(e as u32), settlements.provider_id_at(provider).unwrap_or_default());
-            rows.push(enterprise_concentration(ids, with_one, quota));
+            let enterprise = (Some(e as u32), settlements.enterprise_id_at(e as u32));
+            let provider = (Some(provider), settlements.provider_id_at(provider).unwrap_or_default());
+            rows.push(enterprise_concentration((enterprise, provider), with_one, quota));
         }
     }
     rows
 }
 
-fn provider_row(flag: Flag, provider: &str, enterprise: &str, value: String, message: String) -> RiskRow {
+fn provider_row(flag: Flag, (provider, enterprise): (Id<'_>, Id<'_>), value: String, message: String) -> RiskRow {
     RiskRow {
         flag,
         contract_id: String::new(),
-        enterprise_id: enterprise.to_string(),
-        provider_id: provider.to_string(),
+        enterprise_id: enterprise.1.to_string(),
+        provider_id: provider.1.to_string(),
         value,
         message,
+        subject: Subject { row: None, provider: provider.0, enterprise: enterprise.0 },
     }
 }
 
+/// A registry entry as a finding names it: its index in the batch, if any, and its id.
+type Id<'a> = (Option<u32>, &'a str);
+
+const NO_ONE: Id<'static> = (None, "");
+
 /// F_CONCENTRATION of a provider: most of its year from one enterprise.
-fn provider_concentration(provider: &str, enterprise: &str, (count, top, total): (u64, Decimal, Decimal)) -> RiskRow {
+fn provider_concentration((provider, enterprise): (Id, Id), (count, top, total): (u64, Decimal, Decimal)) -> RiskRow {
     let share = percent(top, total);
     let (top, total) = (format_money(top), format_money(total));
     let message = format!(
-        "服务商本年 {count} 份合同核定 {total}，其中 {top}（{share}）来自企业 {enterprise} \
-         (of the provider's {total} approved this year over {count} contracts, {top} ({share}) comes from enterprise {enterprise})"
+        "服务商本年 {count} 份合同核定 {total}，其中 {top}（{share}）来自企业 {} \
+         (of the provider's {total} approved this year over {count} contracts, {top} ({share}) comes from enterprise {})",
+        enterprise.1, enterprise.1
     );
-    provider_row(Flag::Concentration, provider, enterprise, format!("provider_share={share}"), message)
+    provider_row(Flag::Concentration, (provider, enterprise), format!("provider_share={share}"), message)
 }
 
 /// F_CONCENTRATION of an enterprise: most of its quota with one provider.
-fn enterprise_concentration((enterprise, provider): (&str, &str), with_one: Decimal, quota: Decimal) -> RiskRow {
+fn enterprise_concentration((enterprise, provider): (Id, Id), with_one: Decimal, quota: Decimal) -> RiskRow {
     let share = percent(with_one, quota);
     let (with_one, quota) = (format_money(with_one), format_money(quota));
     let message = format!(
-        "企业本年在服务商 {provider} 用券 {with_one}，占其配额 {quota} 的 {share} \
-         (the enterprise used {with_one} with provider {provider} this year: {share} of its quota {quota})"
+        "企业本年在服务商 {} 用券 {with_one}，占其配额 {quota} 的 {share} \
+         (the enterprise used {with_one} with provider {} this year: {share} of its quota {quota})",
+        provider.1, provider.1
     );
-    provider_row(Flag::Concentration, provider, enterprise, format!("quota_share={share}"), message)
+    provider_row(Flag::Concentration, (provider, enterprise), format!("quota_share={share}"), message)
 }
 
 /// F_CAP_RACE: the year's first batch takes a provider near its cap.
-fn cap_race(provider: &str, total: Decimal, cap: Decimal, s: &RiskSettings) -> RiskRow {
+fn cap_race(provider: Id, total: Decimal, cap: Decimal, s: &RiskSettings) -> RiskRow {
     let (share, from) = (percent(total, cap), percent(s.cap_race_share, Decimal::ONE));
     let (total, cap) = (format_money(total), format_money(cap));
     let message = format!(
         "年度首批即结算 {total}，达年度上限 {cap} 的 {share}（提示线 {from}） \
          (in the service year's first batch the provider reached {total}: {share} of its annual cap {cap}; flagged from {from})"
     );
-    provider_row(Flag::CapRace, provider, "", share, message)
+    provider_row(Flag::CapRace, (provider, NO_ONE), share, message)
 }
 
 /// F_SAME_DAY_BULK: one row per provider and day with at least the
@@ -342,8 +355,8 @@ fn same_day_bulk(settlements: &Settlements, batch: &[BatchRow], s: &RiskSettings
             "服务商于 {day} 确认完成 {n} 份合同（提示线 {}） ({n} contracts completed on {day}; flagged from {})",
             s.same_day_bulk, s.same_day_bulk
         );
-        let id = settlements.provider_id_at(provider).unwrap_or_default();
-        provider_row(Flag::SameDayBulk, id, "", format!("{day}: {n}"), message)
+        let id = (Some(provider), settlements.provider_id_at(provider).unwrap_or_default());
+        provider_row(Flag::SameDayBulk, (id, NO_ONE), format!("{day}: {n}"), message)
     });
     rows.collect()
 }

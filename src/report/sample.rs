@@ -5,7 +5,9 @@
 //! the batch, its settlements.csv and (with sign-off) the 审批 signature —
 //! so that nobody can choose it, and anyone can draw it again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
 
 use crate::engine::BatchOutcome;
 use chrono::NaiveDate;
@@ -63,45 +65,50 @@ impl Sample {
     }
 }
 
-/// The contracts behind the batch's provider and enterprise findings:
-/// the provider's contracts of a F_SAME_DAY_BULK day, the pair's contracts
-/// of a F_CONCENTRATION, every contract of a F_CAP_RACE provider.
+/// What each settlement row is behind, by the batch's registry indexes:
+/// its own contract flags, and the provider and enterprise findings whose
+/// evidence it is — the provider's contracts of a F_SAME_DAY_BULK day, the
+/// pair's contracts of a F_CONCENTRATION, every contract of a F_CAP_RACE
+/// provider.
 #[derive(Default)]
-struct Behind<'o> {
-    days: BTreeMap<(&'o str, NaiveDate), &'static str>,
-    pairs: BTreeMap<(&'o str, &'o str), &'static str>,
-    providers: BTreeMap<&'o str, &'static str>,
+struct Behind {
+    rows: FxHashMap<u32, Vec<&'static str>>,
+    days: FxHashMap<(u32, NaiveDate), &'static str>,
+    pairs: FxHashMap<(u32, u32), &'static str>,
+    providers: FxHashMap<u32, &'static str>,
 }
 
-impl<'o> Behind<'o> {
-    fn of(outcome: &'o BatchOutcome) -> (BTreeMap<&'o str, Vec<&'static str>>, Behind<'o>) {
-        let mut contracts: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+impl Behind {
+    fn of(outcome: &BatchOutcome) -> Behind {
         let mut behind = Behind::default();
         for r in &outcome.risk {
-            let code = r.flag.code();
-            match r.flag {
-                _ if r.flag.of_contract() => contracts.entry(&r.contract_id).or_default().push(code),
-                Flag::SameDayBulk => {
-                    let day = r.value.split(':').next().and_then(parse_date);
-                    if let Some(day) = day {
-                        behind.days.insert((&r.provider_id, day), code);
+            let (code, at) = (r.flag.code(), r.subject);
+            match (r.flag, at.row, at.provider, at.enterprise) {
+                (_, Some(row), _, _) => behind.rows.entry(row).or_default().push(code),
+                (Flag::SameDayBulk, None, Some(p), _) => {
+                    if let Some(day) = r.value.split(':').next().and_then(parse_date) {
+                        behind.days.insert((p, day), code);
                     }
                 }
-                Flag::Concentration => {
-                    behind.pairs.insert((&r.provider_id, &r.enterprise_id), code);
+                (Flag::Concentration, None, Some(p), Some(e)) => {
+                    behind.pairs.insert((p, e), code);
                 }
-                _ => {
-                    behind.providers.insert(&r.provider_id, code);
+                (_, None, Some(p), _) => {
+                    behind.providers.insert(p, code);
                 }
+                _ => {}
             }
         }
-        (contracts, behind)
+        behind
     }
 
-    /// The codes of the findings a contract is behind, if any.
-    fn codes(&self, provider: &str, enterprise: &str, day: NaiveDate) -> Option<String> {
+    /// The codes settlement row `i` is in the sample for, if any.
+    fn codes(&self, i: u32, (provider, enterprise, day): (u32, u32, NaiveDate)) -> Option<String> {
+        if let Some(codes) = self.rows.get(&i) {
+            return Some(codes.join(","));
+        }
         let found: BTreeSet<&str> =
-            [self.days.get(&(provider, day)), self.pairs.get(&(provider, enterprise)), self.providers.get(provider)]
+            [self.days.get(&(provider, day)), self.pairs.get(&(provider, enterprise)), self.providers.get(&provider)]
                 .into_iter()
                 .flatten()
                 .copied()
@@ -115,20 +122,19 @@ pub fn draw_sample(outcome: &BatchOutcome, seed: Option<(String, bool)>) -> Samp
     let Some((seed, unchoosable)) = seed else { return Sample::none() };
     let settlements = &outcome.settlements;
     let settings = settlements.policy().risk();
-    let (contract_flags, behind) = Behind::of(outcome);
+    let behind = Behind::of(outcome);
+    let any = !outcome.risk.is_empty();
     let mut flagged = Vec::new();
     let mut of_findings = Vec::new();
     let mut others = Vec::new();
     for i in 0..settlements.len() {
         let (e, _) = settlements.facts(i);
-        let provider = settlements.provider_id_at(e.provider_index).unwrap_or_default();
-        let enterprise = settlements.enterprise_id_at(e.enterprise_index);
-        if let Some(codes) = contract_flags.get(e.contract.contract_id.as_str()) {
-            flagged.push((i, codes.join(",")));
-        } else if let Some(codes) = behind.codes(provider, enterprise, e.completed_on) {
-            of_findings.push((i, codes));
-        } else {
-            others.push(i);
+        let codes =
+            any.then(|| behind.codes(i as u32, (e.provider_index, e.enterprise_index, e.completed_on))).flatten();
+        match codes {
+            Some(codes) if behind.rows.contains_key(&(i as u32)) => flagged.push((i, codes)),
+            Some(codes) => of_findings.push((i, codes)),
+            None => others.push(i),
         }
     }
     let k = risk::sample_size(others.len(), settings);

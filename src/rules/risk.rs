@@ -263,6 +263,18 @@ pub struct RiskRow {
     pub provider_id: String,
     pub value: String,
     pub message: String,
+    /// Where the finding points in the batch (not written): for the
+    /// sample, which rows are behind it.
+    pub subject: Subject,
+}
+
+/// A finding's settlement row (a contract flag) and registry indexes of
+/// its provider and enterprise, as the batch numbers them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub row: Option<u32>,
+    pub provider: Option<u32>,
+    pub enterprise: Option<u32>,
 }
 
 impl RiskRow {
