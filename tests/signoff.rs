@@ -106,6 +106,11 @@ fn three_signers_commit_and_every_replay_names_them() {
     }
     let verified = w.run_ok(&["verify", "ledger"]);
     assert!(verified.contains("签批 审批 王五（wangwu）") && verified.contains("签批人名单采用"), "{verified}");
+    // The sample is seeded by the 审批 signature: nobody could choose it.
+    let sample = unzip(&w.read("out/2025-Q1/sample.xlsx"), "xl/sharedStrings.xml");
+    assert!(sample.contains("种子含审批人的签名"), "the sheet says the sample is unchoosable");
+    let proposed = unzip(&w.read(&format!("{PROPOSAL}/sample.xlsx")), "xl/sharedStrings.xml");
+    assert!(proposed.contains("不抽样"), "a proposal draws no sample");
     let explained = w.run_ok(&["explain", "ledger", "C-2025-0001"]);
     assert!(explained.contains("签批 signed off by: 经办 张三（zhangsan）、复核 李四（lisi）、审批 王五（wangwu）"));
 }

@@ -31,10 +31,10 @@
 //!     .parquet, 风险提示) and the spot-check sample (sample.csv, .parquet
 //!     and .xlsx) are written (`audit_flags`).
 //!
-//! Adding a format: raise [`LEDGER_FORMAT`], describe it above, give it a
-//! method here that says what it changes, have the writers ask that
-//! method, and keep a fixture store of the format before it
-//! (`fixtures/ledger-format-N`) that must still verify byte for byte.
+//! Every format from 2 has a fixture store (`fixtures/ledger-format-N`,
+//! format 5's included) that must still verify byte for byte. Adding a
+//! format: raise [`LEDGER_FORMAT`], describe it above, give it a method
+//! here that says what it changes, and have the writers ask that method.
 
 use crate::engine::FormatRules;
 use crate::rules::ids::IdRule;
