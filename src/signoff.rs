@@ -468,13 +468,16 @@ pub fn verify_batch(
     Ok(lines)
 }
 
+/// Reads a stored signer list by its checksum (with its bytes).
+type ListOf<'a> = dyn Fn(&str) -> std::result::Result<(SignerList, Vec<u8>), String> + 'a;
+
 /// A batch's signer list against the one in force before it: the same, the
 /// first, or a change signed by a 审批 signer of the one before.
 fn list_change(
     before: Option<&SignedOff>,
     signed: &SignedOff,
     bytes: &[u8],
-    list_of: &dyn Fn(&str) -> std::result::Result<(SignerList, Vec<u8>), String>,
+    list_of: &ListOf<'_>,
 ) -> std::result::Result<Vec<String>, String> {
     let sha = &signed.signers.sha256;
     let Some(before) = before else { return Ok(vec![format!("    签批人名单采用 signer list adopted: {sha}")]) };

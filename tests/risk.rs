@@ -144,11 +144,11 @@ fn planted() -> Vec<C> {
     }
     // F_SAME_DAY_BULK: provider 7, 20 contracts completed on 2025-03-10;
     // near: provider 10, 19 on 2025-03-11.
-    for n in 0..20 {
-        rows.push(C(BULK[n], 50 + n as u32, 7, "D", "1250.00", "1000.00", "2025-03-01", "2025-03-10"));
+    for (n, id) in BULK.into_iter().enumerate() {
+        rows.push(C(id, 50 + n as u32, 7, "D", "1250.00", "1000.00", "2025-03-01", "2025-03-10"));
     }
-    for n in 0..19 {
-        rows.push(C(BULK_NEAR[n], 70 + n as u32, 10, "D", "1250.00", "1000.00", "2025-03-01", "2025-03-11"));
+    for (n, id) in BULK_NEAR.into_iter().enumerate() {
+        rows.push(C(id, 70 + n as u32, 10, "D", "1250.00", "1000.00", "2025-03-01", "2025-03-11"));
     }
     rows
 }
@@ -301,7 +301,7 @@ fn a_later_batch_of_the_year_is_no_first_batch_and_keeps_the_year_s_totals() {
     let mut book = open_workbook_auto(w.path("year/year-2025.xlsx")).unwrap();
     let sheet = book.worksheet_range("服务商年度结算").unwrap();
     let flags_of = |id: &str| {
-        let row = sheet.rows().find(|r| r.first().is_some_and(|c| c.to_string() == id)).unwrap();
+        let row = sheet.rows().find(|r| r.first().is_some_and(|c| *c == id)).unwrap();
         row.last().map(|c| c.to_string()).unwrap_or_default()
     };
     assert_eq!(flags_of(&provider(8)), "F_CONCENTRATION×1");

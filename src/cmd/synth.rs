@@ -299,7 +299,7 @@ fn products(sizes: &Sizes, rng: &mut Rng) -> String {
             // except one product in 97 whose guide price is drawn from 2,000
             // up, often below the price agreed (F_PRICE_ABOVE_LIST).
             let highest = if category == Category::Diagnostic { 20_000 } else { 120_000 };
-            let list = if (p * PRODUCTS_PER_PROVIDER + slot) % 97 == 0 { 2_000 } else { highest };
+            let list = if (p * PRODUCTS_PER_PROVIDER + slot).is_multiple_of(97) { 2_000 } else { highest };
             let _ = writeln!(
                 text,
                 "{},{},{},{}{slot},{}.00",

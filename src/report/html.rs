@@ -382,7 +382,7 @@ svg .label {{ font-size: 12px; }} svg .value {{ font-size: 12px; fill: #333; }}
         tier_chart = look.chart(&tier_bars, "#2a9d8f"),
         code_chart = look.chart(&code_bars, "#e76f51"),
         corrections = corrections_section(s, look),
-        owed = format!("{}{}", owed_section(outcome, look), risk_section(outcome, look)),
+        owed = owed_section(outcome, look) + &risk_section(outcome, look),
         responsive_style = look.style(),
     )
 }

@@ -127,9 +127,12 @@ pub struct Contact {
     pub bank_account: String,
 }
 
+/// How a contact value is read from a contact.
+pub type Field = fn(&Contact) -> &str;
+
 /// The three values a related party may share (the legal person's name
 /// counts only together with one of them).
-pub const SHARED: [(&str, fn(&Contact) -> &str); 3] =
+pub const SHARED: [(&str, Field); 3] =
     [("phone", |c| &c.phone), ("address", |c| &c.address), ("bank_account", |c| &c.bank_account)];
 
 impl Contact {
