@@ -250,10 +250,17 @@ impl JobSpec {
     }
 
     /// Where a batch awaiting sign-off writes its proposal: `待审批/<batch>`
-    /// at the output path's `{batch}` level, beside the dry runs' `试算`.
-    pub fn proposal_output(&self) -> PathBuf {
+    /// at the output path's `{batch}` level, beside the dry runs' `试算` —
+    /// checked, through symbolic links, as the output folder is.
+    pub fn proposal_output(&self) -> Result<PathBuf> {
         let base = self.job_path.parent().unwrap_or(Path::new("."));
-        output_folder(&self.output_template, base, &self.batch.id, Some(PROPOSALS))
+        let output = output_folder(&self.output_template, base, &self.batch.id, Some(PROPOSALS));
+        refuse_writes_into(
+            &format!("{}: job.output ({PROPOSALS})", self.job_path.display()),
+            &output,
+            &kept_clear(self),
+        )?;
+        Ok(output)
     }
 
     /// The output folder of another committed batch of this job (to repair

@@ -364,3 +364,17 @@ fn a_job_without_sign_off_commits_at_once() {
     assert!(!w.path("out/待审批").exists());
     assert!(manifest(&w, "000001_2025-Q1").get("signoff").is_none());
 }
+
+/// The proposal folder is checked like the output folder: `待审批` made a
+/// link into the ledger store is refused before anything is written.
+#[test]
+fn a_proposal_folder_through_a_link_into_the_store_is_refused() {
+    let w = signed_example();
+    std::fs::create_dir_all(w.path("ledger/batches")).unwrap();
+    std::fs::create_dir_all(w.path("out")).unwrap();
+    std::os::unix::fs::symlink(w.path("ledger/batches"), w.path("out/待审批")).unwrap();
+    let out = w.run(&["run", "job.toml", "--batch", "2025-Q1"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("待审批"), "{}", stderr(&out));
+    assert!(std::fs::read_dir(w.path("ledger/batches")).unwrap().next().is_none(), "nothing written into the store");
+}

@@ -116,7 +116,7 @@ fn current_proposal(
     list: &SignerList,
     head: Option<&str>,
 ) -> Result<(ProposalRecord, Summary)> {
-    let folder = job.proposal_output();
+    let folder = job.proposal_output()?;
     let read = |name: &str| std::fs::read(folder.join(name)).map_err(|e| Error::unreadable(&folder.join(name), e));
     let bytes = read(PROPOSAL_FILE).map_err(|e| {
         Error::Input(format!(

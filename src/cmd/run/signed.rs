@@ -50,7 +50,7 @@ impl Signoff {
             roles: spec.roles.clone(),
             records: ledger.proposal_signatures(&job.batch.id)?,
             output: job.output.clone(),
-            proposal_output: job.proposal_output(),
+            proposal_output: job.proposal_output()?,
         })
     }
 
@@ -161,7 +161,7 @@ pub(crate) fn propose(
         .try_for_each(|(name, bytes)| publication.write(name, &bytes));
     written.and_then(|()| publication.publish().map(|_| ())).inspect_err(|_| publication.discard())?;
     let (id, hash) = (job.batch.id.as_str(), proposal.record.proposal_sha256.as_str());
-    let output = job.proposal_output();
+    let output = job.proposal_output()?;
     if proposal.changed_after_signing {
         return Err(Error::Input(format!(
             "批次 {id} 签批后输入或账本已变，签名保留但不采用，未提交；新提案已写入 {}，须重新签批 \
