@@ -287,24 +287,25 @@ pub struct BatchRequest {
 /// The service year and ledger store a job file names, for `--batch auto`
 /// to find the batches not yet committed before the batch is chosen.
 pub fn service_year_and_ledger(path: &Path) -> Result<(i32, PathBuf)> {
+    let (raw, base) = raw_job(path)?;
+    Ok((raw.job.service_year, tidy(&base.join(&raw.job.ledger))))
+}
+
+/// A job file parsed, its ledger path checked, and the folder its paths
+/// are relative to.
+fn raw_job(path: &Path) -> Result<(RawJob, &Path)> {
     crate::paths::refuse_irregular(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
     let raw: RawJob = toml::from_str(&text)
         .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
     refuse_batch_in_ledger_path(path, &raw.job.ledger)?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    Ok((raw.job.service_year, tidy(&base.join(&raw.job.ledger))))
+    Ok((raw, path.parent().unwrap_or(Path::new("."))))
 }
 
 /// The ledger store and the `[signoff]` a job file names, for `signoff
 /// --signers`, which concerns no batch.
 pub fn ledger_and_signoff(path: &Path) -> Result<(PathBuf, Option<SignoffSpec>)> {
-    crate::paths::refuse_irregular(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, e))?;
-    let raw: RawJob = toml::from_str(&text)
-        .map_err(|e| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display())))?;
-    refuse_batch_in_ledger_path(path, &raw.job.ledger)?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let (raw, base) = raw_job(path)?;
     let invalid = |e: String| Error::Input(format!("{}: 作业文件无效 (invalid job file): {e}", path.display()));
     let signoff = signoff_spec(raw.signoff, base).map_err(invalid)?;
     Ok((tidy(&base.join(&raw.job.ledger)), signoff))

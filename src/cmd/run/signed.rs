@@ -10,7 +10,7 @@ use crate::batch::{Computed, render_checksums};
 use crate::job::{JobSpec, SignoffSpec};
 use crate::ledger::{CommittedBatch, FileEntry, Ledger, Manifest, Signature, SignedOff};
 use crate::output::Publication;
-use crate::report::{self, ApprovalLine, SignoffStamp};
+use crate::report::{self, SignoffStamp};
 use crate::signoff::{
     self, Adopted, PROPOSAL_FILE, ProposalRecord, approval_text, covered, proposal_sha256, standing, text_file,
 };
@@ -73,12 +73,6 @@ impl Signoff {
             return Err(rejected(&manifest.batch_id, r));
         }
         if standing.missing.is_empty() {
-            let lines = standing.approvals.iter().map(line).collect();
-            computed.signoff = Some(SignoffStamp::Approved {
-                proposal_sha256: hash.clone(),
-                signers_sha256: list.sha256.clone(),
-                approvals: lines,
-            });
             let signed = SignedOff {
                 proposal_sha256: hash,
                 roles: self.roles.clone(),
@@ -91,6 +85,7 @@ impl Signoff {
                 signers_authorized: self.adopted.authorized.clone(),
                 approvals: standing.approvals,
             };
+            computed.signoff = Some(signoff::stamp_of(&signed));
             return Ok(Plan { output: self.output.clone(), commit: true, signed: Some(signed), proposal: None });
         }
         computed.signoff = Some(SignoffStamp::Proposal {
@@ -115,17 +110,6 @@ impl Proposal {
     /// The files a proposal writes beside the reports.
     pub(crate) fn file_names(&self) -> impl Iterator<Item = &str> {
         std::iter::once(PROPOSAL_FILE).chain(self.texts.iter().map(|(name, _)| name.as_str()))
-    }
-}
-
-fn line(s: &Signature) -> ApprovalLine {
-    ApprovalLine {
-        role: s.role.clone(),
-        name: s.name.clone(),
-        signer: s.signer.clone(),
-        signed_at: s.signed_at.clone(),
-        fingerprint: s.fingerprint.clone(),
-        signature: s.signature.clone(),
     }
 }
 
