@@ -250,11 +250,21 @@ fn the_sample_puts_findings_first_and_draws_the_same_from_a_fresh_store() {
         sheet.contains("核查结果") && sheet.contains("种子 seed") && sheet.contains("不能排除重算选择"),
         "no sign-off: said so"
     );
+    let not_sampled = settled_not_in(&w, &sample);
+    let explained = w.run_ok(&["explain", "ledger", &not_sampled]);
+    assert!(explained.contains("抽查 sampled: 未抽中"), "{explained}");
     let explained = w.run_ok(&["explain", "ledger", "FAST"]);
     assert!(
         explained.contains("风险提示 flag F_FAST_COMPLETION") && explained.contains("抽查 sampled: 抽查第"),
         "{explained}"
     );
+}
+
+/// A settled contract the sample does not hold.
+fn settled_not_in(w: &Workdir, sample: &[std::collections::BTreeMap<String, String>]) -> String {
+    let sampled: BTreeSet<&str> = sample.iter().map(|r| r["contract_id"].as_str()).collect();
+    let settled = w.csv("out/2025-Q1/settlements.csv");
+    settled.into_iter().map(|r| r["contract_id"].clone()).find(|id| !sampled.contains(id.as_str())).unwrap()
 }
 
 #[test]

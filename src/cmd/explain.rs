@@ -179,16 +179,19 @@ fn findings(
         .map(|r| format!("{}: {}", risk.cell(r, name::FLAG), risk.cell(r, name::MESSAGE)))
         .collect();
     let sample = stored_table(ledger, batch, "sample.parquet")?;
-    let sampled = sample.rows.iter().find(|r| sample.cell(r, name::CONTRACT_ID) == contract).map(|r| {
-        format!(
-            "抽查第 {} 份，依据 {} (sample no. {}, basis {})",
-            sample.cell(r, name::SAMPLE_NO),
-            sample.cell(r, name::BASIS),
-            sample.cell(r, name::SAMPLE_NO),
-            sample.cell(r, name::BASIS)
-        )
-    });
-    Ok((flags, sampled))
+    let sampled = sample.rows.iter().find(|r| sample.cell(r, name::CONTRACT_ID) == contract).map_or_else(
+        || "未抽中 (not in the batch's spot-check sample)".to_string(),
+        |r| {
+            format!(
+                "抽查第 {} 份，依据 {} (sample no. {}, basis {})",
+                sample.cell(r, name::SAMPLE_NO),
+                sample.cell(r, name::BASIS),
+                sample.cell(r, name::SAMPLE_NO),
+                sample.cell(r, name::BASIS)
+            )
+        },
+    );
+    Ok((flags, Some(sampled)))
 }
 
 /// The provider's balance owed back after the contract's first reversal
