@@ -163,7 +163,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let (rendered, manifest) = batch.settle(inputs)?;
     let Rendered { computed, staging, publication, plan, .. } = rendered;
     if let Some(proposal) = plan.proposal {
-        return signed::propose(&job, computed, &publication, proposal);
+        return signed::propose(&job, computed, (&publication, plan.output), proposal);
     }
     let manifest_bytes = manifest_bytes(&manifest)?;
     let committed_dir = batch.commit(staging, &manifest, &manifest_bytes, &publication)?;
@@ -279,6 +279,7 @@ struct NewBatch<'a> {
 }
 
 /// What a new batch's manifest lists of what it read.
+#[derive(Clone)]
 struct Listed {
     job: FileEntry,
     policy: FileEntry,
@@ -445,11 +446,7 @@ fn settle_and_render(
     );
     let plan = match batch.signoff {
         None => Plan { output: batch.job.output.clone(), commit: !batch.args.dry_run, signed: None, proposal: None },
-        Some(signoff) => signoff.plan(&mut computed, |outputs| {
-            let listed =
-                Listed { job: listed.job.clone(), policy: listed.policy.clone(), inputs: listed.inputs.clone() };
-            batch.manifest(listed, outputs)
-        })?,
+        Some(signoff) => signoff.plan(&mut computed, |outputs| batch.manifest(listed.clone(), outputs))?,
     };
     let staging = if plan.commit { Some(batch.ledger.begin(batch.sequence(), spec.batch_id)?) } else { None };
     let names: Vec<&str> =

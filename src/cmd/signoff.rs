@@ -13,7 +13,7 @@ use crate::ledger::{Ledger, Signature};
 use crate::report::Summary;
 use crate::rules::codes::Source;
 use crate::signoff::{
-    self, APPROVER, PROPOSAL_FILE, ProposalRecord, SignerList, approval_text, proposal_sha256, rejection_text,
+    self, APPROVER, PROPOSAL_FILE, ProposalRecord, SignerList, approval_text, proposal_sha256, rejection_text, standing,
 };
 use crate::{Error, Result, TOOL_VERSION};
 
@@ -80,15 +80,12 @@ pub fn run(args: &SignoffArgs) -> Result<String> {
     };
     let armored = signature_of(args, message.as_bytes())?;
     let signature = recorded(&adopted.list, &role, armored, message.as_bytes(), args)?;
-    refuse_second_role(&ledger, &job.batch.id, hash, &signature)?;
+    let mut records = ledger.proposal_signatures(&job.batch.id)?;
+    refuse_second_role(&records, hash, &signature)?;
     ledger.add_proposal_signature(&job.batch.id, hash, &signature)?;
-    let signed_now: Vec<String> = ledger
-        .proposal_signatures(&job.batch.id)?
-        .into_iter()
-        .filter(|(h, s)| h == hash && s.decision == "approve")
-        .map(|(_, s)| s.role)
-        .collect();
-    let missing: Vec<&str> = record.roles.iter().filter(|r| !signed_now.contains(r)).map(String::as_str).collect();
+    records.push((hash.to_string(), signature.clone()));
+    // What `run` will find: the same check of every recorded signature.
+    let missing = standing(&records, hash, &record.roles, &adopted.list, &summary).missing;
     let decided = if args.reject { "拒绝 rejected" } else { "同意 approved" };
     Ok(format!(
         "{message}\n已记录 recorded: {}（{}）{decided} as {role}, {}\n尚缺 still to sign: {}",
@@ -272,8 +269,7 @@ fn recorded(list: &SignerList, role: &str, armored: String, message: &[u8], args
 }
 
 /// One person signs a proposal in one role only.
-fn refuse_second_role(ledger: &Ledger, batch_id: &str, hash: &str, signature: &Signature) -> Result<()> {
-    let records = ledger.proposal_signatures(batch_id)?;
+fn refuse_second_role(records: &[(String, Signature)], hash: &str, signature: &Signature) -> Result<()> {
     let other = records.iter().find(|(h, s)| h == hash && s.signer == signature.signer && s.role != signature.role);
     match other {
         Some((_, s)) => Err(Error::Input(format!(

@@ -41,10 +41,6 @@ impl Flag {
         }
     }
 
-    pub fn parse(code: &str) -> Option<Flag> {
-        Flag::ALL.into_iter().find(|f| f.code() == code)
-    }
-
     /// What the flag means, in Chinese, for the sheets and the page.
     pub fn meaning_zh(self) -> &'static str {
         match self {

@@ -135,7 +135,7 @@ fn rejected(batch_id: &str, r: &Signature) -> Error {
 pub(crate) fn propose(
     job: &JobSpec,
     computed: Computed,
-    publication: &Publication,
+    (publication, output): (&Publication, PathBuf),
     proposal: Proposal,
 ) -> Result<RunReport> {
     let mut record = serde_json::to_vec_pretty(&proposal.record).map_err(|e| Error::Internal(e.to_string()))?;
@@ -145,7 +145,6 @@ pub(crate) fn propose(
         .try_for_each(|(name, bytes)| publication.write(name, &bytes));
     written.and_then(|()| publication.publish().map(|_| ())).inspect_err(|_| publication.discard())?;
     let (id, hash) = (job.batch.id.as_str(), proposal.record.proposal_sha256.as_str());
-    let output = job.proposal_output()?;
     if proposal.changed_after_signing {
         return Err(Error::Input(format!(
             "批次 {id} 签批后输入或账本已变，签名保留但不采用，未提交；新提案已写入 {}，须重新签批 \
