@@ -153,20 +153,13 @@ pub fn render_files(
         .filter(|&&o| !twinned_csv(o) && !chained(o))
         .map(|&o| {
             let (at, spec) = spec_of(o);
-            if paired(spec) {
-                let csv = spec.csv_twin.expect("paired");
-                let mut files = r.twins(destination, spec_of(csv), (at, spec))?;
-                if o == SettlementsParquet {
-                    files.extend(r.sample_files(destination, which, &files)?);
-                }
-                return Ok(files);
-            }
-            if o == SettlementsCsv {
-                let mut files = vec![(at, render_file(destination, spec.name, r.rows(o), |w| r.one(o, w))?)];
-                files.extend(r.sample_files(destination, which, &files)?);
-                return Ok(files);
-            }
-            render_file(destination, spec.name, r.rows(o), |w| r.one(o, w)).map(|file| vec![(at, file)])
+            let mut files = match spec.csv_twin {
+                Some(csv) if paired(spec) => r.twins(destination, spec_of(csv), (at, spec))?,
+                _ => vec![r.alone(destination, o)?],
+            };
+            // The sample follows settlements.csv, whose checksum seeds it.
+            files.extend(r.sample_files(destination, which, &files)?);
+            Ok(files)
         })
         .collect::<Result<_>>()?;
     Ok(rendered.into_iter().flatten().collect())
