@@ -23,7 +23,7 @@ struct Lookups<'r> {
     providers: Vec<Option<&'r Contact>>,
     list_prices: Vec<Option<Decimal>>,
     /// (kind, value) -> how many registry entries hold it.
-    holders: FxHashMap<(&'static str, &'r str), u32>,
+    holders: FxHashMap<(&'r str, &'r str), u32>,
 }
 
 impl<'r> Lookups<'r> {
@@ -31,7 +31,7 @@ impl<'r> Lookups<'r> {
         let enterprises = by_registry_index(registries.enterprises.values(), |e| (e.index, e.contact.as_deref()));
         let providers = by_registry_index(registries.providers.values(), |p| (p.index, p.contact.as_deref()));
         let list_prices = by_registry_index(registries.products.values(), |p| (p.index, p.list_price));
-        let mut holders: FxHashMap<(&'static str, &str), u32> = FxHashMap::default();
+        let mut holders: FxHashMap<(&str, &str), u32> = FxHashMap::default();
         for contact in enterprises.iter().chain(&providers).flatten() {
             for (kind, get) in SHARED {
                 let value = get(contact);
@@ -92,12 +92,7 @@ fn contract_flags(settlements: &Settlements, i: usize, lookups: &Lookups, s: &Ri
     }
     let contacts = (lookups.enterprises[e.enterprise_index as usize], lookups.providers[e.provider_index as usize]);
     if let (Some(enterprise), Some(provider)) = contacts {
-        let holders = |kind: &str, value: &str| {
-            SHARED
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map_or(0, |(k, _)| lookups.holders.get(&(*k, value)).copied().unwrap_or(0))
-        };
+        let holders = |kind: &str, value: &str| lookups.holders.get(&(kind, value)).copied().unwrap_or(0);
         if let Some(shared) = risk::related(enterprise, provider, holders, s) {
             let message = format!(
                 "企业与服务商共用 {shared}（共用值至多 {} 个名录主体持有，或法定代表人相同） \
@@ -203,25 +198,22 @@ fn year_rows<'a>(
     registries: &'a Registries,
     (carry_in, reversals): (&'a CarryIn, &'a [ReversalRow]),
 ) -> impl Iterator<Item = (u32, u32, i64, i64)> + 'a {
-    let index_of = |entry: &crate::frame::LedgerSettlement| {
-        let p = registries.providers.get(entry.provider_id.as_str()).map_or(NONE, |p| p.index);
-        let e = registries.enterprises.get(entry.enterprise_id.as_str()).map_or(NONE, |e| e.index);
-        (p, e)
+    // By ids (an entry no longer in the registry: NONE), amount, count.
+    let indexed = move |provider: &str, enterprise: &str, amount: i64, count: i64| {
+        let p = registries.providers.get(provider).map_or(NONE, |p| p.index);
+        let e = registries.enterprises.get(enterprise).map_or(NONE, |e| e.index);
+        (p, e, amount, count)
     };
-    let settled = carry_in.year_settlements.iter().map(move |s| {
-        let (p, e) = index_of(s);
-        (p, e, fen(s.approved_amount), 1)
-    });
-    let reversed = carry_in.year_reversals.iter().map(move |r| {
-        let (p, e) = index_of(r);
-        (p, e, -fen(r.approved_amount), -1)
-    });
+    let settled = carry_in
+        .year_settlements
+        .iter()
+        .map(move |s| indexed(&s.provider_id, &s.enterprise_id, fen(s.approved_amount), 1));
+    let reversed = carry_in
+        .year_reversals
+        .iter()
+        .map(move |r| indexed(&r.provider_id, &r.enterprise_id, -fen(r.approved_amount), -1));
     // The batch's own reversals and clawbacks (of this year's contracts).
-    let reversed_now = reversals.iter().map(move |r| {
-        let p = registries.providers.get(r.provider_id.as_str()).map_or(NONE, |p| p.index);
-        let e = registries.enterprises.get(r.enterprise_id.as_str()).map_or(NONE, |e| e.index);
-        (p, e, -fen(r.amount), -1)
-    });
+    let reversed_now = reversals.iter().map(move |r| indexed(&r.provider_id, &r.enterprise_id, -fen(r.amount), -1));
     let batch = batch.iter().map(|r| (r.provider, r.enterprise, r.fen, 0));
     settled.chain(reversed).chain(reversed_now).chain(batch)
 }
