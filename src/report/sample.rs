@@ -102,10 +102,11 @@ impl Behind {
         behind
     }
 
-    /// The codes settlement row `i` is in the sample for, if any.
-    fn codes(&self, i: u32, (provider, enterprise, day): (u32, u32, NaiveDate)) -> Option<String> {
+    /// The codes settlement row `i` is in the sample for, if any, and
+    /// whether they are its own (contract flags) rather than a finding's.
+    fn codes(&self, i: u32, (provider, enterprise, day): (u32, u32, NaiveDate)) -> Option<(String, bool)> {
         if let Some(codes) = self.rows.get(&i) {
-            return Some(codes.join(","));
+            return Some((codes.join(","), true));
         }
         let found: BTreeSet<&str> =
             [self.days.get(&(provider, day)), self.pairs.get(&(provider, enterprise)), self.providers.get(&provider)]
@@ -113,7 +114,7 @@ impl Behind {
                 .flatten()
                 .copied()
                 .collect();
-        (!found.is_empty()).then(|| found.into_iter().collect::<Vec<_>>().join(","))
+        (!found.is_empty()).then(|| (found.into_iter().collect::<Vec<_>>().join(","), false))
     }
 }
 
@@ -132,8 +133,8 @@ pub fn draw_sample(outcome: &BatchOutcome, seed: Option<(String, bool)>) -> Samp
         let codes =
             any.then(|| behind.codes(i as u32, (e.provider_index, e.enterprise_index, e.completed_on))).flatten();
         match codes {
-            Some(codes) if behind.rows.contains_key(&(i as u32)) => flagged.push((i, codes)),
-            Some(codes) => of_findings.push((i, codes)),
+            Some((codes, true)) => flagged.push((i, codes)),
+            Some((codes, false)) => of_findings.push((i, codes)),
             None => others.push(i),
         }
     }
