@@ -31,6 +31,22 @@ pub struct Signer {
     pub fingerprint: String,
 }
 
+impl Signer {
+    /// Whether the signer holds `role` in the list (else why not).
+    pub fn holds(&self, role: &str) -> std::result::Result<(), String> {
+        if self.roles.iter().any(|r| r == role) {
+            return Ok(());
+        }
+        Err(format!(
+            "{}（{}）不担任 {role}，只担任 {} (signer {} does not hold the role {role})",
+            self.name,
+            self.id,
+            self.roles.join("、"),
+            self.id
+        ))
+    }
+}
+
 /// The signer list (`signers.toml`) and its checksum.
 #[derive(Debug, Clone)]
 pub struct SignerList {
@@ -252,12 +268,7 @@ pub fn check_one<'l>(s: &Signature, list: &'l SignerList, message: &[u8]) -> std
             s.signer, signer.id
         ));
     }
-    if !signer.roles.contains(&s.role) {
-        return Err(format!(
-            "{}（{}）不担任 {} (signer {} does not hold the role {})",
-            signer.name, signer.id, s.role, signer.id, s.role
-        ));
-    }
+    signer.holds(&s.role)?;
     Ok(signer)
 }
 

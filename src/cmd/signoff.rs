@@ -247,15 +247,7 @@ fn read_hidden(prompt: &str) -> Option<String> {
 /// message and its signer holds the role (else exit 2 with why).
 fn recorded(list: &SignerList, role: &str, armored: String, message: &[u8], args: &SignoffArgs) -> Result<Signature> {
     let signer = list.verify(&armored, message).map_err(Error::Input)?;
-    if !signer.roles.iter().any(|r| r == role) {
-        return Err(Error::Input(format!(
-            "{}（{}）不担任 {role}，只担任 {} (signer {} does not hold the role {role})",
-            signer.name,
-            signer.id,
-            signer.roles.join("、"),
-            signer.id
-        )));
-    }
+    signer.holds(role).map_err(Error::Input)?;
     Ok(Signature {
         role: role.to_string(),
         signer: signer.id.clone(),
