@@ -383,7 +383,7 @@ pub fn exceptions_parquet(
         out,
         |_, group| exceptions_frame(batch_id, &rows[group], nulls),
         |_, group, frame| {
-            let messages = frame.column("message").and_then(Column::str).map_err(internal("exceptions.parquet"))?;
+            let messages = frame.column(name::MESSAGE).and_then(Column::str).map_err(internal("exceptions.parquet"))?;
             // Built just above from a message per row: no nulls.
             let texts: Vec<&str> = messages.iter().map(Option::unwrap_or_default).collect();
             also(&rows[group], &texts)
@@ -636,9 +636,9 @@ pub fn read_stored_settlements(bytes: &[u8]) -> Result<Vec<StoredSettlement>> {
     let (claimed, approved) = (stored.money(name::VOUCHER_AMOUNT)?, stored.money(name::APPROVED_AMOUNT)?);
     let (enterprise_id, provider_id) = (stored.strings(name::ENTERPRISE_ID)?, stored.strings(name::PROVIDER_ID)?);
     let category = stored.strings(name::CATEGORY)?;
-    let codes = stored.frame.column("code").map_err(internal("code"))?;
+    let codes = stored.frame.column(name::CODE).map_err(internal(name::CODE))?;
     let codes: Vec<String> =
-        codes.str().map_err(internal("code"))?.iter().map(|c| c.unwrap_or_default().to_string()).collect();
+        codes.str().map_err(internal(name::CODE))?.iter().map(|c| c.unwrap_or_default().to_string()).collect();
     Ok((0..stored.frame.height())
         .map(|i| StoredSettlement {
             enterprise_id: enterprise_id[i].clone(),
@@ -887,23 +887,21 @@ pub fn approved_by_provider<'a>(
         vec![Column::new("provider".into(), providers), money(name::APPROVED_AMOUNT, approved.into_iter())?],
     )
     .map_err(internal("payout frame"))?;
+    // The aggregation's own columns, never written.
+    const COUNT: &str = "count_of_rows";
+    const SUM: &str = "sum_approved";
     let grouped = frame
         .lazy()
         .group_by([col("provider")])
-        .agg([len().alias("contracts"), col(name::APPROVED_AMOUNT).sum().alias("approved")])
+        .agg([len().alias(COUNT), col(name::APPROVED_AMOUNT).sum().alias(SUM)])
         .sort(["provider"], SortMultipleOptions::default())
         .collect()
         .map_err(internal("payout aggregation"))?;
     let providers =
         grouped.column("provider").map_err(internal("provider"))?.u32().map_err(internal("provider"))?.clone();
-    let counts = grouped
-        .column("contracts")
-        .map_err(internal("contracts"))?
-        .cast(&DataType::UInt64)
-        .map_err(internal("contracts"))?;
-    let counts = counts.u64().map_err(internal("contracts"))?.clone();
-    let sums =
-        grouped.column("approved").map_err(internal("approved"))?.decimal().map_err(internal("approved"))?.clone();
+    let counts = grouped.column(COUNT).map_err(internal(COUNT))?.cast(&DataType::UInt64).map_err(internal(COUNT))?;
+    let counts = counts.u64().map_err(internal(COUNT))?.clone();
+    let sums = grouped.column(SUM).map_err(internal(SUM))?.decimal().map_err(internal(SUM))?.clone();
     let scale = sums.scale() as u32;
     providers
         .iter()

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::ledger::{CommittedBatch, Ledger};
+use crate::rules::codes::Source;
 use crate::rules::money::format_money;
 use crate::schema::output::name;
 pub use crate::stored::{Bound, ExceptionLine, RunningTotal, Settlement};
@@ -117,7 +118,8 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
             .rows
             .iter()
             .filter(|r| {
-                exceptions.cell(r, name::CONTRACT_ID) == contract_id && exceptions.cell(r, name::SOURCE) == "contracts"
+                exceptions.cell(r, name::CONTRACT_ID) == contract_id
+                    && exceptions.cell(r, name::SOURCE) == Source::Contracts.as_str()
             })
             .collect();
         if settled.is_none() && exception_rows.is_empty() {

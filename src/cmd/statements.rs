@@ -13,15 +13,15 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 
-use crate::batch::input_columns;
 use crate::frame::TextTable;
 use crate::ledger::{CommittedBatch, Format, Ledger, StoredPayout};
 use crate::output::write_file;
 use crate::replay::{archived_options, archived_table, verify_selected};
 use crate::report::statement::{ContractLine, Statement, StatementOwed};
-use crate::rules::codes::{Code, Source};
+use crate::rules::codes::{Code, Severity, Source};
 use crate::rules::money::parse_money;
 use crate::rules::policy::Policy;
+use crate::schema::input::contract as col;
 use crate::schema::output::name;
 use crate::stored::{archived_policy, exception_line, settlement, stored_table, stored_table_slices};
 use crate::{Error, Result};
@@ -257,7 +257,8 @@ struct Refusal {
 /// The refused contract rows among some of the batch's exception rows.
 fn collect_refusals(exceptions: &TextTable, policy: &Policy, into: &mut Vec<Refusal>) {
     let refused = |row: &&Vec<String>| {
-        exceptions.cell(row, name::SOURCE) == "contracts" && exceptions.cell(row, name::SEVERITY) == "error"
+        exceptions.cell(row, name::SOURCE) == Source::Contracts.as_str()
+            && exceptions.cell(row, name::SEVERITY) == Severity::Error.as_str()
     };
     for row in exceptions.rows.iter().filter(refused) {
         let line = exception_line(exceptions, row, Some(policy));
@@ -287,9 +288,7 @@ fn refused_claims(
         .ok_or_else(|| corrupt(batch_id, "contracts input not listed"))?;
     let options = archived_options(ledger, m)?.inputs;
     let contracts = archived_table(ledger, m, entry, Source::Contracts, options.get(Source::Contracts))?;
-    let columns = input_columns(Source::Contracts);
-    let at = |name: &str| columns.iter().position(|c| c.name == name).expect("a contracts column");
-    let (provider_at, voucher_at, enterprise_at) = (at("provider_id"), at("voucher_amount"), at("enterprise_id"));
+    let (provider_at, voucher_at, enterprise_at) = (col::PROVIDER_ID, col::VOUCHER_AMOUNT, col::ENTERPRISE_ID);
     Ok(contracts
         .records()
         .filter(|r| refused.contains(&r.source_row))

@@ -86,7 +86,7 @@ pub fn allocation_exceptions(
     let first = exceptions.len();
     exceptions.par_extend(flagged.par_iter().filter_map(|&i| {
         let e = &eligible[i];
-        let tier = tiers[e.enterprise_index as usize].expect("tier");
+        let tier = tiers[e.enterprise_index as usize].expect("an eligible contract's enterprise has a tier");
         allocation_exception(&e.contract, &allocation_of(policy, tier, e, rate_limits[i], &steps[i]))
     }));
     // They come in allocation order. At most one per contract row, so

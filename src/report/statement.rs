@@ -11,7 +11,7 @@ use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
 use crate::rules::corrections::Action;
 use crate::rules::dates::parse_date;
-use crate::schema::output::Cell;
+use crate::schema::output::{Cell, STATEMENT_LINES};
 use crate::{Error, Result};
 
 /// One contract of the provider in the batch.
@@ -90,16 +90,8 @@ impl Statement {
         let name = if self.name.trim().is_empty() { "（名录无名称）" } else { self.name.as_str() };
         d.line(&format!("服务商 {name}　统一社会信用代码 {}", self.provider_id))?;
         d.line("单位：元")?;
-        d.table_header_of(&[
-            ("合同编号", "contract_id"),
-            ("企业信用代码", "enterprise_id"),
-            ("申报抵扣金额", "claimed"),
-            ("结果", "outcome"),
-            ("核定兑付金额", "approved_amount"),
-            ("核减金额", "shortfall"),
-            ("代码", "code"),
-            ("原因", "reason"),
-        ])?;
+        let columns: Vec<(&str, &str)> = STATEMENT_LINES.iter().map(|c| (c.heading_zh, c.name)).collect();
+        d.table_header_of(&columns)?;
         for c in &self.contracts {
             d.cell(Cell::Text(&c.contract_id));
             d.cell(Cell::Text(&c.enterprise_id));

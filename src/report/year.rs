@@ -20,7 +20,11 @@ use crate::report::html::{RESPONSIVE_STYLE, SignedBar, bar_rows, escape, grouped
 use crate::rules::bounds::Bound;
 use crate::rules::codes::{Check, Code};
 use crate::schema::output::name;
-use crate::schema::output::{Cell, Kind};
+use crate::schema::output::{
+    Cell, Column, Kind, PerBatch, YEAR_BATCHES, YEAR_CATEGORIES, YEAR_CATEGORIES_PER_BOUND, YEAR_CODES,
+    YEAR_CODES_AFTER, YEAR_CODES_PER_BATCH, YEAR_ENTERPRISES, YEAR_ENTERPRISES_AFTER, YEAR_ENTERPRISES_PER_BATCH,
+    YEAR_PROVIDERS, YEAR_PROVIDERS_AFTER, YEAR_PROVIDERS_PER_BATCH,
+};
 use crate::{Error, Result};
 
 /// What the ledger holds of one committed batch, as read (and checked
@@ -331,21 +335,7 @@ impl Year {
     /// 年度汇总: one line per batch.
     fn batches_table(&self) -> YearTable<'_> {
         let amount = |v: Decimal| Cell::Money(v);
-        let mut batches = YearTable::new(
-            "batches",
-            "年度汇总",
-            &[
-                ("批次", "batch_id", Kind::Text),
-                ("合同行", "rows_in", Kind::Count),
-                ("全额兑付", "settled", Kind::Count),
-                ("部分兑付", "reduced", Kind::Count),
-                ("拒绝", "rejected", Kind::Count),
-                ("核定金额", "approved", Kind::Money),
-                ("冲正追回", "reversed", Kind::Money),
-                ("净额", "net", Kind::Money),
-                ("签批", "signed_by", Kind::InputText),
-            ],
-        );
+        let mut batches = YearTable::new("batches", "年度汇总", &YEAR_BATCHES, Vec::new(), &[]);
         for b in &self.batches {
             batches.rows.push(vec![
                 Cell::Text(&b.batch_id),
@@ -366,24 +356,12 @@ impl Year {
     fn providers_table(&self) -> YearTable<'_> {
         let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
         let amount = |v: Decimal| Cell::Money(v);
-        let per_batch = |prefix: &'static str, zh: &'static str| -> Vec<(String, String, Kind)> {
-            ids.iter().map(|id| (format!("{zh} {id}"), format!("{prefix}_{id}"), Kind::Money)).collect()
-        };
-        let mut providers = YearTable::owned(
+        let mut providers = YearTable::new(
             "providers",
             "服务商年度结算",
-            [("服务商信用代码", "provider_id", Kind::Text), ("服务商名称", "provider_name", Kind::InputText)],
-            per_batch("net", "净额"),
-            [
-                ("年度合计", "year_total", Kind::Money),
-                ("年度上限余额", "cap_remaining", Kind::Money),
-                ("兑付合同数", "contracts", Kind::Count),
-                ("年度新增应退回", "owed_new", Kind::Money),
-                ("年度退回到账", "refunded", Kind::Money),
-                ("年度抵扣", "offset", Kind::Money),
-                ("年末应退回余额", "owed_at_end", Kind::Money),
-                ("风险提示", "risk_flags", Kind::Text),
-            ],
+            &YEAR_PROVIDERS,
+            per_batch(&ids, YEAR_PROVIDERS_PER_BATCH),
+            &YEAR_PROVIDERS_AFTER,
         );
         for (id, p) in &self.providers {
             let mut row = vec![Cell::Text(id), Cell::InputText(&p.name)];
@@ -402,20 +380,12 @@ impl Year {
     fn enterprises_table(&self) -> YearTable<'_> {
         let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
         let amount = |v: Decimal| Cell::Money(v);
-        let per_batch = |prefix: &'static str, zh: &'static str| -> Vec<(String, String, Kind)> {
-            ids.iter().map(|id| (format!("{zh} {id}"), format!("{prefix}_{id}"), Kind::Money)).collect()
-        };
-        let mut enterprises = YearTable::owned(
+        let mut enterprises = YearTable::new(
             "enterprises",
             "企业年度用券",
-            [
-                ("企业信用代码", "enterprise_id", Kind::Text),
-                ("企业名称", "enterprise_name", Kind::InputText),
-                ("配额档次", "tier", Kind::Count),
-                ("年度配额", "quota", Kind::Money),
-            ],
-            per_batch("used", "使用"),
-            [("年度合计", "year_total", Kind::Money), ("剩余配额", "remaining", Kind::Money)],
+            &YEAR_ENTERPRISES,
+            per_batch(&ids, YEAR_ENTERPRISES_PER_BATCH),
+            &YEAR_ENTERPRISES_AFTER,
         );
         for (id, e) in &self.enterprises {
             let used: Decimal = e.used.iter().sum();
@@ -436,25 +406,14 @@ impl Year {
     /// 类别统计: per category, contracts, amounts and how often each bound cut.
     fn categories_table(&self) -> YearTable<'_> {
         let amount = |v: Decimal| Cell::Money(v);
-        let mut categories = YearTable::owned(
-            "categories",
-            "类别统计",
-            [
-                ("服务类别", "category", Kind::Text),
-                ("兑付合同数", "contracts", Kind::Count),
-                ("申报抵扣金额", "claimed", Kind::Money),
-                ("核定金额", "approved", Kind::Money),
-                ("平均兑付比例(%)", "average_rate_percent", Kind::Money),
-            ],
-            Bound::ALL
-                .iter()
-                .map(|b| {
-                    let code = b.code().as_str().to_lowercase();
-                    (format!("受{}限制", b.short_zh()), format!("bound_{code}"), Kind::Count)
-                })
-                .collect(),
-            [],
-        );
+        let per_bound = Bound::ALL
+            .iter()
+            .map(|b| {
+                let code = b.code().as_str().to_lowercase();
+                (format!("受{}限制", b.short_zh()), format!("{YEAR_CATEGORIES_PER_BOUND}_{code}"), Kind::Count)
+            })
+            .collect();
+        let mut categories = YearTable::new("categories", "类别统计", &YEAR_CATEGORIES, per_bound, &[]);
         for (category, c) in &self.categories {
             let rate = if c.claimed.is_zero() {
                 Decimal::ZERO
@@ -477,13 +436,8 @@ impl Year {
     /// 异常趋势: exception rows per code and batch.
     fn codes_table(&self) -> YearTable<'_> {
         let ids: Vec<&str> = self.batches.iter().map(|b| b.batch_id.as_str()).collect();
-        let mut codes = YearTable::owned(
-            "codes",
-            "异常趋势",
-            [("代码", "code", Kind::Text), ("说明", "meaning", Kind::Text)],
-            ids.iter().map(|id| (id.to_string(), format!("rows_{id}"), Kind::Count)).collect(),
-            [("年度合计", "year_total", Kind::Count)],
-        );
+        let mut codes =
+            YearTable::new("codes", "异常趋势", &YEAR_CODES, per_batch(&ids, YEAR_CODES_PER_BATCH), &YEAR_CODES_AFTER);
         for (code, counts) in &self.codes {
             let meaning = match Code::parse(code) {
                 Some(c) if c.check() == Check::Registry => REGISTRY_COUNTED_ONCE,
@@ -703,23 +657,25 @@ struct YearTable<'y> {
 }
 
 impl<'y> YearTable<'y> {
-    fn new(stem: &'static str, sheet: &'static str, columns: &[(&str, &str, Kind)]) -> YearTable<'y> {
-        let columns = columns.iter().map(|(zh, name, kind)| (zh.to_string(), name.to_string(), *kind)).collect();
-        YearTable { stem, sheet, columns, rows: Vec::new() }
-    }
-
-    /// Fixed columns, one per batch, then fixed ones again.
-    fn owned<const A: usize, const B: usize>(
+    /// Fixed columns, `middle` (one per batch or bound), then fixed ones again.
+    fn new(
         stem: &'static str,
         sheet: &'static str,
-        before: [(&str, &str, Kind); A],
+        before: &[Column],
         middle: Vec<(String, String, Kind)>,
-        after: [(&str, &str, Kind); B],
+        after: &[Column],
     ) -> YearTable<'y> {
-        let fixed = |(zh, name, kind): &(&str, &str, Kind)| (zh.to_string(), name.to_string(), *kind);
+        let fixed = |c: &Column| (c.heading_zh.to_string(), c.name.to_string(), c.kind);
         let columns = before.iter().map(fixed).chain(middle).chain(after.iter().map(fixed)).collect();
         YearTable { stem, sheet, columns, rows: Vec::new() }
     }
+}
+
+/// One column per batch of the year: `{prefix}_{batch}`, headed
+/// `{heading} {batch}` (or the batch alone).
+fn per_batch(ids: &[&str], p: PerBatch) -> Vec<(String, String, Kind)> {
+    let heading = |id: &str| if p.heading_zh.is_empty() { id.to_string() } else { format!("{} {id}", p.heading_zh) };
+    ids.iter().map(|id| (heading(id), format!("{}_{id}", p.prefix), p.kind)).collect()
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use crate::rules::codes::{Code, Detail, ExceptionRow, Severity, Source};
 use crate::rules::contract::ContractCore;
 use crate::rules::money::money_id;
 use crate::rules::policy::{CapScope, Policy, Tier};
+use crate::schema::input::field;
+use crate::schema::output::name;
 
 /// What an item cap counts (rules 4.3): the running total a contract's
 /// item cap is measured against. Enterprises and products are named by
@@ -248,16 +250,16 @@ pub fn allocation_exception(contract: &ContractCore, a: &Allocation) -> Option<E
         a.provider_room_yuan,
         a.approved_yuan,
     ]));
-    let (field, value) = match code.severity() {
-        Severity::Adjustment => ("shortfall", money_id(a.shortfall_yuan(c.voucher_amount))),
-        _ => ("voucher_amount", money_id(c.voucher_amount)),
+    let (named, value) = match code.severity() {
+        Severity::Adjustment => (name::SHORTFALL, money_id(a.shortfall_yuan(c.voucher_amount))),
+        _ => (field::VOUCHER_AMOUNT, money_id(c.voucher_amount)),
     };
     Some(ExceptionRow {
         source: Source::Contracts,
         source_row: c.source_row,
         contract_id: c.contract_id.clone(),
         code,
-        field,
+        field: named,
         value,
         detail,
     })

@@ -46,7 +46,7 @@ impl Bound {
     /// Its name in `explain --json`.
     pub fn key(self) -> &'static str {
         match self {
-            Bound::Rate => "rate_limit",
+            Bound::Rate => crate::schema::output::name::RATE_LIMIT,
             Bound::Item => "item_room",
             Bound::Quota => "quota_room",
             Bound::Provider => "provider_room",

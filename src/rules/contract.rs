@@ -21,7 +21,7 @@ use crate::rules::money::{format_money, parse_money, push_money};
 use crate::rules::policy::Policy;
 use crate::rules::registry::{Enterprise, Product, Provider, ProviderStatus, Registries, SizeClass};
 use crate::rules::uscc::normalize_uscc;
-use crate::schema::input::{CONTRACTS, contract as col, too_long};
+use crate::schema::input::{CONTRACTS, contract as col, field, too_long};
 use sha2::{Digest, Sha256};
 
 pub use crate::rules::ids::{IdRule, MAX_CONTRACT_ID_CHARS};
@@ -168,7 +168,7 @@ pub fn record_problem(record: &Record) -> Option<ExceptionRow> {
     if let Some(why) = record.malformed {
         Some(ExceptionRow { detail: Detail::Text(why.to_string()), ..exception(record, Code::E_ROW_MALFORMED, "") })
     } else if record.get(col::CONTRACT_ID).is_empty() {
-        Some(exception(record, Code::E_FIELD_MISSING, "contract_id"))
+        Some(exception(record, Code::E_FIELD_MISSING, field::CONTRACT_ID))
     } else {
         None
     }
@@ -177,7 +177,7 @@ pub fn record_problem(record: &Record) -> Option<ExceptionRow> {
 /// Step 2's exception for a row left out by the duplicate rule.
 pub fn duplicate(record: &Record, identical: bool) -> ExceptionRow {
     let code = if identical { Code::E_DUPLICATE_ROW } else { Code::E_DUPLICATE_CONFLICT };
-    exception(record, code, "contract_id")
+    exception(record, code, field::CONTRACT_ID)
 }
 
 fn exception(record: &Record, code: Code, field: &'static str) -> ExceptionRow {
@@ -190,51 +190,52 @@ type Checked<T> = std::result::Result<T, ExceptionRow>;
 pub fn parse_contract(record: &Record, ids: IdRule) -> Checked<Contract> {
     let fail = |code, field| Err(exception(record, code, field));
     // A field longer than the limit is malformed, whatever it is.
-    let text = |index: usize, field: &'static str| -> Checked<&str> {
+    let name = |index: usize| CONTRACTS[index].name;
+    let text = |index: usize| -> Checked<&str> {
         match record.get(index) {
-            t if too_long(t) => Err(exception(record, Code::E_FIELD_INVALID, field)),
+            t if too_long(t) => Err(exception(record, Code::E_FIELD_INVALID, name(index))),
             t => Ok(t),
         }
     };
-    let required = |index: usize, field: &'static str| -> Checked<&str> {
-        match text(index, field)? {
-            "" => Err(exception(record, Code::E_FIELD_MISSING, field)),
+    let required = |index: usize| -> Checked<&str> {
+        match text(index)? {
+            "" => Err(exception(record, Code::E_FIELD_MISSING, name(index))),
             t => Ok(t),
         }
     };
-    let uscc = |index, field| -> Checked<Id> {
-        normalize_uscc(required(index, field)?).ok_or_else(|| exception(record, Code::E_BAD_USCC, field))
+    let uscc = |index| -> Checked<Id> {
+        normalize_uscc(required(index)?).ok_or_else(|| exception(record, Code::E_BAD_USCC, name(index)))
     };
-    let money = |index, field| -> Checked<Decimal> {
-        parse_money(required(index, field)?).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
+    let money = |index| -> Checked<Decimal> {
+        parse_money(required(index)?).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, name(index)))
     };
-    let date = |index, field| -> Checked<NaiveDate> {
-        parse_date(required(index, field)?).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field))
+    let date = |index| -> Checked<NaiveDate> {
+        parse_date(required(index)?).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, name(index)))
     };
 
-    let contract_id = text(col::CONTRACT_ID, "contract_id")?;
+    let contract_id = text(col::CONTRACT_ID)?;
     if !ids.accepts(contract_id) {
-        return fail(Code::E_FIELD_INVALID, "contract_id");
+        return fail(Code::E_FIELD_INVALID, field::CONTRACT_ID);
     }
-    let enterprise_id = uscc(col::ENTERPRISE_ID, "enterprise_id")?;
-    let provider_id = uscc(col::PROVIDER_ID, "provider_id")?;
-    let product_id = Id::from(required(col::PRODUCT_ID, "product_id")?);
-    let category_given = match text(col::CATEGORY, "category")? {
+    let enterprise_id = uscc(col::ENTERPRISE_ID)?;
+    let provider_id = uscc(col::PROVIDER_ID)?;
+    let product_id = Id::from(required(col::PRODUCT_ID)?);
+    let category_given = match text(col::CATEGORY)? {
         "" => None,
-        given => Some(Category::parse(given).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, "category"))?),
+        given => Some(Category::parse(given).ok_or_else(|| exception(record, Code::E_FIELD_INVALID, field::CATEGORY))?),
     };
-    let service_price = money(col::SERVICE_PRICE, "service_price")?;
+    let service_price = money(col::SERVICE_PRICE)?;
     if service_price.is_zero() {
-        return fail(Code::E_FIELD_INVALID, "service_price");
+        return fail(Code::E_FIELD_INVALID, field::SERVICE_PRICE);
     }
-    let voucher_amount = money(col::VOUCHER_AMOUNT, "voucher_amount")?;
-    let contract_amount = money(col::CONTRACT_AMOUNT, "contract_amount")?;
-    let deposit_paid = money(col::DEPOSIT_PAID, "deposit_paid")?;
-    let balance_paid = money(col::BALANCE_PAID, "balance_paid")?;
-    let signed_on = date(col::SIGNED_ON, "signed_on")?;
-    let completed_on = match text(col::COMPLETED_ON, "completed_on")? {
+    let voucher_amount = money(col::VOUCHER_AMOUNT)?;
+    let contract_amount = money(col::CONTRACT_AMOUNT)?;
+    let deposit_paid = money(col::DEPOSIT_PAID)?;
+    let balance_paid = money(col::BALANCE_PAID)?;
+    let signed_on = date(col::SIGNED_ON)?;
+    let completed_on = match text(col::COMPLETED_ON)? {
         "" => None,
-        _ => Some(date(col::COMPLETED_ON, "completed_on")?),
+        _ => Some(date(col::COMPLETED_ON)?),
     };
     Ok(Contract {
         source_row: record.source_row,
@@ -276,7 +277,8 @@ pub fn check_row(record: &Record, ctx: &Context) -> Checked<(Eligible, Option<Ex
     let provider = step7_provider(&contract, ctx.registries).map_err(to_row)?;
     let product = step8_product(&contract, ctx.registries, ctx.policy).map_err(to_row)?;
     let overpaid = step9_amounts(&contract, ctx.policy).map_err(to_row)?;
-    let warning = overpaid.map(|detail| ExceptionRow { detail, ..exception(record, Code::W_OVERPAID, "balance_paid") });
+    let warning =
+        overpaid.map(|detail| ExceptionRow { detail, ..exception(record, Code::W_OVERPAID, field::BALANCE_PAID) });
     let eligible = Eligible {
         enterprise_index: enterprise.index,
         provider_index: provider.index,
@@ -304,12 +306,12 @@ pub fn step4_not_settled_before(contract: &Contract, fingerprint: Fingerprint, c
         (None, Standing::Settled { .. }) => None,
     };
     match (action, standing) {
-        (Some(Action::Clawback), _) => failed(Code::E_CLAWED_BACK, "contract_id"),
+        (Some(Action::Clawback), _) => failed(Code::E_CLAWED_BACK, field::CONTRACT_ID),
         (Some(_), _) => Ok(()),
         (None, Standing::Settled { fingerprint: settled, .. }) if settled.as_str() == fingerprint.text().as_str() => {
-            failed(Code::E_ALREADY_SETTLED, "contract_id")
+            failed(Code::E_ALREADY_SETTLED, field::CONTRACT_ID)
         }
-        (None, _) => failed(Code::E_SETTLED_CHANGED, "contract_id"),
+        (None, _) => failed(Code::E_SETTLED_CHANGED, field::CONTRACT_ID),
     }
 }
 
@@ -317,16 +319,16 @@ pub fn step4_not_settled_before(contract: &Contract, fingerprint: Fingerprint, c
 /// signed, and by the cutoff. Gives the completion date.
 pub fn step5_dates(contract: &Contract, ctx: &Context) -> Result<NaiveDate, Failure> {
     if contract.signed_on.year() != ctx.service_year {
-        return failed(Code::E_OTHER_SERVICE_YEAR, "signed_on");
+        return failed(Code::E_OTHER_SERVICE_YEAR, field::SIGNED_ON);
     }
     let Some(completed_on) = contract.completed_on else {
-        return failed(Code::E_NOT_COMPLETED, "completed_on");
+        return failed(Code::E_NOT_COMPLETED, field::COMPLETED_ON);
     };
     if completed_on < contract.signed_on {
-        return failed(Code::E_DATE_ORDER, "completed_on");
+        return failed(Code::E_DATE_ORDER, field::COMPLETED_ON);
     }
     if completed_on > ctx.cutoff {
-        return failed(Code::E_AFTER_CUTOFF, "completed_on");
+        return failed(Code::E_AFTER_CUTOFF, field::COMPLETED_ON);
     }
     Ok(completed_on)
 }
@@ -335,16 +337,16 @@ pub fn step5_dates(contract: &Contract, ctx: &Context) -> Result<NaiveDate, Fail
 /// scale and not large.
 pub fn step6_enterprise<'r>(contract: &Contract, registries: &'r Registries) -> Result<&'r Enterprise, Failure> {
     let Some(enterprise) = registries.enterprises.get(contract.enterprise_id.as_str()) else {
-        return failed(Code::E_UNKNOWN_ENTERPRISE, "enterprise_id");
+        return failed(Code::E_UNKNOWN_ENTERPRISE, field::ENTERPRISE_ID);
     };
     if !enterprise.manufacturing {
-        return failed(Code::E_NOT_MANUFACTURING, "enterprise_id");
+        return failed(Code::E_NOT_MANUFACTURING, field::ENTERPRISE_ID);
     }
     if !enterprise.above_scale {
-        return failed(Code::E_NOT_ABOVE_SCALE, "enterprise_id");
+        return failed(Code::E_NOT_ABOVE_SCALE, field::ENTERPRISE_ID);
     }
     if enterprise.size_class == SizeClass::Large {
-        return failed(Code::E_LARGE_ENTERPRISE, "enterprise_id");
+        return failed(Code::E_LARGE_ENTERPRISE, field::ENTERPRISE_ID);
     }
     Ok(enterprise)
 }
@@ -353,20 +355,20 @@ pub fn step6_enterprise<'r>(contract: &Contract, registries: &'r Registries) -> 
 /// neither revoked nor suspended, and was signed on the contract's date.
 pub fn step7_provider<'r>(contract: &Contract, registries: &'r Registries) -> Result<&'r Provider, Failure> {
     let Some(provider) = registries.providers.get(contract.provider_id.as_str()) else {
-        return failed(Code::E_UNKNOWN_PROVIDER, "provider_id");
+        return failed(Code::E_UNKNOWN_PROVIDER, field::PROVIDER_ID);
     };
     if contract.provider_id == contract.enterprise_id {
-        return failed(Code::E_SELF_DEALING, "provider_id");
+        return failed(Code::E_SELF_DEALING, field::PROVIDER_ID);
     }
     match provider.status {
-        ProviderStatus::Revoked => return failed(Code::E_PROVIDER_REVOKED, "provider_id"),
-        ProviderStatus::Suspended => return failed(Code::E_PROVIDER_SUSPENDED, "provider_id"),
+        ProviderStatus::Revoked => return failed(Code::E_PROVIDER_REVOKED, field::PROVIDER_ID),
+        ProviderStatus::Suspended => return failed(Code::E_PROVIDER_SUSPENDED, field::PROVIDER_ID),
         ProviderStatus::Active => {}
     }
     let signed_in_period =
         provider.signed_from <= contract.signed_on && provider.signed_to.is_none_or(|to| contract.signed_on <= to);
     if !signed_in_period {
-        return failed(Code::E_PROVIDER_NOT_SIGNED, "signed_on");
+        return failed(Code::E_PROVIDER_NOT_SIGNED, field::SIGNED_ON);
     }
     Ok(provider)
 }
@@ -379,16 +381,16 @@ pub fn step8_product<'r>(
     policy: &Policy,
 ) -> Result<&'r Product, Failure> {
     let Some(product) = registries.products.get(contract.product_id.as_str()) else {
-        return failed(Code::E_UNKNOWN_PRODUCT, "product_id");
+        return failed(Code::E_UNKNOWN_PRODUCT, field::PRODUCT_ID);
     };
     if product.provider_id != contract.provider_id {
-        return failed(Code::E_PRODUCT_PROVIDER_MISMATCH, "product_id");
+        return failed(Code::E_PRODUCT_PROVIDER_MISMATCH, field::PRODUCT_ID);
     }
     if contract.category_given.is_some_and(|given| given != product.category) {
-        return failed(Code::E_CATEGORY_MISMATCH, "category");
+        return failed(Code::E_CATEGORY_MISMATCH, field::CATEGORY);
     }
     if policy.covers(product.category).is_none() {
-        return failed(Code::E_CATEGORY_NOT_COVERED, "category");
+        return failed(Code::E_CATEGORY_NOT_COVERED, field::CATEGORY);
     }
     Ok(product)
 }
@@ -399,13 +401,13 @@ pub fn step8_product<'r>(
 /// paid in full. Paid more passes, with the detail of a `W_OVERPAID` warning.
 pub fn step9_amounts(contract: &Contract, policy: &Policy) -> Result<Option<Detail>, Failure> {
     if contract.voucher_amount.is_zero() {
-        return failed(Code::E_NO_CLAIM, "voucher_amount");
+        return failed(Code::E_NO_CLAIM, field::VOUCHER_AMOUNT);
     }
     if contract.voucher_amount > contract.service_price {
-        return failed(Code::E_AMOUNT_MISMATCH, "voucher_amount");
+        return failed(Code::E_AMOUNT_MISMATCH, field::VOUCHER_AMOUNT);
     }
     if contract.contract_amount != contract.service_price - contract.voucher_amount {
-        return failed(Code::E_AMOUNT_MISMATCH, "contract_amount");
+        return failed(Code::E_AMOUNT_MISMATCH, field::CONTRACT_AMOUNT);
     }
     let deposit_min = policy.deposit_ratio_min() * contract.contract_amount;
     if contract.deposit_paid < deposit_min {
@@ -415,11 +417,11 @@ pub fn step9_amounts(contract: &Contract, policy: &Policy) -> Result<Option<Deta
             policy.deposit_ratio_min(),
             format_money(contract.contract_amount)
         ));
-        return Err(Failure { code: Code::E_DEPOSIT_SHORT, field: "deposit_paid", detail });
+        return Err(Failure { code: Code::E_DEPOSIT_SHORT, field: field::DEPOSIT_PAID, detail });
     }
     let paid = contract.deposit_paid + contract.balance_paid;
     if paid < contract.contract_amount {
-        return failed(Code::E_BALANCE_UNPAID, "balance_paid");
+        return failed(Code::E_BALANCE_UNPAID, field::BALANCE_PAID);
     }
     Ok((paid > contract.contract_amount).then(|| {
         Detail::Text(format!(

@@ -21,7 +21,7 @@ use crate::record::Record;
 use crate::rules::codes::{Code, Detail, ExceptionRow, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::ids::IdRule;
-use crate::schema::input::{CORRECTIONS, correction as col, too_long};
+use crate::schema::input::{CORRECTIONS, correction as col, field, too_long};
 
 /// Longest reason accepted, in Unicode scalar values after trimming.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -113,23 +113,23 @@ pub fn check_fields(record: &Record, ids: IdRule) -> Result<Correction, Exceptio
     }
     let invalid = |field| exception(record, Code::C_FIELD_INVALID, field);
     // A field longer than the limit is malformed, whatever it is.
-    let text = |index: usize, field: &'static str| match record.get(index) {
-        text if too_long(text) => Err(invalid(field)),
+    let text = |index: usize| match record.get(index) {
+        text if too_long(text) => Err(invalid(CORRECTIONS[index].name)),
         text => Ok(text),
     };
-    let required = |index: usize, field: &'static str| match text(index, field)? {
-        "" => Err(exception(record, Code::C_FIELD_MISSING, field)),
+    let required = |index: usize| match text(index)? {
+        "" => Err(exception(record, Code::C_FIELD_MISSING, CORRECTIONS[index].name)),
         text => Ok(text),
     };
-    let contract_id = required(col::CONTRACT_ID, "contract_id")?;
+    let contract_id = required(col::CONTRACT_ID)?;
     if !ids.characters_allowed(contract_id) {
-        return Err(invalid("contract_id"));
+        return Err(invalid(field::CONTRACT_ID));
     }
-    let action = Action::parse(required(col::ACTION, "action")?).ok_or_else(|| invalid("action"))?;
-    let decided_on = parse_date(required(col::DECIDED_ON, "decided_on")?).ok_or_else(|| invalid("decided_on"))?;
-    let reason = required(col::REASON, "reason")?;
+    let action = Action::parse(required(col::ACTION)?).ok_or_else(|| invalid(field::ACTION))?;
+    let decided_on = parse_date(required(col::DECIDED_ON)?).ok_or_else(|| invalid(field::DECIDED_ON))?;
+    let reason = required(col::REASON)?;
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(invalid("reason"));
+        return Err(invalid(field::REASON));
     }
     Ok(Correction {
         source_row: record.source_row,
@@ -137,7 +137,7 @@ pub fn check_fields(record: &Record, ids: IdRule) -> Result<Correction, Exceptio
         action,
         decided_on,
         reason: reason.to_string(),
-        reference: text(col::REFERENCE, "reference")?.to_string(),
+        reference: text(col::REFERENCE)?.to_string(),
     })
 }
 
@@ -162,7 +162,7 @@ pub fn duplicates(rows: Vec<(Correction, Record)>, exceptions: &mut Vec<Exceptio
             if identical { (Code::C_DUPLICATE_ROW, &members[1..]) } else { (Code::C_DUPLICATE, &members[..]) };
         for &m in flagged {
             keep[m] = false;
-            exceptions.push(correction_exception(&rows[m].0, code, "contract_id", &rows[m].0.contract_id));
+            exceptions.push(correction_exception(&rows[m].0, code, field::CONTRACT_ID, &rows[m].0.contract_id));
         }
     }
     rows.into_iter().zip(keep).filter_map(|((row, _), k)| k.then_some(row)).collect()
@@ -205,18 +205,18 @@ pub fn check_against_store(
 ) -> Result<(), ExceptionRow> {
     let fail = |code, field: &'static str, value: &str| Err(correction_exception(correction, code, field, value));
     if correction.decided_on > cutoff {
-        return fail(Code::C_AFTER_CUTOFF, "decided_on", &correction.decided_on.to_string());
+        return fail(Code::C_AFTER_CUTOFF, field::DECIDED_ON, &correction.decided_on.to_string());
     }
     if !correction.action.takes_back() {
         return Ok(());
     }
     let id = correction.contract_id.as_str();
     match history.get(id) {
-        None => fail(Code::C_NOT_SETTLED, "contract_id", id),
+        None => fail(Code::C_NOT_SETTLED, field::CONTRACT_ID, id),
         Some(standing) if standing.service_year() != service_year => {
-            fail(Code::C_OTHER_SERVICE_YEAR, "contract_id", id)
+            fail(Code::C_OTHER_SERVICE_YEAR, field::CONTRACT_ID, id)
         }
-        Some(Standing::TakenBack { .. }) => fail(Code::C_ALREADY_REVERSED, "contract_id", id),
+        Some(Standing::TakenBack { .. }) => fail(Code::C_ALREADY_REVERSED, field::CONTRACT_ID, id),
         Some(Standing::Settled { .. }) => Ok(()),
     }
 }
@@ -225,7 +225,7 @@ pub fn check_against_store(
 /// not have the contract, or its row failed an earlier check) is the
 /// warning `W_HOLD_UNUSED`.
 pub fn hold_unused(hold: &Correction) -> ExceptionRow {
-    correction_exception(hold, Code::W_HOLD_UNUSED, "contract_id", &hold.contract_id)
+    correction_exception(hold, Code::W_HOLD_UNUSED, field::CONTRACT_ID, &hold.contract_id)
 }
 
 /// A contract row that passed every check and is held by the batch's
@@ -236,7 +236,7 @@ pub fn on_hold(source_row: u64, contract_id: &str, hold: &Correction) -> Excepti
         source_row,
         contract_id: Id::from(contract_id),
         code: Code::E_ON_HOLD,
-        field: "contract_id",
+        field: field::CONTRACT_ID,
         value: Id::from(hold.source_row.to_string()),
         detail: Detail::None,
     }

@@ -21,7 +21,7 @@ use crate::rules::dates::parse_date;
 use crate::rules::ids::IdRule;
 use crate::rules::money::{format_money, parse_money};
 use crate::rules::uscc::normalize_uscc;
-use crate::schema::input::{REFUNDS, refund as col, too_long};
+use crate::schema::input::{REFUNDS, field, refund as col, too_long};
 
 /// A refund row whose fields are well formed (rules 10.2 steps 0–1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,21 +92,19 @@ pub fn check_fields(record: &Record) -> Result<Refund, ExceptionRow> {
             ..record_exception(record, Code::P_ROW_MALFORMED, "")
         });
     }
-    let required = |index: usize, field: &'static str| match record.get(index) {
-        "" => Err(record_exception(record, Code::P_FIELD_MISSING, field)),
-        text if too_long(text) => Err(record_exception(record, Code::P_FIELD_INVALID, field)),
+    let required = |index: usize| match record.get(index) {
+        "" => Err(record_exception(record, Code::P_FIELD_MISSING, REFUNDS[index].name)),
+        text if too_long(text) => Err(record_exception(record, Code::P_FIELD_INVALID, REFUNDS[index].name)),
         text => Ok(text),
     };
     let invalid = |field| record_exception(record, Code::P_FIELD_INVALID, field);
-    let provider_id =
-        normalize_uscc(required(col::PROVIDER_ID, "provider_id")?).ok_or_else(|| invalid("provider_id"))?;
-    let amount = parse_money(required(col::AMOUNT, "amount")?)
-        .filter(|a| *a > Decimal::ZERO)
-        .ok_or_else(|| invalid("amount"))?;
-    let received_on = parse_date(required(col::RECEIVED_ON, "received_on")?).ok_or_else(|| invalid("received_on"))?;
-    let reference = required(col::REFERENCE, "reference")?;
+    let provider_id = normalize_uscc(required(col::PROVIDER_ID)?).ok_or_else(|| invalid(field::PROVIDER_ID))?;
+    let amount =
+        parse_money(required(col::AMOUNT)?).filter(|a| *a > Decimal::ZERO).ok_or_else(|| invalid(field::AMOUNT))?;
+    let received_on = parse_date(required(col::RECEIVED_ON)?).ok_or_else(|| invalid(field::RECEIVED_ON))?;
+    let reference = required(col::REFERENCE)?;
     if !IdRule::Visible.accepts(reference) {
-        return Err(invalid("reference"));
+        return Err(invalid(field::REFERENCE));
     }
     Ok(Refund { source_row: record.source_row, provider_id, amount, received_on, reference: reference.to_string() })
 }
@@ -134,7 +132,7 @@ pub fn duplicates(rows: Vec<Refund>, exceptions: &mut Vec<ExceptionRow>) -> Vec<
     flagged.sort_unstable();
     for (m, code) in flagged {
         keep[m] = false;
-        exceptions.push(refund_exception(&rows[m], code, "reference", &rows[m].reference));
+        exceptions.push(refund_exception(&rows[m], code, field::REFERENCE, &rows[m].reference));
     }
     rows.into_iter().zip(keep).filter_map(|(row, k)| k.then_some(row)).collect()
 }
@@ -149,11 +147,11 @@ pub fn check_against_store(
     applied: &FxHashMap<String, String>,
 ) -> Result<(), ExceptionRow> {
     if let Some(batch) = applied.get(&refund.reference) {
-        return Err(refund_exception(refund, Code::P_ALREADY_APPLIED, "reference", batch));
+        return Err(refund_exception(refund, Code::P_ALREADY_APPLIED, field::REFERENCE, batch));
     }
     if refund.received_on > cutoff {
         let date = refund.received_on.to_string();
-        return Err(refund_exception(refund, Code::P_AFTER_CUTOFF, "received_on", &date));
+        return Err(refund_exception(refund, Code::P_AFTER_CUTOFF, field::RECEIVED_ON, &date));
     }
     Ok(())
 }
@@ -183,7 +181,7 @@ pub fn apply_refunds(
             applied.push(AppliedRefund { refund, owed_before: balance, owed_after });
             continue;
         };
-        exceptions.push(refund_exception(&refund, code, "amount", &format_money(balance)));
+        exceptions.push(refund_exception(&refund, code, field::AMOUNT, &format_money(balance)));
         unmatched.push(UnmatchedRefund { refund, code, balance });
     }
     (applied, unmatched)

@@ -16,7 +16,7 @@ use crate::rules::dates::parse_date;
 use crate::rules::money::parse_money;
 use crate::rules::risk::Contact;
 use crate::rules::uscc::normalize_uscc;
-use crate::schema::input::{self, ColumnSpec, too_long};
+use crate::schema::input::{self, ColumnSpec, field, too_long};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SizeClass {
@@ -145,14 +145,14 @@ fn one_of<T: Copy>(record: &Record, index: usize, field: &'static str, words: &[
 
 pub fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
     within_limit(r, &input::ENTERPRISES[..input::ENTERPRISES_CHECKED])?;
-    let id = uscc(r, 0, "enterprise_id")?;
-    let manufacturing = industry_is_manufacturing(required(r, 2, "industry_code")?)
-        .map_or_else(|| invalid(r, 2, "industry_code"), Ok)?;
+    let id = uscc(r, 0, field::ENTERPRISE_ID)?;
+    let manufacturing = industry_is_manufacturing(required(r, 2, field::INDUSTRY_CODE)?)
+        .map_or_else(|| invalid(r, 2, field::INDUSTRY_CODE), Ok)?;
     use SizeClass::*;
     let size_class = one_of(
         r,
         3,
-        "size_class",
+        field::SIZE_CLASS,
         &[
             ("large", Large),
             ("medium", Medium),
@@ -167,7 +167,7 @@ pub fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
     let above_scale = one_of(
         r,
         4,
-        "above_scale",
+        field::ABOVE_SCALE,
         &[
             ("true", true),
             ("false", false),
@@ -185,7 +185,7 @@ pub fn parse_enterprise(r: &Record) -> Parsed<Enterprise> {
     } else if since_text.len() == 4 && since_text.bytes().all(|b| b.is_ascii_digit()) {
         since_text.parse().ok()
     } else {
-        return invalid(r, 5, "above_scale_since");
+        return invalid(r, 5, field::ABOVE_SCALE_SINCE);
     };
     Ok(Enterprise {
         index: 0,
@@ -228,21 +228,21 @@ pub fn industry_is_manufacturing(code: &str) -> Option<bool> {
 
 pub fn parse_designation(r: &Record) -> Parsed<(String, Designation)> {
     within_limit(r, &input::DESIGNATIONS)?;
-    let enterprise_id = uscc(r, 0, "enterprise_id")?;
-    let code = required(r, 1, "designation")?.to_ascii_lowercase();
-    let valid_from = date(r, 2, "valid_from")?;
-    let valid_to = end_date(r, 3, "valid_to", valid_from)?;
+    let enterprise_id = uscc(r, 0, field::ENTERPRISE_ID)?;
+    let code = required(r, 1, field::DESIGNATION)?.to_ascii_lowercase();
+    let valid_from = date(r, 2, field::VALID_FROM)?;
+    let valid_to = end_date(r, 3, field::VALID_TO, valid_from)?;
     Ok((enterprise_id, Designation { code, valid_from, valid_to }))
 }
 
 pub fn parse_provider(r: &Record) -> Parsed<Provider> {
     within_limit(r, &input::PROVIDERS[..input::PROVIDERS_CHECKED])?;
     use ProviderStatus::*;
-    let id = uscc(r, 0, "provider_id")?;
+    let id = uscc(r, 0, field::PROVIDER_ID)?;
     let status = one_of(
         r,
         2,
-        "status",
+        field::STATUS,
         &[
             ("active", Active),
             ("suspended", Suspended),
@@ -252,20 +252,21 @@ pub fn parse_provider(r: &Record) -> Parsed<Provider> {
             ("取消", Revoked),
         ],
     )?;
-    let signed_from = date(r, 3, "signed_from")?;
-    let signed_to = end_date(r, 4, "signed_to", signed_from)?;
+    let signed_from = date(r, 3, field::SIGNED_FROM)?;
+    let signed_to = end_date(r, 4, field::SIGNED_TO, signed_from)?;
     let contact = contact(r, input::PROVIDERS_CHECKED);
     Ok(Provider { index: 0, id, name: r.get(1).to_string(), status, signed_from, signed_to, contact })
 }
 
 pub fn parse_product(r: &Record) -> Parsed<Product> {
     within_limit(r, &input::PRODUCTS)?;
-    let id = required(r, 0, "product_id")?.to_string();
-    let provider_id = uscc(r, 1, "provider_id")?;
-    let category = Category::parse(required(r, 2, "category")?).map_or_else(|| invalid(r, 2, "category"), Ok)?;
+    let id = required(r, 0, field::PRODUCT_ID)?.to_string();
+    let provider_id = uscc(r, 1, field::PROVIDER_ID)?;
+    let category =
+        Category::parse(required(r, 2, field::CATEGORY)?).map_or_else(|| invalid(r, 2, field::CATEGORY), Ok)?;
     let list_price = match r.get(4) {
         "" => None,
-        text => Some(parse_money(text).map_or_else(|| invalid(r, 4, "list_price"), Ok)?),
+        text => Some(parse_money(text).map_or_else(|| invalid(r, 4, field::LIST_PRICE), Ok)?),
     };
     Ok(Product { index: 0, id, provider_id, category, list_price })
 }
@@ -289,7 +290,7 @@ pub fn unknown_designation(record: &Record) -> ExceptionRow {
         Source::Designations,
         record.source_row,
         Code::R_UNKNOWN_DESIGNATION,
-        "designation",
+        field::DESIGNATION,
         record.get(1).to_string(),
     )
 }

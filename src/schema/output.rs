@@ -222,6 +222,81 @@ pub const SAMPLE: [Column; 8] = [
     column("seq", Count, "分配顺序"),
 ];
 
+/// A provider statement's contract lines (服务商结算对账单, `statements`).
+pub const STATEMENT_LINES: [Column; 8] = [
+    column("contract_id", Text, "合同编号"),
+    column("enterprise_id", Text, "企业信用代码"),
+    column("claimed", Money, "申报抵扣金额"),
+    column("outcome", Text, "结果"),
+    column("approved_amount", Money, "核定兑付金额"),
+    column("shortfall", Money, "核减金额"),
+    column("code", Text, "代码"),
+    column("reason", InputText, "原因"),
+];
+
+/// Columns repeated once per batch of a year table: `{prefix}_{batch}`,
+/// headed `{heading_zh} {batch}` (the exception trend's by the batch alone).
+#[derive(Debug, Clone, Copy)]
+pub struct PerBatch {
+    pub prefix: &'static str,
+    pub heading_zh: &'static str,
+    pub kind: Kind,
+}
+
+/// The year's tables (`year`): 年度汇总, one row per batch.
+pub const YEAR_BATCHES: [Column; 9] = [
+    column("batch_id", Text, "批次"),
+    column("rows_in", Count, "合同行"),
+    column("settled", Count, "全额兑付"),
+    column("reduced", Count, "部分兑付"),
+    column("rejected", Count, "拒绝"),
+    column("approved", Money, "核定金额"),
+    column("reversed", Money, "冲正追回"),
+    column("net", Money, "净额"),
+    column("signed_by", InputText, "签批"),
+];
+
+/// 服务商年度结算: these, each batch's net, then [`YEAR_PROVIDERS_AFTER`].
+pub const YEAR_PROVIDERS: [Column; 2] =
+    [column("provider_id", Text, "服务商信用代码"), column("provider_name", InputText, "服务商名称")];
+pub const YEAR_PROVIDERS_PER_BATCH: PerBatch = PerBatch { prefix: "net", heading_zh: "净额", kind: Money };
+pub const YEAR_PROVIDERS_AFTER: [Column; 8] = [
+    column("year_total", Money, "年度合计"),
+    column("cap_remaining", Money, "年度上限余额"),
+    column("contracts", Count, "兑付合同数"),
+    column("owed_new", Money, "年度新增应退回"),
+    column("refunded", Money, "年度退回到账"),
+    column("offset", Money, "年度抵扣"),
+    column("owed_at_end", Money, "年末应退回余额"),
+    column("risk_flags", Text, "风险提示"),
+];
+
+/// 企业年度用券: these, each batch's use, then [`YEAR_ENTERPRISES_AFTER`].
+pub const YEAR_ENTERPRISES: [Column; 4] = [
+    column("enterprise_id", Text, "企业信用代码"),
+    column("enterprise_name", InputText, "企业名称"),
+    column("tier", Count, "配额档次"),
+    column("quota", Money, "年度配额"),
+];
+pub const YEAR_ENTERPRISES_PER_BATCH: PerBatch = PerBatch { prefix: "used", heading_zh: "使用", kind: Money };
+pub const YEAR_ENTERPRISES_AFTER: [Column; 2] =
+    [column("year_total", Money, "年度合计"), column("remaining", Money, "剩余配额")];
+
+/// 类别统计: these, then one count per bound, `bound_{code}`.
+pub const YEAR_CATEGORIES: [Column; 5] = [
+    column("category", Text, "服务类别"),
+    column("contracts", Count, "兑付合同数"),
+    column("claimed", Money, "申报抵扣金额"),
+    column("approved", Money, "核定金额"),
+    column("average_rate_percent", Money, "平均兑付比例(%)"),
+];
+pub const YEAR_CATEGORIES_PER_BOUND: &str = "bound";
+
+/// 异常趋势: these, each batch's rows, then [`YEAR_CODES_AFTER`].
+pub const YEAR_CODES: [Column; 2] = [column("code", Text, "代码"), column("meaning", Text, "说明")];
+pub const YEAR_CODES_PER_BATCH: PerBatch = PerBatch { prefix: "rows", heading_zh: "", kind: Count };
+pub const YEAR_CODES_AFTER: [Column; 1] = [column("year_total", Count, "年度合计")];
+
 /// The columns of settlements a printed 结算明细 shows (ledger format 5
 /// on), by index; its Chinese outcome and category follow them.
 pub const SETTLEMENTS_PRINTED: [usize; 8] = [1, 2, 3, 4, 10, 12, 13, 15];
