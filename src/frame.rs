@@ -10,6 +10,7 @@ use crate::rules::codes::ExceptionRow;
 use crate::rules::outputs::{PayoutLayout, PayoutRow, ReversalRow, SettlementRow, UsageRow};
 use crate::rules::owed::AppliedRefund;
 use crate::schema::output::{self, Cell, Kind, name};
+use crate::schema::table::{StoredTable, Values};
 use crate::{Error, Result};
 
 const MONEY_PRECISION: usize = 18;
@@ -530,127 +531,6 @@ fn exceptions_frame(batch_id: &str, rows: &[ExceptionRow], nulls: bool) -> Resul
     })
 }
 
-/// What a later batch needs from a committed settlements.parquet (or, for
-/// a reversal, from reversals.parquet: then `approved_amount` is the amount
-/// taken back and `fingerprint` is empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerSettlement {
-    pub contract_id: String,
-    pub enterprise_id: String,
-    pub provider_id: String,
-    pub product_id: String,
-    pub category: String,
-    pub approved_amount: Decimal,
-    pub fingerprint: String,
-    /// The committing batch's place in the store (from 0); set by the ledger.
-    pub batch: u32,
-}
-
-/// A committed reversal or clawback: the entry it took back and its action's code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerReversal {
-    pub entry: LedgerSettlement,
-    pub action: String,
-}
-
-/// The columns of a committed table a later batch reads: each value
-/// present, none defaulted — a later batch must not carry in zero for an
-/// amount it cannot read.
-struct Stored {
-    frame: DataFrame,
-}
-
-impl Stored {
-    fn read(bytes: &[u8], what: &str) -> Result<Stored> {
-        Ok(Stored { frame: read_parquet(bytes).map_err(|e| Error::Internal(format!("{what}: {e}")))? })
-    }
-
-    fn missing(name: &str, row: usize) -> Error {
-        Error::Internal(format!("column {name}, row {}: no value", row + 1))
-    }
-
-    fn strings(&self, name: &str) -> Result<Vec<String>> {
-        let column = self.frame.column(name).map_err(internal(name))?;
-        let values = column.str().map_err(internal(name))?;
-        values
-            .iter()
-            .enumerate()
-            .map(|(row, v)| v.map(str::to_string).ok_or_else(|| Stored::missing(name, row)))
-            .collect()
-    }
-
-    fn money(&self, name: &str) -> Result<Vec<Decimal>> {
-        let column = self.frame.column(name).map_err(internal(name))?;
-        let decimals = column.decimal().map_err(internal(name))?;
-        let scale = decimals.scale() as u32;
-        decimals
-            .physical()
-            .iter()
-            .enumerate()
-            .map(|(row, v)| {
-                v.map(|fen| Decimal::from_i128_with_scale(fen, scale)).ok_or_else(|| Stored::missing(name, row))
-            })
-            .collect()
-    }
-
-    /// The entries of the table, `amount` naming its money column.
-    fn entries(&self, amount: &str, with_fingerprint: bool) -> Result<Vec<LedgerSettlement>> {
-        let approved = self.money(amount)?;
-        let (contract_id, enterprise_id, provider_id) =
-            (self.strings(name::CONTRACT_ID)?, self.strings(name::ENTERPRISE_ID)?, self.strings(name::PROVIDER_ID)?);
-        let (product_id, category) = (self.strings(name::PRODUCT_ID)?, self.strings(name::CATEGORY)?);
-        let fingerprint =
-            if with_fingerprint { self.strings(name::FINGERPRINT)? } else { vec![String::new(); approved.len()] };
-        Ok((0..self.frame.height())
-            .map(|i| LedgerSettlement {
-                contract_id: contract_id[i].clone(),
-                enterprise_id: enterprise_id[i].clone(),
-                provider_id: provider_id[i].clone(),
-                product_id: product_id[i].clone(),
-                category: category[i].clone(),
-                approved_amount: approved[i],
-                fingerprint: fingerprint[i].clone(),
-                batch: 0,
-            })
-            .collect())
-    }
-}
-
-/// A committed settlement as the year's statement reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSettlement {
-    pub enterprise_id: String,
-    pub provider_id: String,
-    pub category: String,
-    /// The voucher amount claimed.
-    pub claimed: Decimal,
-    pub approved: Decimal,
-    /// The settlement's code (`W_ITEM_CAP` …), empty for one paid in full.
-    pub code: String,
-}
-
-/// Reads a committed settlements.parquet for the year's statement; a value
-/// missing where one must be is an error, never a default.
-pub fn read_stored_settlements(bytes: &[u8]) -> Result<Vec<StoredSettlement>> {
-    let stored = Stored::read(bytes, "settlements.parquet")?;
-    let (claimed, approved) = (stored.money(name::VOUCHER_AMOUNT)?, stored.money(name::APPROVED_AMOUNT)?);
-    let (enterprise_id, provider_id) = (stored.strings(name::ENTERPRISE_ID)?, stored.strings(name::PROVIDER_ID)?);
-    let category = stored.strings(name::CATEGORY)?;
-    let codes = stored.frame.column(name::CODE).map_err(internal(name::CODE))?;
-    let codes: Vec<String> =
-        codes.str().map_err(internal(name::CODE))?.iter().map(|c| c.unwrap_or_default().to_string()).collect();
-    Ok((0..stored.frame.height())
-        .map(|i| StoredSettlement {
-            enterprise_id: enterprise_id[i].clone(),
-            provider_id: provider_id[i].clone(),
-            category: category[i].clone(),
-            claimed: claimed[i],
-            approved: approved[i],
-            code: codes[i].clone(),
-        })
-        .collect())
-}
-
 /// A table of any columns (name and kind) as Parquet, money as
 /// Decimal(18, 2), an empty cell as null: the year's tables.
 pub fn cells_parquet(columns: &[(&str, Kind)], rows: &[Vec<Cell>]) -> Result<Vec<u8>> {
@@ -671,70 +551,56 @@ pub fn cells_parquet(columns: &[(&str, Kind)], rows: &[Vec<Cell>]) -> Result<Vec
     Ok(bytes)
 }
 
-/// Reads the settled contracts back from a committed settlements.parquet.
-/// A missing column or a missing value (null) is an error, never a default.
-pub fn read_ledger_settlements(bytes: &[u8]) -> Result<Vec<LedgerSettlement>> {
-    Stored::read(bytes, "settlements.parquet")?.entries(name::APPROVED_AMOUNT, true)
+/// Reads a committed Parquet table back typed ([`StoredTable`]): money
+/// (Decimal) as amounts, integers as counts, text as text, anything else
+/// (dates) as the text a CSV file holds. `only` names the columns wanted;
+/// empty, all of them.
+pub fn read_stored(bytes: &[u8], only: &[&str]) -> Result<StoredTable> {
+    typed(&stored_frame(bytes)?, only)
 }
 
-/// Reads the reversals and clawbacks back from a committed reversals.parquet.
-pub fn read_ledger_reversals(bytes: &[u8]) -> Result<Vec<LedgerReversal>> {
-    let stored = Stored::read(bytes, "reversals.parquet")?;
-    let actions = stored.strings(name::ACTION)?;
-    let entries = stored.entries(name::AMOUNT, false)?;
-    Ok(entries.into_iter().zip(actions).map(|(entry, action)| LedgerReversal { entry, action }).collect())
-}
-
-/// Any Parquet file as text: the header and every cell cast to text (money
-/// as `12345.67`, dates as `YYYY-MM-DD`). `verify` compares files this way
-/// and `explain` reads them so.
-pub fn parquet_rows(bytes: &[u8]) -> Result<TextTable> {
-    let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("parquet read: {e}")))?;
-    text_table(&frame)
-}
-
-/// A Parquet file as text, `rows` rows at a time: only one slice's text is
-/// held at once (a large stored table as text is several times its
-/// columns' size).
-pub fn parquet_row_slices(bytes: &[u8], rows: usize, mut each: impl FnMut(TextTable)) -> Result<()> {
-    let frame = read_parquet(bytes).map_err(|e| Error::Internal(format!("parquet read: {e}")))?;
+/// [`read_stored`], `rows` rows at a time: only one slice's values are
+/// held at once besides the file's columns.
+pub fn read_stored_slices(bytes: &[u8], rows: usize, mut each: impl FnMut(StoredTable)) -> Result<()> {
+    let frame = stored_frame(bytes)?;
     for offset in (0..frame.height()).step_by(rows.max(1)) {
-        each(text_table(&frame.slice(offset as i64, rows))?);
+        each(typed(&frame.slice(offset as i64, rows), &[])?);
     }
     if frame.height() == 0 {
-        each(text_table(&frame)?);
+        each(typed(&frame, &[])?);
     }
     Ok(())
 }
 
-fn text_table(frame: &DataFrame) -> Result<TextTable> {
-    let header: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
-    let mut columns = Vec::with_capacity(header.len());
-    for name in &header {
-        let column = frame.column(name).map_err(internal(name))?.cast(&DataType::String).map_err(internal(name))?;
-        let values = column.str().map_err(internal(name))?;
-        columns.push(values.iter().map(|v| v.unwrap_or_default().to_string()).collect::<Vec<String>>());
-    }
-    // Each cell moved from its column into its row, never copied: the
-    // table's text is held once.
-    let mut columns: Vec<std::vec::IntoIter<String>> = columns.into_iter().map(Vec::into_iter).collect();
-    let rows =
-        (0..frame.height()).map(|_| columns.iter_mut().map(|c| c.next().unwrap_or_default()).collect()).collect();
-    Ok(TextTable { header, rows })
+fn stored_frame(bytes: &[u8]) -> Result<DataFrame> {
+    read_parquet(bytes).map_err(|e| Error::Internal(format!("parquet read: {e}")))
 }
 
-/// A table of text cells with its header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextTable {
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+fn typed(frame: &DataFrame, only: &[&str]) -> Result<StoredTable> {
+    let wanted = |c: &&Column| only.is_empty() || only.contains(&c.name().as_str());
+    let columns = frame.columns().iter().filter(wanted).map(|c| Ok((c.name().to_string(), values(c)?)));
+    StoredTable::new(columns.collect::<Result<_>>()?)
 }
 
-impl TextTable {
-    /// The cell of `row` in column `name`, or "" if there is no such column.
-    pub fn cell<'a>(&'a self, row: &'a [String], name: &str) -> &'a str {
-        self.header.iter().position(|h| h == name).and_then(|i| row.get(i)).map_or("", String::as_str)
-    }
+fn values(column: &Column) -> Result<Values> {
+    let name = column.name().as_str();
+    Ok(match column.dtype() {
+        DataType::Decimal(_, _) => {
+            let decimals = column.decimal().map_err(internal(name))?;
+            let scale = decimals.scale() as u32;
+            Values::Money(
+                decimals.physical().iter().map(|v| v.map(|v| Decimal::from_i128_with_scale(v, scale))).collect(),
+            )
+        }
+        dtype if dtype.is_integer() => {
+            let counts = column.cast(&DataType::UInt64).map_err(internal(name))?;
+            Values::Count(counts.u64().map_err(internal(name))?.iter().collect())
+        }
+        _ => {
+            let text = column.cast(&DataType::String).map_err(internal(name))?;
+            Values::Text(text.str().map_err(internal(name))?.iter().map(|v| v.map(str::to_string)).collect())
+        }
+    })
 }
 
 /// The cells of a Parquet input as text, column by column: string columns

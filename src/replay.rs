@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use crate::batch::{BatchSpec, Computed, compute, input_columns, render, render_one};
 use crate::checksum::{sha256_file, sha256_hex};
 use crate::engine::OptionalInputs;
-use crate::frame::TextTable;
 use crate::ingest::{InputOptions, Table, parse_table};
 use crate::job::{JobInputOptions, input_options_of};
 use crate::ledger::{CommittedBatch, FileEntry, Format, LEDGER_FORMAT, Ledger, MANIFEST, Manifest};
@@ -17,6 +16,7 @@ use crate::output::Destination;
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::policy::parse_policy;
+use crate::stored::carry::carry_in;
 use crate::{Error, Result};
 
 /// A difference found: exit 3.
@@ -88,7 +88,7 @@ fn replay(ledger: &Ledger, batches: &[CommittedBatch], index: usize) -> Result<(
     };
     let cutoff =
         parse_date(&m.cutoff).ok_or_else(|| differs(format!("batch {}, cutoff {:?}", m.batch_id, m.cutoff)))?;
-    let carry_in = ledger.carry_in(&batches[..index], m.service_year).map_err(|e| differs(e.to_string()))?;
+    let carry_in = carry_in(ledger, &batches[..index], m.service_year).map_err(|e| differs(e.to_string()))?;
     let spec = BatchSpec {
         batch_id: &m.batch_id,
         service_year: m.service_year,
@@ -239,6 +239,12 @@ fn first_difference(name: &str, stored: &[u8], recomputed: &[u8]) -> Option<Stri
         }
     }
     None
+}
+
+/// A text file's rows of cells, with its header, to name where two differ.
+struct TextTable {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
 }
 
 fn csv_rows(bytes: &[u8]) -> TextTable {

@@ -13,6 +13,8 @@ use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
 use crate::checksum::sha256_hex;
 use crate::ledger::{CommittedBatch, Ledger, Manifest, Signature, SignedOff};
 use crate::report::Summary;
+use crate::schema::files;
+use crate::stored::StoredBatch;
 use crate::{Error, Result};
 
 /// The namespace every signature is made in (`ssh-keygen -Y sign -n`).
@@ -464,8 +466,8 @@ pub fn verify_batch(
             signed.proposal_sha256
         ));
     }
-    let summary_bytes = ledger.stored_output(batch, "summary.json").map_err(|e| e.to_string())?;
-    let summary: Summary = serde_json::from_slice(&summary_bytes).map_err(|e| format!("summary.json: {e}"))?;
+    let summary_bytes = StoredBatch::new(ledger, batch).bytes(files::SUMMARY).map_err(|e| e.to_string())?;
+    let summary: Summary = serde_json::from_slice(&summary_bytes).map_err(|e| format!("{}: {e}", files::SUMMARY))?;
     let problems = check_approvals(signed, &list, &summary);
     if !problems.is_empty() {
         return Err(problems.join("; "));

@@ -241,6 +241,25 @@ fn no_output_column_is_named_outside_the_schema() {
     assert!(spelled.is_empty(), "output column names spelled outside src/schema: {spelled:#?}");
 }
 
+/// A committed batch is read back through one reader (`stored`): no other
+/// module reads a stored file or decodes a stored table itself.
+#[test]
+fn committed_batches_are_read_only_through_the_stored_reader() {
+    let readers = ["stored_output(", "read_stored(", "read_stored_slices("];
+    let mut files = Vec::new();
+    sources(&repo().join("src"), &mut files);
+    let mut found = Vec::new();
+    for file in &files {
+        let path = file.to_string_lossy();
+        if path.contains("/src/stored/") || path.ends_with("/src/ledger/mod.rs") || path.ends_with("/src/frame.rs") {
+            continue;
+        }
+        let code = code(&std::fs::read_to_string(file).unwrap());
+        found.extend(readers.iter().filter(|r| code.contains(*r)).map(|r| format!("{path}: {r}")));
+    }
+    assert!(found.is_empty(), "stored files read outside src/stored: {found:#?}");
+}
+
 /// Functions short enough to read at once (TIGER_STYLE's 70 lines), except
 /// the page templates and data tables named here with their reason.
 #[test]

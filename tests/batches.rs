@@ -278,11 +278,11 @@ fn every_table_is_parquet_with_nulls_for_absent_values() {
         let csv = w.csv(&format!("out/2025-Q3/{table}.csv"));
         let bytes = w.read(&format!("out/2025-Q3/{table}.parquet"));
         let frame = ParquetReader::new(std::io::Cursor::new(bytes.clone())).finish().unwrap();
-        let text = voucher_settle::frame::parquet_rows(&bytes).unwrap();
+        let text = voucher_settle::frame::read_stored(&bytes, &[]).unwrap();
         assert_eq!(frame.height(), csv.len(), "{table}");
         assert!(!csv.is_empty(), "{table}: the example's third quarter has rows");
         let header: Vec<&str> = csv[0].keys().map(String::as_str).collect();
-        let mut parquet_header: Vec<&str> = text.header.iter().map(String::as_str).collect();
+        let mut parquet_header: Vec<&str> = text.names().collect();
         parquet_header.sort();
         assert_eq!(header, parquet_header, "{table}: the same columns");
         for name in header {
@@ -292,8 +292,8 @@ fn every_table_is_parquet_with_nulls_for_absent_values() {
             if name.contains("amount") || name.ends_with("_before") || name == "quota" {
                 assert_eq!(column.dtype(), &DataType::Decimal(18, 2), "{table}.{name}");
             }
-            for (row, stored) in csv.iter().zip(&text.rows) {
-                let value = text.cell(stored, name);
+            for (at, row) in csv.iter().enumerate() {
+                let value = &text.shown(at, name);
                 let written = &row[name];
                 // A CSV text cell a spreadsheet would run as a formula carries a leading '.
                 assert!(

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use rust_decimal::Decimal;
 use voucher_settle::batch::{Computed, render, render_one};
+use voucher_settle::engine::LedgerSettlement;
 use voucher_settle::engine::{BatchOutcome, BatchTables, CarryIn, settle_batch};
-use voucher_settle::frame::LedgerSettlement;
 use voucher_settle::ingest::parse_table;
 use voucher_settle::output::Destination;
 use voucher_settle::rules::codes::{Code, Severity, Source};

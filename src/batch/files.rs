@@ -11,6 +11,7 @@ use super::Computed;
 use crate::ledger::Format;
 use crate::output::{Destination, OutputFile, OutputWriter, log_rendered, render_file};
 use crate::report::{html, workbook};
+use crate::schema::files as name;
 use crate::{Error, Result, frame, report};
 
 /// One output file of a batch.
@@ -68,26 +69,26 @@ use Output::*;
 /// files are always the first ones of the table: later formats add at the
 /// end).
 pub const OUTPUT_FILES: [OutputFileSpec; 20] = [
-    file(SettlementsCsv, "settlements.csv", always, None),
-    file(SettlementsParquet, "settlements.parquet", always, Some(SettlementsCsv)),
-    file(ExceptionsCsv, "exceptions.csv", always, None),
-    file(ExceptionsParquet, "exceptions.parquet", always, Some(ExceptionsCsv)),
-    file(PayoutsCsv, "payouts.csv", always, None),
-    file(UsageCsv, "enterprise_usage.csv", always, None),
-    file(Summary, "summary.json", always, None),
-    file(Workbook, "settlement.xlsx", always, None),
-    file(Report, "report.html", always, None),
-    file(ReversalsCsv, "reversals.csv", Format::has_corrections, None),
-    file(ReversalsParquet, "reversals.parquet", Format::has_corrections, Some(ReversalsCsv)),
-    file(PayoutsParquet, "payouts.parquet", Format::reads_and_prints, None),
-    file(UsageParquet, "enterprise_usage.parquet", Format::reads_and_prints, None),
-    file(RefundsCsv, "refunds.csv", Format::owed_balances, None),
-    file(RefundsParquet, "refunds.parquet", Format::owed_balances, Some(RefundsCsv)),
-    file(RiskCsv, "risk.csv", Format::audit_flags, None),
-    file(RiskParquet, "risk.parquet", Format::audit_flags, Some(RiskCsv)),
-    file(SampleCsv, "sample.csv", Format::audit_flags, None),
-    file(SampleParquet, "sample.parquet", Format::audit_flags, Some(SampleCsv)),
-    file(SampleWorkbook, "sample.xlsx", Format::audit_flags, None),
+    file(SettlementsCsv, name::SETTLEMENTS_CSV, always, None),
+    file(SettlementsParquet, name::SETTLEMENTS_PARQUET, always, Some(SettlementsCsv)),
+    file(ExceptionsCsv, name::EXCEPTIONS_CSV, always, None),
+    file(ExceptionsParquet, name::EXCEPTIONS_PARQUET, always, Some(ExceptionsCsv)),
+    file(PayoutsCsv, name::PAYOUTS_CSV, always, None),
+    file(UsageCsv, name::USAGE_CSV, always, None),
+    file(Summary, name::SUMMARY, always, None),
+    file(Workbook, name::WORKBOOK, always, None),
+    file(Report, name::REPORT, always, None),
+    file(ReversalsCsv, name::REVERSALS_CSV, Format::has_corrections, None),
+    file(ReversalsParquet, name::REVERSALS_PARQUET, Format::has_corrections, Some(ReversalsCsv)),
+    file(PayoutsParquet, name::PAYOUTS_PARQUET, Format::reads_and_prints, None),
+    file(UsageParquet, name::USAGE_PARQUET, Format::reads_and_prints, None),
+    file(RefundsCsv, name::REFUNDS_CSV, Format::owed_balances, None),
+    file(RefundsParquet, name::REFUNDS_PARQUET, Format::owed_balances, Some(RefundsCsv)),
+    file(RiskCsv, name::RISK_CSV, Format::audit_flags, None),
+    file(RiskParquet, name::RISK_PARQUET, Format::audit_flags, Some(RiskCsv)),
+    file(SampleCsv, name::SAMPLE_CSV, Format::audit_flags, None),
+    file(SampleParquet, name::SAMPLE_PARQUET, Format::audit_flags, Some(SampleCsv)),
+    file(SampleWorkbook, name::SAMPLE_WORKBOOK, Format::audit_flags, None),
 ];
 
 /// The sample's files, rendered after settlements.csv, whose checksum
@@ -264,7 +265,7 @@ impl<'c> Renderer<'c> {
             return Ok(sample);
         }
         let w = |w: &mut OutputWriter| self.one(SettlementsCsv, w);
-        let settlements = render_file(&Destination::memory(), "settlements.csv", None, w)?;
+        let settlements = render_file(&Destination::memory(), name::SETTLEMENTS_CSV, None, w)?;
         Ok(self.computed.sample_with(&settlements.sha256))
     }
 

@@ -9,10 +9,15 @@ use serde::Serialize;
 
 use crate::ledger::{CommittedBatch, Ledger};
 use crate::rules::codes::Source;
+use crate::rules::corrections::Action;
 use crate::rules::money::format_money;
+use crate::schema::files;
 use crate::schema::output::name;
-pub use crate::stored::{Bound, ExceptionLine, RunningTotal, Settlement};
-use crate::stored::{archived_policy, exception_line, settlement, stored_table};
+use crate::schema::table::StoredTable;
+use crate::stored::StoredBatch;
+use crate::stored::carry::add_owed;
+pub use crate::stored::described::{Bound, ExceptionLine, RunningTotal, Settlement};
+use crate::stored::described::{exception_line, settlement};
 use crate::{Error, Result};
 
 /// 逐批次说明一份合同如何兑付或为何被拒 Explain how a contract was settled or why it was refused, batch by batch.
@@ -109,42 +114,10 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     let mut history = Vec::new();
     let committed = ledger.committed()?;
     for batch in &committed {
+        let stored = StoredBatch::new(&ledger, batch);
         // A batch's corrections come before its contracts (rules 9.3).
-        history.extend(correction_events(&ledger, batch, contract_id)?);
-        let settlements = stored_table(&ledger, batch, "settlements.parquet")?;
-        let exceptions = stored_table(&ledger, batch, "exceptions.parquet")?;
-        let settled = settlements.rows.iter().find(|r| settlements.cell(r, name::CONTRACT_ID) == contract_id);
-        let exception_rows: Vec<&Vec<String>> = exceptions
-            .rows
-            .iter()
-            .filter(|r| {
-                exceptions.cell(r, name::CONTRACT_ID) == contract_id
-                    && exceptions.cell(r, name::SOURCE) == Source::Contracts.as_str()
-            })
-            .collect();
-        if settled.is_none() && exception_rows.is_empty() {
-            continue;
-        }
-        let policy = archived_policy(&ledger, batch)?;
-        let source_row = match settled {
-            Some(row) => settlements.cell(row, name::SOURCE_ROW).to_string(),
-            None => exceptions.cell(exception_rows[0], name::SOURCE_ROW).to_string(),
-        };
-        let provider = settled.map(|row| settlements.cell(row, name::PROVIDER_ID)).unwrap_or_default();
-        let (flags, sampled) = findings(&ledger, batch, (contract_id, provider))?;
-        history.push(Event {
-            batch_id: batch.manifest.batch_id.clone(),
-            sequence: batch.manifest.sequence,
-            cutoff: batch.manifest.cutoff.clone(),
-            kind: if settled.is_some() { "settled" } else { "rejected" },
-            source_row,
-            signed_by: crate::signoff::signed_by(&batch.manifest),
-            flags,
-            sampled,
-            settlement: settled.map(|row| settlement(&settlements, row, &policy)),
-            reversal: None,
-            exceptions: exception_rows.iter().map(|row| exception_line(&exceptions, row, Some(&policy))).collect(),
-        });
+        history.extend(correction_events(&stored, contract_id)?);
+        history.extend(contract_event(&stored, contract_id)?);
     }
     if history.is_empty() {
         return Err(Error::Input(format!(
@@ -156,41 +129,69 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     Ok(Explanation { contract_id: contract_id.to_string(), history, owed })
 }
 
+/// What a batch did with the contract's row: settled it, or refused it
+/// with its exceptions; `None` if the batch's export did not hold it.
+fn contract_event(stored: &StoredBatch, contract_id: &str) -> Result<Option<Event>> {
+    let settlements = stored.table(files::SETTLEMENTS_PARQUET)?;
+    let exceptions = stored.table(files::EXCEPTIONS_PARQUET)?;
+    let settled = settlements.rows().find(|&r| settlements.text(r, name::CONTRACT_ID) == contract_id);
+    let exception_rows: Vec<usize> = exceptions
+        .rows()
+        .filter(|&r| {
+            exceptions.text(r, name::CONTRACT_ID) == contract_id
+                && exceptions.text(r, name::SOURCE) == Source::Contracts.as_str()
+        })
+        .collect();
+    if settled.is_none() && exception_rows.is_empty() {
+        return Ok(None);
+    }
+    let policy = stored.policy()?;
+    let source_row = match settled {
+        Some(row) => settlements.shown(row, name::SOURCE_ROW),
+        None => exceptions.shown(exception_rows[0], name::SOURCE_ROW),
+    };
+    let provider = settled.map(|row| settlements.text(row, name::PROVIDER_ID)).unwrap_or_default();
+    let (flags, sampled) = findings(stored, (contract_id, provider))?;
+    let batch = stored.batch;
+    Ok(Some(Event {
+        batch_id: batch.manifest.batch_id.clone(),
+        sequence: batch.manifest.sequence,
+        cutoff: batch.manifest.cutoff.clone(),
+        kind: if settled.is_some() { "settled" } else { "rejected" },
+        source_row,
+        signed_by: crate::signoff::signed_by(&batch.manifest),
+        flags,
+        sampled,
+        settlement: settled.map(|row| settlement(&settlements, row, &policy)),
+        reversal: None,
+        exceptions: exception_rows.iter().map(|&row| exception_line(&exceptions, row, Some(&policy))).collect(),
+    }))
+}
+
 /// The risk flags of a contract and of its provider in a batch, and its
 /// place in the batch's sample (a batch of ledger format 5 on).
-fn findings(
-    ledger: &Ledger,
-    batch: &CommittedBatch,
-    (contract, provider): (&str, &str),
-) -> Result<(Vec<String>, Option<String>)> {
-    let has = |file: &str| batch.manifest.outputs.iter().any(|o| o.name == file);
-    if !has("risk.parquet") || !has("sample.parquet") {
+fn findings(stored: &StoredBatch, (contract, provider): (&str, &str)) -> Result<(Vec<String>, Option<String>)> {
+    if !stored.format().audit_flags() {
         return Ok((Vec::new(), None));
     }
-    let risk = stored_table(ledger, batch, "risk.parquet")?;
+    let risk = stored.risk()?;
     let flags = risk
-        .rows
-        .iter()
-        .filter(|r| {
-            let of_contract = risk.cell(r, name::CONTRACT_ID) == contract;
+        .rows()
+        .filter(|&r| {
+            let of_contract = risk.text(r, name::CONTRACT_ID) == contract;
             of_contract
-                || (risk.cell(r, name::CONTRACT_ID).is_empty()
+                || (risk.text(r, name::CONTRACT_ID).is_empty()
                     && !provider.is_empty()
-                    && risk.cell(r, name::PROVIDER_ID) == provider)
+                    && risk.text(r, name::PROVIDER_ID) == provider)
         })
-        .map(|r| format!("{}: {}", risk.cell(r, name::FLAG), risk.cell(r, name::MESSAGE)))
+        .map(|r| format!("{}: {}", risk.text(r, name::FLAG), risk.text(r, name::MESSAGE)))
         .collect();
-    let sample = stored_table(ledger, batch, "sample.parquet")?;
-    let sampled = sample.rows.iter().find(|r| sample.cell(r, name::CONTRACT_ID) == contract).map_or_else(
+    let sample = stored.table(files::SAMPLE_PARQUET)?;
+    let sampled = sample.rows().find(|&r| sample.text(r, name::CONTRACT_ID) == contract).map_or_else(
         || "未抽中 (not in the batch's spot-check sample)".to_string(),
         |r| {
-            format!(
-                "抽查第 {} 份，依据 {} (sample no. {}, basis {})",
-                sample.cell(r, name::SAMPLE_NO),
-                sample.cell(r, name::BASIS),
-                sample.cell(r, name::SAMPLE_NO),
-                sample.cell(r, name::BASIS)
-            )
+            let (number, basis) = (sample.shown(r, name::SAMPLE_NO), sample.text(r, name::BASIS));
+            format!("抽查第 {number} 份，依据 {basis} (sample no. {number}, basis {basis})")
         },
     );
     Ok((flags, Some(sampled)))
@@ -208,14 +209,15 @@ fn owed_history(ledger: &Ledger, committed: &[CommittedBatch], history: &[Event]
     let mut owed = crate::engine::OwedCarried::default();
     let mut lines = Vec::new();
     for batch in committed {
+        let stored = StoredBatch::new(ledger, batch);
         let before = owed.balances.get(provider).copied().unwrap_or_default();
-        ledger.add_owed(&mut owed, batch)?;
+        add_owed(&mut owed, &stored)?;
         let after = owed.balances.get(provider).copied().unwrap_or_default();
         let started = !lines.is_empty() || (batch.manifest.batch_id == batch_id && after > before);
         if !started {
             continue;
         }
-        let policy = archived_policy(ledger, batch)?;
+        let policy = stored.policy()?;
         let offsets =
             policy.offset_owed().then(|| policy.offset_owed_clause().unwrap_or(policy.reference()).to_string());
         lines.push(OwedLine {
@@ -235,14 +237,14 @@ fn owed_history(ledger: &Ledger, committed: &[CommittedBatch], history: &[Event]
 /// The batch's corrections of the contract: a reversal or clawback applied
 /// (with the running totals before and after it), and correction rows with
 /// an exception.
-fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str) -> Result<Vec<Event>> {
-    let mut events = Vec::new();
-    let event = |kind, source_row: &str| Event {
+fn correction_events(stored: &StoredBatch, contract_id: &str) -> Result<Vec<Event>> {
+    let batch = stored.batch;
+    let event = |kind, source_row: String| Event {
         batch_id: batch.manifest.batch_id.clone(),
         sequence: batch.manifest.sequence,
         cutoff: batch.manifest.cutoff.clone(),
         kind,
-        source_row: source_row.to_string(),
+        source_row,
         signed_by: crate::signoff::signed_by(&batch.manifest),
         flags: Vec::new(),
         sampled: None,
@@ -250,51 +252,56 @@ fn correction_events(ledger: &Ledger, batch: &CommittedBatch, contract_id: &str)
         reversal: None,
         exceptions: Vec::new(),
     };
-    if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {
-        let reversals = stored_table(ledger, batch, "reversals.parquet")?;
-        for row in reversals.rows.iter().filter(|r| reversals.cell(r, name::CONTRACT_ID) == contract_id) {
-            let cell = |name: &str| reversals.cell(row, name).to_string();
-            let total = |name, name_zh, (before, after): (&str, &str)| RunningTotal {
-                name,
-                name_zh,
-                before: cell(before),
-                after: cell(after),
-            };
-            let kind = if cell(name::ACTION) == "clawback" { "clawback" } else { "reverse" };
-            events.push(Event {
-                reversal: Some(Reversal {
-                    action: cell(name::ACTION),
-                    amount: cell(name::AMOUNT),
-                    decided_on: cell(name::DECIDED_ON),
-                    reason: cell(name::REASON),
-                    reference: cell(name::REFERENCE),
-                    settled_batch_id: cell(name::SETTLED_BATCH_ID),
-                    provider_id: cell(name::PROVIDER_ID),
-                    totals: vec![
-                        total("item", "项目累计", (name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER)),
-                        total("enterprise", "企业累计", (name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER)),
-                        total("provider", "服务商累计", (name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER)),
-                    ],
-                }),
-                ..event(kind, reversals.cell(row, name::SOURCE_ROW))
-            });
-        }
-    }
-    if batch.manifest.inputs.iter().any(|i| i.name == "corrections") {
-        let exceptions = stored_table(ledger, batch, "exceptions.parquet")?;
-        for row in exceptions.rows.iter().filter(|r| {
-            exceptions.cell(r, name::SOURCE) == "corrections" && exceptions.cell(r, name::CONTRACT_ID) == contract_id
+    let reversals = stored.reversals(&[])?;
+    let mut events: Vec<Event> = reversals
+        .rows()
+        .filter(|&r| reversals.text(r, name::CONTRACT_ID) == contract_id)
+        .map(|row| {
+            let reversal = reversal(&reversals, row);
+            let kind = if reversal.action == Action::Clawback.as_str() { "clawback" } else { "reverse" };
+            Event { reversal: Some(reversal), ..event(kind, reversals.shown(row, name::SOURCE_ROW)) }
+        })
+        .collect();
+    if stored.format().has_corrections() {
+        let exceptions = stored.table(files::EXCEPTIONS_PARQUET)?;
+        for row in exceptions.rows().filter(|&r| {
+            exceptions.text(r, name::SOURCE) == Source::Corrections.as_str()
+                && exceptions.text(r, name::CONTRACT_ID) == contract_id
         }) {
             events.push(Event {
                 exceptions: vec![exception_line(&exceptions, row, None)],
-                ..event("correction", exceptions.cell(row, name::SOURCE_ROW))
+                ..event("correction", exceptions.shown(row, name::SOURCE_ROW))
             });
         }
     }
     Ok(events)
 }
 
-/// A committed batch's table, checked against its manifest checksum.
+/// A stored reversal row with the running totals before and after it.
+fn reversal(reversals: &StoredTable, row: usize) -> Reversal {
+    let cell = |name: &str| reversals.shown(row, name);
+    let total = |name, name_zh, (before, after): (&str, &str)| RunningTotal {
+        name,
+        name_zh,
+        before: cell(before),
+        after: cell(after),
+    };
+    Reversal {
+        action: cell(name::ACTION),
+        amount: cell(name::AMOUNT),
+        decided_on: cell(name::DECIDED_ON),
+        reason: cell(name::REASON),
+        reference: cell(name::REFERENCE),
+        settled_batch_id: cell(name::SETTLED_BATCH_ID),
+        provider_id: cell(name::PROVIDER_ID),
+        totals: vec![
+            total("item", "项目累计", (name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER)),
+            total("enterprise", "企业累计", (name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER)),
+            total("provider", "服务商累计", (name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER)),
+        ],
+    }
+}
+
 /// Who signed the event's batch off, the contract's risk flags there and
 /// whether it was sampled.
 fn audit_notes(event: &Event) -> String {

@@ -23,6 +23,8 @@ use crate::rules::batches::{BatchId, BatchKind, differ_only_by_case, first_uncom
 use crate::rules::codes::{PerSource, Source};
 use crate::rules::dates::parse_date;
 use crate::rules::policy::Policy;
+use crate::schema::files;
+use crate::stored::StoredBatch;
 use crate::{Error, Result, TOOL_VERSION, report};
 
 /// 结算一个批次并提交账本 Settle one batch of a service year and commit it to the ledger store.
@@ -296,7 +298,7 @@ impl NewBatch<'_> {
     /// allocation pass leaves a core free); returns it with its manifest.
     fn settle(&self, inputs: Inputs) -> Result<(Rendered, Manifest)> {
         let (job, ledger) = (self.job, self.ledger);
-        let carry_in = ledger.carry_in(self.committed, job.service_year)?;
+        let carry_in = crate::stored::carry::carry_in(ledger, self.committed, job.service_year)?;
         let spec = BatchSpec {
             batch_id: &job.batch.id,
             service_year: job.service_year,
@@ -541,7 +543,8 @@ fn already_committed(
         Some(output) => restore_published(ledger, done, output, Check::Content)?,
         None => Vec::new(),
     };
-    let summary = ledger.stored_output(done, "summary.json").ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let summary =
+        StoredBatch::new(ledger, done).bytes(files::SUMMARY).ok().and_then(|b| serde_json::from_slice(&b).ok());
     Ok(RunReport::AlreadyCommitted {
         batch_id: done.manifest.batch_id.clone(),
         manifest_sha256: done.manifest_sha256.clone(),
@@ -656,8 +659,8 @@ fn restore_published(ledger: &Ledger, batch: &CommittedBatch, output: &Path, che
     }
     let publication = Publication::begin(output, &OUTPUT_FOLDER_NAMES)?;
     for name in &wanted {
-        let bytes = ledger
-            .stored_output(batch, name)
+        let bytes = StoredBatch::new(ledger, batch)
+            .bytes(name)
             .map_err(|e| Error::Input(format!("{e}; 未恢复任何文件 (nothing restored)")))?;
         publication.write(name, &bytes).inspect_err(|_| publication.discard())?;
     }

@@ -13,17 +13,19 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 
-use crate::frame::TextTable;
-use crate::ledger::{CommittedBatch, Format, Ledger, StoredPayout};
+use crate::ledger::Ledger;
 use crate::output::write_file;
 use crate::replay::{archived_options, archived_table, verify_selected};
 use crate::report::statement::{ContractLine, Statement, StatementOwed};
 use crate::rules::codes::{Code, Severity, Source};
 use crate::rules::money::parse_money;
 use crate::rules::policy::Policy;
+use crate::schema::files;
 use crate::schema::input::contract as col;
 use crate::schema::output::name;
-use crate::stored::{archived_policy, exception_line, settlement, stored_table, stored_table_slices};
+use crate::schema::table::StoredTable;
+use crate::stored::described::{exception_line, settlement};
+use crate::stored::{StoredBatch, StoredPayout};
 use crate::{Error, Result};
 
 /// 服务商结算对账单：每个服务商一份 One statement per provider of a committed batch, from the ledger.
@@ -58,31 +60,9 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
     })?;
     verify_selected(&ledger, &committed, &[index])?;
     tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: batch replayed");
-    let batch = &committed[index];
-    let m = &batch.manifest;
-    let policy = archived_policy(&ledger, batch)?;
-    // Each stored table is read, turned into the statements' lines and let
-    // go before the next is read: the batch's tables are never all held.
-    let mut statements = Statements { all: BTreeMap::new(), this: (m.batch_id.clone(), m.cutoff.clone()) };
-    stored_table_slices(&ledger, batch, "settlements.parquet", 100_000, |slice| statements.settled(&slice, &policy))?;
-    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: settlements read");
-    let mut refusals = Vec::new();
-    stored_table_slices(&ledger, batch, "exceptions.parquet", 100_000, |slice| {
-        collect_refusals(&slice, &policy, &mut refusals)
-    })?;
-    let refused = refusals.iter().map(|r| r.source_row).collect();
-    let claims = refused_claims(&ledger, batch, &args.batch, &refused)?;
-    statements.refused(refusals, &claims);
-    drop(claims);
-    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: refusals read");
-    if m.outputs.iter().any(|o| o.name == "reversals.parquet") {
-        statements.taken_back(&stored_table(&ledger, batch, "reversals.parquet")?);
-    }
-    statements.payouts(&ledger.stored_payouts(batch)?);
-    if Format(m.ledger_format).owed_balances() {
-        statements.refunds(&stored_table(&ledger, batch, "refunds.parquet")?);
-    }
-    let mut statements = statements.all;
+    let stored = StoredBatch::new(&ledger, &committed[index]);
+    let statements = read_statements(&stored)?;
+    let mut statements = statements;
     if let Some(wanted) = &args.provider {
         statements.retain(|id, _| id == wanted);
         if statements.is_empty() {
@@ -104,6 +84,28 @@ pub fn run(args: &StatementsArgs) -> Result<String> {
         args.batch,
         args.out.display()
     ))
+}
+
+/// Every provider's statement of the batch, from its stored tables: each
+/// read, turned into the statements' lines and let go before the next is
+/// read (the batch's tables are never all held).
+fn read_statements(stored: &StoredBatch) -> Result<BTreeMap<String, Statement>> {
+    let m = &stored.batch.manifest;
+    let policy = stored.policy()?;
+    let mut statements = Statements { all: BTreeMap::new(), this: (m.batch_id.clone(), m.cutoff.clone()) };
+    stored.slices(files::SETTLEMENTS_PARQUET, 100_000, |slice| statements.settled(&slice, &policy))?;
+    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: settlements read");
+    let mut refusals = Vec::new();
+    stored.slices(files::EXCEPTIONS_PARQUET, 100_000, |slice| collect_refusals(&slice, &policy, &mut refusals))?;
+    let refused = refusals.iter().map(|r| r.source_row).collect();
+    let claims = refused_claims(stored, &refused)?;
+    statements.refused(refusals, &claims);
+    drop(claims);
+    tracing::debug!(rss_mib = crate::engine::memory::rss_mib(), "statements: refusals read");
+    statements.taken_back(&stored.reversals(&[])?);
+    statements.payouts(&stored.payouts()?);
+    statements.refunds(&stored.refunds()?);
+    Ok(statements.all)
 }
 
 fn corrupt(batch: &str, what: &str) -> Error {
@@ -152,8 +154,8 @@ impl Statements {
     }
 
     /// Every settled contract, with the bound that cut it and its clause.
-    fn settled(&mut self, settlements: &TextTable, policy: &Policy) {
-        for row in &settlements.rows {
+    fn settled(&mut self, settlements: &StoredTable, policy: &Policy) {
+        for row in settlements.rows() {
             let s = settlement(settlements, row, policy);
             let binding = s.bounds.iter().find(|b| b.binding && s.code.starts_with('W'));
             let reason = match binding {
@@ -164,13 +166,13 @@ impl Statements {
                 }
                 None => "全额兑付".to_string(),
             };
-            self.of(settlements.cell(row, name::PROVIDER_ID)).contracts.push(ContractLine {
-                contract_id: settlements.cell(row, name::CONTRACT_ID).to_string(),
-                enterprise_id: settlements.cell(row, name::ENTERPRISE_ID).to_string(),
-                claimed: stored_money(&s.claimed),
-                outcome: settlements.cell(row, name::OUTCOME).to_string(),
-                approved: stored_money(&s.approved).unwrap_or_default(),
-                shortfall: stored_money(&s.shortfall),
+            self.of(settlements.text(row, name::PROVIDER_ID)).contracts.push(ContractLine {
+                contract_id: settlements.text(row, name::CONTRACT_ID).to_string(),
+                enterprise_id: settlements.text(row, name::ENTERPRISE_ID).to_string(),
+                claimed: settlements.money(row, name::VOUCHER_AMOUNT),
+                outcome: settlements.text(row, name::OUTCOME).to_string(),
+                approved: settlements.money(row, name::APPROVED_AMOUNT).unwrap_or_default(),
+                shortfall: settlements.money(row, name::SHORTFALL),
                 code: s.code.clone(),
                 reason,
             });
@@ -199,14 +201,14 @@ impl Statements {
         }
     }
 
-    fn taken_back(&mut self, reversals: &TextTable) {
-        for row in &reversals.rows {
-            let amount = stored_money(reversals.cell(row, name::AMOUNT)).unwrap_or_default();
-            self.of(reversals.cell(row, name::PROVIDER_ID)).taken_back.push((
-                reversals.cell(row, name::CONTRACT_ID).to_string(),
-                reversals.cell(row, name::ACTION).to_string(),
+    fn taken_back(&mut self, reversals: &StoredTable) {
+        for row in reversals.rows() {
+            let amount = reversals.money(row, name::AMOUNT).unwrap_or_default();
+            self.of(reversals.text(row, name::PROVIDER_ID)).taken_back.push((
+                reversals.text(row, name::CONTRACT_ID).to_string(),
+                reversals.text(row, name::ACTION).to_string(),
                 amount,
-                reversals.cell(row, name::REASON).to_string(),
+                reversals.text(row, name::REASON).to_string(),
             ));
         }
     }
@@ -228,15 +230,11 @@ impl Statements {
     }
 
     /// The refunds applied to each provider's balance (rules 10.5).
-    fn refunds(&mut self, refunds: &TextTable) {
-        for row in &refunds.rows {
-            let amount = stored_money(refunds.cell(row, name::AMOUNT)).unwrap_or_default();
-            let line = (
-                refunds.cell(row, name::RECEIVED_ON).to_string(),
-                refunds.cell(row, name::REFERENCE).to_string(),
-                amount,
-            );
-            self.of(refunds.cell(row, name::PROVIDER_ID))
+    fn refunds(&mut self, refunds: &StoredTable) {
+        for row in refunds.rows() {
+            let amount = refunds.money(row, name::AMOUNT).unwrap_or_default();
+            let line = (refunds.shown(row, name::RECEIVED_ON), refunds.text(row, name::REFERENCE).to_string(), amount);
+            self.of(refunds.text(row, name::PROVIDER_ID))
                 .owed
                 .get_or_insert_with(StatementOwed::default)
                 .refunds
@@ -255,17 +253,17 @@ struct Refusal {
 }
 
 /// The refused contract rows among some of the batch's exception rows.
-fn collect_refusals(exceptions: &TextTable, policy: &Policy, into: &mut Vec<Refusal>) {
-    let refused = |row: &&Vec<String>| {
-        exceptions.cell(row, name::SOURCE) == Source::Contracts.as_str()
-            && exceptions.cell(row, name::SEVERITY) == Severity::Error.as_str()
+fn collect_refusals(exceptions: &StoredTable, policy: &Policy, into: &mut Vec<Refusal>) {
+    let refused = |&row: &usize| {
+        exceptions.text(row, name::SOURCE) == Source::Contracts.as_str()
+            && exceptions.text(row, name::SEVERITY) == Severity::Error.as_str()
     };
-    for row in exceptions.rows.iter().filter(refused) {
+    for row in exceptions.rows().filter(refused) {
         let line = exception_line(exceptions, row, Some(policy));
         let meaning = Code::parse(&line.code).map_or("", Code::text_zh);
         into.push(Refusal {
-            source_row: exceptions.cell(row, name::SOURCE_ROW).parse().unwrap_or(0),
-            contract_id: exceptions.cell(row, name::CONTRACT_ID).to_string(),
+            source_row: exceptions.count(row, name::SOURCE_ROW).unwrap_or(0),
+            contract_id: exceptions.text(row, name::CONTRACT_ID).to_string(),
             reason: format!("{meaning}（{}）", line.check),
             code: line.code,
         });
@@ -274,13 +272,8 @@ fn collect_refusals(exceptions: &TextTable, policy: &Policy, into: &mut Vec<Refu
 
 /// Which provider each refused contract row of the batch's archived export
 /// names, and what it claimed (refused rows are attributed through it).
-fn refused_claims(
-    ledger: &Ledger,
-    batch: &CommittedBatch,
-    batch_id: &str,
-    refused: &std::collections::BTreeSet<u64>,
-) -> Result<Claims> {
-    let m = &batch.manifest;
+fn refused_claims(stored: &StoredBatch, refused: &std::collections::BTreeSet<u64>) -> Result<Claims> {
+    let (ledger, m, batch_id) = (stored.ledger(), &stored.batch.manifest, stored.id());
     let entry = m
         .inputs
         .iter()
@@ -301,13 +294,6 @@ fn refused_claims(
             (r.source_row, claim)
         })
         .collect())
-}
-
-/// An amount as the ledger writes it (`-6400.05`: a negative net is money
-/// owed back), not as an input may spell it: `parse_money` reads inputs,
-/// which are never negative, and would drop the sign's row.
-fn stored_money(text: &str) -> Option<Decimal> {
-    Decimal::from_str_exact(text.trim()).ok()
 }
 
 /// A file name from a provider's code, one per code: letters and digits

@@ -9,15 +9,16 @@
 
 use std::path::PathBuf;
 
-use crate::frame::{read_ledger_reversals, read_stored_settlements};
 use crate::ledger::{CommittedBatch, Ledger};
 use crate::output::write_file;
 use crate::replay::verify_selected;
 use crate::report::Summary;
 use crate::report::year::{BatchFacts, Year};
 use crate::rules::codes::Source;
+use crate::schema::files;
 use crate::schema::output::name;
-use crate::stored::csv_rows;
+use crate::stored::StoredBatch;
+use crate::stored::carry::owed_after;
 use crate::{Error, Result};
 
 /// 年度结算：汇总一个服务年度的全部批次 The annual settlement statement of a service year, from the ledger.
@@ -53,7 +54,7 @@ pub fn run(args: &YearArgs) -> Result<String> {
     verify_selected(&ledger, &committed, &in_year)?;
     let facts = batches.iter().map(|b| batch_facts(&ledger, b)).collect::<Result<Vec<_>>>()?;
     let last = in_year.last().map_or(0, |&i| i + 1);
-    let owed_at_end = ledger.owed_after(&committed[..last])?.balances;
+    let owed_at_end = owed_after(&ledger, &committed[..last])?.balances;
     let year = Year::build(args.year, &facts, &owed_at_end)?;
     let mut files = vec![
         (format!("year-{}.xlsx", args.year), year.workbook()?),
@@ -79,34 +80,26 @@ pub fn run(args: &YearArgs) -> Result<String> {
 
 /// What the year reads of one batch, each file checked against its manifest.
 fn batch_facts(ledger: &Ledger, batch: &CommittedBatch) -> Result<BatchFacts> {
-    let read = |name: &str| ledger.stored_output(batch, name);
-    let summary: Summary = serde_json::from_slice(&read("summary.json")?)
-        .map_err(|e| Error::Internal(format!("{}: summary.json: {e}", batch.dir.display())))?;
-    let has = |name: &str| batch.manifest.outputs.iter().any(|o| o.name == name);
-    let reversals =
-        if has("reversals.parquet") { read_ledger_reversals(&read("reversals.parquet")?)? } else { Vec::new() };
+    let stored = StoredBatch::new(ledger, batch);
+    let summary: Summary = serde_json::from_slice(&stored.bytes(files::SUMMARY)?)
+        .map_err(|e| Error::Internal(format!("{}: {}: {e}", batch.dir.display(), files::SUMMARY)))?;
+    let risk = stored.risk()?;
+    let flags =
+        risk.rows().map(|r| (risk.text(r, name::PROVIDER_ID).to_string(), risk.text(r, name::FLAG).to_string()));
     Ok(BatchFacts {
         batch_id: batch.manifest.batch_id.clone(),
         cutoff: batch.manifest.cutoff.clone(),
         summary,
-        settlements: read_stored_settlements(&read("settlements.parquet")?)?,
-        reversals,
-        payouts: ledger.stored_payouts(batch)?,
-        usage: csv_rows(&read("enterprise_usage.csv")?, "enterprise_usage.csv")?,
+        settlements: stored.settled()?,
+        reversals: stored.reversal_entries()?,
+        payouts: stored.payouts()?,
+        usage: stored.usage()?,
         registry_version: Source::ALL[1..]
             .iter()
             .map(|s| batch.manifest.inputs.iter().find(|i| i.name == s.as_str()).map_or("", |i| i.sha256.as_str()))
             .collect::<Vec<_>>()
             .join(","),
         signed_by: crate::signoff::signed_by(&batch.manifest),
-        flags: if has("risk.parquet") { provider_flags(&read("risk.parquet")?)? } else { Vec::new() },
+        flags: flags.filter(|(provider, _)| !provider.is_empty()).collect(),
     })
-}
-
-/// The risk flags of a stored risk.parquet that name a provider.
-fn provider_flags(bytes: &[u8]) -> Result<Vec<(String, String)>> {
-    let risk = crate::frame::parquet_rows(bytes)?;
-    let flags =
-        risk.rows.iter().map(|r| (risk.cell(r, name::PROVIDER_ID).to_string(), risk.cell(r, name::FLAG).to_string()));
-    Ok(flags.filter(|(provider, _)| !provider.is_empty()).collect())
 }

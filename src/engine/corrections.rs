@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use crate::Id;
 use crate::engine::CarryIn;
-use crate::frame::LedgerSettlement;
+use crate::engine::LedgerSettlement;
 use crate::ingest::Table;
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::contract::Eligible;

@@ -29,7 +29,6 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::engine::corrections::BatchCorrections;
-use crate::frame::LedgerSettlement;
 use crate::ingest::Table;
 use crate::rules::codes::{Code, ExceptionRow, PerSource};
 use crate::rules::contract::{Context, Eligible};
@@ -62,6 +61,22 @@ pub struct FormatRules {
     pub owed_balances: bool,
     /// Whether the batch's risk flags are found.
     pub risk_flags: bool,
+}
+
+/// What a later batch needs of a committed settlement (or, for a
+/// reversal, of the entry taken back: then `approved_amount` is the amount
+/// taken back and `fingerprint` is empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSettlement {
+    pub contract_id: String,
+    pub enterprise_id: String,
+    pub provider_id: String,
+    pub product_id: String,
+    pub category: String,
+    pub approved_amount: Decimal,
+    pub fingerprint: String,
+    /// The committing batch's place in the store (from 0); set by the ledger.
+    pub batch: u32,
 }
 
 /// What the committed batches of the ledger hand to the next batch.

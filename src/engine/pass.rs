@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::engine::CarryIn;
+use crate::engine::LedgerSettlement;
 use crate::engine::memory::{PREFETCH_DISTANCE, PhaseLog, filled, prefetch};
-use crate::frame::LedgerSettlement;
 use crate::rules::allocation::{Ask, ItemScope, Step, rate_limit};
 use crate::rules::category::Category;
 use crate::rules::contract::Eligible;

@@ -20,7 +20,6 @@
 
 mod format;
 mod manifest;
-mod owed;
 mod signoff;
 
 use std::fs::{self, File};
@@ -33,14 +32,10 @@ use sha2::{Digest, Sha256};
 
 pub use format::{Format, LEDGER_FORMAT};
 pub use manifest::{FileEntry, Manifest, Signature, SignedOff};
-pub use owed::StoredPayout;
 
 use crate::checksum::sha256_hex;
 use crate::crash::crash_point;
 use crate::direct_io::{Chunk, DirectFile, create_no_follow, open_lock_file, read_no_follow};
-use crate::engine::CarryIn;
-use crate::frame::{LedgerSettlement, read_ledger_reversals, read_ledger_settlements};
-use crate::rules::corrections::{Action, Standing};
 use crate::{Error, Result};
 
 const BATCHES: &str = "batches";
@@ -77,7 +72,8 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
     Error::Internal(format!("{}: {e}", path.display()))
 }
 
-fn corrupt(what: String) -> Error {
+/// A store that is not as its manifests say (exit 2, nothing changed).
+pub fn corrupt(what: String) -> Error {
     Error::Input(format!("账本不一致，请运行 verify (ledger inconsistent; run verify): {what}"))
 }
 
@@ -242,75 +238,6 @@ impl Ledger {
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("{}: {e}", manifest_path.display())))?;
         Ok(CommittedBatch { dir: dir.to_path_buf(), manifest, manifest_sha256: sha256_hex(&bytes) })
-    }
-
-    /// What the batches given hand to the next batch of `service_year`:
-    /// the year's settlements and reversals, and where every contract ever
-    /// settled stands (rules 9.3). Each stored table read must still have
-    /// the checksum its manifest lists, and every value a later batch reads
-    /// must be there: anything else is a damaged store (exit 2, nothing changed).
-    pub fn carry_in(&self, committed: &[CommittedBatch], service_year: i32) -> Result<CarryIn> {
-        let mut carry_in = CarryIn::default();
-        for (index, batch) in committed.iter().enumerate() {
-            let same_year = batch.manifest.service_year == service_year;
-            let year = batch.manifest.service_year;
-            let at = index as u32;
-            carry_in.batch_ids.push(batch.manifest.batch_id.clone());
-            carry_in.year_batches += u32::from(same_year);
-            owed::add_batch(&mut carry_in.owed, self, batch)?;
-            // A batch's corrections apply before its contracts (rules 9.3).
-            if batch.manifest.outputs.iter().any(|o| o.name == "reversals.parquet") {
-                let bytes = self.stored_output(batch, "reversals.parquet")?;
-                let path = batch.dir.join("reversals.parquet");
-                let reversals =
-                    read_ledger_reversals(&bytes).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
-                for r in reversals {
-                    let action = Action::parse(&r.action)
-                        .filter(|a| a.takes_back())
-                        .ok_or_else(|| corrupt(format!("{}: action {:?}", path.display(), r.action)))?;
-                    carry_in.history.insert(
-                        r.entry.contract_id.clone(),
-                        Standing::TakenBack { action, service_year: year, batch: at },
-                    );
-                    if same_year {
-                        carry_in.year_reversals.push(LedgerSettlement { batch: at, ..r.entry });
-                    }
-                }
-            }
-            let bytes = self.stored_output(batch, "settlements.parquet")?;
-            let path = batch.dir.join("settlements.parquet");
-            let settlements =
-                read_ledger_settlements(&bytes).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
-            for s in settlements {
-                let standing = Standing::Settled { fingerprint: s.fingerprint.clone(), service_year: year, batch: at };
-                carry_in.history.insert(s.contract_id.clone(), standing);
-                if same_year {
-                    carry_in.year_settlements.push(LedgerSettlement { batch: at, ..s });
-                }
-            }
-        }
-        Ok(carry_in)
-    }
-
-    /// The balances owed back after `batches` (a store's first batches, in
-    /// commit order) and the receipts they applied (rules 10.1).
-    pub fn owed_after(&self, batches: &[CommittedBatch]) -> Result<crate::engine::OwedCarried> {
-        let mut owed = crate::engine::OwedCarried::default();
-        for batch in batches {
-            self.add_owed(&mut owed, batch)?;
-        }
-        Ok(owed)
-    }
-
-    /// A committed batch's payout list, typed, read in its own format.
-    pub fn stored_payouts(&self, batch: &CommittedBatch) -> Result<Vec<StoredPayout>> {
-        owed::stored_payouts(self, batch)
-    }
-
-    /// Adds one committed batch, read in its own format, to the balances
-    /// owed back after the batches before it.
-    pub fn add_owed(&self, owed: &mut crate::engine::OwedCarried, batch: &CommittedBatch) -> Result<()> {
-        owed::add_batch(owed, self, batch)
     }
 
     /// A committed batch's output file, read and checked against the

@@ -12,7 +12,6 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use rust_xlsxwriter::XlsxError;
 
-use crate::frame::{LedgerReversal, StoredSettlement};
 use crate::report::Summary;
 use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, new_workbook};
@@ -25,6 +24,9 @@ use crate::schema::output::{
     YEAR_CODES_AFTER, YEAR_CODES_PER_BATCH, YEAR_ENTERPRISES, YEAR_ENTERPRISES_AFTER, YEAR_ENTERPRISES_PER_BATCH,
     YEAR_PROVIDERS, YEAR_PROVIDERS_AFTER, YEAR_PROVIDERS_PER_BATCH,
 };
+use crate::schema::table::StoredTable;
+use crate::stored::StoredSettlement;
+use crate::stored::carry::LedgerReversal;
 use crate::{Error, Result};
 
 /// What the ledger holds of one committed batch, as read (and checked
@@ -35,10 +37,9 @@ pub struct BatchFacts {
     pub summary: Summary,
     pub settlements: Vec<StoredSettlement>,
     pub reversals: Vec<LedgerReversal>,
-    /// payouts.csv and enterprise_usage.csv as column → value, each text
-    /// cell unguarded.
-    pub payouts: Vec<crate::ledger::StoredPayout>,
-    pub usage: Vec<BTreeMap<String, String>>,
+    pub payouts: Vec<crate::stored::StoredPayout>,
+    /// enterprise_usage.csv, typed.
+    pub usage: StoredTable,
     /// The checksums of the four registries it read: a registry version.
     pub registry_version: String,
     /// Who signed the batch off (empty without sign-off).
@@ -269,21 +270,22 @@ impl Year {
     /// Each enterprise's use after the batch as its quota-use file has it;
     /// names, tiers and quotas from there.
     fn check_usage(&mut self, at: usize, f: &BatchFacts) -> Result<()> {
-        for row in &f.usage {
-            let id = &row[name::ENTERPRISE_ID];
-            let e = self.enterprises.entry(id.clone()).or_default();
+        let usage = &f.usage;
+        for row in usage.rows() {
+            let id = usage.text(row, name::ENTERPRISE_ID);
+            let e = self.enterprises.entry(id.to_string()).or_default();
             e.used.resize(at + 1, Decimal::ZERO);
             let used: Decimal = e.used.iter().sum();
-            let listed = money(&row[name::USED_AFTER], name::USED_AFTER)?;
+            let listed = usage.amount(row, name::USED_AFTER)?;
             if used != listed {
                 return Err(mismatch(format!("{} {id}: used {used} ≠ enterprise_usage {listed}", f.batch_id)));
             }
-            if !row[name::ENTERPRISE_NAME].is_empty() {
-                e.name = row[name::ENTERPRISE_NAME].clone();
+            if !usage.text(row, name::ENTERPRISE_NAME).is_empty() {
+                e.name = usage.text(row, name::ENTERPRISE_NAME).to_string();
             }
-            if !row[name::TIER].is_empty() {
-                e.tier = row[name::TIER].parse().ok();
-                e.quota = Some(money(&row[name::QUOTA], name::QUOTA)?);
+            if let Some(tier) = usage.count(row, name::TIER) {
+                e.tier = Some(tier);
+                e.quota = Some(usage.amount(row, name::QUOTA)?);
             }
         }
         Ok(())
@@ -696,7 +698,7 @@ mod tests {
             settlements: Vec::new(),
             reversals: Vec::new(),
             payouts: Vec::new(),
-            usage: Vec::new(),
+            usage: StoredTable::new(Vec::new()).unwrap(),
             registry_version: String::new(),
             signed_by: String::new(),
             flags: Vec::new(),

@@ -3,5 +3,7 @@
 //! columns with their kinds (`output`). Every reader and writer takes its
 //! columns from here.
 
+pub mod files;
 pub mod input;
 pub mod output;
+pub mod table;

@@ -1,23 +1,17 @@
-//! A committed batch read back: its stored tables, each checked against
-//! its manifest checksum, its archived policy, and a stored settlement or
-//! exception row described as people read it (the bound that decided it,
-//! its formula and clause, the check that raised it). `explain` and
-//! `statements` both read through here.
-
-use std::collections::BTreeMap;
+//! A stored settlement or exception row described as people read it: the
+//! bound that decided it, its formula and clause, the check that raised
+//! it. `explain` and `statements` both describe rows so.
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::frame::{TextTable, parquet_row_slices, parquet_rows};
-use crate::ledger::{CommittedBatch, Ledger};
 use crate::rules::bounds::Bound as Cut;
 use crate::rules::category::Category;
 use crate::rules::codes::{Check, Code};
 use crate::rules::money::format_money;
-use crate::rules::policy::{Policy, parse_policy};
+use crate::rules::policy::Policy;
 use crate::schema::output::name;
-use crate::{Error, Result};
+use crate::schema::table::StoredTable;
 
 #[derive(Debug, Serialize)]
 pub struct Settlement {
@@ -61,47 +55,23 @@ pub struct ExceptionLine {
     pub message: String,
 }
 
-pub fn exception_line(exceptions: &TextTable, row: &[String], policy: Option<&Policy>) -> ExceptionLine {
-    let code = exceptions.cell(row, name::CODE);
+pub fn exception_line(exceptions: &StoredTable, row: usize, policy: Option<&Policy>) -> ExceptionLine {
+    let code = exceptions.text(row, name::CODE);
     ExceptionLine {
-        severity: exceptions.cell(row, name::SEVERITY).to_string(),
+        severity: exceptions.shown(row, name::SEVERITY).to_string(),
         code: code.to_string(),
         check: policy.map_or_else(
             || Code::parse(code).map_or_else(String::new, |c| c.check().label().to_string()),
             |p| check_of(code, p),
         ),
-        field: exceptions.cell(row, name::FIELD).to_string(),
-        value: exceptions.cell(row, name::VALUE).to_string(),
-        message: exceptions.cell(row, name::MESSAGE).to_string(),
+        field: exceptions.shown(row, name::FIELD).to_string(),
+        value: exceptions.shown(row, name::VALUE).to_string(),
+        message: exceptions.shown(row, name::MESSAGE).to_string(),
     }
 }
 
-/// A committed batch's table, checked against its manifest checksum, handed
-/// over `rows` rows at a time.
-pub fn stored_table_slices(
-    ledger: &Ledger,
-    batch: &CommittedBatch,
-    name: &str,
-    rows: usize,
-    each: impl FnMut(TextTable),
-) -> Result<()> {
-    parquet_row_slices(&ledger.stored_output(batch, name)?, rows, each)
-}
-
-pub fn stored_table(ledger: &Ledger, batch: &CommittedBatch, name: &str) -> Result<TextTable> {
-    parquet_rows(&ledger.stored_output(batch, name)?)
-}
-
-pub fn archived_policy(ledger: &Ledger, batch: &CommittedBatch) -> Result<Policy> {
-    let bytes = ledger
-        .read_object(&batch.manifest.policy.sha256)
-        .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))?;
-    parse_policy(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| Error::Input(format!("archived policy of batch {}: {e}", batch.manifest.batch_id)))
-}
-
-pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlement {
-    let cell = |name: &str| table.cell(row, name).to_string();
+pub fn settlement(table: &StoredTable, row: usize, policy: &Policy) -> Settlement {
+    let cell = |name: &str| table.shown(row, name);
     let total = |name, name_zh, before: &str, after: &str| RunningTotal {
         name,
         name_zh,
@@ -113,7 +83,7 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
         outcome: cell(name::OUTCOME),
         code: cell(name::CODE),
         claimed: cell(name::VOUCHER_AMOUNT),
-        approved: format_money(Decimal::from_str_exact(table.cell(row, name::APPROVED_AMOUNT)).unwrap_or_default()),
+        approved: format_money(table.money(row, name::APPROVED_AMOUNT).unwrap_or_default()),
         shortfall: cell(name::SHORTFALL),
         tier: cell(name::TIER),
         bounds: bounds(table, row, policy),
@@ -127,10 +97,10 @@ pub fn settlement(table: &TextTable, row: &[String], policy: &Policy) -> Settlem
 
 /// The bounds a stored settlement met: the claim and the four cuts, each
 /// with its formula, clause and whether it decided the amount.
-fn bounds(table: &TextTable, row: &[String], policy: &Policy) -> Vec<Bound> {
-    let cell = |name: &str| table.cell(row, name).to_string();
-    let amount = |name: &str| Decimal::from_str_exact(table.cell(row, name)).unwrap_or_default();
-    let rule = Category::parse(table.cell(row, name::CATEGORY)).and_then(|c| policy.covers(c));
+fn bounds(table: &StoredTable, row: usize, policy: &Policy) -> Vec<Bound> {
+    let cell = |name: &str| table.shown(row, name);
+    let amount = |name: &str| table.money(row, name).unwrap_or_default();
+    let rule = Category::parse(table.text(row, name::CATEGORY)).and_then(|c| policy.covers(c));
     let category_clause = rule.map_or_else(String::new, |r| r.clause.clone());
     let tier_number: u32 = cell(name::TIER).parse().unwrap_or(0);
     let tier_clause =
@@ -196,20 +166,4 @@ fn check_of(code: &str, policy: &Policy) -> String {
         Some(code) => code.check().label().to_string(),
         None => String::new(),
     }
-}
-
-/// A stored CSV file's rows as column → value, each text cell without the
-/// one leading `'` that guards it.
-pub fn csv_rows(bytes: &[u8], what: &str) -> Result<Vec<BTreeMap<String, String>>> {
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::Reader::from_reader(text);
-    let headers = reader.headers().map_err(|e| Error::Internal(format!("{what}: {e}")))?.clone();
-    reader
-        .records()
-        .map(|record| {
-            let record = record.map_err(|e| Error::Internal(format!("{what}: {e}")))?;
-            let unguard = |v: &str| v.strip_prefix('\'').unwrap_or(v).to_string();
-            Ok(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), unguard(v))).collect())
-        })
-        .collect()
 }
