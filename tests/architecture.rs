@@ -298,3 +298,56 @@ fn no_function_is_longer_than_seventy_lines() {
     }
     assert!(long.is_empty(), "functions over 70 lines: {long:#?}");
 }
+
+/// The section numbers in a text after `rules ` (`rules 9.4`, `rules 6,
+/// 9.4, 10.6`).
+fn cited_sections(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("rules ") {
+        let rest = &text[at + "rules ".len()..];
+        let list: String = rest.chars().take_while(|c| c.is_ascii_digit() || ".,– ".contains(*c)).collect();
+        for part in list.split(',') {
+            let number = part.trim().trim_end_matches('.');
+            let first = number.split('–').next().unwrap_or("");
+            if first.starts_with(|c: char| c.is_ascii_digit()) {
+                found.push(first.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Every section of the rules the code cites is a heading of
+/// `docs/RULES.md` (`## 9.` and `### 9.4` give 9 and 9.4; `### 2.2–2.5`
+/// gives 2.2 to 2.5).
+#[test]
+fn every_rules_section_the_code_cites_is_in_the_rules_document() {
+    let rules = std::fs::read_to_string(repo().join("docs/RULES.md")).unwrap();
+    let mut headings = BTreeSet::new();
+    for line in rules.lines().filter(|l| l.starts_with('#')) {
+        let number: String = line.trim_start_matches('#').trim().chars().take_while(|c| *c != ' ').collect();
+        let number = number.trim_end_matches('.');
+        match number.split_once('–') {
+            Some((from, to)) => {
+                let (major, a) = from.split_once('.').unwrap();
+                let b: u32 = to.split_once('.').unwrap().1.parse().unwrap();
+                headings.extend((a.parse::<u32>().unwrap()..=b).map(|n| format!("{major}.{n}")));
+            }
+            None if number.starts_with(|c: char| c.is_ascii_digit()) => headings.extend([number.to_string()]),
+            None => {}
+        }
+    }
+    assert!(headings.contains("4.3") && headings.contains("2.4") && headings.contains("10.6"), "{headings:?}");
+    let mut files = Vec::new();
+    sources(&repo().join("src"), &mut files);
+    let mut missing = Vec::new();
+    for file in &files {
+        for section in cited_sections(&std::fs::read_to_string(file).unwrap()) {
+            if !headings.contains(&section) {
+                missing.push(format!("{}: rules {section}", file.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "sections cited but not in docs/RULES.md: {missing:#?}");
+    assert_eq!(cited_sections("(rules 6, 9.4, 10.6)"), ["6", "9.4", "10.6"]);
+}

@@ -39,7 +39,7 @@ pub fn cut_field(text: &str) -> &str {
 }
 
 /// Every input field by name, as the tables below and an exception's
-/// `field` (rules 5) spell it.
+/// `field` (rules 6) spell it.
 pub mod field {
     pub const ABOVE_SCALE: &str = "above_scale";
     pub const ABOVE_SCALE_SINCE: &str = "above_scale_since";
