@@ -17,7 +17,7 @@ use crate::schema::table::StoredTable;
 use crate::stored::StoredBatch;
 use crate::stored::carry::add_owed;
 pub use crate::stored::described::{Bound, ExceptionLine, RunningTotal, Settlement};
-use crate::stored::described::{exception_line, settlement};
+use crate::stored::described::{exception_line, running_totals, settlement};
 use crate::{Error, Result};
 
 /// 逐批次说明一份合同如何兑付或为何被拒 Explain how a contract was settled or why it was refused, batch by batch.
@@ -280,12 +280,6 @@ fn correction_events(stored: &StoredBatch, contract_id: &str) -> Result<Vec<Even
 /// A stored reversal row with the running totals before and after it.
 fn reversal(reversals: &StoredTable, row: usize) -> Reversal {
     let cell = |name: &str| reversals.shown(row, name);
-    let total = |name, name_zh, (before, after): (&str, &str)| RunningTotal {
-        name,
-        name_zh,
-        before: cell(before),
-        after: cell(after),
-    };
     Reversal {
         action: cell(name::ACTION),
         amount: cell(name::AMOUNT),
@@ -294,11 +288,7 @@ fn reversal(reversals: &StoredTable, row: usize) -> Reversal {
         reference: cell(name::REFERENCE),
         settled_batch_id: cell(name::SETTLED_BATCH_ID),
         provider_id: cell(name::PROVIDER_ID),
-        totals: vec![
-            total("item", "项目累计", (name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER)),
-            total("enterprise", "企业累计", (name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER)),
-            total("provider", "服务商累计", (name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER)),
-        ],
+        totals: running_totals(reversals, row),
     }
 }
 

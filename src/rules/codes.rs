@@ -262,6 +262,11 @@ impl Code {
         self.describe().1
     }
 
+    /// What the code means, in English (the second half of its message).
+    pub fn text_en(self) -> &'static str {
+        self.describe().2
+    }
+
     /// The severity of an exception row carrying this code.
     pub fn severity(self) -> Severity {
         match self {

@@ -72,12 +72,6 @@ pub fn exception_line(exceptions: &StoredTable, row: usize, policy: Option<&Poli
 
 pub fn settlement(table: &StoredTable, row: usize, policy: &Policy) -> Settlement {
     let cell = |name: &str| table.shown(row, name);
-    let total = |name, name_zh, before: &str, after: &str| RunningTotal {
-        name,
-        name_zh,
-        before: cell(before),
-        after: cell(after),
-    };
     Settlement {
         seq: cell(name::SEQ),
         outcome: cell(name::OUTCOME),
@@ -87,73 +81,81 @@ pub fn settlement(table: &StoredTable, row: usize, policy: &Policy) -> Settlemen
         shortfall: cell(name::SHORTFALL),
         tier: cell(name::TIER),
         bounds: bounds(table, row, policy),
-        totals: vec![
-            total("item", "项目累计", name::ITEM_USED_BEFORE, name::ITEM_USED_AFTER),
-            total("enterprise", "企业累计", name::ENTERPRISE_USED_BEFORE, name::ENTERPRISE_USED_AFTER),
-            total("provider", "服务商累计", name::PROVIDER_USED_BEFORE, name::PROVIDER_USED_AFTER),
-        ],
+        totals: running_totals(table, row),
     }
 }
 
-/// The bounds a stored settlement met: the claim and the four cuts, each
-/// with its formula, clause and whether it decided the amount.
+/// The running totals a stored settlement or reversal row records before
+/// and after it, one per bound that keeps one.
+pub fn running_totals(table: &StoredTable, row: usize) -> Vec<RunningTotal> {
+    let totals = Cut::ALL.into_iter().filter_map(Cut::running_total);
+    totals
+        .map(|t| RunningTotal {
+            name: t.key,
+            name_zh: t.name_zh,
+            before: table.shown(row, t.before),
+            after: table.shown(row, t.after),
+        })
+        .collect()
+}
+
+/// The bounds a stored settlement met: the claim, then each bound of
+/// [`Cut::ALL`] with what it left, its formula, its clause and whether it
+/// decided the amount.
 fn bounds(table: &StoredTable, row: usize, policy: &Policy) -> Vec<Bound> {
-    let cell = |name: &str| table.shown(row, name);
-    let amount = |name: &str| table.money(row, name).unwrap_or_default();
-    let rule = Category::parse(table.text(row, name::CATEGORY)).and_then(|c| policy.covers(c));
-    let category_clause = rule.map_or_else(String::new, |r| r.clause.clone());
-    let tier_number: u32 = cell(name::TIER).parse().unwrap_or(0);
-    let tier_clause =
-        policy.tiers().iter().find(|t| t.number() == tier_number).map_or_else(String::new, |t| t.clause().to_string());
-    let code = cell(name::CODE);
-    let bound = |cut: Cut, value: Decimal, formula: String, clause: String| Bound {
-        name: cut.key(),
-        name_zh: cut.name_zh(),
-        amount: format_money(value),
-        formula,
-        clause,
-        binding: code == cut.code().as_str(),
-    };
+    let code = table.text(row, name::CODE);
+    let category = Category::parse(table.text(row, name::CATEGORY));
+    let tier: u32 = table.shown(row, name::TIER).parse().unwrap_or(0);
     let claimed = Bound {
         name: "claimed",
         name_zh: "申报抵扣金额",
-        amount: format_money(amount(name::VOUCHER_AMOUNT)),
+        amount: format_money(table.money(row, name::VOUCHER_AMOUNT).unwrap_or_default()),
         formula: name::VOUCHER_AMOUNT.into(),
         clause: String::new(),
         binding: code.is_empty(),
     };
-    let rate = rule.map_or_else(String::new, |r| r.rate.to_string());
-    let (price, rate_limit, rounding) = (cell(name::SERVICE_PRICE), cell(name::RATE_LIMIT), policy.rounding().as_str());
-    let (item_cap, item_used) = (cell(name::ITEM_CAP), cell(name::ITEM_USED_BEFORE));
-    let (quota, quota_used) = (cell(name::ENTERPRISE_QUOTA), cell(name::ENTERPRISE_USED_BEFORE));
-    let provider_used = cell(name::PROVIDER_USED_BEFORE);
-    vec![
-        claimed,
-        bound(
-            Cut::Rate,
-            amount(name::RATE_LIMIT),
-            format!("{price} × {rate} = {rate_limit} ({rounding})"),
-            category_clause.clone(),
-        ),
-        bound(
-            Cut::Item,
+    let cuts = Cut::ALL.into_iter().map(|cut| {
+        let (amount, formula) = cut_formula(cut, table, row, policy);
+        Bound {
+            name: cut.key(),
+            name_zh: cut.name_zh(),
+            amount: format_money(amount),
+            formula,
+            clause: cut.clause(policy, category, tier),
+            binding: code == cut.code().as_str(),
+        }
+    });
+    std::iter::once(claimed).chain(cuts).collect()
+}
+
+/// What a bound left a stored settlement, and how, from the row's columns.
+fn cut_formula(cut: Cut, table: &StoredTable, row: usize, policy: &Policy) -> (Decimal, String) {
+    let cell = |name: &str| table.shown(row, name);
+    let amount = |name: &str| table.money(row, name).unwrap_or_default();
+    match cut {
+        Cut::Rate => {
+            let rule = Category::parse(table.text(row, name::CATEGORY)).and_then(|c| policy.covers(c));
+            let rate = rule.map_or_else(String::new, |r| r.rate.to_string());
+            let (price, limit, rounding) =
+                (cell(name::SERVICE_PRICE), cell(name::RATE_LIMIT), policy.rounding().as_str());
+            (amount(name::RATE_LIMIT), format!("{price} × {rate} = {limit} ({rounding})"))
+        }
+        Cut::Item => (
             amount(name::ITEM_CAP) - amount(name::ITEM_USED_BEFORE),
-            format!("{item_cap} − {item_used} ({})", policy.cap_scope().as_str()),
-            category_clause,
+            format!("{} − {} ({})", cell(name::ITEM_CAP), cell(name::ITEM_USED_BEFORE), policy.cap_scope().as_str()),
         ),
-        bound(
-            Cut::Quota,
-            amount(name::ENTERPRISE_QUOTA) - amount(name::ENTERPRISE_USED_BEFORE),
-            format!("{quota} (第{tier_number}档 tier {tier_number}) − {quota_used}"),
-            tier_clause,
-        ),
-        bound(
-            Cut::Provider,
-            policy.provider_cap_yuan() - amount(name::PROVIDER_USED_BEFORE),
-            format!("{} − {provider_used}", format_money(policy.provider_cap_yuan())),
-            policy.provider_cap_clause().to_string(),
-        ),
-    ]
+        Cut::Quota => {
+            let tier = cell(name::TIER);
+            let (quota, used) = (cell(name::ENTERPRISE_QUOTA), cell(name::ENTERPRISE_USED_BEFORE));
+            let left = amount(name::ENTERPRISE_QUOTA) - amount(name::ENTERPRISE_USED_BEFORE);
+            (left, format!("{quota} (第{tier}档 tier {tier}) − {used}"))
+        }
+        Cut::Provider => {
+            let cap = policy.provider_cap_yuan();
+            let used = cell(name::PROVIDER_USED_BEFORE);
+            (cap - amount(name::PROVIDER_USED_BEFORE), format!("{} − {used}", format_money(cap)))
+        }
+    }
 }
 
 /// The check that decided a code, as people read it; a short deposit cites
