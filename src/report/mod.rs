@@ -43,7 +43,7 @@ pub const REFUND_COLUMNS: [&str; 8] = output::names(&output::REFUNDS);
 pub const RISK_COLUMNS: [&str; 7] = output::names(&output::RISK);
 pub const SAMPLE_COLUMNS: [&str; 8] = output::names(&output::SAMPLE);
 pub const USAGE_COLUMNS: [&str; 10] = output::names(&output::USAGE);
-pub const USAGE_COLUMNS_BEFORE_FORMAT_3: [&str; 9] = output::names(&output::USAGE_BEFORE_FORMAT_3);
+pub const USAGE_COLUMNS_PLAIN: [&str; 9] = output::names(&output::USAGE_PLAIN);
 pub const REVERSAL_COLUMNS: [&str; 19] = output::names(&output::REVERSALS);
 
 /// A CSV file being written: UTF-8 with BOM, comma-separated, `\n` after
@@ -269,7 +269,7 @@ pub fn payouts_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result
 
 pub fn usage_csv(outcome: &BatchOutcome, w: impl Write, format: u32) -> Result<()> {
     let with_reversals = Format(format).has_corrections();
-    let columns: &[&str] = if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_BEFORE_FORMAT_3 };
+    let columns: &[&str] = if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_PLAIN };
     let mut out = CsvOut::new(w, columns, format).map_err(render_failed)?;
     for u in &outcome.usage {
         u.for_each_cell(&outcome.batch_id, outcome.enterprise(u), with_reversals, |cell| out.cell(cell));

@@ -35,7 +35,7 @@ pub struct ControlTotals {
     /// Rules 9.5, for a batch with a corrections input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrections: Option<CorrectionTotals>,
-    /// Rules 10.6, for a batch of a ledger format that carries balances.
+    /// Rules 10.6, for a batch that carries balances owed back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owed: Option<OwedTotals>,
 }

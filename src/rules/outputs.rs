@@ -129,12 +129,13 @@ pub struct PayoutRow {
     pub owed: Owed,
 }
 
-/// Which columns of `schema::output::PAYOUTS` a ledger format writes.
+/// Which columns of `schema::output::PAYOUTS` a payout list has (the
+/// ledger format says which, `ledger::Format::payout_layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PayoutLayout {
-    /// Formats 1 and 2: no reversal columns.
+    /// No reversal columns.
     Plain,
-    /// Formats 3 and 4: the reversal columns and the net (rules 9.4).
+    /// The reversal columns and the net (rules 9.4).
     Reversals,
     /// The balance owed back and the amount paid (rules 10.5).
     Owed,
@@ -143,8 +144,8 @@ pub enum PayoutLayout {
 impl PayoutLayout {
     pub fn columns(self) -> &'static [Column] {
         match self {
-            PayoutLayout::Plain => &output::PAYOUTS_BEFORE_FORMAT_3,
-            PayoutLayout::Reversals => &output::PAYOUTS_BEFORE_FORMAT_5,
+            PayoutLayout::Plain => &output::PAYOUTS_PLAIN,
+            PayoutLayout::Reversals => &output::PAYOUTS_WITH_REVERSALS,
             PayoutLayout::Owed => &output::PAYOUTS,
         }
     }
@@ -232,7 +233,7 @@ impl UsageRow {
 
     /// The row's cells in the columns' order (`schema::output::USAGE`),
     /// with the enterprise's id and name looked up by the caller; without
-    /// `reversed_batch` in ledger formats before 3.
+    /// `reversed_batch` unless `with_reversals`.
     pub fn for_each_cell(
         &self,
         batch_id: &str,
@@ -394,7 +395,7 @@ mod tests {
         kinds_match(&output::USAGE, &cells);
         let mut cells = Vec::new();
         u.for_each_cell("B", ("E", "n"), false, |c| cells.push(c.kind()));
-        kinds_match(&output::USAGE_BEFORE_FORMAT_3, &cells);
+        kinds_match(&output::USAGE_PLAIN, &cells);
         let r = ReversalRow {
             correction: Correction {
                 source_row: 1,

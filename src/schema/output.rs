@@ -133,13 +133,13 @@ pub const PAYOUTS: [Column; 16] = [
 
 /// payouts.csv and .parquet as ledger formats 3 and 4 wrote them (no
 /// balance owed back).
-pub const PAYOUTS_BEFORE_FORMAT_5: [Column; 10] = [
+pub const PAYOUTS_WITH_REVERSALS: [Column; 10] = [
     PAYOUTS[0], PAYOUTS[1], PAYOUTS[2], PAYOUTS[3], PAYOUTS[4], PAYOUTS[5], PAYOUTS[6], PAYOUTS[7], PAYOUTS[8],
     PAYOUTS[9],
 ];
 
 /// payouts.csv as ledger formats 1 and 2 wrote it (no reversal columns).
-pub const PAYOUTS_BEFORE_FORMAT_3: [Column; 7] =
+pub const PAYOUTS_PLAIN: [Column; 7] =
     [PAYOUTS[0], PAYOUTS[1], PAYOUTS[2], PAYOUTS[3], PAYOUTS[4], PAYOUTS[8], PAYOUTS[9]];
 
 /// enterprise_usage.csv: one row per enterprise whose contracts reached
@@ -158,7 +158,7 @@ pub const USAGE: [Column; 10] = [
 ];
 
 /// enterprise_usage.csv as ledger formats 1 and 2 wrote it.
-pub const USAGE_BEFORE_FORMAT_3: [Column; 9] =
+pub const USAGE_PLAIN: [Column; 9] =
     [USAGE[0], USAGE[1], USAGE[2], USAGE[3], USAGE[4], USAGE[5], USAGE[6], USAGE[8], USAGE[9]];
 
 /// reversals.csv and .parquet: one row per reverse or clawback applied (rules 9.4).

@@ -108,7 +108,7 @@ pub(super) fn usage_sheet(
 ) -> std::result::Result<(), XlsxError> {
     sheet.set_name("配额使用")?;
     let with_reversals = LedgerFormat(format).has_corrections();
-    header_row(sheet, 0, if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_BEFORE_FORMAT_3 }, f)?;
+    header_row(sheet, 0, if with_reversals { &USAGE_COLUMNS } else { &USAGE_COLUMNS_PLAIN }, f)?;
     sheet.set_freeze_panes(1, 0)?;
     sheet.set_column_width(1, 22)?;
     sheet.set_column_width(2, 34)?;

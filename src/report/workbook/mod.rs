@@ -21,9 +21,7 @@ use crate::report::capital::to_capital;
 use crate::report::detail_sheet::{DetailFormats, DetailSheet, excel_date, new_workbook};
 use crate::report::figures::{self, MoneyFigures};
 use crate::report::signoff_stamp::PROPOSAL_MARK;
-use crate::report::{
-    EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, SignoffStamp, Summary, USAGE_COLUMNS, USAGE_COLUMNS_BEFORE_FORMAT_3,
-};
+use crate::report::{EXCEPTION_COLUMNS, SETTLEMENT_COLUMNS, SignoffStamp, Summary, USAGE_COLUMNS, USAGE_COLUMNS_PLAIN};
 use crate::rules::category::Category;
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::control::{CorrectionTotals, OwedTotals};
