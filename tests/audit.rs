@@ -436,7 +436,7 @@ fn a_crash_at_any_point_of_a_commit_leaves_a_usable_store() {
 /// Q1's settlements.parquet rewritten with every approved amount 0.00 (a
 /// valid Parquet file, so only its checksum gives it away): the next batch
 /// refuses to carry it in (exit 2, nothing committed) instead of paying
-/// every enterprise and provider again from zero.
+/// every enterprise and provider again from zero; `explain` refuses it too.
 #[test]
 fn carry_in_refuses_a_rewritten_settlements_file() {
     use polars::prelude::*;
@@ -459,6 +459,13 @@ fn carry_in_refuses_a_rewritten_settlements_file() {
     assert_eq!(w.committed(), ["000001_2025-Q1"]);
     let (code, text) = verify(&w, &[]);
     assert_eq!(code, Some(3), "{text}");
+    // explain reads the same file through the same reader: refused, not
+    // shown with an approved amount of 0.00.
+    let out = w.run(&["explain", "ledger", "C-2025-0001"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("settlements.parquet") && stderr.contains("manifest"), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 /// HEAD deleted after two committed quarters: the run used to take both

@@ -72,35 +72,31 @@ impl<'l> StoredBatch<'l> {
     /// The reversals and clawbacks the batch applied; none before its
     /// format had corrections.
     pub fn reversals(&self, only: &[&str]) -> Result<StoredTable> {
-        match self.format().has_corrections() {
-            true => self.columns(files::REVERSALS_PARQUET, only),
-            false => StoredTable::new(Vec::new()),
+        if self.format().has_corrections() {
+            self.columns(files::REVERSALS_PARQUET, only)
+        } else {
+            StoredTable::new(Vec::new())
         }
     }
 
     /// The refunds the batch applied; none before its format carried
     /// balances owed back.
     pub fn refunds(&self) -> Result<StoredTable> {
-        match self.format().owed_balances() {
-            true => self.table(files::REFUNDS_PARQUET),
-            false => StoredTable::new(Vec::new()),
-        }
+        if self.format().owed_balances() { self.table(files::REFUNDS_PARQUET) } else { StoredTable::new(Vec::new()) }
     }
 
     /// The risk flags; none before its format had audit flags.
     pub fn risk(&self) -> Result<StoredTable> {
-        match self.format().audit_flags() {
-            true => self.table(files::RISK_PARQUET),
-            false => StoredTable::new(Vec::new()),
-        }
+        if self.format().audit_flags() { self.table(files::RISK_PARQUET) } else { StoredTable::new(Vec::new()) }
     }
 
     /// The payout list: the Parquet table from format 4 on, the CSV file
     /// before, read in the payout list's kinds.
     pub fn payout_table(&self) -> Result<StoredTable> {
-        match self.format().reads_and_prints() {
-            true => self.table(files::PAYOUTS_PARQUET),
-            false => self.csv(files::PAYOUTS_CSV, &PAYOUTS),
+        if self.format().reads_and_prints() {
+            self.table(files::PAYOUTS_PARQUET)
+        } else {
+            self.csv(files::PAYOUTS_CSV, &PAYOUTS)
         }
     }
 
@@ -159,7 +155,8 @@ impl<'l> StoredBatch<'l> {
                 owed: self.format().owed_balances().then(|| owed(row)).transpose()?,
             })
         };
-        table.rows().map(payout).collect::<Result<_>>().map_err(|e| self.damaged(files::PAYOUTS_PARQUET, e))
+        let file = if self.format().reads_and_prints() { files::PAYOUTS_PARQUET } else { files::PAYOUTS_CSV };
+        table.rows().map(payout).collect::<Result<_>>().map_err(|e| self.damaged(file, e))
     }
 
     /// Every settlement of the batch as the year sums them up.
