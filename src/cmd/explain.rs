@@ -115,9 +115,10 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
     let committed = ledger.committed()?;
     for batch in &committed {
         let stored = StoredBatch::new(&ledger, batch);
+        let exceptions = stored.table(files::EXCEPTIONS_PARQUET)?;
         // A batch's corrections come before its contracts (rules 9.3).
-        history.extend(correction_events(&stored, contract_id)?);
-        history.extend(contract_event(&stored, contract_id)?);
+        history.extend(correction_events(&stored, &exceptions, contract_id)?);
+        history.extend(contract_event(&stored, &exceptions, contract_id)?);
     }
     if history.is_empty() {
         return Err(Error::Input(format!(
@@ -131,9 +132,8 @@ pub fn explain(args: &ExplainArgs) -> Result<Explanation> {
 
 /// What a batch did with the contract's row: settled it, or refused it
 /// with its exceptions; `None` if the batch's export did not hold it.
-fn contract_event(stored: &StoredBatch, contract_id: &str) -> Result<Option<Event>> {
+fn contract_event(stored: &StoredBatch, exceptions: &StoredTable, contract_id: &str) -> Result<Option<Event>> {
     let settlements = stored.table(files::SETTLEMENTS_PARQUET)?;
-    let exceptions = stored.table(files::EXCEPTIONS_PARQUET)?;
     let settled = settlements.rows().find(|&r| settlements.text(r, name::CONTRACT_ID) == contract_id);
     let exception_rows: Vec<usize> = exceptions
         .rows()
@@ -152,19 +152,13 @@ fn contract_event(stored: &StoredBatch, contract_id: &str) -> Result<Option<Even
     };
     let provider = settled.map(|row| settlements.text(row, name::PROVIDER_ID)).unwrap_or_default();
     let (flags, sampled) = findings(stored, (contract_id, provider))?;
-    let batch = stored.batch;
+    let kind = if settled.is_some() { "settled" } else { "rejected" };
     Ok(Some(Event {
-        batch_id: batch.manifest.batch_id.clone(),
-        sequence: batch.manifest.sequence,
-        cutoff: batch.manifest.cutoff.clone(),
-        kind: if settled.is_some() { "settled" } else { "rejected" },
-        source_row,
-        signed_by: crate::signoff::signed_by(&batch.manifest),
         flags,
         sampled,
         settlement: settled.map(|row| settlement(&settlements, row, &policy)),
-        reversal: None,
-        exceptions: exception_rows.iter().map(|&row| exception_line(&exceptions, row, Some(&policy))).collect(),
+        exceptions: exception_rows.iter().map(|&row| exception_line(exceptions, row, Some(&policy))).collect(),
+        ..event(stored.batch, kind, source_row)
     }))
 }
 
@@ -237,9 +231,33 @@ fn owed_history(ledger: &Ledger, committed: &[CommittedBatch], history: &[Event]
 /// The batch's corrections of the contract: a reversal or clawback applied
 /// (with the running totals before and after it), and correction rows with
 /// an exception.
-fn correction_events(stored: &StoredBatch, contract_id: &str) -> Result<Vec<Event>> {
-    let batch = stored.batch;
-    let event = |kind, source_row: String| Event {
+fn correction_events(stored: &StoredBatch, exceptions: &StoredTable, contract_id: &str) -> Result<Vec<Event>> {
+    let event = |kind, source_row| event(stored.batch, kind, source_row);
+    let reversals = stored.reversals(&[])?;
+    let mut events: Vec<Event> = reversals
+        .rows()
+        .filter(|&r| reversals.text(r, name::CONTRACT_ID) == contract_id)
+        .map(|row| {
+            let reversal = reversal(&reversals, row);
+            let kind = if reversal.action == Action::Clawback.as_str() { "clawback" } else { "reverse" };
+            Event { reversal: Some(reversal), ..event(kind, reversals.shown(row, name::SOURCE_ROW)) }
+        })
+        .collect();
+    for row in exceptions.rows().filter(|&r| {
+        exceptions.text(r, name::SOURCE) == Source::Corrections.as_str()
+            && exceptions.text(r, name::CONTRACT_ID) == contract_id
+    }) {
+        events.push(Event {
+            exceptions: vec![exception_line(exceptions, row, None)],
+            ..event("correction", exceptions.shown(row, name::SOURCE_ROW))
+        });
+    }
+    Ok(events)
+}
+
+/// An event of a batch with nothing in it yet but its kind and source row.
+fn event(batch: &CommittedBatch, kind: &'static str, source_row: String) -> Event {
+    Event {
         batch_id: batch.manifest.batch_id.clone(),
         sequence: batch.manifest.sequence,
         cutoff: batch.manifest.cutoff.clone(),
@@ -251,30 +269,7 @@ fn correction_events(stored: &StoredBatch, contract_id: &str) -> Result<Vec<Even
         settlement: None,
         reversal: None,
         exceptions: Vec::new(),
-    };
-    let reversals = stored.reversals(&[])?;
-    let mut events: Vec<Event> = reversals
-        .rows()
-        .filter(|&r| reversals.text(r, name::CONTRACT_ID) == contract_id)
-        .map(|row| {
-            let reversal = reversal(&reversals, row);
-            let kind = if reversal.action == Action::Clawback.as_str() { "clawback" } else { "reverse" };
-            Event { reversal: Some(reversal), ..event(kind, reversals.shown(row, name::SOURCE_ROW)) }
-        })
-        .collect();
-    if stored.format().has_corrections() {
-        let exceptions = stored.table(files::EXCEPTIONS_PARQUET)?;
-        for row in exceptions.rows().filter(|&r| {
-            exceptions.text(r, name::SOURCE) == Source::Corrections.as_str()
-                && exceptions.text(r, name::CONTRACT_ID) == contract_id
-        }) {
-            events.push(Event {
-                exceptions: vec![exception_line(&exceptions, row, None)],
-                ..event("correction", exceptions.shown(row, name::SOURCE_ROW))
-            });
-        }
     }
-    Ok(events)
 }
 
 /// A stored reversal row with the running totals before and after it.
