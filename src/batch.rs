@@ -166,20 +166,28 @@ pub fn compute(
 
 /// Renders every output file into `destination`, in manifest order.
 pub fn render(computed: &Computed, destination: &Destination) -> Result<Vec<OutputFile>> {
-    let written = |o: &Output| (files::spec_of(*o).1.written)(Format(computed.ledger_format));
-    let order: Vec<Output> = files::RENDER_ORDER.into_iter().filter(written).collect();
-    let mut rendered = files::render_files(computed, destination, &order)?;
-    rendered.sort_by_key(|(at, _)| *at);
-    Ok(rendered.into_iter().map(|(_, file)| file).collect())
+    render_some(computed, destination, |_| true)
 }
 
 /// Renders, without writing them anywhere, the outputs `wanted` names, to
 /// learn their checksums (the proposal hash of a job with sign-off).
 pub fn render_checksums(computed: &Computed, wanted: impl Fn(&str) -> bool) -> Result<Vec<OutputFile>> {
-    let names = output_names(computed.ledger_format);
-    let order: Vec<Output> =
-        OUTPUT_FILES.iter().take(names.len()).filter(|f| wanted(f.name)).map(|f| f.output).collect();
-    let mut rendered = files::render_files(computed, &Destination::memory(), &order)?;
+    render_some(computed, &Destination::memory(), wanted)
+}
+
+/// Renders the outputs of the batch's format that `wanted` names, side by
+/// side in [`files::RENDER_ORDER`]; returns them in manifest order.
+fn render_some(
+    computed: &Computed,
+    destination: &Destination,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<OutputFile>> {
+    let chosen = |o: &Output| {
+        let spec = files::spec_of(*o).1;
+        (spec.written)(Format(computed.ledger_format)) && wanted(spec.name)
+    };
+    let order: Vec<Output> = files::RENDER_ORDER.into_iter().filter(chosen).collect();
+    let mut rendered = files::render_files(computed, destination, &order)?;
     rendered.sort_by_key(|(at, _)| *at);
     Ok(rendered.into_iter().map(|(_, file)| file).collect())
 }
