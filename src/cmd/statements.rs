@@ -24,7 +24,7 @@ use crate::schema::files;
 use crate::schema::input::contract as col;
 use crate::schema::output::name;
 use crate::schema::table::StoredTable;
-use crate::stored::described::{exception_line, settlement};
+use crate::stored::described::{cut_by, exception_line};
 use crate::stored::{StoredBatch, StoredPayout};
 use crate::{Error, Result};
 
@@ -156,12 +156,11 @@ impl Statements {
     /// Every settled contract, with the bound that cut it and its clause.
     fn settled(&mut self, settlements: &StoredTable, policy: &Policy) {
         for row in settlements.rows() {
-            let s = settlement(settlements, row, policy);
-            let binding = s.bounds.iter().find(|b| b.binding && s.code.starts_with('W'));
-            let reason = match binding {
+            let code = settlements.text(row, name::CODE);
+            let reason = match cut_by(settlements, row, policy) {
                 Some(b) => {
                     let clause = if b.clause.is_empty() { String::new() } else { format!("（{}）", b.clause) };
-                    let meaning = Code::parse(&s.code).map_or("", Code::text_zh);
+                    let meaning = Code::parse(code).map_or("", Code::text_zh);
                     format!("{meaning}：{} {}{clause}", b.name_zh, b.formula)
                 }
                 None => "全额兑付".to_string(),
@@ -173,13 +172,12 @@ impl Statements {
                 outcome: settlements.text(row, name::OUTCOME).to_string(),
                 approved: settlements.money(row, name::APPROVED_AMOUNT).unwrap_or_default(),
                 shortfall: settlements.money(row, name::SHORTFALL),
-                code: s.code.clone(),
+                code: code.to_string(),
                 reason,
             });
         }
     }
 
-    /// Every refused contract row, attributed to the provider it names.
     /// Every refused contract row, attributed to the provider it names.
     fn refused(&mut self, refusals: Vec<Refusal>, claims: &Claims) {
         for r in refusals {

@@ -104,8 +104,6 @@ pub fn running_totals(table: &StoredTable, row: usize) -> Vec<RunningTotal> {
 /// decided the amount.
 fn bounds(table: &StoredTable, row: usize, policy: &Policy) -> Vec<Bound> {
     let code = table.text(row, name::CODE);
-    let category = Category::parse(table.text(row, name::CATEGORY));
-    let tier: u32 = table.shown(row, name::TIER).parse().unwrap_or(0);
     let claimed = Bound {
         name: "claimed",
         name_zh: "申报抵扣金额",
@@ -114,18 +112,30 @@ fn bounds(table: &StoredTable, row: usize, policy: &Policy) -> Vec<Bound> {
         clause: String::new(),
         binding: code.is_empty(),
     };
-    let cuts = Cut::ALL.into_iter().map(|cut| {
-        let (amount, formula) = cut_formula(cut, table, row, policy);
-        Bound {
-            name: cut.key(),
-            name_zh: cut.name_zh(),
-            amount: format_money(amount),
-            formula,
-            clause: cut.clause(policy, category, tier),
-            binding: code == cut.code().as_str(),
-        }
-    });
+    let cuts = Cut::ALL.into_iter().map(|cut| described_cut(cut, table, row, policy));
     std::iter::once(claimed).chain(cuts).collect()
+}
+
+/// The bound that cut a stored settlement (the one its code names),
+/// described; none for a settlement paid in full.
+pub fn cut_by(table: &StoredTable, row: usize, policy: &Policy) -> Option<Bound> {
+    let cut = Cut::of_code(table.text(row, name::CODE))?;
+    Some(described_cut(cut, table, row, policy))
+}
+
+/// One bound as a stored settlement met it.
+fn described_cut(cut: Cut, table: &StoredTable, row: usize, policy: &Policy) -> Bound {
+    let category = Category::parse(table.text(row, name::CATEGORY));
+    let tier: u32 = table.shown(row, name::TIER).parse().unwrap_or(0);
+    let (amount, formula) = cut_formula(cut, table, row, policy);
+    Bound {
+        name: cut.key(),
+        name_zh: cut.name_zh(),
+        amount: format_money(amount),
+        formula,
+        clause: cut.clause(policy, category, tier),
+        binding: table.text(row, name::CODE) == cut.code().as_str(),
+    }
 }
 
 /// What a bound left a stored settlement, and how, from the row's columns.
