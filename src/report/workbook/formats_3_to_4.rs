@@ -35,10 +35,6 @@ pub(super) fn net_payout_sheet(
     let mut contracts = 0;
     let paid = figures::payable(&outcome.payouts);
     for (index, p) in paid.enumerate() {
-        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
-        sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
-        sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
-        sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
         let amounts = [
             p.approved_amount_batch,
             p.reversed_amount_batch,
@@ -46,9 +42,7 @@ pub(super) fn net_payout_sheet(
             p.approved_amount_year,
             p.cap_remaining,
         ];
-        for (column, amount) in (4u16..).zip(amounts) {
-            sheet.write_number_with_format(row, column, number(amount), &f.bordered_money)?;
-        }
+        payee_row(sheet, row, (index, p), &amounts, f, layout)?;
         total += p.net_amount_batch();
         contracts += p.contracts_settled;
         row += 1;

@@ -26,6 +26,7 @@ use crate::rules::category::Category;
 use crate::rules::codes::{Code, ExceptionRow, Severity, Source};
 use crate::rules::control::{CorrectionTotals, OwedTotals};
 use crate::rules::money::format_money;
+use crate::rules::outputs::PayoutRow;
 use crate::schema::output::{self, Cell};
 use crate::{Error, Result};
 
@@ -193,6 +194,26 @@ impl Layout<'_> {
     fn reads(self) -> bool {
         LedgerFormat(self.format).reads_and_prints()
     }
+}
+
+/// One provider's row of a payout list: its number in the list, name,
+/// credit code, contracts, then `amounts` from the fifth column on.
+fn payee_row(
+    sheet: &mut Worksheet,
+    row: u32,
+    (index, p): (usize, &PayoutRow),
+    amounts: &[Decimal],
+    f: &Formats,
+    layout: Layout,
+) -> std::result::Result<(), XlsxError> {
+    sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
+    sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
+    sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
+    sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
+    for (column, amount) in (4u16..).zip(amounts) {
+        sheet.write_number_with_format(row, column, number(*amount), &f.bordered_money)?;
+    }
+    Ok(())
 }
 
 /// The page footer of a list to sign when no other is given (a dry run).
@@ -477,10 +498,6 @@ fn paid_payout_sheet(
     let mut row = 3;
     let mut contracts = 0;
     for (index, p) in figures::payable(&outcome.payouts).enumerate() {
-        sheet.write_number_with_format(row, 0, (index + 1) as f64, &f.bordered)?;
-        sheet.write_string_with_format(row, 1, payee(&p.provider_name, &p.provider_id, layout), f.name(layout))?;
-        sheet.write_string_with_format(row, 2, &p.provider_id, &f.bordered)?;
-        sheet.write_number_with_format(row, 3, p.contracts_settled as f64, &f.bordered)?;
         let amounts = [
             p.approved_amount_batch,
             p.reversed_amount_batch,
@@ -490,9 +507,7 @@ fn paid_payout_sheet(
             p.approved_amount_year,
             p.cap_remaining,
         ];
-        for (column, amount) in (4u16..).zip(amounts) {
-            sheet.write_number_with_format(row, column, number(amount), &f.bordered_money)?;
-        }
+        payee_row(sheet, row, (index, p), &amounts, f, layout)?;
         contracts += p.contracts_settled;
         row += 1;
     }
